@@ -1,0 +1,25 @@
+/**
+ * The shape every `ioasid` sub-command has. A command owns its own flags (parsed with
+ * node:util parseArgs), prints its own --help, and returns the process exit status:
+ * 0 success, 1 the checked thing failed (a non-conforming run, a failing check), 2 usage or
+ * infrastructure error.
+ */
+export interface Command {
+  /** The word after `ioasid`. */
+  name: string;
+  /** One line for the command list. */
+  summary: string;
+  /** The full --help text. */
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+/** Exit statuses shared by every command. */
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** True when argv asks for help, wherever the flag stands. */
+export function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}

@@ -1,0 +1,38 @@
+/**
+ * `ioasid` command-line dispatcher: finds the sub-command in the registry and hands it the
+ * remaining arguments. Every sub-command answers --help.
+ */
+import { commands } from './commands/index.ts';
+import { EXIT_USAGE, wantsHelp } from './command.ts';
+
+function overview(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  const lines = commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`);
+  return [
+    'ioasid — specification, reference implementation and conformance suite of the Linux IOMMUFD uAPI',
+    '',
+    'usage: ioasid <command> [options]      ioasid <command> --help',
+    '',
+    'commands:',
+    ...lines,
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || (wantsHelp([name]))) {
+    process.stdout.write(overview());
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    process.stderr.write(`ioasid: unknown command '${name}'\n\n${overview()}`);
+    return EXIT_USAGE;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
+    return 0;
+  }
+  return command.run(rest);
+}

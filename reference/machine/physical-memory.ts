@@ -1,0 +1,148 @@
+/**
+ * Simulated physical memory of the machine: 4 KiB frames addressed by page frame number,
+ * allocated by the reference for user pages and for I/O page tables alike. Storage is sparse
+ * and lazy: a frame costs nothing until a non-zero word is written to it, so a 64 GiB mapping
+ * is cheap until touched. Words are kept as 32-bit halves in a Uint32Array per frame, in the
+ * host's order of halves (lo at the lower address): a little-endian machine, as x86, ARM and
+ * RISC-V IOMMUs see memory. A big-endian format (PPC TCE) swaps bytes itself.
+ *
+ * Invariants: a frame is either free or allocated exactly once; reads and writes must fall in
+ * allocated frames (a bug in a walker shows up as an exception, not silent corruption);
+ * freeing clears a frame, so a later allocation reads zeros.
+ */
+
+export const FRAME_SHIFT = 12;
+export const FRAME_BYTES = 1 << FRAME_SHIFT;
+const WORDS_PER_FRAME = FRAME_BYTES / 4;
+
+export class PhysicalMemory {
+  private readonly storage = new Map<number, Uint32Array>();
+  private readonly allocated = new Set<number>();
+  private readonly freeSingles: number[] = [];
+  private nextPfn: number;
+
+  /** Frames start above `firstPfn` so that physical address 0 is never handed out. */
+  constructor(readonly firstPfn = 0x100) {
+    this.nextPfn = firstPfn;
+  }
+
+  /** Allocates `count` contiguous frames whose first PFN is a multiple of `alignFrames`. */
+  allocFrames(count = 1, alignFrames = 1): number {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`allocFrames: bad count ${count}`);
+    if (!Number.isInteger(alignFrames) || alignFrames < 1 || (alignFrames & (alignFrames - 1)) !== 0) {
+      throw new RangeError(`allocFrames: alignment ${alignFrames} is not a power of two`);
+    }
+    let pfn: number;
+    if (count === 1 && alignFrames === 1 && this.freeSingles.length > 0) {
+      pfn = this.freeSingles.pop()!;
+    } else {
+      pfn = Math.ceil(this.nextPfn / alignFrames) * alignFrames;
+      for (let gap = this.nextPfn; gap < pfn; gap++) this.freeSingles.push(gap);
+      this.nextPfn = pfn + count;
+    }
+    for (let i = 0; i < count; i++) this.allocated.add(pfn + i);
+    return pfn;
+  }
+
+  /** Returns frames to the allocator; their content is discarded. */
+  freeFrames(pfn: number, count = 1): void {
+    for (let i = 0; i < count; i++) {
+      if (!this.allocated.delete(pfn + i)) throw new Error(`freeFrames: pfn 0x${(pfn + i).toString(16)} is not allocated`);
+    }
+    for (let i = 0; i < count; i++) {
+      this.storage.delete(pfn + i);
+      this.freeSingles.push(pfn + i);
+    }
+  }
+
+  isAllocated(pfn: number): boolean {
+    return this.allocated.has(pfn);
+  }
+
+  /** How many frames are allocated now: leak checks compare this before and after. */
+  get framesInUse(): number {
+    return this.allocated.size;
+  }
+
+  private frameForRead(phys: number): Uint32Array | undefined {
+    const pfn = Math.floor(phys / FRAME_BYTES);
+    if (!this.allocated.has(pfn)) throw new RangeError(`physical access to unallocated frame at 0x${phys.toString(16)}`);
+    return this.storage.get(pfn);
+  }
+
+  private frameForWrite(phys: number): Uint32Array {
+    const pfn = Math.floor(phys / FRAME_BYTES);
+    let frame = this.storage.get(pfn);
+    if (frame === undefined) {
+      if (!this.allocated.has(pfn)) throw new RangeError(`physical access to unallocated frame at 0x${phys.toString(16)}`);
+      frame = new Uint32Array(WORDS_PER_FRAME);
+      this.storage.set(pfn, frame);
+    }
+    return frame;
+  }
+
+  /** Reads the aligned 32-bit word at `phys` (phys % 4 === 0). */
+  read32(phys: number): number {
+    const frame = this.frameForRead(phys);
+    return frame === undefined ? 0 : frame[(phys % FRAME_BYTES) >>> 2];
+  }
+
+  write32(phys: number, value: number): void {
+    const frame = this.storage.get(Math.floor(phys / FRAME_BYTES));
+    if (frame === undefined && value === 0) {
+      this.frameForRead(phys);
+      return;
+    }
+    (frame ?? this.frameForWrite(phys))[(phys % FRAME_BYTES) >>> 2] = value >>> 0;
+  }
+
+  /** The 64-bit word at `phys` (8-aligned) as its low and high halves. */
+  read64Lo(phys: number): number {
+    return this.read32(phys);
+  }
+
+  read64Hi(phys: number): number {
+    return this.read32(phys + 4);
+  }
+
+  write64(phys: number, lo: number, hi: number): void {
+    this.write32(phys, lo);
+    this.write32(phys + 4, hi);
+  }
+
+  readBytes(phys: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const addr = phys + done;
+      const inFrame = addr % FRAME_BYTES;
+      const chunk = Math.min(length - done, FRAME_BYTES - inFrame);
+      const frame = this.frameForRead(addr);
+      if (frame !== undefined) {
+        out.set(new Uint8Array(frame.buffer, frame.byteOffset + inFrame, chunk), done);
+      }
+      done += chunk;
+    }
+    return out;
+  }
+
+  writeBytes(phys: number, data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) {
+      const addr = phys + done;
+      const inFrame = addr % FRAME_BYTES;
+      const chunk = Math.min(data.length - done, FRAME_BYTES - inFrame);
+      const frame = this.frameForWrite(addr);
+      new Uint8Array(frame.buffer, frame.byteOffset + inFrame, chunk).set(data.subarray(done, done + chunk));
+      done += chunk;
+    }
+  }
+
+  /** Copies a whole frame's content to another frame (copy-on-write breaks, file pages). */
+  copyFrame(fromPfn: number, toPfn: number): void {
+    const src = this.frameForRead(fromPfn * FRAME_BYTES);
+    this.frameForRead(toPfn * FRAME_BYTES);
+    if (src === undefined) this.storage.delete(toPfn);
+    else this.storage.set(toPfn, src.slice());
+  }
+}
