@@ -1,0 +1,61 @@
+/**
+ * A stand-in I/O page table for unit tests until reference/formats is wired in: the IOVA→phys
+ * map as a sorted list of runs (no per-page objects), with the same contract as a real table
+ * (map only what is unmapped, unmap exactly what was mapped, translate one IOVA). It holds no
+ * descriptors in simulated memory, so PGTABLE_DUMP is not offered while it is in use.
+ * Removed once the formats' walker is installed through setPageTableFactory.
+ */
+
+import type { PagingDomainSpec } from '../iommu/unit.ts';
+import type { IoPageTable, Prot, Translation } from './domain.ts';
+
+interface Run {
+  iova: bigint;
+  lengthBytes: number;
+  physBytes: number;
+  prot: Prot;
+  pageBytes: number;
+}
+
+export class RunTable implements IoPageTable {
+  private runs: Run[] = [];
+
+  constructor(private readonly spec: PagingDomainSpec) {}
+
+  map(iova: bigint, physBytes: number, lengthBytes: number, prot: Prot, pgsizeBitmap: bigint): void {
+    const min = Number(pgsizeBitmap & -pgsizeBitmap);
+    if (iova % BigInt(min) !== 0n || physBytes % min !== 0 || lengthBytes % min !== 0) throw new Error(`RunTable.map: misaligned for ${min}`);
+    if (this.runs.some((r) => r.iova < iova + BigInt(lengthBytes) && iova < r.iova + BigInt(r.lengthBytes))) throw new Error('RunTable.map: already mapped');
+    this.runs.push({ iova, lengthBytes, physBytes, prot: { ...prot }, pageBytes: min });
+    this.runs.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+  }
+
+  unmap(iova: bigint, lengthBytes: number): void {
+    const i = this.runs.findIndex((r) => r.iova === iova);
+    let end = iova;
+    let j = i;
+    while (j >= 0 && j < this.runs.length && this.runs[j].iova === end && end < iova + BigInt(lengthBytes)) {
+      end += BigInt(this.runs[j].lengthBytes);
+      j++;
+    }
+    if (i < 0 || end !== iova + BigInt(lengthBytes)) throw new Error(`RunTable.unmap: [0x${iova.toString(16)}, +0x${lengthBytes.toString(16)}) was not mapped as a whole`);
+    this.runs.splice(i, j - i);
+  }
+
+  translate(iova: bigint): Translation | null {
+    for (const r of this.runs) {
+      if (iova >= r.iova && iova < r.iova + BigInt(r.lengthBytes)) {
+        return { physBytes: r.physBytes + Number(iova - r.iova), pageSizeBytes: r.pageBytes, read: r.prot.read, write: r.prot.write };
+      }
+    }
+    return null;
+  }
+
+  mappedBytes(): number {
+    return this.runs.reduce((s, r) => s + r.lengthBytes, 0);
+  }
+
+  destroy(): void {
+    if (this.runs.length !== 0) throw new Error(`RunTable.destroy: ${this.runs.length} runs still mapped in a ${this.spec.table.format} table`);
+  }
+}
