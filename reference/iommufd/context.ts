@@ -247,7 +247,9 @@ export class IommufdContext {
     const ioas = this.table.ioas(Number(a.ioas_id));
     if (a.iova === 0n && a.length === U64_MAX) return { length: ioas.iopt.unmapAll() };
     check(a.iova < ULONG_MAX && a.length < ULONG_MAX, 'EOVERFLOW', 'iova or length');
-    return { length: ioas.iopt.unmap(a.iova, a.length) };
+    const unmapped = ioas.iopt.unmap(a.iova, a.length);
+    check(unmapped !== 0n, 'ENOENT', 'nothing mapped in the range');
+    return { length: unmapped };
   }
 
   /** IOMMU_OPTION: only val64 is copied back. */

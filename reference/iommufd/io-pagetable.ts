@@ -427,8 +427,9 @@ export class IoPagetable {
   /**
    * iopt_unmap_iova_range: removes every area inside [start, last] in IOVA order. An area that
    * crosses either edge stops the walk with ENOENT — areas already removed stay removed, as in
-   * Linux; `unmappedBytes` reports them. Nothing removed at all → ENOENT. Accesses pinning an
-   * area are told to drop their pins first; if they do not, EDEADLOCK after 100 tries.
+   * Linux; `unmappedBytes` reports them. Accesses pinning an area are told to drop their pins
+   * first; if they do not, EDEADLOCK after 100 tries. Unmapping nothing is not an error here
+   * (IOMMU_IOAS_UNMAP turns it into ENOENT; the VFIO compat UNMAP_DMA does not).
    */
   unmapRange(start: bigint, last: bigint): { unmappedBytes: bigint; errno?: string } {
     let unmapped = 0n;
@@ -447,10 +448,10 @@ export class IoPagetable {
       this.removeArea(a);
       unmapped += BigInt(a.lengthBytes);
     }
-    return unmapped === 0n ? { unmappedBytes: 0n, errno: 'ENOENT' } : { unmappedBytes: unmapped };
+    return { unmappedBytes: unmapped };
   }
 
-  /** IOMMU_IOAS_UNMAP with a range: EINVAL for length 0, EOVERFLOW past ULONG_MAX. */
+  /** iopt_unmap_iova: EINVAL for length 0, EOVERFLOW past ULONG_MAX; returns bytes unmapped. */
   unmap(iova: bigint, length: bigint): bigint {
     check(length !== 0n, 'EINVAL', 'length 0');
     check(iova + length - 1n <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
@@ -462,9 +463,40 @@ export class IoPagetable {
   /** iopt_unmap_all: an empty IOAS is a success with 0 bytes. */
   unmapAll(): bigint {
     const r = this.unmapRange(0n, ULONG_MAX);
-    if (r.errno === 'ENOENT' && r.unmappedBytes === 0n) return 0n;
     if (r.errno !== undefined) throw new UapiError(r.errno, 'unmap all');
     return r.unmappedBytes;
+  }
+
+  /**
+   * iopt_cut_iova / iopt_area_split (VFIO type1 compat): splits the area containing `iova` so
+   * that `iova` becomes its last byte. EBUSY while the area is being unmapped, EINVAL when the
+   * cut is misaligned, an access pins the area, or large pages may be in use.
+   */
+  cut(iova: bigint): void {
+    const a = this.firstArea(iova, iova);
+    if (a === undefined || iova >= a.last) return;
+    check(!a.preventAccess, 'EBUSY', 'area is being unmapped');
+    const newStart = iova + 1n;
+    const mask = BigInt(this.iovaAlignment - 1);
+    check((newStart & mask) === 0n && (BigInt(IoPagetable.pagesByte(a, newStart)) & mask) === 0n, 'EINVAL', 'cut not aligned');
+    check(a.accessPins === 0, 'EINVAL', 'an access pins the area');
+    check(!(a.filled && !this.disableLargePages), 'EINVAL', 'domains may hold large IOPTEs');
+    const lhsLen = Number(newStart - a.start);
+    const rhs: Area = { ...a, start: newStart, pagesOffsetBytes: a.pagesOffsetBytes + lhsLen, lengthBytes: a.lengthBytes - lhsLen, prot: { ...a.prot } };
+    // Each half holds its own pin on its pages (the kernel re-pins the halves the same way).
+    if (a.filled) {
+      a.pages.pin(areaFirstPage(rhs), areaLastPage(rhs) - areaFirstPage(rhs) + 1);
+    }
+    const lhsLast = iova;
+    if (a.filled) {
+      const oldLastPage = areaLastPage(a);
+      const lhsLastPage = Math.floor((a.pagesOffsetBytes + lhsLen - 1) / PAGE_BYTES);
+      if (oldLastPage > lhsLastPage) a.pages.unpin(lhsLastPage + 1, oldLastPage - lhsLastPage);
+    }
+    a.last = lhsLast;
+    a.lengthBytes = lhsLen;
+    a.pages.areaRefs++;
+    this.areas.splice(this.areas.indexOf(a) + 1, 0, rhs);
   }
 
   /** iopt_get_pages for COPY: the slices behind [iova, iova + length), ENOENT if not fully mapped. */

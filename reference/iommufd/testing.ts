@@ -30,16 +30,25 @@ export class RunTable implements IoPageTable {
     this.runs.sort((a, b) => (a.iova < b.iova ? -1 : 1));
   }
 
+  /** Unmaps [iova, iova + length): every byte must be mapped; runs are cut at the edges. */
   unmap(iova: bigint, lengthBytes: number): void {
-    const i = this.runs.findIndex((r) => r.iova === iova);
-    let end = iova;
-    let j = i;
-    while (j >= 0 && j < this.runs.length && this.runs[j].iova === end && end < iova + BigInt(lengthBytes)) {
-      end += BigInt(this.runs[j].lengthBytes);
-      j++;
+    const end = iova + BigInt(lengthBytes);
+    let covered = 0n;
+    const kept: Run[] = [];
+    for (const r of this.runs) {
+      const rEnd = r.iova + BigInt(r.lengthBytes);
+      if (rEnd <= iova || r.iova >= end) {
+        kept.push(r);
+        continue;
+      }
+      const from = r.iova > iova ? r.iova : iova;
+      const to = rEnd < end ? rEnd : end;
+      covered += to - from;
+      if (r.iova < from) kept.push({ ...r, lengthBytes: Number(from - r.iova) });
+      if (to < rEnd) kept.push({ ...r, iova: to, lengthBytes: Number(rEnd - to), physBytes: r.physBytes + Number(to - r.iova) });
     }
-    if (i < 0 || end !== iova + BigInt(lengthBytes)) throw new Error(`RunTable.unmap: [0x${iova.toString(16)}, +0x${lengthBytes.toString(16)}) was not mapped as a whole`);
-    this.runs.splice(i, j - i);
+    if (covered !== BigInt(lengthBytes)) throw new Error(`RunTable.unmap: [0x${iova.toString(16)}, +0x${lengthBytes.toString(16)}) was not fully mapped`);
+    this.runs = kept.sort((a, b) => (a.iova < b.iova ? -1 : 1));
   }
 
   translate(iova: bigint): Translation | null {
