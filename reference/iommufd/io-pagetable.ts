@@ -420,7 +420,7 @@ export class IoPagetable {
   private removeArea(a: Area): void {
     for (const d of this.domains) this.unmapAreaFrom(a, d);
     this.unfillArea(a);
-    this.areas.splice(this.areas.indexOf(a), 1);
+    this.areas.splice(this.lowerBound(a.start), 1);
     a.pages.areaRefs--;
   }
 
@@ -496,7 +496,7 @@ export class IoPagetable {
     a.last = lhsLast;
     a.lengthBytes = lhsLen;
     a.pages.areaRefs++;
-    this.areas.splice(this.areas.indexOf(a) + 1, 0, rhs);
+    this.areas.splice(this.lowerBound(a.start) + 1, 0, rhs);
   }
 
   /** iopt_get_pages for COPY: the slices behind [iova, iova + length), ENOENT if not fully mapped. */

@@ -22,25 +22,38 @@ export class RunTable implements IoPageTable {
 
   constructor(private readonly spec: PagingDomainSpec) {}
 
+  /** Index of the first run whose end is above `iova`. */
+  private lowerBound(iova: bigint): number {
+    let lo = 0;
+    let hi = this.runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const r = this.runs[mid];
+      if (r.iova + BigInt(r.lengthBytes) <= iova) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   map(iova: bigint, physBytes: number, lengthBytes: number, prot: Prot, pgsizeBitmap: bigint): void {
     const min = Number(pgsizeBitmap & -pgsizeBitmap);
     if (iova % BigInt(min) !== 0n || physBytes % min !== 0 || lengthBytes % min !== 0) throw new Error(`RunTable.map: misaligned for ${min}`);
-    if (this.runs.some((r) => r.iova < iova + BigInt(lengthBytes) && iova < r.iova + BigInt(r.lengthBytes))) throw new Error('RunTable.map: already mapped');
-    this.runs.push({ iova, lengthBytes, physBytes, prot: { ...prot }, pageBytes: min });
-    this.runs.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+    const i = this.lowerBound(iova);
+    const next = this.runs[i];
+    if (next !== undefined && next.iova < iova + BigInt(lengthBytes)) throw new Error('RunTable.map: already mapped');
+    this.runs.splice(i, 0, { iova, lengthBytes, physBytes, prot: { ...prot }, pageBytes: min });
   }
 
   /** Unmaps [iova, iova + length): every byte must be mapped; runs are cut at the edges. */
   unmap(iova: bigint, lengthBytes: number): void {
     const end = iova + BigInt(lengthBytes);
     let covered = 0n;
+    const first = this.lowerBound(iova);
+    let last = first;
     const kept: Run[] = [];
-    for (const r of this.runs) {
+    while (last < this.runs.length && this.runs[last].iova < end) {
+      const r = this.runs[last++];
       const rEnd = r.iova + BigInt(r.lengthBytes);
-      if (rEnd <= iova || r.iova >= end) {
-        kept.push(r);
-        continue;
-      }
       const from = r.iova > iova ? r.iova : iova;
       const to = rEnd < end ? rEnd : end;
       covered += to - from;
@@ -48,16 +61,13 @@ export class RunTable implements IoPageTable {
       if (to < rEnd) kept.push({ ...r, iova: to, lengthBytes: Number(rEnd - to), physBytes: r.physBytes + Number(to - r.iova) });
     }
     if (covered !== BigInt(lengthBytes)) throw new Error(`RunTable.unmap: [0x${iova.toString(16)}, +0x${lengthBytes.toString(16)}) was not fully mapped`);
-    this.runs = kept.sort((a, b) => (a.iova < b.iova ? -1 : 1));
+    this.runs.splice(first, last - first, ...kept);
   }
 
   translate(iova: bigint): Translation | null {
-    for (const r of this.runs) {
-      if (iova >= r.iova && iova < r.iova + BigInt(r.lengthBytes)) {
-        return { physBytes: r.physBytes + Number(iova - r.iova), pageSizeBytes: r.pageBytes, read: r.prot.read, write: r.prot.write };
-      }
-    }
-    return null;
+    const r = this.runs[this.lowerBound(iova)];
+    if (r === undefined || r.iova > iova) return null;
+    return { physBytes: r.physBytes + Number(iova - r.iova), pageSizeBytes: r.pageBytes, read: r.prot.read, write: r.prot.write };
   }
 
   mappedBytes(): number {
