@@ -312,22 +312,25 @@ export class PageTable {
 
   private mapError: PtError | undefined;
 
-  /** Returns units mapped; on a conflict stops and leaves `mapError`. */
+  /**
+   * Returns units mapped; on a conflict stops and leaves `mapError`. Works a table span at a
+   * time: one readBytes of the entries it will fill, leaves encoded into that copy, one
+   * writeBytes back — PhysicalMemory is touched per table, not per PTE.
+   */
   private mapRange(iovaUnit: number, oaUnit: number, lengthUnits: number): number {
     const f = this.format;
     const u = this.unitLg2;
     const aLo = this.attr.lo;
     const aHi = this.attr.hi;
     const w = this.w;
+    const be = this.be;
     this.mapError = undefined;
     let iova = iovaUnit;
     let oa = oaUnit;
     let left = lengthUnits;
     while (left > 0) {
-      let k = Math.min(ctz(iova === 0 && oa === 0 ? 0 : iova + 0) , 64);
       // alignment of both addresses and the remaining length, as log2 bytes
-      const alignLg2 = Math.min(iova === 0 ? 64 : ctz(iova), oa === 0 ? 64 : ctz(oa)) + u;
-      k = Math.min(alignLg2, floorLg2(left) + u, 64);
+      const k = Math.min(Math.min(ctz(iova), ctz(oa)) + u, floorLg2(left) + u, 64);
       const sizeLg2 = this.bestSize[k];
       const level = this.sizeLevel[sizeLg2];
       const units = 2 ** (sizeLg2 - u);
@@ -338,31 +341,46 @@ export class PageTable {
         pfn = this.tableFor(level, iova);
         if (pfn < 0) return lengthUnits - left;
       }
-      // Fill this table while the same size keeps fitting.
       const reps = units / this.itemUnits[level];
-      let idx = this.index(level, iova);
-      const end = this.entries[level];
+      const startIdx = this.index(level, iova);
+      const spanEntries = Math.min(this.entries[level] - startIdx, Math.ceil(left / units) * reps);
+      const startAddr = this.entryAddr(pfn, startIdx);
+      const bytes = this.mem.readBytes(startAddr, spanEntries * 8);
+      const v = new Uint32Array(bytes.buffer, bytes.byteOffset, spanEntries * 2);
+      let j = 0;
+      let conflict = -1;
       for (;;) {
-        let addr = this.entryAddr(pfn, idx);
         for (let r = 0; r < reps; r++) {
-          this.load(addr + r * 8);
-          if (this.eLo !== 0 || this.eHi !== 0) {
-            if (!this.clearForLeaf(level, addr + r * 8)) {
-              this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} already mapped`);
-              return lengthUnits - left;
-            }
+          if ((v[2 * (j + r)] | v[2 * (j + r) + 1]) !== 0) {
+            conflict = j + r;
+            break;
           }
         }
+        if (conflict >= 0) break;
         f.encodeLeaf(level, oa, sizeLg2, aLo, aHi, w);
-        for (let r = 0; r < reps; r++, addr += 8) this.store(addr, w.lo, w.hi);
+        const m0 = be ? bswap32(w.hi) : w.lo;
+        const m1 = be ? bswap32(w.lo) : w.hi;
+        for (let r = 0; r < reps; r++, j++) {
+          v[2 * j] = m0;
+          v[2 * j + 1] = m1;
+        }
         iova += units;
         oa += units;
         left -= units;
-        idx += reps;
-        if (left < units || idx >= end) break;
+        if (left < units || j >= spanEntries) break;
         // A bigger leaf may fit from here on: let the outer loop decide.
         const nextK = Math.min(ctz(iova), ctz(oa)) + u;
         if (nextK > sizeLg2 && this.bestSize[Math.min(nextK, floorLg2(left) + u, 64)] !== sizeLg2) break;
+      }
+      if (j > 0) this.mem.writeBytes(startAddr, j === spanEntries ? bytes : bytes.subarray(0, j * 8));
+      if (conflict >= 0) {
+        // Only replicas before the conflict were checked: nothing of this leaf was written.
+        const addr = this.entryAddr(pfn, startIdx + conflict);
+        this.load(addr);
+        if (!this.clearForLeaf(level, addr)) {
+          this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} already mapped`);
+          return lengthUnits - left;
+        }
       }
     }
     return lengthUnits;
@@ -473,10 +491,9 @@ export class PageTable {
 
   /**
    * What the IOMMU does to the leaf on a DMA to `iovaUnit`: sets accessed, and dirty when
-   * `write` (every replica of a contiguous leaf gets it, like AMD's D in the touched PTE only
-   * would be too weak for read-back: generic_pt ORs D over the replicas, so marking the one
-   * touched replica is what hardware does — we mark the touched replica only).
-   * Returns false when nothing is mapped there.
+   * `write`. In a contiguous leaf only the touched replica is marked, as hardware does;
+   * readAndClearDirty ORs D over the replicas (generic_pt amdv1pt_entry_is_write_dirty).
+   * Permission is not checked here (the IOMMU unit faults first). False when nothing is mapped.
    */
   markAccess(iovaUnit: number, write: boolean): boolean {
     const t = this.translate(iovaUnit);
@@ -556,56 +573,93 @@ export class PageTable {
 
   private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }): void {
     const f = this.format;
+    const be = this.be;
     const item = this.itemUnits[level];
-    let i = Math.floor((from - baseUnit) / item);
+    const itemLg2 = f.itemLg2[level];
+    const first = Math.floor((from - baseUnit) / item);
     const lastIdx = Math.min(this.entries[level], Math.ceil((to - baseUnit) / item));
-    let touched = false;
+    const spanAddr = this.entryAddr(pfn, first);
+    // A copy of the span's entries; changes go back with one writeBytes of [dFrom, dTo).
+    let bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
+    let v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
+    let dFrom = lastIdx;
+    let dTo = first;
+    const flush = (): void => {
+      if (dFrom < dTo) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
+      dFrom = lastIdx;
+      dTo = first;
+    };
+    let i = first;
     while (i < lastIdx && !st.stop) {
-      const addr = this.entryAddr(pfn, i);
-      this.load(addr);
-      const kind = f.kind(level, this.eLo, this.eHi);
+      const j = i - first;
+      const lo = be ? bswap32(v[2 * j + 1]) : v[2 * j];
+      const hi = be ? bswap32(v[2 * j]) : v[2 * j + 1];
+      const kind = f.kind(level, lo, hi);
       const itemBase = baseUnit + i * item;
       if (kind === ENTRY_EMPTY) {
         st.stop = true;
         break;
       }
       if (kind === ENTRY_TABLE) {
-        const child = f.tablePfn(level, this.eLo, this.eHi);
+        const child = f.tablePfn(level, lo, hi);
         this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st);
-        const covered = from <= itemBase && to >= itemBase + item;
-        if ((covered && !st.stop) || (this.freeEmpty && this.tableIsEmpty(level - 1, child))) {
-          if (covered && !st.stop) this.freeSubtree(level - 1, child);
+        const covered = from <= itemBase && to >= itemBase + item && !st.stop;
+        if (covered || (this.freeEmpty && this.tableIsEmpty(level - 1, child))) {
+          if (covered) this.freeSubtree(level - 1, child);
           else this.freeTable(level - 1, child);
-          this.store(addr, 0, 0);
-          touched = true;
+          v[2 * j] = 0;
+          v[2 * j + 1] = 0;
+          if (i < dFrom) dFrom = i;
+          if (i + 1 > dTo) dTo = i + 1;
         }
         i++;
         continue;
       }
-      const units = 2 ** (f.leafSizeLg2(level, this.eLo, this.eHi) - this.unitLg2);
+      const sizeLg2 = f.leafSizeLg2(level, lo, hi);
+      if (sizeLg2 === itemLg2 && itemBase >= from && itemBase + item <= to) {
+        // The common case: a one-item leaf inside the range.
+        v[2 * j] = 0;
+        v[2 * j + 1] = 0;
+        if (i < dFrom) dFrom = i;
+        dTo = i + 1;
+        st.unmapped += item;
+        i++;
+        continue;
+      }
+      const units = 2 ** (sizeLg2 - this.unitLg2);
       const reps = units / item;
       const runStart = i - (i % reps);
       const leafBase = baseUnit + runStart * item;
       const partial = leafBase < from || leafBase + units > to;
-      if (partial && split && level > 0) {
-        this.splitLeaf(level, pfn, runStart, reps);
-        continue; // re-read: now a table
-      }
-      if (partial && split && reps > 1) {
-        this.splitContig(level, pfn, runStart, reps);
-        continue;
+      if (partial && split && (level > 0 || reps > 1)) {
+        flush();
+        if (level > 0) this.splitLeaf(level, pfn, runStart, reps);
+        else this.splitContig(level, pfn, runStart, reps);
+        bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
+        v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
+        continue; // re-read entry i: now a table or a single leaf
       }
       if (leafBase < from) {
         // generic_pt: a start inside a leaf is -EINVAL (nothing more unmapped)
         st.stop = true;
         break;
       }
-      for (let r = 0; r < reps; r++) this.store(this.entryAddr(pfn, runStart + r), 0, 0);
-      touched = true;
+      for (let r = 0; r < reps; r++) {
+        const idx = runStart + r;
+        if (idx < lastIdx) {
+          v[2 * (idx - first)] = 0;
+          v[2 * (idx - first) + 1] = 0;
+        } else {
+          this.store(this.entryAddr(pfn, idx), 0, 0); // the run goes on past the range
+        }
+      }
+      if (runStart < dFrom) dFrom = runStart;
+      const runEnd = Math.min(runStart + reps, lastIdx);
+      if (runEnd > dTo) dTo = runEnd;
       st.unmapped += units;
       i = runStart + reps;
     }
-    void touched;
+    flush();
   }
 
   /** Replaces a leaf at `level` (> 0) by a table of leaves of the next size down. */
