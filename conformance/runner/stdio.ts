@@ -8,6 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { constants as osConstants } from 'node:os';
 import { AdapterError } from '../../schemas/lib/adapter.ts';
 import { validateProtocol } from './schemas.ts';
 import { TransportCrash, type Method, type Transport, type TransportFactory } from './transport.ts';
@@ -19,6 +20,16 @@ interface Pending {
   method: string;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
+}
+
+/** Why the child ended; a shell reports a command killed by signal N as status 128 + N. */
+export function exitReason(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `adapter killed by ${signal}`;
+  if (code !== null && code > 128) {
+    const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0];
+    if (name) return `adapter killed by ${name} (exit status ${code})`;
+  }
+  return `adapter exited with status ${code}`;
 }
 
 export function stdioFactory(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): TransportFactory {
@@ -58,7 +69,7 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
   };
 
   child.on('error', (e) => die(`could not run '${command}': ${e.message}`));
-  child.on('close', (code, signal) => die(signal ? `adapter killed by ${signal}` : `adapter exited with status ${code}`));
+  child.on('close', (code, signal) => die(exitReason(code, signal)));
   child.stdin!.on('error', (e) => die(`writing to the adapter failed: ${e.message}`));
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (chunk: string) => {
