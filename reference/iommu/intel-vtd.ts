@@ -401,6 +401,7 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     maxPasidLog2: d.maxPasidLog2,
     planPaging: (flags) => planVtdPaging(d, flags),
     checkAttach: (plan) => checkVtdAttach(d, plan),
+    foreignInstanceErrno: null,
     reservedRegions: VTD_RESERVED_REGIONS.map((r) => ({ ...r })),
     nestedDataTypes: d.nested ? [IOMMU_HWPT_DATA_VTD_S1] : [],
     viommuTypes: [],

@@ -125,6 +125,12 @@ export interface UnitProfile {
   planPaging(flags: number): PlanResult;
   /** Whether a paging domain (possibly made for another unit) can attach to a device here. */
   checkAttach(plan: PagingPlan): Errno | null;
+  /**
+   * When a domain is bound to the unit instance that allocated it (SMMUv3: smmu_domain->smmu),
+   * the errno another instance of the same model returns; null when domains may be shared
+   * across instances subject to checkAttach (VT-d, AMD-Vi, RISC-V).
+   */
+  foreignInstanceErrno: Errno | null;
   reservedRegions: ReservedRegion[];
   /** Nested HWPT data types this unit accepts (through a NEST_PARENT HWPT or a vIOMMU). */
   nestedDataTypes: number[];
