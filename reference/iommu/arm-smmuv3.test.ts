@@ -138,17 +138,20 @@ describe('arm-smmuv3 nesting', () => {
     expect(validateNestedSte(0x100bn, 0x100n)).toBe('EIO');
     expect(validateNestedSte(0xdeadbeef0n, 0xffn << 40n)).toBeNull(); // V=0: ignored
   });
-  it('vIOMMU nested allocation: type, parent, length, STE checks', () => {
+  it('vIOMMU nested allocation: flags, parent, type/length (EINVAL), STE checks (EIO)', () => {
+    const dd = (bytes: Uint8Array | null, type = IOMMU_HWPT_DATA_ARM_SMMUV3, len = bytes?.length ?? 16) => ({ type, lengthBytes: len, bytes });
     const p = createArmSmmuV3Profile({});
     const parent = plan({}, IOMMU_HWPT_ALLOC_NEST_PARENT);
     expect(p.checkViommuAlloc(parent)).toBeNull();
     expect(createArmSmmuV3Profile({ fwb: false }).checkViommuAlloc(parent)).toBe('EOPNOTSUPP');
     expect(p.checkViommuAlloc(plan({}, 0))).toBe('EINVAL');
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_ARM_SMMUV3, data(0x100bn, 0n), 0)).toMatchObject({ ok: true, nested: { format: 'arm-lpae-s1', fields: { ste0: 0x100bn } } });
-    expect(p.planNested!(parent, 1, data(0x100bn, 0n), 0)).toMatchObject({ errno: 'EINVAL' });
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_ARM_SMMUV3, data(0xdn, 0n), 0)).toMatchObject({ errno: 'EIO' });
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_ARM_SMMUV3, data(0x100bn, 0n).subarray(0, 8), 0)).toMatchObject({ errno: 'EINVAL' });
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_ARM_SMMUV3, data(0x100bn, 0n), IOMMU_HWPT_ALLOC_NEST_PARENT)).toMatchObject({ errno: 'EOPNOTSUPP' });
+    expect(p.planNested!(parent, 0, dd(data(0x100bn, 0n)))).toMatchObject({ ok: true, nested: { format: 'arm-lpae-s1', fields: { ste0: 0x100bn } } });
+    expect(p.planNested!(parent, 0, dd(data(0x100bn, 0n), 1))).toMatchObject({ errno: 'EINVAL' });
+    expect(p.planNested!(parent, 0, dd(data(0xdn, 0n)))).toMatchObject({ errno: 'EIO' });
+    expect(p.planNested!(parent, 0, dd(data(0x100bn, 0n).subarray(0, 8)))).toMatchObject({ errno: 'EINVAL' });
+    expect(p.planNested!(parent, 0, dd(null))).toMatchObject({ errno: 'EFAULT' });
+    expect(p.planNested!(plan({}, 0), 0, dd(data(0x100bn, 0n)))).toMatchObject({ errno: 'EINVAL' });
+    expect(p.planNested!(parent, IOMMU_HWPT_ALLOC_NEST_PARENT, dd(data(0x100bn, 0n)))).toMatchObject({ errno: 'EOPNOTSUPP' });
   });
   it('attach: foreign-driver domains EINVAL; another SMMU instance is EINVAL too', () => {
     const p = createArmSmmuV3Profile({});

@@ -18,7 +18,7 @@
 import { boolKnob, enumKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob } from './knobs.ts';
 import { compose, extract, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
-  copyStructFromUser,
+  copyDriverData,
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
   IOMMU_HW_INFO_TYPE_NONE,
@@ -38,6 +38,7 @@ import {
   SZ_4T,
   SZ_512M,
   SZ_64K,
+  type DriverData,
   type Errno,
   type FormatConfig,
   type HwInfo,
@@ -373,19 +374,18 @@ export function validateNestedSte(ste0: bigint, ste1: bigint): Errno | null {
 }
 
 /** arm_vsmmu_alloc_domain_nested on a vIOMMU whose parent is `parent`. */
-export function planSmmuNested(parent: PagingPlan, dataType: number, data: Uint8Array, flags: number): NestedResult {
+export function planSmmuNested(parent: PagingPlan, flags: number, data: DriverData): NestedResult {
   if (flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) return { ok: false, errno: 'EOPNOTSUPP', why: 'bad flags' };
-  // iommu_copy_struct_from_user refuses a type other than the one asked for.
-  if (dataType !== IOMMU_HWPT_DATA_ARM_SMMUV3) return { ok: false, errno: 'EINVAL', why: 'not IOMMU_HWPT_DATA_ARM_SMMUV3' };
   if (parent.config.format !== 'arm-lpae-s2' || !parent.nestParent) return { ok: false, errno: 'EINVAL', why: 'parent is not a stage-2 NEST_PARENT' };
-  const bytes = copyStructFromUser(data, 16, 16);
+  // iommu_copy_struct_from_user refuses a type other than the one asked for (EINVAL).
+  const bytes = copyDriverData(data, IOMMU_HWPT_DATA_ARM_SMMUV3, 16, 16);
   if (typeof bytes === 'string') return { ok: false, errno: bytes, why: 'iommu_hwpt_arm_smmuv3 length' };
   const ste0 = readU64Le(bytes, 0);
   const ste1 = readU64Le(bytes, 8);
   const bad = validateNestedSte(ste0, ste1);
   if (bad) return { ok: false, errno: bad, why: 'STE words outside the nesting-allowed fields' };
   const valid = (ste0 & 1n) !== 0n;
-  return { ok: true, nested: { dataType, format: 'arm-lpae-s1', fields: { ste0: valid ? ste0 : 0n, ste1: valid ? ste1 : 0n } } };
+  return { ok: true, nested: { dataType: data.type, format: 'arm-lpae-s1', fields: { ste0: valid ? ste0 : 0n, ste1: valid ? ste1 : 0n } } };
 }
 
 export const SMMU_RESERVED_REGIONS: ReservedRegion[] = [

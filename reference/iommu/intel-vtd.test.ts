@@ -179,23 +179,25 @@ describe('intel-vtd reserved regions and nesting', () => {
     return b;
   };
 
-  it('VTD_S1 data: type, parent and length checks in driver order', () => {
+  it('VTD_S1 data: flags, type, parent, then iommu_copy_struct_from_user length rules', () => {
     const p = createIntelVtdProfile({});
     const parentR = p.planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT);
     if (!parentR.ok) throw new Error('parent');
     const parent = parentR.plan;
-    const ok = p.planNested!(parent, IOMMU_HWPT_DATA_VTD_S1, s1(0n, 0x1000n, 48), 0);
+    const dd = (bytes: Uint8Array | null, type = IOMMU_HWPT_DATA_VTD_S1, len = bytes?.length ?? 24) => ({ type, lengthBytes: len, bytes });
+    const ok = p.planNested!(parent, 0, dd(s1(0n, 0x1000n, 48)));
     expect(ok).toMatchObject({ ok: true, nested: { format: 'vtd-fs', fields: { pgtbl_addr: 0x1000n, addr_width: 48n } } });
-    expect(p.planNested!(parent, 2, s1(0n, 0n, 48), 0)).toMatchObject({ errno: 'EOPNOTSUPP' });
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_VTD_S1, s1(0n, 0n, 48), IOMMU_HWPT_ALLOC_NEST_PARENT)).toMatchObject({ errno: 'EOPNOTSUPP' });
+    expect(p.planNested!(parent, 0, dd(s1(0n, 0n, 48), 2))).toMatchObject({ errno: 'EOPNOTSUPP' });
+    expect(p.planNested!(parent, IOMMU_HWPT_ALLOC_NEST_PARENT, dd(s1(0n, 0n, 48)))).toMatchObject({ errno: 'EOPNOTSUPP' });
+    expect(p.planNested!(parent, IOMMU_HWPT_ALLOC_PASID, dd(s1(0n, 0n, 48)))).toMatchObject({ ok: true });
     const plain = p.planPaging(0);
     if (!plain.ok) throw new Error('plain');
-    expect(p.planNested!(plain.plan, IOMMU_HWPT_DATA_VTD_S1, s1(0n, 0n, 48), 0)).toMatchObject({ errno: 'EINVAL' });
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_VTD_S1, s1(0n, 0n, 48).subarray(0, 20), 0)).toMatchObject({ errno: 'EINVAL' });
-    const long = s1(0n, 0n, 48, 8);
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_VTD_S1, long, 0)).toMatchObject({ ok: true });
-    long[30] = 1;
-    expect(p.planNested!(parent, IOMMU_HWPT_DATA_VTD_S1, long, 0)).toMatchObject({ errno: 'E2BIG' });
+    expect(p.planNested!(plain.plan, 0, dd(s1(0n, 0n, 48)))).toMatchObject({ errno: 'EINVAL' });
+    expect(p.planNested!(parent, 0, dd(s1(0n, 0n, 48).subarray(0, 20)))).toMatchObject({ errno: 'EINVAL' });
+    // data_len above sizeof(struct iommu_hwpt_vtd_s1) is EINVAL, even when the tail is zero
+    expect(p.planNested!(parent, 0, dd(s1(0n, 0n, 48, 8)))).toMatchObject({ errno: 'EINVAL' });
+    expect(p.planNested!(parent, 0, dd(null, IOMMU_HWPT_DATA_VTD_S1, 24))).toMatchObject({ errno: 'EFAULT' });
+    expect(createIntelVtdProfile({ nesting: false }).planNested!(parent, 0, dd(s1(0n, 0n, 48)))).toMatchObject({ errno: 'EOPNOTSUPP' });
   });
 
   it('nested attach: addr_width 48, or 57 with FS5LP; SRE needs SRS; EAFE needs EAFS', () => {

@@ -19,7 +19,7 @@
 import { boolKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob, type KnobSpec } from './knobs.ts';
 import { compose, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
-  copyStructFromUser,
+  copyDriverData,
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HW_INFO_TYPE_INTEL_VTD,
   IOMMU_HW_INFO_TYPE_NONE,
@@ -33,6 +33,7 @@ import {
   SZ_1G,
   SZ_2M,
   SZ_4K,
+  type DriverData,
   type Errno,
   type HwInfo,
   type NestedResult,
@@ -346,18 +347,18 @@ export function checkVtdAttach(d: VtdDerived, plan: PagingPlan): Errno | null {
 }
 
 /** intel_iommu_domain_alloc_nested + iommu_copy_struct_from_user(IOMMU_HWPT_DATA_VTD_S1, __reserved). */
-export function planVtdNested(d: VtdDerived, parent: PagingPlan, dataType: number, data: Uint8Array, flags: number): NestedResult {
+export function planVtdNested(d: VtdDerived, parent: PagingPlan, flags: number, data: DriverData): NestedResult {
   if (!d.nested || flags & ~IOMMU_HWPT_ALLOC_PASID) return { ok: false, errno: 'EOPNOTSUPP', why: 'no nesting or bad flags' };
-  if (dataType !== IOMMU_HWPT_DATA_VTD_S1) return { ok: false, errno: 'EOPNOTSUPP', why: 'not IOMMU_HWPT_DATA_VTD_S1' };
+  if (data.type !== IOMMU_HWPT_DATA_VTD_S1) return { ok: false, errno: 'EOPNOTSUPP', why: 'not IOMMU_HWPT_DATA_VTD_S1' };
   if (parent.unitModel !== MODEL || parent.config.format !== 'vtd-ss' || !parent.nestParent) {
     return { ok: false, errno: 'EINVAL', why: 'parent is not a second-stage NEST_PARENT domain' };
   }
-  const bytes = copyStructFromUser(data, VTD_S1_SIZE_BYTES, VTD_S1_SIZE_BYTES);
+  const bytes = copyDriverData(data, IOMMU_HWPT_DATA_VTD_S1, VTD_S1_SIZE_BYTES, VTD_S1_SIZE_BYTES);
   if (typeof bytes === 'string') return { ok: false, errno: bytes, why: 'iommu_hwpt_vtd_s1 length' };
   return {
     ok: true,
     nested: {
-      dataType,
+      dataType: data.type,
       format: 'vtd-fs',
       fields: {
         flags: readU64Le(bytes, 0),
@@ -406,7 +407,7 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     nestedDataTypes: d.nested ? [IOMMU_HWPT_DATA_VTD_S1] : [],
     viommuTypes: [],
     nestingFormats: d.nested ? ['vtd-fs'] : [],
-    planNested: (parent, dataType, data, flags) => planVtdNested(d, parent, dataType, data, flags),
+    planNested: (parent, flags, data) => planVtdNested(d, parent, flags, data),
     checkNestedAttach: (fields) => checkVtdNestedAttach(d, fields),
   };
 }

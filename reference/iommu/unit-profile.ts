@@ -142,7 +142,7 @@ export interface UnitProfile {
    * Nested-domain allocation on a parent paging domain (VT-d) or on a vIOMMU over one (SMMUv3):
    * validates the driver data as the driver does. Absent when the unit has no nesting in Linux.
    */
-  planNested?(parent: PagingPlan, dataType: number, data: Uint8Array, flags: number): NestedResult;
+  planNested?(parent: PagingPlan, flags: number, data: DriverData): NestedResult;
 }
 
 export interface NestedPlan {
@@ -156,15 +156,26 @@ export interface NestedPlan {
 export type NestedResult = { ok: true; nested: NestedPlan } | { ok: false; errno: Errno; why: string };
 
 /**
- * iommu_copy_struct_from_user(): the user buffer must reach the end of the struct's last
- * mandatory member (else EINVAL); bytes beyond the kernel struct must be zero (else E2BIG,
- * copy_struct_from_user); a shorter kernel struct is zero-extended. Returns the struct bytes.
+ * Driver data of HWPT_ALLOC (struct iommu_user_data): its type, data_len, and the bytes at
+ * data_uptr (null when reading them faults). Same shape as the core's UserData.
  */
-export function copyStructFromUser(data: Uint8Array, kernelSizeBytes: number, minSizeBytes: number): Uint8Array | Errno {
-  if (data.length < minSizeBytes) return 'EINVAL';
-  for (let i = kernelSizeBytes; i < data.length; i++) if (data[i] !== 0) return 'E2BIG';
+export interface DriverData {
+  type: number;
+  lengthBytes: number;
+  bytes: Uint8Array | null;
+}
+
+/**
+ * __iommu_copy_struct_from_user (include/linux/iommu.h): a type other than the expected one →
+ * EINVAL; data_len below the struct's mandatory part or above the kernel struct → EINVAL; a
+ * faulting pointer → EFAULT; a shorter buffer is zero-extended to the kernel struct.
+ */
+export function copyDriverData(data: DriverData, expectedType: number, kernelSizeBytes: number, minSizeBytes: number): Uint8Array | Errno {
+  if (data.type !== expectedType) return 'EINVAL';
+  if (data.lengthBytes < minSizeBytes || data.lengthBytes > kernelSizeBytes) return 'EINVAL';
+  if (data.bytes === null) return 'EFAULT';
   const out = new Uint8Array(kernelSizeBytes);
-  out.set(data.subarray(0, Math.min(data.length, kernelSizeBytes)));
+  out.set(data.bytes.subarray(0, data.lengthBytes));
   return out;
 }
 
