@@ -136,8 +136,9 @@ export function planRiscvPaging(d: RiscvDerived, flags: number): PlanResult {
     plan: {
       unitModel: MODEL,
       config: { format: 'riscv-sv', levels, granule: 4096, ias: d.vaBits, oas: d.pas, sign_extend: true },
-      // va_mask & (4K | 2M | 1G | 512G): 512G only exists below a 48-bit or wider space.
-      pgsizeBitmap: maxAddr(d.vaBits) & (SZ_4K | SZ_2M | SZ_1G | SZ_512G),
+      // va_mask = DMA_BIT_MASK(va_bits − 1) (the driver keeps out of the sign-extended half);
+      // pgsize_bitmap = va_mask & (4K | 2M | 1G | 512G): 512G needs Sv48 or wider.
+      pgsizeBitmap: maxAddr(d.vaBits - 1) & (SZ_4K | SZ_2M | SZ_1G | SZ_512G),
       aperture: { start: 0n, end: maxAddr(d.vaBits - 1) },
       dirtyTracking: false,
       nestParent: false,
