@@ -18,12 +18,10 @@ import { IommufdContext } from './iommufd/context.ts';
 import { unbindDevice } from './iommufd/device.ts';
 import { dma, translate } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
-import { setPageTableFactory } from './iommufd/domain.ts';
 import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
 import type { DeviceObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
-import { RunTable } from './iommufd/testing.ts';
 import { Machine } from './machine/machine.ts';
 
 const DEFAULT_TOPOLOGY = {
@@ -53,8 +51,7 @@ export class ReferenceAdapter implements Adapter {
 
   constructor(catalog: UapiCatalog | null = null) {
     this.catalog = catalog;
-    setPageTableFactory((spec) => new RunTable(spec));
-  }
+      }
 
   async hello(params: { protocol: number }): Promise<HelloResult> {
     if (params.protocol !== PROTOCOL_VERSION) throw new AdapterError(RPC_UNSUPPORTED_PROTOCOL, `protocol ${params.protocol} is not supported`);
