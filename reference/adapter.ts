@@ -20,19 +20,27 @@ import { dma, translate } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
 import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
-import type { DeviceObject } from './iommufd/objects.ts';
+import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
 import { Machine } from './machine/machine.ts';
+import { unitModels } from './iommu/registry.ts';
+import { formatNames } from './formats/registry.ts';
 
 const DEFAULT_TOPOLOGY = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'mock0', bridge: 'pci0' }],
 };
 
-export const CAPABILITIES = [
-  'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'map-file', 'nesting:selftest', 'model:mock',
-  'test:dma', 'test:refs', 'test:state', 'test:accounting',
-];
+/** What the reference offers; model and format capabilities follow the registries. */
+export function capabilities(): string[] {
+  return [
+    'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
+    'nesting:selftest',
+    ...unitModels().map((m) => `model:${m}`),
+    ...formatNames().map((f) => `format:${f}`),
+    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state',
+  ];
+}
 
 /** The lowest free fd ≥ 3, as open(2) hands them out. */
 function lowestFreeFd(used: Set<number>): number {
@@ -55,7 +63,7 @@ export class ReferenceAdapter implements Adapter {
 
   async hello(params: { protocol: number }): Promise<HelloResult> {
     if (params.protocol !== PROTOCOL_VERSION) throw new AdapterError(RPC_UNSUPPORTED_PROTOCOL, `protocol ${params.protocol} is not supported`);
-    return { protocol: PROTOCOL_VERSION, implementation: { name: 'ioasid-reference', version: '0.1.0' }, capabilities: [...CAPABILITIES] };
+    return { protocol: PROTOCOL_VERSION, implementation: { name: 'ioasid-reference', version: '0.1.0' }, capabilities: capabilities() };
   }
 
   async world(params: { topology: JsonObject }): Promise<Record<string, never>> {
@@ -276,6 +284,13 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       unbindDevice(ctx, this.device(ctx, a));
       return {};
+    },
+    PGTABLE_DUMP: (c, a) => {
+      const ctx = this.need(c);
+      const hwpt = ctx.table.get(this.num(a, 'hwpt_id'), 'HWPT_PAGING') as HwptPagingObject;
+      const dump = hwpt.domain.table.dump?.();
+      if (dump === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'this table cannot be dumped');
+      return dump as unknown as JsonObject;
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
   };

@@ -16,6 +16,7 @@ import { IOMMU_NO_PASID, attachDevice, bindDevice, detachDevice } from './device
 import type { IommufdContext } from './context.ts';
 import { check, UapiError } from './errors.ts';
 import { getHwInfo, hwptAlloc, hwptInvalidate } from './hwpt.ts';
+import { getDirtyBitmap, setDirtyTracking } from './dirty.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { CompatOut } from './vfio-compat.ts';
 import { checkExtension, getInfo, mapDma, setIommu, unmapDma, VFIO_API_VERSION } from './vfio-compat.ts';
@@ -48,6 +49,8 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_GET_HW_INFO: (c, a) => getHwInfo(c, a),
   IOMMU_HWPT_INVALIDATE: (c, a) => hwptInvalidate(c, a),
   IOMMU_IOAS_MAP_FILE: (c, a) => c.ioasMapFile(a),
+  IOMMU_HWPT_SET_DIRTY_TRACKING: (c, a) => setDirtyTracking(c, a),
+  IOMMU_HWPT_GET_DIRTY_BITMAP: (c, a) => getDirtyBitmap(c, a),
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
   VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw) => {
     check(a.argsz >= 16n && a.flags === 0n && BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n, 'EINVAL', 'argsz, flags or iommufd');

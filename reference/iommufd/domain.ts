@@ -41,6 +41,13 @@ export interface IoPageTable {
   map(iova: bigint, physBytes: number, lengthBytes: number, prot: Prot, pgsizeBitmap: bigint): void;
   unmap(iova: bigint, lengthBytes: number): void;
   translate(iova: bigint): Translation | null;
+  /** A DMA through `iova` sets the leaf's accessed (and, for a write, dirty) bit where the format has them. */
+  markAccess(iova: bigint, write: boolean): void;
+  /**
+   * Reports each dirty leaf in [iova, iova + length) as (leaf IOVA, leaf bytes) and cleans it
+   * unless `noClear`. Throws when the format has no dirty bit.
+   */
+  readAndClearDirty(iova: bigint, lengthBytes: bigint, noClear: boolean, record: (iova: bigint, lengthBytes: bigint) => void): void;
   /** Bytes currently mapped (leak checks). */
   mappedBytes(): number;
   dump?(): TableDump;

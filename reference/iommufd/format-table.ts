@@ -57,6 +57,17 @@ export class FormatTable implements IoPageTable {
     };
   }
 
+  markAccess(iova: bigint, write: boolean): void {
+    this.pt.markAccess(Number(iova >> this.unitBig), write);
+  }
+
+  readAndClearDirty(iova: bigint, lengthBytes: bigint, noClear: boolean, record: (iova: bigint, lengthBytes: bigint) => void): void {
+    const first = iova >> this.unitBig;
+    const end = (iova + lengthBytes + (1n << this.unitBig) - 1n) >> this.unitBig;
+    this.pt.readAndClearDirty(Number(first), Number(end - first), noClear ? 'no-clear' : 'clear', (u, n) =>
+      record(BigInt(u) << this.unitBig, BigInt(n) << this.unitBig));
+  }
+
   mappedBytes(): number {
     return this.mapped;
   }
