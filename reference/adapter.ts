@@ -108,8 +108,16 @@ export class ReferenceAdapter implements Adapter {
     return ctx;
   }
 
-  async ioctl(params: { fd: number; cmd: string; arg: JsonObject }): Promise<IoctlResult> {
+  async ioctl(params: { fd: number; cmd: string; arg: JsonObject; argp?: number }): Promise<IoctlResult> {
     if (!this.contexts.has(params.fd)) return { errno: 'EBADF' };
+    // Protocol extension (cases report): `argp` passes the argument pointer itself. Reading the
+    // struct's size faults first for a NULL or unmapped pointer (main.c get_user(size)).
+    const argp = params.argp ?? (params.arg as JsonObject | undefined)?.__argp;
+    if (argp !== undefined) {
+      const p = toBig(argp, 'argp');
+      if (p === 0n || this.machine.memory.read(Number(p), 4) === null) return { errno: 'EFAULT' };
+      throw new AdapterError(RPC_INVALID_PARAMS, 'argp pointing at user memory is not supported; pass arg');
+    }
     return dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
   }
 
