@@ -79,6 +79,8 @@ export interface FormatConfig {
   hw_dirty?: boolean;
   /** Snoop/force-coherent leaves (VT-d SNP, AMD FC; Linux PT_FEAT_*_FORCE_COHERENCE). */
   force_coherence?: boolean;
+  /** RISC-V: Svnapot 64 KiB contiguous leaves (gpt PT_FEAT_RISCV_SVNAPOT_64K). */
+  svnapot?: boolean;
   /** VT-d SS nesting parent on ERRATA_772415_SPR17 parts: read-only maps are refused (EINVAL). */
   force_writeable?: boolean;
 }
