@@ -36,6 +36,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type FormatName,
   type PtFormat,
@@ -86,6 +87,7 @@ export class AmdV1 implements PtFormat {
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
   readonly hasDirty = true;
+  readonly single0: Single0Test = { anyLo: AMDV1_PR, maskLo: 7 << NL_SHIFT, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
   private readonly fc: number;
   /** Table PA (4 KiB frames) → address-field value. */

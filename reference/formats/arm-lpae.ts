@@ -43,6 +43,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type FormatName,
   type PtFormat,
@@ -83,6 +84,7 @@ class ArmLpae implements PtFormat {
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
   readonly hasDirty: boolean;
+  readonly single0: Single0Test = { anyLo: ARM_VALID, maskLo: 3, valueLo: ARM_TYPE_PAGE, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
   readonly concat: number;
   private readonly s2: boolean;

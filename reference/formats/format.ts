@@ -48,6 +48,13 @@ export const ENTRY_TABLE = 1;
 export const ENTRY_LEAF = 2;
 export type EntryKind = typeof ENTRY_EMPTY | typeof ENTRY_TABLE | typeof ENTRY_LEAF;
 
+export interface Single0Test {
+  anyLo: number;
+  maskLo: number;
+  valueLo: number;
+  zeroHi: number;
+}
+
 /** Caller-owned scratch for one descriptor (logical halves). */
 export interface EntryWords {
   lo: number;
@@ -127,6 +134,12 @@ export interface PtFormat {
   readonly noAccessMap: 'einval' | 'skip';
   /** The format has a dirty bit a walker can read and clear. */
   readonly hasDirty: boolean;
+  /**
+   * Data-only test for "a one-item leaf at level 0" so the walker's bulk loops need no call
+   * per entry: (lo & anyLo) ≠ 0 ∧ (lo & maskLo) = valueLo ∧ (hi & zeroHi) = 0. Entries that
+   * fail it take the general path (kind/leafSizeLg2), so the test may be conservative.
+   */
+  readonly single0: Single0Test;
   readonly dumpConfig: DumpConfig;
 
   kind(level: number, lo: number, hi: number): EntryKind;

@@ -156,6 +156,12 @@ export class PageTable {
   private eHi = 0;
   private readonly w: EntryWords = { lo: 0, hi: 0 };
   private readonly attr: EntryWords = { lo: 0, hi: 0 };
+  /** format.single0 in memory word order (big-endian formats swap bytes and halves). */
+  private readonly s0Any: number;
+  private readonly s0Mask: number;
+  private readonly s0Val: number;
+  private readonly s0Zero: number;
+  private readonly s0LoOff: number;
 
   static create(mem: PhysicalMemory, name: FormatName, config: FormatConfig = {}, options: PageTableOptions = {}): PageTable {
     return new PageTable(mem, createFormat(name, config), options);
@@ -178,6 +184,12 @@ export class PageTable {
     this.bestSize = new Int8Array(65).fill(-1);
     this.sizeLevel = new Int8Array(65).fill(-1);
     this.setPageSizes(undefined, undefined);
+    const t = format.single0;
+    this.s0Any = this.be ? bswap32(t.anyLo) : t.anyLo;
+    this.s0Mask = this.be ? bswap32(t.maskLo) : t.maskLo;
+    this.s0Val = this.be ? bswap32(t.valueLo) : t.valueLo;
+    this.s0Zero = this.be ? bswap32(t.zeroHi) : t.zeroHi;
+    this.s0LoOff = this.be ? 1 : 0;
     this.rootPfn = this.allocTable(this.top);
   }
 
@@ -591,6 +603,32 @@ export class PageTable {
     };
     let i = first;
     while (i < lastIdx && !st.stop) {
+      if (level === 0) {
+        // Bulk path: one-item leaves (a level-0 item is one unit, always inside the range).
+        const any = this.s0Any;
+        const mask = this.s0Mask;
+        const val = this.s0Val;
+        const zero = this.s0Zero;
+        const loOff = this.s0LoOff;
+        const hiOff = 1 - loOff;
+        let k = i - first;
+        const start = k;
+        const kEnd = lastIdx - first;
+        while (k < kEnd) {
+          const a = v[2 * k + loOff];
+          if ((a & any) === 0 || (a & mask) !== val || (v[2 * k + hiOff] & zero) !== 0) break;
+          v[2 * k] = 0;
+          v[2 * k + 1] = 0;
+          k++;
+        }
+        if (k > start) {
+          if (first + start < dFrom) dFrom = first + start;
+          if (first + k > dTo) dTo = first + k;
+          st.unmapped += k - start;
+          i = first + k;
+          continue;
+        }
+      }
       const j = i - first;
       const lo = be ? bswap32(v[2 * j + 1]) : v[2 * j];
       const hi = be ? bswap32(v[2 * j]) : v[2 * j + 1];

@@ -31,6 +31,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type PtFormat,
 } from './format.ts';
@@ -51,6 +52,7 @@ class PpcTce implements PtFormat {
   readonly bigEndian = true;
   readonly noAccessMap = 'einval' as const;
   readonly hasDirty = false;
+  readonly single0: Single0Test = { anyLo: TCE_PCI_READ | TCE_PCI_WRITE, maskLo: 0, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
 
   constructor(config: FormatConfig) {

@@ -33,6 +33,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type FormatName,
   type PtFormat,
@@ -64,6 +65,7 @@ class RiscV implements PtFormat {
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
   readonly hasDirty = true;
+  readonly single0: Single0Test = { anyLo: RV_V, maskLo: 0, valueLo: 0, zeroHi: RV_N_HI };
   readonly dumpConfig: DumpConfig;
 
   constructor(

@@ -31,6 +31,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type PtFormat,
 } from './format.ts';
@@ -56,6 +57,7 @@ class VtdSs implements PtFormat {
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
   readonly hasDirty = true;
+  readonly single0: Single0Test = { anyLo: VTDSS_R | VTDSS_W, maskLo: 0, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
   private readonly snp: number;
   private readonly forceWriteable: boolean;

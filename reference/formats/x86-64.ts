@@ -31,6 +31,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type FormatName,
   type PtFormat,
@@ -57,6 +58,7 @@ class X86_64 implements PtFormat {
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
   readonly hasDirty = true;
+  readonly single0: Single0Test = { anyLo: X86_P, maskLo: 0, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
 
   constructor(
