@@ -86,6 +86,7 @@ export class AmdV1 implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EADDRINUSE' as const;
   readonly hasDirty = true;
   readonly single0: Single0Test = { anyLo: AMDV1_PR, maskLo: 7 << NL_SHIFT, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
@@ -174,6 +175,9 @@ export class AmdV1 implements PtFormat {
   }
   makeClean(_level: number, e: EntryWords): void {
     e.lo = (e.lo & ~AMDV1_D) >>> 0;
+  }
+  makeDirty(_level: number, e: EntryWords): void {
+    e.lo = (e.lo | AMDV1_D) >>> 0;
   }
   markAccess(_level: number, e: EntryWords, write: boolean): void {
     e.lo = (e.lo | AMDV1_A | (write ? AMDV1_D : 0)) >>> 0;

@@ -83,6 +83,7 @@ class ArmLpae implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EEXIST' as const;
   readonly hasDirty: boolean;
   readonly single0: Single0Test = { anyLo: ARM_VALID, maskLo: 3, valueLo: ARM_TYPE_PAGE, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
@@ -211,6 +212,9 @@ class ArmLpae implements PtFormat {
   }
   makeClean(_level: number, e: EntryWords): void {
     if (e.hi & ARM_DBM_HI) e.lo = (e.lo | ARM_AP_RDONLY) >>> 0;
+  }
+  makeDirty(_level: number, e: EntryWords): void {
+    if (!this.s2 && e.hi & ARM_DBM_HI) e.lo = (e.lo & ~ARM_AP_RDONLY) >>> 0;
   }
   markAccess(_level: number, e: EntryWords, write: boolean): void {
     e.lo = (e.lo | ARM_AF) >>> 0;

@@ -132,6 +132,8 @@ export interface PtFormat {
   readonly bigEndian: boolean;
   /** What map does with a prot that has neither READ nor WRITE: EINVAL (VT-d, AMD) or map nothing (io-pgtable-arm). */
   readonly noAccessMap: 'einval' | 'skip';
+  /** Errno of a map over an existing leaf: EADDRINUSE (generic_pt), EEXIST (io-pgtable-arm). */
+  readonly existsErrno: 'EADDRINUSE' | 'EEXIST';
   /** The format has a dirty bit a walker can read and clear. */
   readonly hasDirty: boolean;
   /**
@@ -162,6 +164,8 @@ export interface PtFormat {
   makeClean(level: number, e: EntryWords): void;
   /** What the hardware does to the leaf on a DMA: accessed, and dirty when `write`. */
   markAccess(level: number, e: EntryWords, write: boolean): void;
+  /** Only the dirty state, as generic_pt entry_make_write_dirty (the selftest's set_dirty). */
+  makeDirty(level: number, e: EntryWords): void;
 }
 
 /** A format's constructor from a config: validates every key, throws FormatConfigError. */

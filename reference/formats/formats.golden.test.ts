@@ -121,6 +121,20 @@ describe('arm-lpae (Arm ARM D8.3 descriptor formats; io-pgtable-arm.c prot_to_pt
     });
     expect(pt.translate(0x0)).toMatchObject({ oaUnit: 0xf00000001 });
   });
+  it('a map over an existing leaf is EEXIST (io-pgtable-arm arm_lpae_init_pte)', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'arm-lpae-s2', {});
+    pt.map(0x10, 0x10, 1, RW);
+    expect(() => pt.map(0x10, 0x20, 1, RW)).toThrow(/EEXIST/);
+  });
+  it('S2 16K granule ias 40 with 16 concatenated level-2 tables (Arm ARM mandatory case for 40-bit PA)', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'arm-lpae-s2', { granule: 16384, ias: 40, oas: 40, concat: 16 });
+    expect(pt.format.levels).toBe(2);
+    expect(pt.format.indexBits).toEqual([11, 15]);
+    expect(pt.format.tableFrames).toEqual([4, 64]);
+    pt.map(2 ** 26 - 1, 0x5, 1, RW); // the last 16K page of the 40-bit IPA space
+    expect(pt.translate(2 ** 26 - 1)).toMatchObject({ oaUnit: 0x5, sizeLg2: 14 });
+    expect(pt.dump().config).toMatchObject({ levels: 2, concat: 16 });
+  });
   it('16K granule: 16K pages and 32M blocks; ias 48 starts at level 0 with 2 entries', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'arm-lpae-s1', { granule: 16384 });
     expect(pt.format.levels).toBe(4);

@@ -24,11 +24,14 @@
  * Rules we implement (generic_pt's iommu_pt.h, the kernel's rule since its formats moved there):
  * - map picks, per step, the largest leaf size allowed by the format, the caller's page-size
  *   list and `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (what
- *   iommu_map's iommu_pgsize() + map_pages do). An existing leaf in the way → EADDRINUSE; an
- *   empty table in the way of a bigger leaf is freed and replaced. A failing map undoes what
+ *   iommu_map's iommu_pgsize() + map_pages do). An existing leaf in the way → EADDRINUSE
+ *   (EEXIST for the ARM formats, io-pgtable-arm); an empty table in the way of a bigger leaf is
+ *   freed and replaced. iommufd's IOMMU_OPTION_HUGE_PAGES=0 maps one CPU page per
+ *   iommu_map call: pass `maxLeafLg2: 12` (for the 2 KiB mock that is a 2-entry NextLevel=7
+ *   leaf, as in the kernel). A failing map undoes what
  *   it mapped (iommu_map does) and throws; errnos: EINVAL (length 0, no READ/WRITE where the
  *   format refuses it), ENXIO (IOVA/OA not aligned to the smallest page size allowed), ERANGE
- *   (IOVA beyond ias, OA beyond oas), EADDRINUSE.
+ *   (IOVA beyond ias, OA beyond oas), EADDRINUSE/EEXIST.
  * - unmap (mode 'kernel', the default): stops at the first hole (returns what it unmapped
  *   before); a start inside a leaf unmaps nothing more; a leaf that extends past the end of
  *   the range is removed whole and its whole size counted, so the result may exceed the
@@ -55,7 +58,7 @@ import { createFormat } from './registry.ts';
 
 const FRAME_BYTES = 4096;
 
-export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'ENOENT' | 'ENOMEM';
+export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'EEXIST' | 'ENOENT' | 'ENOMEM';
 
 export class PtError extends Error {
   constructor(
@@ -315,7 +318,7 @@ export class PageTable {
       if (done < lengthUnits) {
         const err = this.mapError;
         if (done > 0) this.unmap(iovaUnit, done);
-        throw err ?? new PtError('EADDRINUSE', 'mapping in the way');
+        throw err ?? new PtError(this.format.existsErrno, 'mapping in the way');
       }
     } finally {
       if (custom) this.setPageSizes(undefined, undefined);
@@ -390,7 +393,7 @@ export class PageTable {
         const addr = this.entryAddr(pfn, startIdx + conflict);
         this.load(addr);
         if (!this.clearForLeaf(level, addr)) {
-          this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} already mapped`);
+          this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} already mapped`);
           return lengthUnits - left;
         }
       }
@@ -451,7 +454,7 @@ export class PageTable {
         this.store(addr, this.w.lo, this.w.hi);
         pfn = child;
       } else {
-        this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} inside an existing leaf`);
+        this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} inside an existing leaf`);
         return -1;
       }
     }
@@ -518,9 +521,26 @@ export class PageTable {
   }
 
   /**
-   * Reports every write-dirty leaf in the range through `record(iovaUnit, lengthUnits)` (the
-   * leaf's whole extent, like generic_pt record_dirty) and makes it clean unless 'no-clear'
-   * (IOMMU_DIRTY_NO_CLEAR).
+   * The iommufd selftest's IOMMU_TEST_OP_DIRTY (generic_pt set_dirty): makes the leaf entry
+   * covering `iovaUnit` write-dirty and nothing else. False (ENOENT) when nothing is mapped.
+   */
+  setDirty(iovaUnit: number): boolean {
+    const t = this.translate(iovaUnit);
+    if (t === null) return false;
+    this.w.lo = t.lo;
+    this.w.hi = t.hi;
+    this.format.makeDirty(t.level, this.w);
+    this.store(t.entryAddr, this.w.lo, this.w.hi);
+    return true;
+  }
+
+  /**
+   * Reports every write-dirty leaf in the range through `record(iovaUnit, lengthUnits)` and
+   * makes it clean unless 'no-clear' (IOMMU_DIRTY_NO_CLEAR). The reported extent is exactly
+   * generic_pt record_dirty's: it starts at max(range start, item start); a one-item leaf
+   * reports its item size from there (so a range starting inside a huge leaf reports past the
+   * leaf's end), a contiguous leaf reports up to the end of its run or of the range in this
+   * table. The caller clips to its bitmap, as iova_bitmap_set does.
    */
   readAndClearDirty(iovaUnit: number, lengthUnits: number, mode: 'clear' | 'no-clear', record: (iovaUnit: number, lengthUnits: number) => void): void {
     this.checkLive();
@@ -551,7 +571,8 @@ export class PageTable {
           if (f.isDirty(level, this.eLo, this.eHi)) dirty = true;
         }
         if (dirty) {
-          record(baseUnit + runStart * item, units);
+          const va = Math.max(from, baseUnit + i * item);
+          record(va, reps === 1 ? item : (Math.min(runStart + reps, lastIdx) - i) * item);
           if (clear) {
             for (let r = 0; r < reps; r++) {
               const a = this.entryAddr(pfn, runStart + r);

@@ -51,6 +51,7 @@ class PpcTce implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = true;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EADDRINUSE' as const;
   readonly hasDirty = false;
   readonly single0: Single0Test = { anyLo: TCE_PCI_READ | TCE_PCI_WRITE, maskLo: 0, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
@@ -117,6 +118,7 @@ class PpcTce implements PtFormat {
   }
   makeClean(): void {}
   markAccess(): void {}
+  makeDirty(): void {}
 }
 
 export function createPpcTce(config: FormatConfig): PtFormat {

@@ -64,6 +64,7 @@ class RiscV implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EADDRINUSE' as const;
   readonly hasDirty = true;
   readonly single0: Single0Test = { anyLo: RV_V, maskLo: 0, valueLo: 0, zeroHi: RV_N_HI };
   readonly dumpConfig: DumpConfig;
@@ -140,6 +141,9 @@ class RiscV implements PtFormat {
   }
   makeClean(_level: number, e: EntryWords): void {
     e.lo = (e.lo & ~RV_D) >>> 0;
+  }
+  makeDirty(_level: number, e: EntryWords): void {
+    e.lo = (e.lo | RV_D) >>> 0;
   }
   markAccess(_level: number, e: EntryWords, write: boolean): void {
     e.lo = (e.lo | RV_A | (write ? RV_D : 0)) >>> 0;

@@ -57,6 +57,7 @@ class X86_64 implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EADDRINUSE' as const;
   readonly hasDirty = true;
   readonly single0: Single0Test = { anyLo: X86_P, maskLo: 0, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
@@ -121,6 +122,9 @@ class X86_64 implements PtFormat {
   }
   makeClean(_level: number, e: EntryWords): void {
     e.lo = (e.lo & ~X86_D) >>> 0;
+  }
+  makeDirty(_level: number, e: EntryWords): void {
+    e.lo = (e.lo | X86_D) >>> 0;
   }
   markAccess(_level: number, e: EntryWords, write: boolean): void {
     e.lo = (e.lo | X86_A | (write ? X86_D : 0)) >>> 0;
