@@ -13,6 +13,9 @@
  * PR | NextLevel=child level+1 | addr | IR | IW: IR/IW are ANDed down the walk, so the PTE
  * alone decides (gpt amdv1pt_install_table).
  *
+ * The spec also lets a PDE skip levels (NextLevel < level − 1); Linux never writes one and
+ * neither do we, so a PDE here always points at the next level down.
+ *
  * The same code serves the iommufd selftest mock (`mock.ts`): generic_pt's AMDv1 variant with
  * AMDV1_IOMMUFD_SELFTEST — 2 KiB granule, tables still 4 KiB, 56-bit VA, 51-bit OA, top level 4.
  * There the address field (b51:12) holds OA >> 11.

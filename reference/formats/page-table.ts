@@ -1,44 +1,57 @@
 /**
  * The shared walker: one I/O page table of any format, built in simulated PhysicalMemory.
  * Every algorithm (map, unmap, translate, dirty, dump, destroy) is written once here on top of
- * the per-entry codecs of `format.ts`; a format never walks.
+ * the per-entry codecs of `format.ts`; a format never walks. Invariant: every table frame the
+ * table holds is reachable from `rootPfn` and counted in `tableFrameCount`.
  *
  * How a consumer uses it:
  * ```ts
- * const pt = PageTable.create(mem, 'vtd-ss', { levels: 4 });   // allocates the root table
- * const u = pt.unitLg2;                  // IOVAs and OAs are page numbers of 2^u bytes
- * pt.map(iova >> u, pa >> u, len >> u, IOMMU_READ | IOMMU_WRITE, { maxLeafLg2: 12 }); // throws PtError(errno)
- * const t = pt.translate(iovaUnit);       // null, or {oaUnit, sizeLg2, perm, level, ...}
- * pt.markAccess(iovaUnit, true);          // a simulated DMA write sets A/D where the format has them
- * pt.readAndClearDirty(iovaUnit, lenUnits, 'clear' | 'no-clear', (iovaUnit, lenUnits) => …);
- * const unmapped = pt.unmap(iovaUnit, lenUnits);  // units actually unmapped (kernel rule, below)
- * pt.dump();                              // {format, config, root, words:[{addr, value}]}
- * pt.destroy();                           // frees every table frame; pt.tableFrameCount → 0
+ * const pt = PageTable.create(mem, 'mock', {});      // format name + config; allocates the root
+ * const u = pt.unitLg2;                 // every IOVA / OA / length is in units of 2^u bytes
+ * pt.map(iovaUnit, oaUnit, lengthUnits, IOMMU_READ | IOMMU_WRITE,
+ *        { maxLeafLg2: 12, pageSizesLg2: [11, 20] });  // both optional; throws PtError{errno}
+ * const t = pt.translate(iovaUnit);     // null, or {oaUnit, leafIovaUnit, sizeLg2, perm, level, …}
+ * pt.markAccess(iovaUnit, write);       // a simulated DMA: sets A (and D on a write) in the leaf
+ * pt.setDirty(iovaUnit);                // the selftest's IOMMU_TEST_OP_DIRTY: D only
+ * pt.readAndClearDirty(iovaUnit, lengthUnits, 'clear' | 'no-clear', (iovaUnit, lengthUnits) => …);
+ * const n = pt.unmap(iovaUnit, lengthUnits);   // units unmapped, may differ from the request
+ * pt.tableFrameCount;                   // 4 KiB frames of tables held now
+ * pt.pageSizesLg2;                      // the domain's pgsize bitmap as log2 sizes
+ * pt.dump();                            // PGTABLE_DUMP: {format, config, root, words: [{addr, value}]}
+ * pt.destroy();                         // frees every table frame, root included
  * ```
- * Units: `unitLg2` is 12 for most formats, 14/16 for ARM 16K/64K granules, the TCE page shift
- * for ppc-tce and 11 for mock; page numbers stay below 2^53 even for 64-bit AMD IOVAs. Leaf
- * sizes are log2 bytes (`sizeLg2`). Sign-extended formats (vtd-fs, riscv-sv) take the IOVA
- * truncated to `ias` bits (the upper canonical half is the upper half of the unit range).
- * A ppc-tce IOVA unit is relative to the DMA window's bus offset.
+ * Units: `unitLg2` is 12 for most formats, 14/16 for ARM 16K/64K granules, the page shift of
+ * the window for ppc-tce and 11 for mock; page numbers stay safe integers even for 64-bit AMD
+ * IOVAs (< 2^52 units). Byte address = unit × 2^unitLg2 (use BigInt at the uAPI boundary only).
+ * Leaf sizes are log2 bytes. Sign-extended formats (vtd-fs, riscv-sv) take the IOVA truncated
+ * to `ias` bits. A ppc-tce IOVA unit is the page index inside the DMA window.
+ * Dump: `root` and `addr` are lowercase "0x…" byte addresses; `value` is "0x" + 16 hex digits,
+ * the 8 bytes at `addr` read as a little-endian u64 (so a big-endian TCE shows byte-swapped);
+ * words are sorted by address, zero words are left out.
  *
- * Rules we implement (generic_pt's iommu_pt.h, the kernel's rule since its formats moved there):
- * - map picks, per step, the largest leaf size allowed by the format, the caller's page-size
- *   list and `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (what
- *   iommu_map's iommu_pgsize() + map_pages do). An existing leaf in the way → EADDRINUSE
- *   (EEXIST for the ARM formats, io-pgtable-arm); an empty table in the way of a bigger leaf is
- *   freed and replaced. iommufd's IOMMU_OPTION_HUGE_PAGES=0 maps one CPU page per
+ * Rules (generic_pt iommu_pt.h, which the kernel's VT-d, AMD, RISC-V and selftest mock tables
+ * use; ARM differences noted):
+ * - map picks, per step, the largest leaf size allowed by the format, `pageSizesLg2` and
+ *   `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (iommu_map's
+ *   iommu_pgsize() + map_pages). IOMMU_OPTION_HUGE_PAGES=0 makes iommufd map one CPU page per
  *   iommu_map call: pass `maxLeafLg2: 12` (for the 2 KiB mock that is a 2-entry NextLevel=7
- *   leaf, as in the kernel). A failing map undoes what
- *   it mapped (iommu_map does) and throws; errnos: EINVAL (length 0, no READ/WRITE where the
- *   format refuses it), ENXIO (IOVA/OA not aligned to the smallest page size allowed), ERANGE
- *   (IOVA beyond ias, OA beyond oas), EADDRINUSE/EEXIST.
- * - unmap (mode 'kernel', the default): stops at the first hole (returns what it unmapped
- *   before); a start inside a leaf unmaps nothing more; a leaf that extends past the end of
- *   the range is removed whole and its whole size counted, so the result may exceed the
- *   request. Mode 'split' instead splits a partially covered huge leaf into smaller leaves
- *   (what VFIO type1 once relied on) and unmaps exactly the range.
- * - Tables that become empty are freed (option `freeEmptyTables`, default true; generic_pt
- *   frees only tables the unmap range fully covers and keeps the rest until destroy).
+ *   leaf, as in the kernel). An empty table in the way of a bigger leaf is freed and replaced
+ *   (gpt clear_contig). Errnos, checked before anything changes: EINVAL (length 0, prot
+ *   without READ/WRITE, a prot the format refuses, e.g. read-only on a VT-d errata parent),
+ *   ERANGE (IOVA beyond ias, OA beyond oas), ENXIO (IOVA/OA/length not aligned to the smallest
+ *   allowed size); found while mapping: EADDRINUSE (EEXIST for ARM, io-pgtable-arm) when a
+ *   leaf is in the way — then what this call mapped is unmapped again (iommu_map does).
+ * - unmap, mode 'kernel' (default): stops at the first hole and returns what it unmapped before
+ *   it; a range starting inside a leaf unmaps nothing there (gpt: -EINVAL, stop); a leaf that
+ *   extends past the end of the range is removed whole and counted whole, so the result can
+ *   exceed the request (iommu_unmap's caller sees it). Mode 'split' splits a partially covered
+ *   huge or contiguous leaf into smaller leaves with the same attributes and unmaps exactly the
+ *   range (what VFIO type1 once relied on; no current kernel driver does it).
+ * - Tables that become empty are freed (`freeEmptyTables`, default true). generic_pt frees only
+ *   tables the unmap range fully covers and keeps other empty ones until destroy: pass
+ *   `{freeEmptyTables: false}` to reproduce its dumps exactly.
+ * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
+ *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
@@ -208,8 +221,15 @@ export class PageTable {
     return this.tableFrames;
   }
 
+  /** The size choice map uses now (recomputed only when a call asks for other options). */
+  private curMaxLeaf: number | undefined;
+  private curSizes: readonly number[] | undefined;
+  private smallest = -1;
+
   private setPageSizes(maxLeafLg2: number | undefined, allowed: readonly number[] | undefined): void {
     const f = this.format;
+    this.curMaxLeaf = maxLeafLg2;
+    this.curSizes = allowed;
     this.sizeLevel.fill(-1);
     for (let level = 0; level < f.levels; level++) {
       for (const s of f.leafSizesLg2[level]) {
@@ -220,8 +240,12 @@ export class PageTable {
       }
     }
     let best = -1;
+    this.smallest = -1;
     for (let k = 0; k <= 64; k++) {
-      if (this.sizeLevel[k] >= 0) best = k;
+      if (this.sizeLevel[k] >= 0) {
+        best = k;
+        if (this.smallest < 0) this.smallest = k;
+      }
       this.bestSize[k] = best;
     }
   }
@@ -293,35 +317,31 @@ export class PageTable {
   map(iovaUnit: number, oaUnit: number, lengthUnits: number, prot: number, options: MapOptions = {}): void {
     this.checkLive();
     const f = this.format;
-    if (!(lengthUnits > 0) || !Number.isSafeInteger(lengthUnits)) throw new PtError('EINVAL', `length ${lengthUnits} units`);
-    if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
-      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
-    }
-    if (!Number.isSafeInteger(oaUnit) || oaUnit < 0 || oaUnit + lengthUnits > this.oaUnits) {
-      throw new PtError('ERANGE', `OA units ${oaUnit}+${lengthUnits} beyond the ${f.oasLg2}-bit output range`);
-    }
+    // Checks in generic_pt map_pages' order, all before anything changes.
     if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) {
       if (f.noAccessMap === 'skip') return;
       throw new PtError('EINVAL', 'prot has neither IOMMU_READ nor IOMMU_WRITE');
     }
+    if (!Number.isSafeInteger(oaUnit) || oaUnit < 0 || oaUnit + Math.max(lengthUnits, 0) > this.oaUnits) {
+      throw new PtError('ERANGE', `OA units ${oaUnit}+${lengthUnits} beyond the ${f.oasLg2}-bit output range`);
+    }
     if (!f.leafAttrs(prot, this.attr)) throw new PtError('EINVAL', `prot 0x${prot.toString(16)} cannot be expressed by ${f.name}`);
-    const custom = options.maxLeafLg2 !== undefined || options.pageSizesLg2 !== undefined;
-    if (custom) this.setPageSizes(options.maxLeafLg2, options.pageSizesLg2);
-    try {
-      let smallest = -1;
-      for (let k = 0; k <= 64; k++) if (this.sizeLevel[k] >= 0) { smallest = k; break; }
-      const smallUnits = smallest < 0 ? 0 : 2 ** (smallest - this.unitLg2);
-      if (smallest < 0 || iovaUnit % smallUnits !== 0 || oaUnit % smallUnits !== 0 || lengthUnits % smallUnits !== 0) {
-        throw new PtError('ENXIO', `IOVA/OA/length not aligned to the smallest allowed page 2^${smallest}`);
-      }
-      const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
-      if (done < lengthUnits) {
-        const err = this.mapError;
-        if (done > 0) this.unmap(iovaUnit, done);
-        throw err ?? new PtError(this.format.existsErrno, 'mapping in the way');
-      }
-    } finally {
-      if (custom) this.setPageSizes(undefined, undefined);
+    if (!(lengthUnits > 0) || !Number.isSafeInteger(lengthUnits)) throw new PtError('EINVAL', `length ${lengthUnits} units`);
+    if (options.maxLeafLg2 !== this.curMaxLeaf || options.pageSizesLg2 !== this.curSizes) {
+      this.setPageSizes(options.maxLeafLg2, options.pageSizesLg2);
+    }
+    const smallUnits = this.smallest < 0 ? 0 : 2 ** (this.smallest - this.unitLg2);
+    if (this.smallest < 0 || iovaUnit % smallUnits !== 0 || oaUnit % smallUnits !== 0 || lengthUnits % smallUnits !== 0) {
+      throw new PtError('ENXIO', `IOVA/OA/length not aligned to the smallest allowed page 2^${this.smallest}`);
+    }
+    if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
+      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
+    }
+    const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
+    if (done < lengthUnits) {
+      const err = this.mapError;
+      if (done > 0) this.unmap(iovaUnit, done);
+      throw err ?? new PtError(f.existsErrno, 'mapping in the way');
     }
   }
 
