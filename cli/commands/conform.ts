@@ -101,7 +101,7 @@ async function run(argv: string[]): Promise<number> {
       shard,
     });
     const catalog = await loadCatalog();
-    const adapter = await parseAdapterSpec(opts.adapter!);
+    const adapter = await parseAdapterSpec(opts.adapter!, catalog);
     const progress = createProgress();
     let started = false;
     const report = await runSuite({
