@@ -152,8 +152,8 @@ class CaseExecution {
       return;
     }
     const fd = await this.fdOf(compiled.ctx);
-    const s = this.env.catalog.ioctls.get(compiled.op)!;
-    if (s.struct && 'iommufd' in compiled.arg && !(step.arg && 'iommufd' in step.arg)) compiled.arg.iommufd = fd;
+    const info = this.env.catalog.ioctls.get(compiled.op);
+    if (info?.struct && 'iommufd' in compiled.arg && !(step.arg && 'iommufd' in step.arg)) compiled.arg.iommufd = fd;
     if (step.fail_nth && this.env.session.capabilities.has('test:fail-nth')) {
       await this.sweep(step, index, compiled, fd);
       return;
@@ -179,7 +179,9 @@ class CaseExecution {
       arg[p.field] = addr;
     }
     if (beforeCall) await beforeCall();
-    const answer = (await this.call('ioctl', { fd, cmd: compiled.op, arg })) as IoctlAnswer;
+    const params: { fd: number; cmd: string; arg: JsonObject; argp?: Json } = { fd, cmd: compiled.op, arg };
+    if (compiled.argp !== undefined) params.argp = compiled.argp;
+    const answer = (await this.call('ioctl', params)) as IoctlAnswer;
     const decoded: JsonObject = {};
     for (let i = 0; i < compiled.pointers.length; i++) {
       const p = compiled.pointers[i];
