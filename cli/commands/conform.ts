@@ -7,6 +7,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
 import { parseAdapterSpec } from '../../conformance/runner/adapter-spec.ts';
 import { DEFAULT_CASES_DIR, loadCases } from '../../conformance/runner/case-loader.ts';
@@ -57,7 +58,12 @@ export function slugify(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'implementation';
 }
 
-async function run(argv: string[]): Promise<number> {
+/** What conform needs from outside; tests give a small catalog instead of the full one. */
+export interface ConformDeps {
+  loadCatalog: () => Promise<UapiCatalog>;
+}
+
+export async function runConform(argv: string[], deps: ConformDeps = { loadCatalog }): Promise<number> {
   let opts;
   try {
     opts = parseArgs({
@@ -100,7 +106,7 @@ async function run(argv: string[]): Promise<number> {
       skipFeatures: list(opts['skip-feature']),
       shard,
     });
-    const catalog = await loadCatalog();
+    const catalog = await deps.loadCatalog();
     const adapter = await parseAdapterSpec(opts.adapter!, catalog);
     const progress = createProgress();
     let started = false;
@@ -160,5 +166,5 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-const conform: Command = { name: 'conform', summary: 'run the golden cases against an implementation and write reports', usage, run };
+const conform: Command = { name: 'conform', summary: 'run the golden cases against an implementation and write reports', usage, run: (argv) => runConform(argv) };
 export default conform;

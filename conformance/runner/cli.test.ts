@@ -105,3 +105,34 @@ describe('ioasid conform usage errors', () => {
     expect(serve.usage).toContain('JSON-RPC 2.0');
   });
 });
+
+describe('ioasid conform end to end (toy adapter module, toy catalog)', () => {
+  it('runs, writes every format and exits by the results', async () => {
+    const { runConform } = await import('../../cli/commands/conform.ts');
+    const { toyCatalog } = await import('./testing/toy-catalog.ts');
+    const deps = { loadCatalog: async () => toyCatalog };
+    const dir = tempDir();
+    const cases = writeCases([
+      mkCase('ioas/alloc', [{ op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: '$i' } }]),
+      mkCase('ioas/destroy-missing', [{ op: 'IOMMU_DESTROY', arg: { id: 9 }, errno: 'ENOENT' }]),
+    ], dir);
+    const adapter = 'module:conformance/runner/testing/toy-adapter.ts';
+    expect(await runConform(['--adapter', adapter, '--cases', cases, '--report', join(dir, 'r'), '--json', join(dir, 'x', 'r.json')], deps)).toBe(0);
+    for (const f of ['report.json', 'report.md', 'report.html', 'report.junit.xml', 'report.ktap']) expect(existsSync(join(dir, 'r', f))).toBe(true);
+    const r = JSON.parse(readFileSync(join(dir, 'x', 'r.json'), 'utf8'));
+    expect(validateReport(r)).toEqual([]);
+    expect(r.implementation).toEqual({ name: 'toy', version: '0.0.1' });
+    expect(r.run.adapter).toEqual({ kind: 'module', spec: adapter });
+    expect(r.cases.map((c: { result: string }) => c.result)).toEqual(['pass', 'pass']);
+    expect(err).toContain('toy 0.0.1: 2 pass, 0 fail');
+
+    const exp = join(dir, 'known.txt');
+    writeFileSync(exp, 'ioas/alloc fail  pretend it is broken\n');
+    expect(await runConform(['--adapter', adapter, '--cases', cases, '--report', join(dir, 'r2'), '--expectations', exp, '--format', 'json'], deps)).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'r2', 'report.json'), 'utf8')).summary.by_result['unexpected pass']).toBe(1);
+
+    const broken = `stdio:${JSON.stringify(process.execPath)} ${JSON.stringify(join(import.meta.dirname, 'testing', 'broken-adapter.mjs'))} rpc-error hello`;
+    expect(await runConform(['--adapter', broken, '--cases', cases, '--report', join(dir, 'r3')], deps)).toBe(2);
+    expect(err).toMatch(/broken adapter: hello: JSON-RPC error -32601/);
+  });
+});
