@@ -66,6 +66,12 @@ describe('compiler', () => {
     expect(c.pointers).toHaveLength(0);
     const bytes = compileStep(toyCatalog, { op: 'IOMMU_HWPT_GET_DIRTY_BITMAP', arg: { data: 'ff00' } }, new Map());
     expect(bytes.pointers[0].bytes).toEqual(new Uint8Array([0xff, 0]));
+    // Any string that is not "0x…" or "$…" is content, even one that looks decimal.
+    const raw = compileStep(toyCatalog, { op: 'IOMMU_IOAS_ALLOW_IOVAS', arg: { ioas_id: 1, allowed_iovas: '00000000000000000100000000000000' } }, new Map());
+    expect(raw.arg.num_iovas).toBe(1);
+    expect(raw.pointers[0].bytes.length).toBe(16);
+    const one = compileStep(toyCatalog, { op: 'IOMMU_IOAS_ALLOW_IOVAS', arg: { ioas_id: 1, allowed_iovas: { start: 1, last: 2 } } }, new Map());
+    expect(one.arg.num_iovas).toBe(1);
   });
   it('round-trips struct arrays through bytes', () => {
     const s = toyCatalog.structs.get('iommu_iova_range')!;

@@ -93,12 +93,10 @@ function structValues(catalog: UapiCatalog, s: StructInfo, value: unknown, captu
   return out;
 }
 
-function isAddress(value: unknown, bytesPointee: boolean): boolean {
+/** A pointer given as an address: a number, "0x…" or a $capture. Any other string is hex content. */
+function isAddress(value: unknown): boolean {
   if (typeof value === 'number') return true;
-  if (typeof value !== 'string') return false;
-  if (value.startsWith('$') || value.startsWith('0x')) return true;
-  // For a byte buffer a bare string is hex content; elsewhere a decimal string is an address.
-  return !bytesPointee && /^[0-9]+$/.test(value);
+  return typeof value === 'string' && (value.startsWith('$') || value.startsWith('0x'));
 }
 
 /** Compiles inline pointer content; returns the placement and the fields it implies. */
@@ -115,11 +113,24 @@ function pointerContent(
     const s = catalog.structs.get(p.struct);
     if (!s) throw new CaseError(`${what}: unknown pointee struct ${p.struct}`);
     let elements: StructValues[];
+    if (typeof value === 'string' && HEX_BYTES.test(value)) {
+      // Raw bytes for a struct buffer: what a case writes to test a malformed entry.
+      const bytes = hexToBytes(value);
+      const count = Math.floor(bytes.length / s.sizeBytes);
+      return {
+        placement: { field: f.name, bytes, decode: readBack ? { struct: s, count } : undefined },
+        count,
+        lengthBytes: bytes.length,
+        entryBytes: s.sizeBytes,
+      };
+    }
     if (Array.isArray(value)) elements = value.map((e, i) => structValues(catalog, s, e, captures, `${what}[${i}]`));
     else if (value && typeof value === 'object' && 'capacity' in value) {
       const n = Number(integerOf((value as JsonObject).capacity, captures, `${what}.capacity`));
       elements = Array.from({ length: n }, () => new Map());
-    } else throw new CaseError(`${what}: expected an address, a list of struct ${s.name} or {"capacity": N}`);
+    } else if (value && typeof value === 'object') {
+      elements = [structValues(catalog, s, value, captures, what)];
+    } else throw new CaseError(`${what}: expected an address, a struct ${s.name}, a list of them, hex bytes or {"capacity": N}`);
     const bytes = encodeStructArray(catalog, s, elements);
     return {
       placement: { field: f.name, bytes, decode: readBack ? { struct: s, count: elements.length } : undefined },
@@ -178,7 +189,7 @@ function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures):
     }
     const f = s?.fields.find((x) => x.name === name);
     if (s && !f) throw new CaseError(`${what(name)}: struct ${s.name} has no field ${name}`);
-    if (f?.pointee && !isAddress(value, !!f.pointee.bytes && !f.pointee.struct)) {
+    if (f?.pointee && !isAddress(value)) {
       const c = pointerContent(catalog, f, value, captures, what(name));
       pointers.push(c.placement);
       if (f.pointee.countField) implied.set(f.pointee.countField, c.count);
