@@ -26,7 +26,8 @@ Run the golden cases against an implementation and write reports.
 
   --adapter <spec>        reference (default) | stdio:'<command>' | module:<path>
   --cases <path>          a case folder or file; repeatable (default conformance/cases)
-  --report <dir>          where the reports go (default reports/<implementation>/)
+  --report <dir>          where the reports go (default reports/<implementation>/,
+                          reports/reference/ for the reference)
   --json <file>           also write report.json here
   --format <list>         json,md,html,junit,ktap (default: all)
   --expectations <file>   known failures/skips: '<id or glob> fail|skip [reason]' per line
@@ -143,7 +144,9 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       },
     });
     progress.stop();
-    const dir = opts.report ?? join('reports', slugify(report.implementation?.name ?? adapter.config.kind));
+    // The embedded reference reports to reports/reference/ (as the README says); any other
+    // implementation to a folder named after what it said in hello.
+    const dir = opts.report ?? join('reports', adapter.config.kind === 'reference' ? 'reference' : slugify(report.implementation?.name ?? adapter.config.kind));
     const written = writeReport(report, dir, formats);
     if (opts.json) {
       mkdirSync(dirname(opts.json), { recursive: true });
