@@ -1,0 +1,72 @@
+/**
+ * `--adapter` values and the transport factories they stand for:
+ * - `reference`: the embedded reference (reference/adapter.ts, createReferenceAdapter()), in process;
+ * - `stdio:<command>`: any program speaking the protocol on stdin/stdout, started with the shell;
+ * - `module:<path>`: a JS/TS module whose default export (or `createAdapter` export) is a
+ *   function returning an Adapter — called again on every restart — or an Adapter object.
+ * Adding a transport kind is a branch here plus its file.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Adapter } from '../../schemas/lib/adapter.ts';
+import { REPO_ROOT } from './case-loader.ts';
+import { inProcessFactory } from './in-process.ts';
+import { stdioFactory } from './stdio.ts';
+import type { TransportFactory } from './transport.ts';
+import type { RunConfig } from './types.ts';
+
+export class AdapterSpecError extends Error {}
+
+export const REFERENCE_MODULE = resolve(REPO_ROOT, 'reference', 'adapter.ts');
+
+/** Loads the embedded reference's factory; a clear error while it is not there yet. */
+export async function referenceAdapterFactory(): Promise<() => Adapter> {
+  let mod: { createReferenceAdapter?: () => Adapter };
+  try {
+    // A computed specifier: the reference lands separately, and this module must type-check without it.
+    const specifier = pathToFileURL(REFERENCE_MODULE).href;
+    mod = (await import(specifier)) as typeof mod;
+  } catch (e) {
+    throw new AdapterSpecError(`the embedded reference (reference/adapter.ts) cannot be loaded: ${(e as Error).message}`);
+  }
+  if (typeof mod.createReferenceAdapter !== 'function') {
+    throw new AdapterSpecError('reference/adapter.ts does not export createReferenceAdapter()');
+  }
+  return mod.createReferenceAdapter;
+}
+
+function isAdapter(x: unknown): x is Adapter {
+  return !!x && typeof x === 'object' && ['hello', 'world', 'open', 'close', 'ioctl', 'test', 'shutdown'].every((m) => typeof (x as Record<string, unknown>)[m] === 'function');
+}
+
+export async function moduleAdapterFactory(path: string): Promise<() => Adapter | Promise<Adapter>> {
+  const abs = resolve(path);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    throw new AdapterSpecError(`module:${path}: cannot be loaded: ${(e as Error).message}`);
+  }
+  const exp = mod.createAdapter ?? mod.default;
+  if (typeof exp === 'function') return exp as () => Adapter;
+  if (isAdapter(exp)) return () => exp;
+  throw new AdapterSpecError(`module:${path}: the default export (or createAdapter) must be a function returning an Adapter, or an Adapter`);
+}
+
+export async function parseAdapterSpec(spec: string): Promise<{ factory: TransportFactory; config: RunConfig['adapter'] }> {
+  if (spec === 'reference') {
+    const make = await referenceAdapterFactory();
+    return { factory: inProcessFactory(make), config: { kind: 'reference', spec } };
+  }
+  if (spec.startsWith('stdio:')) {
+    const command = spec.slice('stdio:'.length).trim();
+    if (!command) throw new AdapterSpecError(`--adapter ${spec}: stdio: needs a command, e.g. stdio:'python3 my_adapter.py'`);
+    return { factory: stdioFactory(command), config: { kind: 'stdio', spec, command } };
+  }
+  if (spec.startsWith('module:')) {
+    const path = spec.slice('module:'.length);
+    const make = await moduleAdapterFactory(path);
+    return { factory: inProcessFactory(make), config: { kind: 'module', spec } };
+  }
+  throw new AdapterSpecError(`--adapter ${spec}: expected reference, stdio:<command> or module:<path>`);
+}

@@ -1,0 +1,132 @@
+/**
+ * Finds and loads case files: every `*.json` below each given folder (or the given files),
+ * parsed, checked against case.schema.json and against the runner's own rules — the id is the
+ * path below the cases folder, ids are unique, a named topology exists, capability names are
+ * known. A file that breaks a rule is returned as an InvalidCase (path, JSON pointer, rule,
+ * message) and never stops the others from loading.
+ *
+ * Topologies by name are looked up in `topologies/` next to the cases folder, then in
+ * conformance/topologies/. A case without a topology runs on an empty machine.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hooks, knownCapabilities, validateCase, validateTopology } from './schemas.ts';
+import type { GoldenCase, InvalidCase, LoadedCase, Topology } from './types.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_CASES_DIR = join(REPO_ROOT, 'conformance', 'cases');
+export const DEFAULT_TOPOLOGIES_DIR = join(REPO_ROOT, 'conformance', 'topologies');
+export const EMPTY_TOPOLOGY: Topology = { bridges: [], devices: [] };
+
+export interface LoadResult {
+  cases: LoadedCase[];
+  invalid: InvalidCase[];
+}
+
+function listJson(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listJson(p));
+    else if (entry.isFile() && entry.name.endsWith('.json')) out.push(p);
+  }
+  return out;
+}
+
+function display(path: string): string {
+  const r = relative(process.cwd(), path);
+  return r.startsWith('..') ? path : r;
+}
+
+/** The capabilities a case needs: its requires plus those of the test hooks it uses. */
+export function effectiveRequires(c: GoldenCase): string[] {
+  const need = new Set(c.requires ?? []);
+  const table = hooks();
+  for (const s of c.steps) {
+    const h = table.get(s.op);
+    if (h) need.add(h.capability);
+  }
+  return [...need].sort();
+}
+
+export function loadTopology(name: string, searchDirs: string[]): { topology?: Topology; problem?: string } {
+  for (const dir of searchDirs) {
+    const p = join(dir, `${name}.json`);
+    if (!existsSync(p)) continue;
+    let t: unknown;
+    try {
+      t = JSON.parse(readFileSync(p, 'utf8'));
+    } catch (e) {
+      return { problem: `topology ${display(p)} is not JSON: ${(e as Error).message}` };
+    }
+    const bad = validateTopology(t);
+    if (bad.length > 0) return { problem: `topology ${display(p)}: ${bad[0].pointer} ${bad[0].message} [${bad[0].rule}]` };
+    return { topology: t as Topology };
+  }
+  return { problem: `no topology named '${name}' in ${searchDirs.map(display).join(' or ')}` };
+}
+
+export function loadCases(paths: string[]): LoadResult {
+  const cases: LoadedCase[] = [];
+  const invalid: InvalidCase[] = [];
+  const seen = new Map<string, string>();
+  const known = new Set(knownCapabilities());
+  for (const given of paths) {
+    const abs = resolve(given);
+    if (!existsSync(abs)) {
+      invalid.push({ path: given, rule: 'cases-path', message: 'no such file or folder' });
+      continue;
+    }
+    const isDir = statSync(abs).isDirectory();
+    for (const file of isDir ? listJson(abs) : [abs]) {
+      const path = display(file);
+      let json: unknown;
+      try {
+        json = JSON.parse(readFileSync(file, 'utf8'));
+      } catch (e) {
+        invalid.push({ path, rule: 'json', message: `not JSON: ${(e as Error).message}` });
+        continue;
+      }
+      const bad = validateCase(json);
+      if (bad.length > 0) {
+        for (const b of bad) invalid.push({ path, pointer: b.pointer, rule: `case.schema.json ${b.rule}`, message: b.message });
+        continue;
+      }
+      const c = json as GoldenCase;
+      // The id is the path below the cases folder, whichever folder (or file) was given.
+      const posix = file.split(sep).join('/');
+      if (!posix.endsWith(`/${c.id}.json`)) {
+        invalid.push({ path, pointer: '/id', rule: 'id-is-path', message: `id '${c.id}' differs from the file's path below its cases folder (the file should be <cases>/${c.id}.json)` });
+        continue;
+      }
+      const casesRoot = file.slice(0, file.length - `${c.id}.json`.length - 1);
+      const other = seen.get(c.id);
+      if (other) {
+        invalid.push({ path, pointer: '/id', rule: 'unique-id', message: `id '${c.id}' is also the id of ${other}` });
+        continue;
+      }
+      const unknownCaps = (c.requires ?? []).filter((r) => !known.has(r) && !r.startsWith('x-'));
+      if (unknownCaps.length > 0) {
+        invalid.push({ path, pointer: '/requires', rule: 'known-capability', message: `unknown capability ${unknownCaps.join(', ')} (protocol.schema.json#/$defs/capability lists them)` });
+        continue;
+      }
+      let topology = EMPTY_TOPOLOGY;
+      if (typeof c.topology === 'string') {
+        const dirs = [join(dirname(casesRoot), 'topologies'), DEFAULT_TOPOLOGIES_DIR];
+        const t = loadTopology(c.topology, [...new Set(dirs)]);
+        if (!t.topology) {
+          invalid.push({ path, pointer: '/topology', rule: 'known-topology', message: t.problem! });
+          continue;
+        }
+        topology = t.topology;
+      } else if (c.topology) {
+        topology = c.topology;
+      }
+      seen.set(c.id, path);
+      cases.push({ case: c, path, topology, effectiveRequires: effectiveRequires(c) });
+    }
+  }
+  cases.sort((a, b) => (a.case.id < b.case.id ? -1 : a.case.id > b.case.id ? 1 : 0));
+  return { cases, invalid };
+}

@@ -1,0 +1,358 @@
+/**
+ * Runs one loaded case against a session and returns its result: capabilities first (a missing
+ * one makes the case `unsupported` before anything is sent), then `world` when the topology
+ * differs from the last one sent, then the steps in fresh contexts, then every context closed
+ * and — where the adapter offers STATE — a leak check: no context, object, pin or charge may
+ * outlive the case. A `fail_nth` step becomes the injection sweep when the adapter offers
+ * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state.
+ *
+ * Invariants: a case passes only if at least one comparison was made and every step met its
+ * expectation; a failure records the step, the expected and the actual value.
+ */
+import { performance } from 'node:perf_hooks';
+import { AdapterError } from '../../schemas/lib/adapter.ts';
+import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
+import { compileStep, outputField, type CompiledStep } from './compiler.ts';
+import { CaseError } from './expression.ts';
+import { matchFields, type MatchContext, type Mismatch } from './matcher.ts';
+import { areaOf, type CaseResultName } from './results.ts';
+import { RestartBudgetExhausted, type Session } from './session.ts';
+import { decodeStructArray, bytesToHex, hexToBytes } from './struct-bytes.ts';
+import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
+import type { CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
+
+const PAGE_BYTES = 4096;
+export const FAIL_NTH_MAX = 1000;
+const DIAGNOSTICS_MAX = 4000;
+
+export interface CaseEnv {
+  session: Session;
+  catalog: UapiCatalog;
+  caseTimeoutMs: number;
+}
+
+class StepFailed extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
+}
+
+type IoctlAnswer = { ret?: number; errno?: string; arg?: JsonObject; fail_nth_reached?: boolean };
+type TestAnswer = { ret?: number; errno?: string; out?: JsonObject };
+
+function stepRef(step: CaseStep, index: number, failNth?: number): StepRef {
+  const r: StepRef = { index, op: step.op };
+  if (step.label) r.label = step.label;
+  if (failNth !== undefined) r.fail_nth = failNth;
+  return r;
+}
+
+export function describeStep(r: StepRef): string {
+  return `step ${r.index}${r.label ? ` (${r.label})` : ''} ${r.op}${r.fail_nth ? ` [fail_nth=${r.fail_nth}]` : ''}`;
+}
+
+class CaseExecution {
+  private readonly contexts = new Map<number, number>();
+  private readonly match: MatchContext;
+  private deadline: number;
+  stepsRun = 0;
+  failNthAttempts = 0;
+  failNthSteps = 0;
+  touchedProcess = false;
+
+  constructor(
+    private readonly env: CaseEnv,
+    private readonly lc: LoadedCase,
+  ) {
+    this.match = { catalog: env.catalog, captures: new Map(), comparisons: 0 };
+    this.deadline = performance.now() + env.caseTimeoutMs;
+  }
+
+  get comparisons(): number {
+    return this.match.comparisons;
+  }
+
+  private remaining(what: string): number {
+    const ms = this.deadline - performance.now();
+    if (ms <= 0) throw new TransportTimeout(what, this.env.caseTimeoutMs);
+    return ms;
+  }
+
+  private call(method: 'world' | 'open' | 'close' | 'ioctl' | 'test', params: object, hookOp?: string): Promise<unknown> {
+    return this.env.session.call(method, params, this.remaining(method), hookOp);
+  }
+
+  private async fdOf(ctx: number): Promise<number> {
+    let fd = this.contexts.get(ctx);
+    if (fd === undefined) {
+      fd = ((await this.call('open', {})) as { fd: number }).fd;
+      this.contexts.set(ctx, fd);
+    }
+    return fd;
+  }
+
+  /** A runner-internal hook call that must succeed (buffer placement, state dumps). */
+  private async hook(op: string, arg: JsonObject, ref: StepRef): Promise<JsonObject> {
+    const r = (await this.call('test', { op, arg }, op)) as TestAnswer;
+    if (r.errno !== undefined) {
+      throw new StepFailed({ step: ref, message: `${describeStep(ref)}: the runner's ${op} ${JSON.stringify(arg).slice(0, 120)} failed with ${r.errno}` });
+    }
+    return r.out ?? {};
+  }
+
+  async world(): Promise<void> {
+    const key = JSON.stringify(this.lc.topology);
+    if (this.env.session.worldKey === key) return;
+    this.env.session.worldKey = null;
+    await this.call('world', { topology: this.lc.topology });
+    this.env.session.worldKey = key;
+  }
+
+  async runSteps(): Promise<void> {
+    const steps = this.lc.case.steps;
+    for (let i = 0; i < steps.length; i++) {
+      await this.runStep(steps[i], i);
+      this.stepsRun++;
+    }
+  }
+
+  private async runStep(step: CaseStep, index: number): Promise<void> {
+    const ref = stepRef(step, index);
+    let compiled: CompiledStep;
+    try {
+      compiled = compileStep(this.env.catalog, step, this.match.captures);
+    } catch (e) {
+      if (e instanceof CaseError) throw new CaseError(`${describeStep(ref)}: ${e.message}`);
+      throw e;
+    }
+    if (compiled.kind === 'close') {
+      const fd = this.contexts.get(compiled.ctx);
+      if (fd === undefined) throw new CaseError(`${describeStep(ref)}: context ${compiled.ctx} is not open`);
+      this.contexts.delete(compiled.ctx);
+      await this.call('close', { fd });
+      return;
+    }
+    if (compiled.kind === 'test') {
+      if (step.op === 'SET_MEMLOCK_LIMIT' || step.op === 'FAIL_NTH') this.touchedProcess = true;
+      const params: { fd?: number; op: string; arg: JsonObject } = { op: compiled.op, arg: compiled.arg };
+      if (compiled.scope === 'context') params.fd = await this.fdOf(compiled.ctx);
+      const r = (await this.call('test', params, compiled.op)) as TestAnswer;
+      this.judge(step, ref, r.errno, r.out, false, new Set());
+      return;
+    }
+    const fd = await this.fdOf(compiled.ctx);
+    const s = this.env.catalog.ioctls.get(compiled.op)!;
+    if (s.struct && 'iommufd' in compiled.arg && !(step.arg && 'iommufd' in step.arg)) compiled.arg.iommufd = fd;
+    if (step.fail_nth && this.env.session.capabilities.has('test:fail-nth')) {
+      await this.sweep(step, index, compiled, fd);
+      return;
+    }
+    const { answer, decoded } = await this.ioctlOnce(compiled, fd, ref);
+    this.judge(step, ref, answer.errno, { ...(answer.arg ?? {}), ...decoded }, true, new Set(Object.keys(decoded)), answer.arg !== undefined);
+  }
+
+  /** Places inline pointer content, issues the ioctl, reads the content back, unmaps it. */
+  private async ioctlOnce(
+    compiled: CompiledStep,
+    fd: number,
+    ref: StepRef,
+    beforeCall?: () => Promise<void>,
+  ): Promise<{ answer: IoctlAnswer; decoded: JsonObject }> {
+    const arg: JsonObject = { ...compiled.arg };
+    const placed: { addr: Json; length: number }[] = [];
+    for (const p of compiled.pointers) {
+      const length = Math.max(PAGE_BYTES, Math.ceil(p.bytes.length / PAGE_BYTES) * PAGE_BYTES);
+      const { addr } = await this.hook('MMAP', { length }, ref);
+      placed.push({ addr, length });
+      if (p.bytes.some((b) => b !== 0)) await this.hook('MEM_WRITE', { addr, data: bytesToHex(p.bytes) }, ref);
+      arg[p.field] = addr;
+    }
+    if (beforeCall) await beforeCall();
+    const answer = (await this.call('ioctl', { fd, cmd: compiled.op, arg })) as IoctlAnswer;
+    const decoded: JsonObject = {};
+    for (let i = 0; i < compiled.pointers.length; i++) {
+      const p = compiled.pointers[i];
+      if (p.decode) {
+        const n = 'struct' in p.decode ? p.decode.struct.sizeBytes * p.decode.count : p.decode.bytes;
+        const { data } = await this.hook('MEM_READ', { addr: placed[i].addr, length: n }, ref);
+        const bytes = hexToBytes(String(data));
+        decoded[p.field] = 'struct' in p.decode ? decodeStructArray(this.env.catalog, p.decode.struct, bytes, p.decode.count) : bytesToHex(bytes);
+      }
+      await this.hook('MUNMAP', placed[i], ref);
+    }
+    return { answer, decoded };
+  }
+
+  private async sweep(step: CaseStep, index: number, compiled: CompiledStep, fd: number): Promise<void> {
+    const withState = this.env.session.capabilities.has('test:state');
+    this.failNthSteps++;
+    this.touchedProcess = true;
+    const before = withState ? await this.hook('STATE', {}, stepRef(step, index)) : null;
+    const allowed = new Set(['ENOMEM', ...(step.errno === undefined ? [] : Array.isArray(step.errno) ? step.errno : [step.errno])]);
+    for (let n = 1; n <= FAIL_NTH_MAX; n++) {
+      const ref = stepRef(step, index, n);
+      this.failNthAttempts++;
+      const { answer, decoded } = await this.ioctlOnce(compiled, fd, ref, async () => {
+        await this.hook('FAIL_NTH', { n }, ref);
+      });
+      const reached = answer.fail_nth_reached ?? (answer.errno === 'ENOMEM');
+      if (!reached || answer.errno === undefined) {
+        await this.hook('FAIL_NTH', { n: 0 }, ref);
+        this.judge(step, stepRef(step, index), answer.errno, { ...(answer.arg ?? {}), ...decoded }, true, new Set(Object.keys(decoded)), answer.arg !== undefined);
+        return;
+      }
+      await this.hook('FAIL_NTH', { n: 0 }, ref);
+      if (!allowed.has(answer.errno)) {
+        throw new StepFailed({ step: ref, expected: { errno: [...allowed].join('|') }, actual: { errno: answer.errno }, message: `${describeStep(ref)}: an injected allocation failure gave ${answer.errno}, expected ${[...allowed].join(' or ')}` });
+      }
+      this.match.comparisons++;
+      if (before) {
+        const after = await this.hook('STATE', {}, ref);
+        if (JSON.stringify(after) !== JSON.stringify(before)) {
+          throw new StepFailed({ step: ref, expected: before, actual: after, message: `${describeStep(ref)}: state changed after the injected failure failed the call` });
+        }
+      }
+    }
+    throw new CaseError(`${describeStep(stepRef(step, index))}: the fail_nth sweep did not end within ${FAIL_NTH_MAX} attempts`);
+  }
+
+  private judge(
+    step: CaseStep,
+    ref: StepRef,
+    errno: string | undefined,
+    actual: JsonObject | undefined,
+    isIoctl: boolean,
+    decodedFields: Set<string>,
+    argCameBack = true,
+  ): void {
+    const expected = step.errno === undefined ? null : Array.isArray(step.errno) ? step.errno : [step.errno];
+    if (errno !== undefined) {
+      if (!expected) {
+        throw new StepFailed({ step: ref, expected: { ret: 0 }, actual: { errno }, message: `${describeStep(ref)}: expected success, got ${errno}` });
+      }
+      if (!expected.includes(errno)) {
+        throw new StepFailed({ step: ref, expected: { errno: expected.join('|') }, actual: { errno }, message: `${describeStep(ref)}: expected ${expected.join(' or ')}, got ${errno}` });
+      }
+      this.match.comparisons++;
+      if (step.out && Object.keys(step.out).length > 0 && !argCameBack) {
+        throw new StepFailed({ step: ref, expected: step.out, actual: null, message: `${describeStep(ref)}: failed with ${errno} as expected, but no arg came back to compare out with` });
+      }
+    } else {
+      if (expected) {
+        throw new StepFailed({ step: ref, expected: { errno: expected.join('|') }, actual: { ret: 0 }, message: `${describeStep(ref)}: expected ${expected.join(' or ')}, got success` });
+      }
+      if (isIoctl) this.match.comparisons++;
+    }
+    if (!step.out) return;
+    const op = step.op;
+    const catalog = this.env.catalog;
+    const m: Mismatch | null = matchFields(this.match, step.out, actual ?? {}, '', undefined, (name) => {
+      const field = isIoctl ? outputField(catalog, op, name) : undefined;
+      const pointee = field?.pointee?.struct ? catalog.structs.get(field.pointee.struct) : undefined;
+      return decodedFields.has(name) ? { field, struct: pointee, prefix: true } : { field };
+    });
+    if (m) {
+      throw new StepFailed({ step: ref, field: m.field, expected: m.expected, actual: m.actual, message: `${describeStep(ref)}: ${m.message}: expected ${JSON.stringify(m.expected)}, got ${JSON.stringify(m.actual)}` });
+    }
+  }
+
+  /** Closes every context the case left open, then checks for leaks where STATE allows. */
+  async finish(checkLeaks: boolean): Promise<void> {
+    for (const [ctx, fd] of [...this.contexts]) {
+      this.contexts.delete(ctx);
+      await this.call('close', { fd });
+    }
+    if (!checkLeaks || !this.env.session.capabilities.has('test:state')) return;
+    const ref: StepRef = { index: this.lc.case.steps.length, op: 'STATE', label: 'leak-check' };
+    const s = (await this.hook('STATE', {}, ref)) as { contexts?: { fd: number; objects: unknown[] }[]; pinned_pages?: number; user_pages?: number; mm_pages?: number };
+    const left: string[] = [];
+    for (const c of s.contexts ?? []) left.push(`context fd ${c.fd} with ${c.objects.length} object(s)`);
+    if (s.pinned_pages) left.push(`${s.pinned_pages} pinned page(s)`);
+    if (s.user_pages) left.push(`${s.user_pages} page(s) charged to the user`);
+    if (s.mm_pages) left.push(`${s.mm_pages} page(s) charged to the process`);
+    if (left.length > 0) {
+      throw new StepFailed({ step: ref, expected: { contexts: [], pinned_pages: 0, user_pages: 0, mm_pages: 0 }, actual: s as Json, message: `leak: after every context was closed, ${left.join(', ')} remained` });
+    }
+  }
+}
+
+function classify(e: unknown): { result: CaseResultName; message: string; failure?: Failure } {
+  if (e instanceof StepFailed) return { result: 'fail', message: e.failure.message, failure: e.failure };
+  if (e instanceof CaseError) return { result: 'error', message: `case error: ${e.message}` };
+  if (e instanceof AdapterError) return { result: 'error', message: `adapter error ${e.code}: ${e.message}` };
+  if (e instanceof ProtocolViolation) return { result: 'error', message: `protocol violation: ${e.message}` };
+  if (e instanceof TransportTimeout) return { result: 'timeout', message: e.message };
+  if (e instanceof TransportCrash) return { result: 'crash', message: e.message };
+  return { result: 'error', message: `runner error: ${e instanceof Error ? e.stack ?? e.message : String(e)}` };
+}
+
+export function missingCapabilities(lc: LoadedCase, capabilities: ReadonlySet<string>): string[] {
+  return lc.effectiveRequires.filter((c) => !capabilities.has(c));
+}
+
+export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport> {
+  const started = performance.now();
+  const c = lc.case;
+  const report: CaseReport = {
+    id: c.id,
+    title: c.title,
+    area: areaOf(c.id),
+    path: lc.path,
+    clauses: c.clauses,
+    requires: lc.effectiveRequires,
+    result: 'pass',
+    duration_ms: 0,
+  };
+  const done = (): CaseReport => {
+    report.duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
+    const diag = env.session.takeDiagnostics();
+    if (diag) report.diagnostics = diag.length > DIAGNOSTICS_MAX ? `${diag.slice(0, DIAGNOSTICS_MAX)}…` : diag;
+    return report;
+  };
+  await env.session.ensure();
+  const missing = missingCapabilities(lc, env.session.capabilities);
+  if (missing.length > 0) {
+    report.result = 'unsupported';
+    report.missing = missing;
+    report.message = `the implementation lacks ${missing.join(', ')}`;
+    return done();
+  }
+  if (c.steps.length === 0) {
+    report.result = 'error';
+    report.message = 'case error: the case has no steps';
+    return done();
+  }
+  const x = new CaseExecution(env, lc);
+  let outcome: ReturnType<typeof classify> | null = null;
+  try {
+    await x.world();
+    await x.runSteps();
+  } catch (e) {
+    if (e instanceof RestartBudgetExhausted) throw e;
+    outcome = classify(e);
+  }
+  // Close what the case opened even after a failure, so that the next case starts clean; the
+  // leak check only runs when nothing failed before it, so it never hides the first failure.
+  if (env.session.alive) {
+    try {
+      await x.finish(outcome === null);
+    } catch (e) {
+      if (e instanceof RestartBudgetExhausted) throw e;
+      if (outcome === null) outcome = classify(e);
+    }
+  }
+  report.steps_run = x.stepsRun;
+  if (x.failNthSteps > 0) report.fail_nth = { steps: x.failNthSteps, attempts: x.failNthAttempts };
+  if (outcome === null && x.comparisons === 0) {
+    outcome = { result: 'error', message: 'case error: no step compared anything (no errno, no out value, no ioctl expected to succeed)' };
+  }
+  if (outcome) {
+    report.result = outcome.result;
+    report.message = outcome.message;
+    if (outcome.failure) report.failure = outcome.failure;
+  }
+  // A case that did not pass, or that changed process-wide settings, may have left the
+  // simulated process in a state the next case must not inherit: rebuild the world.
+  if (report.result !== 'pass' || x.touchedProcess) env.session.worldKey = null;
+  return done();
+}

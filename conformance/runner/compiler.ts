@@ -1,0 +1,242 @@
+/**
+ * The case compiler: turns one case step, with the captures so far, into the protocol call it
+ * stands for. It fills `size`/`argsz` (struct size plus any `__trailing` bytes) unless the case
+ * gives it, turns flag and enum names into integers, evaluates `$name ± N`, writes u64 values by
+ * the wire rule, zero-fills the scalar fields the case leaves out (a C program's zeroed struct),
+ * and turns inline pointer content into placements the run loop puts in fresh user memory.
+ *
+ * Nothing here talks to an adapter; a step that cannot be compiled throws CaseError, which makes
+ * the case an `error` (the case is wrong, not the implementation).
+ */
+import type { FieldInfo, StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
+import { u64ToWire } from '../../schemas/lib/u64.ts';
+import { CaseError, integerOf, parseExpr } from './expression.ts';
+import { hooks } from './schemas.ts';
+import { encodeStructArray, hexToBytes, type StructValues } from './struct-bytes.ts';
+import type { CaseStep, Json, JsonObject } from './types.ts';
+
+export interface PointerPlacement {
+  field: string;
+  bytes: Uint8Array;
+  /** How to read the memory back after the call; absent for input-only content. */
+  decode?: { struct: StructInfo; count: number } | { bytes: number };
+}
+
+export interface CompiledStep {
+  kind: 'ioctl' | 'test' | 'close';
+  op: string;
+  /** The case's context number (step.fd, default 1). */
+  ctx: number;
+  /** Whether the call runs in a context (ioctls, context hooks) or on the process. */
+  scope: 'context' | 'process';
+  arg: JsonObject;
+  pointers: PointerPlacement[];
+}
+
+export type Captures = ReadonlyMap<string, unknown>;
+
+const HEX_BYTES = /^([0-9a-fA-F]{2})*$/;
+
+export function isHookOp(op: string): boolean {
+  return hooks().has(op);
+}
+
+/** The value in wire form: u64 rule for unsigned, a plain number for negative signed values. */
+export function toWire(v: bigint): Json {
+  return v < 0n ? Number(v) : u64ToWire(v);
+}
+
+/** Resolves a flag or enum name, with or without the common prefix, to its value. */
+export function nameValue(catalog: UapiCatalog, enumName: string, name: string, what: string): bigint {
+  const e = catalog.enums.get(enumName);
+  if (!e) throw new CaseError(`${what}: unknown flag set or enum ${enumName}`);
+  const v = e.values[name] ?? e.values[e.prefix + name];
+  if (v === undefined) {
+    throw new CaseError(`${what}: '${name}' is not a value of ${enumName} (known: ${Object.keys(e.values).map((k) => k.startsWith(e.prefix) ? k.slice(e.prefix.length) : k).join(', ')})`);
+  }
+  return BigInt(v);
+}
+
+/** A scalar field value of a case (integer, expression, flag list, enum name) as a bigint. */
+export function scalarValue(catalog: UapiCatalog, f: FieldInfo | undefined, value: unknown, captures: Captures, what: string): bigint {
+  if (f?.flags && Array.isArray(value)) {
+    let acc = 0n;
+    for (const n of value) {
+      if (typeof n !== 'string') throw new CaseError(`${what}: a flag list holds names, got ${JSON.stringify(n)}`);
+      acc |= nameValue(catalog, f.flags, n, what);
+    }
+    return acc;
+  }
+  if (typeof value === 'string' && parseExpr(value) === null) {
+    const set = f?.enum ?? f?.flags;
+    if (set) return nameValue(catalog, set, value, what);
+  }
+  if (typeof value === 'boolean') return value ? 1n : 0n;
+  return integerOf(value, captures, what);
+}
+
+function structValues(catalog: UapiCatalog, s: StructInfo, value: unknown, captures: Captures, what: string): StructValues {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new CaseError(`${what}: expected an object with the fields of struct ${s.name}`);
+  }
+  const out: StructValues = new Map();
+  for (const [name, v] of Object.entries(value as JsonObject)) {
+    const f = s.fields.find((x) => x.name === name);
+    if (!f) throw new CaseError(`${what}.${name}: struct ${s.name} has no field ${name}`);
+    const inner = catalog.structs.get(f.ctype);
+    if (inner) out.set(name, structValues(catalog, inner, v, captures, `${what}.${name}`));
+    else if (f.count && Array.isArray(v)) out.set(name, v.map((x, i) => scalarValue(catalog, f, x, captures, `${what}.${name}[${i}]`)));
+    else out.set(name, scalarValue(catalog, f, v, captures, `${what}.${name}`));
+  }
+  return out;
+}
+
+function isAddress(value: unknown, bytesPointee: boolean): boolean {
+  if (typeof value === 'number') return true;
+  if (typeof value !== 'string') return false;
+  if (value.startsWith('$') || value.startsWith('0x')) return true;
+  // For a byte buffer a bare string is hex content; elsewhere a decimal string is an address.
+  return !bytesPointee && /^[0-9]+$/.test(value);
+}
+
+/** Compiles inline pointer content; returns the placement and the fields it implies. */
+function pointerContent(
+  catalog: UapiCatalog,
+  f: FieldInfo,
+  value: unknown,
+  captures: Captures,
+  what: string,
+): { placement: PointerPlacement; count: number; lengthBytes: number; entryBytes?: number } {
+  const p = f.pointee!;
+  const readBack = p.direction !== 'in';
+  if (p.struct) {
+    const s = catalog.structs.get(p.struct);
+    if (!s) throw new CaseError(`${what}: unknown pointee struct ${p.struct}`);
+    let elements: StructValues[];
+    if (Array.isArray(value)) elements = value.map((e, i) => structValues(catalog, s, e, captures, `${what}[${i}]`));
+    else if (value && typeof value === 'object' && 'capacity' in value) {
+      const n = Number(integerOf((value as JsonObject).capacity, captures, `${what}.capacity`));
+      elements = Array.from({ length: n }, () => new Map());
+    } else throw new CaseError(`${what}: expected an address, a list of struct ${s.name} or {"capacity": N}`);
+    const bytes = encodeStructArray(catalog, s, elements);
+    return {
+      placement: { field: f.name, bytes, decode: readBack ? { struct: s, count: elements.length } : undefined },
+      count: elements.length,
+      lengthBytes: bytes.length,
+      entryBytes: s.sizeBytes,
+    };
+  }
+  let bytes: Uint8Array;
+  if (typeof value === 'string' && HEX_BYTES.test(value)) bytes = hexToBytes(value);
+  else if (value && typeof value === 'object' && !Array.isArray(value) && 'capacity' in value) {
+    bytes = new Uint8Array(Number(integerOf((value as JsonObject).capacity, captures, `${what}.capacity`)));
+  } else throw new CaseError(`${what}: expected an address, hex bytes or {"capacity": N}`);
+  return {
+    placement: { field: f.name, bytes, decode: readBack ? { bytes: bytes.length } : undefined },
+    count: bytes.length,
+    lengthBytes: bytes.length,
+  };
+}
+
+function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
+  const info = catalog.ioctls.get(step.op)!;
+  const given = step.arg ?? {};
+  const arg: JsonObject = {};
+  const pointers: PointerPlacement[] = [];
+  const what = (field: string) => `${step.op}.arg.${field}`;
+  const s = info.struct ? catalog.structs.get(info.struct) : undefined;
+  if (info.struct && !s) throw new CaseError(`${step.op}: the catalog has no struct ${info.struct}`);
+
+  let trailingBytes = 0;
+  const implied = new Map<string, number>();
+  for (const [name, value] of Object.entries(given)) {
+    if (name === '__trailing') {
+      if (typeof value !== 'string' || !HEX_BYTES.test(value)) throw new CaseError(`${what(name)}: hex bytes expected`);
+      arg[name] = value.toLowerCase();
+      trailingBytes = value.length / 2;
+      continue;
+    }
+    if (name === 'device' && step.op.startsWith('VFIO_DEVICE_')) {
+      arg[name] = value; // the topology name of the device, in place of a device fd
+      continue;
+    }
+    const f = s?.fields.find((x) => x.name === name);
+    if (s && !f) throw new CaseError(`${what(name)}: struct ${s.name} has no field ${name}`);
+    if (f?.pointee && !isAddress(value, !!f.pointee.bytes && !f.pointee.struct)) {
+      const c = pointerContent(catalog, f, value, captures, what(name));
+      pointers.push(c.placement);
+      if (f.pointee.countField) implied.set(f.pointee.countField, c.count);
+      if (f.pointee.lengthField) implied.set(f.pointee.lengthField, c.lengthBytes);
+      if (f.pointee.entrySizeField && c.entryBytes !== undefined) implied.set(f.pointee.entrySizeField, c.entryBytes);
+      arg[name] = 0; // the run loop puts the buffer's address here
+      continue;
+    }
+    const inner = f ? catalog.structs.get(f.ctype) : undefined;
+    if (inner) {
+      arg[name] = wireStruct(catalog, inner, structValues(catalog, inner, value, captures, what(name)));
+    } else if (f?.count && Array.isArray(value)) {
+      arg[name] = value.map((x, i) => toWire(scalarValue(catalog, f, x, captures, `${what(name)}[${i}]`)));
+    } else {
+      arg[name] = toWire(scalarValue(catalog, f, value, captures, what(name)));
+    }
+  }
+  if (s) {
+    for (const [name, n] of implied) if (!(name in given)) arg[name] = n;
+    const unionsGiven = new Set(s.fields.filter((f) => f.union && f.name in arg).map((f) => f.union));
+    for (const f of s.fields) {
+      if (f.name in arg || f.count || catalog.structs.has(f.ctype)) continue;
+      if (f.union) {
+        if (unionsGiven.has(f.union)) continue;
+        unionsGiven.add(f.union);
+      }
+      arg[f.name] = 0;
+    }
+    if (info.sizeField && !(info.sizeField in given)) arg[info.sizeField] = s.sizeBytes + trailingBytes;
+  }
+  return { kind: 'ioctl', op: step.op, ctx: step.fd ?? 1, scope: 'context', arg, pointers };
+}
+
+function wireStruct(catalog: UapiCatalog, s: StructInfo, v: StructValues): JsonObject {
+  const out: JsonObject = {};
+  for (const [k, x] of v) {
+    if (x instanceof Map) {
+      const f = s.fields.find((y) => y.name === k)!;
+      out[k] = wireStruct(catalog, catalog.structs.get(f.ctype)!, x);
+    } else out[k] = Array.isArray(x) ? x.map(toWire) : toWire(x);
+  }
+  return out;
+}
+
+function compileHook(step: CaseStep, captures: Captures): CompiledStep {
+  const h = hooks().get(step.op)!;
+  const arg: JsonObject = {};
+  for (const [name, value] of Object.entries(step.arg ?? {})) {
+    const kind = h.fields[name];
+    const what = `${step.op}.arg.${name}`;
+    if (kind === undefined) throw new CaseError(`${what}: the ${step.op} hook takes no ${name} (it takes ${Object.keys(h.fields).join(', ') || 'nothing'})`);
+    if (kind === 'u64' || kind === 'id' || kind === 'int') {
+      const v = integerOf(value, captures, what);
+      arg[name] = kind === 'u64' ? toWire(v) : Number(v);
+    } else if (kind === 'hex') {
+      if (typeof value !== 'string' || !HEX_BYTES.test(value)) throw new CaseError(`${what}: hex bytes expected`);
+      arg[name] = value.toLowerCase();
+    } else {
+      arg[name] = value;
+    }
+  }
+  return { kind: 'test', op: step.op, ctx: step.fd ?? 1, scope: h.scope, arg, pointers: [] };
+}
+
+export function compileStep(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
+  if (step.op === 'CLOSE') return { kind: 'close', op: 'CLOSE', ctx: step.fd ?? 1, scope: 'context', arg: {}, pointers: [] };
+  if (isHookOp(step.op)) return compileHook(step, captures);
+  if (catalog.ioctls.has(step.op)) return compileIoctl(catalog, step, captures);
+  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook nor CLOSE`);
+}
+
+/** The catalog's field info for an output field of a step, for comparing names and lists. */
+export function outputField(catalog: UapiCatalog, op: string, name: string): FieldInfo | undefined {
+  const info = catalog.ioctls.get(op);
+  const s = info?.struct ? catalog.structs.get(info.struct) : undefined;
+  return s?.fields.find((f) => f.name === name);
+}

@@ -1,0 +1,137 @@
+/**
+ * The stdio transport: spawns the adapter command (through the shell, in its own process
+ * group, so that a kill reaches whatever the command started) and speaks JSON-RPC 2.0 to it,
+ * one JSON object per line each way, one request in flight at a time. Anything on stdout that
+ * is not a JSON-RPC response to the request in flight is garbage and counts as a crash; stderr
+ * is free for logs and kept (bounded) as diagnostics. A small standard-library program in any
+ * language can speak this: read a line, json-decode it, write one json line back, flush.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { constants as osConstants } from 'node:os';
+import { AdapterError } from '../../schemas/lib/adapter.ts';
+import { validateProtocol } from './schemas.ts';
+import { TransportCrash, type Method, type Transport, type TransportFactory } from './transport.ts';
+
+const DIAGNOSTICS_MAX_CHARS = 16_384;
+
+interface Pending {
+  id: number;
+  method: string;
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+/** Why the child ended; a shell reports a command killed by signal N as status 128 + N. */
+export function exitReason(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal) return `adapter killed by ${signal}`;
+  if (code !== null && code > 128) {
+    const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0];
+    if (name) return `adapter killed by ${name} (exit status ${code})`;
+  }
+  return `adapter exited with status ${code}`;
+}
+
+export function stdioFactory(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): TransportFactory {
+  return async () => startStdio(command, opts);
+}
+
+export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Transport {
+  const child: ChildProcess = spawn(command, {
+    shell: true,
+    detached: true,
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let nextId = 1;
+  let pending: Pending | null = null;
+  let dead: string | null = null;
+  let stderr = '';
+
+  const die = (why: string) => {
+    if (dead === null) dead = why;
+    if (pending) {
+      const p = pending;
+      pending = null;
+      p.reject(new TransportCrash(`${why} (while waiting for ${p.method})`));
+    }
+    kill();
+  };
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+
+  child.on('error', (e) => die(`could not run '${command}': ${e.message}`));
+  child.on('close', (code, signal) => die(exitReason(code, signal)));
+  child.stdin!.on('error', (e) => die(`writing to the adapter failed: ${e.message}`));
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    stderr += chunk;
+    if (stderr.length > DIAGNOSTICS_MAX_CHARS) stderr = '…' + stderr.slice(stderr.length - DIAGNOSTICS_MAX_CHARS);
+  });
+  const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
+  lines.on('line', (line) => {
+    if (dead !== null) return;
+    if (line.trim() === '') return;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      die(`garbage on stdout: ${JSON.stringify(line.slice(0, 200))}`);
+      return;
+    }
+    const bad = validateProtocol('response', msg);
+    if (bad.length > 0) {
+      die(`stdout line is not a JSON-RPC 2.0 response (${bad[0].pointer} ${bad[0].message}): ${line.slice(0, 200)}`);
+      return;
+    }
+    const m = msg as { id: number | null; result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    if (!pending || (m.id !== pending.id && !(m.error && m.id === null))) {
+      die(`answer with id ${m.id} while ${pending ? `request ${pending.id} is` : 'no request is'} in flight`);
+      return;
+    }
+    const p = pending;
+    pending = null;
+    if (m.error) p.reject(new AdapterError(m.error.code, m.error.message, m.error.data as never));
+    else p.resolve(m.result);
+  });
+
+  const call = (method: Method, params: unknown): Promise<never> =>
+    new Promise((resolve, reject) => {
+      if (dead !== null) return reject(new TransportCrash(dead));
+      if (pending) return reject(new Error(`stdio transport: ${method} while ${pending.method} is in flight`));
+      const id = nextId++;
+      pending = { id, method, resolve: resolve as (v: unknown) => void, reject };
+      child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+    });
+
+  return {
+    kind: 'stdio',
+    hello: (p) => call('hello', p),
+    world: (p) => call('world', p),
+    open: (p) => call('open', p),
+    close: (p) => call('close', p),
+    ioctl: (p) => call('ioctl', p),
+    test: (p) => call('test', p),
+    shutdown: (p) => call('shutdown', p),
+    async dispose() {
+      if (dead === null) dead = 'adapter disposed';
+      pending = null;
+      kill();
+      lines.close();
+      child.stdin!.destroy();
+    },
+    takeDiagnostics() {
+      const s = stderr;
+      stderr = '';
+      return s;
+    },
+  };
+}

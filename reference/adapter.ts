@@ -1,0 +1,291 @@
+/**
+ * The reference implementation as an in-process adapter (schemas/lib/adapter.ts): `world`
+ * builds a Machine from a topology, `open`/`close` manage /dev/iommu contexts (fds share one
+ * process fd space with memfd-like files), `ioctl` goes through the dispatcher, and `test`
+ * offers the hooks of the adapter protocol (memory, DMA, refs, accounting, accesses, STATE).
+ *
+ * Failure channels: an errno the kernel would return resolves as `{errno}`; anything the
+ * reference cannot answer (bad hook arguments, an unmodelled ioctl, an internal bug) rejects
+ * with an AdapterError. Pointer fields are addresses in simulated user memory.
+ */
+
+import type { Adapter, HelloResult, IoctlResult, JsonObject, TestResult } from '../schemas/lib/adapter.ts';
+import { AdapterError, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
+import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
+import { AccessObject } from './iommufd/access.ts';
+import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
+import { IommufdContext } from './iommufd/context.ts';
+import { unbindDevice } from './iommufd/device.ts';
+import { dma, translate } from './iommufd/dma.ts';
+import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
+import { setPageTableFactory } from './iommufd/domain.ts';
+import { check, fail, UapiError } from './iommufd/errors.ts';
+import { ULONG_MAX } from './iommufd/io-pagetable.ts';
+import type { DeviceObject } from './iommufd/objects.ts';
+import { dumpState } from './iommufd/state.ts';
+import { RunTable } from './iommufd/testing.ts';
+import { Machine } from './machine/machine.ts';
+
+const DEFAULT_TOPOLOGY = {
+  bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
+  devices: [{ name: 'mock0', bridge: 'pci0' }],
+};
+
+export const CAPABILITIES = [
+  'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'map-file', 'nesting:selftest', 'model:mock',
+  'test:dma', 'test:refs', 'test:state', 'test:accounting',
+];
+
+/** The lowest free fd ≥ 3, as open(2) hands them out. */
+function lowestFreeFd(used: Set<number>): number {
+  let fd = 3;
+  while (used.has(fd)) fd++;
+  return fd;
+}
+
+type Hook = (ctx: IommufdContext | undefined, a: JsonObject) => JsonObject;
+
+export class ReferenceAdapter implements Adapter {
+  private machine = new Machine(DEFAULT_TOPOLOGY);
+  private contexts = new Map<number, IommufdContext>();
+  private bindings = new Map<string, DeviceObject>();
+  private catalog: UapiCatalog | null = null;
+
+  constructor(catalog: UapiCatalog | null = null) {
+    this.catalog = catalog;
+    setPageTableFactory((spec) => new RunTable(spec));
+  }
+
+  async hello(params: { protocol: number }): Promise<HelloResult> {
+    if (params.protocol !== PROTOCOL_VERSION) throw new AdapterError(RPC_UNSUPPORTED_PROTOCOL, `protocol ${params.protocol} is not supported`);
+    return { protocol: PROTOCOL_VERSION, implementation: { name: 'ioasid-reference', version: '0.1.0' }, capabilities: [...CAPABILITIES] };
+  }
+
+  async world(params: { topology: JsonObject }): Promise<Record<string, never>> {
+    let m: Machine;
+    try {
+      m = new Machine(params.topology);
+    } catch (e) {
+      throw new AdapterError(RPC_INVALID_PARAMS, (e as Error).message);
+    }
+    this.machine = m;
+    this.contexts = new Map();
+    this.bindings = new Map();
+    return {};
+  }
+
+  private usedFds(): Set<number> {
+    return new Set([...this.contexts.keys(), ...this.machine.files.keys()]);
+  }
+
+  async open(_params: Record<string, never> = {}): Promise<{ fd: number }> {
+    const fd = lowestFreeFd(this.usedFds());
+    this.contexts.set(fd, new IommufdContext(fd, this.machine, this.bindings));
+    return { fd };
+  }
+
+  async close(params: { fd: number }): Promise<Record<string, never>> {
+    const ctx = this.contexts.get(params.fd);
+    if (ctx !== undefined) {
+      ctx.close();
+      this.contexts.delete(params.fd);
+    } else if (this.machine.files.has(params.fd)) {
+      this.machine.files.delete(params.fd);
+    } else {
+      throw new AdapterError(RPC_INVALID_PARAMS, `close: fd ${params.fd} is not open`);
+    }
+    return {};
+  }
+
+  private ctx(fd: number | undefined): IommufdContext {
+    const ctx = fd === undefined ? undefined : this.contexts.get(fd);
+    if (ctx === undefined) throw new AdapterError(RPC_INVALID_PARAMS, `fd ${String(fd)} is not an open /dev/iommu`);
+    return ctx;
+  }
+
+  async ioctl(params: { fd: number; cmd: string; arg: JsonObject }): Promise<IoctlResult> {
+    if (!this.contexts.has(params.fd)) return { errno: 'EBADF' };
+    return dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
+  }
+
+  async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
+    const hook = this.hooks[params.op];
+    if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
+    const ctx = params.fd === undefined ? (this.contexts.size > 0 ? this.contexts.values().next().value : undefined) : this.contexts.get(params.fd);
+    try {
+      return { ret: 0, out: hook(ctx, params.arg ?? {}) };
+    } catch (e) {
+      if (e instanceof UapiError) return { errno: e.errno };
+      throw e;
+    }
+  }
+
+  async shutdown(_params: Record<string, never> = {}): Promise<Record<string, never>> {
+    for (const [fd, ctx] of this.contexts) {
+      ctx.close();
+      this.contexts.delete(fd);
+    }
+    return {};
+  }
+
+  // ---- hooks ----
+
+  private need(ctx: IommufdContext | undefined): IommufdContext {
+    if (ctx === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'this hook needs an open /dev/iommu');
+    return ctx;
+  }
+
+  private num(a: JsonObject, key: string): number {
+    const v = toBig(a[key], key);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new AdapterError(RPC_INVALID_PARAMS, `${key} is too large for this hook`);
+    return Number(v);
+  }
+
+  private access(ctx: IommufdContext, a: JsonObject): AccessObject {
+    const obj = ctx.table.get(this.num(a, 'access_id'), 'ACCESS');
+    return obj as AccessObject;
+  }
+
+  private device(ctx: IommufdContext, a: JsonObject): DeviceObject {
+    return ctx.table.device(this.num(a, 'dev_id'));
+  }
+
+  private readonly hooks: Record<string, Hook> = {
+    MMAP: (_c, a) => {
+      const length = this.num(a, 'length');
+      if (length <= 0) fail('EINVAL', 'length');
+      if (a.fd !== undefined) {
+        const file = this.machine.files.get(this.num(a, 'fd'));
+        check(file !== undefined, 'EBADF', 'fd');
+        return { addr: this.machine.memory.mmap(length, file, this.num(a, 'offset')) };
+      }
+      return { addr: this.machine.memory.mmap(length) };
+    },
+    MUNMAP: (_c, a) => {
+      const e = this.machine.memory.munmap(this.num(a, 'addr'), this.num(a, 'length'));
+      if (e !== null) fail(e);
+      return {};
+    },
+    MEMFD_CREATE: (_c, a) => {
+      const fd = lowestFreeFd(this.usedFds());
+      this.machine.createFile(fd, this.num(a, 'length'));
+      return { fd };
+    },
+    FTRUNCATE: (_c, a) => {
+      const file = this.machine.files.get(this.num(a, 'fd'));
+      check(file !== undefined, 'EBADF', 'fd');
+      this.machine.truncateFile(file, this.num(a, 'length'));
+      return {};
+    },
+    MEM_WRITE: (_c, a) => {
+      check(this.machine.memory.write(this.num(a, 'addr'), hexToBytes(a.data, 'data')), 'EFAULT', 'addr');
+      return {};
+    },
+    MEM_READ: (_c, a) => {
+      const got = this.machine.memory.read(this.num(a, 'addr'), this.num(a, 'length'));
+      check(got !== null, 'EFAULT', 'addr');
+      return { data: bytesToHex(got) };
+    },
+    DMA_WRITE: (c, a) => {
+      const ctx = this.need(c);
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), hexToBytes(a.data, 'data').length, hexToBytes(a.data, 'data'));
+      return { fault: r.fault };
+    },
+    DMA_READ: (c, a) => {
+      const ctx = this.need(c);
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.num(a, 'length'), null);
+      const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : { fault: r.fault };
+      return out;
+    },
+    TRANSLATE: (c, a) => {
+      const ctx = this.need(c);
+      const r = translate(this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), a.write === true);
+      const out: JsonObject = r.fault !== null ? { fault: r.fault }
+        : { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
+      return out;
+    },
+    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.num(a, 'length')) }),
+    ACCOUNTING: () => {
+      const acc = this.machine.accounting;
+      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages, pinned_pages: acc.mmPinnedPages };
+    },
+    SET_MEMLOCK_LIMIT: (_c, a) => {
+      this.machine.accounting.memlockLimitPages = this.num(a, 'pages');
+      return {};
+    },
+    ADD_RESERVED: (c, a) => {
+      const ctx = this.need(c);
+      const start = toBig(a.start, 'start');
+      const length = toBig(a.length, 'length');
+      check(length !== 0n, 'EINVAL', 'length 0');
+      check(start + length - 1n <= ULONG_MAX, 'EOVERFLOW', 'start + length');
+      ctx.table.ioas(this.num(a, 'ioas_id')).iopt.reserve(start, start + length - 1n, null);
+      return {};
+    },
+    CREATE_ACCESS: (c, a) => {
+      const ctx = this.need(c);
+      const flags = this.num(a, 'flags');
+      check((flags & ~ACCESS_NEEDS_PIN_PAGES) === 0, 'EOPNOTSUPP', 'flags');
+      const ioas = ctx.table.ioas(this.num(a, 'ioas_id'));
+      const access = new AccessObject(flags, this.machine.memory);
+      ioas.iopt.addAccess(access);
+      access.ioas = ioas;
+      ioas.users++;
+      return { access_id: ctx.table.add(access) };
+    },
+    DESTROY_ACCESS: (c, a) => {
+      const ctx = this.need(c);
+      ctx.destroyAccess(this.access(ctx, a));
+      return {};
+    },
+    ACCESS_PIN: (c, a) => {
+      const ctx = this.need(c);
+      const access = this.access(ctx, a);
+      const length = toBig(a.length, 'length');
+      check(length <= BigInt(ACCESS_PAGES_MAX_BYTES), 'ENOMEM', 'more than 16 MiB');
+      return { pages_id: access.pin(toBig(a.iova, 'iova'), length, a.write === true) };
+    },
+    ACCESS_UNPIN: (c, a) => {
+      const ctx = this.need(c);
+      this.access(ctx, a).unpinItem(this.num(a, 'pages_id'));
+      return {};
+    },
+    ACCESS_RW: (c, a): JsonObject => {
+      const ctx = this.need(c);
+      const access = this.access(ctx, a);
+      if (a.write === true || a.data !== undefined) {
+        const data = hexToBytes(a.data, 'data');
+        access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true);
+        return {};
+      }
+      return { data: bytesToHex(access.rw(toBig(a.iova, 'iova'), toBig(a.length, 'length'), null, false)) };
+    },
+    ACCESS_REPLACE_IOAS: (c, a) => {
+      const ctx = this.need(c);
+      const access = this.access(ctx, a);
+      const ioas = ctx.table.ioas(this.num(a, 'ioas_id'));
+      if (access.ioas === ioas) return {};
+      ioas.iopt.addAccess(access);
+      access.notifyUnmap(0n, ULONG_MAX);
+      if (access.ioas !== null) {
+        access.ioas.iopt.removeAccess(access);
+        access.ioas.users--;
+      }
+      access.ioas = ioas;
+      ioas.users++;
+      return {};
+    },
+    DEVICE_UNBIND: (c, a) => {
+      const ctx = this.need(c);
+      unbindDevice(ctx, this.device(ctx, a));
+      return {};
+    },
+    STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
+  };
+}
+
+export function createReferenceAdapter(catalog: UapiCatalog | null = null): ReferenceAdapter {
+  return new ReferenceAdapter(catalog);
+}
+
+export default createReferenceAdapter();

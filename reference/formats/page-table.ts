@@ -1,0 +1,738 @@
+/**
+ * The shared walker: one I/O page table of any format, built in simulated PhysicalMemory.
+ * Every algorithm (map, unmap, translate, dirty, dump, destroy) is written once here on top of
+ * the per-entry codecs of `format.ts`; a format never walks.
+ *
+ * How a consumer uses it:
+ * ```ts
+ * const pt = PageTable.create(mem, 'vtd-ss', { levels: 4 });   // allocates the root table
+ * const u = pt.unitLg2;                  // IOVAs and OAs are page numbers of 2^u bytes
+ * pt.map(iova >> u, pa >> u, len >> u, IOMMU_READ | IOMMU_WRITE, { maxLeafLg2: 12 }); // throws PtError(errno)
+ * const t = pt.translate(iovaUnit);       // null, or {oaUnit, sizeLg2, perm, level, ...}
+ * pt.markAccess(iovaUnit, true);          // a simulated DMA write sets A/D where the format has them
+ * pt.readAndClearDirty(iovaUnit, lenUnits, 'clear' | 'no-clear', (iovaUnit, lenUnits) => …);
+ * const unmapped = pt.unmap(iovaUnit, lenUnits);  // units actually unmapped (kernel rule, below)
+ * pt.dump();                              // {format, config, root, words:[{addr, value}]}
+ * pt.destroy();                           // frees every table frame; pt.tableFrameCount → 0
+ * ```
+ * Units: `unitLg2` is 12 for most formats, 14/16 for ARM 16K/64K granules, the TCE page shift
+ * for ppc-tce and 11 for mock; page numbers stay below 2^53 even for 64-bit AMD IOVAs. Leaf
+ * sizes are log2 bytes (`sizeLg2`). Sign-extended formats (vtd-fs, riscv-sv) take the IOVA
+ * truncated to `ias` bits (the upper canonical half is the upper half of the unit range).
+ * A ppc-tce IOVA unit is relative to the DMA window's bus offset.
+ *
+ * Rules we implement (generic_pt's iommu_pt.h, the kernel's rule since its formats moved there):
+ * - map picks, per step, the largest leaf size allowed by the format, the caller's page-size
+ *   list and `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (what
+ *   iommu_map's iommu_pgsize() + map_pages do). An existing leaf in the way → EADDRINUSE; an
+ *   empty table in the way of a bigger leaf is freed and replaced. A failing map undoes what
+ *   it mapped (iommu_map does) and throws; errnos: EINVAL (length 0, no READ/WRITE where the
+ *   format refuses it), ENXIO (IOVA/OA not aligned to the smallest page size allowed), ERANGE
+ *   (IOVA beyond ias, OA beyond oas), EADDRINUSE.
+ * - unmap (mode 'kernel', the default): stops at the first hole (returns what it unmapped
+ *   before); a start inside a leaf unmaps nothing more; a leaf that extends past the end of
+ *   the range is removed whole and its whole size counted, so the result may exceed the
+ *   request. Mode 'split' instead splits a partially covered huge leaf into smaller leaves
+ *   (what VFIO type1 once relied on) and unmaps exactly the range.
+ * - Tables that become empty are freed (option `freeEmptyTables`, default true; generic_pt
+ *   frees only tables the unmap range fully covers and keeps the rest until destroy).
+ */
+
+import type { PhysicalMemory } from '../machine/physical-memory.ts';
+import {
+  ENTRY_EMPTY,
+  ENTRY_LEAF,
+  ENTRY_TABLE,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  type DumpConfig,
+  type EntryWords,
+  type FormatConfig,
+  type FormatName,
+  type PtFormat,
+} from './format.ts';
+import { createFormat } from './registry.ts';
+
+const FRAME_BYTES = 4096;
+
+export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'ENOENT' | 'ENOMEM';
+
+export class PtError extends Error {
+  constructor(
+    readonly errno: Errno,
+    message: string,
+  ) {
+    super(`${errno}: ${message}`);
+    this.name = 'PtError';
+  }
+}
+
+export interface MapOptions {
+  /** Cap on the leaf size, log2 bytes (iommufd HUGE_PAGES=0 ⇒ the smallest page). */
+  maxLeafLg2?: number;
+  /** The domain's pgsize bitmap as a list of log2 sizes; sizes the format lacks are ignored. */
+  pageSizesLg2?: readonly number[];
+}
+
+export interface UnmapOptions {
+  partial?: 'kernel' | 'split';
+}
+
+export interface Translation {
+  /** OA unit of the requested IOVA unit. */
+  oaUnit: number;
+  leafIovaUnit: number;
+  leafOaUnit: number;
+  sizeLg2: number;
+  perm: number;
+  level: number;
+  /** Descriptor address (bytes) and logical halves of the leaf entry. */
+  entryAddr: number;
+  lo: number;
+  hi: number;
+}
+
+export interface DumpWord {
+  addr: string;
+  value: string;
+}
+
+export interface PageTableDump {
+  format: FormatName;
+  config: DumpConfig;
+  root: string;
+  words: DumpWord[];
+}
+
+export interface PageTableOptions {
+  freeEmptyTables?: boolean;
+}
+
+function bswap32(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
+function ctz(x: number): number {
+  if (x === 0) return 64;
+  const lo = x >>> 0;
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  const hi = Math.floor(x / 4294967296) >>> 0;
+  return 32 + 31 - Math.clz32(hi & -hi);
+}
+
+function floorLg2(x: number): number {
+  if (x < 4294967296) return 31 - Math.clz32(x);
+  return 32 + 31 - Math.clz32(Math.floor(x / 4294967296));
+}
+
+function hex(v: number): string {
+  return `0x${v.toString(16)}`;
+}
+
+export class PageTable {
+  readonly format: PtFormat;
+  readonly unitLg2: number;
+  readonly rootPfn: number;
+  private readonly top: number;
+  private readonly freeEmpty: boolean;
+  /** Per level: units covered by one item, and entries per table. */
+  private readonly itemUnits: number[];
+  private readonly entries: number[];
+  /** Largest allowed leaf size ≤ k (index k = log2 bytes, 0..64), −1 if none; and its level. */
+  private readonly bestSize: Int8Array;
+  private readonly sizeLevel: Int8Array;
+  private readonly ioUnits: number;
+  private readonly oaUnits: number;
+  private tableFrames = 0;
+  private destroyed = false;
+  private readonly be: boolean;
+  /** Last table found for a leaf level: saves the descent on sequential maps. */
+  private cLevel = -1;
+  private cBase = 0;
+  private cEnd = 0;
+  private cPfn = 0;
+  /** Scratch for entries (no per-PTE allocation). */
+  private eLo = 0;
+  private eHi = 0;
+  private readonly w: EntryWords = { lo: 0, hi: 0 };
+  private readonly attr: EntryWords = { lo: 0, hi: 0 };
+
+  static create(mem: PhysicalMemory, name: FormatName, config: FormatConfig = {}, options: PageTableOptions = {}): PageTable {
+    return new PageTable(mem, createFormat(name, config), options);
+  }
+
+  constructor(
+    readonly mem: PhysicalMemory,
+    format: PtFormat,
+    options: PageTableOptions = {},
+  ) {
+    this.format = format;
+    this.unitLg2 = format.unitLg2;
+    this.top = format.levels - 1;
+    this.be = format.bigEndian;
+    this.freeEmpty = options.freeEmptyTables ?? true;
+    this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
+    this.entries = format.indexBits.map((b) => 2 ** b);
+    this.ioUnits = 2 ** (format.iasLg2 - format.unitLg2);
+    this.oaUnits = 2 ** (format.oasLg2 - format.unitLg2);
+    this.bestSize = new Int8Array(65).fill(-1);
+    this.sizeLevel = new Int8Array(65).fill(-1);
+    this.setPageSizes(undefined, undefined);
+    this.rootPfn = this.allocTable(this.top);
+  }
+
+  /** Every leaf size the format offers here (the domain's pgsize bitmap), log2 bytes ascending. */
+  get pageSizesLg2(): number[] {
+    const out = new Set<number>();
+    this.format.leafSizesLg2.forEach((sizes) => sizes.forEach((s) => out.add(s)));
+    return [...out].filter((s) => s <= this.format.oasLg2).sort((a, b) => a - b);
+  }
+
+  /** 4 KiB frames held by this table's levels now. */
+  get tableFrameCount(): number {
+    return this.tableFrames;
+  }
+
+  private setPageSizes(maxLeafLg2: number | undefined, allowed: readonly number[] | undefined): void {
+    const f = this.format;
+    this.sizeLevel.fill(-1);
+    for (let level = 0; level < f.levels; level++) {
+      for (const s of f.leafSizesLg2[level]) {
+        if (maxLeafLg2 !== undefined && s > maxLeafLg2) continue;
+        if (allowed !== undefined && !allowed.includes(s)) continue;
+        if (s > f.oasLg2) continue;
+        if (this.sizeLevel[s] < 0) this.sizeLevel[s] = level;
+      }
+    }
+    let best = -1;
+    for (let k = 0; k <= 64; k++) {
+      if (this.sizeLevel[k] >= 0) best = k;
+      this.bestSize[k] = best;
+    }
+  }
+
+  // ---- memory access (the only place that knows byte order and PhysicalMemory) ----
+
+  private load(addr: number): void {
+    const a = this.mem.read32(addr);
+    const b = this.mem.read32(addr + 4);
+    if (this.be) {
+      this.eLo = bswap32(b);
+      this.eHi = bswap32(a);
+    } else {
+      this.eLo = a;
+      this.eHi = b;
+    }
+  }
+
+  private store(addr: number, lo: number, hi: number): void {
+    if (this.be) {
+      this.mem.write32(addr, bswap32(hi));
+      this.mem.write32(addr + 4, bswap32(lo));
+    } else {
+      this.mem.write32(addr, lo);
+      this.mem.write32(addr + 4, hi);
+    }
+  }
+
+  private entryAddr(tablePfn: number, index: number): number {
+    return tablePfn * FRAME_BYTES + index * 8;
+  }
+
+  private allocTable(level: number): number {
+    const frames = this.format.tableFrames[level];
+    const pfn = this.mem.allocFrames(frames, frames);
+    this.tableFrames += frames;
+    return pfn;
+  }
+
+  private freeTable(level: number, pfn: number): void {
+    const frames = this.format.tableFrames[level];
+    this.mem.freeFrames(pfn, frames);
+    this.tableFrames -= frames;
+    this.cLevel = -1;
+  }
+
+  private tableIsEmpty(level: number, pfn: number): boolean {
+    const bytes = this.entries[level] * 8;
+    const data = this.mem.readBytes(pfn * FRAME_BYTES, bytes);
+    const words = new Uint32Array(data.buffer, data.byteOffset, bytes >>> 2);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+    return true;
+  }
+
+  private index(level: number, iovaUnit: number): number {
+    return Math.floor(iovaUnit / this.itemUnits[level]) % this.entries[level];
+  }
+
+  private checkLive(): void {
+    if (this.destroyed) throw new Error('page table used after destroy()');
+  }
+
+  // ---- map ----
+
+  /**
+   * Maps [iovaUnit, iovaUnit + lengthUnits) to OA units starting at oaUnit with Linux prot
+   * flags. Throws PtError; on error nothing is left mapped by this call.
+   */
+  map(iovaUnit: number, oaUnit: number, lengthUnits: number, prot: number, options: MapOptions = {}): void {
+    this.checkLive();
+    const f = this.format;
+    if (!(lengthUnits > 0) || !Number.isSafeInteger(lengthUnits)) throw new PtError('EINVAL', `length ${lengthUnits} units`);
+    if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
+      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
+    }
+    if (!Number.isSafeInteger(oaUnit) || oaUnit < 0 || oaUnit + lengthUnits > this.oaUnits) {
+      throw new PtError('ERANGE', `OA units ${oaUnit}+${lengthUnits} beyond the ${f.oasLg2}-bit output range`);
+    }
+    if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) {
+      if (f.noAccessMap === 'skip') return;
+      throw new PtError('EINVAL', 'prot has neither IOMMU_READ nor IOMMU_WRITE');
+    }
+    if (!f.leafAttrs(prot, this.attr)) throw new PtError('EINVAL', `prot 0x${prot.toString(16)} cannot be expressed by ${f.name}`);
+    const custom = options.maxLeafLg2 !== undefined || options.pageSizesLg2 !== undefined;
+    if (custom) this.setPageSizes(options.maxLeafLg2, options.pageSizesLg2);
+    try {
+      let smallest = -1;
+      for (let k = 0; k <= 64; k++) if (this.sizeLevel[k] >= 0) { smallest = k; break; }
+      const smallUnits = smallest < 0 ? 0 : 2 ** (smallest - this.unitLg2);
+      if (smallest < 0 || iovaUnit % smallUnits !== 0 || oaUnit % smallUnits !== 0 || lengthUnits % smallUnits !== 0) {
+        throw new PtError('ENXIO', `IOVA/OA/length not aligned to the smallest allowed page 2^${smallest}`);
+      }
+      const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
+      if (done < lengthUnits) {
+        const err = this.mapError;
+        if (done > 0) this.unmap(iovaUnit, done);
+        throw err ?? new PtError('EADDRINUSE', 'mapping in the way');
+      }
+    } finally {
+      if (custom) this.setPageSizes(undefined, undefined);
+    }
+  }
+
+  private mapError: PtError | undefined;
+
+  /**
+   * Returns units mapped; on a conflict stops and leaves `mapError`. Works a table span at a
+   * time: one readBytes of the entries it will fill, leaves encoded into that copy, one
+   * writeBytes back — PhysicalMemory is touched per table, not per PTE.
+   */
+  private mapRange(iovaUnit: number, oaUnit: number, lengthUnits: number): number {
+    const f = this.format;
+    const u = this.unitLg2;
+    const aLo = this.attr.lo;
+    const aHi = this.attr.hi;
+    const w = this.w;
+    const be = this.be;
+    this.mapError = undefined;
+    let iova = iovaUnit;
+    let oa = oaUnit;
+    let left = lengthUnits;
+    while (left > 0) {
+      // alignment of both addresses and the remaining length, as log2 bytes
+      const k = Math.min(Math.min(ctz(iova), ctz(oa)) + u, floorLg2(left) + u, 64);
+      const sizeLg2 = this.bestSize[k];
+      const level = this.sizeLevel[sizeLg2];
+      const units = 2 ** (sizeLg2 - u);
+      let pfn: number;
+      if (this.cLevel === level && iova >= this.cBase && iova < this.cEnd) {
+        pfn = this.cPfn;
+      } else {
+        pfn = this.tableFor(level, iova);
+        if (pfn < 0) return lengthUnits - left;
+      }
+      const reps = units / this.itemUnits[level];
+      const startIdx = this.index(level, iova);
+      const spanEntries = Math.min(this.entries[level] - startIdx, Math.ceil(left / units) * reps);
+      const startAddr = this.entryAddr(pfn, startIdx);
+      const bytes = this.mem.readBytes(startAddr, spanEntries * 8);
+      const v = new Uint32Array(bytes.buffer, bytes.byteOffset, spanEntries * 2);
+      let j = 0;
+      let conflict = -1;
+      for (;;) {
+        for (let r = 0; r < reps; r++) {
+          if ((v[2 * (j + r)] | v[2 * (j + r) + 1]) !== 0) {
+            conflict = j + r;
+            break;
+          }
+        }
+        if (conflict >= 0) break;
+        f.encodeLeaf(level, oa, sizeLg2, aLo, aHi, w);
+        const m0 = be ? bswap32(w.hi) : w.lo;
+        const m1 = be ? bswap32(w.lo) : w.hi;
+        for (let r = 0; r < reps; r++, j++) {
+          v[2 * j] = m0;
+          v[2 * j + 1] = m1;
+        }
+        iova += units;
+        oa += units;
+        left -= units;
+        if (left < units || j >= spanEntries) break;
+        // A bigger leaf may fit from here on: let the outer loop decide.
+        const nextK = Math.min(ctz(iova), ctz(oa)) + u;
+        if (nextK > sizeLg2 && this.bestSize[Math.min(nextK, floorLg2(left) + u, 64)] !== sizeLg2) break;
+      }
+      if (j > 0) this.mem.writeBytes(startAddr, j === spanEntries ? bytes : bytes.subarray(0, j * 8));
+      if (conflict >= 0) {
+        // Only replicas before the conflict were checked: nothing of this leaf was written.
+        const addr = this.entryAddr(pfn, startIdx + conflict);
+        this.load(addr);
+        if (!this.clearForLeaf(level, addr)) {
+          this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} already mapped`);
+          return lengthUnits - left;
+        }
+      }
+    }
+    return lengthUnits;
+  }
+
+  /**
+   * A non-empty entry where a leaf goes: an empty table below it is freed (generic_pt
+   * clear_contig), anything mapped is a conflict.
+   */
+  private clearForLeaf(level: number, addr: number): boolean {
+    const f = this.format;
+    const kind = f.kind(level, this.eLo, this.eHi);
+    if (kind !== ENTRY_TABLE || level === 0) return false;
+    const child = f.tablePfn(level, this.eLo, this.eHi);
+    if (this.subtreeHasLeaf(level - 1, child)) return false;
+    this.freeSubtree(level - 1, child);
+    this.store(addr, 0, 0);
+    return true;
+  }
+
+  private subtreeHasLeaf(level: number, pfn: number): boolean {
+    const f = this.format;
+    for (let i = 0; i < this.entries[level]; i++) {
+      this.load(this.entryAddr(pfn, i));
+      const kind = f.kind(level, this.eLo, this.eHi);
+      if (kind === ENTRY_LEAF) return true;
+      if (kind === ENTRY_TABLE && this.subtreeHasLeaf(level - 1, f.tablePfn(level, this.eLo, this.eHi))) return true;
+    }
+    return false;
+  }
+
+  private freeSubtree(level: number, pfn: number): void {
+    const f = this.format;
+    if (level > 0) {
+      for (let i = 0; i < this.entries[level]; i++) {
+        this.load(this.entryAddr(pfn, i));
+        if (f.kind(level, this.eLo, this.eHi) === ENTRY_TABLE) this.freeSubtree(level - 1, f.tablePfn(level, this.eLo, this.eHi));
+      }
+    }
+    this.freeTable(level, pfn);
+  }
+
+  /** The table at `level` covering `iova`, allocating missing tables; −1 if a leaf is in the way. */
+  private tableFor(level: number, iova: number): number {
+    const f = this.format;
+    let pfn = this.rootPfn;
+    for (let l = this.top; l > level; l--) {
+      const addr = this.entryAddr(pfn, this.index(l, iova));
+      this.load(addr);
+      const kind = f.kind(l, this.eLo, this.eHi);
+      if (kind === ENTRY_TABLE) {
+        pfn = f.tablePfn(l, this.eLo, this.eHi);
+      } else if (kind === ENTRY_EMPTY) {
+        const child = this.allocTable(l - 1);
+        f.encodeTable(l, child, this.w);
+        this.store(addr, this.w.lo, this.w.hi);
+        pfn = child;
+      } else {
+        this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} inside an existing leaf`);
+        return -1;
+      }
+    }
+    const span = this.itemUnits[level] * this.entries[level];
+    this.cLevel = level;
+    this.cBase = Math.floor(iova / span) * span;
+    this.cEnd = this.cBase + span;
+    this.cPfn = pfn;
+    return pfn;
+  }
+
+  // ---- translate / DMA ----
+
+  /** Walks one IOVA unit; null when not mapped. Fills `out` if given. */
+  translate(iovaUnit: number, out?: Translation): Translation | null {
+    this.checkLive();
+    if (!(iovaUnit >= 0 && iovaUnit < this.ioUnits)) return null;
+    const f = this.format;
+    let pfn = this.rootPfn;
+    for (let l = this.top; l >= 0; l--) {
+      const addr = this.entryAddr(pfn, this.index(l, iovaUnit));
+      this.load(addr);
+      const lo = this.eLo;
+      const hi = this.eHi;
+      const kind = f.kind(l, lo, hi);
+      if (kind === ENTRY_EMPTY) return null;
+      if (kind === ENTRY_TABLE) {
+        pfn = f.tablePfn(l, lo, hi);
+        continue;
+      }
+      const sizeLg2 = f.leafSizeLg2(l, lo, hi);
+      const units = 2 ** (sizeLg2 - this.unitLg2);
+      const leafIovaUnit = Math.floor(iovaUnit / units) * units;
+      const leafOaUnit = f.leafOaUnit(l, lo, hi);
+      const t = out ?? ({} as Translation);
+      t.oaUnit = leafOaUnit + (iovaUnit - leafIovaUnit);
+      t.leafIovaUnit = leafIovaUnit;
+      t.leafOaUnit = leafOaUnit;
+      t.sizeLg2 = sizeLg2;
+      t.perm = f.leafPerm(l, lo, hi);
+      t.level = l;
+      t.entryAddr = addr;
+      t.lo = lo;
+      t.hi = hi;
+      return t;
+    }
+    return null;
+  }
+
+  /**
+   * What the IOMMU does to the leaf on a DMA to `iovaUnit`: sets accessed, and dirty when
+   * `write`. In a contiguous leaf only the touched replica is marked, as hardware does;
+   * readAndClearDirty ORs D over the replicas (generic_pt amdv1pt_entry_is_write_dirty).
+   * Permission is not checked here (the IOMMU unit faults first). False when nothing is mapped.
+   */
+  markAccess(iovaUnit: number, write: boolean): boolean {
+    const t = this.translate(iovaUnit);
+    if (t === null) return false;
+    this.w.lo = t.lo;
+    this.w.hi = t.hi;
+    this.format.markAccess(t.level, this.w, write);
+    this.store(t.entryAddr, this.w.lo, this.w.hi);
+    return true;
+  }
+
+  /**
+   * Reports every write-dirty leaf in the range through `record(iovaUnit, lengthUnits)` (the
+   * leaf's whole extent, like generic_pt record_dirty) and makes it clean unless 'no-clear'
+   * (IOMMU_DIRTY_NO_CLEAR).
+   */
+  readAndClearDirty(iovaUnit: number, lengthUnits: number, mode: 'clear' | 'no-clear', record: (iovaUnit: number, lengthUnits: number) => void): void {
+    this.checkLive();
+    if (!this.format.hasDirty) throw new PtError('EINVAL', `${this.format.name} has no dirty bit`);
+    const last = Math.min(iovaUnit + lengthUnits, this.ioUnits);
+    this.dirtyWalk(this.top, this.rootPfn, 0, iovaUnit, last, mode === 'clear', record);
+  }
+
+  private dirtyWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, clear: boolean, record: (iovaUnit: number, lengthUnits: number) => void): void {
+    const f = this.format;
+    const item = this.itemUnits[level];
+    const first = Math.max(0, Math.floor((from - baseUnit) / item));
+    const lastIdx = Math.min(this.entries[level], Math.ceil((to - baseUnit) / item));
+    for (let i = first; i < lastIdx; i++) {
+      const addr = this.entryAddr(pfn, i);
+      this.load(addr);
+      const kind = f.kind(level, this.eLo, this.eHi);
+      if (kind === ENTRY_TABLE) {
+        this.dirtyWalk(level - 1, f.tablePfn(level, this.eLo, this.eHi), baseUnit + i * item, from, to, clear, record);
+      } else if (kind === ENTRY_LEAF) {
+        const units = 2 ** (f.leafSizeLg2(level, this.eLo, this.eHi) - this.unitLg2);
+        const reps = units / item;
+        const runStart = i - (i % reps);
+        // A contiguous leaf is dirty if any replica is (the hardware sets D in one of them).
+        let dirty = false;
+        for (let r = 0; r < reps; r++) {
+          this.load(this.entryAddr(pfn, runStart + r));
+          if (f.isDirty(level, this.eLo, this.eHi)) dirty = true;
+        }
+        if (dirty) {
+          record(baseUnit + runStart * item, units);
+          if (clear) {
+            for (let r = 0; r < reps; r++) {
+              const a = this.entryAddr(pfn, runStart + r);
+              this.load(a);
+              this.w.lo = this.eLo;
+              this.w.hi = this.eHi;
+              f.makeClean(level, this.w);
+              this.store(a, this.w.lo, this.w.hi);
+            }
+          }
+        }
+        i = runStart + reps - 1;
+      }
+    }
+  }
+
+  // ---- unmap ----
+
+  /**
+   * Unmaps [iovaUnit, iovaUnit + lengthUnits); returns the units unmapped (see the rules at the
+   * top of this file). Never throws for holes: the caller turns a short count into its errno.
+   */
+  unmap(iovaUnit: number, lengthUnits: number, options: UnmapOptions = {}): number {
+    this.checkLive();
+    if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) return 0;
+    this.cLevel = -1;
+    const st = { unmapped: 0, stop: false };
+    this.unmapWalk(this.top, this.rootPfn, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st);
+    return st.unmapped;
+  }
+
+  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }): void {
+    const f = this.format;
+    const be = this.be;
+    const item = this.itemUnits[level];
+    const itemLg2 = f.itemLg2[level];
+    const first = Math.floor((from - baseUnit) / item);
+    const lastIdx = Math.min(this.entries[level], Math.ceil((to - baseUnit) / item));
+    const spanAddr = this.entryAddr(pfn, first);
+    // A copy of the span's entries; changes go back with one writeBytes of [dFrom, dTo).
+    let bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
+    let v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
+    let dFrom = lastIdx;
+    let dTo = first;
+    const flush = (): void => {
+      if (dFrom < dTo) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
+      dFrom = lastIdx;
+      dTo = first;
+    };
+    let i = first;
+    while (i < lastIdx && !st.stop) {
+      const j = i - first;
+      const lo = be ? bswap32(v[2 * j + 1]) : v[2 * j];
+      const hi = be ? bswap32(v[2 * j]) : v[2 * j + 1];
+      const kind = f.kind(level, lo, hi);
+      const itemBase = baseUnit + i * item;
+      if (kind === ENTRY_EMPTY) {
+        st.stop = true;
+        break;
+      }
+      if (kind === ENTRY_TABLE) {
+        const child = f.tablePfn(level, lo, hi);
+        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st);
+        const covered = from <= itemBase && to >= itemBase + item && !st.stop;
+        if (covered || (this.freeEmpty && this.tableIsEmpty(level - 1, child))) {
+          if (covered) this.freeSubtree(level - 1, child);
+          else this.freeTable(level - 1, child);
+          v[2 * j] = 0;
+          v[2 * j + 1] = 0;
+          if (i < dFrom) dFrom = i;
+          if (i + 1 > dTo) dTo = i + 1;
+        }
+        i++;
+        continue;
+      }
+      const sizeLg2 = f.leafSizeLg2(level, lo, hi);
+      if (sizeLg2 === itemLg2 && itemBase >= from && itemBase + item <= to) {
+        // The common case: a one-item leaf inside the range.
+        v[2 * j] = 0;
+        v[2 * j + 1] = 0;
+        if (i < dFrom) dFrom = i;
+        dTo = i + 1;
+        st.unmapped += item;
+        i++;
+        continue;
+      }
+      const units = 2 ** (sizeLg2 - this.unitLg2);
+      const reps = units / item;
+      const runStart = i - (i % reps);
+      const leafBase = baseUnit + runStart * item;
+      const partial = leafBase < from || leafBase + units > to;
+      if (partial && split && (level > 0 || reps > 1)) {
+        flush();
+        if (level > 0) this.splitLeaf(level, pfn, runStart, reps);
+        else this.splitContig(level, pfn, runStart, reps);
+        bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
+        v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
+        continue; // re-read entry i: now a table or a single leaf
+      }
+      if (leafBase < from) {
+        // generic_pt: a start inside a leaf is -EINVAL (nothing more unmapped)
+        st.stop = true;
+        break;
+      }
+      for (let r = 0; r < reps; r++) {
+        const idx = runStart + r;
+        if (idx < lastIdx) {
+          v[2 * (idx - first)] = 0;
+          v[2 * (idx - first) + 1] = 0;
+        } else {
+          this.store(this.entryAddr(pfn, idx), 0, 0); // the run goes on past the range
+        }
+      }
+      if (runStart < dFrom) dFrom = runStart;
+      const runEnd = Math.min(runStart + reps, lastIdx);
+      if (runEnd > dTo) dTo = runEnd;
+      st.unmapped += units;
+      i = runStart + reps;
+    }
+    flush();
+  }
+
+  /** Replaces a leaf at `level` (> 0) by a table of leaves of the next size down. */
+  private splitLeaf(level: number, pfn: number, runStart: number, reps: number): void {
+    const f = this.format;
+    const addr0 = this.entryAddr(pfn, runStart);
+    this.load(addr0);
+    const lo = this.eLo;
+    const hi = this.eHi;
+    const oa0 = f.leafOaUnit(level, lo, hi);
+    f.leafAttrBits(level, lo, hi, this.attr);
+    const perItem = this.itemUnits[level];
+    // Use items of this level with a lower table each: the child level's item size.
+    const childLevel = level - 1;
+    const childSizes = f.leafSizesLg2[childLevel];
+    const itemLg2 = f.itemLg2[childLevel];
+    if (!childSizes.includes(itemLg2)) throw new PtError('EINVAL', `${f.name} cannot hold leaves at level ${childLevel}`);
+    for (let r = 0; r < reps; r++) {
+      const child = this.allocTable(childLevel);
+      const baseOa = oa0 + r * perItem;
+      for (let j = 0; j < this.entries[childLevel]; j++) {
+        f.encodeLeaf(childLevel, baseOa + j * this.itemUnits[childLevel], itemLg2, this.attr.lo, this.attr.hi, this.w);
+        this.store(this.entryAddr(child, j), this.w.lo, this.w.hi);
+      }
+      f.encodeTable(level, child, this.w);
+      this.store(this.entryAddr(pfn, runStart + r), this.w.lo, this.w.hi);
+    }
+  }
+
+  /** Replaces a contiguous leaf by single-item leaves of the same level. */
+  private splitContig(level: number, pfn: number, runStart: number, reps: number): void {
+    const f = this.format;
+    this.load(this.entryAddr(pfn, runStart));
+    const oa0 = f.leafOaUnit(level, this.eLo, this.eHi);
+    f.leafAttrBits(level, this.eLo, this.eHi, this.attr);
+    for (let r = 0; r < reps; r++) {
+      f.encodeLeaf(level, oa0 + r * this.itemUnits[level], f.itemLg2[level], this.attr.lo, this.attr.hi, this.w);
+      this.store(this.entryAddr(pfn, runStart + r), this.w.lo, this.w.hi);
+    }
+  }
+
+  // ---- dump / destroy ----
+
+  dump(): PageTableDump {
+    this.checkLive();
+    const words: DumpWord[] = [];
+    const visit = (level: number, pfn: number): void => {
+      const f = this.format;
+      const bytes = this.entries[level] * 8;
+      const data = this.mem.readBytes(pfn * FRAME_BYTES, bytes);
+      const view = new DataView(data.buffer, data.byteOffset, bytes);
+      for (let i = 0; i < this.entries[level]; i++) {
+        const a = view.getUint32(i * 8, true);
+        const b = view.getUint32(i * 8 + 4, true);
+        if (a === 0 && b === 0) continue;
+        words.push({
+          addr: hex(pfn * FRAME_BYTES + i * 8),
+          value: `0x${b.toString(16).padStart(8, '0')}${a.toString(16).padStart(8, '0')}`,
+        });
+        const lo = this.be ? bswap32(b) : a;
+        const hi = this.be ? bswap32(a) : b;
+        if (level > 0 && f.kind(level, lo, hi) === ENTRY_TABLE) visit(level - 1, f.tablePfn(level, lo, hi));
+      }
+    };
+    visit(this.top, this.rootPfn);
+    words.sort((x, y) => (BigInt(x.addr) < BigInt(y.addr) ? -1 : 1));
+    return { format: this.format.name, config: this.format.dumpConfig, root: hex(this.rootPfn * FRAME_BYTES), words };
+  }
+
+  /** Frees every table frame, root included. The table is unusable afterwards. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.freeSubtree(this.top, this.rootPfn);
+    this.destroyed = true;
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * The IOMMU unit interface: what every hardware model (mock, intel-vtd, amd-vi, arm-smmuv3,
+ * riscv-iommu, ppc-tce) tells the iommufd core, in the terms of the Linux iommu_ops /
+ * iommu_domain_ops the core calls. A unit is built once from its topology knobs and answers
+ * pure questions (GET_HW_INFO payload, reserved regions, which page-table format and geometry a
+ * paging domain gets) plus the driver decisions that produce errnos (allocation flags, nested
+ * driver data, attach compatibility, user cache invalidation).
+ *
+ * Invariants: every answer that fails carries the errno name Linux returns for that driver;
+ * nothing here allocates simulated memory or changes core state — the core builds the page
+ * table from the returned `PagingDomainSpec` (through reference/formats) only after every check
+ * passed. IOVA-space values (apertures, reserved regions) are bigint: they are control-plane
+ * values read a few times per ioctl, and may reach 2^64−1.
+ */
+
+/** An errno name as Linux spells it (`EINVAL`, `EOPNOTSUPP`, …). */
+export type Errno = string;
+
+export type Result<T> = { ok: true; value: T } | { ok: false; errno: Errno; why?: string };
+
+export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
+export const fail = <T = never>(errno: Errno, why?: string): Result<T> => ({ ok: false, errno, why });
+
+/** enum iommu_hw_info_type (DEFAULT = NONE = 0). */
+export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
+/** enum iommufd_hw_capabilities. */
+export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
+export const IOMMU_HW_CAP_PCI_PASID_EXEC = 1 << 1;
+export const IOMMU_HW_CAP_PCI_PASID_PRIV = 1 << 2;
+/** enum iommufd_hwpt_alloc_flags. */
+export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0;
+export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
+export const IOMMU_HWPT_FAULT_ID_VALID = 1 << 2;
+export const IOMMU_HWPT_ALLOC_PASID = 1 << 3;
+/** enum iommu_hwpt_data_type: NONE means "no driver data". */
+export const IOMMU_HWPT_DATA_NONE = 0;
+
+/** An inclusive IOVA interval. */
+export interface IovaRange {
+  start: bigint;
+  last: bigint;
+}
+
+/** enum iommu_resv_type as iommufd sees it; `direct-relaxable` regions are ignored by iommufd. */
+export type ReservedKind = 'direct' | 'direct-relaxable' | 'reserved' | 'msi' | 'sw-msi';
+
+export interface ReservedRegion extends IovaRange {
+  kind: ReservedKind;
+}
+
+/** What the unit knows about one device behind it (from the topology). */
+export interface UnitDevice {
+  name: string;
+  /** Topology flag `no_dirty`: the device cannot take part in dirty tracking. */
+  noDirty: boolean;
+  /** Topology flag `pasid`: the device has PASID enabled. */
+  pasid: boolean;
+  group?: string;
+}
+
+/** GET_HW_INFO's driver answer: out_data_type and the payload the kernel copies. */
+export interface HwInfo {
+  type: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * A page-table configuration: the format name PGTABLE_DUMP uses and the keys its `config`
+ * holds (levels, granule, ias, oas, stage, concat, big_endian, …); format-specific keys allowed.
+ */
+export interface PageTableConfig {
+  format: string;
+  [key: string]: unknown;
+}
+
+/**
+ * Driver data of HWPT_ALLOC (struct iommu_user_data): data_type and the data_len bytes at
+ * data_uptr, or null when reading them faults — the driver reports EFAULT only when it copies,
+ * after its type and length checks, as Linux does.
+ */
+export interface UserData {
+  type: number;
+  lengthBytes: number;
+  bytes: Uint8Array | null;
+}
+
+/**
+ * __iommu_copy_struct_from_user (include/linux/iommu.h): type mismatch → EINVAL; length below
+ * the struct's first-version size or above the kernel struct → EINVAL (not E2BIG); a faulting
+ * pointer → EFAULT; a shorter buffer is zero-extended to the kernel struct.
+ */
+export function copyUserData(data: UserData, expectedType: number, kernelSizeBytes: number, minSizeBytes: number): Result<Uint8Array> {
+  if (data.type !== expectedType) return fail('EINVAL', 'driver data type mismatch');
+  if (data.lengthBytes < minSizeBytes || data.lengthBytes > kernelSizeBytes) return fail('EINVAL', 'driver data length');
+  if (data.bytes === null) return fail('EFAULT', 'driver data pointer');
+  const out = new Uint8Array(kernelSizeBytes);
+  out.set(data.bytes.subarray(0, data.lengthBytes));
+  return ok(out);
+}
+
+/**
+ * A paging domain as the driver would set up struct iommu_domain: the core turns it into a
+ * real page table and mirrors the IOAS into it.
+ */
+export interface PagingDomainSpec {
+  /** The unit that allocated it: attach compatibility is decided by the target unit. */
+  unit: IommuUnit;
+  table: PageTableConfig;
+  /** iommu_domain.pgsize_bitmap: bit n set ⇔ 2^n-byte IOPTEs possible (bigint: bits ≥ 32). */
+  pgsizeBitmap: bigint;
+  aperture: IovaRange;
+  /** domain->dirty_ops != NULL (allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING). */
+  dirtyOps: boolean;
+  nestParent: boolean;
+  /** Allocated with IOMMU_HWPT_ALLOC_PASID. */
+  pasid: boolean;
+  /** Model facts that attach checks compare (e.g. VT-d snoop control, address width). */
+  attrs: Record<string, number | boolean | string | bigint>;
+}
+
+/** One user cache-invalidation request (IOMMU_HWPT_INVALIDATE on a nested HWPT). */
+export interface InvalidateArray {
+  dataType: number;
+  entryLenBytes: number;
+  entryNum: number;
+  /** Reads entry `index` (entry_len bytes); null when the user memory faults. */
+  readEntry(index: number): Uint8Array | null;
+}
+
+/** cache_invalidate_user's answer: entries handled (written back to entry_num) and the errno. */
+export interface InvalidateResult {
+  handled: number;
+  errno?: Errno;
+}
+
+/** A nested (user-managed stage-1) domain made by the driver from user data. */
+export interface NestedDomain {
+  unit: IommuUnit;
+  dataType: number;
+  /** The decoded driver data, for STATE dumps and swnest. */
+  fields: Record<string, bigint | number>;
+  pasid: boolean;
+  /** Absent ⇔ the driver has no cache_invalidate_user (INVALIDATE → EOPNOTSUPP). */
+  invalidateUser?(array: InvalidateArray): InvalidateResult;
+  /** Model state shown in STATE dumps (mock: the four iotlb slots). */
+  dumpState?(): Record<string, unknown>;
+}
+
+export type DomainSpec = PagingDomainSpec | NestedDomain;
+
+export const isPagingSpec = (d: DomainSpec): d is PagingDomainSpec => 'table' in d;
+
+export interface IommuUnit {
+  /** Topology model name (`mock`, `intel-vtd`, …). */
+  readonly model: string;
+  /** Knob values after defaults. */
+  readonly knobs: Readonly<Record<string, unknown>>;
+  /** Page-table formats this unit's paging domains may use. */
+  readonly formats: readonly string[];
+
+  /**
+   * ops->hw_info. `requestedType` is in_data_type when IOMMU_HW_INFO_FLAG_INPUT_TYPE is set,
+   * else IOMMU_HW_INFO_TYPE_DEFAULT. Null when the driver has no hw_info op (core reports NONE).
+   */
+  hwInfo(dev: UnitDevice, requestedType: number): Result<HwInfo> | null;
+  /** out_capabilities bits (IOMMU_HW_CAP_*) for this device. */
+  capabilities(dev: UnitDevice): number;
+  /** out_max_pasid_log2: 0 unless the device has PASID enabled. */
+  maxPasidLog2(dev: UnitDevice): number;
+  /** Reserved IOVA regions of the device (iommu_get_resv_regions): MSI windows and the like. */
+  reservedRegions(dev: UnitDevice): ReservedRegion[];
+
+  /**
+   * domain_alloc_paging_flags for IOMMU_HWPT_ALLOC on an IOAS and for automatic domains
+   * (flags 0, data null). Flags the driver cannot honour → EOPNOTSUPP.
+   */
+  allocPaging(dev: UnitDevice, flags: number, data: UserData | null): Result<PagingDomainSpec>;
+  /**
+   * domain_alloc_nested on a NEST_PARENT paging parent: validates the driver data as the
+   * driver does. Absent when the unit has no nesting (core → EOPNOTSUPP).
+   */
+  allocNested?(dev: UnitDevice, parent: PagingDomainSpec, flags: number, data: UserData): Result<NestedDomain>;
+  /**
+   * attach_dev's compatibility verdict for `domain` on `dev`: null = attaches; an errno
+   * otherwise. EINVAL means "incompatible" (the core then tries another auto domain).
+   */
+  checkAttach(dev: UnitDevice, domain: DomainSpec): Errno | null;
+  /**
+   * set_dev_pasid: null = attached; an errno otherwise. A driver call, not a pure check: the
+   * mock's PASID 1024 fault hook changes driver state on every call, as in Linux. Absent = the
+   * driver has no PASID support.
+   */
+  setDevPasid?(dev: UnitDevice, domain: DomainSpec | 'blocked', pasid: number): Errno | null;
+}
+
+/** Builds a unit from its topology knobs (everything in the `iommu` object except `model`). */
+export type UnitFactory = (knobs: Record<string, unknown>) => IommuUnit;
+
+/** The knob value or its default, rejecting a wrong type with a message naming the key. */
+export function knob<T extends boolean | number | string>(
+  model: string,
+  knobs: Record<string, unknown>,
+  key: string,
+  defaultValue: T,
+): T {
+  const v = knobs[key];
+  if (v === undefined) return defaultValue;
+  if (typeof v !== typeof defaultValue) {
+    throw new TypeError(`iommu model '${model}': knob '${key}' must be a ${typeof defaultValue}`);
+  }
+  return v as T;
+}
+
+/** The smallest page size of a pgsize bitmap, in bytes (bigint; 0n for an empty bitmap). */
+export function smallestPageSize(pgsizeBitmap: bigint): bigint {
+  return pgsizeBitmap & -pgsizeBitmap;
+}

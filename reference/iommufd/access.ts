@@ -1,0 +1,194 @@
+/**
+ * iommufd_access: an in-kernel user of an IOAS (emulated devices, mdev), exercised through test
+ * hooks as the kernel selftest does (CREATE_ACCESS, ACCESS_PAGES, ACCESS_RW, …). It pins IOVA
+ * ranges (one holder on each page of the areas it covers), reads and writes through them, and
+ * must drop its pins when an UNMAP notifies it (selftest access unmap callback).
+ *
+ * Invariants: every pin item records exactly the (area, page range) pieces it holds, so unpin
+ * releases exactly what pin took; `area.accessPins` counts the pieces held in that area; an
+ * access that needs page pinning raises its IOAS's alignment to PAGE_SIZE.
+ */
+
+import { PAGE_BYTES } from '../machine/process-memory.ts';
+import type { ProcessMemory } from '../machine/process-memory.ts';
+import { check } from './errors.ts';
+import type { AccessLink, Area } from './io-pagetable.ts';
+import { IoPagetable, ULONG_MAX } from './io-pagetable.ts';
+import type { IoasObject } from './objects.ts';
+import { IommufdObject } from './objects.ts';
+
+/** MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES. */
+export const ACCESS_NEEDS_PIN_PAGES = 1 << 0;
+/** The selftest's ACCESS_PAGES refuses more than 16 MiB. */
+export const ACCESS_PAGES_MAX_BYTES = 16 * 1024 * 1024;
+
+interface PinPiece {
+  area: Area;
+  firstPage: number;
+  pageCount: number;
+}
+
+interface PinItem {
+  iova: bigint;
+  length: bigint;
+  pieces: PinPiece[];
+}
+
+export class AccessObject extends IommufdObject implements AccessLink {
+  readonly kind = 'ACCESS';
+  ioas: IoasObject | null = null;
+  readonly iovaAlignment: number;
+  readonly items = new Map<number, PinItem>();
+  private nextItemId = 1;
+
+  constructor(
+    readonly flags: number,
+    readonly memory: ProcessMemory,
+  ) {
+    super();
+    this.iovaAlignment = flags & ACCESS_NEEDS_PIN_PAGES ? PAGE_BYTES : 1;
+    this.users = 1; // held by its driver (the test fd) until DESTROY_ACCESS
+  }
+
+  get needsPinPages(): boolean {
+    return (this.flags & ACCESS_NEEDS_PIN_PAGES) !== 0;
+  }
+
+  private iopt(): IoPagetable {
+    check(this.ioas !== null, 'ENOENT', 'access has no IOAS');
+    return this.ioas.iopt;
+  }
+
+  /** The contiguous areas behind [iova, last] with the checks pin and rw share. */
+  private span(iova: bigint, length: bigint, write: boolean): { areas: Area[]; last: bigint } {
+    check(length !== 0n, 'EINVAL', 'length 0');
+    const last = iova + length - 1n;
+    check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
+    const areas = this.iopt().contigAreas(iova, last);
+    // Linux walks the areas and checks each before it learns the walk is incomplete.
+    for (const a of areas ?? this.iopt().areasIn(iova, last)) {
+      check(!a.preventAccess, 'EINVAL', 'area is being unmapped');
+      check(write ? a.prot.write : a.prot.read, 'EPERM', 'area protection');
+    }
+    check(areas !== null, 'ENOENT', 'range not fully mapped');
+    return { areas, last };
+  }
+
+  /** iommufd_access_pin_pages; returns the pin item id (ACCESS_PAGES out_access_pages_id). */
+  pin(iova: bigint, length: bigint, write: boolean): number {
+    check(this.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
+    const { areas, last } = this.span(iova, length, write);
+    const pieces: PinPiece[] = areas.map((a, i) => {
+      const from = i === 0 ? iova : a.start;
+      const to = last < a.last ? last : a.last;
+      const firstByte = IoPagetable.pagesByte(a, from);
+      const lastByte = IoPagetable.pagesByte(a, to);
+      if (i > 0) check(firstByte % PAGE_BYTES === 0, 'EINVAL', 'areas do not join at a page boundary');
+      if (i < areas.length - 1) check((lastByte + 1) % PAGE_BYTES === 0, 'EINVAL', 'areas do not join at a page boundary');
+      const firstPage = Math.floor(firstByte / PAGE_BYTES);
+      return { area: a, firstPage, pageCount: Math.floor(lastByte / PAGE_BYTES) - firstPage + 1 };
+    });
+    const done: PinPiece[] = [];
+    try {
+      for (const p of pieces) {
+        p.area.pages.pin(p.firstPage, p.pageCount);
+        done.push(p);
+      }
+    } catch (e) {
+      for (const p of done) p.area.pages.unpin(p.firstPage, p.pageCount);
+      throw e;
+    }
+    for (const p of pieces) p.area.accessPins++;
+    const id = this.nextItemId++;
+    this.items.set(id, { iova, length, pieces });
+    return id;
+  }
+
+  /** DESTROY_ACCESS_PAGES: ENOENT for an unknown item. */
+  unpinItem(itemId: number): void {
+    const item = this.items.get(itemId);
+    check(item !== undefined, 'ENOENT', `no access pages item ${itemId}`);
+    this.releaseItem(itemId, item);
+  }
+
+  private releaseItem(itemId: number, item: PinItem): void {
+    for (const p of item.pieces) {
+      p.area.pages.unpin(p.firstPage, p.pageCount);
+      p.area.accessPins--;
+    }
+    this.items.delete(itemId);
+  }
+
+  /** The selftest access's unmap callback: drop every item intersecting the range. */
+  notifyUnmap(iova: bigint, lengthBytes: bigint): void {
+    const last = iova + lengthBytes - 1n;
+    for (const [id, item] of [...this.items]) {
+      const itemLast = item.iova + item.length - 1n;
+      if (item.iova <= last && iova <= itemLast) this.releaseItem(id, item);
+    }
+  }
+
+  releaseAll(): void {
+    for (const [id, item] of [...this.items]) this.releaseItem(id, item);
+  }
+
+  /** iommufd_access_rw: copies through the pinned pages or the user/file memory behind them. */
+  rw(iova: bigint, length: bigint, data: Uint8Array | null, write: boolean): Uint8Array {
+    const { areas, last } = this.span(iova, length, write);
+    const out = new Uint8Array(write ? 0 : Number(length));
+    let done = 0;
+    for (const [i, a] of areas.entries()) {
+      const from = i === 0 ? iova : a.start;
+      const to = last < a.last ? last : a.last;
+      const bytes = Number(to - from + 1n);
+      const pagesByte = IoPagetable.pagesByte(a, from);
+      const chunk = write ? data!.subarray(done, done + bytes) : null;
+      const got = this.pagesRw(a, pagesByte, bytes, chunk);
+      if (got !== null) out.set(got, done);
+      done += bytes;
+    }
+    return out;
+  }
+
+  private pagesRw(a: Area, pagesByte: number, bytes: number, data: Uint8Array | null): Uint8Array | null {
+    const pages = a.pages;
+    const out = data === null ? new Uint8Array(bytes) : null;
+    let done = 0;
+    while (done < bytes) {
+      const byte = pagesByte + done;
+      const index = Math.floor(byte / PAGE_BYTES);
+      const off = byte % PAGE_BYTES;
+      const chunk = Math.min(bytes - done, PAGE_BYTES - off);
+      let pfn = pages.frameAt(index);
+      if (pfn < 0) {
+        const src = pages.source;
+        if (src.kind === 'user') {
+          const va = (src.startVpn + index) * PAGE_BYTES + off;
+          if (data !== null) check(this.memory.write(va, data.subarray(done, done + chunk)), 'EFAULT', 'user memory gone');
+          else {
+            const got = this.memory.read(va, chunk);
+            check(got !== null, 'EFAULT', 'user memory gone');
+            out!.set(got, done);
+          }
+          done += chunk;
+          continue;
+        }
+        check(src.startPage + index < src.file.sizePages, 'EFAULT', 'file page gone');
+        pfn = this.memory.objectFrame(src.file, src.startPage + index);
+      }
+      const phys = pfn * PAGE_BYTES + off;
+      if (data !== null) this.memory.phys.writeBytes(phys, data.subarray(done, done + chunk));
+      else out!.set(this.memory.phys.readBytes(phys, chunk), done);
+      done += chunk;
+    }
+    return out;
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      ioas: this.ioas?.id ?? null,
+      flags: this.flags,
+      items: [...this.items].map(([id, it]) => ({ id, iova: `0x${it.iova.toString(16)}`, length: `0x${it.length.toString(16)}` })),
+    };
+  }
+}

@@ -1,0 +1,311 @@
+/**
+ * One open /dev/iommu: its object table, accounting mode, VFIO-compat IOAS, and the IOAS
+ * ioctls (ioas.c, main.c): DESTROY, IOAS_ALLOC, IOVA_RANGES, ALLOW_IOVAS, MAP, MAP_FILE, COPY,
+ * UNMAP, OPTION, VFIO_IOAS, IOAS_CHANGE_PROCESS, and close(2).
+ *
+ * Handlers take the struct's fields already size-checked and zero-extended by the dispatcher,
+ * every integer as bigint (so `>= ULONG_MAX` tests are exact), and return the output fields.
+ * Checks come in the kernel's order; each handler checks everything before it changes state.
+ */
+
+import type { Machine } from '../machine/machine.ts';
+import { PAGE_BYTES, USER_VA_END } from '../machine/process-memory.ts';
+import type { AccessObject } from './access.ts';
+import { check, fail, UapiError } from './errors.ts';
+import { unbindDevice } from './device.ts';
+import { destroyHwpt } from './hwpt.ts';
+import type { Args, Out } from './hwpt.ts';
+import type { IovaRange, PagesSlice } from './io-pagetable.ts';
+import { IoPagetable, PAGE_SIZE, ULONG_MAX, U64_MAX } from './io-pagetable.ts';
+import type { DeviceObject, HwptObject, IommufdObject } from './objects.ts';
+import { IoasObject, ObjectTable } from './objects.ts';
+import { IoptPages } from './pages.ts';
+
+export const IOMMU_IOAS_MAP_FIXED_IOVA = 1 << 0;
+export const IOMMU_IOAS_MAP_WRITEABLE = 1 << 1;
+export const IOMMU_IOAS_MAP_READABLE = 1 << 2;
+const MAP_FLAGS = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
+export const IOMMU_OPTION_RLIMIT_MODE = 0;
+export const IOMMU_OPTION_HUGE_PAGES = 1;
+export const IOMMU_OPTION_OP_SET = 0;
+export const IOMMU_OPTION_OP_GET = 1;
+export const IOMMU_VFIO_IOAS_GET = 0;
+export const IOMMU_VFIO_IOAS_SET = 1;
+export const IOMMU_VFIO_IOAS_CLEAR = 2;
+/** SIZE_MAX − PAGE_SIZE: iopt_alloc_pages refuses longer lengths. */
+const MAX_PAGES_LENGTH = U64_MAX - PAGE_SIZE;
+
+export class IommufdContext {
+  readonly table = new ObjectTable();
+  accountMode: 'user' | 'mm';
+  /** ictx->vfio_ioas: no reference held; destroying the IOAS clears it. */
+  vfioIoas: IoasObject | null = null;
+  /** VFIO type1 compat state: which SET_IOMMU type was chosen. */
+  vfioType: number | null = null;
+
+  constructor(
+    readonly fd: number,
+    readonly machine: Machine,
+    /** Devices bound anywhere in the world, by topology name. */
+    readonly machineBindings: Map<string, DeviceObject>,
+    openedAsVfio = false,
+  ) {
+    this.accountMode = openedAsVfio ? 'mm' : 'user';
+  }
+
+  // ---- user memory ----
+
+  /** copy_from_user: null (EFAULT) when any byte is unmapped. */
+  readUser(addr: bigint, lengthBytes: number): Uint8Array | null {
+    if (lengthBytes === 0) return new Uint8Array(0);
+    if (addr + BigInt(lengthBytes) > BigInt(USER_VA_END)) return null;
+    return this.machine.memory.read(Number(addr), lengthBytes);
+  }
+
+  writeUser(addr: bigint, data: Uint8Array): boolean {
+    if (data.length === 0) return true;
+    if (addr + BigInt(data.length) > BigInt(USER_VA_END)) return false;
+    return this.machine.memory.write(Number(addr), data);
+  }
+
+  devices(): DeviceObject[] {
+    return this.table.all().filter((o): o is DeviceObject => o.kind === 'DEVICE');
+  }
+
+  // ---- objects ----
+
+  /** IOMMU_DESTROY. */
+  destroy(a: Args): Out {
+    const obj = this.table.get(Number(a.id));
+    check(obj.users === 0, 'EBUSY', `object ${obj.id} is in use`);
+    this.destroyObject(obj);
+    return {};
+  }
+
+  private destroyObject(obj: IommufdObject): void {
+    switch (obj.kind) {
+      case 'IOAS': {
+        const ioas = obj as IoasObject;
+        ioas.iopt.unmapAll();
+        if (this.vfioIoas === ioas) this.vfioIoas = null;
+        this.table.remove(ioas);
+        break;
+      }
+      case 'HWPT_PAGING':
+      case 'HWPT_NESTED':
+        destroyHwpt(this, obj as HwptObject);
+        break;
+      default:
+        throw new Error(`destroyObject: ${obj.kind} with no users`);
+    }
+  }
+
+  /** close(2): accesses and devices first (their drivers let go), then leaves first. */
+  close(): void {
+    for (const o of this.table.all()) {
+      if (o.kind === 'ACCESS') this.destroyAccess(o as AccessObject);
+    }
+    for (const d of this.devices()) unbindDevice(this, d);
+    for (;;) {
+      const leaves = this.table.all().filter((o) => o.users === 0);
+      if (leaves.length === 0) break;
+      for (const o of leaves) if (o.id !== 0 && o.users === 0) this.destroyObject(o);
+    }
+    if (this.table.size !== 0) throw new Error(`close: ${this.table.size} objects still referenced`);
+  }
+
+  destroyAccess(access: AccessObject): void {
+    access.releaseAll();
+    if (access.ioas !== null) {
+      access.ioas.iopt.removeAccess(access);
+      access.ioas.users--;
+      access.ioas = null;
+    }
+    this.table.remove(access);
+  }
+
+  // ---- IOAS ----
+
+  ioasAlloc(a: Args): Out {
+    check(a.flags === 0n, 'EOPNOTSUPP', 'flags');
+    const ioas = new IoasObject(new IoPagetable());
+    return { out_ioas_id: this.table.add(ioas) };
+  }
+
+  /** IOMMU_IOAS_IOVA_RANGES: num_iovas is written back with EMSGSIZE too. */
+  iovaRanges(a: Args): Out {
+    check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
+    const ioas = this.table.ioas(Number(a.ioas_id));
+    const ranges = ioas.iopt.iovaRanges();
+    const capacity = Number(a.num_iovas);
+    const n = Math.min(capacity, ranges.length);
+    if (n > 0) {
+      const buf = new Uint8Array(16 * n);
+      const dv = new DataView(buf.buffer);
+      ranges.slice(0, n).forEach((r, i) => {
+        dv.setBigUint64(i * 16, r.start, true);
+        dv.setBigUint64(i * 16 + 8, r.last, true);
+      });
+      check(this.writeUser(a.allowed_iovas, buf), 'EFAULT', 'allowed_iovas');
+    }
+    const out = { num_iovas: ranges.length, out_iova_alignment: BigInt(ioas.iopt.iovaAlignment) };
+    if (ranges.length > capacity) throw new UapiError('EMSGSIZE', 'more ranges than room', out);
+    return out;
+  }
+
+  /** IOMMU_IOAS_ALLOW_IOVAS. */
+  allowIovas(a: Args): Out {
+    check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
+    const ioas = this.table.ioas(Number(a.ioas_id));
+    const ranges: IovaRange[] = [];
+    for (let i = 0; i < Number(a.num_iovas); i++) {
+      const raw = this.readUser(a.allowed_iovas + BigInt(16 * i), 16);
+      check(raw !== null, 'EFAULT', 'allowed_iovas');
+      const dv = new DataView(raw.buffer, raw.byteOffset, 16);
+      const r = { start: dv.getBigUint64(0, true), last: dv.getBigUint64(8, true) };
+      check(r.start < r.last, 'EINVAL', 'range start must be below last');
+      check(!ranges.some((o) => o.start <= r.last && r.start <= o.last), 'EINVAL', 'ranges overlap');
+      ranges.push(r);
+    }
+    ioas.iopt.setAllowed(ranges);
+    return {};
+  }
+
+  private mapProt(flags: number) {
+    return { read: (flags & IOMMU_IOAS_MAP_READABLE) !== 0, write: (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0 };
+  }
+
+  /** The account mode a new iopt_pages gets (iopt_alloc_pages + the context's RLIMIT mode). */
+  private pagesAccountMode(): 'none' | 'user' | 'mm' {
+    if (this.machine.capable('CAP_IPC_LOCK')) return 'none';
+    return this.accountMode;
+  }
+
+  /** IOMMU_IOAS_MAP. */
+  ioasMap(a: Args): Out {
+    const flags = Number(a.flags);
+    check((flags & ~MAP_FLAGS) === 0 && a.__reserved === 0n, 'EOPNOTSUPP', 'flags or __reserved');
+    check(a.iova < ULONG_MAX && a.length < ULONG_MAX, 'EOVERFLOW', 'iova or length');
+    check((flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) !== 0, 'EINVAL', 'neither READABLE nor WRITEABLE');
+    const ioas = this.table.ioas(Number(a.ioas_id));
+    check(a.user_va + a.length <= U64_MAX, 'EOVERFLOW', 'user_va + length');
+    check(a.length !== 0n && a.length <= MAX_PAGES_LENGTH, 'EINVAL', 'length');
+    const uptrDown = a.user_va - (a.user_va % PAGE_SIZE);
+    const startByte = Number(a.user_va - uptrDown);
+    // Known divergence: Linux accepts a user range it cannot pin while no domain needs the
+    // pages; the reference keeps area lengths as exact JS numbers and so refuses a range
+    // outside the process's 2^47-byte address space at once, with the errno pinning gives.
+    check(a.user_va + a.length <= BigInt(USER_VA_END), 'EFAULT', 'user range outside the address space');
+    const npages = Math.ceil((startByte + Number(a.length)) / PAGE_BYTES);
+    const pages = new IoptPages(
+      this.machine.memory, this.machine.accounting, { kind: 'user', startVpn: Number(uptrDown / PAGE_SIZE) }, npages,
+      (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), uptrDown,
+    );
+    const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length) }], Number(a.length),
+      flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
+    return { iova };
+  }
+
+  /** IOMMU_IOAS_MAP_FILE (memfd-like files). */
+  ioasMapFile(a: Args): Out {
+    const flags = Number(a.flags);
+    check((flags & ~MAP_FLAGS) === 0, 'EOPNOTSUPP', 'flags');
+    check(a.iova < ULONG_MAX && a.length < ULONG_MAX, 'EOVERFLOW', 'iova or length');
+    check((flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) !== 0, 'EINVAL', 'neither READABLE nor WRITEABLE');
+    const ioas = this.table.ioas(Number(a.ioas_id));
+    const fdNum = Number(BigInt.asIntN(32, a.fd));
+    const file = this.machine.files.get(fdNum);
+    check(file !== undefined, 'EBADF', 'fd is not an open file');
+    check(a.start + a.length <= U64_MAX, 'EOVERFLOW', 'start + length');
+    check(a.length !== 0n && a.start + a.length <= BigInt(file.sizeBytes), 'EINVAL', 'file range');
+    const startDown = a.start - (a.start % PAGE_SIZE);
+    const startByte = Number(a.start - startDown);
+    const npages = Math.ceil((startByte + Number(a.length)) / PAGE_BYTES);
+    const pages = new IoptPages(this.machine.memory, this.machine.accounting,
+      { kind: 'file', file, startPage: Number(startDown / PAGE_SIZE) }, npages,
+      (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), startDown);
+    const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length) }], Number(a.length),
+      flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
+    return { iova };
+  }
+
+  /** IOMMU_IOAS_COPY. */
+  ioasCopy(a: Args): Out {
+    const flags = Number(a.flags);
+    check((flags & ~MAP_FLAGS) === 0, 'EOPNOTSUPP', 'flags');
+    check(a.length < ULONG_MAX && a.src_iova < ULONG_MAX && a.dst_iova < ULONG_MAX, 'EOVERFLOW', 'length or IOVAs');
+    check((flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) !== 0, 'EINVAL', 'neither READABLE nor WRITEABLE');
+    const src = this.table.ioas(Number(a.src_ioas_id));
+    const slices: PagesSlice[] = src.iopt.getPages(a.src_iova, a.length);
+    const dst = this.table.ioas(Number(a.dst_ioas_id));
+    const iova = dst.iopt.mapPages(slices, Number(a.length), flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.dst_iova : null, this.mapProt(flags));
+    return { dst_iova: iova };
+  }
+
+  /** IOMMU_IOAS_UNMAP. */
+  ioasUnmap(a: Args): Out {
+    const ioas = this.table.ioas(Number(a.ioas_id));
+    if (a.iova === 0n && a.length === U64_MAX) return { length: ioas.iopt.unmapAll() };
+    check(a.iova < ULONG_MAX && a.length < ULONG_MAX, 'EOVERFLOW', 'iova or length');
+    const unmapped = ioas.iopt.unmap(a.iova, a.length);
+    check(unmapped !== 0n, 'ENOENT', 'nothing mapped in the range');
+    return { length: unmapped };
+  }
+
+  /** IOMMU_OPTION: only val64 is copied back. */
+  option(a: Args): Out {
+    check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
+    const op = Number(a.op);
+    switch (Number(a.option_id)) {
+      case IOMMU_OPTION_RLIMIT_MODE: {
+        check(a.object_id === 0n, 'EOPNOTSUPP', 'object_id must be 0');
+        if (op === IOMMU_OPTION_OP_GET) return { val64: this.accountMode === 'mm' ? 1n : 0n };
+        check(op === IOMMU_OPTION_OP_SET, 'EOPNOTSUPP', 'op');
+        check(this.machine.capable('CAP_SYS_RESOURCE'), 'EPERM', 'CAP_SYS_RESOURCE');
+        check(this.table.size === 0, 'EBUSY', 'the context owns objects');
+        check(a.val64 === 0n || a.val64 === 1n, 'EINVAL', 'val64');
+        this.accountMode = a.val64 === 1n ? 'mm' : 'user';
+        return { val64: a.val64 };
+      }
+      case IOMMU_OPTION_HUGE_PAGES: {
+        const ioas = this.table.ioas(Number(a.object_id));
+        if (op === IOMMU_OPTION_OP_GET) return { val64: ioas.iopt.disableLargePages ? 0n : 1n };
+        check(op === IOMMU_OPTION_OP_SET, 'EOPNOTSUPP', 'op');
+        if (a.val64 === 0n) ioas.iopt.disableLarge();
+        else if (a.val64 === 1n) ioas.iopt.enableLarge();
+        else fail('EINVAL', 'val64');
+        return { val64: a.val64 };
+      }
+      default:
+        return fail('EOPNOTSUPP', 'option_id');
+    }
+  }
+
+  /** IOMMU_VFIO_IOAS. */
+  vfioIoasCmd(a: Args): Out {
+    check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
+    switch (Number(a.op)) {
+      case IOMMU_VFIO_IOAS_GET:
+        check(this.vfioIoas !== null, 'ENODEV', 'no compat IOAS');
+        return { ioas_id: this.vfioIoas.id };
+      case IOMMU_VFIO_IOAS_SET:
+        this.vfioIoas = this.table.ioas(Number(a.ioas_id));
+        return {};
+      case IOMMU_VFIO_IOAS_CLEAR:
+        this.vfioIoas = null;
+        return {};
+      default:
+        return fail('EOPNOTSUPP', 'op');
+    }
+  }
+
+  /** IOMMU_IOAS_CHANGE_PROCESS: one simulated process, so only the file-backed rule bites. */
+  changeProcess(a: Args): Out {
+    check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
+    for (const o of this.table.all()) {
+      if (o.kind !== 'IOAS') continue;
+      for (const area of (o as IoasObject).iopt.areas) check(area.pages.source.kind === 'file', 'EINVAL', 'an area is not file-backed');
+    }
+    return {};
+  }
+}

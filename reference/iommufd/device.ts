@@ -1,0 +1,200 @@
+/**
+ * Devices in an iommufd context (device.c): binding through the external driver (VFIO cdev
+ * BIND), attaching the RID or a PASID to an IOAS (automatic domain) or a HWPT, replacing and
+ * detaching, and the iommu_group rule that every device of a group uses the same HWPT.
+ *
+ * Order of work in an attach follows Linux: compatibility (PASID rules) → group rule → the
+ * device's reserved regions in the HWPT's IOAS (EADDRINUSE) → the driver's attach verdict. An
+ * automatic domain is first searched among the IOAS's auto HWPTs (EINVAL from an attempt means
+ * "incompatible, try the next"), else allocated, added to the IOAS, attached, and only then
+ * given its ID. Every failing step undoes the steps before it.
+ *
+ * Invariant: `dev.hwpt` (and each PASID entry) holds one `users` reference on its HWPT; an auto
+ * HWPT whose last user goes away is destroyed on the spot.
+ */
+
+import type { DomainSpec } from '../iommu/unit.ts';
+import type { IommufdContext } from './context.ts';
+import { check, fail, UapiError } from './errors.ts';
+import { createHwptPaging, destroyHwpt } from './hwpt.ts';
+import type { HwptObject, HwptPagingObject, IoasObject } from './objects.ts';
+import { DeviceObject } from './objects.ts';
+
+export const IOMMU_NO_PASID = 0;
+
+const pagingOf = (hwpt: HwptObject): HwptPagingObject => (hwpt.kind === 'HWPT_PAGING' ? hwpt : hwpt.parent);
+const specOf = (hwpt: HwptObject): DomainSpec => (hwpt.kind === 'HWPT_PAGING' ? hwpt.domain.spec : hwpt.nested);
+const pasidCompat = (hwpt: HwptObject): boolean => (hwpt.kind === 'HWPT_PAGING' ? hwpt.domain.spec.pasid : hwpt.nested.pasid);
+
+function currentHwpt(dev: DeviceObject, pasid: number): HwptObject | null {
+  return pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
+}
+
+/** Devices of the same iommu_group bound in this context, other than `dev`. */
+function groupPeers(ctx: IommufdContext, dev: DeviceObject): DeviceObject[] {
+  if (dev.dev.group === undefined) return [];
+  return ctx.devices().filter((d) => d !== dev && d.dev.group === dev.dev.group);
+}
+
+/** iommufd_hwpt_pasid_compat. */
+function checkPasidCompat(dev: DeviceObject, hwpt: HwptObject, pasid: number): void {
+  if (pasid === IOMMU_NO_PASID) {
+    check(pasidCompat(hwpt) || dev.pasids.size === 0, 'EINVAL', 'PASIDs attached: the RID needs a PASID-capable HWPT');
+  } else {
+    check(pasidCompat(hwpt), 'EINVAL', 'HWPT was not allocated with IOMMU_HWPT_ALLOC_PASID');
+    check(dev.hwpt === null || pasidCompat(dev.hwpt), 'EINVAL', 'RID is on a HWPT that is not PASID-capable');
+  }
+}
+
+/** The driver's verdict on `hwpt` for this device (owner, then attach_dev / set_dev_pasid). */
+function driverAttach(dev: DeviceObject, hwpt: HwptObject, pasid: number): void {
+  const spec = specOf(hwpt);
+  check(spec.unit.model === dev.dev.unit.model, 'EINVAL', 'domain belongs to another IOMMU driver');
+  let errno: string | null;
+  if (pasid === IOMMU_NO_PASID) errno = dev.dev.unit.checkAttach(dev.dev, spec);
+  else {
+    check(dev.dev.unit.setDevPasid !== undefined, 'EOPNOTSUPP', 'driver has no PASID support');
+    errno = dev.dev.unit.setDevPasid(dev.dev, spec, pasid);
+  }
+  if (errno !== null) fail(errno, 'driver refused the attach');
+}
+
+/** iopt_table_enforce_dev_resv_regions into the HWPT's IOAS; returns the undo. */
+function reserveDeviceRegions(dev: DeviceObject, hwpt: HwptObject): () => void {
+  const iopt = pagingOf(hwpt).ioas.iopt;
+  const owner = dev;
+  try {
+    for (const r of dev.dev.unit.reservedRegions(dev.dev)) {
+      if (r.kind === 'direct-relaxable') continue;
+      iopt.reserve(r.start, r.last, owner);
+    }
+  } catch (e) {
+    iopt.removeReserved(owner);
+    throw e;
+  }
+  return () => iopt.removeReserved(owner);
+}
+
+/**
+ * Attaches (or, with `replace`, replaces) the device's RID or PASID onto `hwpt`. Returns the
+ * HWPT it was on before (replace) so the caller can drop it.
+ */
+function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasid: number, replace: boolean): HwptObject | null {
+  const old = currentHwpt(dev, pasid);
+  if (pasid !== IOMMU_NO_PASID) check(dev.dev.pasid, 'EINVAL', 'device has no PASID support');
+  checkPasidCompat(dev, hwpt, pasid);
+  if (replace) {
+    check(old !== null, 'EINVAL', 'replace of a detached device');
+    if (old === hwpt) return null;
+  } else {
+    if (pasid !== IOMMU_NO_PASID) check(old === null, 'EBUSY', 'PASID already attached');
+    else check(old === null || old === hwpt, 'EINVAL', 'device already attached elsewhere');
+  }
+  if (pasid === IOMMU_NO_PASID) {
+    for (const peer of groupPeers(ctx, dev)) {
+      if (peer.hwpt !== null && peer.hwpt !== hwpt && !(replace && peer.hwpt === old)) fail('EINVAL', 'group is attached to another HWPT');
+    }
+  }
+  const samePaging = old !== null && pagingOf(old).ioas === pagingOf(hwpt).ioas;
+  const undoResv = samePaging ? () => {} : reserveDeviceRegions(dev, hwpt);
+  try {
+    driverAttach(dev, hwpt, pasid);
+  } catch (e) {
+    undoResv();
+    throw e;
+  }
+  if (old !== null && !samePaging) pagingOf(old).ioas.iopt.removeReserved(dev);
+  hwpt.users++;
+  if (pasid === IOMMU_NO_PASID) dev.hwpt = hwpt;
+  else dev.pasids.set(pasid, hwpt);
+  return old;
+}
+
+/** iommufd_hw_pagetable_put: an auto HWPT dies with its last user. */
+export function putHwpt(ctx: IommufdContext, hwpt: HwptObject): void {
+  hwpt.users--;
+  if (hwpt.kind === 'HWPT_PAGING' && hwpt.autoDomain && hwpt.users === 0) destroyHwpt(ctx, hwpt);
+}
+
+/** iommufd_device_auto_get_domain: reuse a compatible auto HWPT of the IOAS, else make one. */
+function autoGetDomain(ctx: IommufdContext, dev: DeviceObject, ioas: IoasObject, pasid: number, replace: boolean): { hwpt: HwptObject; old: HwptObject | null } {
+  check(pasid === IOMMU_NO_PASID, 'EINVAL', 'no automatic domains for PASIDs');
+  for (const h of ioas.hwpts) {
+    if (!h.autoDomain) continue;
+    try {
+      return { hwpt: h, old: doAttach(ctx, dev, h, pasid, replace) };
+    } catch (e) {
+      if (e instanceof UapiError && e.errno === 'EINVAL') continue;
+      throw e;
+    }
+  }
+  const hwpt = createHwptPaging(ctx, ioas, dev, 0, null);
+  try {
+    const old = doAttach(ctx, dev, hwpt, pasid, replace);
+    hwpt.autoDomain = true;
+    ctx.table.add(hwpt);
+    return { hwpt, old };
+  } catch (e) {
+    destroyHwpt(ctx, hwpt);
+    throw e;
+  }
+}
+
+/**
+ * iommufd_device_attach / _replace: `ptId` names an IOAS (automatic domain), a HWPT_PAGING or a
+ * HWPT_NESTED. Returns the ID of the HWPT actually attached.
+ */
+export function attachDevice(ctx: IommufdContext, dev: DeviceObject, ptId: number, pasid: number, replace: boolean): number {
+  const pt = ctx.table.get(ptId);
+  let hwpt: HwptObject;
+  let old: HwptObject | null;
+  if (pt.kind === 'HWPT_PAGING' || pt.kind === 'HWPT_NESTED') {
+    hwpt = pt as HwptObject;
+    old = doAttach(ctx, dev, hwpt, pasid, replace);
+  } else if (pt.kind === 'IOAS') {
+    ({ hwpt, old } = autoGetDomain(ctx, dev, pt as IoasObject, pasid, replace));
+  } else {
+    return fail('EINVAL', 'pt_id is neither an IOAS nor a HWPT');
+  }
+  if (old !== null && old !== hwpt) putHwpt(ctx, old);
+  return hwpt.id;
+}
+
+/** iommufd_device_detach: the RID or PASID goes to blocking; a detached PASID is fine. */
+export function detachDevice(ctx: IommufdContext, dev: DeviceObject, pasid: number): void {
+  const hwpt = currentHwpt(dev, pasid);
+  if (hwpt === null) {
+    check(pasid !== IOMMU_NO_PASID, 'EINVAL', 'device is not attached');
+    return;
+  }
+  if (pasid !== IOMMU_NO_PASID) dev.dev.unit.setDevPasid?.(dev.dev, 'blocked', pasid);
+  if (pasid === IOMMU_NO_PASID) dev.hwpt = null;
+  else dev.pasids.delete(pasid);
+  if (!hasOtherUse(dev, hwpt)) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
+  putHwpt(ctx, hwpt);
+}
+
+function hasOtherUse(dev: DeviceObject, hwpt: HwptObject): boolean {
+  const ioas = pagingOf(hwpt).ioas;
+  const uses = [dev.hwpt, ...dev.pasids.values()].filter((h) => h !== null && pagingOf(h).ioas === ioas);
+  return uses.length > 0;
+}
+
+/** Unbind (VFIO device fd closed): every PASID, then the RID, then the object goes. */
+export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
+  for (const pasid of [...dev.pasids.keys()]) detachDevice(ctx, dev, pasid);
+  if (dev.hwpt !== null) detachDevice(ctx, dev, IOMMU_NO_PASID);
+  ctx.table.remove(dev);
+  ctx.machineBindings.delete(dev.dev.name);
+}
+
+/** VFIO_DEVICE_BIND_IOMMUFD by topology name: ENODEV for an unknown device, EBUSY if bound. */
+export function bindDevice(ctx: IommufdContext, name: string): DeviceObject {
+  const dev = ctx.machine.topology.devices.get(name);
+  check(dev !== undefined, 'ENODEV', `no device '${name}' in the topology`);
+  check(!ctx.machineBindings.has(name), 'EBUSY', `device '${name}' is already bound`);
+  const obj = new DeviceObject(dev);
+  ctx.table.add(obj);
+  ctx.machineBindings.set(name, obj);
+  return obj;
+}

@@ -1,0 +1,53 @@
+/**
+ * Device DMA as the test hooks drive it (DMA_READ / DMA_WRITE / TRANSLATE): a device's RID or
+ * PASID reaches the domain it is attached to; a paging domain translates through its I/O page
+ * table (the formats' walker), an IOVA outside the aperture faults as `aperture`, a missing
+ * IOPTE as `not-present`, a write through a read-only IOPTE as `permission`, and a detached
+ * device (blocking domain) as `blocked`.
+ *
+ * Nested (user-managed stage-1) translation belongs to software nesting and reports `blocked`
+ * here until that lands.
+ */
+
+import { FRAME_BYTES } from '../machine/physical-memory.ts';
+import type { PhysicalMemory } from '../machine/physical-memory.ts';
+import type { Translation } from './domain.ts';
+import { IOMMU_NO_PASID } from './device.ts';
+import type { DeviceObject } from './objects.ts';
+
+export type DmaFault = 'not-present' | 'permission' | 'aperture' | 'blocked';
+
+export type DmaResult = { fault: null; t: Translation } | { fault: DmaFault };
+
+export function translate(dev: DeviceObject, pasid: number, iova: bigint, write: boolean): DmaResult {
+  const hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
+  if (hwpt === null || hwpt.kind !== 'HWPT_PAGING') return { fault: 'blocked' };
+  const { aperture } = hwpt.domain.spec;
+  if (iova < aperture.start || iova > aperture.last) return { fault: 'aperture' };
+  const t = hwpt.domain.table.translate(iova);
+  if (t === null) return { fault: 'not-present' };
+  if (write ? !t.write : !t.read) return { fault: 'permission' };
+  return { fault: null, t };
+}
+
+/** A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any byte moves. */
+export function dma(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, length: number, data: Uint8Array | null): { fault: DmaFault | null; data?: Uint8Array } {
+  const write = data !== null;
+  const pieces: Array<{ phys: number; len: number; at: number }> = [];
+  let done = 0;
+  while (done < length) {
+    const r = translate(dev, pasid, iova + BigInt(done), write);
+    if (r.fault !== null) return { fault: r.fault };
+    const inPage = Number((iova + BigInt(done)) % BigInt(r.t.pageSizeBytes));
+    const len = Math.min(length - done, r.t.pageSizeBytes - inPage, FRAME_BYTES - (r.t.physBytes % FRAME_BYTES));
+    pieces.push({ phys: r.t.physBytes, len, at: done });
+    done += len;
+  }
+  if (write) {
+    for (const p of pieces) phys.writeBytes(p.phys, data.subarray(p.at, p.at + p.len));
+    return { fault: null };
+  }
+  const out = new Uint8Array(length);
+  for (const p of pieces) out.set(phys.readBytes(p.phys, p.len), p.at);
+  return { fault: null, data: out };
+}

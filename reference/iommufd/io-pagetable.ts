@@ -1,0 +1,520 @@
+/**
+ * The io_pagetable of one IOAS (io_pagetable.c): mapped areas, reserved ranges, the user's
+ * allowed list, the paging domains the IOAS is mirrored into, the accesses attached to it, and
+ * the IOVA alignment they impose.
+ *
+ * IOVAs here are bigint. This is the control plane: every operation does O(log n) area lookups
+ * plus work proportional to the areas it touches, never to the bytes it covers, so a bigint per
+ * comparison is cheap and keeps the full 64-bit space exact (2^64−1 is a valid `last`).
+ * Everything done per page — pins, charges, frames, page-table entries — works on JS-number
+ * page indices in pages.ts and in the formats; an area's length is a number (it is bounded by
+ * the user memory behind it, < 2^47).
+ *
+ * Invariants: areas never overlap and are sorted by start; every area of an IOAS that has at
+ * least one domain holds one pin on its pages range (`filled`) and is mapped in every domain's
+ * table; an area with `accessPins > 0` is never removed (unmap first notifies the accesses).
+ * Every mutating method checks everything before it changes anything, except where Linux
+ * itself stops midway (UNMAP of several areas), which is documented there.
+ */
+
+import { PAGE_BYTES } from '../machine/process-memory.ts';
+import type { PagingDomain, Prot } from './domain.ts';
+import { check, fail, UapiError } from './errors.ts';
+import type { IoptPages } from './pages.ts';
+
+export const U64_MAX = (1n << 64n) - 1n;
+/** unsigned long on a 64-bit kernel. */
+export const ULONG_MAX = U64_MAX;
+export const PAGE_SIZE = BigInt(PAGE_BYTES);
+/** HPAGE_SIZE on x86-64 with THP: the cap of automatic IOVA alignment. */
+export const HPAGE_SIZE = 2n * 1024n * 1024n;
+
+export interface Area {
+  start: bigint;
+  last: bigint;
+  pages: IoptPages;
+  /** Byte offset in the pages' span of the byte `start` maps. */
+  pagesOffsetBytes: number;
+  lengthBytes: number;
+  prot: Prot;
+  /** Holds one pin on its page range for the domains (the IOAS has ≥ 1 domain). */
+  filled: boolean;
+  /** iopt_area.num_accesses: access pins inside this area. */
+  accessPins: number;
+  preventAccess: boolean;
+}
+
+export type ReservedOwner = object | null;
+
+export interface Reserved {
+  start: bigint;
+  last: bigint;
+  owner: ReservedOwner;
+}
+
+export interface IovaRange {
+  start: bigint;
+  last: bigint;
+}
+
+/** What the io_pagetable needs from an attached access (iommufd_access). */
+export interface AccessLink {
+  iovaAlignment: number;
+  /** access->ops->unmap: must drop every pin the access holds in [iova, iova + length). */
+  notifyUnmap(iova: bigint, lengthBytes: bigint): void;
+}
+
+/** A piece of a pages store to map: COPY passes several, MAP one. */
+export interface PagesSlice {
+  pages: IoptPages;
+  startByte: number;
+  lengthBytes: number;
+}
+
+export const areaFirstPage = (a: Area): number => Math.floor(a.pagesOffsetBytes / PAGE_BYTES);
+export const areaLastPage = (a: Area): number => Math.floor((a.pagesOffsetBytes + a.lengthBytes - 1) / PAGE_BYTES);
+const ilog2Floor = (v: bigint): bigint => {
+  let p = 1n;
+  while (p * 2n <= v) p *= 2n;
+  return p;
+};
+const roundupPow2 = (v: bigint): bigint => {
+  const p = ilog2Floor(v);
+  return p === v ? p : p * 2n;
+};
+const lowestSetBit = (v: bigint): bigint => v & -v;
+
+export class IoPagetable {
+  readonly areas: Area[] = [];
+  readonly reserved: Reserved[] = [];
+  /** Sorted, disjoint. */
+  allowed: IovaRange[] = [];
+  readonly domains: PagingDomain[] = [];
+  readonly accesses = new Set<AccessLink>();
+  iovaAlignment = 1;
+  disableLargePages = false;
+
+  // ---- lookups ----
+
+  /** Index of the first area whose last ≥ iova (areas are disjoint and sorted). */
+  private lowerBound(iova: bigint): number {
+    let lo = 0;
+    let hi = this.areas.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.areas[mid].last < iova) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The first area intersecting [start, last], or undefined (iopt_area_iter_first). */
+  firstArea(start: bigint, last: bigint): Area | undefined {
+    const a = this.areas[this.lowerBound(start)];
+    return a !== undefined && a.start <= last ? a : undefined;
+  }
+
+  /** Every area intersecting [start, last], in order. */
+  areasIn(start: bigint, last: bigint): Area[] {
+    const out: Area[] = [];
+    for (let i = this.lowerBound(start); i < this.areas.length && this.areas[i].start <= last; i++) out.push(this.areas[i]);
+    return out;
+  }
+
+  /**
+   * The areas covering [start, last] back to back (iopt_for_each_contig_area), or null when a
+   * gap or the end of the areas interrupts the range.
+   */
+  contigAreas(start: bigint, last: bigint): Area[] | null {
+    const out: Area[] = [];
+    let cur = start;
+    let i = this.lowerBound(start);
+    while (true) {
+      const a = this.areas[i];
+      if (a === undefined || a.start > cur) return null;
+      out.push(a);
+      if (a.last >= last) return out;
+      cur = a.last + 1n;
+      i++;
+    }
+  }
+
+  private reservedHit(start: bigint, last: bigint): boolean {
+    return this.reserved.some((r) => r.start <= last && start <= r.last);
+  }
+
+  private allowedHit(start: bigint, last: bigint): boolean {
+    return this.allowed.some((r) => r.start <= last && start <= r.last);
+  }
+
+  // ---- reserved and allowed ----
+
+  /** iopt_reserve_iova: EADDRINUSE over an area or an allowed range. */
+  reserve(start: bigint, last: bigint, owner: ReservedOwner): void {
+    check(this.firstArea(start, last) === undefined && !this.allowedHit(start, last), 'EADDRINUSE', 'reserved range over an area or an allowed range');
+    this.reserved.push({ start, last, owner });
+  }
+
+  removeReserved(owner: object): void {
+    for (let i = this.reserved.length - 1; i >= 0; i--) if (this.reserved[i].owner === owner) this.reserved.splice(i, 1);
+  }
+
+  /** iopt_set_allow_iova: EADDRINUSE if a new range hits a reserved one; atomic. */
+  setAllowed(ranges: IovaRange[]): void {
+    for (const r of ranges) check(!this.reservedHit(r.start, r.last), 'EADDRINUSE', 'allowed range over a reserved range');
+    this.allowed = [...ranges].sort((a, b) => (a.start < b.start ? -1 : 1));
+  }
+
+  /** The holes of the reserved ranges over [0, ULONG_MAX] (IOMMU_IOAS_IOVA_RANGES). */
+  iovaRanges(): IovaRange[] {
+    const used = [...this.reserved].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    const out: IovaRange[] = [];
+    let cur = 0n;
+    let done = false;
+    for (const r of used) {
+      if (r.last < cur) continue;
+      if (r.start > cur) out.push({ start: cur, last: r.start - 1n });
+      if (r.last === ULONG_MAX) {
+        done = true;
+        break;
+      }
+      cur = r.last + 1n;
+    }
+    if (!done) out.push({ start: cur, last: ULONG_MAX });
+    return out;
+  }
+
+  // ---- alignment ----
+
+  /** iopt_check_iova_alignment: EADDRINUSE if an area or access cannot live with `align`. */
+  private checkAlignment(align: number): void {
+    const mask = BigInt(align - 1);
+    for (const a of this.areas) {
+      if ((a.start & mask) !== 0n || (BigInt(a.lengthBytes) & mask) !== 0n || (BigInt(a.pagesOffsetBytes % PAGE_BYTES) & mask) !== 0n) {
+        fail('EADDRINUSE', 'an area is not aligned to the new IOVA alignment');
+      }
+    }
+  }
+
+  /** The alignment the current domains, accesses and options impose (iopt_calculate_iova_alignment). */
+  computeAlignment(extra: { domain?: PagingDomain; access?: AccessLink; skipDomain?: PagingDomain; skipAccess?: AccessLink; disableLargePages?: boolean } = {}): number {
+    let align = 1;
+    if (extra.disableLargePages ?? this.disableLargePages) align = PAGE_BYTES;
+    for (const d of this.domains) if (d !== extra.skipDomain) align = Math.max(align, d.minPageBytes);
+    if (extra.domain) align = Math.max(align, extra.domain.minPageBytes);
+    for (const a of this.accesses) if (a !== extra.skipAccess) align = Math.max(align, a.iovaAlignment);
+    if (extra.access) align = Math.max(align, extra.access.iovaAlignment);
+    return align;
+  }
+
+  /** Checks a raised alignment against the areas; lowering never fails. */
+  private checkNewAlignment(align: number): void {
+    if (align > this.iovaAlignment) this.checkAlignment(align);
+  }
+
+  /** IOMMU_OPTION HUGE_PAGES = 0 (iopt_disable_large_pages). */
+  disableLarge(): void {
+    if (this.disableLargePages) return;
+    check(this.domains.length === 0 || this.areas.length === 0, 'EINVAL', 'domains already have pages mapped');
+    const align = this.computeAlignment({ disableLargePages: true });
+    this.checkNewAlignment(align);
+    this.disableLargePages = true;
+    this.iovaAlignment = align;
+  }
+
+  enableLarge(): void {
+    this.disableLargePages = false;
+    this.iovaAlignment = this.computeAlignment();
+  }
+
+  // ---- IOVA allocation ----
+
+  /** iopt_check_iova for a fixed IOVA. */
+  private checkFixedIova(iova: bigint, length: bigint): void {
+    check((iova & BigInt(this.iovaAlignment - 1)) === 0n, 'EINVAL', 'IOVA not aligned to the IOAS alignment');
+    const last = iova + length - 1n;
+    check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
+    check(!this.reservedHit(iova, last), 'EINVAL', 'IOVA range intersects a reserved range');
+    check(this.firstArea(iova, last) === undefined, 'EEXIST', 'IOVA range intersects a mapped area');
+  }
+
+  /** __alloc_iova_check_range: the aligned start if [start, last] can hold `length`, else null. */
+  private static fitRange(start: bigint, last: bigint, length: bigint, align: bigint, pageOffset: bigint): bigint | null {
+    const up = start + align - 1n;
+    if (up > ULONG_MAX) return null;
+    const aligned = (up & ~(align - 1n)) | pageOffset;
+    if (aligned >= last || last - aligned < length - 1n) return null;
+    return aligned;
+  }
+
+  /** iopt_alloc_iova: lowest fitting hole inside the allowed ranges, clipped to [PAGE_SIZE, ULONG_MAX − PAGE_SIZE]. */
+  private allocIova(addr: bigint, length: bigint): bigint {
+    const pageOffset = addr % PAGE_SIZE;
+    if (length === 0n || length >= ULONG_MAX / 2n) fail('EOVERFLOW', 'length too large for automatic IOVA');
+    let align = addr === 0n ? roundupPow2(length) : (roundupPow2(length) < lowestSetBit(addr) ? roundupPow2(length) : lowestSetBit(addr));
+    if (align >= HPAGE_SIZE) align = HPAGE_SIZE;
+    check(align >= BigInt(this.iovaAlignment), 'EINVAL', 'automatic IOVA alignment below the IOAS alignment');
+    const lo = PAGE_SIZE;
+    const hi = ULONG_MAX - PAGE_SIZE;
+    const spans: IovaRange[] = this.allowed.length === 0
+      ? [{ start: lo, last: hi }]
+      : this.allowed
+          .filter((r) => r.last >= lo && r.start <= hi)
+          .map((r) => ({ start: r.start < lo ? lo : r.start, last: r.last > hi ? hi : r.last }));
+    for (const span of spans) {
+      const spanStart = IoPagetable.fitRange(span.start, span.last, length, align, pageOffset);
+      if (spanStart === null) continue;
+      const hole = this.firstHole(spanStart, span.last, length, align, pageOffset);
+      if (hole !== null) return hole;
+    }
+    return fail('ENOSPC', 'no IOVA hole fits');
+  }
+
+  /** Walks the holes of reserved ∪ areas within [start, last] and returns the first fit. */
+  private firstHole(start: bigint, last: bigint, length: bigint, align: bigint, pageOffset: bigint): bigint | null {
+    const res = this.reserved.filter((r) => r.last >= start && r.start <= last).sort((a, b) => (a.start < b.start ? -1 : 1));
+    let ai = this.lowerBound(start);
+    let ri = 0;
+    let cur = start;
+    while (cur <= last) {
+      const a = this.areas[ai];
+      const r = res[ri];
+      const next = a !== undefined && a.start <= last && (r === undefined || a.start <= r.start) ? a : r !== undefined && r.start <= last ? r : undefined;
+      if (next === undefined) return IoPagetable.fitRange(cur, last, length, align, pageOffset);
+      if (next === a) ai++;
+      else ri++;
+      if (next.start > cur) {
+        const fit = IoPagetable.fitRange(cur, next.start - 1n, length, align, pageOffset);
+        if (fit !== null) return fit;
+      }
+      if (next.last >= last) return null;
+      if (next.last + 1n > cur) cur = next.last + 1n;
+    }
+    return null;
+  }
+
+  // ---- domains ----
+
+  /** Maps the bytes of `area` into one domain's table, run by physically contiguous run. */
+  private mapAreaInto(area: Area, domain: PagingDomain): void {
+    const pgsize = this.disableLargePages ? domain.spec.pgsizeBitmap & (PAGE_SIZE * 2n - 1n) : domain.spec.pgsizeBitmap;
+    const firstByte = area.pagesOffsetBytes;
+    const endByte = firstByte + area.lengthBytes;
+    area.pages.forEachFrameRun(areaFirstPage(area), areaLastPage(area) - areaFirstPage(area) + 1, (index, pfn, count) => {
+      const runFirst = Math.max(firstByte, index * PAGE_BYTES);
+      const runEnd = Math.min(endByte, (index + count) * PAGE_BYTES);
+      const iova = area.start + BigInt(runFirst - firstByte);
+      domain.table.map(iova, pfn * PAGE_BYTES + (runFirst - index * PAGE_BYTES), runEnd - runFirst, area.prot, pgsize);
+    });
+  }
+
+  private unmapAreaFrom(area: Area, domain: PagingDomain): void {
+    domain.table.unmap(area.start, area.lengthBytes);
+  }
+
+  /** Pins every area (first domain arrives): all or nothing. */
+  private fillAreas(areas: Area[]): void {
+    const done: Area[] = [];
+    try {
+      for (const a of areas) {
+        a.pages.pin(areaFirstPage(a), areaLastPage(a) - areaFirstPage(a) + 1);
+        done.push(a);
+      }
+    } catch (e) {
+      for (const a of done) a.pages.unpin(areaFirstPage(a), areaLastPage(a) - areaFirstPage(a) + 1);
+      throw e;
+    }
+    for (const a of areas) a.filled = true;
+  }
+
+  private unfillArea(a: Area): void {
+    if (!a.filled) return;
+    a.pages.unpin(areaFirstPage(a), areaLastPage(a) - areaFirstPage(a) + 1);
+    a.filled = false;
+  }
+
+  /** iopt_table_add_domain: alignment, aperture reservation, fill; all or nothing. */
+  addDomain(domain: PagingDomain): void {
+    const align = Math.max(domain.minPageBytes, this.iovaAlignment);
+    check(align <= PAGE_BYTES, 'EINVAL', 'domain cannot map PAGE_SIZE');
+    if (align !== this.iovaAlignment) this.checkAlignment(align);
+    const { start, last } = domain.spec.aperture;
+    try {
+      if (start !== 0n) this.reserve(0n, start - 1n, domain);
+      if (last !== ULONG_MAX) this.reserve(last + 1n, ULONG_MAX, domain);
+      if (this.domains.length === 0) this.fillAreas(this.areas);
+    } catch (e) {
+      this.removeReserved(domain);
+      throw e;
+    }
+    for (const a of this.areas) this.mapAreaInto(a, domain);
+    this.domains.push(domain);
+    this.iovaAlignment = align;
+  }
+
+  /** iopt_table_remove_domain: unmap, unpin when it was the last, drop its reservations. */
+  removeDomain(domain: PagingDomain): void {
+    const i = this.domains.indexOf(domain);
+    if (i < 0) throw new Error('removeDomain: not a domain of this IOAS');
+    for (const a of this.areas) this.unmapAreaFrom(a, domain);
+    this.domains.splice(i, 1);
+    if (this.domains.length === 0) for (const a of this.areas) this.unfillArea(a);
+    this.removeReserved(domain);
+    this.iovaAlignment = this.computeAlignment();
+  }
+
+  // ---- accesses ----
+
+  addAccess(access: AccessLink): void {
+    const align = this.computeAlignment({ access });
+    this.checkNewAlignment(align);
+    this.accesses.add(access);
+    this.iovaAlignment = align;
+  }
+
+  removeAccess(access: AccessLink): void {
+    this.accesses.delete(access);
+    this.iovaAlignment = this.computeAlignment();
+  }
+
+  // ---- map / unmap ----
+
+  /**
+   * iopt_map_pages: allocates or checks the IOVA, checks each piece, pins and maps into every
+   * domain, then makes the areas visible. Returns the IOVA. Nothing changes on failure.
+   */
+  mapPages(slices: PagesSlice[], lengthBytes: number, iova: bigint | null, prot: Prot): bigint {
+    const length = BigInt(lengthBytes);
+    check(lengthBytes !== 0 && (length & BigInt(this.iovaAlignment - 1)) === 0n, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
+    let dst: bigint;
+    if (iova === null) {
+      const first = slices[0];
+      dst = this.allocIova(first.pages.baseAddrBytes + BigInt(first.startByte), length);
+    } else {
+      this.checkFixedIova(iova, length);
+      dst = iova;
+    }
+    const areas: Area[] = [];
+    let cur = dst;
+    for (const s of slices) {
+      check(!prot.write || s.pages.writable, 'EPERM', 'writeable mapping of read-only pages');
+      check((s.startByte % PAGE_BYTES) % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
+      const last = cur + BigInt(s.lengthBytes) - 1n;
+      check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
+      areas.push({
+        start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
+        prot: { ...prot }, filled: false, accessPins: 0, preventAccess: false,
+      });
+      cur = last + 1n;
+    }
+    if (this.domains.length > 0) this.fillAreas(areas);
+    for (const a of areas) for (const d of this.domains) this.mapAreaInto(a, d);
+    for (const a of areas) {
+      a.pages.areaRefs++;
+      this.areas.splice(this.lowerBound(a.start), 0, a);
+    }
+    return dst;
+  }
+
+  /** Removes one area that has no access pins: unmaps from domains, unpins, drops the pages ref. */
+  private removeArea(a: Area): void {
+    for (const d of this.domains) this.unmapAreaFrom(a, d);
+    this.unfillArea(a);
+    this.areas.splice(this.lowerBound(a.start), 1);
+    a.pages.areaRefs--;
+  }
+
+  /**
+   * iopt_unmap_iova_range: removes every area inside [start, last] in IOVA order. An area that
+   * crosses either edge stops the walk with ENOENT — areas already removed stay removed, as in
+   * Linux; `unmappedBytes` reports them. Accesses pinning an area are told to drop their pins
+   * first; if they do not, EDEADLOCK after 100 tries. Unmapping nothing is not an error here
+   * (IOMMU_IOAS_UNMAP turns it into ENOENT; the VFIO compat UNMAP_DMA does not).
+   */
+  unmapRange(start: bigint, last: bigint): { unmappedBytes: bigint; errno?: string } {
+    let unmapped = 0n;
+    let tries = 0;
+    for (;;) {
+      const a = this.firstArea(start, last);
+      if (a === undefined) break;
+      if (a.start < start || a.last > last) return { unmappedBytes: unmapped, errno: 'ENOENT' };
+      if (a.accessPins > 0) {
+        a.preventAccess = true;
+        if (tries++ > 100) return { unmappedBytes: unmapped, errno: 'EDEADLOCK' };
+        for (const acc of [...this.accesses]) acc.notifyUnmap(a.start, BigInt(a.lengthBytes));
+        a.preventAccess = a.accessPins > 0;
+        continue;
+      }
+      this.removeArea(a);
+      unmapped += BigInt(a.lengthBytes);
+    }
+    return { unmappedBytes: unmapped };
+  }
+
+  /** iopt_unmap_iova: EINVAL for length 0, EOVERFLOW past ULONG_MAX; returns bytes unmapped. */
+  unmap(iova: bigint, length: bigint): bigint {
+    check(length !== 0n, 'EINVAL', 'length 0');
+    check(iova + length - 1n <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
+    const r = this.unmapRange(iova, iova + length - 1n);
+    if (r.errno !== undefined) throw new UapiError(r.errno, 'unmap');
+    return r.unmappedBytes;
+  }
+
+  /** iopt_unmap_all: an empty IOAS is a success with 0 bytes. */
+  unmapAll(): bigint {
+    const r = this.unmapRange(0n, ULONG_MAX);
+    if (r.errno !== undefined) throw new UapiError(r.errno, 'unmap all');
+    return r.unmappedBytes;
+  }
+
+  /**
+   * iopt_cut_iova / iopt_area_split (VFIO type1 compat): splits the area containing `iova` so
+   * that `iova` becomes its last byte. EBUSY while the area is being unmapped, EINVAL when the
+   * cut is misaligned, an access pins the area, or large pages may be in use.
+   */
+  cut(iova: bigint): void {
+    const a = this.firstArea(iova, iova);
+    if (a === undefined || iova >= a.last) return;
+    check(!a.preventAccess, 'EBUSY', 'area is being unmapped');
+    const newStart = iova + 1n;
+    const mask = BigInt(this.iovaAlignment - 1);
+    check((newStart & mask) === 0n && (BigInt(IoPagetable.pagesByte(a, newStart)) & mask) === 0n, 'EINVAL', 'cut not aligned');
+    check(a.accessPins === 0, 'EINVAL', 'an access pins the area');
+    check(!(a.filled && !this.disableLargePages), 'EINVAL', 'domains may hold large IOPTEs');
+    const lhsLen = Number(newStart - a.start);
+    const rhs: Area = { ...a, start: newStart, pagesOffsetBytes: a.pagesOffsetBytes + lhsLen, lengthBytes: a.lengthBytes - lhsLen, prot: { ...a.prot } };
+    // Each half holds its own pin on its pages (the kernel re-pins the halves the same way).
+    if (a.filled) {
+      a.pages.pin(areaFirstPage(rhs), areaLastPage(rhs) - areaFirstPage(rhs) + 1);
+    }
+    const lhsLast = iova;
+    if (a.filled) {
+      const oldLastPage = areaLastPage(a);
+      const lhsLastPage = Math.floor((a.pagesOffsetBytes + lhsLen - 1) / PAGE_BYTES);
+      if (oldLastPage > lhsLastPage) a.pages.unpin(lhsLastPage + 1, oldLastPage - lhsLastPage);
+    }
+    a.last = lhsLast;
+    a.lengthBytes = lhsLen;
+    a.pages.areaRefs++;
+    this.areas.splice(this.lowerBound(a.start) + 1, 0, rhs);
+  }
+
+  /** iopt_get_pages for COPY: the slices behind [iova, iova + length), ENOENT if not fully mapped. */
+  getPages(iova: bigint, length: bigint): PagesSlice[] {
+    check(length !== 0n, 'EINVAL', 'length 0');
+    const last = iova + length - 1n;
+    check(last <= ULONG_MAX, 'EOVERFLOW', 'src_iova + length overflows');
+    const areas = this.contigAreas(iova, last);
+    check(areas !== null, 'ENOENT', 'source range not fully mapped');
+    return areas.map((a) => {
+      const from = iova > a.start ? iova : a.start;
+      const to = last < a.last ? last : a.last;
+      return { pages: a.pages, startByte: a.pagesOffsetBytes + Number(from - a.start), lengthBytes: Number(to - from + 1n) };
+    });
+  }
+
+  /** Byte offset in `area.pages` of `iova` (which lies inside the area). */
+  static pagesByte(area: Area, iova: bigint): number {
+    return area.pagesOffsetBytes + Number(iova - area.start);
+  }
+}

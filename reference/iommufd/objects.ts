@@ -1,0 +1,140 @@
+/**
+ * The object table of one iommufd context and the object kinds the reference implements
+ * (include/linux/iommufd.h: IOAS, DEVICE, HWPT_PAGING, HWPT_NESTED, ACCESS). IDs come from an
+ * xarray with ALLOC1 and a 31-bit limit: 1..INT_MAX, lowest free first, so destroyed IDs are
+ * reused; 0 is never valid. Lookup of an unknown ID or of the wrong kind is ENOENT.
+ *
+ * `users` counts the references other objects hold (a HWPT on its IOAS, a device on its HWPT, a
+ * nested HWPT on its parent, an access on its IOAS, an external driver on its device or access);
+ * IOMMU_DESTROY of an object with users is EBUSY.
+ *
+ * Invariant: an object is in the table iff `id !== 0`; its ID is allocated only when its
+ * creation commits (nothing can observe an ID reserved by a creation that fails).
+ */
+
+import type { NestedDomain } from '../iommu/unit.ts';
+import type { Device } from '../machine/topology.ts';
+import type { PagingDomain } from './domain.ts';
+import { check } from './errors.ts';
+import type { IoPagetable } from './io-pagetable.ts';
+
+export const INT_MAX = 0x7fffffff;
+
+export type ObjectKind = 'IOAS' | 'DEVICE' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'ACCESS';
+
+export abstract class IommufdObject {
+  id = 0;
+  users = 0;
+  abstract readonly kind: ObjectKind;
+}
+
+export class IoasObject extends IommufdObject {
+  readonly kind = 'IOAS';
+  /** hwpt_list: every HWPT_PAGING made on this IOAS (auto and manual), in creation order. */
+  readonly hwpts: HwptPagingObject[] = [];
+
+  constructor(readonly iopt: IoPagetable) {
+    super();
+  }
+}
+
+export class HwptPagingObject extends IommufdObject {
+  readonly kind = 'HWPT_PAGING';
+  autoDomain = false;
+
+  constructor(
+    readonly ioas: IoasObject,
+    readonly domain: PagingDomain,
+  ) {
+    super();
+  }
+
+  get nestParent(): boolean {
+    return this.domain.spec.nestParent;
+  }
+}
+
+export class HwptNestedObject extends IommufdObject {
+  readonly kind = 'HWPT_NESTED';
+
+  constructor(
+    readonly parent: HwptPagingObject,
+    readonly nested: NestedDomain,
+  ) {
+    super();
+  }
+}
+
+export type HwptObject = HwptPagingObject | HwptNestedObject;
+
+export const isHwpt = (o: IommufdObject): o is HwptObject => o.kind === 'HWPT_PAGING' || o.kind === 'HWPT_NESTED';
+
+export class DeviceObject extends IommufdObject {
+  readonly kind = 'DEVICE';
+  /** The RID attachment (NULL = blocked). */
+  hwpt: HwptObject | null = null;
+  /** PASID attachments. */
+  readonly pasids = new Map<number, HwptObject>();
+
+  constructor(readonly dev: Device) {
+    super();
+    this.users = 1; // held by the binding driver (VFIO cdev) until unbind
+  }
+}
+
+export class ObjectTable {
+  private readonly objects = new Map<number, IommufdObject>();
+  /** Freed IDs below `next`, sorted ascending. */
+  private readonly freeIds: number[] = [];
+  private next = 1;
+
+  add(obj: IommufdObject): number {
+    let id: number;
+    if (this.freeIds.length > 0) id = this.freeIds.shift()!;
+    else {
+      check(this.next <= INT_MAX, 'ENOSPC', 'object IDs exhausted');
+      id = this.next++;
+    }
+    obj.id = id;
+    this.objects.set(id, obj);
+    return id;
+  }
+
+  remove(obj: IommufdObject): void {
+    if (this.objects.get(obj.id) !== obj) throw new Error(`object ${obj.id} is not in the table`);
+    this.objects.delete(obj.id);
+    let lo = 0;
+    let hi = this.freeIds.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.freeIds[mid] < obj.id) lo = mid + 1;
+      else hi = mid;
+    }
+    this.freeIds.splice(lo, 0, obj.id);
+    obj.id = 0;
+  }
+
+  /** iommufd_get_object: ENOENT for an unknown ID or a kind not in `kinds` (empty = any). */
+  get(id: number, ...kinds: ObjectKind[]): IommufdObject {
+    const obj = this.objects.get(id);
+    check(obj !== undefined && (kinds.length === 0 || kinds.includes(obj.kind)), 'ENOENT', `no ${kinds.join('/') || 'object'} with id ${id}`);
+    return obj;
+  }
+
+  ioas(id: number): IoasObject {
+    return this.get(id, 'IOAS') as IoasObject;
+  }
+
+  device(id: number): DeviceObject {
+    return this.get(id, 'DEVICE') as DeviceObject;
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /** Every object in ID order. */
+  all(): IommufdObject[] {
+    return [...this.objects.values()].sort((a, b) => a.id - b.id);
+  }
+}

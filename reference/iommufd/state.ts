@@ -1,0 +1,80 @@
+/**
+ * The STATE test hook: a canonical dump of everything that must not leak — every context's
+ * objects (with their references), every IOAS's areas, reserved and allowed ranges, domains
+ * and accesses, every pages store with its pinned count, the process's pin and charge
+ * counters, and the frames in use. Canonical: objects in ID order, areas in IOVA order, u64
+ * values as lowercase "0x…" strings, so two dumps compare with deep equality.
+ */
+
+import type { Machine } from '../machine/machine.ts';
+import type { AccessObject } from './access.ts';
+import type { IommufdContext } from './context.ts';
+import type { DeviceObject, HwptNestedObject, HwptPagingObject, IoasObject, IommufdObject } from './objects.ts';
+import type { IoptPages } from './pages.ts';
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record<string, unknown> {
+  const base = { id: o.id, kind: o.kind, users: o.users };
+  switch (o.kind) {
+    case 'IOAS': {
+      const { iopt } = o as IoasObject;
+      for (const a of iopt.areas) pages.set(a.pages.serial, a.pages);
+      return {
+        ...base,
+        iova_alignment: iopt.iovaAlignment,
+        huge_pages: !iopt.disableLargePages,
+        areas: iopt.areas.map((a) => ({
+          iova: hex(a.start), last: hex(a.last), pages: a.pages.serial, pages_offset: a.pagesOffsetBytes,
+          prot: `${a.prot.read ? 'r' : '-'}${a.prot.write ? 'w' : '-'}`, filled: a.filled, access_pins: a.accessPins,
+        })),
+        reserved: iopt.reserved
+          .map((r) => ({ start: hex(r.start), last: hex(r.last), owner: r.owner === null ? null : ((r.owner as { id?: number }).id ?? 'domain') }))
+          .sort((x, y) => (BigInt(x.start) < BigInt(y.start) ? -1 : BigInt(x.start) > BigInt(y.start) ? 1 : 0)),
+        allowed: iopt.allowed.map((r) => ({ start: hex(r.start), last: hex(r.last) })),
+        hwpts: (o as IoasObject).hwpts.map((h) => h.id),
+      };
+    }
+    case 'HWPT_PAGING': {
+      const h = o as HwptPagingObject;
+      return {
+        ...base, ioas: h.ioas.id, auto: h.autoDomain, nest_parent: h.nestParent, dirty_ops: h.domain.spec.dirtyOps,
+        format: h.domain.spec.table.format, mapped_bytes: h.domain.table.mappedBytes(),
+      };
+    }
+    case 'HWPT_NESTED': {
+      const h = o as HwptNestedObject;
+      return { ...base, parent: h.parent.id, data_type: h.nested.dataType, driver: h.nested.dumpState?.() ?? {} };
+    }
+    case 'DEVICE': {
+      const d = o as DeviceObject;
+      return { ...base, device: d.dev.name, hwpt: d.hwpt?.id ?? null, pasids: [...d.pasids].map(([p, h]) => ({ pasid: p, hwpt: h.id })) };
+    }
+    case 'ACCESS':
+      return { ...base, ...(o as AccessObject).describe() };
+  }
+}
+
+export function dumpState(machine: Machine, contexts: Map<number, IommufdContext>): Record<string, unknown> {
+  const pages = new Map<number, IoptPages>();
+  const ctxs = [...contexts.values()]
+    .sort((a, b) => a.fd - b.fd)
+    .map((c) => ({
+      fd: c.fd,
+      account_mode: c.accountMode,
+      vfio_ioas: c.vfioIoas?.id ?? null,
+      objects: c.table.all().map((o) => describeObject(o, pages)),
+    }));
+  return {
+    contexts: ctxs,
+    pages: [...pages.values()].sort((a, b) => a.serial - b.serial).map((p) => p.describe()),
+    pins: { pinned_frames: machine.memory.pinnedFrames },
+    accounting: {
+      user_locked_pages: machine.accounting.userLockedPages,
+      mm_locked_pages: machine.accounting.mmLockedPages,
+      mm_pinned_pages: machine.accounting.mmPinnedPages,
+      memlock_limit_pages: machine.accounting.memlockLimitPages,
+    },
+    frames_in_use: machine.phys.framesInUse,
+  };
+}

@@ -1,0 +1,317 @@
+/**
+ * The simulated process's memory: virtual memory areas (VMAs) over memory objects (anonymous
+ * memory or memfd-like files), CPU reads and writes, and page pinning for DMA. Pages are 4 KiB;
+ * a page gets a PhysicalMemory frame on its first CPU write or pin (reads of untouched pages see
+ * zeros and allocate nothing), so a 64 GiB mapping costs nothing until touched. Anonymous blocks
+ * of 2 MiB that lie wholly inside their mapping are backed by one 2 MiB-aligned run of frames on
+ * first touch, as transparent huge pages are, so huge IOPTEs become possible.
+ *
+ * User addresses are JS numbers: the process's address space is [USER_VA_START, 2^47), as an
+ * x86-64 user space, so every address and length is exact. Pin counts are kept per physical
+ * frame (typed arrays in 512-frame blocks), because a page shared by two mappings of one file is
+ * one page with one count. A frame is freed when no mapping holds it and its pin count is 0:
+ * pinned pages outlive munmap, as pinned pages do in Linux.
+ *
+ * Invariants: a VMA never overlaps another; every frame referenced by an object page or a pin
+ * is allocated; pins never go negative (an unbalanced unpin throws — a reference bug).
+ */
+
+import { FRAME_BYTES, PhysicalMemory } from './physical-memory.ts';
+
+export const PAGE_SHIFT = 12;
+export const PAGE_BYTES = 1 << PAGE_SHIFT;
+export const USER_VA_START = 0x1000_0000;
+export const USER_VA_END = 2 ** 47;
+const BLOCK_SHIFT = 9;
+const BLOCK_PAGES = 1 << BLOCK_SHIFT;
+const MMAP_ALIGN = 2 * 1024 * 1024;
+
+/** Anonymous memory or a memfd-like file: page index → frame, allocated lazily. */
+export class MemoryObject {
+  /** Block index → frames + 1 (0 = no frame yet). */
+  readonly blocks = new Map<number, Int32Array>();
+  /** Number of VMAs mapping this object. */
+  mapCount = 0;
+
+  constructor(
+    readonly kind: 'anon' | 'file',
+    public sizeBytes: number,
+  ) {}
+
+  frameOf(pageIndex: number): number {
+    const b = this.blocks.get(pageIndex >>> BLOCK_SHIFT);
+    return b === undefined ? -1 : b[pageIndex & (BLOCK_PAGES - 1)] - 1;
+  }
+
+  setFrame(pageIndex: number, pfn: number): void {
+    let b = this.blocks.get(pageIndex >>> BLOCK_SHIFT);
+    if (b === undefined) {
+      b = new Int32Array(BLOCK_PAGES);
+      this.blocks.set(pageIndex >>> BLOCK_SHIFT, b);
+    }
+    b[pageIndex & (BLOCK_PAGES - 1)] = pfn + 1;
+  }
+
+  get sizePages(): number {
+    return Math.ceil(this.sizeBytes / PAGE_BYTES);
+  }
+}
+
+export interface Vma {
+  startVpn: number;
+  pageCount: number;
+  object: MemoryObject;
+  /** Page index in `object` of the VMA's first page. */
+  objectPage: number;
+}
+
+/** Per-frame pin counts, blocked so that large pinned ranges cost typed arrays, not objects. */
+class PinTable {
+  private readonly blocks = new Map<number, Uint32Array>();
+  pinnedFrames = 0;
+
+  get(pfn: number): number {
+    const b = this.blocks.get(pfn >>> BLOCK_SHIFT);
+    return b === undefined ? 0 : b[pfn & (BLOCK_PAGES - 1)];
+  }
+
+  /** Adds `delta` (±1) and returns the new count. */
+  add(pfn: number, delta: number): number {
+    let b = this.blocks.get(pfn >>> BLOCK_SHIFT);
+    if (b === undefined) {
+      b = new Uint32Array(BLOCK_PAGES);
+      this.blocks.set(pfn >>> BLOCK_SHIFT, b);
+    }
+    const i = pfn & (BLOCK_PAGES - 1);
+    const v = b[i] + delta;
+    if (v < 0) throw new Error(`unpin of frame 0x${pfn.toString(16)} that is not pinned`);
+    b[i] = v;
+    if (v === 0 && delta < 0) this.pinnedFrames--;
+    if (v === 1 && delta > 0) this.pinnedFrames++;
+    return v;
+  }
+}
+
+export class ProcessMemory {
+  /** Sorted by startVpn. */
+  private readonly vmas: Vma[] = [];
+  private nextVa = USER_VA_START;
+  private readonly pins = new PinTable();
+  /** Frames no object holds any more but a pin still does. */
+  private readonly orphans = new Set<number>();
+
+  constructor(readonly phys: PhysicalMemory) {}
+
+  // ---- mappings ----
+
+  /**
+   * Maps `lengthBytes` (rounded up to pages) of a fresh anonymous object, or of `file` from
+   * `fileOffsetBytes` (page aligned), at a fresh 2 MiB-aligned address with an unmapped guard
+   * gap before the next mapping. Returns the address.
+   */
+  mmap(lengthBytes: number, file?: MemoryObject, fileOffsetBytes = 0): number {
+    if (!Number.isSafeInteger(lengthBytes) || lengthBytes <= 0) throw new RangeError('mmap: length must be positive');
+    if (fileOffsetBytes % PAGE_BYTES !== 0) throw new RangeError('mmap: file offset must be page aligned');
+    const pageCount = Math.ceil(lengthBytes / PAGE_BYTES);
+    const addr = this.nextVa;
+    const end = addr + pageCount * PAGE_BYTES;
+    if (end > USER_VA_END) throw new RangeError('mmap: address space exhausted');
+    this.nextVa = Math.ceil((end + MMAP_ALIGN) / MMAP_ALIGN) * MMAP_ALIGN;
+    const object = file ?? new MemoryObject('anon', pageCount * PAGE_BYTES);
+    object.mapCount++;
+    this.vmas.push({ startVpn: addr / PAGE_BYTES, pageCount, object, objectPage: fileOffsetBytes / PAGE_BYTES });
+    return addr;
+  }
+
+  /** munmap(2): EINVAL for a misaligned address or zero length; unmapped parts are fine. */
+  munmap(addr: number, lengthBytes: number): string | null {
+    if (addr % PAGE_BYTES !== 0 || lengthBytes <= 0 || addr + lengthBytes > USER_VA_END) return 'EINVAL';
+    const startVpn = addr / PAGE_BYTES;
+    const endVpn = Math.ceil((addr + lengthBytes) / PAGE_BYTES);
+    const kept: Vma[] = [];
+    for (const v of this.vmas) {
+      const vEnd = v.startVpn + v.pageCount;
+      if (vEnd <= startVpn || v.startVpn >= endVpn) {
+        kept.push(v);
+        continue;
+      }
+      const cutStart = Math.max(v.startVpn, startVpn);
+      const cutEnd = Math.min(vEnd, endVpn);
+      if (v.startVpn < cutStart) {
+        kept.push({ ...v, pageCount: cutStart - v.startVpn });
+        v.object.mapCount++;
+      }
+      if (cutEnd < vEnd) {
+        kept.push({ ...v, startVpn: cutEnd, pageCount: vEnd - cutEnd, objectPage: v.objectPage + (cutEnd - v.startVpn) });
+        v.object.mapCount++;
+      }
+      v.object.mapCount--;
+      if (v.object.kind === 'anon') this.dropObjectPages(v.object, v.objectPage + (cutStart - v.startVpn), cutEnd - cutStart);
+      else if (v.object.mapCount === 0 && v.object.kind === 'file') {
+        /* a file keeps its pages while its fd lives; fileClosed() drops them */
+      }
+    }
+    this.vmas.length = 0;
+    this.vmas.push(...kept.sort((a, b) => a.startVpn - b.startVpn));
+    return null;
+  }
+
+  /** Releases the pages of an object range: frames go back unless pinned (then orphaned). */
+  dropObjectPages(object: MemoryObject, firstPage: number, count: number): void {
+    for (const [blockNo, frames] of object.blocks) {
+      const blockFirst = blockNo * BLOCK_PAGES;
+      if (blockFirst + BLOCK_PAGES <= firstPage || blockFirst >= firstPage + count) continue;
+      let live = 0;
+      for (let i = 0; i < BLOCK_PAGES; i++) {
+        const page = blockFirst + i;
+        if (frames[i] === 0) continue;
+        if (page < firstPage || page >= firstPage + count) {
+          live++;
+          continue;
+        }
+        this.releaseFrame(frames[i] - 1);
+        frames[i] = 0;
+      }
+      if (live === 0) object.blocks.delete(blockNo);
+    }
+  }
+
+  private releaseFrame(pfn: number): void {
+    if (this.pins.get(pfn) > 0) this.orphans.add(pfn);
+    else this.phys.freeFrames(pfn, 1);
+  }
+
+  /** The VMA containing `vpn`, or undefined. O(log n). */
+  vmaAt(vpn: number): Vma | undefined {
+    let lo = 0;
+    let hi = this.vmas.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.vmas[mid];
+      if (vpn < v.startVpn) hi = mid - 1;
+      else if (vpn >= v.startVpn + v.pageCount) lo = mid + 1;
+      else return v;
+    }
+    return undefined;
+  }
+
+  /** True when every page of [vpn, vpn + count) is mapped (and, for files, inside the file). */
+  isMapped(vpn: number, count: number): boolean {
+    let p = vpn;
+    while (p < vpn + count) {
+      const v = this.vmaAt(p);
+      if (v === undefined) return false;
+      const end = Math.min(v.startVpn + v.pageCount, vpn + count);
+      if (v.object.kind === 'file' && v.objectPage + (end - v.startVpn) > v.object.sizePages) return false;
+      p = end;
+    }
+    return true;
+  }
+
+  /** The frame behind object page `page`, allocating it (2 MiB runs for whole anon blocks). */
+  objectFrame(object: MemoryObject, page: number): number {
+    const pfn = object.frameOf(page);
+    if (pfn >= 0) return pfn;
+    const blockFirst = page & ~(BLOCK_PAGES - 1);
+    if (object.kind === 'anon' && object.blocks.get(page >>> BLOCK_SHIFT) === undefined && blockFirst + BLOCK_PAGES <= object.sizePages) {
+      const base = this.phys.allocFrames(BLOCK_PAGES, BLOCK_PAGES);
+      const frames = new Int32Array(BLOCK_PAGES);
+      for (let i = 0; i < BLOCK_PAGES; i++) frames[i] = base + i + 1;
+      object.blocks.set(page >>> BLOCK_SHIFT, frames);
+      return base + (page - blockFirst);
+    }
+    const single = this.phys.allocFrames(1, 1);
+    object.setFrame(page, single);
+    return single;
+  }
+
+  /** The frame behind user page `vpn`, allocating it; -1 if unmapped. */
+  frameForVpn(vpn: number, allocate: boolean): number {
+    const v = this.vmaAt(vpn);
+    if (v === undefined) return -1;
+    const page = v.objectPage + (vpn - v.startVpn);
+    if (v.object.kind === 'file' && page >= v.object.sizePages) return -1;
+    return allocate ? this.objectFrame(v.object, page) : v.object.frameOf(page);
+  }
+
+  // ---- CPU access ----
+
+  /** A CPU read; null (EFAULT) if any byte is unmapped. Untouched pages read as zeros. */
+  read(addr: number, lengthBytes: number): Uint8Array | null {
+    if (!this.rangeOk(addr, lengthBytes)) return null;
+    const out = new Uint8Array(lengthBytes);
+    if (lengthBytes === 0) return out;
+    if (!this.isMapped(Math.floor(addr / PAGE_BYTES), this.pageSpan(addr, lengthBytes))) return null;
+    let done = 0;
+    while (done < lengthBytes) {
+      const a = addr + done;
+      const off = a % PAGE_BYTES;
+      const chunk = Math.min(lengthBytes - done, PAGE_BYTES - off);
+      const pfn = this.frameForVpn(Math.floor(a / PAGE_BYTES), false);
+      if (pfn >= 0) out.set(this.phys.readBytes(pfn * FRAME_BYTES + off, chunk), done);
+      done += chunk;
+    }
+    return out;
+  }
+
+  /** A CPU write; false (EFAULT) if any byte is unmapped — then nothing is written. */
+  write(addr: number, data: Uint8Array): boolean {
+    if (!this.rangeOk(addr, data.length)) return false;
+    if (data.length === 0) return true;
+    if (!this.isMapped(Math.floor(addr / PAGE_BYTES), this.pageSpan(addr, data.length))) return false;
+    let done = 0;
+    while (done < data.length) {
+      const a = addr + done;
+      const off = a % PAGE_BYTES;
+      const chunk = Math.min(data.length - done, PAGE_BYTES - off);
+      const pfn = this.frameForVpn(Math.floor(a / PAGE_BYTES), true);
+      this.phys.writeBytes(pfn * FRAME_BYTES + off, data.subarray(done, done + chunk));
+      done += chunk;
+    }
+    return true;
+  }
+
+  private rangeOk(addr: number, lengthBytes: number): boolean {
+    return Number.isSafeInteger(addr) && addr >= 0 && Number.isSafeInteger(lengthBytes) && lengthBytes >= 0 && addr + lengthBytes <= USER_VA_END;
+  }
+
+  private pageSpan(addr: number, lengthBytes: number): number {
+    return Math.floor((addr + lengthBytes - 1) / PAGE_BYTES) - Math.floor(addr / PAGE_BYTES) + 1;
+  }
+
+  // ---- pins ----
+
+  pinCount(pfn: number): number {
+    return this.pins.get(pfn);
+  }
+
+  pin(pfn: number): void {
+    this.pins.add(pfn, 1);
+  }
+
+  unpin(pfn: number): void {
+    if (this.pins.add(pfn, -1) === 0 && this.orphans.delete(pfn)) this.phys.freeFrames(pfn, 1);
+  }
+
+  /** Frames pinned by anyone (leak checks). */
+  get pinnedFrames(): number {
+    return this.pins.pinnedFrames;
+  }
+
+  /** Pin counts of the user pages of [addr, addr + length): 0 for untouched or unmapped pages. */
+  refs(addr: number, lengthBytes: number): number[] {
+    const first = Math.floor(addr / PAGE_BYTES);
+    const count = lengthBytes === 0 ? 0 : this.pageSpan(addr, lengthBytes);
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const pfn = this.frameForVpn(first + i, false);
+      out.push(pfn < 0 ? 0 : this.pins.get(pfn));
+    }
+    return out;
+  }
+
+  /** Every VMA (for STATE dumps). */
+  mappings(): readonly Vma[] {
+    return this.vmas;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The machine a `world` topology describes: host bridges, each with one IOMMU unit of a
+ * hardware model, devices behind bridges (flags `no_dirty` / `pasid`, optional group), and the
+ * simulated process's capabilities. Parsing checks everything and names the field that is
+ * wrong; a topology either builds completely or throws.
+ *
+ * Invariants: device and bridge names are unique; every device's bridge exists; the unit
+ * object of a bridge is shared by all its devices.
+ */
+
+import type { IommuUnit, UnitDevice } from '../iommu/unit.ts';
+import { createUnit } from '../iommu/registry.ts';
+
+export const KNOWN_CAPS = ['CAP_IPC_LOCK', 'CAP_SYS_RESOURCE'] as const;
+const DEVICE_FLAGS = ['no_dirty', 'pasid'] as const;
+
+export interface Bridge {
+  name: string;
+  unit: IommuUnit;
+}
+
+export interface Device extends UnitDevice {
+  bridge: Bridge;
+  unit: IommuUnit;
+}
+
+export interface Topology {
+  bridges: Map<string, Bridge>;
+  devices: Map<string, Device>;
+  /** Capabilities the process holds (everything but what the topology drops). */
+  caps: Set<string>;
+}
+
+export class TopologyError extends Error {
+  constructor(field: string, rule: string) {
+    super(`topology: ${field}: ${rule}`);
+    this.name = 'TopologyError';
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function buildTopology(json: unknown): Topology {
+  if (!isObject(json)) throw new TopologyError('(root)', 'must be an object');
+  for (const key of Object.keys(json)) {
+    if (!['bridges', 'devices', 'process', 'name', 'description'].includes(key)) throw new TopologyError(key, 'unknown field');
+  }
+  const bridges = new Map<string, Bridge>();
+  const bridgeList = json.bridges ?? [];
+  if (!Array.isArray(bridgeList)) throw new TopologyError('bridges', 'must be an array');
+  bridgeList.forEach((b, i) => {
+    const at = `bridges[${i}]`;
+    if (!isObject(b) || typeof b.name !== 'string') throw new TopologyError(`${at}.name`, 'must be a string');
+    if (bridges.has(b.name)) throw new TopologyError(`${at}.name`, `duplicate bridge '${b.name}'`);
+    if (!isObject(b.iommu)) throw new TopologyError(`${at}.iommu`, 'must be an object with a model');
+    let unit: IommuUnit;
+    try {
+      unit = createUnit(b.iommu);
+    } catch (e) {
+      throw new TopologyError(`${at}.iommu`, (e as Error).message);
+    }
+    bridges.set(b.name, { name: b.name, unit });
+  });
+  const devices = new Map<string, Device>();
+  const deviceList = json.devices ?? [];
+  if (!Array.isArray(deviceList)) throw new TopologyError('devices', 'must be an array');
+  deviceList.forEach((d, i) => {
+    const at = `devices[${i}]`;
+    if (!isObject(d) || typeof d.name !== 'string') throw new TopologyError(`${at}.name`, 'must be a string');
+    if (devices.has(d.name)) throw new TopologyError(`${at}.name`, `duplicate device '${d.name}'`);
+    const bridge = typeof d.bridge === 'string' ? bridges.get(d.bridge) : undefined;
+    if (bridge === undefined) throw new TopologyError(`${at}.bridge`, `must name a bridge (${[...bridges.keys()].join(', ')})`);
+    const flags = d.flags ?? [];
+    if (!Array.isArray(flags) || flags.some((f) => !(DEVICE_FLAGS as readonly unknown[]).includes(f))) {
+      throw new TopologyError(`${at}.flags`, `must be a list of ${DEVICE_FLAGS.join(', ')}`);
+    }
+    if (d.group !== undefined && typeof d.group !== 'string') throw new TopologyError(`${at}.group`, 'must be a string');
+    devices.set(d.name, {
+      name: d.name,
+      bridge,
+      unit: bridge.unit,
+      noDirty: flags.includes('no_dirty'),
+      pasid: flags.includes('pasid'),
+      group: d.group as string | undefined,
+    });
+  });
+  const caps = new Set<string>(KNOWN_CAPS);
+  if (json.process !== undefined) {
+    if (!isObject(json.process)) throw new TopologyError('process', 'must be an object');
+    const drop = json.process.drop ?? [];
+    if (!Array.isArray(drop) || drop.some((c) => !(KNOWN_CAPS as readonly unknown[]).includes(c))) {
+      throw new TopologyError('process.drop', `must be a list of ${KNOWN_CAPS.join(', ')}`);
+    }
+    for (const c of drop) caps.delete(c as string);
+  }
+  return { bridges, devices, caps };
+}
