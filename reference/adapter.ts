@@ -55,11 +55,25 @@ export class ReferenceAdapter implements Adapter {
   private machine = new Machine(DEFAULT_TOPOLOGY);
   private contexts = new Map<number, IommufdContext>();
   private bindings = new Map<string, DeviceObject>();
-  private catalog: UapiCatalog | null = null;
+  /** undefined until first needed; null when schemas/lib/catalog.ts cannot be loaded. */
+  private catalog: UapiCatalog | null | undefined;
 
-  constructor(catalog: UapiCatalog | null = null) {
+  constructor(catalog?: UapiCatalog | null) {
     this.catalog = catalog;
-      }
+  }
+
+  /** The schemas' catalog, loaded once (size rules need struct layouts). */
+  private async loadCatalog(): Promise<UapiCatalog | null> {
+    if (this.catalog !== undefined) return this.catalog;
+    const specifier = new URL('../schemas/lib/catalog.ts', import.meta.url).href;
+    try {
+      const mod = (await import(specifier)) as { getCatalog?: () => UapiCatalog };
+      this.catalog = typeof mod.getCatalog === 'function' ? mod.getCatalog() : null;
+    } catch {
+      this.catalog = null;
+    }
+    return this.catalog;
+  }
 
   async hello(params: { protocol: number }): Promise<HelloResult> {
     if (params.protocol !== PROTOCOL_VERSION) throw new AdapterError(RPC_UNSUPPORTED_PROTOCOL, `protocol ${params.protocol} is not supported`);
@@ -118,7 +132,7 @@ export class ReferenceAdapter implements Adapter {
       if (p === 0n || this.machine.memory.read(Number(p), 4) === null) return { errno: 'EFAULT' };
       throw new AdapterError(RPC_INVALID_PARAMS, 'argp pointing at user memory is not supported; pass arg');
     }
-    return dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
+    return dispatchIoctl(this.ctx(params.fd), await this.loadCatalog(), params.cmd, params.arg ?? {});
   }
 
   async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
@@ -304,7 +318,7 @@ export class ReferenceAdapter implements Adapter {
   };
 }
 
-export function createReferenceAdapter(catalog: UapiCatalog | null = null): ReferenceAdapter {
+export function createReferenceAdapter(catalog?: UapiCatalog | null): ReferenceAdapter {
   return new ReferenceAdapter(catalog);
 }
 
