@@ -144,6 +144,7 @@ export class ReferenceAdapter implements Adapter {
   }
 
   async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
+    if (params.op === 'RAW_IOCTL') await this.loadCatalog();
     const hook = this.hooks[params.op];
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const ctx = params.fd === undefined ? (this.contexts.size > 0 ? this.contexts.values().next().value : undefined) : this.contexts.get(params.fd);
@@ -337,7 +338,23 @@ export class ReferenceAdapter implements Adapter {
       }
       if (bytes.length < 4) fail('EFAULT', 'reading size');
       if (request !== (IOMMUFD_TYPE << 8 | nr)) fail('ENOTTY', 'request bits do not match the table');
-      throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid iommufd request: use its name');
+      const catalog = this.catalog;
+      const info = catalog ? [...catalog.ioctls.values()].find((i) => i.request === request) : undefined;
+      const struct = info?.struct !== undefined ? catalog!.structs.get(info.struct) : undefined;
+      if (info === undefined || struct === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request needs the uAPI catalog');
+      if (a.bytes === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request: pass bytes');
+      const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const arg: JsonObject = {};
+      for (const f of struct.fields) {
+        if (f.offsetBytes + f.sizeBytes > bytes.length || f.count !== undefined) continue;
+        const v = f.sizeBytes === 8 ? dv.getBigUint64(f.offsetBytes, true) : BigInt(f.sizeBytes === 4 ? dv.getUint32(f.offsetBytes, true) : f.sizeBytes === 2 ? dv.getUint16(f.offsetBytes, true) : dv.getUint8(f.offsetBytes));
+        arg[f.name] = v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : `0x${v.toString(16)}`;
+      }
+      arg.size = dv.getUint32(0, true);
+      if (bytes.length > struct.sizeBytes) arg.__trailing = bytesToHex(bytes.subarray(struct.sizeBytes));
+      const r = dispatchIoctl(ctx, catalog ?? null, info.name, arg);
+      if ('errno' in r) throw new UapiError(r.errno);
+      return r.arg;
     },
     PGTABLE_DUMP: (c, a) => {
       const ctx = this.need(c);
