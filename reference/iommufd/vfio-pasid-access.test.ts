@@ -226,3 +226,19 @@ describe('a driver refusal while mirroring leaves nothing behind', () => {
     expect(JSON.stringify([m.memory.pinnedFrames, m.accounting, ctx.table.ioas(ioas).iopt.areas.length])).toBe(before);
   });
 });
+
+describe('group replace', () => {
+  it('replacing one device of a group moves the whole group and frees the old auto HWPT', () => {
+    const ioas1 = ioasAlloc();
+    const ioas2 = ioasAlloc();
+    const a = bindDevice(ctx, 'g1');
+    const b = bindDevice(ctx, 'g2');
+    const h1 = attachDevice(ctx, a, ioas1, 0, false);
+    attachDevice(ctx, b, ioas1, 0, false);
+    const h2 = attachDevice(ctx, a, ioas2, 0, true);
+    expect(a.hwpt?.id).toBe(h2);
+    expect(b.hwpt?.id).toBe(h2);
+    expect(ctx.table.all().some((o) => o.id === h1)).toBe(false);
+    expect(ctx.table.get(h2).users).toBe(2);
+  });
+});
