@@ -50,7 +50,7 @@ const LAYOUTS: Record<string, [number, Record<string, number>]> = {
   iommu_hw_queue_alloc: [40, { size: 0, flags: 4, viommu_id: 8, type: 12, index: 16, out_hw_queue_id: 20, nesting_parent_iova: 24, length: 32 }],
   // drivers/iommu/iommufd/iommufd_test.h
   iommu_test_hw_info: [8, { flags: 0, test_reg: 4 }],
-  iommu_hwpt_selftest: [4, { iotlb: 0 }],
+  iommu_hwpt_selftest: [8, { iotlb: 0, pagetable_type: 4 }], // newest revision (generic_pt mock)
   iommu_hwpt_invalidate_selftest: [8, { flags: 0, iotlb_id: 4 }],
   iommu_viommu_selftest: [8, { in_data: 0, out_data: 4 }],
   iommu_viommu_invalidate_selftest: [12, { flags: 0, vdev_id: 4, cache_id: 8 }],
