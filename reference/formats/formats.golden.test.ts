@@ -180,7 +180,7 @@ describe('config validation names the key', () => {
   const cases: [Parameters<typeof createFormat>[0], object, string][] = [
     ['vtd-ss', { levels: 2 }, 'levels'],
     ['vtd-ss', { granule: 65536 }, 'granule'],
-    ['vtd-ss', { ias: 40 }, 'ias'],
+    ['vtd-ss', { ias: 39 }, 'ias'], // 4 levels index 40..48 bits
     ['vtd-fs', { levels: 3 }, 'levels'],
     ['amd-v1', { levels: 7 }, 'levels'],
     ['arm-lpae-s1', { oas: 50 }, 'oas'],
