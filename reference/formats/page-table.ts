@@ -165,6 +165,8 @@ export class PageTable {
   private readonly sizeLevel: Int8Array;
   /** Units of IOVA the format allows, and those the current top covers. */
   private readonly ioUnits: number;
+  /** First IOVA unit of the table (PPC TCE window); the walker indexes relative to it. */
+  readonly iovaBaseUnit: number;
   private topUnits: number;
   private readonly oaUnits: number;
   private tableFrames = 0;
@@ -198,7 +200,7 @@ export class PageTable {
   ) {
     this.format = format;
     this.unitLg2 = format.unitLg2;
-    const start = options.startLevels ?? format.levels;
+    const start = options.startLevels ?? format.startLevels ?? format.levels;
     if (!Number.isInteger(start) || start < 1 || start > format.levels) {
       throw new RangeError(`startLevels ${start} is not in 1..${format.levels}`);
     }
@@ -208,6 +210,7 @@ export class PageTable {
     this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
     this.entries = format.indexBits.map((b) => 2 ** b);
     this.ioUnits = 2 ** (format.iasLg2 - format.unitLg2);
+    this.iovaBaseUnit = format.iovaBaseUnit ?? 0;
     this.oaUnits = 2 ** (format.oasLg2 - format.unitLg2);
     this.bestSize = new Int8Array(65).fill(-1);
     this.sizeLevel = new Int8Array(65).fill(-1);
@@ -362,6 +365,7 @@ export class PageTable {
   map(iovaUnit: number, oaUnit: number, lengthUnits: number, prot: number, options: MapOptions = {}): void {
     this.checkLive();
     const f = this.format;
+    iovaUnit -= this.iovaBaseUnit;
     // Checks in generic_pt map_pages' order, all before anything changes.
     if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) {
       if (f.noAccessMap === 'skip') return;
@@ -388,7 +392,7 @@ export class PageTable {
     const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
     if (done < lengthUnits) {
       const err = this.mapError;
-      if (done > 0) this.unmap(iovaUnit, done);
+      if (done > 0) this.unmap(iovaUnit + this.iovaBaseUnit, done);
       throw err ?? new PtError(f.existsErrno, 'mapping in the way');
     }
   }
@@ -543,6 +547,7 @@ export class PageTable {
   /** Walks one IOVA unit; null when not mapped. Fills `out` if given. */
   translate(iovaUnit: number, out?: Translation): Translation | null {
     this.checkLive();
+    iovaUnit -= this.iovaBaseUnit;
     if (!(iovaUnit >= 0 && iovaUnit < this.topUnits)) return null;
     const f = this.format;
     let pfn = this.root;
@@ -563,7 +568,7 @@ export class PageTable {
       const leafOaUnit = f.leafOaUnit(l, lo, hi);
       const t = out ?? ({} as Translation);
       t.oaUnit = leafOaUnit + (iovaUnit - leafIovaUnit);
-      t.leafIovaUnit = leafIovaUnit;
+      t.leafIovaUnit = leafIovaUnit + this.iovaBaseUnit;
       t.leafOaUnit = leafOaUnit;
       t.sizeLg2 = sizeLg2;
       t.perm = f.leafPerm(l, lo, hi);
@@ -617,8 +622,11 @@ export class PageTable {
   readAndClearDirty(iovaUnit: number, lengthUnits: number, mode: 'clear' | 'no-clear', record: (iovaUnit: number, lengthUnits: number) => void): void {
     this.checkLive();
     if (!this.format.hasDirty) throw new PtError('EINVAL', `${this.format.name} has no dirty bit`);
-    const last = Math.min(iovaUnit + lengthUnits, this.topUnits);
-    this.dirtyWalk(this.top, this.root, 0, iovaUnit, last, mode === 'clear', record);
+    const base = this.iovaBaseUnit;
+    const from = Math.max(iovaUnit - base, 0);
+    const last = Math.min(iovaUnit - base + lengthUnits, this.topUnits);
+    if (last <= from) return;
+    this.dirtyWalk(this.top, this.root, 0, from, last, mode === 'clear', base === 0 ? record : (u, n) => record(u + base, n));
   }
 
   private dirtyWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, clear: boolean, record: (iovaUnit: number, lengthUnits: number) => void): void {
@@ -669,6 +677,7 @@ export class PageTable {
    */
   unmap(iovaUnit: number, lengthUnits: number, options: UnmapOptions = {}): number {
     this.checkLive();
+    iovaUnit -= this.iovaBaseUnit;
     if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit >= this.topUnits) return 0;
     this.cLevel = -1;
     const st = { unmapped: 0, stop: false };

@@ -74,7 +74,8 @@ class RiscV implements PtFormat {
     x4: boolean,
     config: FormatConfig,
   ) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'svnapot']);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'svnapot', 'sign_extend']);
+    if (x4 && config.sign_extend) throw new FormatConfigError('sign_extend', 'G-stage (x4) addresses are zero-extended');
     this.levels = checkChoice('levels', config.levels ?? 4, [3, 4, 5]);
     checkChoice('granule', config.granule ?? 4096, [4096]);
     // Input bits: at most what the levels index (the hardware width); fewer narrow the

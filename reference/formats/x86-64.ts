@@ -66,7 +66,7 @@ class X86_64 implements PtFormat {
     readonly name: FormatName,
     config: FormatConfig,
   ) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2']);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'sign_extend']);
     this.levels = checkChoice('levels', config.levels ?? 4, [4, 5]);
     checkChoice('granule', config.granule ?? 4096, [4096]);
     // Input bits: at most what the levels index (the hardware width); fewer narrow the
