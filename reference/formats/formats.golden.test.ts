@@ -165,6 +165,8 @@ describe('ppc-tce (pci-ioda-tce.c, tce.h): big-endian words, read back as little
     });
     expect(pt.translate(0x5)).toMatchObject({ oaUnit: 0x6, perm: PERM_R });
     expect(pt.dump().config).toEqual({ levels: 1, granule: 4096, ias: 31, oas: 52, big_endian: true });
+    pt.map(0x6, 0x7, 1, IOMMU_WRITE); // DMA_FROM_DEVICE: pnv_tce_build still sets READ
+    expect(words(pt)['0x400030']).toBe('0x0370000000000000'); // 0x7003 big-endian
   });
   it('two levels, 64K pages, 1 TiB window: indirect entry = table PA | R | W', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'ppc-tce', { levels: 2, granule: 65536, ias: 40 });

@@ -7,7 +7,8 @@
  * Geometry (pnv_pci_ioda2_table_alloc_pages): entries_shift = ias − page_shift, split evenly
  * over the levels, each level table at least one CPU page (4 KiB here: 512 entries), and
  * (level_shift − 3)·levels + page_shift < 55. Leaf (TCE) = page PA | TCE_PCI_READ b0 |
- * TCE_PCI_WRITE b1; an entry is valid iff R or W is set; intermediate entries are
+ * TCE_PCI_WRITE b1 (pnv_tce_build adds READ to every writable TCE); an entry is valid iff R or
+ * W is set; intermediate entries are
  * next-table PA | R | W. The address field is bits 51:12. There are no A/D bits.
  * IOVA units are bus page numbers; with `window` the table maps [start, start + size) and
  * indexes the page number minus start >> page_shift (Linux it_offset), else the window is at 0.
@@ -119,7 +120,8 @@ class PpcTce implements PtFormat {
     out.hi = fieldHi(tablePfn, 12);
   }
   leafAttrs(prot: number, out: EntryWords): boolean {
-    out.lo = (prot & IOMMU_READ ? TCE_PCI_READ : 0) | (prot & IOMMU_WRITE ? TCE_PCI_WRITE : 0);
+    // pnv_tce_build: a writable TCE is always readable too.
+    out.lo = (prot & (IOMMU_READ | IOMMU_WRITE) ? TCE_PCI_READ : 0) | (prot & IOMMU_WRITE ? TCE_PCI_WRITE : 0);
     out.hi = 0;
     return true;
   }
