@@ -681,11 +681,15 @@ export class PageTable {
     if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit >= this.topUnits) return 0;
     this.cLevel = -1;
     const st = { unmapped: 0, stop: false };
-    this.unmapWalk(this.top, this.root, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st);
+    this.unmapWalk(this.top, this.root, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st, false);
     return st.unmapped;
   }
 
-  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }): void {
+  /**
+   * `doomed`: the parent frees this table if the walk does not stop (it covers the table
+   * whole), so the cleared entries need not be written back.
+   */
+  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }, doomed: boolean): void {
     const f = this.format;
     const be = this.be;
     const item = this.itemUnits[level];
@@ -698,8 +702,8 @@ export class PageTable {
     let v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
     let dFrom = lastIdx;
     let dTo = first;
-    const flush = (): void => {
-      if (dFrom < dTo) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
+    const flush = (force = false): void => {
+      if (dFrom < dTo && (force || !doomed || st.stop)) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
       dFrom = lastIdx;
       dTo = first;
     };
@@ -742,8 +746,9 @@ export class PageTable {
       }
       if (kind === ENTRY_TABLE) {
         const child = f.tablePfn(level, lo, hi);
-        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st);
-        const covered = from <= itemBase && to >= itemBase + item && !st.stop;
+        const whole = from <= itemBase && to >= itemBase + item;
+        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st, whole);
+        const covered = whole && !st.stop;
         if (covered || (this.freeEmpty && this.tableIsEmpty(level - 1, child))) {
           if (covered) this.freeSubtree(level - 1, child);
           else this.freeTable(level - 1, child);
@@ -772,7 +777,7 @@ export class PageTable {
       const leafBase = baseUnit + runStart * item;
       const partial = leafBase < from || leafBase + units > to;
       if (partial && split && (level > 0 || reps > 1)) {
-        flush();
+        flush(true);
         if (level > 0) this.splitLeaf(level, pfn, runStart, reps);
         else this.splitContig(level, pfn, runStart, reps);
         bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
