@@ -16,6 +16,8 @@
  * Invariants: registers are a pure function of the knobs; derived values come from the EFR.
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, enumKnob, intKnob, knobDefaults, rangeKnob, readKnobs } from './knobs.ts';
 import { compose, extractNumber, field, flag, isSet } from './register-fields.ts';
 import {
@@ -238,3 +240,6 @@ export function createAmdViProfile(input: Record<string, unknown>): UnitProfile 
     nestingFormats: [],
   };
 }
+
+/** The model as the core's IommuUnit (no set_dev_pasid for paging domains modelled; no nesting uAPI in the header). */
+export const createAmdViUnit: UnitFactory = (knobs) => new ProfileUnit(createAmdViProfile(knobs), false, false);

@@ -114,7 +114,8 @@ describe('arm-smmuv3 paging domains', () => {
     expect(p.planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING)).toMatchObject({ errno: 'EOPNOTSUPP' });
     expect(createArmSmmuV3Profile({ httu: 'none' }).planPaging(IOMMU_HWPT_ALLOC_DIRTY_TRACKING)).toMatchObject({ errno: 'EOPNOTSUPP' });
     expect(createArmSmmuV3Profile({ stage1: false }).planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT)).toMatchObject({ errno: 'EOPNOTSUPP' });
-    expect(plan({}, IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID).dirtyTracking).toBe(true);
+    expect(plan({}, IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID)).toMatchObject({ dirtyTracking: true, config: { hw_dirty: true } });
+    expect(plan({}, 0).config.hw_dirty).toBeUndefined();
     expect(plan({ stage1: false }, 0).config.format).toBe('arm-lpae-s2');
   });
 });

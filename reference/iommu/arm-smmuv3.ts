@@ -15,6 +15,8 @@
  * registers as arm_smmu_device_hw_probe reads them.
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, enumKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob } from './knobs.ts';
 import { compose, extract, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
@@ -347,6 +349,7 @@ export function planSmmuPaging(d: SmmuDerived, flags: number): PlanResult {
   const ias = stage === 1 ? Math.min(d.vax ? 52 : 48, d.hostVaBits) : d.ias;
   const oas = stage === 1 ? d.ias : d.oas;
   const { config, pgsizeBitmap } = lpaeConfig(stage, granule, ias, oas);
+  if (dirty) config.hw_dirty = true;
   return {
     ok: true,
     plan: {
@@ -399,6 +402,7 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
   checkViommuAlloc(parent: PagingPlan): Errno | null;
   /** A domain is bound to the SMMU instance that allocated it; another instance refuses it. */
   foreignInstanceErrno: Errno;
+  checkPasidAttach(plan: PagingPlan): Errno | null;
 } {
   const k = readSmmuKnobs(input);
   const r = encodeSmmuRegisters(k);
@@ -435,5 +439,10 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
       return null;
     },
     foreignInstanceErrno: 'EINVAL',
+    // arm_smmu_s1_set_dev_pasid: only stage-1 domains go on a PASID.
+    checkPasidAttach: (plan) => (plan.config.stage === 1 ? null : 'EINVAL'),
   };
 }
+
+/** The model as the core's IommuUnit (arm_smmu_s1_set_dev_pasid; nesting only through a vIOMMU). */
+export const createArmSmmuV3Unit: UnitFactory = (knobs) => new ProfileUnit(createArmSmmuV3Profile(knobs), true, false);

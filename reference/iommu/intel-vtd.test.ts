@@ -140,6 +140,17 @@ describe('intel-vtd paging domains', () => {
     expect(createIntelVtdProfile({}).planPaging(1 << 4)).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
   });
 
+  it('table config: SLLPS/FS1GP cap the leaf size; a nest parent refuses read-only maps (errata)', () => {
+    expect(plan({}, IOMMU_HWPT_ALLOC_NEST_PARENT).config).toEqual({
+      format: 'vtd-ss', levels: 4, granule: 4096, ias: 48, oas: 52, max_leaf_lg2: 30, force_writeable: true,
+    });
+    expect(plan({ superpages: ['2M'] }, IOMMU_HWPT_ALLOC_DIRTY_TRACKING).config).toEqual({
+      format: 'vtd-ss', levels: 4, granule: 4096, ias: 48, oas: 52, max_leaf_lg2: 21,
+    });
+    expect(plan({ superpages: [] }, IOMMU_HWPT_ALLOC_DIRTY_TRACKING).config.max_leaf_lg2).toBe(12);
+    expect(plan({}, 0).config).toEqual({ format: 'vtd-fs', levels: 4, granule: 4096, ias: 48, oas: 52, max_leaf_lg2: 30 });
+  });
+
   it('SLLPS drives second-stage page sizes; FS1GP drives first-stage 1G', () => {
     expect(plan({ superpages: [] }, IOMMU_HWPT_ALLOC_NEST_PARENT).pgsizeBitmap).toBe(0x1000n);
     expect(plan({ superpages: ['2M'] }, IOMMU_HWPT_ALLOC_NEST_PARENT).pgsizeBitmap).toBe(0x201000n);

@@ -16,6 +16,8 @@
  * the registers (as the driver does), never from the knobs directly.
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob, type KnobSpec } from './knobs.ts';
 import { compose, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
@@ -280,6 +282,11 @@ function ssPageSizes(sllps: number): bigint {
   return SZ_4K | (superpage >= 1 ? SZ_2M : 0n) | (superpage >= 2 ? SZ_1G : 0n);
 }
 
+function ssMaxLeafLg2(sllps: number): number {
+  const superpage = sllps === 0 ? 0 : 32 - Math.clz32(sllps);
+  return superpage >= 2 ? 30 : superpage === 1 ? 21 : 12;
+}
+
 function fsPageSizes(d: VtdDerived): bigint {
   return SZ_4K | SZ_2M | (d.fl1gp ? SZ_1G : 0n);
 }
@@ -299,7 +306,7 @@ export function planVtdPaging(d: VtdDerived, flags: number): PlanResult {
       ok: true,
       plan: {
         unitModel: MODEL,
-        config: { format: 'vtd-fs', levels, granule: 4096, ias: d.gaw, oas: 52, sign_extend: true },
+        config: { format: 'vtd-fs', levels, granule: 4096, ias: d.gaw, oas: 52, max_leaf_lg2: d.fl1gp ? 30 : 21 },
         pgsizeBitmap: fsPageSizes(d),
         // Canonical addresses: bit gaw−1 would sign-extend, so the aperture stops below it.
         aperture: { start: 0n, end: maxAddr(d.gaw - 1) },
@@ -317,7 +324,16 @@ export function planVtdPaging(d: VtdDerived, flags: number): PlanResult {
     ok: true,
     plan: {
       unitModel: MODEL,
-      config: { format: 'vtd-ss', levels: d.agaw + 2, granule: 4096, ias: d.gaw, oas: 52 },
+      config: {
+        format: 'vtd-ss',
+        levels: d.agaw + 2,
+        granule: 4096,
+        ias: d.gaw,
+        oas: 52,
+        max_leaf_lg2: ssMaxLeafLg2(d.sllps),
+        // hw_info always reports ERRATA_772415_SPR17: a nest parent refuses read-only maps.
+        ...(nestParent ? { force_writeable: true } : {}),
+      },
       pgsizeBitmap: ssPageSizes(d.sllps),
       aperture: { start: 0n, end: maxAddr(d.gaw) },
       dirtyTracking: dirty,
@@ -411,3 +427,6 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     checkNestedAttach: (fields) => checkVtdNestedAttach(d, fields),
   };
 }
+
+/** The model as the core's IommuUnit (intel_iommu_set_dev_pasid; nesting through domain_alloc_nested). */
+export const createIntelVtdUnit: UnitFactory = (knobs) => new ProfileUnit(createIntelVtdProfile(knobs), true, true);

@@ -61,9 +61,13 @@ export interface FormatConfig {
   concat?: number;
   /** PPC TCE tables are big-endian. */
   big_endian?: boolean;
-  /** Input addresses must be canonical (sign-extended from bit ias−1): x86 first stage, RISC-V Sv*. */
-  sign_extend?: boolean;
-  /** PPC: the DMA window the table maps and its TCE page size. */
+  /** Largest leaf, log2 bytes, the driver lets the table use (VT-d SLLPS / FS1GP). */
+  max_leaf_lg2?: number;
+  /** ARM stage 1 with IO_PGTABLE_QUIRK_ARM_HD: writable leaves carry DBM. */
+  hw_dirty?: boolean;
+  /** VT-d nest parent on ERRATA_772415_SPR17 parts: read-only maps are refused (EINVAL). */
+  force_writeable?: boolean;
+  /** PPC: the DMA window the table maps. */
   window?: { start: bigint; sizeBytes: bigint };
 }
 
