@@ -397,9 +397,53 @@ export function checkVtdNestedAttach(d: VtdDerived, fields: Record<string, bigin
   return null;
 }
 
+/** enum iommu_hwpt_invalidate_data_type / iommu_hwpt_vtd_s1_invalidate_flags. */
+export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
+export const IOMMU_VTD_INV_FLAGS_LEAF = 1;
+const VTD_S1_INVALIDATE_SIZE_BYTES = 24;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** One IOMMU_HWPT_INVALIDATE request array, as the core hands it to the driver. */
+export interface InvalidateEntries {
+  dataType: number;
+  entryLenBytes: number;
+  entryNum: number;
+  readEntry(index: number): Uint8Array | null;
+}
+
+/**
+ * intel_nested_cache_invalidate_user: struct iommu_hwpt_vtd_s1_invalidate {addr, npages, flags,
+ * __reserved} entries in order; `handled` is what the kernel writes back to entry_num.
+ * iommu_copy_struct_from_user_array: entry_len below the struct → EINVAL, a longer entry must
+ * have a zero tail (else E2BIG), a faulting read → EFAULT. Unknown flags or a non-zero
+ * __reserved → EOPNOTSUPP; an unaligned addr, or npages = U64_MAX with addr ≠ 0 → EINVAL.
+ */
+export function vtdInvalidateUser(array: InvalidateEntries): { handled: number; errno?: Errno } {
+  if (array.dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) return { handled: 0, errno: 'EINVAL' };
+  let handled = 0;
+  for (let i = 0; i < array.entryNum; i++) {
+    if (array.entryLenBytes < VTD_S1_INVALIDATE_SIZE_BYTES) return { handled, errno: 'EINVAL' };
+    const raw = array.readEntry(i);
+    if (raw === null) return { handled, errno: 'EFAULT' };
+    for (let b = VTD_S1_INVALIDATE_SIZE_BYTES; b < raw.length; b++) if (raw[b] !== 0) return { handled, errno: 'E2BIG' };
+    const addr = readU64Le(raw, 0);
+    const npages = readU64Le(raw, 8);
+    const flags = readU32Le(raw, 16);
+    const reserved = readU32Le(raw, 20);
+    if (flags & ~IOMMU_VTD_INV_FLAGS_LEAF || reserved !== 0) return { handled, errno: 'EOPNOTSUPP' };
+    if ((addr & 0xfffn) !== 0n || (npages === U64_MAX && addr !== 0n)) return { handled, errno: 'EINVAL' };
+    handled++;
+  }
+  return { handled };
+}
+
 export const VTD_RESERVED_REGIONS: ReservedRegion[] = [{ start: IOAPIC_RANGE_START, last: IOAPIC_RANGE_END, kind: 'msi' }];
 
-export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfile & { derived: VtdDerived; checkNestedAttach(fields: Record<string, bigint>): Errno | null } {
+export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfile & {
+  derived: VtdDerived;
+  checkNestedAttach(fields: Record<string, bigint>): Errno | null;
+  invalidateNested(fields: Record<string, bigint>, array: InvalidateEntries): { handled: number; errno?: Errno };
+} {
   const k = readVtdKnobs(input);
   const cap = encodeCapReg(k);
   const ecap = encodeEcapReg(k);
@@ -425,6 +469,7 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     nestingFormats: d.nested ? ['vtd-fs'] : [],
     planNested: (parent, flags, data) => planVtdNested(d, parent, flags, data),
     checkNestedAttach: (fields) => checkVtdNestedAttach(d, fields),
+    invalidateNested: (_fields, array) => vtdInvalidateUser(array),
   };
 }
 

@@ -22,6 +22,8 @@ import type {
   DomainSpec,
   Errno,
   HwInfo,
+  InvalidateArray,
+  InvalidateResult,
   IommuUnit,
   NestedDomain,
   PagingDomainSpec,
@@ -49,6 +51,8 @@ export interface ProfileExtras {
   checkNestedAttach?(fields: Record<string, bigint>): Errno | null;
   /** SMMUv3: arm_vsmmu_alloc checks for IOMMU_VIOMMU_ALLOC on a parent. */
   checkViommuAlloc?(parent: PagingPlan): Errno | null;
+  /** The nested domain's cache_invalidate_user (VT-d); absent → INVALIDATE is EOPNOTSUPP. */
+  invalidateNested?(fields: Record<string, bigint>, array: InvalidateArray): InvalidateResult;
   /** Extra set_dev_pasid rules of the driver for a paging domain (SMMUv3: stage 1 only). */
   checkPasidAttach?(plan: PagingPlan): Errno | null;
 }
@@ -152,12 +156,15 @@ export class ProfileUnit implements IommuUnit {
     if (plan === null || parent.unit.model !== this.model) return fail('EINVAL', 'parent from another driver');
     const r = this.profile.planNested!(plan, flags, data);
     if (!r.ok) return fail(r.errno, r.why);
+    const fields = { ...r.nested.fields };
     const nested: NestedDomain = {
       unit: this,
       dataType: r.nested.dataType,
-      fields: { ...r.nested.fields },
+      fields,
       pasid: (flags & IOMMU_HWPT_ALLOC_PASID) !== 0,
     };
+    const invalidate = this.profile.invalidateNested;
+    if (invalidate) nested.invalidateUser = (array) => invalidate(fields, array);
     this.nesteds.set(nested, { parent: plan, nested: r.nested });
     return ok(nested);
   }
