@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createUnit } from './registry.ts';
+import { ProfileUnit } from './profile-unit.ts';
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, type PagingDomainSpec, type UnitDevice } from './unit.ts';
 
 const dev: UnitDevice = { name: 'dev0', noDirty: false, pasid: true };
@@ -106,5 +107,25 @@ describe('hardware models through IommuUnit', () => {
     expect(smmu.setDevPasid!(dev, s2.value, 1)).toBe('EINVAL');
     expect(createUnit({ model: 'arm-smmuv3', ssid_bits: 0 }).setDevPasid!(dev, s1.value, 1)).toBe('EOPNOTSUPP');
     expect(createUnit({ model: 'ppc-tce' }).setDevPasid).toBeUndefined();
+  });
+
+  it('SMMUv3 vIOMMU: alloc checks, nested STE through the vIOMMU, command invalidation', () => {
+    const u = createUnit({ model: 'arm-smmuv3' }) as ProfileUnit;
+    const parent = u.allocPaging(dev, IOMMU_HWPT_ALLOC_NEST_PARENT, null);
+    const plain = u.allocPaging(dev, 0, null);
+    if (!parent.ok || !plain.ok) throw new Error('alloc');
+    expect(u.checkViommuAlloc(1, parent.value)).toBeNull();
+    expect(u.checkViommuAlloc(2, parent.value)).toBe('EOPNOTSUPP');
+    expect(u.checkViommuAlloc(1, plain.value)).toBe('EINVAL');
+    expect((createUnit({ model: 'arm-smmuv3' }) as ProfileUnit).checkViommuAlloc(1, parent.value)).toBe('EINVAL');
+    const ste = new Uint8Array(16);
+    new DataView(ste.buffer).setBigUint64(0, 0x100bn, true);
+    const n = u.allocNestedOnViommu(dev, parent.value, 0, { type: 2, lengthBytes: 16, bytes: ste });
+    expect(n).toMatchObject({ ok: true, value: { dataType: 2, fields: { ste0: 0x100bn } } });
+    if (n.ok) expect(n.value.invalidateUser).toBeUndefined();
+    const cmd = new Uint8Array(16);
+    cmd[0] = 0x28;
+    expect(u.viommuInvalidate({ dataType: 1, entryLenBytes: 16, entryNum: 1, readEntry: () => cmd }, () => true)).toEqual({ handled: 0, errno: 'EIO' });
+    expect((createUnit({ model: 'intel-vtd' }) as ProfileUnit).checkViommuAlloc(1, parent.value)).toBe('EOPNOTSUPP');
   });
 });
