@@ -36,7 +36,7 @@ function best(reps: number, fn: () => number): number {
 
 export async function benchFormats(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   // A first pass warms the JIT on every format so the measured pass sees steady-state code.
-  if (!opts.quick) measure(1 << 12, 2);
+  if (!opts.quick) measure(1 << 15, 3);
   return measure(opts.quick ? 1 << 12 : 1 << 17, opts.quick ? 2 : 7);
 }
 
@@ -95,10 +95,10 @@ function measure(n: number, reps: number): Record<string, number> {
     const flatMapT = best(reps, () => flatWrite(n, small, 0));
     const flatZeroT = best(reps, () => flatZero(n));
 
-    const m = Math.max(16, Math.min(n >> 6, 2 ** (Math.min(f.iasLg2, f.oasLg2) - 2 - huge)));
+    const m = Math.max(16, Math.min(n >> 3, 2 ** (Math.min(f.iasLg2, f.oasLg2) - 2 - huge)));
     const hugeLevel = f.leafSizesLg2.findIndex((ls) => ls.includes(huge));
     let hugeT = Infinity;
-    for (let r = 0; r < reps; r++) {
+    for (let r = 0; r < 4 * reps; r++) {
       const pt = PageTable.create(new PhysicalMemory(0x100), name, config);
       const len = m * 2 ** (huge - u);
       const base = 2 ** (f.iasLg2 - 2 - u);
@@ -107,7 +107,7 @@ function measure(n: number, reps: number): Record<string, number> {
       hugeT = Math.min(hugeT, now() - t0);
       pt.destroy();
     }
-    const flatHugeT = best(reps, () => flatWrite(m, huge, hugeLevel));
+    const flatHugeT = best(4 * reps, () => flatWrite(m, huge, hugeLevel));
 
     const floor = 1e-3; // ms: guards against a zero baseline on coarse clocks
     out[`formats.${name}.map_ratio_vs_flat`] = mapT / Math.max(flatMapT, floor);

@@ -18,23 +18,29 @@ import { IommufdContext } from './iommufd/context.ts';
 import { unbindDevice } from './iommufd/device.ts';
 import { dma, translate } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
-import { setPageTableFactory } from './iommufd/domain.ts';
 import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
-import type { DeviceObject } from './iommufd/objects.ts';
+import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
-import { RunTable } from './iommufd/testing.ts';
 import { Machine } from './machine/machine.ts';
+import { unitModels } from './iommu/registry.ts';
+import { formatNames } from './formats/registry.ts';
 
 const DEFAULT_TOPOLOGY = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'mock0', bridge: 'pci0' }],
 };
 
-export const CAPABILITIES = [
-  'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'map-file', 'nesting:selftest', 'model:mock',
-  'test:dma', 'test:refs', 'test:state', 'test:accounting',
-];
+/** What the reference offers; model and format capabilities follow the registries. */
+export function capabilities(): string[] {
+  return [
+    'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
+    'nesting:selftest',
+    ...unitModels().map((m) => `model:${m}`),
+    ...formatNames().map((f) => `format:${f}`),
+    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state',
+  ];
+}
 
 /** The lowest free fd ≥ 3, as open(2) hands them out. */
 function lowestFreeFd(used: Set<number>): number {
@@ -53,12 +59,11 @@ export class ReferenceAdapter implements Adapter {
 
   constructor(catalog: UapiCatalog | null = null) {
     this.catalog = catalog;
-    setPageTableFactory((spec) => new RunTable(spec));
-  }
+      }
 
   async hello(params: { protocol: number }): Promise<HelloResult> {
     if (params.protocol !== PROTOCOL_VERSION) throw new AdapterError(RPC_UNSUPPORTED_PROTOCOL, `protocol ${params.protocol} is not supported`);
-    return { protocol: PROTOCOL_VERSION, implementation: { name: 'ioasid-reference', version: '0.1.0' }, capabilities: [...CAPABILITIES] };
+    return { protocol: PROTOCOL_VERSION, implementation: { name: 'ioasid-reference', version: '0.1.0' }, capabilities: capabilities() };
   }
 
   async world(params: { topology: JsonObject }): Promise<Record<string, never>> {
@@ -103,8 +108,16 @@ export class ReferenceAdapter implements Adapter {
     return ctx;
   }
 
-  async ioctl(params: { fd: number; cmd: string; arg: JsonObject }): Promise<IoctlResult> {
+  async ioctl(params: { fd: number; cmd: string; arg: JsonObject; argp?: number }): Promise<IoctlResult> {
     if (!this.contexts.has(params.fd)) return { errno: 'EBADF' };
+    // Protocol extension (cases report): `argp` passes the argument pointer itself. Reading the
+    // struct's size faults first for a NULL or unmapped pointer (main.c get_user(size)).
+    const argp = params.argp ?? (params.arg as JsonObject | undefined)?.__argp;
+    if (argp !== undefined) {
+      const p = toBig(argp, 'argp');
+      if (p === 0n || this.machine.memory.read(Number(p), 4) === null) return { errno: 'EFAULT' };
+      throw new AdapterError(RPC_INVALID_PARAMS, 'argp pointing at user memory is not supported; pass arg');
+    }
     return dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
   }
 
@@ -279,6 +292,13 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       unbindDevice(ctx, this.device(ctx, a));
       return {};
+    },
+    PGTABLE_DUMP: (c, a) => {
+      const ctx = this.need(c);
+      const hwpt = ctx.table.get(this.num(a, 'hwpt_id'), 'HWPT_PAGING') as HwptPagingObject;
+      const dump = hwpt.domain.table.dump?.();
+      if (dump === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'this table cannot be dumped');
+      return dump as unknown as JsonObject;
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
   };

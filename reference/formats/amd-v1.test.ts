@@ -93,7 +93,28 @@ describe('mock (selftest AMDv1, 2 KiB granule)', () => {
     expect(pt.dump().config).toEqual({ levels: 3, granule: 2048, ias: 38, oas: 51 });
     expect(pt.translate(0x1100000 / 2048 + 7)).toMatchObject({ oaUnit: 0x6000000 / 2048 + 7, sizeLg2: 20 });
   });
-  it('HUGE_PAGES=0 caps the leaf at 2 KiB', () => {
+  it('HUGE_PAGES=0 (one 4 KiB CPU page per map): NextLevel=7 leaf of 2 replicas; set_dirty marks one', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'mock', {});
+    pt.map(0x1000000 / 2048, 0x5000000 / 2048, 2, RW, { maxLeafLg2: 12 });
+    expect(words(pt)['0x102000']).toBe('0x600000000a000e01'); // field 0xa000 (bit 0 = 0: 2 × 2K), NL=7
+    expect(words(pt)['0x102008']).toBe('0x600000000a000e01');
+    expect(pt.setDirty(0x1000000 / 2048 + 1)).toBe(true);
+    expect(words(pt)['0x102008']).toBe('0x600000000a000e41'); // D b6 only (gpt make_write_dirty)
+    expect(words(pt)['0x102000']).toBe('0x600000000a000e01');
+    const seen: number[][] = [];
+    pt.readAndClearDirty(0x1000000 / 2048, 2, 'clear', (i, n) => seen.push([i, n]));
+    expect(seen).toEqual([[0x1000000 / 2048, 2]]);
+    expect(words(pt)['0x102008']).toBe('0x600000000a000e01');
+    expect(pt.setDirty(0x7000)).toBe(false);
+  });
+  it('the selftest HUGE pagetable bitmap (MOCK_HUGE_PAGE_SIZE | PAGE_SIZE) maps 1 MiB leaves', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'mock', {});
+    pt.map(0x1100000 / 2048, 0x6000000 / 2048, 1024, RW, { pageSizesLg2: [12, 20] });
+    expect(pt.translate(0x1100000 / 2048)).toMatchObject({ sizeLg2: 20, level: 1 });
+    expect(pt.translate(0x1200000 / 2048)).toMatchObject({ sizeLg2: 20, level: 1 });
+    expect(() => pt.map(0x1000000 / 2048, 0x6000000 / 2048, 1, RW, { pageSizesLg2: [12, 20] })).toThrow(/ENXIO/);
+  });
+  it('maxLeafLg2 11 maps 2 KiB leaves only', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'mock', {});
     pt.map(0x1100000 / 2048, 0x6000000 / 2048, 512, RW, { maxLeafLg2: 11 });
     expect(pt.dump().words.length).toBe(2 + 512);

@@ -13,6 +13,9 @@
  * PR | NextLevel=child level+1 | addr | IR | IW: IR/IW are ANDed down the walk, so the PTE
  * alone decides (gpt amdv1pt_install_table).
  *
+ * The spec also lets a PDE skip levels (NextLevel < level − 1); Linux never writes one and
+ * neither do we, so a PDE here always points at the next level down.
+ *
  * The same code serves the iommufd selftest mock (`mock.ts`): generic_pt's AMDv1 variant with
  * AMDV1_IOMMUFD_SELFTEST — 2 KiB granule, tables still 4 KiB, 56-bit VA, 51-bit OA, top level 4.
  * There the address field (b51:12) holds OA >> 11.
@@ -36,6 +39,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type FormatName,
   type PtFormat,
@@ -85,7 +89,9 @@ export class AmdV1 implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EADDRINUSE' as const;
   readonly hasDirty = true;
+  readonly single0: Single0Test = { anyLo: AMDV1_PR, maskLo: 7 << NL_SHIFT, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
   private readonly fc: number;
   /** Table PA (4 KiB frames) → address-field value. */
@@ -172,6 +178,9 @@ export class AmdV1 implements PtFormat {
   }
   makeClean(_level: number, e: EntryWords): void {
     e.lo = (e.lo & ~AMDV1_D) >>> 0;
+  }
+  makeDirty(_level: number, e: EntryWords): void {
+    e.lo = (e.lo | AMDV1_D) >>> 0;
   }
   markAccess(_level: number, e: EntryWords, write: boolean): void {
     e.lo = (e.lo | AMDV1_A | (write ? AMDV1_D : 0)) >>> 0;

@@ -1,41 +1,57 @@
 /**
  * The shared walker: one I/O page table of any format, built in simulated PhysicalMemory.
  * Every algorithm (map, unmap, translate, dirty, dump, destroy) is written once here on top of
- * the per-entry codecs of `format.ts`; a format never walks.
+ * the per-entry codecs of `format.ts`; a format never walks. Invariant: every table frame the
+ * table holds is reachable from `rootPfn` and counted in `tableFrameCount`.
  *
  * How a consumer uses it:
  * ```ts
- * const pt = PageTable.create(mem, 'vtd-ss', { levels: 4 });   // allocates the root table
- * const u = pt.unitLg2;                  // IOVAs and OAs are page numbers of 2^u bytes
- * pt.map(iova >> u, pa >> u, len >> u, IOMMU_READ | IOMMU_WRITE, { maxLeafLg2: 12 }); // throws PtError(errno)
- * const t = pt.translate(iovaUnit);       // null, or {oaUnit, sizeLg2, perm, level, ...}
- * pt.markAccess(iovaUnit, true);          // a simulated DMA write sets A/D where the format has them
- * pt.readAndClearDirty(iovaUnit, lenUnits, 'clear' | 'no-clear', (iovaUnit, lenUnits) => …);
- * const unmapped = pt.unmap(iovaUnit, lenUnits);  // units actually unmapped (kernel rule, below)
- * pt.dump();                              // {format, config, root, words:[{addr, value}]}
- * pt.destroy();                           // frees every table frame; pt.tableFrameCount → 0
+ * const pt = PageTable.create(mem, 'mock', {});      // format name + config; allocates the root
+ * const u = pt.unitLg2;                 // every IOVA / OA / length is in units of 2^u bytes
+ * pt.map(iovaUnit, oaUnit, lengthUnits, IOMMU_READ | IOMMU_WRITE,
+ *        { maxLeafLg2: 12, pageSizesLg2: [11, 20] });  // both optional; throws PtError{errno}
+ * const t = pt.translate(iovaUnit);     // null, or {oaUnit, leafIovaUnit, sizeLg2, perm, level, …}
+ * pt.markAccess(iovaUnit, write);       // a simulated DMA: sets A (and D on a write) in the leaf
+ * pt.setDirty(iovaUnit);                // the selftest's IOMMU_TEST_OP_DIRTY: D only
+ * pt.readAndClearDirty(iovaUnit, lengthUnits, 'clear' | 'no-clear', (iovaUnit, lengthUnits) => …);
+ * const n = pt.unmap(iovaUnit, lengthUnits);   // units unmapped, may differ from the request
+ * pt.tableFrameCount;                   // 4 KiB frames of tables held now
+ * pt.pageSizesLg2;                      // the domain's pgsize bitmap as log2 sizes
+ * pt.dump();                            // PGTABLE_DUMP: {format, config, root, words: [{addr, value}]}
+ * pt.destroy();                         // frees every table frame, root included
  * ```
- * Units: `unitLg2` is 12 for most formats, 14/16 for ARM 16K/64K granules, the TCE page shift
- * for ppc-tce and 11 for mock; page numbers stay below 2^53 even for 64-bit AMD IOVAs. Leaf
- * sizes are log2 bytes (`sizeLg2`). Sign-extended formats (vtd-fs, riscv-sv) take the IOVA
- * truncated to `ias` bits (the upper canonical half is the upper half of the unit range).
- * A ppc-tce IOVA unit is relative to the DMA window's bus offset.
+ * Units: `unitLg2` is 12 for most formats, 14/16 for ARM 16K/64K granules, the page shift of
+ * the window for ppc-tce and 11 for mock; page numbers stay safe integers even for 64-bit AMD
+ * IOVAs (< 2^52 units). Byte address = unit × 2^unitLg2 (use BigInt at the uAPI boundary only).
+ * Leaf sizes are log2 bytes. Sign-extended formats (vtd-fs, riscv-sv) take the IOVA truncated
+ * to `ias` bits. A ppc-tce IOVA unit is the page index inside the DMA window.
+ * Dump: `root` and `addr` are lowercase "0x…" byte addresses; `value` is "0x" + 16 hex digits,
+ * the 8 bytes at `addr` read as a little-endian u64 (so a big-endian TCE shows byte-swapped);
+ * words are sorted by address, zero words are left out.
  *
- * Rules we implement (generic_pt's iommu_pt.h, the kernel's rule since its formats moved there):
- * - map picks, per step, the largest leaf size allowed by the format, the caller's page-size
- *   list and `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (what
- *   iommu_map's iommu_pgsize() + map_pages do). An existing leaf in the way → EADDRINUSE; an
- *   empty table in the way of a bigger leaf is freed and replaced. A failing map undoes what
- *   it mapped (iommu_map does) and throws; errnos: EINVAL (length 0, no READ/WRITE where the
- *   format refuses it), ENXIO (IOVA/OA not aligned to the smallest page size allowed), ERANGE
- *   (IOVA beyond ias, OA beyond oas), EADDRINUSE.
- * - unmap (mode 'kernel', the default): stops at the first hole (returns what it unmapped
- *   before); a start inside a leaf unmaps nothing more; a leaf that extends past the end of
- *   the range is removed whole and its whole size counted, so the result may exceed the
- *   request. Mode 'split' instead splits a partially covered huge leaf into smaller leaves
- *   (what VFIO type1 once relied on) and unmaps exactly the range.
- * - Tables that become empty are freed (option `freeEmptyTables`, default true; generic_pt
- *   frees only tables the unmap range fully covers and keeps the rest until destroy).
+ * Rules (generic_pt iommu_pt.h, which the kernel's VT-d, AMD, RISC-V and selftest mock tables
+ * use; ARM differences noted):
+ * - map picks, per step, the largest leaf size allowed by the format, `pageSizesLg2` and
+ *   `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (iommu_map's
+ *   iommu_pgsize() + map_pages). IOMMU_OPTION_HUGE_PAGES=0 makes iommufd map one CPU page per
+ *   iommu_map call: pass `maxLeafLg2: 12` (for the 2 KiB mock that is a 2-entry NextLevel=7
+ *   leaf, as in the kernel). An empty table in the way of a bigger leaf is freed and replaced
+ *   (gpt clear_contig). Errnos, checked before anything changes: EINVAL (length 0, prot
+ *   without READ/WRITE, a prot the format refuses, e.g. read-only on a VT-d errata parent),
+ *   ERANGE (IOVA beyond ias, OA beyond oas), ENXIO (IOVA/OA/length not aligned to the smallest
+ *   allowed size); found while mapping: EADDRINUSE (EEXIST for ARM, io-pgtable-arm) when a
+ *   leaf is in the way — then what this call mapped is unmapped again (iommu_map does).
+ * - unmap, mode 'kernel' (default): stops at the first hole and returns what it unmapped before
+ *   it; a range starting inside a leaf unmaps nothing there (gpt: -EINVAL, stop); a leaf that
+ *   extends past the end of the range is removed whole and counted whole, so the result can
+ *   exceed the request (iommu_unmap's caller sees it). Mode 'split' splits a partially covered
+ *   huge or contiguous leaf into smaller leaves with the same attributes and unmaps exactly the
+ *   range (what VFIO type1 once relied on; no current kernel driver does it).
+ * - Tables that become empty are freed (`freeEmptyTables`, default true). generic_pt frees only
+ *   tables the unmap range fully covers and keeps other empty ones until destroy: pass
+ *   `{freeEmptyTables: false}` to reproduce its dumps exactly.
+ * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
+ *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
@@ -55,7 +71,7 @@ import { createFormat } from './registry.ts';
 
 const FRAME_BYTES = 4096;
 
-export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'ENOENT' | 'ENOMEM';
+export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'EEXIST' | 'ENOENT' | 'ENOMEM';
 
 export class PtError extends Error {
   constructor(
@@ -156,6 +172,12 @@ export class PageTable {
   private eHi = 0;
   private readonly w: EntryWords = { lo: 0, hi: 0 };
   private readonly attr: EntryWords = { lo: 0, hi: 0 };
+  /** format.single0 in memory word order (big-endian formats swap bytes and halves). */
+  private readonly s0Any: number;
+  private readonly s0Mask: number;
+  private readonly s0Val: number;
+  private readonly s0Zero: number;
+  private readonly s0LoOff: number;
 
   static create(mem: PhysicalMemory, name: FormatName, config: FormatConfig = {}, options: PageTableOptions = {}): PageTable {
     return new PageTable(mem, createFormat(name, config), options);
@@ -178,6 +200,12 @@ export class PageTable {
     this.bestSize = new Int8Array(65).fill(-1);
     this.sizeLevel = new Int8Array(65).fill(-1);
     this.setPageSizes(undefined, undefined);
+    const t = format.single0;
+    this.s0Any = this.be ? bswap32(t.anyLo) : t.anyLo;
+    this.s0Mask = this.be ? bswap32(t.maskLo) : t.maskLo;
+    this.s0Val = this.be ? bswap32(t.valueLo) : t.valueLo;
+    this.s0Zero = this.be ? bswap32(t.zeroHi) : t.zeroHi;
+    this.s0LoOff = this.be ? 1 : 0;
     this.rootPfn = this.allocTable(this.top);
   }
 
@@ -193,8 +221,15 @@ export class PageTable {
     return this.tableFrames;
   }
 
+  /** The size choice map uses now (recomputed only when a call asks for other options). */
+  private curMaxLeaf: number | undefined;
+  private curSizes: readonly number[] | undefined;
+  private smallest = -1;
+
   private setPageSizes(maxLeafLg2: number | undefined, allowed: readonly number[] | undefined): void {
     const f = this.format;
+    this.curMaxLeaf = maxLeafLg2;
+    this.curSizes = allowed;
     this.sizeLevel.fill(-1);
     for (let level = 0; level < f.levels; level++) {
       for (const s of f.leafSizesLg2[level]) {
@@ -205,8 +240,12 @@ export class PageTable {
       }
     }
     let best = -1;
+    this.smallest = -1;
     for (let k = 0; k <= 64; k++) {
-      if (this.sizeLevel[k] >= 0) best = k;
+      if (this.sizeLevel[k] >= 0) {
+        best = k;
+        if (this.smallest < 0) this.smallest = k;
+      }
       this.bestSize[k] = best;
     }
   }
@@ -278,35 +317,31 @@ export class PageTable {
   map(iovaUnit: number, oaUnit: number, lengthUnits: number, prot: number, options: MapOptions = {}): void {
     this.checkLive();
     const f = this.format;
-    if (!(lengthUnits > 0) || !Number.isSafeInteger(lengthUnits)) throw new PtError('EINVAL', `length ${lengthUnits} units`);
-    if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
-      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
-    }
-    if (!Number.isSafeInteger(oaUnit) || oaUnit < 0 || oaUnit + lengthUnits > this.oaUnits) {
-      throw new PtError('ERANGE', `OA units ${oaUnit}+${lengthUnits} beyond the ${f.oasLg2}-bit output range`);
-    }
+    // Checks in generic_pt map_pages' order, all before anything changes.
     if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) {
       if (f.noAccessMap === 'skip') return;
       throw new PtError('EINVAL', 'prot has neither IOMMU_READ nor IOMMU_WRITE');
     }
+    if (!Number.isSafeInteger(oaUnit) || oaUnit < 0 || oaUnit + Math.max(lengthUnits, 0) > this.oaUnits) {
+      throw new PtError('ERANGE', `OA units ${oaUnit}+${lengthUnits} beyond the ${f.oasLg2}-bit output range`);
+    }
     if (!f.leafAttrs(prot, this.attr)) throw new PtError('EINVAL', `prot 0x${prot.toString(16)} cannot be expressed by ${f.name}`);
-    const custom = options.maxLeafLg2 !== undefined || options.pageSizesLg2 !== undefined;
-    if (custom) this.setPageSizes(options.maxLeafLg2, options.pageSizesLg2);
-    try {
-      let smallest = -1;
-      for (let k = 0; k <= 64; k++) if (this.sizeLevel[k] >= 0) { smallest = k; break; }
-      const smallUnits = smallest < 0 ? 0 : 2 ** (smallest - this.unitLg2);
-      if (smallest < 0 || iovaUnit % smallUnits !== 0 || oaUnit % smallUnits !== 0 || lengthUnits % smallUnits !== 0) {
-        throw new PtError('ENXIO', `IOVA/OA/length not aligned to the smallest allowed page 2^${smallest}`);
-      }
-      const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
-      if (done < lengthUnits) {
-        const err = this.mapError;
-        if (done > 0) this.unmap(iovaUnit, done);
-        throw err ?? new PtError('EADDRINUSE', 'mapping in the way');
-      }
-    } finally {
-      if (custom) this.setPageSizes(undefined, undefined);
+    if (!(lengthUnits > 0) || !Number.isSafeInteger(lengthUnits)) throw new PtError('EINVAL', `length ${lengthUnits} units`);
+    if (options.maxLeafLg2 !== this.curMaxLeaf || options.pageSizesLg2 !== this.curSizes) {
+      this.setPageSizes(options.maxLeafLg2, options.pageSizesLg2);
+    }
+    const smallUnits = this.smallest < 0 ? 0 : 2 ** (this.smallest - this.unitLg2);
+    if (this.smallest < 0 || iovaUnit % smallUnits !== 0 || oaUnit % smallUnits !== 0 || lengthUnits % smallUnits !== 0) {
+      throw new PtError('ENXIO', `IOVA/OA/length not aligned to the smallest allowed page 2^${this.smallest}`);
+    }
+    if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
+      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
+    }
+    const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
+    if (done < lengthUnits) {
+      const err = this.mapError;
+      if (done > 0) this.unmap(iovaUnit, done);
+      throw err ?? new PtError(f.existsErrno, 'mapping in the way');
     }
   }
 
@@ -378,7 +413,7 @@ export class PageTable {
         const addr = this.entryAddr(pfn, startIdx + conflict);
         this.load(addr);
         if (!this.clearForLeaf(level, addr)) {
-          this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} already mapped`);
+          this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} already mapped`);
           return lengthUnits - left;
         }
       }
@@ -439,7 +474,7 @@ export class PageTable {
         this.store(addr, this.w.lo, this.w.hi);
         pfn = child;
       } else {
-        this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} inside an existing leaf`);
+        this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} inside an existing leaf`);
         return -1;
       }
     }
@@ -506,9 +541,26 @@ export class PageTable {
   }
 
   /**
-   * Reports every write-dirty leaf in the range through `record(iovaUnit, lengthUnits)` (the
-   * leaf's whole extent, like generic_pt record_dirty) and makes it clean unless 'no-clear'
-   * (IOMMU_DIRTY_NO_CLEAR).
+   * The iommufd selftest's IOMMU_TEST_OP_DIRTY (generic_pt set_dirty): makes the leaf entry
+   * covering `iovaUnit` write-dirty and nothing else. False (ENOENT) when nothing is mapped.
+   */
+  setDirty(iovaUnit: number): boolean {
+    const t = this.translate(iovaUnit);
+    if (t === null) return false;
+    this.w.lo = t.lo;
+    this.w.hi = t.hi;
+    this.format.makeDirty(t.level, this.w);
+    this.store(t.entryAddr, this.w.lo, this.w.hi);
+    return true;
+  }
+
+  /**
+   * Reports every write-dirty leaf in the range through `record(iovaUnit, lengthUnits)` and
+   * makes it clean unless 'no-clear' (IOMMU_DIRTY_NO_CLEAR). The reported extent is exactly
+   * generic_pt record_dirty's: it starts at max(range start, item start); a one-item leaf
+   * reports its item size from there (so a range starting inside a huge leaf reports past the
+   * leaf's end), a contiguous leaf reports up to the end of its run or of the range in this
+   * table. The caller clips to its bitmap, as iova_bitmap_set does.
    */
   readAndClearDirty(iovaUnit: number, lengthUnits: number, mode: 'clear' | 'no-clear', record: (iovaUnit: number, lengthUnits: number) => void): void {
     this.checkLive();
@@ -539,7 +591,8 @@ export class PageTable {
           if (f.isDirty(level, this.eLo, this.eHi)) dirty = true;
         }
         if (dirty) {
-          record(baseUnit + runStart * item, units);
+          const va = Math.max(from, baseUnit + i * item);
+          record(va, reps === 1 ? item : (Math.min(runStart + reps, lastIdx) - i) * item);
           if (clear) {
             for (let r = 0; r < reps; r++) {
               const a = this.entryAddr(pfn, runStart + r);
@@ -591,6 +644,32 @@ export class PageTable {
     };
     let i = first;
     while (i < lastIdx && !st.stop) {
+      if (level === 0) {
+        // Bulk path: one-item leaves (a level-0 item is one unit, always inside the range).
+        const any = this.s0Any;
+        const mask = this.s0Mask;
+        const val = this.s0Val;
+        const zero = this.s0Zero;
+        const loOff = this.s0LoOff;
+        const hiOff = 1 - loOff;
+        let k = i - first;
+        const start = k;
+        const kEnd = lastIdx - first;
+        while (k < kEnd) {
+          const a = v[2 * k + loOff];
+          if ((a & any) === 0 || (a & mask) !== val || (v[2 * k + hiOff] & zero) !== 0) break;
+          v[2 * k] = 0;
+          v[2 * k + 1] = 0;
+          k++;
+        }
+        if (k > start) {
+          if (first + start < dFrom) dFrom = first + start;
+          if (first + k > dTo) dTo = first + k;
+          st.unmapped += k - start;
+          i = first + k;
+          continue;
+        }
+      }
       const j = i - first;
       const lo = be ? bswap32(v[2 * j + 1]) : v[2 * j];
       const hi = be ? bswap32(v[2 * j]) : v[2 * j + 1];

@@ -31,6 +31,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type PtFormat,
 } from './format.ts';
@@ -55,7 +56,9 @@ class VtdSs implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EADDRINUSE' as const;
   readonly hasDirty = true;
+  readonly single0: Single0Test = { anyLo: VTDSS_R | VTDSS_W, maskLo: 0, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
   private readonly snp: number;
   private readonly forceWriteable: boolean;
@@ -121,6 +124,9 @@ class VtdSs implements PtFormat {
   }
   makeClean(_level: number, e: EntryWords): void {
     e.lo = (e.lo & ~VTDSS_D) >>> 0;
+  }
+  makeDirty(_level: number, e: EntryWords): void {
+    e.lo = (e.lo | VTDSS_D) >>> 0;
   }
   markAccess(_level: number, e: EntryWords, write: boolean): void {
     e.lo = (e.lo | VTDSS_A | (write ? VTDSS_D : 0)) >>> 0;

@@ -3,12 +3,9 @@ import { Machine } from '../machine/machine.ts';
 import { MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../iommu/mock.ts';
 import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice, detachDevice } from './device.ts';
-import { setPageTableFactory } from './domain.ts';
 import { UapiError } from './errors.ts';
-import { RunTable } from './testing.ts';
 import { U64_MAX } from './io-pagetable.ts';
 
-setPageTableFactory((spec) => new RunTable(spec));
 
 const R = 1 << 2;
 const W = 1 << 1;

@@ -4,12 +4,9 @@ import { IOMMU_HWPT_DATA_SELFTEST, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, IOMMU_HW
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_FAULT_ID_VALID } from '../iommu/unit.ts';
 import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice } from './device.ts';
-import { setPageTableFactory } from './domain.ts';
 import { UapiError } from './errors.ts';
 import { getHwInfo, hwptAlloc, hwptInvalidate } from './hwpt.ts';
-import { RunTable } from './testing.ts';
 
-setPageTableFactory((spec) => new RunTable(spec));
 
 const topology = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
