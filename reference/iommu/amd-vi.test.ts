@@ -87,7 +87,7 @@ describe('amd-vi paging domains', () => {
   });
   it('PASID flag → v2 table (4K|2M|1G), 5 or 4 levels per GATS, non-sign-extended aperture', () => {
     const p = plan({}, IOMMU_HWPT_ALLOC_PASID);
-    expect(p.config).toEqual({ format: 'amd-v2', levels: 5, granule: 4096, ias: 56, oas: 52 });
+    expect(p.config).toEqual({ format: 'amd-v2', levels: 5, granule: 4096, ias: 57, oas: 52 });
     expect(p.pgsizeBitmap).toBe(0x40201000n);
     expect(p.aperture.end).toBe(0xffffffffffffffn);
     expect(plan({ guest_levels: 4 }, IOMMU_HWPT_ALLOC_PASID).aperture.end).toBe(0x7fffffffffffn);

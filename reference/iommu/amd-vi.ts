@@ -177,7 +177,7 @@ function v2Plan(d: AmdDerived, pasidCapable: boolean): PagingPlan {
   const vaBits = d.gptLevels === 5 ? 56 : 47;
   return {
     unitModel: MODEL,
-    config: { format: 'amd-v2', levels: d.gptLevels, granule: 4096, ias: vaBits, oas: 52 },
+    config: { format: 'amd-v2', levels: d.gptLevels, granule: 4096, ias: d.gptLevels === 5 ? 57 : 48, oas: 52 },
     pgsizeBitmap: AMD_IOMMU_PGSIZES_V2,
     aperture: { start: 0n, end: maxAddr(vaBits) },
     dirtyTracking: false,

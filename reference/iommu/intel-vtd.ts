@@ -306,7 +306,7 @@ export function planVtdPaging(d: VtdDerived, flags: number): PlanResult {
       ok: true,
       plan: {
         unitModel: MODEL,
-        config: { format: 'vtd-fs', levels, granule: 4096, ias: d.gaw, oas: 52, max_leaf_lg2: d.fl1gp ? 30 : 21 },
+        config: { format: 'vtd-fs', levels, granule: 4096, ias: levels === 5 ? 57 : 48, oas: 52, max_leaf_lg2: d.fl1gp ? 30 : 21 },
         pgsizeBitmap: fsPageSizes(d),
         // Canonical addresses: bit gaw−1 would sign-extend, so the aperture stops below it.
         aperture: { start: 0n, end: maxAddr(d.gaw - 1) },
@@ -328,7 +328,7 @@ export function planVtdPaging(d: VtdDerived, flags: number): PlanResult {
         format: 'vtd-ss',
         levels: d.agaw + 2,
         granule: 4096,
-        ias: d.gaw,
+        ias: agawToWidth(d.agaw),
         oas: 52,
         max_leaf_lg2: ssMaxLeafLg2(d.sllps),
         // hw_info always reports ERRATA_772415_SPR17: a nest parent refuses read-only maps.

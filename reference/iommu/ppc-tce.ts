@@ -79,7 +79,7 @@ export function planPpcPaging(k: PpcKnobs, flags: number): PlanResult {
         format: 'ppc-tce',
         levels: k.levels,
         granule: 2 ** k.page_shift,
-        ias: end.toString(2).length,
+        ias: k.size.toString(2).length - 1,
         oas: 52,
         big_endian: true,
         window: { start: k.start, sizeBytes: k.size },

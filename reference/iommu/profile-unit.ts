@@ -60,17 +60,12 @@ export interface ProfileExtras {
 }
 
 /**
- * The spec's `table`: the format name plus reference/formats FormatConfig keys. The PPC window
- * (bigint) becomes `window_start` / `window_size` u64 wire strings.
+ * The spec's `table`: the format name plus reference/formats FormatConfig keys only. The PPC
+ * window's bus offset is the aperture start (the TCE format indexes pages inside the window).
  */
 function tableConfig(c: FormatConfig): { format: string; [key: string]: unknown } {
-  const { window, ...rest } = c;
-  const out: { format: string; [key: string]: unknown } = { ...rest };
-  if (window) {
-    out.window_start = `0x${window.start.toString(16)}`;
-    out.window_size = `0x${window.sizeBytes.toString(16)}`;
-  }
-  return out;
+  const { window: _window, ...rest } = c;
+  return { ...rest };
 }
 
 interface NestedRecord {

@@ -52,7 +52,11 @@ export interface FormatConfig {
   /** Levels of the table (for AMD v1: the maximum the unit allows; Linux grows the top on demand). */
   levels: number;
   granule: number;
-  /** Input (IOVA) and output address bits the table covers. */
+  /**
+   * Input (IOVA) bits the TABLE decodes (its levels' full width: 39/48/57 for VT-d and x86,
+   * log2 of the window for TCE) and output bits. The usable range may be narrower: that is
+   * the plan's aperture (MGAW, canonical halves), not the table's.
+   */
   ias: number;
   oas: number;
   /** ARM: 1 or 2. */
