@@ -96,4 +96,31 @@ describe('hardware models through the reference adapter', () => {
     // RISC-V Sv48: the lower canonical half.
     expect(await ranges({ model: 'riscv-iommu' })).toEqual([[0n, 0x7fffffffffffn]]);
   });
+
+  it.each([
+    [{ model: 'intel-vtd' }, 'vtd-fs', { levels: 4, granule: 4096, ias: 48, oas: 52 }],
+    [{ model: 'arm-smmuv3' }, 'arm-lpae-s1', { levels: 4, granule: 4096, ias: 48, oas: 48, stage: 1 }],
+    [{ model: 'amd-vi' }, 'amd-v1', { levels: 6, granule: 4096, ias: 64, oas: 52 }],
+    [{ model: 'riscv-iommu' }, 'riscv-sv', { levels: 4, granule: 4096, ias: 48, oas: 56 }],
+    [{ model: 'ppc-tce', paging: true }, 'ppc-tce', { levels: 1, granule: 4096, ias: 30, oas: 52, big_endian: true }],
+  ])('%j: the automatic domain maps, translates and dumps as %s', async (iommu, format, config) => {
+    const { a, fd, devId } = await world(iommu as JsonObject, []);
+    const mm = await a.test({ fd, op: 'MMAP', arg: { length: 0x400000 } });
+    if (!('ret' in mm)) throw new Error('mmap');
+    const ioas = await a.ioctl({ fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { size: 12, flags: 0, out_ioas_id: 0 } });
+    if (!('ret' in ioas)) throw new Error('ioas');
+    const ioasId = ioas.arg.out_ioas_id as number;
+    const att = await a.ioctl({ fd, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', arg: { argsz: 16, flags: 0, device: 'dev0', pt_id: ioasId } });
+    if (!('ret' in att)) throw new Error(`attach: ${att.errno}`);
+    const map = await a.ioctl({
+      fd,
+      cmd: 'IOMMU_IOAS_MAP',
+      arg: { size: 40, flags: 1 | 2 | 4, ioas_id: ioasId, __reserved: 0, user_va: mm.out.addr as number, length: 0x400000, iova: 0x200000 },
+    });
+    expect('ret' in map).toBe(true);
+    const tr = await a.test({ fd, op: 'TRANSLATE', arg: { dev_id: devId, iova: 0x201000, write: true } });
+    expect(tr).toMatchObject({ ret: 0, out: { fault: null, readable: true, writeable: true } });
+    const dump = await a.test({ fd, op: 'PGTABLE_DUMP', arg: { hwpt_id: att.arg.pt_id as number } });
+    expect(dump).toMatchObject({ ret: 0, out: { format, config } });
+  });
 });
