@@ -48,8 +48,20 @@ describe('amd-vi Extended Feature Register', () => {
 });
 
 describe('amd-vi GET_HW_INFO and capabilities', () => {
-  it('has no hw_info type in the uAPI header: type NONE, no payload, whatever was asked', () => {
+  it('newest Linux: type AMD (4), struct iommu_hw_info_amd {efr, efr2} raw, 16 bytes', () => {
     const p = createAmdViProfile({});
+    const info = p.hwInfo(0);
+    if ('errno' in info) throw new Error('errno');
+    expect(info.type).toBe(4);
+    expect(Buffer.from(info.bytes).toString('hex')).toBe('df5a20000f001700' + '0000000000000000');
+    expect('errno' in p.hwInfo(4)).toBe(false);
+    expect(p.hwInfo(1)).toEqual({ errno: 'EOPNOTSUPP' });
+    const ht = createAmdViProfile({ ht_range_ignore: true }).hwInfo(0);
+    if ('errno' in ht) throw new Error('errno');
+    expect(Buffer.from(ht.bytes).toString('hex')).toBe('df5a20000f001700' + '0008000000000000');
+  });
+  it('hw_info "none" (older kernels): type NONE, no payload, whatever was asked', () => {
+    const p = createAmdViProfile({ hw_info: 'none' });
     expect(p.hwInfo(0)).toEqual({ type: 0, bytes: new Uint8Array(0) });
     expect(p.hwInfo(1)).toEqual({ type: 0, bytes: new Uint8Array(0) });
   });

@@ -66,8 +66,15 @@ describe('hardware models through the reference adapter', () => {
     expect(data).toBe('0000000000000000' + '9b760d09' + '109d7302' + '00000000' + '04150000' + '00000000' + '75000000' + '3b047048' + '02000000' + zeros(24));
   });
 
-  it('amd-vi, riscv-iommu, ppc-tce: type NONE, data_len 0, buffer zero-filled', async () => {
-    expect(await hwInfo({ model: 'amd-vi' })).toMatchObject({ arg: { out_data_type: 0, data_len: 0, out_capabilities: 1, out_max_pasid_log2: 15 }, data: zeros(64) });
+  it('amd-vi: GET_HW_INFO type 4, 16 bytes {efr, efr2}; with hw_info "none" type NONE', async () => {
+    expect(await hwInfo({ model: 'amd-vi' })).toMatchObject({
+      arg: { out_data_type: 4, data_len: 16, out_capabilities: 1, out_max_pasid_log2: 15 },
+      data: 'df5a20000f001700' + zeros(8) + zeros(48),
+    });
+    expect(await hwInfo({ model: 'amd-vi', hw_info: 'none' })).toMatchObject({ arg: { out_data_type: 0, data_len: 0 }, data: zeros(64) });
+  });
+
+  it('riscv-iommu, ppc-tce: type NONE, data_len 0, buffer zero-filled', async () => {
     expect(await hwInfo({ model: 'riscv-iommu' })).toMatchObject({ arg: { out_data_type: 0, data_len: 0, out_capabilities: 0, out_max_pasid_log2: 0 } });
     expect(await hwInfo({ model: 'ppc-tce' })).toMatchObject({ arg: { out_data_type: 0, data_len: 0, out_capabilities: 0 } });
   });

@@ -23,12 +23,14 @@ describe('hardware models through IommuUnit', () => {
     }
   });
 
-  it('hw_info: VT-d and SMMUv3 give payloads; AMD, RISC-V, PPC have no hw_info op', () => {
+  it('hw_info: VT-d, SMMUv3 and AMD give payloads; RISC-V and PPC have no hw_info op', () => {
+    expect(createUnit({ model: 'amd-vi' }).hwInfo(dev, 0)).toMatchObject({ ok: true, value: { type: 4 } });
+    expect(createUnit({ model: 'amd-vi', hw_info: 'none' }).hwInfo(dev, 0)).toBeNull();
     const vtd = createUnit({ model: 'intel-vtd' }).hwInfo(dev, 0);
     expect(vtd).toMatchObject({ ok: true, value: { type: 1 } });
     expect(createUnit({ model: 'intel-vtd' }).hwInfo(dev, 2)).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
     expect(createUnit({ model: 'arm-smmuv3' }).hwInfo(dev, 0)).toMatchObject({ ok: true, value: { type: 2 } });
-    for (const model of ['amd-vi', 'riscv-iommu', 'ppc-tce']) expect(createUnit({ model }).hwInfo(dev, 0)).toBeNull();
+    for (const model of ['riscv-iommu', 'ppc-tce']) expect(createUnit({ model }).hwInfo(dev, 0)).toBeNull();
   });
 
   it('capabilities honour no_dirty; PASID width only for PASID devices, capped at 20', () => {
