@@ -35,12 +35,12 @@ const DEFAULT_TOPOLOGY = {
 /** What the reference offers; model and format capabilities follow the registries. */
 export function capabilities(): string[] {
   return [
-    'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
+    'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'dirty', 'pasid', 'map-file', 'change-process',
     'nesting:selftest',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
-    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state',
-    'x-raw-ioctl', 'x-memfd',
+    'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state',
+    'x-raw-ioctl',
   ];
 }
 
@@ -229,7 +229,7 @@ export class ReferenceAdapter implements Adapter {
     CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.num(a, 'length')) }),
     ACCOUNTING: () => {
       const acc = this.machine.accounting;
-      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages, pinned_pages: acc.mmPinnedPages };
+      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages };
     },
     SET_MEMLOCK_LIMIT: (_c, a) => {
       this.machine.accounting.memlockLimitPages = this.num(a, 'pages');
