@@ -29,7 +29,10 @@ describe('reference adapter', () => {
   it('hello lists only what the reference offers', async () => {
     const h = await ad.hello({ protocol: 1 });
     expect(h.capabilities).toContain('ioas');
-    expect(h.capabilities).not.toContain('test:pgtable');
+    expect(h.capabilities).toContain('model:mock');
+    expect(h.capabilities).toContain('format:mock');
+    expect(h.capabilities).not.toContain('test:fail-nth');
+    expect(h.capabilities).not.toContain('viommu');
     await expect(ad.hello({ protocol: 2 })).rejects.toThrow(/protocol 2/);
   });
 
@@ -55,6 +58,26 @@ describe('reference adapter', () => {
     expect(await out(test('CHECK_REFS', { addr, length: 0x4000 }))).toEqual({ refs: [0, 0, 0, 0] });
   });
 
+  it('PGTABLE_DUMP shows the mock table: 2 KiB leaves at the mapped IOVA', async () => {
+    const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
+    await out(ioctl('VFIO_DEVICE_BIND_IOMMUFD', { argsz: 16, flags: 0, device: 'dev0' }));
+    const { pt_id } = await out(ioctl('VFIO_DEVICE_ATTACH_IOMMUFD_PT', { argsz: 16, flags: 0, pt_id: ioas as number, device: 'dev0' }));
+    const { addr } = await out(test('MMAP', { length: 0x1000 }));
+    await out(ioctl('IOMMU_IOAS_MAP', { size: 40, flags: 7, ioas_id: ioas, __reserved: 0, user_va: addr, length: 0x1000, iova: 0x1000000 }));
+    const dump = await out(test('PGTABLE_DUMP', { hwpt_id: pt_id }));
+    expect(dump.format).toBe('mock');
+    expect((dump.words as unknown[]).length).toBeGreaterThan(2);
+    const t = await out(test('TRANSLATE', { dev_id: 2, iova: 0x1000800 }));
+    expect(t).toMatchObject({ fault: null, page_size: 2048, readable: true, writeable: true });
+  });
+
+  it('RAW_IOCTL: below the command base, wrong direction bits, DIRTY_PAGES → ENOTTY; NULL argp → EFAULT (iommufd.cmd_fail)', async () => {
+    expect(await test('RAW_IOCTL', { request: 0x3b7f, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x40083b80, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x3b75, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x3b80, argp: 0 })).toEqual({ errno: 'EFAULT' });
+  });
+
   it('IOVA_RANGES copies num_iovas back with EMSGSIZE (iommufd_ioas.iova_ranges)', async () => {
     const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
     const r = await ioctl('IOMMU_IOAS_IOVA_RANGES', { size: 32, ioas_id: ioas, num_iovas: 0, __reserved: 0, allowed_iovas: 0, out_iova_alignment: 0 });
@@ -78,7 +101,7 @@ describe('reference adapter', () => {
     await ad.close({ fd });
     const after = (await ad.test({ op: 'STATE', arg: {} })) as { out: JsonObject };
     expect(after.out.contexts).toEqual([]);
-    expect(after.out.pins).toEqual({ pinned_frames: 0 });
+    expect(after.out).toMatchObject({ pinned_pages: 0, user_pages: 0, mm_pages: 0 });
   });
 
   it('access pin blocks nothing: UNMAP notifies and the pin item disappears (iommufd_ioas.access_pin_unmap)', async () => {

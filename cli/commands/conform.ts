@@ -7,6 +7,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
 import { parseAdapterSpec } from '../../conformance/runner/adapter-spec.ts';
 import { DEFAULT_CASES_DIR, loadCases } from '../../conformance/runner/case-loader.ts';
@@ -25,7 +26,8 @@ Run the golden cases against an implementation and write reports.
 
   --adapter <spec>        reference (default) | stdio:'<command>' | module:<path>
   --cases <path>          a case folder or file; repeatable (default conformance/cases)
-  --report <dir>          where the reports go (default reports/<implementation>/)
+  --report <dir>          where the reports go (default reports/<implementation>/,
+                          reports/reference/ for the reference)
   --json <file>           also write report.json here
   --format <list>         json,md,html,junit,ktap (default: all)
   --expectations <file>   known failures/skips: '<id or glob> fail|skip [reason]' per line
@@ -57,7 +59,12 @@ export function slugify(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'implementation';
 }
 
-async function run(argv: string[]): Promise<number> {
+/** What conform needs from outside; tests give a small catalog instead of the full one. */
+export interface ConformDeps {
+  loadCatalog: () => Promise<UapiCatalog>;
+}
+
+export async function runConform(argv: string[], deps: ConformDeps = { loadCatalog }): Promise<number> {
   let opts;
   try {
     opts = parseArgs({
@@ -100,8 +107,8 @@ async function run(argv: string[]): Promise<number> {
       skipFeatures: list(opts['skip-feature']),
       shard,
     });
-    const catalog = await loadCatalog();
-    const adapter = await parseAdapterSpec(opts.adapter!);
+    const catalog = await deps.loadCatalog();
+    const adapter = await parseAdapterSpec(opts.adapter!, catalog);
     const progress = createProgress();
     let started = false;
     const report = await runSuite({
@@ -137,7 +144,9 @@ async function run(argv: string[]): Promise<number> {
       },
     });
     progress.stop();
-    const dir = opts.report ?? join('reports', slugify(report.implementation?.name ?? adapter.config.kind));
+    // The embedded reference reports to reports/reference/ (as the README says); any other
+    // implementation to a folder named after what it said in hello.
+    const dir = opts.report ?? join('reports', adapter.config.kind === 'reference' ? 'reference' : slugify(report.implementation?.name ?? adapter.config.kind));
     const written = writeReport(report, dir, formats);
     if (opts.json) {
       mkdirSync(dirname(opts.json), { recursive: true });
@@ -160,5 +169,5 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-const conform: Command = { name: 'conform', summary: 'run the golden cases against an implementation and write reports', usage, run };
+const conform: Command = { name: 'conform', summary: 'run the golden cases against an implementation and write reports', usage, run: (argv) => runConform(argv) };
 export default conform;

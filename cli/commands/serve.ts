@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
 import { moduleAdapterFactory, referenceAdapterFactory } from '../../conformance/runner/adapter-spec.ts';
+import { loadCatalog } from '../../conformance/runner/catalog-source.ts';
 import { serveStdio } from '../../conformance/runner/stdio-server.ts';
 
 const usage = `usage: ioasid serve [--adapter reference|module:<path>]
@@ -29,7 +30,7 @@ async function run(argv: string[]): Promise<number> {
   }
   try {
     let make;
-    if (adapterSpec === 'reference') make = await referenceAdapterFactory();
+    if (adapterSpec === 'reference') make = await referenceAdapterFactory(await loadCatalog());
     else if (adapterSpec.startsWith('module:')) make = await moduleAdapterFactory(adapterSpec.slice('module:'.length));
     else throw new Error(`--adapter ${adapterSpec}: expected reference or module:<path>`);
     await serveStdio(await make(), process.stdin, process.stdout);

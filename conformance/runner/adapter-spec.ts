@@ -9,6 +9,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Adapter } from '../../schemas/lib/adapter.ts';
+import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { REPO_ROOT } from './case-loader.ts';
 import { inProcessFactory } from './in-process.ts';
 import { stdioFactory } from './stdio.ts';
@@ -20,8 +21,8 @@ export class AdapterSpecError extends Error {}
 export const REFERENCE_MODULE = resolve(REPO_ROOT, 'reference', 'adapter.ts');
 
 /** Loads the embedded reference's factory; a clear error while it is not there yet. */
-export async function referenceAdapterFactory(): Promise<() => Adapter> {
-  let mod: { createReferenceAdapter?: () => Adapter };
+export async function referenceAdapterFactory(catalog: UapiCatalog): Promise<() => Adapter> {
+  let mod: { createReferenceAdapter?: (catalog: UapiCatalog) => Adapter };
   try {
     // A computed specifier: the reference lands separately, and this module must type-check without it.
     const specifier = pathToFileURL(REFERENCE_MODULE).href;
@@ -32,7 +33,8 @@ export async function referenceAdapterFactory(): Promise<() => Adapter> {
   if (typeof mod.createReferenceAdapter !== 'function') {
     throw new AdapterSpecError('reference/adapter.ts does not export createReferenceAdapter()');
   }
-  return mod.createReferenceAdapter;
+  const create = mod.createReferenceAdapter;
+  return () => create(catalog);
 }
 
 function isAdapter(x: unknown): x is Adapter {
@@ -53,9 +55,9 @@ export async function moduleAdapterFactory(path: string): Promise<() => Adapter 
   throw new AdapterSpecError(`module:${path}: the default export (or createAdapter) must be a function returning an Adapter, or an Adapter`);
 }
 
-export async function parseAdapterSpec(spec: string): Promise<{ factory: TransportFactory; config: RunConfig['adapter'] }> {
+export async function parseAdapterSpec(spec: string, catalog: UapiCatalog): Promise<{ factory: TransportFactory; config: RunConfig['adapter'] }> {
   if (spec === 'reference') {
-    const make = await referenceAdapterFactory();
+    const make = await referenceAdapterFactory(catalog);
     return { factory: inProcessFactory(make), config: { kind: 'reference', spec } };
   }
   if (spec.startsWith('stdio:')) {

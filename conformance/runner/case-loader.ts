@@ -45,7 +45,7 @@ export function effectiveRequires(c: GoldenCase): string[] {
   const table = hooks();
   for (const s of c.steps) {
     const h = table.get(s.op);
-    if (h) need.add(h.capability);
+    if (h?.capability) need.add(h.capability);
   }
   return [...need].sort();
 }

@@ -40,6 +40,17 @@ class StepFailed extends Error {
 type IoctlAnswer = { ret?: number; errno?: string; arg?: JsonObject; fail_nth_reached?: boolean };
 type TestAnswer = { ret?: number; errno?: string; out?: JsonObject };
 
+/**
+ * What an ioctl's `out` is compared with: the struct that came back, the pointer content read
+ * back after the call, and the ioctl's return value as `ret` (VFIO_CHECK_EXTENSION answers 1),
+ * which no uAPI struct field is named.
+ */
+function actualOf(answer: IoctlAnswer, decoded: JsonObject): JsonObject {
+  const actual: JsonObject = { ...(answer.arg ?? {}), ...decoded };
+  if (answer.ret !== undefined && !('ret' in actual)) actual.ret = answer.ret;
+  return actual;
+}
+
 function stepRef(step: CaseStep, index: number, failNth?: number): StepRef {
   const r: StepRef = { index, op: step.op };
   if (step.label) r.label = step.label;
@@ -141,14 +152,14 @@ class CaseExecution {
       return;
     }
     const fd = await this.fdOf(compiled.ctx);
-    const s = this.env.catalog.ioctls.get(compiled.op)!;
-    if (s.struct && 'iommufd' in compiled.arg && !(step.arg && 'iommufd' in step.arg)) compiled.arg.iommufd = fd;
+    const info = this.env.catalog.ioctls.get(compiled.op);
+    if (info?.struct && 'iommufd' in compiled.arg && !(step.arg && 'iommufd' in step.arg)) compiled.arg.iommufd = fd;
     if (step.fail_nth && this.env.session.capabilities.has('test:fail-nth')) {
       await this.sweep(step, index, compiled, fd);
       return;
     }
     const { answer, decoded } = await this.ioctlOnce(compiled, fd, ref);
-    this.judge(step, ref, answer.errno, { ...(answer.arg ?? {}), ...decoded }, true, new Set(Object.keys(decoded)), answer.arg !== undefined);
+    this.judge(step, ref, answer.errno, actualOf(answer, decoded), true, new Set(Object.keys(decoded)), answer.arg !== undefined);
   }
 
   /** Places inline pointer content, issues the ioctl, reads the content back, unmaps it. */
@@ -168,7 +179,9 @@ class CaseExecution {
       arg[p.field] = addr;
     }
     if (beforeCall) await beforeCall();
-    const answer = (await this.call('ioctl', { fd, cmd: compiled.op, arg })) as IoctlAnswer;
+    const params: { fd: number; cmd: string; arg: JsonObject; argp?: Json } = { fd, cmd: compiled.op, arg };
+    if (compiled.argp !== undefined) params.argp = compiled.argp;
+    const answer = (await this.call('ioctl', params)) as IoctlAnswer;
     const decoded: JsonObject = {};
     for (let i = 0; i < compiled.pointers.length; i++) {
       const p = compiled.pointers[i];
@@ -198,7 +211,7 @@ class CaseExecution {
       const reached = answer.fail_nth_reached ?? (answer.errno === 'ENOMEM');
       if (!reached || answer.errno === undefined) {
         await this.hook('FAIL_NTH', { n: 0 }, ref);
-        this.judge(step, stepRef(step, index), answer.errno, { ...(answer.arg ?? {}), ...decoded }, true, new Set(Object.keys(decoded)), answer.arg !== undefined);
+        this.judge(step, stepRef(step, index), answer.errno, actualOf(answer, decoded), true, new Set(Object.keys(decoded)), answer.arg !== undefined);
         return;
       }
       await this.hook('FAIL_NTH', { n: 0 }, ref);
@@ -264,14 +277,19 @@ class CaseExecution {
     }
     if (!checkLeaks || !this.env.session.capabilities.has('test:state')) return;
     const ref: StepRef = { index: this.lc.case.steps.length, op: 'STATE', label: 'leak-check' };
-    const s = (await this.hook('STATE', {}, ref)) as { contexts?: { fd: number; objects: unknown[] }[]; pinned_pages?: number; user_pages?: number; mm_pages?: number };
+    const s = (await this.hook('STATE', {}, ref)) as {
+      contexts?: { fd: number; objects: unknown[] }[];
+      pins?: { pinned_frames?: number };
+      accounting?: Record<string, number>;
+    };
     const left: string[] = [];
     for (const c of s.contexts ?? []) left.push(`context fd ${c.fd} with ${c.objects.length} object(s)`);
-    if (s.pinned_pages) left.push(`${s.pinned_pages} pinned page(s)`);
-    if (s.user_pages) left.push(`${s.user_pages} page(s) charged to the user`);
-    if (s.mm_pages) left.push(`${s.mm_pages} page(s) charged to the process`);
+    if (s.pins?.pinned_frames) left.push(`${s.pins.pinned_frames} pinned frame(s)`);
+    for (const [k, v] of Object.entries(s.accounting ?? {})) {
+      if (k !== 'memlock_limit_pages' && k.endsWith('_pages') && v) left.push(`${k} ${v}`);
+    }
     if (left.length > 0) {
-      throw new StepFailed({ step: ref, expected: { contexts: [], pinned_pages: 0, user_pages: 0, mm_pages: 0 }, actual: s as Json, message: `leak: after every context was closed, ${left.join(', ')} remained` });
+      throw new StepFailed({ step: ref, expected: { contexts: [], pins: { pinned_frames: 0 }, accounting: 'every *_pages counter 0' }, actual: s as Json, message: `leak: after every context was closed, ${left.join(', ')} remained` });
     }
   }
 }

@@ -66,11 +66,24 @@ describe('compiler', () => {
     expect(c.pointers).toHaveLength(0);
     const bytes = compileStep(toyCatalog, { op: 'IOMMU_HWPT_GET_DIRTY_BITMAP', arg: { data: 'ff00' } }, new Map());
     expect(bytes.pointers[0].bytes).toEqual(new Uint8Array([0xff, 0]));
+    // Any string that is not "0x…" or "$…" is content, even one that looks decimal.
+    const raw = compileStep(toyCatalog, { op: 'IOMMU_IOAS_ALLOW_IOVAS', arg: { ioas_id: 1, allowed_iovas: '00000000000000000100000000000000' } }, new Map());
+    expect(raw.arg.num_iovas).toBe(1);
+    expect(raw.pointers[0].bytes.length).toBe(16);
+    const one = compileStep(toyCatalog, { op: 'IOMMU_IOAS_ALLOW_IOVAS', arg: { ioas_id: 1, allowed_iovas: { start: 1, last: 2 } } }, new Map());
+    expect(one.arg.num_iovas).toBe(1);
   });
   it('round-trips struct arrays through bytes', () => {
     const s = toyCatalog.structs.get('iommu_iova_range')!;
     const bytes = encodeStructArray(toyCatalog, s, [new Map([['start', 1n], ['last', (1n << 64n) - 1n]])]);
     expect(decodeStructArray(toyCatalog, s, bytes, 1)).toEqual([{ start: 1, last: '0xffffffffffffffff' }]);
+  });
+  it('compiles raw request numbers, bad argument pointers and integer arguments', () => {
+    const raw = compileStep(toyCatalog, { op: '0x3b7f', arg: { size: 8, id: 0 } }, new Map());
+    expect(raw).toMatchObject({ kind: 'ioctl', op: '0x3b7f', arg: { size: 8, id: 0 } });
+    const nul = compileStep(toyCatalog, { op: 'IOMMU_DESTROY', argp: 0 }, new Map());
+    expect(nul).toMatchObject({ kind: 'ioctl', arg: {}, argp: 0 });
+    expect(() => compileStep(toyCatalog, { op: 'IOMMU_DESTROY', argv: 1 }, new Map())).toThrow(/argv is for ioctls that take an integer/);
   });
   it('compiles hook arguments by the protocol schema types', () => {
     const c = compileStep(toyCatalog, { op: 'MEM_WRITE', arg: { addr: '$b + 16', data: 'ABCD' } }, new Map([['b', 0x1000]]));

@@ -30,6 +30,8 @@ export interface CompiledStep {
   /** Whether the call runs in a context (ioctls, context hooks) or on the process. */
   scope: 'context' | 'process';
   arg: JsonObject;
+  /** A bad argument pointer the case passes instead of a struct (protocol ioctl param argp). */
+  argp?: Json;
   pointers: PointerPlacement[];
 }
 
@@ -91,12 +93,10 @@ function structValues(catalog: UapiCatalog, s: StructInfo, value: unknown, captu
   return out;
 }
 
-function isAddress(value: unknown, bytesPointee: boolean): boolean {
+/** A pointer given as an address: a number, "0x…" or a $capture. Any other string is hex content. */
+function isAddress(value: unknown): boolean {
   if (typeof value === 'number') return true;
-  if (typeof value !== 'string') return false;
-  if (value.startsWith('$') || value.startsWith('0x')) return true;
-  // For a byte buffer a bare string is hex content; elsewhere a decimal string is an address.
-  return !bytesPointee && /^[0-9]+$/.test(value);
+  return typeof value === 'string' && (value.startsWith('$') || value.startsWith('0x'));
 }
 
 /** Compiles inline pointer content; returns the placement and the fields it implies. */
@@ -113,11 +113,24 @@ function pointerContent(
     const s = catalog.structs.get(p.struct);
     if (!s) throw new CaseError(`${what}: unknown pointee struct ${p.struct}`);
     let elements: StructValues[];
+    if (typeof value === 'string' && HEX_BYTES.test(value)) {
+      // Raw bytes for a struct buffer: what a case writes to test a malformed entry.
+      const bytes = hexToBytes(value);
+      const count = Math.floor(bytes.length / s.sizeBytes);
+      return {
+        placement: { field: f.name, bytes, decode: readBack ? { struct: s, count } : undefined },
+        count,
+        lengthBytes: bytes.length,
+        entryBytes: s.sizeBytes,
+      };
+    }
     if (Array.isArray(value)) elements = value.map((e, i) => structValues(catalog, s, e, captures, `${what}[${i}]`));
     else if (value && typeof value === 'object' && 'capacity' in value) {
       const n = Number(integerOf((value as JsonObject).capacity, captures, `${what}.capacity`));
       elements = Array.from({ length: n }, () => new Map());
-    } else throw new CaseError(`${what}: expected an address, a list of struct ${s.name} or {"capacity": N}`);
+    } else if (value && typeof value === 'object') {
+      elements = [structValues(catalog, s, value, captures, what)];
+    } else throw new CaseError(`${what}: expected an address, a struct ${s.name}, a list of them, hex bytes or {"capacity": N}`);
     const bytes = encodeStructArray(catalog, s, elements);
     return {
       placement: { field: f.name, bytes, decode: readBack ? { struct: s, count: elements.length } : undefined },
@@ -138,8 +151,22 @@ function pointerContent(
   };
 }
 
+/** A raw request number, or a step that passes a bad argument pointer: no struct is built. */
+function compileRawIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
+  const arg: JsonObject = {};
+  if (step.argp === undefined) {
+    for (const [name, value] of Object.entries(step.arg ?? {})) {
+      arg[name] = typeof value === 'string' && parseExpr(value) === null ? value : toWire(integerOf(value, captures, `${step.op}.arg.${name}`));
+    }
+  }
+  const c: CompiledStep = { kind: 'ioctl', op: step.op, ctx: step.fd ?? 1, scope: 'context', arg, pointers: [] };
+  if (step.argp !== undefined) c.argp = toWire(integerOf(step.argp, captures, `${step.op}.argp`));
+  return c;
+}
+
 function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
   const info = catalog.ioctls.get(step.op)!;
+  if (step.argp !== undefined) return compileRawIoctl(catalog, step, captures);
   const given = step.arg ?? {};
   const arg: JsonObject = {};
   const pointers: PointerPlacement[] = [];
@@ -156,13 +183,14 @@ function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures):
       trailingBytes = value.length / 2;
       continue;
     }
-    if (name === 'device' && step.op.startsWith('VFIO_DEVICE_')) {
-      arg[name] = value; // the topology name of the device, in place of a device fd
+    const protocolFields = (s as { protocolFields?: string[] } | undefined)?.protocolFields;
+    if (protocolFields?.includes(name) || (name === 'device' && step.op.startsWith('VFIO_DEVICE_'))) {
+      arg[name] = value; // a protocol-only field, e.g. the topology name of a device in place of its fd
       continue;
     }
     const f = s?.fields.find((x) => x.name === name);
     if (s && !f) throw new CaseError(`${what(name)}: struct ${s.name} has no field ${name}`);
-    if (f?.pointee && !isAddress(value, !!f.pointee.bytes && !f.pointee.struct)) {
+    if (f?.pointee && !isAddress(value)) {
       const c = pointerContent(catalog, f, value, captures, what(name));
       pointers.push(c.placement);
       if (f.pointee.countField) implied.set(f.pointee.countField, c.count);
@@ -179,6 +207,10 @@ function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures):
     } else {
       arg[name] = toWire(scalarValue(catalog, f, value, captures, what(name)));
     }
+  }
+  if (step.argv !== undefined) {
+    if (!info.intArg && s) throw new CaseError(`${step.op}: argv is for ioctls that take an integer, and this one takes struct ${s.name}`);
+    arg[info.intArg ?? 'arg'] = toWire(scalarValue(catalog, undefined, step.argv, captures, `${step.op}.argv`));
   }
   if (s) {
     for (const [name, n] of implied) if (!(name in given)) arg[name] = n;
@@ -231,7 +263,8 @@ export function compileStep(catalog: UapiCatalog, step: CaseStep, captures: Capt
   if (step.op === 'CLOSE') return { kind: 'close', op: 'CLOSE', ctx: step.fd ?? 1, scope: 'context', arg: {}, pointers: [] };
   if (isHookOp(step.op)) return compileHook(step, captures);
   if (catalog.ioctls.has(step.op)) return compileIoctl(catalog, step, captures);
-  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook nor CLOSE`);
+  if (/^0x[0-9a-f]+$/.test(step.op)) return compileRawIoctl(catalog, step, captures);
+  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook, CLOSE nor a request number`);
 }
 
 /** The catalog's field info for an output field of a step, for comparing names and lists. */

@@ -100,7 +100,8 @@ export type HookFieldKind = 'u64' | 'id' | 'hex' | 'bool' | 'int' | 'other';
 
 export interface HookInfo {
   op: string;
-  capability: string;
+  /** The capability that offers it; absent for the hooks every adapter must offer (user memory, DEVICE_UNBIND). */
+  capability?: string;
   /** A context hook gets the step's fd; a process hook runs without one. */
   scope: 'context' | 'process';
   fields: Record<string, HookFieldKind>;
@@ -128,7 +129,7 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
       }
       hookTable.set(op, {
         op,
-        capability: def['x-capability'] as string,
+        capability: def['x-capability'] as string | undefined,
         scope: def['x-scope'] as 'context' | 'process',
         fields,
       });

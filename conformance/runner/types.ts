@@ -23,6 +23,8 @@ export interface CaseStep {
   op: string;
   fd?: number;
   arg?: JsonObject;
+  argv?: Json;
+  argp?: Json;
   out?: JsonObject;
   errno?: string | string[];
   label?: string;

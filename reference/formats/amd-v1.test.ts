@@ -57,13 +57,35 @@ describe('amd-v1 golden vectors', () => {
   });
 
   it('6 levels cover 64-bit IOVAs; the level-6 table indexes bits 63:57 (128 entries)', () => {
-    const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', { levels: 6 });
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', { levels: 6, start_levels: 6 });
     expect(pt.format.indexBits[5]).toBe(7);
     pt.map(2 ** 52 - 1, 0x1, 1, IOMMU_READ); // IOVA 0xffff_ffff_ffff_f000
     const w = words(pt);
     expect(w['0x1003f8']).toBe('0x6000000000101a01'); // index 127, NextLevel 5
     expect(w['0x104ff8']).toBe('0x6000000000105201'); // level-2 PDE → PTE table, NextLevel 1
     expect(w['0x105ff8']).toBe('0x2000000000001001');
+  });
+
+  it('dynamic top (gpt increase_top): 3 levels grow to 5; the old root becomes entry 0 of the new one', () => {
+    const mem = new PhysicalMemory(0x100);
+    const pt = PageTable.create(mem, 'amd-v1', { levels: 6 }); // Linux: starting_level 2, DYNAMIC_TOP
+    pt.map(0x1, 0x12345, 1, RW);
+    expect(pt.dump().config).toEqual({ levels: 3, granule: 4096, ias: 39, oas: 52 });
+    pt.map(2 ** 36, 0x5, 1, RW); // IOVA 2^48: needs the level-5 table (bits 56:48)
+    expect(pt.levels).toBe(5);
+    expect(pt.rootPfn).toBe(0x104);
+    const w = words(pt);
+    expect(w['0x103000']).toBe('0x6000000000100601'); // new level-4 table: entry 0 → old root, NextLevel 3
+    expect(w['0x104000']).toBe('0x6000000000103801'); // level-5 root: entry 0 → 0x103000, NextLevel 4
+    expect(w['0x104008']).toBe('0x6000000000105801'); // IOVA bit 48 → index 1, NextLevel 4
+    expect(w['0x102008']).toBe('0x6000000012345001'); // the first mapping is untouched
+    expect(pt.dump().config).toEqual({ levels: 5, granule: 4096, ias: 57, oas: 52 });
+    expect(pt.dump().root).toBe('0x104000');
+    expect(pt.translate(0x1)).toMatchObject({ oaUnit: 0x12345 });
+    expect(pt.unmap(2 ** 36, 1)).toBe(1);
+    expect(pt.unmap(0x1, 1)).toBe(1);
+    pt.destroy();
+    expect(mem.framesInUse).toBe(0);
   });
 
   it('D b6 is read and cleared', () => {
@@ -93,7 +115,28 @@ describe('mock (selftest AMDv1, 2 KiB granule)', () => {
     expect(pt.dump().config).toEqual({ levels: 3, granule: 2048, ias: 38, oas: 51 });
     expect(pt.translate(0x1100000 / 2048 + 7)).toMatchObject({ oaUnit: 0x6000000 / 2048 + 7, sizeLg2: 20 });
   });
-  it('HUGE_PAGES=0 caps the leaf at 2 KiB', () => {
+  it('HUGE_PAGES=0 (one 4 KiB CPU page per map): NextLevel=7 leaf of 2 replicas; set_dirty marks one', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'mock', {});
+    pt.map(0x1000000 / 2048, 0x5000000 / 2048, 2, RW, { maxLeafLg2: 12 });
+    expect(words(pt)['0x102000']).toBe('0x600000000a000e01'); // field 0xa000 (bit 0 = 0: 2 × 2K), NL=7
+    expect(words(pt)['0x102008']).toBe('0x600000000a000e01');
+    expect(pt.setDirty(0x1000000 / 2048 + 1)).toBe(true);
+    expect(words(pt)['0x102008']).toBe('0x600000000a000e41'); // D b6 only (gpt make_write_dirty)
+    expect(words(pt)['0x102000']).toBe('0x600000000a000e01');
+    const seen: number[][] = [];
+    pt.readAndClearDirty(0x1000000 / 2048, 2, 'clear', (i, n) => seen.push([i, n]));
+    expect(seen).toEqual([[0x1000000 / 2048, 2]]);
+    expect(words(pt)['0x102008']).toBe('0x600000000a000e01');
+    expect(pt.setDirty(0x7000)).toBe(false);
+  });
+  it('the selftest HUGE pagetable bitmap (MOCK_HUGE_PAGE_SIZE | PAGE_SIZE) maps 1 MiB leaves', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'mock', {});
+    pt.map(0x1100000 / 2048, 0x6000000 / 2048, 1024, RW, { pageSizesLg2: [12, 20] });
+    expect(pt.translate(0x1100000 / 2048)).toMatchObject({ sizeLg2: 20, level: 1 });
+    expect(pt.translate(0x1200000 / 2048)).toMatchObject({ sizeLg2: 20, level: 1 });
+    expect(() => pt.map(0x1000000 / 2048, 0x6000000 / 2048, 1, RW, { pageSizesLg2: [12, 20] })).toThrow(/ENXIO/);
+  });
+  it('maxLeafLg2 11 maps 2 KiB leaves only', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'mock', {});
     pt.map(0x1100000 / 2048, 0x6000000 / 2048, 512, RW, { maxLeafLg2: 11 });
     expect(pt.dump().words.length).toBe(2 + 512);

@@ -13,6 +13,9 @@
  * PR | NextLevel=child level+1 | addr | IR | IW: IR/IW are ANDed down the walk, so the PTE
  * alone decides (gpt amdv1pt_install_table).
  *
+ * The spec also lets a PDE skip levels (NextLevel < level − 1); Linux never writes one and
+ * neither do we, so a PDE here always points at the next level down.
+ *
  * The same code serves the iommufd selftest mock (`mock.ts`): generic_pt's AMDv1 variant with
  * AMDV1_IOMMUFD_SELFTEST — 2 KiB granule, tables still 4 KiB, 56-bit VA, 51-bit OA, top level 4.
  * There the address field (b51:12) holds OA >> 11.
@@ -36,6 +39,7 @@ import {
   type DumpConfig,
   type EntryKind,
   type EntryWords,
+  type Single0Test,
   type FormatConfig,
   type FormatName,
   type PtFormat,
@@ -58,9 +62,11 @@ export interface AmdV1Variant {
   maxOaLg2: number;
   maxTopLevel: number;
   defaultLevels: number;
+  /** The table grows its top on demand from `defaultLevels` (PT_FEAT_DYNAMIC_TOP). */
+  dynamicTop: boolean;
 }
 
-export const AMDV1_HOST: AmdV1Variant = { name: 'amd-v1', granuleLg2: 12, maxVaLg2: 64, maxOaLg2: 52, maxTopLevel: 5, defaultLevels: 3 };
+export const AMDV1_HOST: AmdV1Variant = { name: 'amd-v1', granuleLg2: 12, maxVaLg2: 64, maxOaLg2: 52, maxTopLevel: 5, defaultLevels: 3, dynamicTop: true };
 
 /** Index of the lowest zero bit of a safe integer. */
 function ffz(x: number): number {
@@ -85,8 +91,11 @@ export class AmdV1 implements PtFormat {
   readonly oasLg2: number;
   readonly bigEndian = false;
   readonly noAccessMap = 'einval' as const;
+  readonly existsErrno = 'EADDRINUSE' as const;
   readonly hasDirty = true;
+  readonly single0: Single0Test = { anyLo: AMDV1_PR, maskLo: 7 << NL_SHIFT, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
+  readonly startLevels: number;
   private readonly fc: number;
   /** Table PA (4 KiB frames) → address-field value. */
   private readonly pfnToField: number;
@@ -95,11 +104,15 @@ export class AmdV1 implements PtFormat {
     variant: AmdV1Variant,
     config: FormatConfig,
   ) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'force_coherence']);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'force_coherence', variant.dynamicTop ? 'start_levels' : 'huge']);
     const g = variant.granuleLg2;
     this.name = variant.name;
     this.unitLg2 = g;
     this.levels = checkRange('levels', config.levels ?? variant.defaultLevels, 1, variant.maxTopLevel + 1);
+    // Linux's AMD driver: starting_level 2 (3 levels) and PT_FEAT_DYNAMIC_TOP up to `levels`.
+    this.startLevels = variant.dynamicTop
+      ? checkRange('start_levels', config.start_levels ?? Math.min(variant.defaultLevels, this.levels), 1, this.levels)
+      : this.levels;
     if ((config.granule ?? 2 ** g) !== 2 ** g) throw new FormatConfigError('granule', `${config.granule} is not ${2 ** g}`);
     const fullIas = Math.min(variant.maxVaLg2, g + 9 * this.levels);
     this.iasLg2 = config.ias === undefined ? fullIas : checkRange('ias', config.ias, g + 9 * (this.levels - 1) + 1, fullIas);
@@ -172,6 +185,9 @@ export class AmdV1 implements PtFormat {
   }
   makeClean(_level: number, e: EntryWords): void {
     e.lo = (e.lo & ~AMDV1_D) >>> 0;
+  }
+  makeDirty(_level: number, e: EntryWords): void {
+    e.lo = (e.lo | AMDV1_D) >>> 0;
   }
   markAccess(_level: number, e: EntryWords, write: boolean): void {
     e.lo = (e.lo | AMDV1_A | (write ? AMDV1_D : 0)) >>> 0;

@@ -48,6 +48,13 @@ export const ENTRY_TABLE = 1;
 export const ENTRY_LEAF = 2;
 export type EntryKind = typeof ENTRY_EMPTY | typeof ENTRY_TABLE | typeof ENTRY_LEAF;
 
+export interface Single0Test {
+  anyLo: number;
+  maskLo: number;
+  valueLo: number;
+  zeroHi: number;
+}
+
 /** Caller-owned scratch for one descriptor (logical halves). */
 export interface EntryWords {
   lo: number;
@@ -79,6 +86,16 @@ export interface FormatConfig {
   hw_dirty?: boolean;
   /** Snoop/force-coherent leaves (VT-d SNP, AMD FC; Linux PT_FEAT_*_FORCE_COHERENCE). */
   force_coherence?: boolean;
+  /** RISC-V: Svnapot 64 KiB contiguous leaves (gpt PT_FEAT_RISCV_SVNAPOT_64K). */
+  svnapot?: boolean;
+  /** x86-64 / RISC-V first stage: the IOVA is sign-extended (informational: IOVAs are taken truncated to ias bits). */
+  sign_extend?: boolean;
+  /** mock: the domain allows the 1 MiB huge page (informational: the pgsize list passed to map decides). */
+  huge?: boolean;
+  /** PPC TCE: the DMA window (bus addresses); IOVA units are then bus page numbers inside it. */
+  window?: { start: bigint | number; sizeBytes: bigint | number };
+  /** Levels a dynamic-top table starts with (AMD v1: Linux starts at 3 and grows). */
+  start_levels?: number;
   /** VT-d SS nesting parent on ERRATA_772415_SPR17 parts: read-only maps are refused (EINVAL). */
   force_writeable?: boolean;
 }
@@ -123,9 +140,21 @@ export interface PtFormat {
   readonly bigEndian: boolean;
   /** What map does with a prot that has neither READ nor WRITE: EINVAL (VT-d, AMD) or map nothing (io-pgtable-arm). */
   readonly noAccessMap: 'einval' | 'skip';
+  /** Errno of a map over an existing leaf: EADDRINUSE (generic_pt), EEXIST (io-pgtable-arm). */
+  readonly existsErrno: 'EADDRINUSE' | 'EEXIST';
   /** The format has a dirty bit a walker can read and clear. */
   readonly hasDirty: boolean;
+  /**
+   * Data-only test for "a one-item leaf at level 0" so the walker's bulk loops need no call
+   * per entry: (lo & anyLo) ≠ 0 ∧ (lo & maskLo) = valueLo ∧ (hi & zeroHi) = 0. Entries that
+   * fail it take the general path (kind/leafSizeLg2), so the test may be conservative.
+   */
+  readonly single0: Single0Test;
   readonly dumpConfig: DumpConfig;
+  /** Levels a table of this format starts with when it grows its top on demand (else all). */
+  readonly startLevels?: number;
+  /** First IOVA unit the table maps (PPC TCE window offset, it_offset); 0 when absent. */
+  readonly iovaBaseUnit?: number;
 
   kind(level: number, lo: number, hi: number): EntryKind;
   tablePfn(level: number, lo: number, hi: number): number;
@@ -147,6 +176,8 @@ export interface PtFormat {
   makeClean(level: number, e: EntryWords): void;
   /** What the hardware does to the leaf on a DMA: accessed, and dirty when `write`. */
   markAccess(level: number, e: EntryWords, write: boolean): void;
+  /** Only the dirty state, as generic_pt entry_make_write_dirty (the selftest's set_dirty). */
+  makeDirty(level: number, e: EntryWords): void;
 }
 
 /** A format's constructor from a config: validates every key, throws FormatConfigError. */

@@ -1,41 +1,57 @@
 /**
  * The shared walker: one I/O page table of any format, built in simulated PhysicalMemory.
  * Every algorithm (map, unmap, translate, dirty, dump, destroy) is written once here on top of
- * the per-entry codecs of `format.ts`; a format never walks.
+ * the per-entry codecs of `format.ts`; a format never walks. Invariant: every table frame the
+ * table holds is reachable from `rootPfn` and counted in `tableFrameCount`.
  *
  * How a consumer uses it:
  * ```ts
- * const pt = PageTable.create(mem, 'vtd-ss', { levels: 4 });   // allocates the root table
- * const u = pt.unitLg2;                  // IOVAs and OAs are page numbers of 2^u bytes
- * pt.map(iova >> u, pa >> u, len >> u, IOMMU_READ | IOMMU_WRITE, { maxLeafLg2: 12 }); // throws PtError(errno)
- * const t = pt.translate(iovaUnit);       // null, or {oaUnit, sizeLg2, perm, level, ...}
- * pt.markAccess(iovaUnit, true);          // a simulated DMA write sets A/D where the format has them
- * pt.readAndClearDirty(iovaUnit, lenUnits, 'clear' | 'no-clear', (iovaUnit, lenUnits) => …);
- * const unmapped = pt.unmap(iovaUnit, lenUnits);  // units actually unmapped (kernel rule, below)
- * pt.dump();                              // {format, config, root, words:[{addr, value}]}
- * pt.destroy();                           // frees every table frame; pt.tableFrameCount → 0
+ * const pt = PageTable.create(mem, 'mock', {});      // format name + config; allocates the root
+ * const u = pt.unitLg2;                 // every IOVA / OA / length is in units of 2^u bytes
+ * pt.map(iovaUnit, oaUnit, lengthUnits, IOMMU_READ | IOMMU_WRITE,
+ *        { maxLeafLg2: 12, pageSizesLg2: [11, 20] });  // both optional; throws PtError{errno}
+ * const t = pt.translate(iovaUnit);     // null, or {oaUnit, leafIovaUnit, sizeLg2, perm, level, …}
+ * pt.markAccess(iovaUnit, write);       // a simulated DMA: sets A (and D on a write) in the leaf
+ * pt.setDirty(iovaUnit);                // the selftest's IOMMU_TEST_OP_DIRTY: D only
+ * pt.readAndClearDirty(iovaUnit, lengthUnits, 'clear' | 'no-clear', (iovaUnit, lengthUnits) => …);
+ * const n = pt.unmap(iovaUnit, lengthUnits);   // units unmapped, may differ from the request
+ * pt.tableFrameCount;                   // 4 KiB frames of tables held now
+ * pt.pageSizesLg2;                      // the domain's pgsize bitmap as log2 sizes
+ * pt.dump();                            // PGTABLE_DUMP: {format, config, root, words: [{addr, value}]}
+ * pt.destroy();                         // frees every table frame, root included
  * ```
- * Units: `unitLg2` is 12 for most formats, 14/16 for ARM 16K/64K granules, the TCE page shift
- * for ppc-tce and 11 for mock; page numbers stay below 2^53 even for 64-bit AMD IOVAs. Leaf
- * sizes are log2 bytes (`sizeLg2`). Sign-extended formats (vtd-fs, riscv-sv) take the IOVA
- * truncated to `ias` bits (the upper canonical half is the upper half of the unit range).
- * A ppc-tce IOVA unit is relative to the DMA window's bus offset.
+ * Units: `unitLg2` is 12 for most formats, 14/16 for ARM 16K/64K granules, the page shift of
+ * the window for ppc-tce and 11 for mock; page numbers stay safe integers even for 64-bit AMD
+ * IOVAs (< 2^52 units). Byte address = unit × 2^unitLg2 (use BigInt at the uAPI boundary only).
+ * Leaf sizes are log2 bytes. Sign-extended formats (vtd-fs, riscv-sv) take the IOVA truncated
+ * to `ias` bits. A ppc-tce IOVA unit is the page index inside the DMA window.
+ * Dump: `root` and `addr` are lowercase "0x…" byte addresses; `value` is "0x" + 16 hex digits,
+ * the 8 bytes at `addr` read as a little-endian u64 (so a big-endian TCE shows byte-swapped);
+ * words are sorted by address, zero words are left out.
  *
- * Rules we implement (generic_pt's iommu_pt.h, the kernel's rule since its formats moved there):
- * - map picks, per step, the largest leaf size allowed by the format, the caller's page-size
- *   list and `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (what
- *   iommu_map's iommu_pgsize() + map_pages do). An existing leaf in the way → EADDRINUSE; an
- *   empty table in the way of a bigger leaf is freed and replaced. A failing map undoes what
- *   it mapped (iommu_map does) and throws; errnos: EINVAL (length 0, no READ/WRITE where the
- *   format refuses it), ENXIO (IOVA/OA not aligned to the smallest page size allowed), ERANGE
- *   (IOVA beyond ias, OA beyond oas), EADDRINUSE.
- * - unmap (mode 'kernel', the default): stops at the first hole (returns what it unmapped
- *   before); a start inside a leaf unmaps nothing more; a leaf that extends past the end of
- *   the range is removed whole and its whole size counted, so the result may exceed the
- *   request. Mode 'split' instead splits a partially covered huge leaf into smaller leaves
- *   (what VFIO type1 once relied on) and unmaps exactly the range.
- * - Tables that become empty are freed (option `freeEmptyTables`, default true; generic_pt
- *   frees only tables the unmap range fully covers and keeps the rest until destroy).
+ * Rules (generic_pt iommu_pt.h, which the kernel's VT-d, AMD, RISC-V and selftest mock tables
+ * use; ARM differences noted):
+ * - map picks, per step, the largest leaf size allowed by the format, `pageSizesLg2` and
+ *   `maxLeafLg2`, by alignment of IOVA and OA and by the remaining length (iommu_map's
+ *   iommu_pgsize() + map_pages). IOMMU_OPTION_HUGE_PAGES=0 makes iommufd map one CPU page per
+ *   iommu_map call: pass `maxLeafLg2: 12` (for the 2 KiB mock that is a 2-entry NextLevel=7
+ *   leaf, as in the kernel). An empty table in the way of a bigger leaf is freed and replaced
+ *   (gpt clear_contig). Errnos, checked before anything changes: EINVAL (length 0, prot
+ *   without READ/WRITE, a prot the format refuses, e.g. read-only on a VT-d errata parent),
+ *   ERANGE (IOVA beyond ias, OA beyond oas), ENXIO (IOVA/OA/length not aligned to the smallest
+ *   allowed size); found while mapping: EADDRINUSE (EEXIST for ARM, io-pgtable-arm) when a
+ *   leaf is in the way — then what this call mapped is unmapped again (iommu_map does).
+ * - unmap, mode 'kernel' (default): stops at the first hole and returns what it unmapped before
+ *   it; a range starting inside a leaf unmaps nothing there (gpt: -EINVAL, stop); a leaf that
+ *   extends past the end of the range is removed whole and counted whole, so the result can
+ *   exceed the request (iommu_unmap's caller sees it). Mode 'split' splits a partially covered
+ *   huge or contiguous leaf into smaller leaves with the same attributes and unmaps exactly the
+ *   range (what VFIO type1 once relied on; no current kernel driver does it).
+ * - Tables that become empty are freed (`freeEmptyTables`, default true). generic_pt frees only
+ *   tables the unmap range fully covers and keeps other empty ones until destroy: pass
+ *   `{freeEmptyTables: false}` to reproduce its dumps exactly.
+ * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
+ *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
@@ -55,7 +71,7 @@ import { createFormat } from './registry.ts';
 
 const FRAME_BYTES = 4096;
 
-export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'ENOENT' | 'ENOMEM';
+export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'EEXIST' | 'ENOENT' | 'ENOMEM';
 
 export class PtError extends Error {
   constructor(
@@ -106,6 +122,11 @@ export interface PageTableDump {
 
 export interface PageTableOptions {
   freeEmptyTables?: boolean;
+  /**
+   * Start with this many levels and add levels on top as maps need them, up to the format's
+   * `levels` (generic_pt PT_FEAT_DYNAMIC_TOP; Linux's AMD v1 starts at 3). Default: all levels.
+   */
+  startLevels?: number;
 }
 
 function bswap32(x: number): number {
@@ -132,8 +153,9 @@ function hex(v: number): string {
 export class PageTable {
   readonly format: PtFormat;
   readonly unitLg2: number;
-  readonly rootPfn: number;
-  private readonly top: number;
+  /** Root table frame and its level; both change only when the top grows (`startLevels`). */
+  private root: number;
+  private top: number;
   private readonly freeEmpty: boolean;
   /** Per level: units covered by one item, and entries per table. */
   private readonly itemUnits: number[];
@@ -141,7 +163,11 @@ export class PageTable {
   /** Largest allowed leaf size ≤ k (index k = log2 bytes, 0..64), −1 if none; and its level. */
   private readonly bestSize: Int8Array;
   private readonly sizeLevel: Int8Array;
+  /** Units of IOVA the format allows, and those the current top covers. */
   private readonly ioUnits: number;
+  /** First IOVA unit of the table (PPC TCE window); the walker indexes relative to it. */
+  readonly iovaBaseUnit: number;
+  private topUnits: number;
   private readonly oaUnits: number;
   private tableFrames = 0;
   private destroyed = false;
@@ -156,6 +182,12 @@ export class PageTable {
   private eHi = 0;
   private readonly w: EntryWords = { lo: 0, hi: 0 };
   private readonly attr: EntryWords = { lo: 0, hi: 0 };
+  /** format.single0 in memory word order (big-endian formats swap bytes and halves). */
+  private readonly s0Any: number;
+  private readonly s0Mask: number;
+  private readonly s0Val: number;
+  private readonly s0Zero: number;
+  private readonly s0LoOff: number;
 
   static create(mem: PhysicalMemory, name: FormatName, config: FormatConfig = {}, options: PageTableOptions = {}): PageTable {
     return new PageTable(mem, createFormat(name, config), options);
@@ -168,17 +200,61 @@ export class PageTable {
   ) {
     this.format = format;
     this.unitLg2 = format.unitLg2;
-    this.top = format.levels - 1;
+    const start = options.startLevels ?? format.startLevels ?? format.levels;
+    if (!Number.isInteger(start) || start < 1 || start > format.levels) {
+      throw new RangeError(`startLevels ${start} is not in 1..${format.levels}`);
+    }
+    this.top = start - 1;
     this.be = format.bigEndian;
     this.freeEmpty = options.freeEmptyTables ?? true;
     this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
     this.entries = format.indexBits.map((b) => 2 ** b);
     this.ioUnits = 2 ** (format.iasLg2 - format.unitLg2);
+    this.iovaBaseUnit = format.iovaBaseUnit ?? 0;
     this.oaUnits = 2 ** (format.oasLg2 - format.unitLg2);
     this.bestSize = new Int8Array(65).fill(-1);
     this.sizeLevel = new Int8Array(65).fill(-1);
     this.setPageSizes(undefined, undefined);
-    this.rootPfn = this.allocTable(this.top);
+    const t = format.single0;
+    this.s0Any = this.be ? bswap32(t.anyLo) : t.anyLo;
+    this.s0Mask = this.be ? bswap32(t.maskLo) : t.maskLo;
+    this.s0Val = this.be ? bswap32(t.valueLo) : t.valueLo;
+    this.s0Zero = this.be ? bswap32(t.zeroHi) : t.zeroHi;
+    this.s0LoOff = this.be ? 1 : 0;
+    this.root = this.allocTable(this.top);
+    this.topUnits = this.coverage(this.top);
+  }
+
+  get rootPfn(): number {
+    return this.root;
+  }
+
+  /** Levels of the walk now (the DTE mode for AMD v1). */
+  get levels(): number {
+    return this.top + 1;
+  }
+
+  private coverage(top: number): number {
+    return Math.min(this.ioUnits, this.itemUnits[top] * this.entries[top]);
+  }
+
+  /**
+   * generic_pt increase_top (PT_FEAT_DYNAMIC_TOP): adds levels above the root until the top
+   * covers `endUnit` and can hold a leaf at `leafLevel`; the old root becomes entry 0 of the
+   * new one. False when the format's maximum is reached.
+   */
+  private growTop(endUnit: number, leafLevel: number): boolean {
+    while (endUnit > this.topUnits || leafLevel > this.top) {
+      if (this.top + 1 >= this.format.levels) return false;
+      const newRoot = this.allocTable(this.top + 1);
+      this.format.encodeTable(this.top + 1, this.root, this.w);
+      this.store(this.entryAddr(newRoot, 0), this.w.lo, this.w.hi);
+      this.top += 1;
+      this.root = newRoot;
+      this.topUnits = this.coverage(this.top);
+      this.cLevel = -1;
+    }
+    return true;
   }
 
   /** Every leaf size the format offers here (the domain's pgsize bitmap), log2 bytes ascending. */
@@ -193,8 +269,15 @@ export class PageTable {
     return this.tableFrames;
   }
 
+  /** The size choice map uses now (recomputed only when a call asks for other options). */
+  private curMaxLeaf: number | undefined;
+  private curSizes: readonly number[] | undefined;
+  private smallest = -1;
+
   private setPageSizes(maxLeafLg2: number | undefined, allowed: readonly number[] | undefined): void {
     const f = this.format;
+    this.curMaxLeaf = maxLeafLg2;
+    this.curSizes = allowed;
     this.sizeLevel.fill(-1);
     for (let level = 0; level < f.levels; level++) {
       for (const s of f.leafSizesLg2[level]) {
@@ -205,8 +288,12 @@ export class PageTable {
       }
     }
     let best = -1;
+    this.smallest = -1;
     for (let k = 0; k <= 64; k++) {
-      if (this.sizeLevel[k] >= 0) best = k;
+      if (this.sizeLevel[k] >= 0) {
+        best = k;
+        if (this.smallest < 0) this.smallest = k;
+      }
       this.bestSize[k] = best;
     }
   }
@@ -278,35 +365,35 @@ export class PageTable {
   map(iovaUnit: number, oaUnit: number, lengthUnits: number, prot: number, options: MapOptions = {}): void {
     this.checkLive();
     const f = this.format;
-    if (!(lengthUnits > 0) || !Number.isSafeInteger(lengthUnits)) throw new PtError('EINVAL', `length ${lengthUnits} units`);
-    if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
-      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
-    }
-    if (!Number.isSafeInteger(oaUnit) || oaUnit < 0 || oaUnit + lengthUnits > this.oaUnits) {
-      throw new PtError('ERANGE', `OA units ${oaUnit}+${lengthUnits} beyond the ${f.oasLg2}-bit output range`);
-    }
+    iovaUnit -= this.iovaBaseUnit;
+    // Checks in generic_pt map_pages' order, all before anything changes.
     if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) {
       if (f.noAccessMap === 'skip') return;
       throw new PtError('EINVAL', 'prot has neither IOMMU_READ nor IOMMU_WRITE');
     }
+    if (!Number.isSafeInteger(oaUnit) || oaUnit < 0 || oaUnit + Math.max(lengthUnits, 0) > this.oaUnits) {
+      throw new PtError('ERANGE', `OA units ${oaUnit}+${lengthUnits} beyond the ${f.oasLg2}-bit output range`);
+    }
     if (!f.leafAttrs(prot, this.attr)) throw new PtError('EINVAL', `prot 0x${prot.toString(16)} cannot be expressed by ${f.name}`);
-    const custom = options.maxLeafLg2 !== undefined || options.pageSizesLg2 !== undefined;
-    if (custom) this.setPageSizes(options.maxLeafLg2, options.pageSizesLg2);
-    try {
-      let smallest = -1;
-      for (let k = 0; k <= 64; k++) if (this.sizeLevel[k] >= 0) { smallest = k; break; }
-      const smallUnits = smallest < 0 ? 0 : 2 ** (smallest - this.unitLg2);
-      if (smallest < 0 || iovaUnit % smallUnits !== 0 || oaUnit % smallUnits !== 0 || lengthUnits % smallUnits !== 0) {
-        throw new PtError('ENXIO', `IOVA/OA/length not aligned to the smallest allowed page 2^${smallest}`);
-      }
-      const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
-      if (done < lengthUnits) {
-        const err = this.mapError;
-        if (done > 0) this.unmap(iovaUnit, done);
-        throw err ?? new PtError('EADDRINUSE', 'mapping in the way');
-      }
-    } finally {
-      if (custom) this.setPageSizes(undefined, undefined);
+    if (!(lengthUnits > 0) || !Number.isSafeInteger(lengthUnits)) throw new PtError('EINVAL', `length ${lengthUnits} units`);
+    if (options.maxLeafLg2 !== this.curMaxLeaf || options.pageSizesLg2 !== this.curSizes) {
+      this.setPageSizes(options.maxLeafLg2, options.pageSizesLg2);
+    }
+    const smallUnits = this.smallest < 0 ? 0 : 2 ** (this.smallest - this.unitLg2);
+    if (this.smallest < 0 || iovaUnit % smallUnits !== 0 || oaUnit % smallUnits !== 0 || lengthUnits % smallUnits !== 0) {
+      throw new PtError('ENXIO', `IOVA/OA/length not aligned to the smallest allowed page 2^${this.smallest}`);
+    }
+    if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
+      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
+    }
+    if (iovaUnit + lengthUnits > this.topUnits && !this.growTop(iovaUnit + lengthUnits, 0)) {
+      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the top level`);
+    }
+    const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
+    if (done < lengthUnits) {
+      const err = this.mapError;
+      if (done > 0) this.unmap(iovaUnit + this.iovaBaseUnit, done);
+      throw err ?? new PtError(f.existsErrno, 'mapping in the way');
     }
   }
 
@@ -334,6 +421,10 @@ export class PageTable {
       const sizeLg2 = this.bestSize[k];
       const level = this.sizeLevel[sizeLg2];
       const units = 2 ** (sizeLg2 - u);
+      if (level > this.top && !this.growTop(0, level)) {
+        this.mapError = new PtError('ERANGE', `no level ${level} for a 2^${sizeLg2} leaf`);
+        return lengthUnits - left;
+      }
       let pfn: number;
       if (this.cLevel === level && iova >= this.cBase && iova < this.cEnd) {
         pfn = this.cPfn;
@@ -378,7 +469,7 @@ export class PageTable {
         const addr = this.entryAddr(pfn, startIdx + conflict);
         this.load(addr);
         if (!this.clearForLeaf(level, addr)) {
-          this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} already mapped`);
+          this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} already mapped`);
           return lengthUnits - left;
         }
       }
@@ -426,7 +517,7 @@ export class PageTable {
   /** The table at `level` covering `iova`, allocating missing tables; −1 if a leaf is in the way. */
   private tableFor(level: number, iova: number): number {
     const f = this.format;
-    let pfn = this.rootPfn;
+    let pfn = this.root;
     for (let l = this.top; l > level; l--) {
       const addr = this.entryAddr(pfn, this.index(l, iova));
       this.load(addr);
@@ -439,7 +530,7 @@ export class PageTable {
         this.store(addr, this.w.lo, this.w.hi);
         pfn = child;
       } else {
-        this.mapError = new PtError('EADDRINUSE', `IOVA unit ${iova} inside an existing leaf`);
+        this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} inside an existing leaf`);
         return -1;
       }
     }
@@ -456,9 +547,10 @@ export class PageTable {
   /** Walks one IOVA unit; null when not mapped. Fills `out` if given. */
   translate(iovaUnit: number, out?: Translation): Translation | null {
     this.checkLive();
-    if (!(iovaUnit >= 0 && iovaUnit < this.ioUnits)) return null;
+    iovaUnit -= this.iovaBaseUnit;
+    if (!(iovaUnit >= 0 && iovaUnit < this.topUnits)) return null;
     const f = this.format;
-    let pfn = this.rootPfn;
+    let pfn = this.root;
     for (let l = this.top; l >= 0; l--) {
       const addr = this.entryAddr(pfn, this.index(l, iovaUnit));
       this.load(addr);
@@ -476,7 +568,7 @@ export class PageTable {
       const leafOaUnit = f.leafOaUnit(l, lo, hi);
       const t = out ?? ({} as Translation);
       t.oaUnit = leafOaUnit + (iovaUnit - leafIovaUnit);
-      t.leafIovaUnit = leafIovaUnit;
+      t.leafIovaUnit = leafIovaUnit + this.iovaBaseUnit;
       t.leafOaUnit = leafOaUnit;
       t.sizeLg2 = sizeLg2;
       t.perm = f.leafPerm(l, lo, hi);
@@ -506,15 +598,35 @@ export class PageTable {
   }
 
   /**
-   * Reports every write-dirty leaf in the range through `record(iovaUnit, lengthUnits)` (the
-   * leaf's whole extent, like generic_pt record_dirty) and makes it clean unless 'no-clear'
-   * (IOMMU_DIRTY_NO_CLEAR).
+   * The iommufd selftest's IOMMU_TEST_OP_DIRTY (generic_pt set_dirty): makes the leaf entry
+   * covering `iovaUnit` write-dirty and nothing else. False (ENOENT) when nothing is mapped.
+   */
+  setDirty(iovaUnit: number): boolean {
+    const t = this.translate(iovaUnit);
+    if (t === null) return false;
+    this.w.lo = t.lo;
+    this.w.hi = t.hi;
+    this.format.makeDirty(t.level, this.w);
+    this.store(t.entryAddr, this.w.lo, this.w.hi);
+    return true;
+  }
+
+  /**
+   * Reports every write-dirty leaf in the range through `record(iovaUnit, lengthUnits)` and
+   * makes it clean unless 'no-clear' (IOMMU_DIRTY_NO_CLEAR). The reported extent is exactly
+   * generic_pt record_dirty's: it starts at max(range start, item start); a one-item leaf
+   * reports its item size from there (so a range starting inside a huge leaf reports past the
+   * leaf's end), a contiguous leaf reports up to the end of its run or of the range in this
+   * table. The caller clips to its bitmap, as iova_bitmap_set does.
    */
   readAndClearDirty(iovaUnit: number, lengthUnits: number, mode: 'clear' | 'no-clear', record: (iovaUnit: number, lengthUnits: number) => void): void {
     this.checkLive();
     if (!this.format.hasDirty) throw new PtError('EINVAL', `${this.format.name} has no dirty bit`);
-    const last = Math.min(iovaUnit + lengthUnits, this.ioUnits);
-    this.dirtyWalk(this.top, this.rootPfn, 0, iovaUnit, last, mode === 'clear', record);
+    const base = this.iovaBaseUnit;
+    const from = Math.max(iovaUnit - base, 0);
+    const last = Math.min(iovaUnit - base + lengthUnits, this.topUnits);
+    if (last <= from) return;
+    this.dirtyWalk(this.top, this.root, 0, from, last, mode === 'clear', base === 0 ? record : (u, n) => record(u + base, n));
   }
 
   private dirtyWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, clear: boolean, record: (iovaUnit: number, lengthUnits: number) => void): void {
@@ -539,7 +651,8 @@ export class PageTable {
           if (f.isDirty(level, this.eLo, this.eHi)) dirty = true;
         }
         if (dirty) {
-          record(baseUnit + runStart * item, units);
+          const va = Math.max(from, baseUnit + i * item);
+          record(va, reps === 1 ? item : (Math.min(runStart + reps, lastIdx) - i) * item);
           if (clear) {
             for (let r = 0; r < reps; r++) {
               const a = this.entryAddr(pfn, runStart + r);
@@ -564,14 +677,19 @@ export class PageTable {
    */
   unmap(iovaUnit: number, lengthUnits: number, options: UnmapOptions = {}): number {
     this.checkLive();
-    if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) return 0;
+    iovaUnit -= this.iovaBaseUnit;
+    if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit >= this.topUnits) return 0;
     this.cLevel = -1;
     const st = { unmapped: 0, stop: false };
-    this.unmapWalk(this.top, this.rootPfn, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st);
+    this.unmapWalk(this.top, this.root, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st, false);
     return st.unmapped;
   }
 
-  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }): void {
+  /**
+   * `doomed`: the parent frees this table if the walk does not stop (it covers the table
+   * whole), so the cleared entries need not be written back.
+   */
+  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }, doomed: boolean): void {
     const f = this.format;
     const be = this.be;
     const item = this.itemUnits[level];
@@ -584,13 +702,39 @@ export class PageTable {
     let v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
     let dFrom = lastIdx;
     let dTo = first;
-    const flush = (): void => {
-      if (dFrom < dTo) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
+    const flush = (force = false): void => {
+      if (dFrom < dTo && (force || !doomed || st.stop)) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
       dFrom = lastIdx;
       dTo = first;
     };
     let i = first;
     while (i < lastIdx && !st.stop) {
+      if (level === 0) {
+        // Bulk path: one-item leaves (a level-0 item is one unit, always inside the range).
+        const any = this.s0Any;
+        const mask = this.s0Mask;
+        const val = this.s0Val;
+        const zero = this.s0Zero;
+        const loOff = this.s0LoOff;
+        const hiOff = 1 - loOff;
+        let k = i - first;
+        const start = k;
+        const kEnd = lastIdx - first;
+        while (k < kEnd) {
+          const a = v[2 * k + loOff];
+          if ((a & any) === 0 || (a & mask) !== val || (v[2 * k + hiOff] & zero) !== 0) break;
+          v[2 * k] = 0;
+          v[2 * k + 1] = 0;
+          k++;
+        }
+        if (k > start) {
+          if (first + start < dFrom) dFrom = first + start;
+          if (first + k > dTo) dTo = first + k;
+          st.unmapped += k - start;
+          i = first + k;
+          continue;
+        }
+      }
       const j = i - first;
       const lo = be ? bswap32(v[2 * j + 1]) : v[2 * j];
       const hi = be ? bswap32(v[2 * j]) : v[2 * j + 1];
@@ -602,8 +746,9 @@ export class PageTable {
       }
       if (kind === ENTRY_TABLE) {
         const child = f.tablePfn(level, lo, hi);
-        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st);
-        const covered = from <= itemBase && to >= itemBase + item && !st.stop;
+        const whole = from <= itemBase && to >= itemBase + item;
+        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st, whole);
+        const covered = whole && !st.stop;
         if (covered || (this.freeEmpty && this.tableIsEmpty(level - 1, child))) {
           if (covered) this.freeSubtree(level - 1, child);
           else this.freeTable(level - 1, child);
@@ -632,7 +777,7 @@ export class PageTable {
       const leafBase = baseUnit + runStart * item;
       const partial = leafBase < from || leafBase + units > to;
       if (partial && split && (level > 0 || reps > 1)) {
-        flush();
+        flush(true);
         if (level > 0) this.splitLeaf(level, pfn, runStart, reps);
         else this.splitContig(level, pfn, runStart, reps);
         bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
@@ -724,15 +869,21 @@ export class PageTable {
         if (level > 0 && f.kind(level, lo, hi) === ENTRY_TABLE) visit(level - 1, f.tablePfn(level, lo, hi));
       }
     };
-    visit(this.top, this.rootPfn);
+    visit(this.top, this.root);
     words.sort((x, y) => (BigInt(x.addr) < BigInt(y.addr) ? -1 : 1));
-    return { format: this.format.name, config: this.format.dumpConfig, root: hex(this.rootPfn * FRAME_BYTES), words };
+    const config: DumpConfig = { ...this.format.dumpConfig };
+    if (this.top !== this.format.levels - 1) {
+      // A dynamic top reports the walk as it is now: the levels and input bits it covers.
+      config.levels = this.top + 1;
+      config.ias = Math.min(this.format.iasLg2, this.format.itemLg2[this.top] + this.format.indexBits[this.top]);
+    }
+    return { format: this.format.name, config, root: hex(this.root * FRAME_BYTES), words };
   }
 
   /** Frees every table frame, root included. The table is unusable afterwards. */
   destroy(): void {
     if (this.destroyed) return;
-    this.freeSubtree(this.top, this.rootPfn);
+    this.freeSubtree(this.top, this.root);
     this.destroyed = true;
   }
 }

@@ -71,6 +71,17 @@ describe('vtd-ss golden vectors', () => {
     expect(seen).toEqual([[0x10, 1], [0x10, 1]]);
   });
 
+  it('dirty of a huge leaf reported as generic_pt record_dirty does (from the range start, item size)', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'vtd-ss', {});
+    pt.map(0x200, 0x400, 0x200, RW);
+    pt.setDirty(0x2ff);
+    expect(words(pt)['0x102008']).toBe('0x0000000000400283'); // D b9 | PS | W | R
+    const seen: number[][] = [];
+    pt.readAndClearDirty(0x280, 0x10, 'clear', (i, n) => seen.push([i, n]));
+    expect(seen).toEqual([[0x280, 0x200]]);
+    expect(words(pt)['0x102008']).toBe('0x0000000000400083');
+  });
+
   it('errors: EADDRINUSE leaves state unchanged; no R/W is EINVAL; misaligned is ENXIO', () => {
     const mem = new PhysicalMemory(0x100);
     const pt = PageTable.create(mem, 'vtd-ss', {});

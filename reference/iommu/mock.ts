@@ -16,6 +16,7 @@ import {
   copyUserData,
   fail,
   IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
   IOMMU_HW_INFO_TYPE_DEFAULT,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -136,8 +137,9 @@ export class MockUnit implements IommuUnit {
     return ok({ type: IOMMU_HW_INFO_TYPE_SELFTEST, bytes });
   }
 
+  /** mock_domain_capable: dirty unless no_dirty; never IOMMU_CAP_PCI_ATS_SUPPORTED (not a PCI device). */
   capabilities(dev: UnitDevice): number {
-    return dev.noDirty ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING;
+    return (dev.noDirty ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING) | IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED;
   }
 
   maxPasidLog2(dev: UnitDevice): number {
@@ -170,7 +172,9 @@ export class MockUnit implements IommuUnit {
     else if (this.hugeIova) pgsizeBitmap |= BigInt(MOCK_HUGE_PAGE_SIZE);
     return ok({
       unit: this,
-      table: { format: 'mock', granule: MOCK_IO_PAGE_SIZE, huge: huge || this.hugeIova },
+      // generic_pt AMDv1 with a 2 KiB page: 3 levels (2^38) as the selftest driver starts; the
+      // huge type spans its whole 56-bit aperture (5 levels) since our walker does not grow the top.
+      table: { format: 'mock', levels: huge ? 5 : 3 },
       pgsizeBitmap,
       // Only the default table type gets the narrowed test aperture; the huge one keeps the
       // 56-bit AMDv1 input space generic_pt reports (hw_max_vasz_lg2 = 56).

@@ -3,12 +3,9 @@ import { Machine } from '../machine/machine.ts';
 import { MOCK_APERTURE_LAST, MOCK_APERTURE_START } from '../iommu/mock.ts';
 import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice, detachDevice } from './device.ts';
-import { setPageTableFactory } from './domain.ts';
 import { UapiError } from './errors.ts';
-import { RunTable } from './testing.ts';
 import { U64_MAX } from './io-pagetable.ts';
 
-setPageTableFactory((spec) => new RunTable(spec));
 
 const R = 1 << 2;
 const W = 1 << 1;
@@ -132,6 +129,17 @@ describe('IOAS map/unmap without domains', () => {
       const lsb = BigInt(pages * PAGE) & -BigInt(pages * PAGE);
       expect(iova % lsb).toBe(0n);
     }
+  });
+
+  it('auto IOVA takes the lowest hole: a freed area in the middle is reused first', () => {
+    const ioas = ioasAlloc();
+    const iovas = Array.from({ length: 8 }, () => map(ioas, { length: PAGE }).iova as bigint);
+    expect(iovas).toEqual(Array.from({ length: 8 }, (_, i) => BigInt(PAGE * (i + 1))));
+    unmap(ioas, iovas[3], PAGE);
+    unmap(ioas, iovas[5], PAGE);
+    expect(map(ioas, { length: PAGE }).iova).toBe(iovas[3]);
+    expect(map(ioas, { length: PAGE }).iova).toBe(iovas[5]);
+    expect(map(ioas, { length: 2 * PAGE }).iova).toBe(BigInt(10 * PAGE));
   });
 
   it('reserved range at the top: auto MAP → ENOSPC (iommufd_ioas.reserved_overflow)', () => {

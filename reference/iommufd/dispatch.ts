@@ -16,6 +16,7 @@ import { IOMMU_NO_PASID, attachDevice, bindDevice, detachDevice } from './device
 import type { IommufdContext } from './context.ts';
 import { check, UapiError } from './errors.ts';
 import { getHwInfo, hwptAlloc, hwptInvalidate } from './hwpt.ts';
+import { getDirtyBitmap, setDirtyTracking } from './dirty.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { CompatOut } from './vfio-compat.ts';
 import { checkExtension, getInfo, mapDma, setIommu, unmapDma, VFIO_API_VERSION } from './vfio-compat.ts';
@@ -48,6 +49,8 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_GET_HW_INFO: (c, a) => getHwInfo(c, a),
   IOMMU_HWPT_INVALIDATE: (c, a) => hwptInvalidate(c, a),
   IOMMU_IOAS_MAP_FILE: (c, a) => c.ioasMapFile(a),
+  IOMMU_HWPT_SET_DIRTY_TRACKING: (c, a) => setDirtyTracking(c, a),
+  IOMMU_HWPT_GET_DIRTY_BITMAP: (c, a) => getDirtyBitmap(c, a),
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
   VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw) => {
     check(a.argsz >= 16n && a.flags === 0n && BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n, 'EINVAL', 'argsz, flags or iommufd');
@@ -74,12 +77,18 @@ const HANDLERS: Record<string, Handler> = {
     return {};
   },
   VFIO_GET_API_VERSION: () => ({ ret: VFIO_API_VERSION, out: {} }),
-  VFIO_CHECK_EXTENSION: (c, a) => checkExtension(c, Number(a.arg ?? a.extension ?? 0n)),
-  VFIO_SET_IOMMU: (c, a) => setIommu(c, Number(a.arg ?? a.type ?? 0n)),
+  VFIO_CHECK_EXTENSION: (c, a, raw) => checkExtension(c, intArg(a, raw)),
+  VFIO_SET_IOMMU: (c, a, raw) => setIommu(c, intArg(a, raw)),
   VFIO_IOMMU_GET_INFO: (c, a, _raw, trailing) => getInfo(c, a, trailing),
   VFIO_IOMMU_MAP_DMA: (c, a) => mapDma(c, a),
   VFIO_IOMMU_UNMAP_DMA: (c, a) => unmapDma(c, a),
 };
+
+/** The integer argument of VFIO_CHECK_EXTENSION / VFIO_SET_IOMMU, under whichever name it came. */
+function intArg(a: Args, raw: JsonObject): number {
+  for (const k of ['arg', 'argv', 'extension', 'type']) if (raw[k] !== undefined || k === 'arg') if (a[k] !== 0n || raw[k] !== undefined) return Number(a[k]);
+  return 0;
+}
 
 export function implementedIoctls(): string[] {
   return Object.keys(HANDLERS);
@@ -171,8 +180,10 @@ export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, 
     }
     return res;
   };
+  // Fields the caller left out read as zero, as the runner's compiler and C would make them.
+  const zeroed: Args = new Proxy(a, { get: (t, k: string) => t[k] ?? 0n });
   try {
-    const r = handler(ctx, a, arg, trailing);
+    const r = handler(ctx, zeroed, arg, trailing);
     // No uAPI struct has a field named `out`: its presence marks a VFIO-compat answer.
     if ('out' in r) {
       const c = r as CompatOut;

@@ -27,6 +27,8 @@ export function translate(dev: DeviceObject, pasid: number, iova: bigint, write:
   const t = hwpt.domain.table.translate(iova);
   if (t === null) return { fault: 'not-present' };
   if (write ? !t.write : !t.read) return { fault: 'permission' };
+  // The IOMMU updates A/D bits only while dirty tracking is on (AMD DTE.HAD, VT-d SSADE).
+  if (hwpt.domain.dirtyTracking) hwpt.domain.table.markAccess(iova, write);
   return { fault: null, t };
 }
 

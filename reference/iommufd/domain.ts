@@ -10,6 +10,7 @@
 
 import type { PagingDomainSpec } from '../iommu/unit.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
+import { FormatTable } from './format-table.ts';
 
 export interface Prot {
   read: boolean;
@@ -23,11 +24,12 @@ export interface Translation {
   write: boolean;
 }
 
+/** PGTABLE_DUMP's answer: addresses and 64-bit words as "0x…" strings. */
 export interface TableDump {
   format: string;
   config: Record<string, unknown>;
-  root: number;
-  words: Array<{ addr: number; value: string }>;
+  root: string;
+  words: Array<{ addr: string; value: string }>;
 }
 
 /** What the core asks of a page table; reference/formats provides the implementations. */
@@ -39,6 +41,13 @@ export interface IoPageTable {
   map(iova: bigint, physBytes: number, lengthBytes: number, prot: Prot, pgsizeBitmap: bigint): void;
   unmap(iova: bigint, lengthBytes: number): void;
   translate(iova: bigint): Translation | null;
+  /** A DMA through `iova` sets the leaf's accessed (and, for a write, dirty) bit where the format has them. */
+  markAccess(iova: bigint, write: boolean): void;
+  /**
+   * Reports each dirty leaf in [iova, iova + length) as (leaf IOVA, leaf bytes) and cleans it
+   * unless `noClear`. Throws when the format has no dirty bit.
+   */
+  readAndClearDirty(iova: bigint, lengthBytes: bigint, noClear: boolean, record: (iova: bigint, lengthBytes: bigint) => void): void;
   /** Bytes currently mapped (leak checks). */
   mappedBytes(): number;
   dump?(): TableDump;
@@ -46,18 +55,9 @@ export interface IoPageTable {
   destroy(): void;
 }
 
-export type PageTableFactory = (spec: PagingDomainSpec, phys: PhysicalMemory) => IoPageTable;
-
-let factory: PageTableFactory | undefined;
-
-/** Installs the page-table builder (reference/formats wiring). */
-export function setPageTableFactory(f: PageTableFactory): void {
-  factory = f;
-}
-
+/** Builds the domain's table with the formats' walker. */
 export function createPageTable(spec: PagingDomainSpec, phys: PhysicalMemory): IoPageTable {
-  if (factory === undefined) throw new Error('no page-table factory installed (reference/formats not wired)');
-  return factory(spec, phys);
+  return new FormatTable(spec, phys);
 }
 
 export class PagingDomain {

@@ -104,14 +104,15 @@ export function hwptAlloc(ctx: IommufdContext, a: Args): Out {
   return { out_hwpt_id: hwpt.id };
 }
 
-/** IOMMU_HWPT_INVALIDATE: entry_num is written back on failure too. */
+/** IOMMU_HWPT_INVALIDATE: entry_num (entries handled) is written back on every failure too. */
 export function hwptInvalidate(ctx: IommufdContext, a: Args): Out {
   const entryNum = Number(a.entry_num);
   const respond = (handled: number, errno?: string, why = ''): Out => {
     if (errno !== undefined) throw new UapiError(errno, why, { entry_num: handled });
     return { entry_num: handled };
   };
-  check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
+  // Every exit, this one included, goes through `out:` and copies entry_num back.
+  if (a.__reserved !== 0n) return respond(0, 'EOPNOTSUPP', '__reserved');
   if (entryNum !== 0 && (a.data_uptr === 0n || a.entry_len === 0n)) return respond(0, 'EINVAL', 'entries without a pointer or a length');
   let obj;
   try {

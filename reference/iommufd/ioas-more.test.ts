@@ -2,12 +2,9 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Machine } from '../machine/machine.ts';
 import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice } from './device.ts';
-import { setPageTableFactory } from './domain.ts';
 import { UapiError } from './errors.ts';
-import { RunTable } from './testing.ts';
 import { U64_MAX } from './io-pagetable.ts';
 
-setPageTableFactory((spec) => new RunTable(spec));
 
 const R = 1 << 2;
 const W = 1 << 1;

@@ -77,16 +77,21 @@ export class IoptPages {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
     let fresh = 0;
     let runStart = -1;
-    for (let i = first; i <= first + count; i++) {
-      const unpinned = i < first + count && this.holderCount(i) === 0;
-      if (unpinned) {
-        fresh++;
-        if (runStart < 0) runStart = i;
-      } else if (runStart >= 0) {
-        if (!this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
-        runStart = -1;
+    for (let i = first; i < first + count; ) {
+      const blockNo = i >>> BLOCK_SHIFT;
+      const h = this.holders.get(blockNo);
+      const end = Math.min(first + count, (blockNo + 1) * BLOCK_PAGES);
+      for (; i < end; i++) {
+        if (h === undefined || h[i & BLOCK_MASK] === 0) {
+          fresh++;
+          if (runStart < 0) runStart = i;
+        } else if (runStart >= 0) {
+          if (!this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+          runStart = -1;
+        }
       }
     }
+    if (runStart >= 0 && !this.resolvable(runStart, first + count - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
     this.accounting.charge(this.accountMode, fresh);
     for (let i = first; i < first + count; ) {
       const blockNo = i >>> BLOCK_SHIFT;

@@ -2,7 +2,8 @@
  * The STATE test hook: a canonical dump of everything that must not leak — every context's
  * objects (with their references), every IOAS's areas, reserved and allowed ranges, domains
  * and accesses, every pages store with its pinned count, the process's pin and charge
- * counters, and the frames in use. Canonical: objects in ID order, areas in IOVA order, u64
+ * counters, and the frames in use. The protocol's StateDump fields (contexts[].objects[].id/type,
+ * pinned_pages, user_pages, mm_pages) come first; the rest is diagnostics. Canonical: objects in ID order, areas in IOVA order, u64
  * values as lowercase "0x…" strings, so two dumps compare with deep equality.
  */
 
@@ -15,7 +16,7 @@ import type { IoptPages } from './pages.ts';
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record<string, unknown> {
-  const base = { id: o.id, kind: o.kind, users: o.users };
+  const base = { id: o.id, type: o.kind, users: o.users };
   switch (o.kind) {
     case 'IOAS': {
       const { iopt } = o as IoasObject;
@@ -67,6 +68,9 @@ export function dumpState(machine: Machine, contexts: Map<number, IommufdContext
     }));
   return {
     contexts: ctxs,
+    pinned_pages: machine.memory.pinnedFrames,
+    user_pages: machine.accounting.userLockedPages,
+    mm_pages: machine.accounting.mmLockedPages,
     pages: [...pages.values()].sort((a, b) => a.serial - b.serial).map((p) => p.describe()),
     pins: { pinned_frames: machine.memory.pinnedFrames },
     accounting: {

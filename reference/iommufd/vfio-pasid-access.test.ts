@@ -4,13 +4,10 @@ import { IOMMU_HWPT_ALLOC_PASID } from '../iommu/unit.ts';
 import { AccessObject } from './access.ts';
 import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice, detachDevice } from './device.ts';
-import { setPageTableFactory } from './domain.ts';
 import { UapiError } from './errors.ts';
 import { hwptAlloc } from './hwpt.ts';
-import { RunTable } from './testing.ts';
 import { checkExtension, getInfo, mapDma, setIommu, unmapDma } from './vfio-compat.ts';
 
-setPageTableFactory((spec) => new RunTable(spec));
 
 const PAGE = 4096;
 const topology = {

@@ -38,9 +38,27 @@ export class MemoryObject {
     public sizeBytes: number,
   ) {}
 
+  private lastBlockNo = -1;
+  private lastBlock: Int32Array | undefined;
+
   frameOf(pageIndex: number): number {
-    const b = this.blocks.get(pageIndex >>> BLOCK_SHIFT);
+    const no = Math.floor(pageIndex / BLOCK_PAGES);
+    let b: Int32Array | undefined;
+    if (no === this.lastBlockNo) b = this.lastBlock;
+    else {
+      b = this.blocks.get(no);
+      if (b !== undefined) {
+        this.lastBlockNo = no;
+        this.lastBlock = b;
+      }
+    }
     return b === undefined ? -1 : b[pageIndex & (BLOCK_PAGES - 1)] - 1;
+  }
+
+  /** Forgets the lookup cache (blocks were removed). */
+  invalidateCache(): void {
+    this.lastBlockNo = -1;
+    this.lastBlock = undefined;
   }
 
   setFrame(pageIndex: number, pfn: number): void {
@@ -70,6 +88,9 @@ class PinTable {
   private readonly blocks = new Map<number, Uint32Array>();
   pinnedFrames = 0;
 
+  private lastNo = -1;
+  private last: Uint32Array | undefined;
+
   get(pfn: number): number {
     const b = this.blocks.get(pfn >>> BLOCK_SHIFT);
     return b === undefined ? 0 : b[pfn & (BLOCK_PAGES - 1)];
@@ -77,11 +98,14 @@ class PinTable {
 
   /** Adds `delta` (±1) and returns the new count. */
   add(pfn: number, delta: number): number {
-    let b = this.blocks.get(pfn >>> BLOCK_SHIFT);
+    const no = pfn >>> BLOCK_SHIFT;
+    let b = no === this.lastNo ? this.last : this.blocks.get(no);
     if (b === undefined) {
       b = new Uint32Array(BLOCK_PAGES);
-      this.blocks.set(pfn >>> BLOCK_SHIFT, b);
+      this.blocks.set(no, b);
     }
+    this.lastNo = no;
+    this.last = b;
     const i = pfn & (BLOCK_PAGES - 1);
     const v = b[i] + delta;
     if (v < 0) throw new Error(`unpin of frame 0x${pfn.toString(16)} that is not pinned`);
@@ -99,6 +123,7 @@ export class ProcessMemory {
   private readonly pins = new PinTable();
   /** Frames no object holds any more but a pin still does. */
   private readonly orphans = new Set<number>();
+  private lastVma: Vma | undefined;
 
   constructor(readonly phys: PhysicalMemory) {}
 
@@ -129,6 +154,7 @@ export class ProcessMemory {
     const startVpn = addr / PAGE_BYTES;
     const endVpn = Math.ceil((addr + lengthBytes) / PAGE_BYTES);
     const kept: Vma[] = [];
+    this.lastVma = undefined;
     for (const v of this.vmas) {
       const vEnd = v.startVpn + v.pageCount;
       if (vEnd <= startVpn || v.startVpn >= endVpn) {
@@ -174,6 +200,7 @@ export class ProcessMemory {
       }
       if (live === 0) object.blocks.delete(blockNo);
     }
+    object.invalidateCache();
   }
 
   private releaseFrame(pfn: number): void {
@@ -183,6 +210,8 @@ export class ProcessMemory {
 
   /** The VMA containing `vpn`, or undefined. O(log n). */
   vmaAt(vpn: number): Vma | undefined {
+    const c = this.lastVma;
+    if (c !== undefined && vpn >= c.startVpn && vpn < c.startVpn + c.pageCount) return c;
     let lo = 0;
     let hi = this.vmas.length - 1;
     while (lo <= hi) {
@@ -190,7 +219,10 @@ export class ProcessMemory {
       const v = this.vmas[mid];
       if (vpn < v.startVpn) hi = mid - 1;
       else if (vpn >= v.startVpn + v.pageCount) lo = mid + 1;
-      else return v;
+      else {
+        this.lastVma = v;
+        return v;
+      }
     }
     return undefined;
   }

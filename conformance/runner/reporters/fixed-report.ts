@@ -26,7 +26,7 @@ export const fixedReport: Report = {
   completed: true,
   implementation: { name: 'pyfake', version: '0.3.1', homepage: 'https://example.org/pyfake', language: 'python' },
   protocol: 1,
-  capabilities: ['ioas', 'test:mem', 'test:refs'],
+  capabilities: ['ioas', 'test:refs', 'test:state'],
   smoke: { ok: true, message: 'adapter OK: hello, world, open, IOAS alloc and destroy, close answered as protocol v1 says' },
   summary: {
     total: 9,

@@ -28,7 +28,7 @@ interface Area { iovaStart: bigint; length: bigint; userVa: bigint }
 interface Ioas { id: number; areas: Area[]; allowed: { start: bigint; last: bigint }[] }
 interface Context { fd: number; objects: Map<number, Ioas>; nextId: number }
 
-const DEFAULT_CAPS = ['ioas', 'test:mem', 'test:refs', 'test:state', 'test:fail-nth', 'model:mock'];
+const DEFAULT_CAPS = ['ioas', 'test:refs', 'test:state', 'test:fail-nth', 'model:mock'];
 
 function big(v: unknown): bigint {
   return BigInt(v as number | string);
@@ -208,10 +208,9 @@ export function createToyAdapter(opts: ToyOptions = {}): Adapter {
           return {
             ret: 0,
             out: {
-              contexts: [...contexts.values()].map((c) => ({ fd: c.fd, objects: [...c.objects.values()].map((o) => ({ id: o.id, type: 'ioas', areas: o.areas.length })) })),
-              pinned_pages: p,
-              user_pages: p,
-              mm_pages: 0,
+              contexts: [...contexts.values()].map((c) => ({ fd: c.fd, objects: [...c.objects.values()].map((o) => ({ id: o.id, kind: 'IOAS', areas: o.areas.length })) })),
+              pins: { pinned_frames: p },
+              accounting: { user_locked_pages: p, mm_locked_pages: 0, memlock_limit_pages: 1024 },
             },
           };
         }

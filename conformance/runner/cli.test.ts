@@ -1,0 +1,138 @@
+/**
+ * The sub-commands this runner provides (list, spec, report, conform, serve), called through
+ * their Command objects with output captured: exit statuses, files written, usage errors.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import conform from '../../cli/commands/conform.ts';
+import list from '../../cli/commands/list.ts';
+import report from '../../cli/commands/report.ts';
+import serve from '../../cli/commands/serve.ts';
+import spec from '../../cli/commands/spec.ts';
+import { main } from '../../cli/main.ts';
+import { fixedReport } from './reporters/fixed-report.ts';
+import { validateReport } from './schemas.ts';
+import { mkCase, tempDir, writeCases } from './testing/fixtures.ts';
+
+let out = '';
+let err = '';
+beforeEach(() => {
+  out = '';
+  err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('ioasid list', () => {
+  it('prints the cases as JSON with the capabilities their hooks need', async () => {
+    const dir = writeCases([mkCase('ioas/a', [{ op: 'CHECK_REFS', arg: { addr: 0, length: 4096 } }], { requires: ['ioas'], source: 'iommufd_ioas.x' })]);
+    expect(await list.run(['--cases', dir])).toBe(0);
+    expect(JSON.parse(out)).toEqual([
+      { id: 'ioas/a', title: 'ioas/a holds', clauses: ['TEST-1'], requires: ['ioas', 'test:refs'], topology: null, steps: 1, source: 'iommufd_ioas.x', file: expect.stringMatching(/cases\/ioas\/a\.json$/) },
+    ]);
+  });
+  it('names invalid case files on stderr and exits 1', async () => {
+    const dir = writeCases([{ id: 'ioas/bad', title: 'x', clauses: [], steps: [] }]);
+    expect(await list.run(['--cases', dir])).toBe(1);
+    expect(err).toMatch(/invalid case .*ioas\/bad\.json at \/clauses: must NOT have fewer than 1 items \[case\.schema\.json minItems/);
+  });
+});
+
+describe('ioasid spec coverage', () => {
+  it('exits 1 on an uncovered clause and 0 when every clause has a case', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'spec'));
+    writeFileSync(join(dir, 'spec', 'a.md'), '**A-1.** One.\n\n**A-2.** Two.\n');
+    const cases = writeCases([mkCase('a/x', [], { clauses: ['A-1'] })], dir);
+    expect(await spec.run(['coverage', '--spec', join(dir, 'spec'), '--cases', cases, '--json', join(dir, 'cov.json')])).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'cov.json'), 'utf8')).uncovered).toEqual(['A-2']);
+    writeFileSync(join(dir, 'spec', 'a.md'), '**A-1.** One.\n');
+    expect(await spec.run(['coverage', '--spec', join(dir, 'spec'), '--cases', cases])).toBe(0);
+    expect(await spec.run(['clauses'])).toBe(2);
+  });
+});
+
+describe('ioasid report', () => {
+  it('renders, diffs and merges', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.json');
+    writeFileSync(a, JSON.stringify(fixedReport));
+    expect(await report.run(['render', a, '--report', join(dir, 'out'), '--format', 'md,ktap'])).toBe(0);
+    expect(readFileSync(join(dir, 'out', 'report.ktap'), 'utf8')).toMatch(/^KTAP version 1\n1\.\.9\n/);
+    expect(existsSync(join(dir, 'out', 'report.html'))).toBe(false);
+
+    const worse = structuredClone(fixedReport);
+    worse.cases[4] = { ...worse.cases[4], result: 'fail', message: 'now broken' };
+    const b = join(dir, 'b.json');
+    writeFileSync(b, JSON.stringify(worse));
+    expect(await report.run(['diff', a, b, '--json', join(dir, 'diff.json')])).toBe(1);
+    expect(out).toContain('- ioas/alloc/basic: pass → fail — now broken');
+    expect(JSON.parse(readFileSync(join(dir, 'diff.json'), 'utf8')).regressions).toHaveLength(1);
+    expect(await report.run(['diff', a, a])).toBe(0);
+
+    expect(await report.run(['merge', a, '--json', join(dir, 'merged.json')])).toBe(1); // the fixed report has failures
+    expect(validateReport(JSON.parse(readFileSync(join(dir, 'merged.json'), 'utf8')))).toEqual([]);
+  });
+  it('refuses a file that is not a report, naming the rule', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'x.json'), '{"format":"other"}');
+    expect(await report.run(['render', join(dir, 'x.json')])).toBe(2);
+    expect(err).toMatch(/x\.json: not a report \(report\.schema\.json\)/);
+    expect(await report.run(['frobnicate'])).toBe(2);
+  });
+});
+
+describe('ioasid conform usage errors', () => {
+  const dir = writeCases([mkCase('ioas/a', [{ op: 'IOMMU_IOAS_ALLOC' }])]);
+  it('exits 2 on a filter that selects nothing, a bad shard, an unknown format or flag', async () => {
+    expect(await conform.run(['--cases', dir, '--filter', 'nope/*'])).toBe(2);
+    expect(err).toMatch(/--filter nope\/\* selects no case/);
+    expect(await conform.run(['--cases', dir, '--shard', '3/2'])).toBe(2);
+    expect(await conform.run(['--cases', dir, '--format', 'pdf'])).toBe(2);
+    expect(await conform.run(['--frobnicate'])).toBe(2);
+    expect(await conform.run(['--cases', dir, '--timeout', 'soon'])).toBe(2);
+  });
+  it('answers --help on every command this runner provides', async () => {
+    for (const name of ['conform', 'serve', 'report', 'list', 'spec']) {
+      out = '';
+      expect(await main([name, '--help'])).toBe(0);
+      expect(out).toMatch(new RegExp(`^usage: ioasid ${name}`));
+    }
+    expect(serve.usage).toContain('JSON-RPC 2.0');
+  });
+});
+
+describe('ioasid conform end to end (toy adapter module, toy catalog)', () => {
+  it('runs, writes every format and exits by the results', async () => {
+    const { runConform } = await import('../../cli/commands/conform.ts');
+    const { toyCatalog } = await import('./testing/toy-catalog.ts');
+    const deps = { loadCatalog: async () => toyCatalog };
+    const dir = tempDir();
+    const cases = writeCases([
+      mkCase('ioas/alloc', [{ op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: '$i' } }]),
+      mkCase('ioas/destroy-missing', [{ op: 'IOMMU_DESTROY', arg: { id: 9 }, errno: 'ENOENT' }]),
+    ], dir);
+    const adapter = 'module:conformance/runner/testing/toy-adapter.ts';
+    expect(await runConform(['--adapter', adapter, '--cases', cases, '--report', join(dir, 'r'), '--json', join(dir, 'x', 'r.json')], deps)).toBe(0);
+    for (const f of ['report.json', 'report.md', 'report.html', 'report.junit.xml', 'report.ktap']) expect(existsSync(join(dir, 'r', f))).toBe(true);
+    const r = JSON.parse(readFileSync(join(dir, 'x', 'r.json'), 'utf8'));
+    expect(validateReport(r)).toEqual([]);
+    expect(r.implementation).toEqual({ name: 'toy', version: '0.0.1' });
+    expect(r.run.adapter).toEqual({ kind: 'module', spec: adapter });
+    expect(r.cases.map((c: { result: string }) => c.result)).toEqual(['pass', 'pass']);
+    expect(err).toContain('toy 0.0.1: 2 pass, 0 fail');
+
+    const exp = join(dir, 'known.txt');
+    writeFileSync(exp, 'ioas/alloc fail  pretend it is broken\n');
+    expect(await runConform(['--adapter', adapter, '--cases', cases, '--report', join(dir, 'r2'), '--expectations', exp, '--format', 'json'], deps)).toBe(1);
+    expect(JSON.parse(readFileSync(join(dir, 'r2', 'report.json'), 'utf8')).summary.by_result['unexpected pass']).toBe(1);
+
+    const broken = `stdio:${JSON.stringify(process.execPath)} ${JSON.stringify(join(import.meta.dirname, 'testing', 'broken-adapter.mjs'))} rpc-error hello`;
+    expect(await runConform(['--adapter', broken, '--cases', cases, '--report', join(dir, 'r3')], deps)).toBe(2);
+    expect(err).toMatch(/broken adapter: hello: JSON-RPC error -32601/);
+  });
+});
