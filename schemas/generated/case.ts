@@ -157,7 +157,7 @@ export interface TopologyProcess {
  */
 export interface CaseStep {
   /**
-   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE), or CLOSE.
+   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE), CLOSE, or a raw ioctl request number in hex ("0x3b7f") for requests that are no uAPI command.
    */
   op: string;
   /**
@@ -165,6 +165,30 @@ export interface CaseStep {
    */
   fd?: number;
   arg?: Fields;
+  /**
+   * The integer argument of an ioctl that takes one instead of a struct (VFIO_SET_IOMMU, VFIO_CHECK_EXTENSION): a number, "0x…", a flag/enum name or a $capture expression.
+   */
+  argv?:
+    | number
+    | string
+    | boolean
+    | null
+    | Value[]
+    | {
+        [k: string]: Value;
+      };
+  /**
+   * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
+   */
+  argp?:
+    | number
+    | string
+    | boolean
+    | null
+    | Value[]
+    | {
+        [k: string]: Value;
+      };
   out?: Fields1;
   /**
    * The step must fail with exactly this errno, or with any errno of the list (only where the uAPI leaves the order of checks open; say why in note).

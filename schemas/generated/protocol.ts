@@ -99,14 +99,14 @@ export type WireValue =
       [k: string]: WireValue;
     };
 /**
- * Success: ret 0 and the struct with its output fields filled in. Failure: the errno, and arg where the kernel copies the struct back on that failure. fail_nth_reached is present only on the ioctl that follows FAIL_NTH {n > 0}: whether the n-th allocation point was reached (so the injected failure happened).
+ * Success: ret (0, or the positive value an ioctl such as VFIO_CHECK_EXTENSION returns) and the struct with its output fields filled in. Failure: the errno, and arg where the kernel copies the struct back on that failure. fail_nth_reached is present only on the ioctl that follows FAIL_NTH {n > 0}: whether the n-th allocation point was reached (so the injected failure happened).
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "ioctlResult".
  */
 export type IoctlResult =
   | {
-      ret: 0;
+      ret: number;
       arg: WireStruct;
       fail_nth_reached?: boolean;
     }
@@ -146,7 +146,7 @@ export type RpcResponse =
     };
 
 /**
- * The adapter protocol, version 1 (shared/design/adapter-protocol.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
+ * The adapter protocol, version 1 (shared/design/adapter-protocol.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — hooks without one, the user-memory hooks and DEVICE_UNBIND, every adapter offers) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
  */
 export interface AdapterProtocol {
   [k: string]: unknown;
@@ -171,7 +171,7 @@ export interface WorldTopology {
   devices: {}[];
 }
 /**
- * STATE: a canonical dump for invariant and leak checks. After every context is closed, contexts is empty and pinned_pages, user_pages and mm_pages are 0. Implementations may add fields (areas, domains) for their own diagnostics.
+ * STATE: a canonical dump for invariant and leak checks (two dumps of the same state are deep-equal). The runner's leak check, after closing every context of a case, requires: contexts empty, pins.pinned_frames 0 and every accounting.*_pages counter but memlock_limit_pages 0. Implementations add what they like (areas, pages, domains) for their own diagnostics and for the fail_nth unchanged-state check.
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "state".
@@ -184,14 +184,22 @@ export interface StateDump {
     fd: number;
     objects: {
       id: ObjectId;
-      type: string;
+      kind?: string;
       [k: string]: unknown;
     }[];
     [k: string]: unknown;
   }[];
-  pinned_pages: number;
-  user_pages: number;
-  mm_pages: number;
+  pins?: {
+    pinned_frames?: number;
+    [k: string]: unknown;
+  };
+  accounting?: {
+    user_locked_pages?: number;
+    mm_locked_pages?: number;
+    mm_pinned_pages?: number;
+    memlock_limit_pages?: number;
+    [k: string]: number;
+  };
   [k: string]: unknown;
 }
 /**
@@ -266,8 +274,15 @@ export interface CloseParams {
  */
 export interface IoctlParams {
   fd: number;
+  /**
+   * The uAPI command name, or a raw request number in hex ("0x3b7f") for a request that is no uAPI command.
+   */
   cmd: string;
   arg: WireStruct;
+  /**
+   * Present only when a case tests a bad argument pointer: issue the ioctl with this address (0 = NULL) instead of a struct; arg is then empty.
+   */
+  argp?: number | string;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -280,6 +295,8 @@ export interface TestParams {
     | "MUNMAP"
     | "MEM_WRITE"
     | "MEM_READ"
+    | "MEMFD_CREATE"
+    | "FTRUNCATE"
     | "DMA_WRITE"
     | "DMA_READ"
     | "TRANSLATE"
@@ -324,6 +341,8 @@ export interface RpcRequest {
  */
 export interface HookArg_MMAP {
   length: U64;
+  fd?: number;
+  offset?: U64;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -373,6 +392,33 @@ export interface HookArg_MEM_READ {
 export interface HookOut_MEM_READ {
   data: HexData;
 }
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_MEMFD_CREATE".
+ */
+export interface HookArg_MEMFD_CREATE {
+  length: U64;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_MEMFD_CREATE".
+ */
+export interface HookOut_MEMFD_CREATE {
+  fd: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_FTRUNCATE".
+ */
+export interface HookArg_FTRUNCATE {
+  fd: number;
+  length: U64;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_FTRUNCATE".
+ */
+export interface HookOut_FTRUNCATE {}
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_DMA_WRITE".
@@ -454,8 +500,18 @@ export interface HookArg_ACCOUNTING {}
  * via the `definition` "hookOut_ACCOUNTING".
  */
 export interface HookOut_ACCOUNTING {
+  /**
+   * Pinned pages charged to the user's locked_vm (RLIMIT_MODE 0).
+   */
   user_pages: number;
+  /**
+   * Pinned pages charged to the process's mm locked_vm (RLIMIT_MODE 1, VFIO compatibility).
+   */
   mm_pages: number;
+  /**
+   * The process's mm pinned_vm (VmPin), raised by every pin whatever the accounting mode.
+   */
+  pinned_pages?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
