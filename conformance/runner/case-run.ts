@@ -137,8 +137,8 @@ class CaseExecution {
       throw e;
     }
     if (compiled.kind === 'close') {
-      const fd = this.contexts.get(compiled.ctx);
-      if (fd === undefined) throw new CaseError(`${describeStep(ref)}: context ${compiled.ctx} is not open`);
+      // A context opens on first use, CLOSE included: closing a fresh context is a valid case.
+      const fd = await this.fdOf(compiled.ctx);
       this.contexts.delete(compiled.ctx);
       await this.call('close', { fd });
       return;

@@ -54,7 +54,7 @@ describe('run loop verdicts', () => {
     const r = await runCases([
       mkCase('a/needs-dma', [alloc], { requires: ['ioas', 'test:dma'] }),
       mkCase('a/uses-refs', [{ op: 'CHECK_REFS', arg: { addr: 0, length: 4096 }, out: { refs: [0] } }]),
-    ], toy({ capabilities: ['ioas'] }));
+    ], toy({ capabilities: ['ioas', 'test:mem'] }));
     expect(byId(r, 'a/needs-dma')).toMatchObject({ result: 'unsupported', missing: ['test:dma'] });
     expect(byId(r, 'a/uses-refs')).toMatchObject({ result: 'unsupported', missing: ['test:refs'], requires: ['test:refs'] });
     expect(runFailed(r)).toBe(false);
@@ -78,7 +78,7 @@ describe('run loop verdicts', () => {
       result: 'fail',
       failure: { step: { op: 'STATE', label: 'leak-check' }, message: 'leak: after every context was closed, 2 pinned frame(s), user_locked_pages 2 remained' },
     });
-    const noState = await runCases([mkCase('a/map', steps)], toy({ leakOnClose: true, capabilities: ['ioas'] }));
+    const noState = await runCases([mkCase('a/map', steps)], toy({ leakOnClose: true, capabilities: ['ioas', 'test:mem'] }));
     expect(byId(noState, 'a/map').result).toBe('pass');
   });
 
@@ -92,7 +92,7 @@ describe('run loop verdicts', () => {
       result: 'fail',
       failure: { step: { index: 0, fail_nth: 2 }, message: 'step 0 IOMMU_IOAS_ALLOC [fail_nth=2]: state changed after the injected failure failed the call' },
     });
-    const without = await runCases([sweep], toy({ dirtyFailNth: true, capabilities: ['ioas', 'test:state'] }));
+    const without = await runCases([sweep], toy({ dirtyFailNth: true, capabilities: ['ioas', 'test:mem', 'test:state'] }));
     expect(byId(without, 'a/sweep')).toMatchObject({ result: 'pass' });
     expect(byId(without, 'a/sweep').fail_nth).toBeUndefined();
   });
