@@ -115,6 +115,26 @@ describe('run loop verdicts', () => {
     expect(calls).toEqual(['[]', JSON.stringify(t1.bridges), '[]', '[]']);
   });
 
+  it('opens a context on first use, CLOSE included, and a second context by its number', async () => {
+    const calls: string[] = [];
+    const tracing = (): Adapter => {
+      const a = createToyAdapter();
+      return {
+        ...a,
+        open: async (p) => { const r = await a.open(p); calls.push(`open ${r.fd}`); return r; },
+        close: async (p) => { calls.push(`close ${p.fd}`); return a.close(p); },
+      };
+    };
+    const r = await runCases([mkCase('a/ctx', [
+      { op: 'CLOSE' },
+      { op: 'IOMMU_IOAS_ALLOC', fd: 2, out: { out_ioas_id: 1 } },
+      { op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: 1 } },
+    ])], tracing);
+    expect(byId(r, 'a/ctx').result).toBe('pass');
+    // After the smoke check (open 3, close 3): ctx 1 opened and closed by CLOSE, ctx 2, ctx 1 again; the rest closed at the end.
+    expect(calls.slice(2)).toEqual(['open 4', 'close 4', 'open 5', 'open 6', 'close 5', 'close 6']);
+  });
+
   it('stops after the first failure with --bail', async () => {
     const r = await runCases([mkCase('a/1', [{ op: 'IOMMU_DESTROY', arg: { id: 5 } }]), mkCase('a/2', [alloc])], toy(), { bail: true });
     expect(r.completed).toBe(false);
