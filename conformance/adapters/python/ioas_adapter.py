@@ -917,6 +917,8 @@ def hook(m, fd, op, arg):
         return {"refs": m.refcounts(u64_in(arg.get("addr"), "addr"), u64_in(arg.get("length"), "length"))}
     if op == "STATE":
         return state(m)
+    if op not in ("ADD_RESERVED", "DEVICE_UNBIND"):
+        raise RpcError(-32601, f"test hook {op} is not implemented (not in this adapter's capabilities)")
     ctx = m.contexts.get(fd)
     if ctx is None:
         raise Errno("EBADF")
@@ -926,11 +928,9 @@ def hook(m, fd, op, arg):
         length = u64_in(arg.get("length"), "length")
         ioas.reserve(start, (start + length - 1) & U64_MAX, None)
         return {}
-    if op == "DEVICE_UNBIND":
-        obj = ctx.get(field(arg, "dev_id", 32), "device")
-        m.unbind(ctx, obj)
-        return {}
-    raise RpcError(-32601, f"test hook {op} is not implemented (not in this adapter's capabilities)")
+    obj = ctx.get(field(arg, "dev_id", 32), "device")  # DEVICE_UNBIND
+    m.unbind(ctx, obj)
+    return {}
 
 
 def state(m):
