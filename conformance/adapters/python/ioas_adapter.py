@@ -37,7 +37,7 @@ MOCK_PAGE = 2048
 MOCK_APERTURE_START = 0x1000000
 MOCK_APERTURE_LAST = 0x7FFFFFFF
 
-CAPABILITIES = ["ioas", "options", "test:refs", "test:reserved", "test:state"]
+CAPABILITIES = ["ioas", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
 
 MAP_FIXED_IOVA = 1 << 0
 MAP_WRITEABLE = 1 << 1
@@ -60,6 +60,11 @@ IOMMUFD_CMDS = {
     "IOMMU_IOAS_MAP": (0x85, 40, 40),
     "IOMMU_IOAS_UNMAP": (0x86, 24, 24),
     "IOMMU_OPTION": (0x87, 24, 24),
+    "IOMMU_HWPT_ALLOC": (0x89, 48, 24),
+}
+# Offsets of the fields past min_size: a shorter `size` leaves them zero (copy_struct_from_user).
+LATE_FIELDS = {
+    "IOMMU_HWPT_ALLOC": {"data_type": 24, "data_len": 28, "data_uptr": 32, "fault_id": 40, "__reserved2": 44},
 }
 # VFIO cdev commands: _IO(';', 100 + n), argsz rule: argsz < minsz -> EINVAL.
 VFIO_CMDS = {
@@ -149,15 +154,37 @@ def overlaps(a_first, a_last, b_first, b_last):
 # ---------------------------------------------------------------- the simulated process
 
 
+class Frame:
+    """One 4 KiB page of simulated physical memory. A pin holds the Frame itself, so a pinned
+    page outlives MUNMAP, as a pinned struct page does."""
+
+    __slots__ = ("pfn", "data")
+
+    def __init__(self, pfn):
+        self.pfn = pfn
+        self.data = bytearray(PAGE)
+
+
 class Process:
-    """User memory of the one simulated process: 4 KiB pages, zero-filled when mapped."""
+    """User memory of the one simulated process: 4 KiB pages, zero-filled when mapped, each
+    backed by a Frame; its capabilities and RLIMIT_MEMLOCK."""
 
     BASE = 0x7F0000000000
+    FRAMES_PER_HPAGE = HPAGE // PAGE
+    DEFAULT_MEMLOCK_PAGES = (8 << 20) // PAGE  # Linux's default RLIMIT_MEMLOCK, 8 MiB
 
     def __init__(self, drop):
-        self.pages = {}  # page number -> bytearray(PAGE)
+        self.pages = {}  # user page number -> Frame
         self.next_addr = self.BASE
+        self.next_pfn = self.FRAMES_PER_HPAGE
         self.caps_dropped = set(drop)
+        self.memlock_limit_pages = self.DEFAULT_MEMLOCK_PAGES
+        self.user_locked_pages = 0
+        self.mm_locked_pages = 0
+        self.mm_pinned_pages = 0
+
+    def capable(self, cap):
+        return cap not in self.caps_dropped
 
     def mmap(self, length):
         if length == 0:
@@ -167,8 +194,11 @@ class Process:
         # IOVAs keep the address's alignment, so the cases may rely on at least page alignment.
         addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
         self.next_addr = addr + n * PAGE + HPAGE
-        for p in range(addr // PAGE, addr // PAGE + n):
-            self.pages[p] = bytearray(PAGE)
+        # Physically contiguous and 2 MiB aligned, so that a buffer can back large IOPTEs.
+        pfn = (self.next_pfn + self.FRAMES_PER_HPAGE - 1) // self.FRAMES_PER_HPAGE * self.FRAMES_PER_HPAGE
+        self.next_pfn = pfn + n
+        for i, p in enumerate(range(addr // PAGE, addr // PAGE + n)):
+            self.pages[p] = Frame(pfn + i)
         return addr
 
     def munmap(self, addr, length):
@@ -192,7 +222,7 @@ class Process:
         while length:
             off = addr % PAGE
             n = min(length, PAGE - off)
-            out += self.pages[addr // PAGE][off:off + n]
+            out += self.pages[addr // PAGE].data[off:off + n]
             addr += n
             length -= n
         return bytes(out)
@@ -204,7 +234,7 @@ class Process:
         while i < len(data):
             off = addr % PAGE
             n = min(len(data) - i, PAGE - off)
-            self.pages[addr // PAGE][off:off + n] = data[i:i + n]
+            self.pages[addr // PAGE].data[off:off + n] = data[i:i + n]
             addr += n
             i += n
 
@@ -215,11 +245,12 @@ class Process:
 class Pages:
     """The pinned-page store of one MAP: a user VA range, shared by COPY."""
 
-    def __init__(self, uptr, length, writable):
+    def __init__(self, uptr, length, writable, account):
         self.uptr = uptr
         self.length = length
         self.writable = writable
-        self.pinned = set()  # user page numbers this store holds pinned
+        self.account = account  # "none" | "user" | "mm", fixed when the MAP creates it
+        self.pinned = {}  # user page number -> the Frame this store holds pinned
 
 
 class Area:
@@ -237,6 +268,9 @@ class Area:
     def user_pages(self):
         va = self.pages.uptr + self.start_byte
         return range(va // PAGE, (va + self.length - 1) // PAGE + 1)
+
+    def user_va(self, iova):
+        return self.pages.uptr + self.start_byte + (iova - self.iova)
 
 
 class Ioas:
@@ -345,14 +379,15 @@ class Ioas:
 
 
 class HwptPaging:
-    """An automatic HWPT_PAGING: one mock IOMMU domain mirroring its IOAS."""
+    """A HWPT_PAGING: one mock IOMMU domain mirroring its IOAS; automatic (made by attaching a
+    device to the IOAS, freed with its last device) or allocated by IOMMU_HWPT_ALLOC."""
 
     kind = "hwpt_paging"
 
-    def __init__(self, oid, ioas):
+    def __init__(self, oid, ioas, auto=True):
         self.id = oid
         self.ioas = ioas
-        self.auto = True
+        self.auto = auto
         self.devices = []
         self.min_page_size = MOCK_PAGE
         self.aperture = (MOCK_APERTURE_START, MOCK_APERTURE_LAST)
@@ -447,17 +482,28 @@ class Machine:
     def repin(self, changes, extra_areas=()):
         """Moves to the candidate state `changes` (ioas -> (areas, domains)): pins what it
         newly needs (EFAULT if the user memory is gone, nothing changed), unpins the rest."""
+        proc = self.process
         pages_objs = self.all_pages(extra_areas)
         need = self.needed_pins(pages_objs, changes)
+        delta = {"none": 0, "user": 0, "mm": 0}
         for p in pages_objs:
-            for pg in need[id(p)] - p.pinned:
-                if pg not in self.process.pages:
+            for pg in need[id(p)]:
+                if pg not in p.pinned and pg not in proc.pages:
                     raise Errno("EFAULT")
+            delta[p.account] += len(need[id(p)]) - len(p.pinned)
+        # Pinned pages are charged after they are pinned (pages.c): EFAULT comes first.
+        if delta["user"] > 0 and proc.user_locked_pages + delta["user"] > proc.memlock_limit_pages:
+            raise Errno("ENOMEM")
+        if delta["mm"] > 0 and proc.mm_locked_pages + delta["mm"] > proc.memlock_limit_pages:
+            raise Errno("ENOMEM")
         for ioas, (areas, domains) in changes.items():
             ioas.areas = sorted(areas, key=lambda a: a.iova)
             ioas.domains = list(domains)
         for p in pages_objs:
-            p.pinned = need[id(p)]
+            p.pinned = {pg: p.pinned.get(pg) or proc.pages[pg] for pg in need[id(p)]}
+        proc.user_locked_pages += delta["user"]
+        proc.mm_locked_pages += delta["mm"]
+        proc.mm_pinned_pages += delta["none"] + delta["user"] + delta["mm"]
 
     def refcounts(self, addr, length):
         counts = {}
@@ -537,6 +583,36 @@ class Machine:
             ctx.objects[hwpt.id] = hwpt
             return self.attach(ctx, dev, hwpt.id)
         raise Errno("EINVAL")
+
+    def translate(self, dev, iova, write):
+        """A device access through its IOMMU: (fault, area) -- the mock domain mirrors its IOAS,
+        so a present IOVA is an area's, and its page is one the area's pages hold pinned."""
+        hwpt = dev.hwpt
+        if hwpt is None:
+            return "blocked", None
+        first, last = hwpt.aperture
+        if iova < first or iova > last:
+            return "aperture", None
+        for a in hwpt.ioas.areas:
+            if a.iova <= iova <= a.last:
+                if not a.prot & (MAP_WRITEABLE if write else MAP_READABLE):
+                    return "permission", None
+                return None, a
+        return "not-present", None
+
+    def dma_chunks(self, dev, iova, length, write):
+        """Splits a DMA into (frame, offset, n) pieces, or returns the first fault."""
+        pieces = []
+        while length:
+            fault, area = self.translate(dev, iova, write)
+            if fault:
+                return fault, None
+            va = area.user_va(iova)
+            n = min(length, PAGE - va % PAGE, area.last - iova + 1)
+            pieces.append((area.pages.pinned[va // PAGE], va % PAGE, n))
+            iova += n
+            length -= n
+        return None, pieces
 
     def unbind(self, ctx, dev):
         self.detach(ctx, dev)
@@ -682,7 +758,11 @@ def ioctl_map(m, ctx, arg):
         raise Errno("EOVERFLOW")
     if length == 0 or length > SIZE_MAX - PAGE:
         raise Errno("EINVAL")
-    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE))
+    if m.process.capable("CAP_IPC_LOCK"):
+        account = "none"
+    else:
+        account = "mm" if ctx.account_mm else "user"
+    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account)
     iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
     return {"iova": u64_out(iova)}
 
@@ -806,6 +886,31 @@ def ioctl_option(m, ctx, arg):
     raise Errno("EOPNOTSUPP")
 
 
+def ioctl_hwpt_alloc(m, ctx, arg):
+    """Only the plain case: a paging HWPT on an IOAS, no flags, no driver data. The rest of
+    HWPT_ALLOC (nesting, dirty tracking, faults, PASID) is not modelled -- hence no `hwpt`
+    capability -- and is answered with a JSON-RPC error rather than a guessed errno."""
+    if field(arg, "__reserved", 32):
+        raise Errno("EOPNOTSUPP")
+    data_type = field(arg, "data_type", 32)
+    data_len = field(arg, "data_len", 32)
+    if (data_type == 0) != (data_len == 0):
+        raise Errno("EINVAL")
+    dev = ctx.get(field(arg, "dev_id", 32), "device")
+    pt = ctx.objects.get(field(arg, "pt_id", 32))
+    if pt is None:
+        raise Errno("EINVAL")
+    if not isinstance(pt, (Ioas, HwptPaging)):
+        raise Errno("EINVAL")
+    if not isinstance(pt, Ioas) or field(arg, "flags", 32) or data_type:
+        raise RpcError(-32602, "IOMMU_HWPT_ALLOC: only a flag-less paging HWPT on an IOAS is modelled")
+    del dev  # the mock driver takes every mock device
+    hwpt = HwptPaging(ctx.new_id(), pt, auto=False)
+    m.add_domain(pt, hwpt)
+    ctx.objects[hwpt.id] = hwpt
+    return {"out_hwpt_id": hwpt.id}
+
+
 def vfio_device(m, ctx, arg):
     name = arg.get("device")
     dev = m.devices.get(name) if isinstance(name, str) else None
@@ -857,6 +962,7 @@ HANDLERS = {
     "IOMMU_IOAS_MAP": ioctl_map,
     "IOMMU_IOAS_UNMAP": ioctl_unmap,
     "IOMMU_OPTION": ioctl_option,
+    "IOMMU_HWPT_ALLOC": ioctl_hwpt_alloc,
     "VFIO_DEVICE_BIND_IOMMUFD": vfio_bind,
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": vfio_attach,
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": vfio_detach,
@@ -888,6 +994,10 @@ def do_ioctl(m, ctx, cmd, arg, argp):
     if cmd in IOMMUFD_CMDS:
         _, sizeof, min_size = IOMMUFD_CMDS[cmd]
         check_size(arg, sizeof, min_size)
+        size = field(arg, "size", 32)
+        late = {k: 0 for k, off in LATE_FIELDS.get(cmd, {}).items() if off >= size}
+        if late:
+            arg = {**arg, **late}
     elif cmd in VFIO_CMDS:
         if field(arg, "argsz", 32) < VFIO_CMDS[cmd][1]:
             raise Errno("EINVAL")
@@ -917,7 +1027,12 @@ def hook(m, fd, op, arg):
         return {"refs": m.refcounts(u64_in(arg.get("addr"), "addr"), u64_in(arg.get("length"), "length"))}
     if op == "STATE":
         return state(m)
-    if op not in ("ADD_RESERVED", "DEVICE_UNBIND"):
+    if op == "SET_MEMLOCK_LIMIT":
+        p.memlock_limit_pages = u64_in(arg.get("pages"), "pages")
+        return {}
+    if op == "ACCOUNTING":
+        return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages}
+    if op not in ("ADD_RESERVED", "DEVICE_UNBIND", "DMA_READ", "DMA_WRITE", "TRANSLATE"):
         raise RpcError(-32601, f"test hook {op} is not implemented (not in this adapter's capabilities)")
     ctx = m.contexts.get(fd)
     if ctx is None:
@@ -928,9 +1043,36 @@ def hook(m, fd, op, arg):
         length = u64_in(arg.get("length"), "length")
         ioas.reserve(start, (start + length - 1) & U64_MAX, None)
         return {}
-    obj = ctx.get(field(arg, "dev_id", 32), "device")  # DEVICE_UNBIND
-    m.unbind(ctx, obj)
-    return {}
+    dev = ctx.get(field(arg, "dev_id", 32), "device")
+    if op == "DEVICE_UNBIND":
+        m.unbind(ctx, dev)
+        return {}
+    if "pasid" in arg:
+        raise RpcError(-32602, f"{op}: PASID DMA is not modelled (no pasid capability)")
+    iova = u64_in(arg.get("iova"), "iova")
+    if op == "TRANSLATE":
+        write = bool(arg.get("write", False))
+        fault, area = m.translate(dev, iova, write)
+        if fault:
+            return {"fault": fault}
+        va = area.user_va(iova)
+        frame = area.pages.pinned[va // PAGE]
+        return {"fault": None, "phys": u64_out(frame.pfn * PAGE + va % PAGE), "page_size": MOCK_PAGE,
+                "readable": bool(area.prot & MAP_READABLE), "writeable": bool(area.prot & MAP_WRITEABLE)}
+    if op == "DMA_READ":
+        fault, pieces = m.dma_chunks(dev, iova, u64_in(arg.get("length"), "length"), False)
+        if fault:
+            return {"fault": fault}
+        return {"fault": None, "data": b"".join(bytes(f.data[o:o + n]) for f, o, n in pieces).hex()}
+    data = hex_bytes(arg.get("data"), "data")  # DMA_WRITE
+    fault, pieces = m.dma_chunks(dev, iova, len(data), True)
+    if fault:
+        return {"fault": fault}
+    i = 0
+    for f, o, n in pieces:
+        f.data[o:o + n] = data[i:i + n]
+        i += n
+    return {"fault": None}
 
 
 def state(m):
@@ -949,7 +1091,17 @@ def state(m):
                 entry["devices"] = [d.id for d in o.devices]
             objects.append(entry)
         contexts.append({"fd": fd, "objects": objects})
-    return {"contexts": contexts, "pins": {"pinned_frames": m.pinned_frames()}}
+    p = m.process
+    return {
+        "contexts": contexts,
+        "pins": {"pinned_frames": m.pinned_frames()},
+        "accounting": {
+            "user_locked_pages": p.user_locked_pages,
+            "mm_locked_pages": p.mm_locked_pages,
+            "mm_pinned_pages": p.mm_pinned_pages,
+            "memlock_limit_pages": p.memlock_limit_pages,
+        },
+    }
 
 
 # ---------------------------------------------------------------- JSON-RPC loop
