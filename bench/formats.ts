@@ -9,7 +9,8 @@
  * - huge_map_ratio_vs_flat: map M leaves of the format's largest leaf ≤ 1 GiB ÷ flat writes of
  *   M descriptors.
  * - ptes_per_sec: N / map time.
- * Each time is the best of several repetitions (fresh PhysicalMemory each time).
+ * Each ratio is the median over repetitions of (table time ÷ baseline time measured right
+ * next to it), fresh PhysicalMemory each time; ptes_per_sec uses the best map time.
  */
 
 import { PhysicalMemory } from '../reference/machine/physical-memory.ts';
@@ -28,21 +29,24 @@ function now(): number {
   return performance.now();
 }
 
-function best(reps: number, fn: () => number): number {
-  let min = Infinity;
-  for (let i = 0; i < reps; i++) min = Math.min(min, fn());
-  return min;
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export async function benchFormats(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
-  // A first pass warms the JIT on every format so the measured pass sees steady-state code.
-  if (!opts.quick) measure(1 << 15, 3);
-  return measure(opts.quick ? 1 << 12 : 1 << 17, opts.quick ? 2 : 7);
+  if (opts.quick) return measure(1 << 12, 2);
+  // Warm-up: a small pass over every format, then one full-size format whose figures are
+  // dropped — the first format measured otherwise pays for the warm-up's garbage and JIT.
+  measure(1 << 15, 3);
+  measure(1 << 17, 3, [formatNames()[0]]);
+  return measure(1 << 17, 11);
 }
 
-function measure(n: number, reps: number): Record<string, number> {
+function measure(n: number, reps: number, names: FormatName[] = formatNames()): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const name of formatNames()) {
+  for (const name of names) {
     const config = BENCH_CONFIG[name] ?? {};
     const probe = PageTable.create(new PhysicalMemory(0x100), name, config);
     const f = probe.format;
@@ -78,42 +82,49 @@ function measure(n: number, reps: number): Record<string, number> {
       return now() - t0;
     };
 
-    let mapT = Infinity;
-    let unmapT = Infinity;
-    for (let r = 0; r < reps; r++) {
+    // Each repetition times the table and its baseline back to back; the figure is the median
+    // of the per-repetition ratios, so drift in machine load between them cancels out.
+    const floor = 1e-3; // ms: guards against a zero baseline on coarse clocks
+    const mapR: number[] = [];
+    const unmapR: number[] = [];
+    let mapBest = Infinity;
+    // Two untimed rounds first: the format's own code paths reach steady state.
+    for (let r = -2; r < reps; r++) {
       const pt = PageTable.create(new PhysicalMemory(0x100), name, config);
+      const fw = flatWrite(n, small, 0);
       const t0 = now();
       pt.map(iova0, oa0, n * 2 ** (small - u), RW, { maxLeafLg2: small });
       const t1 = now();
       const unmapped = pt.unmap(iova0, n * 2 ** (small - u));
       const t2 = now();
+      const fz = flatZero(n);
       if (unmapped !== n * 2 ** (small - u)) throw new Error(`bench ${name}: unmap returned ${unmapped}`);
-      mapT = Math.min(mapT, t1 - t0);
-      unmapT = Math.min(unmapT, t2 - t1);
       pt.destroy();
+      if (r < 0) continue;
+      mapR.push((t1 - t0) / Math.max(fw, floor));
+      unmapR.push((t2 - t1) / Math.max(fz, floor));
+      mapBest = Math.min(mapBest, t1 - t0);
     }
-    const flatMapT = best(reps, () => flatWrite(n, small, 0));
-    const flatZeroT = best(reps, () => flatZero(n));
 
     const m = Math.max(16, Math.min(n >> 3, 2 ** (Math.min(f.iasLg2, f.oasLg2) - 2 - huge)));
     const hugeLevel = f.leafSizesLg2.findIndex((ls) => ls.includes(huge));
-    let hugeT = Infinity;
-    for (let r = 0; r < 4 * reps; r++) {
+    const hugeR: number[] = [];
+    for (let r = -2; r < 2 * reps; r++) {
       const pt = PageTable.create(new PhysicalMemory(0x100), name, config);
       const len = m * 2 ** (huge - u);
       const base = 2 ** (f.iasLg2 - 2 - u);
+      const fw = flatWrite(m, huge, hugeLevel);
       const t0 = now();
       pt.map(base, base, len, RW, { maxLeafLg2: huge });
-      hugeT = Math.min(hugeT, now() - t0);
+      const ratio = (now() - t0) / Math.max(fw, floor);
       pt.destroy();
+      if (r >= 0) hugeR.push(ratio);
     }
-    const flatHugeT = best(4 * reps, () => flatWrite(m, huge, hugeLevel));
 
-    const floor = 1e-3; // ms: guards against a zero baseline on coarse clocks
-    out[`formats.${name}.map_ratio_vs_flat`] = mapT / Math.max(flatMapT, floor);
-    out[`formats.${name}.unmap_ratio_vs_flat`] = unmapT / Math.max(flatZeroT, floor);
-    if (Number.isFinite(hugeT)) out[`formats.${name}.huge_map_ratio_vs_flat`] = hugeT / Math.max(flatHugeT, floor);
-    out[`formats.${name}.ptes_per_sec`] = n / (Math.max(mapT, floor) / 1000);
+    out[`formats.${name}.map_ratio_vs_flat`] = median(mapR);
+    out[`formats.${name}.unmap_ratio_vs_flat`] = median(unmapR);
+    out[`formats.${name}.huge_map_ratio_vs_flat`] = median(hugeR);
+    out[`formats.${name}.ptes_per_sec`] = n / (Math.max(mapBest, floor) / 1000);
     probe.destroy();
   }
   return out;

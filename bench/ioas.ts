@@ -4,6 +4,7 @@
  * the selftest's huge table type (every page pinned, charged and mirrored). Figures are ratios against a baseline measured in the same run —
  * the same number of inserts and deletes of bigint keys in a binary-searched sorted array,
  * the data structure a naive reference would use — plus absolute milliseconds.
+ * A third run maps the same runs with automatic IOVAs and removes them with one unmap-all.
  * `quick` maps 1 GiB instead. The domain case maps at most 32 GiB (see benchIoas).
  */
 
@@ -49,7 +50,7 @@ function baseline(runs: number): number {
   return Math.min(baselineOnce(runs), baselineOnce(runs), baselineOnce(runs));
 }
 
-function run(totalBytes: number, withDomain: boolean): { mapMs: number; unmapMs: number } {
+function run(totalBytes: number, withDomain: boolean, auto = false): { mapMs: number; unmapMs: number } {
     const m = new Machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
   const ctx = new IommufdContext(3, m, new Map());
   const ioas = Number(ctx.ioasAlloc({ flags: 0n }).out_ioas_id);
@@ -65,7 +66,7 @@ function run(totalBytes: number, withDomain: boolean): { mapMs: number; unmapMs:
   const buf = m.memory.mmap(totalBytes);
   const runs = totalBytes / RUN_BYTES;
   const iova0 = 0x100000000n;
-  const arg = { flags: BigInt(R_W_FIXED), ioas_id: BigInt(ioas), __reserved: 0n, user_va: 0n, length: BigInt(RUN_BYTES), iova: 0n };
+  const arg = { flags: BigInt(auto ? R_W_FIXED & ~1 : R_W_FIXED), ioas_id: BigInt(ioas), __reserved: 0n, user_va: 0n, length: BigInt(RUN_BYTES), iova: 0n };
   const base = iova0;
   const t0 = performance.now();
   for (let i = 0; i < runs; i++) {
@@ -74,7 +75,8 @@ function run(totalBytes: number, withDomain: boolean): { mapMs: number; unmapMs:
     ctx.ioasMap(arg);
   }
   const t1 = performance.now();
-  for (let i = 0; i < runs; i++) ctx.ioasUnmap({ ioas_id: BigInt(ioas), iova: base + BigInt(i * RUN_BYTES), length: BigInt(RUN_BYTES) });
+  if (auto) ctx.ioasUnmap({ ioas_id: BigInt(ioas), iova: 0n, length: (1n << 64n) - 1n });
+  else for (let i = 0; i < runs; i++) ctx.ioasUnmap({ ioas_id: BigInt(ioas), iova: base + BigInt(i * RUN_BYTES), length: BigInt(RUN_BYTES) });
   const t2 = performance.now();
   ctx.close();
   if (m.memory.pinnedFrames !== 0) throw new Error('bench leaked pins');
@@ -92,6 +94,7 @@ export async function benchIoas(opts: { quick?: boolean } = {}): Promise<Record<
   const baseDomainMs = baseline(domainBytes / RUN_BYTES);
   const plain = run(totalBytes, false);
   const dom = run(domainBytes, true);
+  const auto = run(totalBytes, false, true);
   return {
     runs,
     baseline_ms: baseMs,
@@ -104,5 +107,8 @@ export async function benchIoas(opts: { quick?: boolean } = {}): Promise<Record<
     domain_unmap_ms: dom.unmapMs,
     domain_map_unmap_ratio: (dom.mapMs + dom.unmapMs) / baseDomainMs,
     domain_pages_pinned_per_ms: (domainBytes / 4096) / dom.mapMs,
+    auto_iova_map_ms: auto.mapMs,
+    auto_iova_map_ratio: auto.mapMs / baseMs,
+    unmap_all_ms: auto.unmapMs,
   };
 }

@@ -71,6 +71,13 @@ describe('reference adapter', () => {
     expect(t).toMatchObject({ fault: null, page_size: 2048, readable: true, writeable: true });
   });
 
+  it('RAW_IOCTL: below the command base, wrong direction bits, DIRTY_PAGES → ENOTTY; NULL argp → EFAULT (iommufd.cmd_fail)', async () => {
+    expect(await test('RAW_IOCTL', { request: 0x3b7f, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x40083b80, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x3b75, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x3b80, argp: 0 })).toEqual({ errno: 'EFAULT' });
+  });
+
   it('IOVA_RANGES copies num_iovas back with EMSGSIZE (iommufd_ioas.iova_ranges)', async () => {
     const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
     const r = await ioctl('IOMMU_IOAS_IOVA_RANGES', { size: 32, ioas_id: ioas, num_iovas: 0, __reserved: 0, allowed_iovas: 0, out_iova_alignment: 0 });

@@ -183,8 +183,9 @@ function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures):
       trailingBytes = value.length / 2;
       continue;
     }
-    if (name === 'device' && step.op.startsWith('VFIO_DEVICE_')) {
-      arg[name] = value; // the topology name of the device, in place of a device fd
+    const protocolFields = (s as { protocolFields?: string[] } | undefined)?.protocolFields;
+    if (protocolFields?.includes(name) || (name === 'device' && step.op.startsWith('VFIO_DEVICE_'))) {
+      arg[name] = value; // a protocol-only field, e.g. the topology name of a device in place of its fd
       continue;
     }
     const f = s?.fields.find((x) => x.name === name);

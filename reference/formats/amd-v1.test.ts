@@ -57,13 +57,35 @@ describe('amd-v1 golden vectors', () => {
   });
 
   it('6 levels cover 64-bit IOVAs; the level-6 table indexes bits 63:57 (128 entries)', () => {
-    const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', { levels: 6 });
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', { levels: 6, start_levels: 6 });
     expect(pt.format.indexBits[5]).toBe(7);
     pt.map(2 ** 52 - 1, 0x1, 1, IOMMU_READ); // IOVA 0xffff_ffff_ffff_f000
     const w = words(pt);
     expect(w['0x1003f8']).toBe('0x6000000000101a01'); // index 127, NextLevel 5
     expect(w['0x104ff8']).toBe('0x6000000000105201'); // level-2 PDE → PTE table, NextLevel 1
     expect(w['0x105ff8']).toBe('0x2000000000001001');
+  });
+
+  it('dynamic top (gpt increase_top): 3 levels grow to 5; the old root becomes entry 0 of the new one', () => {
+    const mem = new PhysicalMemory(0x100);
+    const pt = PageTable.create(mem, 'amd-v1', { levels: 6 }); // Linux: starting_level 2, DYNAMIC_TOP
+    pt.map(0x1, 0x12345, 1, RW);
+    expect(pt.dump().config).toEqual({ levels: 3, granule: 4096, ias: 39, oas: 52 });
+    pt.map(2 ** 36, 0x5, 1, RW); // IOVA 2^48: needs the level-5 table (bits 56:48)
+    expect(pt.levels).toBe(5);
+    expect(pt.rootPfn).toBe(0x104);
+    const w = words(pt);
+    expect(w['0x103000']).toBe('0x6000000000100601'); // new level-4 table: entry 0 → old root, NextLevel 3
+    expect(w['0x104000']).toBe('0x6000000000103801'); // level-5 root: entry 0 → 0x103000, NextLevel 4
+    expect(w['0x104008']).toBe('0x6000000000105801'); // IOVA bit 48 → index 1, NextLevel 4
+    expect(w['0x102008']).toBe('0x6000000012345001'); // the first mapping is untouched
+    expect(pt.dump().config).toEqual({ levels: 5, granule: 4096, ias: 57, oas: 52 });
+    expect(pt.dump().root).toBe('0x104000');
+    expect(pt.translate(0x1)).toMatchObject({ oaUnit: 0x12345 });
+    expect(pt.unmap(2 ** 36, 1)).toBe(1);
+    expect(pt.unmap(0x1, 1)).toBe(1);
+    pt.destroy();
+    expect(mem.framesInUse).toBe(0);
   });
 
   it('D b6 is read and cleared', () => {

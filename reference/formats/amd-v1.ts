@@ -62,9 +62,11 @@ export interface AmdV1Variant {
   maxOaLg2: number;
   maxTopLevel: number;
   defaultLevels: number;
+  /** The table grows its top on demand from `defaultLevels` (PT_FEAT_DYNAMIC_TOP). */
+  dynamicTop: boolean;
 }
 
-export const AMDV1_HOST: AmdV1Variant = { name: 'amd-v1', granuleLg2: 12, maxVaLg2: 64, maxOaLg2: 52, maxTopLevel: 5, defaultLevels: 3 };
+export const AMDV1_HOST: AmdV1Variant = { name: 'amd-v1', granuleLg2: 12, maxVaLg2: 64, maxOaLg2: 52, maxTopLevel: 5, defaultLevels: 3, dynamicTop: true };
 
 /** Index of the lowest zero bit of a safe integer. */
 function ffz(x: number): number {
@@ -93,6 +95,7 @@ export class AmdV1 implements PtFormat {
   readonly hasDirty = true;
   readonly single0: Single0Test = { anyLo: AMDV1_PR, maskLo: 7 << NL_SHIFT, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
+  readonly startLevels: number;
   private readonly fc: number;
   /** Table PA (4 KiB frames) → address-field value. */
   private readonly pfnToField: number;
@@ -101,11 +104,15 @@ export class AmdV1 implements PtFormat {
     variant: AmdV1Variant,
     config: FormatConfig,
   ) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'force_coherence']);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'force_coherence', variant.dynamicTop ? 'start_levels' : 'huge']);
     const g = variant.granuleLg2;
     this.name = variant.name;
     this.unitLg2 = g;
     this.levels = checkRange('levels', config.levels ?? variant.defaultLevels, 1, variant.maxTopLevel + 1);
+    // Linux's AMD driver: starting_level 2 (3 levels) and PT_FEAT_DYNAMIC_TOP up to `levels`.
+    this.startLevels = variant.dynamicTop
+      ? checkRange('start_levels', config.start_levels ?? Math.min(variant.defaultLevels, this.levels), 1, this.levels)
+      : this.levels;
     if ((config.granule ?? 2 ** g) !== 2 ** g) throw new FormatConfigError('granule', `${config.granule} is not ${2 ** g}`);
     const fullIas = Math.min(variant.maxVaLg2, g + 9 * this.levels);
     this.iasLg2 = config.ias === undefined ? fullIas : checkRange('ias', config.ias, g + 9 * (this.levels - 1) + 1, fullIas);

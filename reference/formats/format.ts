@@ -88,6 +88,14 @@ export interface FormatConfig {
   force_coherence?: boolean;
   /** RISC-V: Svnapot 64 KiB contiguous leaves (gpt PT_FEAT_RISCV_SVNAPOT_64K). */
   svnapot?: boolean;
+  /** x86-64 / RISC-V first stage: the IOVA is sign-extended (informational: IOVAs are taken truncated to ias bits). */
+  sign_extend?: boolean;
+  /** mock: the domain allows the 1 MiB huge page (informational: the pgsize list passed to map decides). */
+  huge?: boolean;
+  /** PPC TCE: the DMA window (bus addresses); IOVA units are then bus page numbers inside it. */
+  window?: { start: bigint | number; sizeBytes: bigint | number };
+  /** Levels a dynamic-top table starts with (AMD v1: Linux starts at 3 and grows). */
+  start_levels?: number;
   /** VT-d SS nesting parent on ERRATA_772415_SPR17 parts: read-only maps are refused (EINVAL). */
   force_writeable?: boolean;
 }
@@ -143,6 +151,10 @@ export interface PtFormat {
    */
   readonly single0: Single0Test;
   readonly dumpConfig: DumpConfig;
+  /** Levels a table of this format starts with when it grows its top on demand (else all). */
+  readonly startLevels?: number;
+  /** First IOVA unit the table maps (PPC TCE window offset, it_offset); 0 when absent. */
+  readonly iovaBaseUnit?: number;
 
   kind(level: number, lo: number, hi: number): EntryKind;
   tablePfn(level: number, lo: number, hi: number): number;

@@ -165,6 +165,8 @@ describe('ppc-tce (pci-ioda-tce.c, tce.h): big-endian words, read back as little
     });
     expect(pt.translate(0x5)).toMatchObject({ oaUnit: 0x6, perm: PERM_R });
     expect(pt.dump().config).toEqual({ levels: 1, granule: 4096, ias: 31, oas: 52, big_endian: true });
+    pt.map(0x6, 0x7, 1, IOMMU_WRITE); // DMA_FROM_DEVICE: pnv_tce_build still sets READ
+    expect(words(pt)['0x400030']).toBe('0x0370000000000000'); // 0x7003 big-endian
   });
   it('two levels, 64K pages, 1 TiB window: indirect entry = table PA | R | W', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'ppc-tce', { levels: 2, granule: 65536, ias: 40 });
@@ -176,11 +178,40 @@ describe('ppc-tce (pci-ioda-tce.c, tce.h): big-endian words, read back as little
   });
 });
 
+describe('unit plan configs (reference/iommu) are accepted as given', () => {
+  it('ppc-tce 64-bit DDW window at 2^59: IOVA units are bus page numbers, the table indexes from it_offset', () => {
+    const mem = new PhysicalMemory(0x100);
+    const pt = PageTable.create(mem, 'ppc-tce', { levels: 2, granule: 65536, ias: 60, oas: 52, big_endian: true, window: { start: 1n << 59n, sizeBytes: 1n << 40n } });
+    expect(pt.iovaBaseUnit).toBe(2 ** 43);
+    pt.map(2 ** 43 + 0x1001, 0x3, 1, RW);
+    expect(words(pt)).toEqual({ '0x100008': '0x0380100000000000', '0x108008': '0x0300030000000000' });
+    expect(pt.translate(2 ** 43 + 0x1001)).toMatchObject({ oaUnit: 3, leafIovaUnit: 2 ** 43 + 0x1001 });
+    expect(pt.dump().config).toEqual({ levels: 2, granule: 65536, ias: 60, oas: 52, big_endian: true });
+    expect(() => pt.map(0x1001, 0x3, 1, RW)).toThrow(/ERANGE/);
+    expect(pt.unmap(2 ** 43 + 0x1001, 1)).toBe(1);
+    pt.destroy();
+    expect(mem.framesInUse).toBe(0);
+  });
+  it.each([
+    ['vtd-fs', { levels: 4, granule: 4096, ias: 48, oas: 52, sign_extend: true }],
+    ['vtd-ss', { levels: 4, granule: 4096, ias: 46, oas: 52 }],
+    ['amd-v1', { levels: 6, granule: 4096, ias: 64, oas: 52 }],
+    ['amd-v2', { levels: 4, granule: 4096, ias: 47, oas: 52 }],
+    ['riscv-sv', { levels: 3, granule: 4096, ias: 39, oas: 56, sign_extend: true }],
+    ['arm-lpae-s2', { levels: 3, granule: 4096, ias: 40, oas: 40, stage: 2, concat: 2 }],
+    ['mock', { granule: 2048, huge: true }],
+  ] as const)('%s %j', (name, config) => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), name, config as never);
+    pt.map(0x10, 0x20, 1, RW);
+    expect(pt.translate(0x10)).toMatchObject({ oaUnit: 0x20 });
+  });
+});
+
 describe('config validation names the key', () => {
   const cases: [Parameters<typeof createFormat>[0], object, string][] = [
     ['vtd-ss', { levels: 2 }, 'levels'],
     ['vtd-ss', { granule: 65536 }, 'granule'],
-    ['vtd-ss', { ias: 40 }, 'ias'],
+    ['vtd-ss', { ias: 39 }, 'ias'], // 4 levels index 40..48 bits
     ['vtd-fs', { levels: 3 }, 'levels'],
     ['amd-v1', { levels: 7 }, 'levels'],
     ['arm-lpae-s1', { oas: 50 }, 'oas'],

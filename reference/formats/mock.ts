@@ -11,7 +11,7 @@
 import { AmdV1, type AmdV1Variant } from './amd-v1.ts';
 import type { FormatConfig, PtFormat } from './format.ts';
 
-export const MOCK_VARIANT: AmdV1Variant = { name: 'mock', granuleLg2: 11, maxVaLg2: 56, maxOaLg2: 51, maxTopLevel: 4, defaultLevels: 3 };
+export const MOCK_VARIANT: AmdV1Variant = { name: 'mock', granuleLg2: 11, maxVaLg2: 56, maxOaLg2: 51, maxTopLevel: 4, defaultLevels: 3, dynamicTop: false };
 
 export function createMock(config: FormatConfig): PtFormat {
   return new AmdV1(MOCK_VARIANT, config);

@@ -122,6 +122,11 @@ export interface PageTableDump {
 
 export interface PageTableOptions {
   freeEmptyTables?: boolean;
+  /**
+   * Start with this many levels and add levels on top as maps need them, up to the format's
+   * `levels` (generic_pt PT_FEAT_DYNAMIC_TOP; Linux's AMD v1 starts at 3). Default: all levels.
+   */
+  startLevels?: number;
 }
 
 function bswap32(x: number): number {
@@ -148,8 +153,9 @@ function hex(v: number): string {
 export class PageTable {
   readonly format: PtFormat;
   readonly unitLg2: number;
-  readonly rootPfn: number;
-  private readonly top: number;
+  /** Root table frame and its level; both change only when the top grows (`startLevels`). */
+  private root: number;
+  private top: number;
   private readonly freeEmpty: boolean;
   /** Per level: units covered by one item, and entries per table. */
   private readonly itemUnits: number[];
@@ -157,7 +163,11 @@ export class PageTable {
   /** Largest allowed leaf size ≤ k (index k = log2 bytes, 0..64), −1 if none; and its level. */
   private readonly bestSize: Int8Array;
   private readonly sizeLevel: Int8Array;
+  /** Units of IOVA the format allows, and those the current top covers. */
   private readonly ioUnits: number;
+  /** First IOVA unit of the table (PPC TCE window); the walker indexes relative to it. */
+  readonly iovaBaseUnit: number;
+  private topUnits: number;
   private readonly oaUnits: number;
   private tableFrames = 0;
   private destroyed = false;
@@ -190,12 +200,17 @@ export class PageTable {
   ) {
     this.format = format;
     this.unitLg2 = format.unitLg2;
-    this.top = format.levels - 1;
+    const start = options.startLevels ?? format.startLevels ?? format.levels;
+    if (!Number.isInteger(start) || start < 1 || start > format.levels) {
+      throw new RangeError(`startLevels ${start} is not in 1..${format.levels}`);
+    }
+    this.top = start - 1;
     this.be = format.bigEndian;
     this.freeEmpty = options.freeEmptyTables ?? true;
     this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
     this.entries = format.indexBits.map((b) => 2 ** b);
     this.ioUnits = 2 ** (format.iasLg2 - format.unitLg2);
+    this.iovaBaseUnit = format.iovaBaseUnit ?? 0;
     this.oaUnits = 2 ** (format.oasLg2 - format.unitLg2);
     this.bestSize = new Int8Array(65).fill(-1);
     this.sizeLevel = new Int8Array(65).fill(-1);
@@ -206,7 +221,40 @@ export class PageTable {
     this.s0Val = this.be ? bswap32(t.valueLo) : t.valueLo;
     this.s0Zero = this.be ? bswap32(t.zeroHi) : t.zeroHi;
     this.s0LoOff = this.be ? 1 : 0;
-    this.rootPfn = this.allocTable(this.top);
+    this.root = this.allocTable(this.top);
+    this.topUnits = this.coverage(this.top);
+  }
+
+  get rootPfn(): number {
+    return this.root;
+  }
+
+  /** Levels of the walk now (the DTE mode for AMD v1). */
+  get levels(): number {
+    return this.top + 1;
+  }
+
+  private coverage(top: number): number {
+    return Math.min(this.ioUnits, this.itemUnits[top] * this.entries[top]);
+  }
+
+  /**
+   * generic_pt increase_top (PT_FEAT_DYNAMIC_TOP): adds levels above the root until the top
+   * covers `endUnit` and can hold a leaf at `leafLevel`; the old root becomes entry 0 of the
+   * new one. False when the format's maximum is reached.
+   */
+  private growTop(endUnit: number, leafLevel: number): boolean {
+    while (endUnit > this.topUnits || leafLevel > this.top) {
+      if (this.top + 1 >= this.format.levels) return false;
+      const newRoot = this.allocTable(this.top + 1);
+      this.format.encodeTable(this.top + 1, this.root, this.w);
+      this.store(this.entryAddr(newRoot, 0), this.w.lo, this.w.hi);
+      this.top += 1;
+      this.root = newRoot;
+      this.topUnits = this.coverage(this.top);
+      this.cLevel = -1;
+    }
+    return true;
   }
 
   /** Every leaf size the format offers here (the domain's pgsize bitmap), log2 bytes ascending. */
@@ -317,6 +365,7 @@ export class PageTable {
   map(iovaUnit: number, oaUnit: number, lengthUnits: number, prot: number, options: MapOptions = {}): void {
     this.checkLive();
     const f = this.format;
+    iovaUnit -= this.iovaBaseUnit;
     // Checks in generic_pt map_pages' order, all before anything changes.
     if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) {
       if (f.noAccessMap === 'skip') return;
@@ -337,10 +386,13 @@ export class PageTable {
     if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
       throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
     }
+    if (iovaUnit + lengthUnits > this.topUnits && !this.growTop(iovaUnit + lengthUnits, 0)) {
+      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the top level`);
+    }
     const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
     if (done < lengthUnits) {
       const err = this.mapError;
-      if (done > 0) this.unmap(iovaUnit, done);
+      if (done > 0) this.unmap(iovaUnit + this.iovaBaseUnit, done);
       throw err ?? new PtError(f.existsErrno, 'mapping in the way');
     }
   }
@@ -369,6 +421,10 @@ export class PageTable {
       const sizeLg2 = this.bestSize[k];
       const level = this.sizeLevel[sizeLg2];
       const units = 2 ** (sizeLg2 - u);
+      if (level > this.top && !this.growTop(0, level)) {
+        this.mapError = new PtError('ERANGE', `no level ${level} for a 2^${sizeLg2} leaf`);
+        return lengthUnits - left;
+      }
       let pfn: number;
       if (this.cLevel === level && iova >= this.cBase && iova < this.cEnd) {
         pfn = this.cPfn;
@@ -461,7 +517,7 @@ export class PageTable {
   /** The table at `level` covering `iova`, allocating missing tables; −1 if a leaf is in the way. */
   private tableFor(level: number, iova: number): number {
     const f = this.format;
-    let pfn = this.rootPfn;
+    let pfn = this.root;
     for (let l = this.top; l > level; l--) {
       const addr = this.entryAddr(pfn, this.index(l, iova));
       this.load(addr);
@@ -491,9 +547,10 @@ export class PageTable {
   /** Walks one IOVA unit; null when not mapped. Fills `out` if given. */
   translate(iovaUnit: number, out?: Translation): Translation | null {
     this.checkLive();
-    if (!(iovaUnit >= 0 && iovaUnit < this.ioUnits)) return null;
+    iovaUnit -= this.iovaBaseUnit;
+    if (!(iovaUnit >= 0 && iovaUnit < this.topUnits)) return null;
     const f = this.format;
-    let pfn = this.rootPfn;
+    let pfn = this.root;
     for (let l = this.top; l >= 0; l--) {
       const addr = this.entryAddr(pfn, this.index(l, iovaUnit));
       this.load(addr);
@@ -511,7 +568,7 @@ export class PageTable {
       const leafOaUnit = f.leafOaUnit(l, lo, hi);
       const t = out ?? ({} as Translation);
       t.oaUnit = leafOaUnit + (iovaUnit - leafIovaUnit);
-      t.leafIovaUnit = leafIovaUnit;
+      t.leafIovaUnit = leafIovaUnit + this.iovaBaseUnit;
       t.leafOaUnit = leafOaUnit;
       t.sizeLg2 = sizeLg2;
       t.perm = f.leafPerm(l, lo, hi);
@@ -565,8 +622,11 @@ export class PageTable {
   readAndClearDirty(iovaUnit: number, lengthUnits: number, mode: 'clear' | 'no-clear', record: (iovaUnit: number, lengthUnits: number) => void): void {
     this.checkLive();
     if (!this.format.hasDirty) throw new PtError('EINVAL', `${this.format.name} has no dirty bit`);
-    const last = Math.min(iovaUnit + lengthUnits, this.ioUnits);
-    this.dirtyWalk(this.top, this.rootPfn, 0, iovaUnit, last, mode === 'clear', record);
+    const base = this.iovaBaseUnit;
+    const from = Math.max(iovaUnit - base, 0);
+    const last = Math.min(iovaUnit - base + lengthUnits, this.topUnits);
+    if (last <= from) return;
+    this.dirtyWalk(this.top, this.root, 0, from, last, mode === 'clear', base === 0 ? record : (u, n) => record(u + base, n));
   }
 
   private dirtyWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, clear: boolean, record: (iovaUnit: number, lengthUnits: number) => void): void {
@@ -617,14 +677,19 @@ export class PageTable {
    */
   unmap(iovaUnit: number, lengthUnits: number, options: UnmapOptions = {}): number {
     this.checkLive();
-    if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) return 0;
+    iovaUnit -= this.iovaBaseUnit;
+    if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit >= this.topUnits) return 0;
     this.cLevel = -1;
     const st = { unmapped: 0, stop: false };
-    this.unmapWalk(this.top, this.rootPfn, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st);
+    this.unmapWalk(this.top, this.root, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st, false);
     return st.unmapped;
   }
 
-  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }): void {
+  /**
+   * `doomed`: the parent frees this table if the walk does not stop (it covers the table
+   * whole), so the cleared entries need not be written back.
+   */
+  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }, doomed: boolean): void {
     const f = this.format;
     const be = this.be;
     const item = this.itemUnits[level];
@@ -637,8 +702,8 @@ export class PageTable {
     let v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
     let dFrom = lastIdx;
     let dTo = first;
-    const flush = (): void => {
-      if (dFrom < dTo) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
+    const flush = (force = false): void => {
+      if (dFrom < dTo && (force || !doomed || st.stop)) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
       dFrom = lastIdx;
       dTo = first;
     };
@@ -681,8 +746,9 @@ export class PageTable {
       }
       if (kind === ENTRY_TABLE) {
         const child = f.tablePfn(level, lo, hi);
-        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st);
-        const covered = from <= itemBase && to >= itemBase + item && !st.stop;
+        const whole = from <= itemBase && to >= itemBase + item;
+        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st, whole);
+        const covered = whole && !st.stop;
         if (covered || (this.freeEmpty && this.tableIsEmpty(level - 1, child))) {
           if (covered) this.freeSubtree(level - 1, child);
           else this.freeTable(level - 1, child);
@@ -711,7 +777,7 @@ export class PageTable {
       const leafBase = baseUnit + runStart * item;
       const partial = leafBase < from || leafBase + units > to;
       if (partial && split && (level > 0 || reps > 1)) {
-        flush();
+        flush(true);
         if (level > 0) this.splitLeaf(level, pfn, runStart, reps);
         else this.splitContig(level, pfn, runStart, reps);
         bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
@@ -803,15 +869,21 @@ export class PageTable {
         if (level > 0 && f.kind(level, lo, hi) === ENTRY_TABLE) visit(level - 1, f.tablePfn(level, lo, hi));
       }
     };
-    visit(this.top, this.rootPfn);
+    visit(this.top, this.root);
     words.sort((x, y) => (BigInt(x.addr) < BigInt(y.addr) ? -1 : 1));
-    return { format: this.format.name, config: this.format.dumpConfig, root: hex(this.rootPfn * FRAME_BYTES), words };
+    const config: DumpConfig = { ...this.format.dumpConfig };
+    if (this.top !== this.format.levels - 1) {
+      // A dynamic top reports the walk as it is now: the levels and input bits it covers.
+      config.levels = this.top + 1;
+      config.ias = Math.min(this.format.iasLg2, this.format.itemLg2[this.top] + this.format.indexBits[this.top]);
+    }
+    return { format: this.format.name, config, root: hex(this.root * FRAME_BYTES), words };
   }
 
   /** Frees every table frame, root included. The table is unusable afterwards. */
   destroy(): void {
     if (this.destroyed) return;
-    this.freeSubtree(this.top, this.rootPfn);
+    this.freeSubtree(this.top, this.root);
     this.destroyed = true;
   }
 }

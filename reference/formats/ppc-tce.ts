@@ -7,9 +7,11 @@
  * Geometry (pnv_pci_ioda2_table_alloc_pages): entries_shift = ias − page_shift, split evenly
  * over the levels, each level table at least one CPU page (4 KiB here: 512 entries), and
  * (level_shift − 3)·levels + page_shift < 55. Leaf (TCE) = page PA | TCE_PCI_READ b0 |
- * TCE_PCI_WRITE b1; an entry is valid iff R or W is set; intermediate entries are
+ * TCE_PCI_WRITE b1 (pnv_tce_build adds READ to every writable TCE); an entry is valid iff R or
+ * W is set; intermediate entries are
  * next-table PA | R | W. The address field is bits 51:12. There are no A/D bits.
- * A TCE IOVA unit is the page index inside the window (bus address − window offset).
+ * IOVA units are bus page numbers; with `window` the table maps [start, start + size) and
+ * indexes the page number minus start >> page_shift (Linux it_offset), else the window is at 0.
  */
 
 import {
@@ -55,15 +57,33 @@ class PpcTce implements PtFormat {
   readonly hasDirty = false;
   readonly single0: Single0Test = { anyLo: TCE_PCI_READ | TCE_PCI_WRITE, maskLo: 0, valueLo: 0, zeroHi: 0 };
   readonly dumpConfig: DumpConfig;
+  readonly iovaBaseUnit: number;
 
   constructor(config: FormatConfig) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'big_endian']);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'big_endian', 'window']);
     if (config.big_endian === false) throw new FormatConfigError('big_endian', 'TCE words are always big-endian');
     const granule = checkChoice('granule', config.granule ?? 4096, [4096, 65536, 2 ** 21, 2 ** 24, 2 ** 28, 2 ** 30]);
     const p = Math.log2(granule);
     this.unitLg2 = p;
     this.levels = checkRange('levels', config.levels ?? 1, 1, 5);
-    this.iasLg2 = checkRange('ias', config.ias ?? 31, p + 1, 59);
+    let busBits: number;
+    if (config.window !== undefined) {
+      // A window [start, start + size): the table indexes (bus address >> page_shift) − it_offset.
+      const start = BigInt(config.window.start);
+      const size = BigInt(config.window.sizeBytes);
+      if (size < BigInt(granule) || (size & (size - 1n)) !== 0n || start % size !== 0n || start + size > 1n << 64n) {
+        throw new FormatConfigError('window', `size 0x${size.toString(16)} must be a power of two ≥ the page, start 0x${start.toString(16)} a multiple of it`);
+      }
+      this.iasLg2 = size.toString(2).length - 1;
+      this.iovaBaseUnit = Number(start >> BigInt(p));
+      busBits = (start + size - 1n).toString(2).length;
+      if (config.ias !== undefined && config.ias < busBits) throw new FormatConfigError('ias', `${config.ias} bits cannot hold the window end (${busBits} bits)`);
+      busBits = config.ias ?? busBits;
+    } else {
+      this.iasLg2 = checkRange('ias', config.ias ?? 31, p + 1, 59);
+      this.iovaBaseUnit = 0;
+      busBits = this.iasLg2;
+    }
     this.oasLg2 = checkRange('oas', config.oas ?? 52, 32, 52);
     const entriesShift = this.iasLg2 - p;
     const bits = Math.max(Math.ceil(entriesShift / this.levels), 9);
@@ -76,7 +96,7 @@ class PpcTce implements PtFormat {
       this.leafSizesLg2.push(level === 0 ? [p] : []);
     }
     this.tableFrames = this.indexBits.map(framesFor);
-    this.dumpConfig = { levels: this.levels, granule, ias: this.iasLg2, oas: this.oasLg2, big_endian: true };
+    this.dumpConfig = { levels: this.levels, granule, ias: busBits, oas: this.oasLg2, big_endian: true };
   }
 
   kind(level: number, lo: number): EntryKind {
@@ -100,7 +120,8 @@ class PpcTce implements PtFormat {
     out.hi = fieldHi(tablePfn, 12);
   }
   leafAttrs(prot: number, out: EntryWords): boolean {
-    out.lo = (prot & IOMMU_READ ? TCE_PCI_READ : 0) | (prot & IOMMU_WRITE ? TCE_PCI_WRITE : 0);
+    // pnv_tce_build: a writable TCE is always readable too.
+    out.lo = (prot & (IOMMU_READ | IOMMU_WRITE) ? TCE_PCI_READ : 0) | (prot & IOMMU_WRITE ? TCE_PCI_WRITE : 0);
     out.hi = 0;
     return true;
   }

@@ -74,13 +74,15 @@ class RiscV implements PtFormat {
     x4: boolean,
     config: FormatConfig,
   ) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'svnapot']);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'svnapot', 'sign_extend']);
+    if (x4 && config.sign_extend) throw new FormatConfigError('sign_extend', 'G-stage (x4) addresses are zero-extended');
     this.levels = checkChoice('levels', config.levels ?? 4, [3, 4, 5]);
     checkChoice('granule', config.granule ?? 4096, [4096]);
-    this.iasLg2 = 12 + 9 * this.levels + (x4 ? 2 : 0);
-    if (config.ias !== undefined && config.ias !== this.iasLg2) {
-      throw new FormatConfigError('ias', `${config.ias} does not match ${this.levels} levels (${this.iasLg2})`);
-    }
+    // Input bits: at most what the levels index (the hardware width); fewer narrow the
+    // usable IOVA (gpt max_vasz_lg2, e.g. AMD v2 without sign extension: 47/56).
+    const fullIas = 12 + 9 * this.levels + (x4 ? 2 : 0);
+    const minIas = fullIas - 8;
+    this.iasLg2 = config.ias === undefined ? fullIas : checkRange('ias', config.ias, minIas, fullIas);
     this.oasLg2 = checkRange('oas', config.oas ?? 56, 32, 56);
     const maxLeaf = config.max_leaf_lg2 === undefined ? 64 : checkRange('max_leaf_lg2', config.max_leaf_lg2, 12, 64);
     const g = uniformGeometry(12, 9, this.levels, x4 ? 11 : 9);

@@ -66,13 +66,14 @@ class X86_64 implements PtFormat {
     readonly name: FormatName,
     config: FormatConfig,
   ) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2']);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'max_leaf_lg2', 'sign_extend']);
     this.levels = checkChoice('levels', config.levels ?? 4, [4, 5]);
     checkChoice('granule', config.granule ?? 4096, [4096]);
-    this.iasLg2 = 12 + 9 * this.levels;
-    if (config.ias !== undefined && config.ias !== this.iasLg2) {
-      throw new FormatConfigError('ias', `${config.ias} does not match ${this.levels} levels (${this.iasLg2})`);
-    }
+    // Input bits: at most what the levels index (the hardware width); fewer narrow the
+    // usable IOVA (gpt max_vasz_lg2, e.g. AMD v2 without sign extension: 47/56).
+    const fullIas = 12 + 9 * this.levels;
+    const minIas = fullIas - 8;
+    this.iasLg2 = config.ias === undefined ? fullIas : checkRange('ias', config.ias, minIas, fullIas);
     this.oasLg2 = checkRange('oas', config.oas ?? 52, 32, 52);
     const maxLeaf = checkChoice('max_leaf_lg2', config.max_leaf_lg2 ?? 30, [12, 21, 30]);
     const g = uniformGeometry(12, 9, this.levels);

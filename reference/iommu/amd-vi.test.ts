@@ -48,8 +48,20 @@ describe('amd-vi Extended Feature Register', () => {
 });
 
 describe('amd-vi GET_HW_INFO and capabilities', () => {
-  it('has no hw_info type in the uAPI header: type NONE, no payload, whatever was asked', () => {
+  it('newest Linux: type AMD (4), struct iommu_hw_info_amd {efr, efr2} raw, 16 bytes', () => {
     const p = createAmdViProfile({});
+    const info = p.hwInfo(0);
+    if ('errno' in info) throw new Error('errno');
+    expect(info.type).toBe(4);
+    expect(Buffer.from(info.bytes).toString('hex')).toBe('df5a20000f001700' + '0000000000000000');
+    expect('errno' in p.hwInfo(4)).toBe(false);
+    expect(p.hwInfo(1)).toEqual({ errno: 'EOPNOTSUPP' });
+    const ht = createAmdViProfile({ ht_range_ignore: true }).hwInfo(0);
+    if ('errno' in ht) throw new Error('errno');
+    expect(Buffer.from(ht.bytes).toString('hex')).toBe('df5a20000f001700' + '0008000000000000');
+  });
+  it('hw_info "none" (older kernels): type NONE, no payload, whatever was asked', () => {
+    const p = createAmdViProfile({ hw_info: 'none' });
     expect(p.hwInfo(0)).toEqual({ type: 0, bytes: new Uint8Array(0) });
     expect(p.hwInfo(1)).toEqual({ type: 0, bytes: new Uint8Array(0) });
   });
@@ -87,7 +99,7 @@ describe('amd-vi paging domains', () => {
   });
   it('PASID flag → v2 table (4K|2M|1G), 5 or 4 levels per GATS, non-sign-extended aperture', () => {
     const p = plan({}, IOMMU_HWPT_ALLOC_PASID);
-    expect(p.config).toEqual({ format: 'amd-v2', levels: 5, granule: 4096, ias: 56, oas: 52 });
+    expect(p.config).toEqual({ format: 'amd-v2', levels: 5, granule: 4096, ias: 57, oas: 52 });
     expect(p.pgsizeBitmap).toBe(0x40201000n);
     expect(p.aperture.end).toBe(0xffffffffffffffn);
     expect(plan({ guest_levels: 4 }, IOMMU_HWPT_ALLOC_PASID).aperture.end).toBe(0x7fffffffffffn);

@@ -6,9 +6,10 @@
  * DIRTY_TRACKING, v2 = x86-64 table for PASID-capable domains), page sizes, aperture, and the
  * MSI and HyperTransport reserved windows.
  *
- * GET_HW_INFO: the uAPI header read for this model (torvalds/linux include/uapi/linux/iommufd.h
- * @ b4d90dbc) has no AMD hw_info type, so the driver answers type NONE with no payload. A posted
- * series adds IOMMU_HW_INFO_TYPE_AMD = 4 {efr, efr2}; it is not modelled until the header has it.
+ * GET_HW_INFO: newest mainline (torvalds/linux drivers/iommu/amd/iommufd.c, amd_iommufd_hw_info
+ * wired as amd_iommu_ops.hw_info) answers IOMMU_HW_INFO_TYPE_AMD = 4 with struct
+ * iommu_hw_info_amd {__aligned_u64 efr; __aligned_u64 efr2} — the raw global EFR/EFR2. Older
+ * kernels (and the stored uAPI header @ b4d90dbc) have no AMD type: knob `hw_info: "none"`.
  *
  * Field positions: drivers/iommu/amd/amd_iommu_types.h FEATURE_* (= AMD IOMMU spec 48882,
  * MMIO Offset 0030h). Driver behaviour: drivers/iommu/amd/iommu.c and init.c.
@@ -16,10 +17,13 @@
  * Invariants: registers are a pure function of the knobs; derived values come from the EFR.
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, enumKnob, intKnob, knobDefaults, rangeKnob, readKnobs } from './knobs.ts';
-import { compose, extractNumber, field, flag, isSet } from './register-fields.ts';
+import { compose, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
   hwInfoNone,
+  IOMMU_HW_INFO_TYPE_NONE,
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_PASID,
@@ -29,6 +33,7 @@ import {
   SZ_4K,
   SZ_512G,
   type Errno,
+  type HwInfo,
   type PagingPlan,
   type PlanResult,
   type ReservedRegion,
@@ -70,6 +75,14 @@ export const MSI_RANGE_END = 0xfeefffffn;
 export const HT_RANGE_START = 0xfd00000000n;
 export const HT_RANGE_END = 0xffffffffffn;
 
+/** enum iommu_hw_info_type value of struct iommu_hw_info_amd (after TEGRA241_CMDQV = 3). */
+export const IOMMU_HW_INFO_TYPE_AMD = 4;
+
+/** struct iommu_hw_info_amd {__aligned_u64 efr; __aligned_u64 efr2} = 16 bytes. */
+export function amdHwInfoBytes(efr: bigint, efr2: bigint): Uint8Array {
+  return new LeBytes(16).u64(0, efr).u64(8, efr2).bytes;
+}
+
 /** PASID_MASK: the driver handles at most 16-bit PASIDs. */
 const PASID_MASK = 0xffff;
 
@@ -90,6 +103,8 @@ export const KNOBS = {
   /** EFR2.HtRangeIgnore: the HyperTransport window is not reserved. */
   ht_range_ignore: boolKnob(false),
   snp: boolKnob(false),
+  /** GET_HW_INFO: "amd" (newest Linux, type 4 {efr, efr2}) or "none" (older kernels). */
+  hw_info: enumKnob('amd', ['amd', 'none'] as const),
 };
 
 export function readAmdKnobs(input: Record<string, unknown>) {
@@ -175,7 +190,7 @@ function v2Plan(d: AmdDerived, pasidCapable: boolean): PagingPlan {
   const vaBits = d.gptLevels === 5 ? 56 : 47;
   return {
     unitModel: MODEL,
-    config: { format: 'amd-v2', levels: d.gptLevels, granule: 4096, ias: vaBits, oas: 52 },
+    config: { format: 'amd-v2', levels: d.gptLevels, granule: 4096, ias: d.gptLevels === 5 ? 57 : 48, oas: 52 },
     pgsizeBitmap: AMD_IOMMU_PGSIZES_V2,
     aperture: { start: 0n, end: maxAddr(vaBits) },
     dirtyTracking: false,
@@ -226,7 +241,12 @@ export function createAmdViProfile(input: Record<string, unknown>): UnitProfile 
     knobs: k,
     registers: { EFR: efr, EFR2: efr2 },
     derived: d,
-    hwInfo: hwInfoNone,
+    hwInfo(requestedType: number): HwInfo | { errno: Errno } {
+      if (k.hw_info === 'none') return hwInfoNone(requestedType);
+      // amd_iommufd_hw_info: only DEFAULT or AMD may be asked for.
+      if (requestedType !== IOMMU_HW_INFO_TYPE_NONE && requestedType !== IOMMU_HW_INFO_TYPE_AMD) return { errno: 'EOPNOTSUPP' };
+      return { type: IOMMU_HW_INFO_TYPE_AMD, bytes: amdHwInfoBytes(efr, efr2) };
+    },
     capabilities: d.hd ? IOMMU_HW_CAP_DIRTY_TRACKING : 0,
     maxPasidLog2: d.maxPasidLog2,
     planPaging: (flags) => planAmdPaging(d, k.pgtable, flags),
@@ -238,3 +258,6 @@ export function createAmdViProfile(input: Record<string, unknown>): UnitProfile 
     nestingFormats: [],
   };
 }
+
+/** The model as the core's IommuUnit (no set_dev_pasid for paging domains modelled; no nesting uAPI in the header). */
+export const createAmdViUnit: UnitFactory = (knobs) => new ProfileUnit(createAmdViProfile(knobs), false, false);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KnobError } from './knobs.ts';
-import { createArmSmmuV3Profile, validateNestedSte } from './arm-smmuv3.ts';
+import { createArmSmmuV3Profile, smmuViommuInvalidate, validateNestedSte } from './arm-smmuv3.ts';
 import {
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
@@ -114,7 +114,8 @@ describe('arm-smmuv3 paging domains', () => {
     expect(p.planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING)).toMatchObject({ errno: 'EOPNOTSUPP' });
     expect(createArmSmmuV3Profile({ httu: 'none' }).planPaging(IOMMU_HWPT_ALLOC_DIRTY_TRACKING)).toMatchObject({ errno: 'EOPNOTSUPP' });
     expect(createArmSmmuV3Profile({ stage1: false }).planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT)).toMatchObject({ errno: 'EOPNOTSUPP' });
-    expect(plan({}, IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID).dirtyTracking).toBe(true);
+    expect(plan({}, IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID)).toMatchObject({ dirtyTracking: true, config: { hw_dirty: true } });
+    expect(plan({}, 0).config.hw_dirty).toBeUndefined();
     expect(plan({ stage1: false }, 0).config.format).toBe('arm-lpae-s2');
   });
 });
@@ -176,5 +177,28 @@ describe('arm-smmuv3 knobs', () => {
     } catch (e) {
       expect((e as KnobError).key).toBe(key);
     }
+  });
+});
+
+describe('arm-smmuv3 vIOMMU invalidation (arm_vsmmu_cache_invalidate)', () => {
+  const cmd = (op: number, sid = 0n): Uint8Array => {
+    const b = new Uint8Array(16);
+    new DataView(b.buffer).setBigUint64(0, BigInt(op) | (sid << 32n), true);
+    return b;
+  };
+  const run = (cmds: Array<Uint8Array | null>, known = (v: bigint) => v === 7n, dataType = 1, entryLenBytes = 16) =>
+    smmuViommuInvalidate({ dataType, entryLenBytes, entryNum: cmds.length, readEntry: (i) => cmds[i] }, known);
+  it('accepts the TLBI NH/NSNH commands and SID-tagged commands for a known vSID', () => {
+    expect(run([cmd(0x30), cmd(0x10), cmd(0x11), cmd(0x12), cmd(0x13), cmd(0x40, 7n), cmd(0x05, 7n), cmd(0x06, 7n)])).toEqual({ handled: 8 });
+  });
+  it('EIO for other opcodes and unknown vSIDs, after the entries already handled', () => {
+    expect(run([cmd(0x12), cmd(0x28)])).toEqual({ handled: 1, errno: 'EIO' }); // TLBI_S12_VMALL
+    expect(run([cmd(0x03, 7n)])).toEqual({ handled: 0, errno: 'EIO' }); // CFGI_STE
+    expect(run([cmd(0x40, 8n)])).toEqual({ handled: 0, errno: 'EIO' });
+  });
+  it('wrong data type EINVAL; short entry EINVAL; faulting entry EFAULT', () => {
+    expect(run([cmd(0x10)], undefined, 0)).toEqual({ handled: 0, errno: 'EINVAL' });
+    expect(run([cmd(0x10)], undefined, 1, 8)).toEqual({ handled: 0, errno: 'EINVAL' });
+    expect(run([cmd(0x10), null])).toEqual({ handled: 1, errno: 'EFAULT' });
   });
 });

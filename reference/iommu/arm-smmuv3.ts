@@ -15,6 +15,8 @@
  * registers as arm_smmu_device_hw_probe reads them.
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, enumKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob } from './knobs.ts';
 import { compose, extract, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
@@ -347,6 +349,7 @@ export function planSmmuPaging(d: SmmuDerived, flags: number): PlanResult {
   const ias = stage === 1 ? Math.min(d.vax ? 52 : 48, d.hostVaBits) : d.ias;
   const oas = stage === 1 ? d.ias : d.oas;
   const { config, pgsizeBitmap } = lpaeConfig(stage, granule, ias, oas);
+  if (dirty) config.hw_dirty = true;
   return {
     ok: true,
     plan: {
@@ -388,6 +391,57 @@ export function planSmmuNested(parent: PagingPlan, flags: number, data: DriverDa
   return { ok: true, nested: { dataType: data.type, format: 'arm-lpae-s1', fields: { ste0: valid ? ste0 : 0n, ste1: valid ? ste1 : 0n } } };
 }
 
+/** IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 and the CMDQ opcodes a vIOMMU accepts. */
+export const IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1;
+export const CMDQ_OP_CFGI_CD = 0x05;
+export const CMDQ_OP_CFGI_CD_ALL = 0x06;
+export const CMDQ_OP_TLBI_NH_ALL = 0x10;
+export const CMDQ_OP_TLBI_NH_ASID = 0x11;
+export const CMDQ_OP_TLBI_NH_VA = 0x12;
+export const CMDQ_OP_TLBI_NH_VAA = 0x13;
+export const CMDQ_OP_TLBI_NSNH_ALL = 0x30;
+export const CMDQ_OP_ATC_INV = 0x40;
+
+/**
+ * arm_vsmmu_cache_invalidate / arm_vsmmu_convert_user_cmd: each entry is one 16-byte CMDQ
+ * command (struct iommu_viommu_arm_smmuv3_invalidate). TLBI_NSNH_ALL/NH_ALL/NH_ASID/NH_VA/NH_VAA
+ * are accepted (their VMID is replaced by the vIOMMU's); ATC_INV/CFGI_CD/CFGI_CD_ALL must name a
+ * virtual StreamID (bits 63:32) that has a vDEVICE; any other opcode → EIO. `handled` is the
+ * number of entries before the first failure (written back to entry_num).
+ */
+export function smmuViommuInvalidate(
+  array: { dataType: number; entryLenBytes: number; entryNum: number; readEntry(index: number): Uint8Array | null },
+  vsidKnown: (vsid: bigint) => boolean,
+): { handled: number; errno?: Errno } {
+  if (array.dataType !== IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3) return { handled: 0, errno: 'EINVAL' };
+  let handled = 0;
+  for (let i = 0; i < array.entryNum; i++) {
+    if (array.entryLenBytes < 16) return { handled, errno: 'EINVAL' };
+    const raw = array.readEntry(i);
+    if (raw === null) return { handled, errno: 'EFAULT' };
+    for (let b = 16; b < raw.length; b++) if (raw[b] !== 0) return { handled, errno: 'E2BIG' };
+    const cmd0 = readU64Le(raw, 0);
+    const op = Number(cmd0 & 0xffn);
+    switch (op) {
+      case CMDQ_OP_TLBI_NSNH_ALL:
+      case CMDQ_OP_TLBI_NH_VA:
+      case CMDQ_OP_TLBI_NH_VAA:
+      case CMDQ_OP_TLBI_NH_ALL:
+      case CMDQ_OP_TLBI_NH_ASID:
+        break;
+      case CMDQ_OP_ATC_INV:
+      case CMDQ_OP_CFGI_CD:
+      case CMDQ_OP_CFGI_CD_ALL:
+        if (!vsidKnown(cmd0 >> 32n)) return { handled, errno: 'EIO' };
+        break;
+      default:
+        return { handled, errno: 'EIO' };
+    }
+    handled++;
+  }
+  return { handled };
+}
+
 export const SMMU_RESERVED_REGIONS: ReservedRegion[] = [
   { start: MSI_IOVA_BASE, last: MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1n, kind: 'sw-msi' },
 ];
@@ -399,6 +453,8 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
   checkViommuAlloc(parent: PagingPlan): Errno | null;
   /** A domain is bound to the SMMU instance that allocated it; another instance refuses it. */
   foreignInstanceErrno: Errno;
+  checkPasidAttach(plan: PagingPlan): Errno | null;
+  viommuInvalidate: typeof smmuViommuInvalidate;
 } {
   const k = readSmmuKnobs(input);
   const r = encodeSmmuRegisters(k);
@@ -435,5 +491,11 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
       return null;
     },
     foreignInstanceErrno: 'EINVAL',
+    // arm_smmu_s1_set_dev_pasid: only stage-1 domains go on a PASID.
+    checkPasidAttach: (plan) => (plan.config.stage === 1 ? null : 'EINVAL'),
+    viommuInvalidate: smmuViommuInvalidate,
   };
 }
+
+/** The model as the core's IommuUnit (arm_smmu_s1_set_dev_pasid; nesting only through a vIOMMU). */
+export const createArmSmmuV3Unit: UnitFactory = (knobs) => new ProfileUnit(createArmSmmuV3Profile(knobs), true, false);

@@ -9,6 +9,7 @@ import {
   createIntelVtdProfile,
   IOAPIC_RANGE_END,
   IOAPIC_RANGE_START,
+  vtdInvalidateUser,
 } from './intel-vtd.ts';
 import {
   IOMMU_HW_CAP_DIRTY_TRACKING,
@@ -140,6 +141,17 @@ describe('intel-vtd paging domains', () => {
     expect(createIntelVtdProfile({}).planPaging(1 << 4)).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
   });
 
+  it('table config: SLLPS/FS1GP cap the leaf size; a nest parent refuses read-only maps (errata)', () => {
+    expect(plan({}, IOMMU_HWPT_ALLOC_NEST_PARENT).config).toEqual({
+      format: 'vtd-ss', levels: 4, granule: 4096, ias: 48, oas: 52, max_leaf_lg2: 30, force_writeable: true,
+    });
+    expect(plan({ superpages: ['2M'] }, IOMMU_HWPT_ALLOC_DIRTY_TRACKING).config).toEqual({
+      format: 'vtd-ss', levels: 4, granule: 4096, ias: 48, oas: 52, max_leaf_lg2: 21,
+    });
+    expect(plan({ superpages: [] }, IOMMU_HWPT_ALLOC_DIRTY_TRACKING).config.max_leaf_lg2).toBe(12);
+    expect(plan({}, 0).config).toEqual({ format: 'vtd-fs', levels: 4, granule: 4096, ias: 48, oas: 52, max_leaf_lg2: 30 });
+  });
+
   it('SLLPS drives second-stage page sizes; FS1GP drives first-stage 1G', () => {
     expect(plan({ superpages: [] }, IOMMU_HWPT_ALLOC_NEST_PARENT).pgsizeBitmap).toBe(0x1000n);
     expect(plan({ superpages: ['2M'] }, IOMMU_HWPT_ALLOC_NEST_PARENT).pgsizeBitmap).toBe(0x201000n);
@@ -232,5 +244,39 @@ describe('intel-vtd knobs', () => {
       expect((e as KnobError).key).toBe(key);
       expect((e as Error).message).toContain(`'${key}'`);
     }
+  });
+});
+
+describe('intel-vtd nested cache invalidation (intel_nested_cache_invalidate_user)', () => {
+  const entry = (addr: bigint, npages: bigint, flags = 0, reserved = 0, extra = 0): Uint8Array => {
+    const b = new Uint8Array(24 + extra);
+    const v = new DataView(b.buffer);
+    v.setBigUint64(0, addr, true);
+    v.setBigUint64(8, npages, true);
+    v.setUint32(16, flags, true);
+    v.setUint32(20, reserved, true);
+    return b;
+  };
+  const run = (entries: Array<Uint8Array | null>, entryLenBytes = 24, dataType = 0) =>
+    vtdInvalidateUser({ dataType, entryLenBytes, entryNum: entries.length, readEntry: (i) => entries[i] });
+
+  it('accepts 4K-aligned ranges, the LEAF flag, and addr 0 with npages U64_MAX (all)', () => {
+    expect(run([entry(0x1000n, 1n), entry(0n, (1n << 64n) - 1n, 1)])).toEqual({ handled: 2 });
+    expect(run([])).toEqual({ handled: 0 });
+  });
+  it('stops at the first bad entry and reports how many were handled', () => {
+    expect(run([entry(0x1000n, 1n), entry(0x1001n, 1n)])).toEqual({ handled: 1, errno: 'EINVAL' });
+    expect(run([entry(0x2000n, (1n << 64n) - 1n)])).toEqual({ handled: 0, errno: 'EINVAL' });
+    expect(run([entry(0n, 1n), entry(0n, 1n, 2)])).toEqual({ handled: 1, errno: 'EOPNOTSUPP' });
+    expect(run([entry(0n, 1n, 0, 1)])).toEqual({ handled: 0, errno: 'EOPNOTSUPP' });
+    expect(run([entry(0n, 1n), null])).toEqual({ handled: 1, errno: 'EFAULT' });
+  });
+  it('data type, short entries and non-zero tails', () => {
+    expect(run([entry(0n, 1n)], 24, 1)).toEqual({ handled: 0, errno: 'EINVAL' });
+    expect(run([entry(0n, 1n).subarray(0, 16)], 16)).toEqual({ handled: 0, errno: 'EINVAL' });
+    expect(run([entry(0n, 1n, 0, 0, 8)], 32)).toEqual({ handled: 1 });
+    const tail = entry(0n, 1n, 0, 0, 8);
+    tail[31] = 1;
+    expect(run([tail], 32)).toEqual({ handled: 0, errno: 'E2BIG' });
   });
 });

@@ -16,6 +16,8 @@
  * the registers (as the driver does), never from the knobs directly.
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob, type KnobSpec } from './knobs.ts';
 import { compose, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
@@ -280,6 +282,11 @@ function ssPageSizes(sllps: number): bigint {
   return SZ_4K | (superpage >= 1 ? SZ_2M : 0n) | (superpage >= 2 ? SZ_1G : 0n);
 }
 
+function ssMaxLeafLg2(sllps: number): number {
+  const superpage = sllps === 0 ? 0 : 32 - Math.clz32(sllps);
+  return superpage >= 2 ? 30 : superpage === 1 ? 21 : 12;
+}
+
 function fsPageSizes(d: VtdDerived): bigint {
   return SZ_4K | SZ_2M | (d.fl1gp ? SZ_1G : 0n);
 }
@@ -299,7 +306,7 @@ export function planVtdPaging(d: VtdDerived, flags: number): PlanResult {
       ok: true,
       plan: {
         unitModel: MODEL,
-        config: { format: 'vtd-fs', levels, granule: 4096, ias: d.gaw, oas: 52, sign_extend: true },
+        config: { format: 'vtd-fs', levels, granule: 4096, ias: levels === 5 ? 57 : 48, oas: 52, max_leaf_lg2: d.fl1gp ? 30 : 21 },
         pgsizeBitmap: fsPageSizes(d),
         // Canonical addresses: bit gaw−1 would sign-extend, so the aperture stops below it.
         aperture: { start: 0n, end: maxAddr(d.gaw - 1) },
@@ -317,7 +324,16 @@ export function planVtdPaging(d: VtdDerived, flags: number): PlanResult {
     ok: true,
     plan: {
       unitModel: MODEL,
-      config: { format: 'vtd-ss', levels: d.agaw + 2, granule: 4096, ias: d.gaw, oas: 52 },
+      config: {
+        format: 'vtd-ss',
+        levels: d.agaw + 2,
+        granule: 4096,
+        ias: agawToWidth(d.agaw),
+        oas: 52,
+        max_leaf_lg2: ssMaxLeafLg2(d.sllps),
+        // hw_info always reports ERRATA_772415_SPR17: a nest parent refuses read-only maps.
+        ...(nestParent ? { force_writeable: true } : {}),
+      },
       pgsizeBitmap: ssPageSizes(d.sllps),
       aperture: { start: 0n, end: maxAddr(d.gaw) },
       dirtyTracking: dirty,
@@ -381,9 +397,53 @@ export function checkVtdNestedAttach(d: VtdDerived, fields: Record<string, bigin
   return null;
 }
 
+/** enum iommu_hwpt_invalidate_data_type / iommu_hwpt_vtd_s1_invalidate_flags. */
+export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
+export const IOMMU_VTD_INV_FLAGS_LEAF = 1;
+const VTD_S1_INVALIDATE_SIZE_BYTES = 24;
+const U64_MAX = (1n << 64n) - 1n;
+
+/** One IOMMU_HWPT_INVALIDATE request array, as the core hands it to the driver. */
+export interface InvalidateEntries {
+  dataType: number;
+  entryLenBytes: number;
+  entryNum: number;
+  readEntry(index: number): Uint8Array | null;
+}
+
+/**
+ * intel_nested_cache_invalidate_user: struct iommu_hwpt_vtd_s1_invalidate {addr, npages, flags,
+ * __reserved} entries in order; `handled` is what the kernel writes back to entry_num.
+ * iommu_copy_struct_from_user_array: entry_len below the struct → EINVAL, a longer entry must
+ * have a zero tail (else E2BIG), a faulting read → EFAULT. Unknown flags or a non-zero
+ * __reserved → EOPNOTSUPP; an unaligned addr, or npages = U64_MAX with addr ≠ 0 → EINVAL.
+ */
+export function vtdInvalidateUser(array: InvalidateEntries): { handled: number; errno?: Errno } {
+  if (array.dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) return { handled: 0, errno: 'EINVAL' };
+  let handled = 0;
+  for (let i = 0; i < array.entryNum; i++) {
+    if (array.entryLenBytes < VTD_S1_INVALIDATE_SIZE_BYTES) return { handled, errno: 'EINVAL' };
+    const raw = array.readEntry(i);
+    if (raw === null) return { handled, errno: 'EFAULT' };
+    for (let b = VTD_S1_INVALIDATE_SIZE_BYTES; b < raw.length; b++) if (raw[b] !== 0) return { handled, errno: 'E2BIG' };
+    const addr = readU64Le(raw, 0);
+    const npages = readU64Le(raw, 8);
+    const flags = readU32Le(raw, 16);
+    const reserved = readU32Le(raw, 20);
+    if (flags & ~IOMMU_VTD_INV_FLAGS_LEAF || reserved !== 0) return { handled, errno: 'EOPNOTSUPP' };
+    if ((addr & 0xfffn) !== 0n || (npages === U64_MAX && addr !== 0n)) return { handled, errno: 'EINVAL' };
+    handled++;
+  }
+  return { handled };
+}
+
 export const VTD_RESERVED_REGIONS: ReservedRegion[] = [{ start: IOAPIC_RANGE_START, last: IOAPIC_RANGE_END, kind: 'msi' }];
 
-export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfile & { derived: VtdDerived; checkNestedAttach(fields: Record<string, bigint>): Errno | null } {
+export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfile & {
+  derived: VtdDerived;
+  checkNestedAttach(fields: Record<string, bigint>): Errno | null;
+  invalidateNested(fields: Record<string, bigint>, array: InvalidateEntries): { handled: number; errno?: Errno };
+} {
   const k = readVtdKnobs(input);
   const cap = encodeCapReg(k);
   const ecap = encodeEcapReg(k);
@@ -409,5 +469,9 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     nestingFormats: d.nested ? ['vtd-fs'] : [],
     planNested: (parent, flags, data) => planVtdNested(d, parent, flags, data),
     checkNestedAttach: (fields) => checkVtdNestedAttach(d, fields),
+    invalidateNested: (_fields, array) => vtdInvalidateUser(array),
   };
 }
+
+/** The model as the core's IommuUnit (intel_iommu_set_dev_pasid; nesting through domain_alloc_nested). */
+export const createIntelVtdUnit: UnitFactory = (knobs) => new ProfileUnit(createIntelVtdProfile(knobs), true, true);

@@ -28,9 +28,9 @@ describe('mock unit (selftest.c)', () => {
     expect(unit.hwInfo(dev, IOMMU_HW_INFO_TYPE_SELFTEST + 1)).toMatchObject({ ok: false, errno: 'EOPNOTSUPP' });
   });
 
-  it('dirty capability follows no_dirty (iommufd_dirty_tracking.device_dirty_capability)', () => {
-    expect(unit.capabilities(dev)).toBe(IOMMU_HW_CAP_DIRTY_TRACKING);
-    expect(unit.capabilities(noDirty)).toBe(0);
+  it('dirty capability follows no_dirty, ATS is never usable (iommufd_dirty_tracking.device_dirty_capability; device.c PCI_ATS_NOT_SUPPORTED)', () => {
+    expect(unit.capabilities(dev)).toBe(IOMMU_HW_CAP_DIRTY_TRACKING | 8);
+    expect(unit.capabilities(noDirty)).toBe(8);
     expect(unit.maxPasidLog2({ ...dev, pasid: true })).toBe(20);
   });
 

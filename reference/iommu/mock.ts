@@ -16,6 +16,7 @@ import {
   copyUserData,
   fail,
   IOMMU_HW_CAP_DIRTY_TRACKING,
+  IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED,
   IOMMU_HW_INFO_TYPE_DEFAULT,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -136,8 +137,9 @@ export class MockUnit implements IommuUnit {
     return ok({ type: IOMMU_HW_INFO_TYPE_SELFTEST, bytes });
   }
 
+  /** mock_domain_capable: dirty unless no_dirty; never IOMMU_CAP_PCI_ATS_SUPPORTED (not a PCI device). */
   capabilities(dev: UnitDevice): number {
-    return dev.noDirty ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING;
+    return (dev.noDirty ? 0 : IOMMU_HW_CAP_DIRTY_TRACKING) | IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED;
   }
 
   maxPasidLog2(dev: UnitDevice): number {

@@ -29,7 +29,7 @@ describe('ppc-tce', () => {
     const r = createPpcTceProfile({ paging: true, window_start: '0x800000000000000', window_size: '0x10000000000', page_shift: 16, levels: 2 }).planPaging(0);
     if (!r.ok) throw new Error(r.why);
     expect(r.plan.aperture).toEqual({ start: 0x800000000000000n, end: 0x80000ffffffffffn });
-    expect(r.plan.config).toMatchObject({ levels: 2, granule: 65536, ias: 60 });
+    expect(r.plan.config).toMatchObject({ levels: 2, granule: 65536, ias: 40 });
     expect(r.plan.pgsizeBitmap).toBe(0x10000n);
   });
   it('paging: flags are EOPNOTSUPP; foreign domains EINVAL', () => {

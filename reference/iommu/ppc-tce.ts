@@ -15,6 +15,8 @@
  * the table geometry follows pnv_pci_ioda2_table_alloc_pages (levels split the index evenly).
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, intKnob, KnobError, knobDefaults, readKnobs, type KnobSpec } from './knobs.ts';
 import { hwInfoNone, type Errno, type PagingPlan, type PlanResult, type UnitProfile } from './unit-profile.ts';
 
@@ -77,7 +79,7 @@ export function planPpcPaging(k: PpcKnobs, flags: number): PlanResult {
         format: 'ppc-tce',
         levels: k.levels,
         granule: 2 ** k.page_shift,
-        ias: end.toString(2).length,
+        ias: k.size.toString(2).length - 1,
         oas: 52,
         big_endian: true,
         window: { start: k.start, sizeBytes: k.size },
@@ -115,3 +117,6 @@ export function createPpcTceProfile(input: Record<string, unknown>): UnitProfile
     nestingFormats: [],
   };
 }
+
+/** The model as the core's IommuUnit (no PASID, no nesting). */
+export const createPpcTceUnit: UnitFactory = (knobs) => new ProfileUnit(createPpcTceProfile(knobs), false, false);

@@ -6,9 +6,19 @@
 
 import type { IommuUnit, UnitFactory } from './unit.ts';
 import { createMockUnit } from './mock.ts';
+import { createAmdViUnit } from './amd-vi.ts';
+import { createArmSmmuV3Unit } from './arm-smmuv3.ts';
+import { createIntelVtdUnit } from './intel-vtd.ts';
+import { createPpcTceUnit } from './ppc-tce.ts';
+import { createRiscvIommuUnit } from './riscv-iommu.ts';
 
 const MODELS: Record<string, UnitFactory> = {
   mock: createMockUnit,
+  'intel-vtd': createIntelVtdUnit,
+  'amd-vi': createAmdViUnit,
+  'arm-smmuv3': createArmSmmuV3Unit,
+  'riscv-iommu': createRiscvIommuUnit,
+  'ppc-tce': createPpcTceUnit,
 };
 
 export function unitModels(): string[] {

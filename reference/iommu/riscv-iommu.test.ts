@@ -49,7 +49,7 @@ describe('riscv-iommu iommufd view', () => {
     [5, 57, 5, 0xffffffffffffffn, 0x8040201000n],
   ])('sv_levels %i → Sv%i, %i levels, aperture [0, %s]', (sv_levels, bits, levels, end, pgsizes) => {
     const p = plan({ sv_levels });
-    expect(p.config).toEqual({ format: 'riscv-sv', levels, granule: 4096, ias: bits, oas: 56, sign_extend: true });
+    expect(p.config).toEqual({ format: 'riscv-sv', levels, granule: 4096, ias: bits, oas: 56 });
     expect(p.aperture).toEqual({ start: 0n, end });
     expect(p.pgsizeBitmap).toBe(pgsizes);
   });

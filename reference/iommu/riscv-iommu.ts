@@ -15,6 +15,8 @@
  * Invariants: the register is a pure function of the knobs; derived values come from it.
  */
 
+import { ProfileUnit } from './profile-unit.ts';
+import type { UnitFactory } from './unit.ts';
 import { boolKnob, enumKnob, intKnob, knobDefaults, readKnobs } from './knobs.ts';
 import { compose, extractNumber, field, flag, isSet } from './register-fields.ts';
 import {
@@ -135,7 +137,7 @@ export function planRiscvPaging(d: RiscvDerived, flags: number): PlanResult {
     ok: true,
     plan: {
       unitModel: MODEL,
-      config: { format: 'riscv-sv', levels, granule: 4096, ias: d.vaBits, oas: d.pas, sign_extend: true },
+      config: { format: 'riscv-sv', levels, granule: 4096, ias: d.vaBits, oas: d.pas },
       // va_mask = DMA_BIT_MASK(va_bits − 1) (the driver keeps out of the sign-extended half);
       // pgsize_bitmap = va_mask & (4K | 2M | 1G | 512G): 512G needs Sv48 or wider.
       pgsizeBitmap: maxAddr(d.vaBits - 1) & (SZ_4K | SZ_2M | SZ_1G | SZ_512G),
@@ -175,3 +177,6 @@ export function createRiscvIommuProfile(input: Record<string, unknown>): UnitPro
     nestingFormats: [],
   };
 }
+
+/** The model as the core's IommuUnit (no PASID, no nesting in the Linux driver). */
+export const createRiscvIommuUnit: UnitFactory = (knobs) => new ProfileUnit(createRiscvIommuProfile(knobs), false, false);

@@ -52,7 +52,11 @@ export interface FormatConfig {
   /** Levels of the table (for AMD v1: the maximum the unit allows; Linux grows the top on demand). */
   levels: number;
   granule: number;
-  /** Input (IOVA) and output address bits the table covers. */
+  /**
+   * Input (IOVA) bits the TABLE decodes (its levels' full width: 39/48/57 for VT-d and x86,
+   * log2 of the window for TCE) and output bits. The usable range may be narrower: that is
+   * the plan's aperture (MGAW, canonical halves), not the table's.
+   */
   ias: number;
   oas: number;
   /** ARM: 1 or 2. */
@@ -61,9 +65,13 @@ export interface FormatConfig {
   concat?: number;
   /** PPC TCE tables are big-endian. */
   big_endian?: boolean;
-  /** Input addresses must be canonical (sign-extended from bit ias−1): x86 first stage, RISC-V Sv*. */
-  sign_extend?: boolean;
-  /** PPC: the DMA window the table maps and its TCE page size. */
+  /** Largest leaf, log2 bytes, the driver lets the table use (VT-d SLLPS / FS1GP). */
+  max_leaf_lg2?: number;
+  /** ARM stage 1 with IO_PGTABLE_QUIRK_ARM_HD: writable leaves carry DBM. */
+  hw_dirty?: boolean;
+  /** VT-d nest parent on ERRATA_772415_SPR17 parts: read-only maps are refused (EINVAL). */
+  force_writeable?: boolean;
+  /** PPC: the DMA window the table maps. */
   window?: { start: bigint; sizeBytes: bigint };
 }
 

@@ -27,6 +27,8 @@ export const IOMMU_HW_INFO_TYPE_DEFAULT = 0;
 export const IOMMU_HW_CAP_DIRTY_TRACKING = 1 << 0;
 export const IOMMU_HW_CAP_PCI_PASID_EXEC = 1 << 1;
 export const IOMMU_HW_CAP_PCI_PASID_PRIV = 1 << 2;
+/** Negative sense: set unless the driver reports IOMMU_CAP_PCI_ATS_SUPPORTED (newest device.c). */
+export const IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3;
 /** enum iommufd_hwpt_alloc_flags. */
 export const IOMMU_HWPT_ALLOC_NEST_PARENT = 1 << 0;
 export const IOMMU_HWPT_ALLOC_DIRTY_TRACKING = 1 << 1;
@@ -163,7 +165,10 @@ export interface IommuUnit {
    * else IOMMU_HW_INFO_TYPE_DEFAULT. Null when the driver has no hw_info op (core reports NONE).
    */
   hwInfo(dev: UnitDevice, requestedType: number): Result<HwInfo> | null;
-  /** out_capabilities bits (IOMMU_HW_CAP_*) for this device. */
+  /**
+   * out_capabilities bits (IOMMU_HW_CAP_*) for this device, including the negative-sense
+   * IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED when the device cannot use ATS.
+   */
   capabilities(dev: UnitDevice): number;
   /** out_max_pasid_log2: 0 unless the device has PASID enabled. */
   maxPasidLog2(dev: UnitDevice): number;

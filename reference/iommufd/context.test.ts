@@ -131,6 +131,17 @@ describe('IOAS map/unmap without domains', () => {
     }
   });
 
+  it('auto IOVA takes the lowest hole: a freed area in the middle is reused first', () => {
+    const ioas = ioasAlloc();
+    const iovas = Array.from({ length: 8 }, () => map(ioas, { length: PAGE }).iova as bigint);
+    expect(iovas).toEqual(Array.from({ length: 8 }, (_, i) => BigInt(PAGE * (i + 1))));
+    unmap(ioas, iovas[3], PAGE);
+    unmap(ioas, iovas[5], PAGE);
+    expect(map(ioas, { length: PAGE }).iova).toBe(iovas[3]);
+    expect(map(ioas, { length: PAGE }).iova).toBe(iovas[5]);
+    expect(map(ioas, { length: 2 * PAGE }).iova).toBe(BigInt(10 * PAGE));
+  });
+
   it('reserved range at the top: auto MAP → ENOSPC (iommufd_ioas.reserved_overflow)', () => {
     const ioas = ioasAlloc();
     const iopt = ctx.table.ioas(ioas).iopt;

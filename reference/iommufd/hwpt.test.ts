@@ -146,7 +146,7 @@ describe('IOMMU_GET_HW_INFO (iommufd_ioas.get_hw_info)', () => {
 
   it('selftest payload, kernel length, larger buffer zeroed, partial copy', () => {
     m.memory.write(scratch, new Uint8Array(16).fill(0xaa));
-    expect(info({ data_len: 16 })).toMatchObject({ data_len: 8, out_data_type: IOMMU_HW_INFO_TYPE_SELFTEST, out_capabilities: 1, out_max_pasid_log2: 0 });
+    expect(info({ data_len: 16 })).toMatchObject({ data_len: 8, out_data_type: IOMMU_HW_INFO_TYPE_SELFTEST, out_capabilities: 9, out_max_pasid_log2: 0 });
     expect(Array.from(m.memory.read(scratch, 16)!)).toEqual([0, 0, 0, 0, 0xef, 0xbe, 0xad, 0xde, 0, 0, 0, 0, 0, 0, 0, 0]);
     m.memory.write(scratch, new Uint8Array(8).fill(0xaa));
     expect(info({ data_len: 4 }).data_len).toBe(8);

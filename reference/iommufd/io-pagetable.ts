@@ -86,6 +86,11 @@ const lowestSetBit = (v: bigint): bigint => v & -v;
 
 export class IoPagetable {
   readonly areas: Area[] = [];
+  /**
+   * The IOVA the areas cover, with touching areas merged: automatic allocation walks these
+   * instead of the areas, so packed mappings cost one step however many areas they hold.
+   */
+  private readonly extents: IovaRange[] = [];
   readonly reserved: Reserved[] = [];
   /** Sorted, disjoint. */
   allowed: IovaRange[] = [];
@@ -106,6 +111,40 @@ export class IoPagetable {
       else hi = mid;
     }
     return lo;
+  }
+
+  /** Index of the first extent whose last ≥ iova. */
+  private extentLowerBound(iova: bigint): number {
+    let lo = 0;
+    let hi = this.extents.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.extents[mid].last < iova) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private addExtent(start: bigint, last: bigint): void {
+    const i = this.extentLowerBound(start);
+    const left = i > 0 && this.extents[i - 1].last + 1n === start;
+    const right = i < this.extents.length && this.extents[i].start === last + 1n;
+    if (left && right) {
+      this.extents[i - 1].last = this.extents[i].last;
+      this.extents.splice(i, 1);
+    } else if (left) this.extents[i - 1].last = last;
+    else if (right) this.extents[i].start = start;
+    else this.extents.splice(i, 0, { start, last });
+  }
+
+  private removeExtent(start: bigint, last: bigint): void {
+    const i = this.extentLowerBound(start);
+    const e = this.extents[i];
+    if (e === undefined || e.start > start || e.last < last) throw new Error('removeExtent: range not covered');
+    const pieces: IovaRange[] = [];
+    if (e.start < start) pieces.push({ start: e.start, last: start - 1n });
+    if (last < e.last) pieces.push({ start: last + 1n, last: e.last });
+    this.extents.splice(i, 1, ...pieces);
   }
 
   /** The first area intersecting [start, last], or undefined (iopt_area_iter_first). */
@@ -273,11 +312,11 @@ export class IoPagetable {
   /** Walks the holes of reserved ∪ areas within [start, last] and returns the first fit. */
   private firstHole(start: bigint, last: bigint, length: bigint, align: bigint, pageOffset: bigint): bigint | null {
     const res = this.reserved.filter((r) => r.last >= start && r.start <= last).sort((a, b) => (a.start < b.start ? -1 : 1));
-    let ai = this.lowerBound(start);
+    let ai = this.extentLowerBound(start);
     let ri = 0;
     let cur = start;
     while (cur <= last) {
-      const a = this.areas[ai];
+      const a = this.extents[ai];
       const r = res[ri];
       const next = a !== undefined && a.start <= last && (r === undefined || a.start <= r.start) ? a : r !== undefined && r.start <= last ? r : undefined;
       if (next === undefined) return IoPagetable.fitRange(cur, last, length, align, pageOffset);
@@ -412,15 +451,16 @@ export class IoPagetable {
     for (const a of areas) {
       a.pages.areaRefs++;
       this.areas.splice(this.lowerBound(a.start), 0, a);
+      this.addExtent(a.start, a.last);
     }
     return dst;
   }
 
-  /** Removes one area that has no access pins: unmaps from domains, unpins, drops the pages ref. */
-  private removeArea(a: Area): void {
+  /** Tears down one area that has no access pins (the caller takes it out of `areas`). */
+  private dismantleArea(a: Area): void {
     for (const d of this.domains) this.unmapAreaFrom(a, d);
     this.unfillArea(a);
-    this.areas.splice(this.lowerBound(a.start), 1);
+    this.removeExtent(a.start, a.last);
     a.pages.areaRefs--;
   }
 
@@ -429,26 +469,38 @@ export class IoPagetable {
    * crosses either edge stops the walk with ENOENT — areas already removed stay removed, as in
    * Linux; `unmappedBytes` reports them. Accesses pinning an area are told to drop their pins
    * first; if they do not, EDEADLOCK after 100 tries. Unmapping nothing is not an error here
-   * (IOMMU_IOAS_UNMAP turns it into ENOENT; the VFIO compat UNMAP_DMA does not).
+   * (IOMMU_IOAS_UNMAP turns it into ENOENT; the VFIO compat UNMAP_DMA does not). The removed
+   * areas are contiguous in `areas`, so they leave it with one splice.
    */
   unmapRange(start: bigint, last: bigint): { unmappedBytes: bigint; errno?: string } {
     let unmapped = 0n;
     let tries = 0;
+    const first = this.lowerBound(start);
+    let i = first;
+    let errno: string | undefined;
     for (;;) {
-      const a = this.firstArea(start, last);
-      if (a === undefined) break;
-      if (a.start < start || a.last > last) return { unmappedBytes: unmapped, errno: 'ENOENT' };
+      const a = this.areas[i];
+      if (a === undefined || a.start > last) break;
+      if (a.start < start || a.last > last) {
+        errno = 'ENOENT';
+        break;
+      }
       if (a.accessPins > 0) {
         a.preventAccess = true;
-        if (tries++ > 100) return { unmappedBytes: unmapped, errno: 'EDEADLOCK' };
+        if (tries++ > 100) {
+          errno = 'EDEADLOCK';
+          break;
+        }
         for (const acc of [...this.accesses]) acc.notifyUnmap(a.start, BigInt(a.lengthBytes));
         a.preventAccess = a.accessPins > 0;
         continue;
       }
-      this.removeArea(a);
+      this.dismantleArea(a);
       unmapped += BigInt(a.lengthBytes);
+      i++;
     }
-    return { unmappedBytes: unmapped };
+    this.areas.splice(first, i - first);
+    return errno === undefined ? { unmappedBytes: unmapped } : { unmappedBytes: unmapped, errno };
   }
 
   /** iopt_unmap_iova: EINVAL for length 0, EOVERFLOW past ULONG_MAX; returns bytes unmapped. */

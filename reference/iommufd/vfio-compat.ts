@@ -12,7 +12,7 @@ import { IoptPages } from './pages.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { IoasObject } from './objects.ts';
 import { PAGE_SIZE, ULONG_MAX, U64_MAX } from './io-pagetable.ts';
-import { PAGE_BYTES, USER_VA_END } from '../machine/process-memory.ts';
+import { PAGE_BYTES } from '../machine/process-memory.ts';
 
 export const VFIO_API_VERSION = 0;
 export const VFIO_TYPE1_IOMMU = 1;
@@ -74,7 +74,7 @@ export function mapDma(ctx: IommufdContext, a: Args): CompatOut {
   const flags = Number(a.flags);
   check(a.vaddr + a.size <= U64_MAX, 'EOVERFLOW', 'vaddr + size');
   check(a.size !== 0n && a.size <= U64_MAX - PAGE_SIZE, 'EINVAL', 'size');
-  check(a.vaddr + a.size <= BigInt(USER_VA_END), 'EFAULT', 'user range outside the address space');
+  check(a.size <= BigInt(Number.MAX_SAFE_INTEGER) - 2n * PAGE_SIZE, 'EFAULT', 'length beyond what the reference models');
   const uptrDown = a.vaddr - (a.vaddr % PAGE_SIZE);
   const startByte = Number(a.vaddr - uptrDown);
   // Legacy maps always use the VFIO-compatible per-process accounting.

@@ -54,6 +54,18 @@ export interface StructInfo {
   sizeBytes: number;
   alignBytes: number;
   fields: FieldInfo[];
+  /** Which header declares it: `iommufd` (uapi/linux/iommufd.h), `vfio`, `iommufd_test` (selftest). */
+  source?: 'iommufd' | 'vfio' | 'iommufd_test';
+  /**
+   * A C flexible array member after the fixed part (`struct vfio_iova_range iova_ranges[]`):
+   * not counted in sizeBytes; `countField` holds its element count.
+   */
+  flexibleArray?: { name: string; struct: string; countField: string };
+  /**
+   * Argument fields the protocol carries that are not part of the C layout (`device`, the
+   * topology name VFIO device commands use instead of a device fd). Never encoded.
+   */
+  protocolFields?: string[];
 }
 
 export type IoctlFamily = 'iommufd' | 'vfio-device' | 'vfio-container' | 'test';
@@ -75,6 +87,10 @@ export interface IoctlInfo {
   sizeField?: 'size' | 'argsz';
   /** The schema file that defines it, relative to schemas/. */
   schema: string;
+  /** The schema's `$id` (for validateBySchemaId). */
+  schemaId?: string;
+  /** One line on what the ioctl does. */
+  description?: string;
 }
 
 export interface EnumInfo {
@@ -85,6 +101,8 @@ export interface EnumInfo {
   prefix: string;
   /** Full C names → values. Values above 2^53−1 never occur in flag sets we model. */
   values: Record<string, number>;
+  /** Value names that exist only on CONFIG_IOMMUFD_TEST kernels (iommufd_test.h). */
+  selftest?: string[];
 }
 
 export interface UapiCatalog {
