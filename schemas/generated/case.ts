@@ -157,7 +157,7 @@ export interface TopologyProcess {
  */
 export interface CaseStep {
   /**
-   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE), CLOSE, or a raw ioctl request number in hex ("0x3b7f") for requests that are no uAPI command.
+   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE, RAW_IOCTL), or CLOSE.
    */
   op: string;
   /**
@@ -169,18 +169,6 @@ export interface CaseStep {
    * The integer argument of an ioctl that takes one instead of a struct (VFIO_SET_IOMMU, VFIO_CHECK_EXTENSION): a number, "0x…", a flag/enum name or a $capture expression.
    */
   argv?:
-    | number
-    | string
-    | boolean
-    | null
-    | Value[]
-    | {
-        [k: string]: Value;
-      };
-  /**
-   * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
-   */
-  argp?:
     | number
     | string
     | boolean
