@@ -35,11 +35,11 @@ const DEFAULT_TOPOLOGY = {
 /** What the reference offers; model and format capabilities follow the registries. */
 export function capabilities(): string[] {
   return [
-    'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'dirty', 'pasid', 'map-file', 'change-process',
+    'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
     'nesting:selftest',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
-    'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state',
+    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
     'x-raw-ioctl',
   ];
 }
@@ -65,6 +65,7 @@ export class ReferenceAdapter implements Adapter {
   private contexts = new Map<number, IommufdContext>();
   private bindings = new Map<string, DeviceObject>();
   private readonly catalog: UapiCatalog;
+  private lastReached: boolean | undefined;
 
   constructor(catalog?: UapiCatalog) {
     this.catalog = catalog ?? getCatalog();
@@ -127,7 +128,17 @@ export class ReferenceAdapter implements Adapter {
       if (p === 0n || this.machine.memory.read(Number(p), 4) === null) return { errno: 'EFAULT' };
       throw new AdapterError(RPC_INVALID_PARAMS, 'argp pointing at user memory is not supported; pass arg');
     }
-    return dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
+    const fn = this.machine.failNth;
+    fn.begin();
+    let r: IoctlResult;
+    try {
+      r = dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
+    } finally {
+      const reached = fn.end();
+      if (reached !== undefined) this.lastReached = reached;
+      else this.lastReached = undefined;
+    }
+    return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
   }
 
   async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
@@ -254,6 +265,10 @@ export class ReferenceAdapter implements Adapter {
       access.ioas = ioas;
       ioas.users++;
       return { access_id: ctx.table.add(access) };
+    },
+    FAIL_NTH: (_c, a) => {
+      this.machine.failNth.arm(this.num(a, 'n'));
+      return {};
     },
     DESTROY_ACCESS: (c, a) => {
       const ctx = this.need(c);

@@ -200,6 +200,7 @@ export function bindDevice(ctx: IommufdContext, name: string): DeviceObject {
   const dev = ctx.machine.topology.devices.get(name);
   check(dev !== undefined, 'ENODEV', `no device '${name}' in the topology`);
   check(!ctx.machineBindings.has(name), 'EBUSY', `device '${name}' is already bound`);
+  ctx.machine.failNth.point('device object');
   const obj = new DeviceObject(dev);
   ctx.table.add(obj);
   ctx.machineBindings.set(name, obj);
