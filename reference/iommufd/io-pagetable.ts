@@ -7,10 +7,14 @@
  * plus work proportional to the areas it touches, never to the bytes it covers, so a bigint per
  * comparison is cheap and keeps the full 64-bit space exact (2^64−1 is a valid `last`).
  * Everything done per page — pins, charges, frames, page-table entries — works on JS-number
- * page indices in pages.ts and in the formats; an area's length is a number (it is bounded by
- * the user memory behind it, < 2^47).
+ * page indices in pages.ts and in the formats; an area's length is an exact JS number (MAP
+ * refuses lengths of 2^53 and more). Areas live in a binary-searched sorted array (inserts at
+ * the top, where automatic IOVAs land, cost nothing; removals are one splice per UNMAP), and
+ * `extents` merges touching areas so that automatic allocation steps over a packed region at
+ * once instead of area by area.
  *
- * Invariants: areas never overlap and are sorted by start; every area of an IOAS that has at
+ * Invariants: areas never overlap and are sorted by start; `extents` is exactly the union of
+ * the areas, touching ranges merged; every area of an IOAS that has at
  * least one domain holds one pin on its pages range (`filled`) and is mapped in every domain's
  * table; an area with `accessPins > 0` is never removed (unmap first notifies the accesses).
  * Every mutating method checks everything before it changes anything, except where Linux
