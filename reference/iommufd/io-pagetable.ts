@@ -609,6 +609,24 @@ export class IoPagetable {
     });
   }
 
+  /** Throws when an invariant of the file header does not hold (tests call it). */
+  checkInvariants(): void {
+    const merged: IovaRange[] = [];
+    for (let i = 0; i < this.areas.length; i++) {
+      const a = this.areas[i];
+      if (i > 0 && this.areas[i - 1].last >= a.start) throw new Error('areas overlap or are unsorted');
+      if (BigInt(a.lengthBytes) !== a.last - a.start + 1n) throw new Error('area length disagrees with its range');
+      if (a.filled !== this.domains.length > 0) throw new Error('area fill state disagrees with the domains');
+      const m = merged[merged.length - 1];
+      if (m !== undefined && m.last + 1n === a.start) m.last = a.last;
+      else merged.push({ start: a.start, last: a.last });
+    }
+    if (JSON.stringify(merged, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) !==
+      JSON.stringify(this.extents, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) {
+      throw new Error('extents are not the union of the areas');
+    }
+  }
+
   /** Byte offset in `area.pages` of `iova` (which lies inside the area). */
   static pagesByte(area: Area, iova: bigint): number {
     return area.pagesOffsetBytes + Number(iova - area.start);
