@@ -79,6 +79,9 @@ export class IoptPages {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
     let fresh = 0;
     let runStart = -1;
+    // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
+    // check over the whole range fails fast, as GUP does at the first hole.
+    if (this.holders.size === 0 && !this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
     for (let i = first; i < first + count; ) {
       const blockNo = i >>> BLOCK_SHIFT;
       const h = this.holders.get(blockNo);
