@@ -52,6 +52,8 @@ function lowestFreeFd(used: Set<number>): number {
 }
 
 const IOMMUFD_TYPE = 0x3b;
+/** Hooks that hand bytes back (MEM_READ, DMA_READ, CHECK_REFS) refuse more than this. */
+const HOOK_MAX_BYTES = 256 * 1024 * 1024;
 const IOMMUFD_CMD_BASE = 0x80;
 /** IOMMU_HW_QUEUE_ALLOC: the last slot of the (non-test) iommufd ioctl table. */
 const IOMMUFD_CMD_LAST = 0x94;
@@ -168,6 +170,13 @@ export class ReferenceAdapter implements Adapter {
     return ctx;
   }
 
+  /** A byte count a hook materialises in memory: bounded, or the adapter refuses the request. */
+  private bytesLen(a: JsonObject, key: string): number {
+    const n = this.num(a, key);
+    if (n > HOOK_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `${key} ${n} exceeds the ${HOOK_MAX_BYTES}-byte limit of this hook`);
+    return n;
+  }
+
   private num(a: JsonObject, key: string): number {
     const v = toBig(a[key], key);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new AdapterError(RPC_INVALID_PARAMS, `${key} is too large for this hook`);
@@ -215,7 +224,7 @@ export class ReferenceAdapter implements Adapter {
       return {};
     },
     MEM_READ: (_c, a) => {
-      const got = this.machine.memory.read(this.num(a, 'addr'), this.num(a, 'length'));
+      const got = this.machine.memory.read(this.num(a, 'addr'), this.bytesLen(a, 'length'));
       check(got !== null, 'EFAULT', 'addr');
       return { data: bytesToHex(got) };
     },
@@ -226,7 +235,7 @@ export class ReferenceAdapter implements Adapter {
     },
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
-      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.num(a, 'length'), null);
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null);
       const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : { fault: r.fault };
       return out;
     },
@@ -237,7 +246,7 @@ export class ReferenceAdapter implements Adapter {
         : { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
       return out;
     },
-    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.num(a, 'length')) }),
+    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
     ACCOUNTING: () => {
       const acc = this.machine.accounting;
       return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages };
@@ -277,11 +286,11 @@ export class ReferenceAdapter implements Adapter {
     },
     ACCESS_PIN: (c, a) => {
       const ctx = this.need(c);
-      const access = this.access(ctx, a);
+      // selftest.c iommufd_test_access_pages: the 16 MiB cap first, then the access, then its pin ops.
       const length = toBig(a.length, 'length');
-      // selftest.c iommufd_test_access_pages: an access without pin ops first, then the 16 MiB cap.
-      check(access.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
       check(length <= BigInt(ACCESS_PAGES_MAX_BYTES), 'ENOMEM', 'more than 16 MiB');
+      const access = this.access(ctx, a);
+      check(access.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
       return { pages_id: access.pin(toBig(a.iova, 'iova'), length, a.write === true) };
     },
     ACCESS_UNPIN: (c, a) => {
@@ -291,6 +300,10 @@ export class ReferenceAdapter implements Adapter {
     },
     ACCESS_RW: (c, a): JsonObject => {
       const ctx = this.need(c);
+      // selftest.c iommufd_test_access_rw caps its bounce buffer at 16 MiB (ENOMEM) before it
+      // looks the access up.
+      const rwLength = a.data !== undefined ? hexToBytes(a.data, 'data').length : Number(toBig(a.length, 'length') > 2n ** 40n ? 2n ** 40n : toBig(a.length, 'length'));
+      check(rwLength <= ACCESS_PAGES_MAX_BYTES, 'ENOMEM', 'more than 16 MiB');
       const access = this.access(ctx, a);
       if (a.write === true || a.data !== undefined) {
         const data = hexToBytes(a.data, 'data');
