@@ -117,6 +117,15 @@ describe('reference adapter', () => {
     expect(errnoOf(await ioctl('IOMMU_DESTROY', { size: 8, id: ioas }))).toBe('EBUSY');
   });
 
+  it('ACCESS_PIN/ACCESS_RW: over 16 MiB → ENOMEM before the access lookup; no pin ops → EOPNOTSUPP (selftest.c access ops)', async () => {
+    expect(await test('ACCESS_PIN', { access_id: 99, iova: 0, length: 16 * 1024 * 1024 + 1 })).toEqual({ errno: 'ENOMEM' });
+    expect(await test('ACCESS_RW', { access_id: 99, iova: 0, length: 16 * 1024 * 1024 + 1 })).toEqual({ errno: 'ENOMEM' });
+    expect(await test('ACCESS_PIN', { access_id: 99, iova: 0, length: 4096 })).toEqual({ errno: 'ENOENT' });
+    const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
+    const { access_id } = await out(test('CREATE_ACCESS', { ioas_id: ioas, flags: 0 }));
+    expect(await test('ACCESS_PIN', { access_id, iova: 0, length: 4096 })).toEqual({ errno: 'EOPNOTSUPP' });
+  });
+
   it('VFIO compat: GET → ENODEV, SET, GET, CLEAR (iommufd.vfio_ioas)', async () => {
     expect(errnoOf(await ioctl('IOMMU_VFIO_IOAS', { size: 12, op: 0, ioas_id: 0, __reserved: 0 }))).toBe('ENODEV');
     expect(errnoOf(await ioctl('IOMMU_VFIO_IOAS', { size: 12, op: 1, ioas_id: 0, __reserved: 0 }))).toBe('ENOENT');
