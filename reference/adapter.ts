@@ -279,6 +279,8 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       const access = this.access(ctx, a);
       const length = toBig(a.length, 'length');
+      // selftest.c iommufd_test_access_pages: an access without pin ops first, then the 16 MiB cap.
+      check(access.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
       check(length <= BigInt(ACCESS_PAGES_MAX_BYTES), 'ENOMEM', 'more than 16 MiB');
       return { pages_id: access.pin(toBig(a.iova, 'iova'), length, a.write === true) };
     },
