@@ -179,7 +179,9 @@ class CaseExecution {
       arg[p.field] = addr;
     }
     if (beforeCall) await beforeCall();
-    const answer = (await this.call('ioctl', { fd, cmd: compiled.op, arg })) as IoctlAnswer;
+    const params: { fd: number; cmd: string; arg: JsonObject; argp?: Json } = { fd, cmd: compiled.op, arg };
+    if (compiled.argp !== undefined) params.argp = compiled.argp;
+    const answer = (await this.call('ioctl', params)) as IoctlAnswer;
     const decoded: JsonObject = {};
     for (let i = 0; i < compiled.pointers.length; i++) {
       const p = compiled.pointers[i];
