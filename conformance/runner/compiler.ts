@@ -12,7 +12,7 @@ import type { FieldInfo, StructInfo, UapiCatalog } from '../../schemas/lib/catal
 import { u64ToWire } from '../../schemas/lib/u64.ts';
 import { CaseError, integerOf, parseExpr } from './expression.ts';
 import { hooks } from './schemas.ts';
-import { encodeStructArray, hexToBytes, type StructValues } from './struct-bytes.ts';
+import { encodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import type { CaseStep, Json, JsonObject } from './types.ts';
 
 export interface PointerPlacement {
@@ -77,6 +77,18 @@ export function scalarValue(catalog: UapiCatalog, f: FieldInfo | undefined, valu
   return integerOf(value, captures, what);
 }
 
+/** A struct's field values as the compiler resolved them (flags, captures, expressions applied). */
+type StructValues = Map<string, bigint | bigint[] | StructValues>;
+
+/** Lays out pointee structs with the schemas' codec; a layout error is the case's. */
+function encodeElements(catalog: UapiCatalog, s: StructInfo, elements: StructValues[], what: string): Uint8Array {
+  try {
+    return encodeStructArray(s.name, elements.map((e) => wireStruct(catalog, s, e)));
+  } catch (e) {
+    throw new CaseError(`${what}: ${(e as Error).message}`);
+  }
+}
+
 function structValues(catalog: UapiCatalog, s: StructInfo, value: unknown, captures: Captures, what: string): StructValues {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CaseError(`${what}: expected an object with the fields of struct ${s.name}`);
@@ -131,7 +143,7 @@ function pointerContent(
     } else if (value && typeof value === 'object') {
       elements = [structValues(catalog, s, value, captures, what)];
     } else throw new CaseError(`${what}: expected an address, a struct ${s.name}, a list of them, hex bytes or {"capacity": N}`);
-    const bytes = encodeStructArray(catalog, s, elements);
+    const bytes = encodeElements(catalog, s, elements, what);
     return {
       placement: { field: f.name, bytes, decode: readBack ? { struct: s, count: elements.length } : undefined },
       count: elements.length,
