@@ -193,12 +193,14 @@ export interface StateDump {
     pinned_frames?: number;
     [k: string]: unknown;
   };
+  /**
+   * Counters of pinned-page accounting, in pages; the named ones are compared by the leak check, others are diagnostics.
+   */
   accounting?: {
     user_locked_pages?: number;
     mm_locked_pages?: number;
     mm_pinned_pages?: number;
     memlock_limit_pages?: number;
-    [k: string]: unknown;
   };
   [k: string]: unknown;
 }
