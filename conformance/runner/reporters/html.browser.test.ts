@@ -84,7 +84,10 @@ describe.skipIf(!mustRun)('report.html in headless Chromium', () => {
     const aborted = { ...fixedReport, completed: false, abort_reason: 'broken adapter: <open> & "x"' };
     for (const r of [fixedReport, aborted]) {
       const result = await page.evaluate((xml) => {
-        const doc = new DOMParser().parseFromString(xml, 'application/xml');
+        // Runs in the page: DOMParser is the browser's (the test's tsconfig has no DOM types).
+        type Doc = { querySelector(s: string): { textContent: string } | null; querySelectorAll(s: string): { length: number }; documentElement: { tagName: string } };
+        const Parser = (globalThis as unknown as { DOMParser: new () => { parseFromString(x: string, t: string): Doc } }).DOMParser;
+        const doc = new Parser().parseFromString(xml, 'application/xml');
         const err = doc.querySelector('parsererror');
         return err ? `error: ${err.textContent}` : `${doc.documentElement.tagName} ${doc.querySelectorAll('testcase').length}`;
       }, renderJunit(r));
