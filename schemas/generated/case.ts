@@ -46,7 +46,7 @@ export type Value =
   | null
   | Value[]
   | {
-      [k: string]: Value;
+      [k: string]: Value | undefined;
     };
 /**
  * A Linux errno name.
@@ -175,7 +175,7 @@ export interface CaseStep {
     | null
     | Value[]
     | {
-        [k: string]: Value;
+        [k: string]: Value | undefined;
       };
   /**
    * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
@@ -208,18 +208,18 @@ export interface CaseStep {
  * Struct fields by their uAPI names (flags as a list of names or an integer, u64 as a number or a string, pointer fields as an address or inline content), or the hook's arguments.
  */
 export interface Fields {
-  [k: string]: Value;
+  [k: string]: Value | undefined;
 }
 /**
  * Fields that must match after the call; '$name' captures on first appearance.
  */
 export interface Fields1 {
-  [k: string]: Value;
+  [k: string]: Value | undefined;
 }
 /**
  * This interface was referenced by `GoldenCase`'s JSON-Schema
  * via the `definition` "fields".
  */
 export interface Fields2 {
-  [k: string]: Value;
+  [k: string]: Value | undefined;
 }

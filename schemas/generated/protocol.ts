@@ -96,7 +96,7 @@ export type WireValue =
   | string
   | WireValue[]
   | {
-      [k: string]: WireValue;
+      [k: string]: WireValue | undefined;
     };
 /**
  * Success: ret (0, or the positive value an ioctl such as VFIO_CHECK_EXTENSION returns) and the struct with its output fields filled in. Failure: the errno, and arg where the kernel copies the struct back on that failure. fail_nth_reached is present only on the ioctl that follows FAIL_NTH {n > 0}: whether the n-th allocation point was reached (so the injected failure happened).
@@ -158,7 +158,7 @@ export interface AdapterProtocol {
  * via the `definition` "wireStruct".
  */
 export interface WireStruct {
-  [k: string]: WireValue;
+  [k: string]: WireValue | undefined;
 }
 /**
  * A topology as case.schema.json#/$defs/topology defines it (checked there; the runner sends only valid ones).
@@ -661,7 +661,7 @@ export interface HookArg_RAW_IOCTL {
  * via the `definition` "hookOut_RAW_IOCTL".
  */
 export interface HookOut_RAW_IOCTL {
-  [k: string]: WireValue;
+  [k: string]: WireValue | undefined;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
