@@ -157,7 +157,7 @@ export interface TopologyProcess {
  */
 export interface CaseStep {
   /**
-   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE, RAW_IOCTL), or CLOSE.
+   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE), CLOSE, or a raw ioctl request number in hex ("0x3b7f") for requests that are no uAPI command.
    */
   op: string;
   /**
@@ -176,6 +176,18 @@ export interface CaseStep {
     | Value[]
     | {
         [k: string]: Value | undefined;
+      };
+  /**
+   * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
+   */
+  argp?:
+    | number
+    | string
+    | boolean
+    | null
+    | Value[]
+    | {
+        [k: string]: Value;
       };
   out?: Fields1;
   /**
