@@ -37,7 +37,7 @@ MOCK_PAGE = 2048
 MOCK_APERTURE_START = 0x1000000
 MOCK_APERTURE_LAST = 0x7FFFFFFF
 
-CAPABILITIES = ["ioas", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
+CAPABILITIES = ["ioas", "access", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
 
 MAP_FIXED_IOVA = 1 << 0
 MAP_WRITEABLE = 1 << 1
@@ -282,14 +282,34 @@ class Ioas:
         self.reserved = []  # (first, last, owner); owner None = test-added
         self.allowed = []  # (first, last), sorted, disjoint
         self.domains = []  # HwptPaging objects, in attach order
+        self.accesses = []  # Access objects attached here
         self.disable_large_pages = False
         self.iova_alignment = 1
 
-    def alignment_with(self, domains, disable_large_pages):
+    def alignment_with(self, domains, disable_large_pages, accesses=None):
         align = PAGE if disable_large_pages else 1
         for d in domains:
             align = max(align, d.min_page_size)
+        for a in self.accesses if accesses is None else accesses:
+            align = max(align, a.iova_alignment)
         return align
+
+    def contig_segments(self, iova, last):
+        """The areas covering [iova, last] without a gap, each with the part it covers, and
+        whether they reach `last` (iopt_for_each_contig_area / iopt_area_contig_done)."""
+        out = []
+        cur = iova
+        for a in self.areas:
+            if a.last < cur:
+                continue
+            if a.iova > cur:
+                break
+            seg_last = min(a.last, last)
+            out.append((a, cur, seg_last))
+            if seg_last >= last:
+                return out, True
+            cur = seg_last + 1
+        return out, False
 
     def check_alignment(self, new_alignment):
         """iopt_check_iova_alignment: every area must sit on the new alignment."""
@@ -402,6 +422,21 @@ class Device:
         self.hwpt = None
 
 
+class Access:
+    """An emulated-device access (the selftest's access fd): pins and reads IOVA of one IOAS.
+    Its pin items are numbered from 0, as the selftest's next_id."""
+
+    kind = "access"
+
+    def __init__(self, oid, needs_pin):
+        self.id = oid
+        self.ioas = None
+        self.needs_pin = needs_pin
+        self.iova_alignment = PAGE if needs_pin else 1
+        self.items = []  # dicts: id, iova, length, pins [(Pages, set of user page numbers)]
+        self.next_item_id = 0
+
+
 class TopoDevice:
     def __init__(self, name, model):
         self.name = name
@@ -465,7 +500,14 @@ class Machine:
                 continue
             for a in areas:
                 need[id(a.pages)].update(a.user_pages())
+        for acc in self.all_accesses():
+            for item in acc.items:
+                for pages, pgs in item["pins"]:
+                    need[id(pages)].update(pgs)
         return need
+
+    def all_accesses(self):
+        return [o for c in self.contexts.values() for o in c.objects.values() if isinstance(o, Access)]
 
     def all_ioas(self):
         return [o for c in self.contexts.values() for o in c.objects.values() if isinstance(o, Ioas)]
@@ -477,6 +519,10 @@ class Machine:
                 seen[id(a.pages)] = a.pages
         for a in extra_areas:
             seen[id(a.pages)] = a.pages
+        for acc in self.all_accesses():
+            for item in acc.items:
+                for pages, _ in item["pins"]:
+                    seen[id(pages)] = pages
         return list(seen.values())
 
     def repin(self, changes, extra_areas=()):
@@ -619,8 +665,37 @@ class Machine:
         del ctx.objects[dev.id]
         dev.topo.bound = None
 
+    def access_unmap(self, ioas, first, last):
+        """The access drivers' unmap callback: every pin item touching [first, last] of an
+        access on this IOAS is unpinned (the selftest's iommufd_test_access_unmap)."""
+        changed = False
+        for acc in ioas.accesses:
+            keep = [it for it in acc.items if it["iova"] > last or it["iova"] + it["length"] - 1 < first]
+            if len(keep) != len(acc.items):
+                acc.items = keep
+                changed = True
+        if changed:
+            self.repin({})
+
+    def access_unmap_all(self, acc):
+        if acc.items:
+            acc.items = []
+            self.repin({})
+
+    def destroy_access(self, ctx, acc):
+        acc.items = []
+        self.repin({})
+        if acc.ioas is not None:
+            ioas = acc.ioas
+            ioas.accesses.remove(acc)
+            ioas.iova_alignment = ioas.alignment_with(ioas.domains, ioas.disable_large_pages)
+        del ctx.objects[acc.id]
+
     def close(self, ctx):
-        """close(2): devices are unbound, then every object goes, leaves first."""
+        """close(2): accesses and devices go first, then every other object, leaves first."""
+        for o in list(ctx.objects.values()):
+            if isinstance(o, Access):
+                self.destroy_access(ctx, o)
         for o in list(ctx.objects.values()):
             if isinstance(o, Device):
                 self.unbind(ctx, o)
@@ -653,15 +728,15 @@ def ioctl_destroy(m, ctx, arg):
     obj = ctx.objects.get(oid)
     if obj is None:
         raise Errno("ENOENT")
-    if isinstance(obj, Device):
-        raise Errno("EBUSY")  # held by its binding driver until unbind
+    if isinstance(obj, (Device, Access)):
+        raise Errno("EBUSY")  # held by its driver until unbind / the access is destroyed
     if isinstance(obj, HwptPaging):
         if obj.devices:
             raise Errno("EBUSY")
         m.destroy_hwpt(ctx, obj)
         return {}
     if isinstance(obj, Ioas):
-        if obj.domains:
+        if obj.domains or obj.accesses:
             raise Errno("EBUSY")
         m.repin({obj: ([], [])})
         del ctx.objects[oid]
@@ -828,6 +903,7 @@ def ioctl_unmap(m, ctx, arg):
         if a.iova < first or a.last > last:
             failure = "ENOENT"  # an area straddles the range; the ones before stay unmapped
             break
+        m.access_unmap(ioas, a.iova, a.last)
         m.repin({ioas: ([x for x in ioas.areas if x is not a], ioas.domains)})
         unmapped += a.length
     if failure:
@@ -1032,6 +1108,11 @@ def hook(m, fd, op, arg):
         return {}
     if op == "ACCOUNTING":
         return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages}
+    if op in ACCESS_HOOKS:
+        ctx = m.contexts.get(fd)
+        if ctx is None:
+            raise Errno("EBADF")
+        return ACCESS_HOOKS[op](m, ctx, arg)
     if op not in ("ADD_RESERVED", "DEVICE_UNBIND", "DMA_READ", "DMA_WRITE", "TRANSLATE"):
         raise RpcError(-32601, f"test hook {op} is not implemented (not in this adapter's capabilities)")
     ctx = m.contexts.get(fd)
@@ -1073,6 +1154,152 @@ def hook(m, fd, op, arg):
         f.data[o:o + n] = data[i:i + n]
         i += n
     return {"fault": None}
+
+
+ACCESS_NEEDS_PIN_PAGES = 1 << 0
+ACCESS_MAX_BYTES = 16 << 20  # the selftest refuses more with ENOMEM
+
+
+def attach_access(m, acc, ioas):
+    """iopt_add_access: the access joins the IOAS, whose alignment may rise (EADDRINUSE)."""
+    new_align = ioas.alignment_with(ioas.domains, ioas.disable_large_pages, ioas.accesses + [acc])
+    if new_align > PAGE:
+        raise Errno("EINVAL")
+    if new_align != ioas.iova_alignment:
+        ioas.check_alignment(new_align)
+    ioas.accesses.append(acc)
+    ioas.iova_alignment = new_align
+    acc.ioas = ioas
+
+
+def hook_create_access(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~ACCESS_NEEDS_PIN_PAGES:
+        raise Errno("EOPNOTSUPP")
+    acc = Access(ctx.new_id(), bool(flags & ACCESS_NEEDS_PIN_PAGES))
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    attach_access(m, acc, ioas)
+    ctx.objects[acc.id] = acc
+    return {"access_id": acc.id}
+
+
+def hook_destroy_access(m, ctx, arg):
+    m.destroy_access(ctx, ctx.get(field(arg, "access_id", 32), "access"))
+    return {}
+
+
+def hook_replace_ioas(m, ctx, arg):
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    if acc.ioas is None:
+        raise Errno("ENOENT")
+    new = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    old = acc.ioas
+    if new is old:
+        return {}
+    attach_access(m, acc, new)
+    m.access_unmap_all(acc)
+    old.accesses.remove(acc)
+    old.iova_alignment = old.alignment_with(old.domains, old.disable_large_pages)
+    return {}
+
+
+def access_range(acc, iova, length, write):
+    """The checks iommufd_access_pin_pages / _rw share; the covering (area, first, last) parts."""
+    if length == 0:
+        raise Errno("EINVAL")
+    last = iova + length - 1
+    if last > U64_MAX:
+        raise Errno("EOVERFLOW")
+    if acc.ioas is None:
+        raise Errno("ENOENT")
+    segs, done = acc.ioas.contig_segments(iova, last)
+    return segs, done, (MAP_WRITEABLE if write else MAP_READABLE)
+
+
+def hook_access_pin(m, ctx, arg):
+    iova = u64_in(arg.get("iova"), "iova")
+    length = u64_in(arg.get("length"), "length")
+    write = bool(arg.get("write", False))
+    if length > ACCESS_MAX_BYTES:
+        raise Errno("ENOMEM")
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    if not acc.needs_pin:
+        raise Errno("EOPNOTSUPP")
+    segs, done, need_prot = access_range(acc, iova, length, write)
+    pins = []
+    for i, (a, first, last) in enumerate(segs):
+        # Interior joins between areas must fall on page boundaries of the user memory.
+        if (i > 0 and a.user_va(first) % PAGE) or (i < len(segs) - 1 and (a.user_va(last) + 1) % PAGE):
+            raise Errno("EINVAL")
+        if not a.prot & need_prot:
+            raise Errno("EPERM")
+        pins.append((a.pages, set(range(a.user_va(first) // PAGE, a.user_va(last) // PAGE + 1))))
+    if not done:
+        raise Errno("ENOENT")
+    item = {"id": acc.next_item_id, "iova": iova, "length": length, "pins": pins}
+    acc.items.append(item)
+    try:
+        m.repin({})
+    except Errno:
+        acc.items.remove(item)
+        raise
+    acc.next_item_id += 1
+    return {"pages_id": item["id"]}
+
+
+def hook_access_unpin(m, ctx, arg):
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    pages_id = field(arg, "pages_id", 32)
+    for item in acc.items:
+        if item["id"] == pages_id:
+            acc.items.remove(item)
+            m.repin({})
+            return {}
+    raise Errno("ENOENT")
+
+
+def hook_access_rw(m, ctx, arg):
+    iova = u64_in(arg.get("iova"), "iova")
+    write = bool(arg.get("write", False))
+    data = hex_bytes(arg.get("data", ""), "data") if write else None
+    length = len(data) if write else u64_in(arg.get("length", 0), "length")
+    if length > ACCESS_MAX_BYTES:
+        raise Errno("ENOMEM")
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    segs, done, need_prot = access_range(acc, iova, length, write)
+    out = bytearray()
+    # Area by area, as iommufd_access_rw: a later failure leaves earlier areas written.
+    for a, first, last in segs:
+        if not a.prot & need_prot:
+            raise Errno("EPERM")
+        va = a.user_va(first)
+        n = last - first + 1
+        while n:
+            off = va % PAGE
+            k = min(n, PAGE - off)
+            frame = a.pages.pinned.get(va // PAGE) or m.process.pages.get(va // PAGE)
+            if frame is None:
+                raise Errno("EFAULT")
+            if write:
+                frame.data[off:off + k] = data[len(out):len(out) + k]
+                out += data[len(out):len(out) + k]
+            else:
+                out += frame.data[off:off + k]
+            va += k
+            n -= k
+    if not done:
+        raise Errno("ENOENT")
+    return {} if write else {"data": bytes(out).hex()}
+
+
+ACCESS_HOOKS = {
+    "CREATE_ACCESS": hook_create_access,
+    "DESTROY_ACCESS": hook_destroy_access,
+    "ACCESS_REPLACE_IOAS": hook_replace_ioas,
+    "ACCESS_PIN": hook_access_pin,
+    "ACCESS_UNPIN": hook_access_unpin,
+    "ACCESS_RW": hook_access_rw,
+}
 
 
 def state(m):
