@@ -37,7 +37,7 @@ MOCK_PAGE = 2048
 MOCK_APERTURE_START = 0x1000000
 MOCK_APERTURE_LAST = 0x7FFFFFFF
 
-CAPABILITIES = ["ioas", "access", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
+CAPABILITIES = ["ioas", "access", "map-file", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
 
 MAP_FIXED_IOVA = 1 << 0
 MAP_WRITEABLE = 1 << 1
@@ -61,6 +61,7 @@ IOMMUFD_CMDS = {
     "IOMMU_IOAS_UNMAP": (0x86, 24, 24),
     "IOMMU_OPTION": (0x87, 24, 24),
     "IOMMU_HWPT_ALLOC": (0x89, 48, 24),
+    "IOMMU_IOAS_MAP_FILE": (0x8F, 40, 40),
 }
 # Offsets of the fields past min_size: a shorter `size` leaves them zero (copy_struct_from_user).
 LATE_FIELDS = {
@@ -165,6 +166,25 @@ class Frame:
         self.data = bytearray(PAGE)
 
 
+class MemFile:
+    """A memfd: its pages are Frames shared by every mapping of it and by MAP_FILE pins."""
+
+    def __init__(self, process, length):
+        self.process = process
+        self.frames = {}
+        self.size = 0
+        self.truncate(length)
+
+    def truncate(self, length):
+        old_pages = (self.size + PAGE - 1) // PAGE
+        new_pages = (length + PAGE - 1) // PAGE
+        for i in range(new_pages, old_pages):
+            self.frames.pop(i, None)  # a pin keeps its Frame; the file no longer has it
+        for i in range(old_pages, new_pages):
+            self.frames[i] = self.process.new_frame()
+        self.size = length
+
+
 class Process:
     """User memory of the one simulated process: 4 KiB pages, zero-filled when mapped, each
     backed by a Frame; its capabilities and RLIMIT_MEMLOCK."""
@@ -182,6 +202,25 @@ class Process:
         self.user_locked_pages = 0
         self.mm_locked_pages = 0
         self.mm_pinned_pages = 0
+        self.files = {}  # fd -> MemFile
+
+    def new_frame(self):
+        f = Frame(self.next_pfn)
+        self.next_pfn += 1
+        return f
+
+    def mmap_file(self, length, memfile, offset):
+        """A shared mapping of a file: its pages are the file's frames (none past EOF)."""
+        if length == 0 or offset % PAGE:
+            raise Errno("EINVAL")
+        n = (length + PAGE - 1) // PAGE
+        addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
+        self.next_addr = addr + n * PAGE + HPAGE
+        for i in range(n):
+            frame = memfile.frames.get(offset // PAGE + i)
+            if frame is not None:
+                self.pages[addr // PAGE + i] = frame
+        return addr
 
     def capable(self, cap):
         return cap not in self.caps_dropped
@@ -243,14 +282,17 @@ class Process:
 
 
 class Pages:
-    """The pinned-page store of one MAP: a user VA range, shared by COPY."""
+    """The pinned-page store of one MAP (a user VA range) or MAP_FILE (a file range), shared by
+    COPY. Addresses inside it are in its source's byte space: user VA, or file offset."""
 
-    def __init__(self, uptr, length, writable, account):
-        self.uptr = uptr
+    def __init__(self, base, length, writable, account, frames, missing_errno):
+        self.base = base  # user VA, or file offset, of the first byte
         self.length = length
         self.writable = writable
         self.account = account  # "none" | "user" | "mm", fixed when the MAP creates it
-        self.pinned = {}  # user page number -> the Frame this store holds pinned
+        self.frames = frames  # the source: page number -> Frame (process memory or a file)
+        self.missing_errno = missing_errno  # pinning a page the source lacks
+        self.pinned = {}  # source page number -> the Frame this store holds pinned
 
 
 class Area:
@@ -265,12 +307,12 @@ class Area:
     def last(self):
         return self.iova + self.length - 1
 
-    def user_pages(self):
-        va = self.pages.uptr + self.start_byte
-        return range(va // PAGE, (va + self.length - 1) // PAGE + 1)
+    def source_pages(self):
+        a = self.pages.base + self.start_byte
+        return range(a // PAGE, (a + self.length - 1) // PAGE + 1)
 
-    def user_va(self, iova):
-        return self.pages.uptr + self.start_byte + (iova - self.iova)
+    def source_addr(self, iova):
+        return self.pages.base + self.start_byte + (iova - self.iova)
 
 
 class Ioas:
@@ -315,7 +357,7 @@ class Ioas:
         """iopt_check_iova_alignment: every area must sit on the new alignment."""
         for a in self.areas:
             if a.iova % new_alignment or a.length % new_alignment or \
-                    ((a.pages.uptr + a.start_byte) % PAGE) % new_alignment:
+                    ((a.pages.base + a.start_byte) % PAGE) % new_alignment:
                 raise Errno("EADDRINUSE")
 
     def area_hits(self, first, last):
@@ -499,7 +541,7 @@ class Machine:
             if not domains:
                 continue
             for a in areas:
-                need[id(a.pages)].update(a.user_pages())
+                need[id(a.pages)].update(a.source_pages())
         for acc in self.all_accesses():
             for item in acc.items:
                 for pages, pgs in item["pins"]:
@@ -534,8 +576,8 @@ class Machine:
         delta = {"none": 0, "user": 0, "mm": 0}
         for p in pages_objs:
             for pg in need[id(p)]:
-                if pg not in p.pinned and pg not in proc.pages:
-                    raise Errno("EFAULT")
+                if pg not in p.pinned and pg not in p.frames:
+                    raise Errno(p.missing_errno)
             delta[p.account] += len(need[id(p)]) - len(p.pinned)
         # Pinned pages are charged after they are pinned (pages.c): EFAULT comes first.
         if delta["user"] > 0 and proc.user_locked_pages + delta["user"] > proc.memlock_limit_pages:
@@ -546,17 +588,23 @@ class Machine:
             ioas.areas = sorted(areas, key=lambda a: a.iova)
             ioas.domains = list(domains)
         for p in pages_objs:
-            p.pinned = {pg: p.pinned.get(pg) or proc.pages[pg] for pg in need[id(p)]}
+            p.pinned = {pg: p.pinned.get(pg) or p.frames[pg] for pg in need[id(p)]}
         proc.user_locked_pages += delta["user"]
         proc.mm_locked_pages += delta["mm"]
         proc.mm_pinned_pages += delta["none"] + delta["user"] + delta["mm"]
 
     def refcounts(self, addr, length):
+        """The pin count of the frame behind each 4 KiB page of user memory: how many page
+        stores hold it pinned (a store pins a page once, whoever needs it)."""
         counts = {}
         for p in self.all_pages():
-            for pg in p.pinned:
-                counts[pg] = counts.get(pg, 0) + 1
-        return [counts.get(pg, 0) for pg in self.process.page_range(addr, length)]
+            for frame in p.pinned.values():
+                counts[id(frame)] = counts.get(id(frame), 0) + 1
+        out = []
+        for pg in self.process.page_range(addr, length):
+            frame = self.process.pages.get(pg)
+            out.append(counts.get(id(frame), 0) if frame is not None else 0)
+        return out
 
     def pinned_frames(self):
         return sum(len(p.pinned) for p in self.all_pages())
@@ -653,7 +701,7 @@ class Machine:
             fault, area = self.translate(dev, iova, write)
             if fault:
                 return fault, None
-            va = area.user_va(iova)
+            va = area.source_addr(iova)
             n = min(length, PAGE - va % PAGE, area.last - iova + 1)
             pieces.append((area.pages.pinned[va // PAGE], va % PAGE, n))
             iova += n
@@ -801,7 +849,7 @@ def map_pages(m, ioas, segments, length, iova, fixed, prot):
         raise Errno("EINVAL")
     if not fixed:
         first_pages, first_start, _ = segments[0]
-        iova = ioas.alloc_iova(first_pages.uptr + first_start, length)
+        iova = ioas.alloc_iova(first_pages.base + first_start, length)
     else:
         ioas.check_iova(iova, length)
     areas = []
@@ -809,7 +857,7 @@ def map_pages(m, ioas, segments, length, iova, fixed, prot):
     for pages, start_byte, seg_len in segments:
         if (prot & MAP_WRITEABLE) and not pages.writable:
             raise Errno("EPERM")
-        if ((pages.uptr + start_byte) % PAGE) & (ioas.iova_alignment - 1):
+        if ((pages.base + start_byte) % PAGE) & (ioas.iova_alignment - 1):
             raise Errno("EINVAL")
         areas.append(Area(cur, seg_len, pages, start_byte, prot))
         cur += seg_len
@@ -837,7 +885,35 @@ def ioctl_map(m, ctx, arg):
         account = "none"
     else:
         account = "mm" if ctx.account_mm else "user"
-    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account)
+    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account, m.process.pages, "EFAULT")
+    iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
+    return {"iova": u64_out(iova)}
+
+
+def ioctl_map_file(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~MAP_FLAGS:
+        raise Errno("EOPNOTSUPP")
+    iova = field(arg, "iova")
+    length = field(arg, "length")
+    if iova >= ULONG_MAX or length >= ULONG_MAX:
+        raise Errno("EOVERFLOW")
+    if not flags & (MAP_READABLE | MAP_WRITEABLE):
+        raise Errno("EINVAL")
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    fd = u64_in(arg.get("fd", 0), "fd") if not (isinstance(arg.get("fd"), int) and arg["fd"] < 0) else -1
+    memfile = m.process.files.get(fd)
+    if memfile is None:
+        raise Errno("EBADF")
+    start = field(arg, "start")
+    if length and start + length - 1 > U64_MAX:
+        raise Errno("EOVERFLOW")
+    if length == 0 or length > SIZE_MAX - PAGE:
+        raise Errno("EINVAL")
+    account = "none" if m.process.capable("CAP_IPC_LOCK") else ("mm" if ctx.account_mm else "user")
+    # The file's size is not checked here (iopt_alloc_file_pages does not): pinning a page
+    # past its end -- when a domain or an access needs it -- is EINVAL.
+    pages = Pages(start, length, bool(flags & MAP_WRITEABLE), account, memfile.frames, "EINVAL")
     iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
     return {"iova": u64_out(iova)}
 
@@ -1039,6 +1115,7 @@ HANDLERS = {
     "IOMMU_IOAS_UNMAP": ioctl_unmap,
     "IOMMU_OPTION": ioctl_option,
     "IOMMU_HWPT_ALLOC": ioctl_hwpt_alloc,
+    "IOMMU_IOAS_MAP_FILE": ioctl_map_file,
     "VFIO_DEVICE_BIND_IOMMUFD": vfio_bind,
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": vfio_attach,
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": vfio_detach,
@@ -1088,9 +1165,24 @@ def do_ioctl(m, ctx, cmd, arg, argp):
 def hook(m, fd, op, arg):
     p = m.process
     if op == "MMAP":
+        length = u64_in(arg.get("length"), "length")
         if "fd" in arg:
-            raise Errno("EBADF")  # file mappings (map-file) are not modelled
-        return {"addr": u64_out(p.mmap(u64_in(arg.get("length"), "length")))}
+            memfile = p.files.get(arg.get("fd"))
+            if memfile is None:
+                raise Errno("EBADF")
+            return {"addr": u64_out(p.mmap_file(length, memfile, u64_in(arg.get("offset", 0), "offset")))}
+        return {"addr": u64_out(p.mmap(length))}
+    if op == "MEMFD_CREATE":
+        fd = m.next_fd
+        m.next_fd += 1
+        p.files[fd] = MemFile(p, u64_in(arg.get("length"), "length"))
+        return {"fd": fd}
+    if op == "FTRUNCATE":
+        memfile = p.files.get(arg.get("fd"))
+        if memfile is None:
+            raise Errno("EBADF")
+        memfile.truncate(u64_in(arg.get("length"), "length"))
+        return {}
     if op == "MUNMAP":
         p.munmap(u64_in(arg.get("addr"), "addr"), u64_in(arg.get("length"), "length"))
         return {}
@@ -1136,7 +1228,7 @@ def hook(m, fd, op, arg):
         fault, area = m.translate(dev, iova, write)
         if fault:
             return {"fault": fault}
-        va = area.user_va(iova)
+        va = area.source_addr(iova)
         frame = area.pages.pinned[va // PAGE]
         return {"fault": None, "phys": u64_out(frame.pfn * PAGE + va % PAGE), "page_size": MOCK_PAGE,
                 "readable": bool(area.prot & MAP_READABLE), "writeable": bool(area.prot & MAP_WRITEABLE)}
@@ -1229,11 +1321,11 @@ def hook_access_pin(m, ctx, arg):
     pins = []
     for i, (a, first, last) in enumerate(segs):
         # Interior joins between areas must fall on page boundaries of the user memory.
-        if (i > 0 and a.user_va(first) % PAGE) or (i < len(segs) - 1 and (a.user_va(last) + 1) % PAGE):
+        if (i > 0 and a.source_addr(first) % PAGE) or (i < len(segs) - 1 and (a.source_addr(last) + 1) % PAGE):
             raise Errno("EINVAL")
         if not a.prot & need_prot:
             raise Errno("EPERM")
-        pins.append((a.pages, set(range(a.user_va(first) // PAGE, a.user_va(last) // PAGE + 1))))
+        pins.append((a.pages, set(range(a.source_addr(first) // PAGE, a.source_addr(last) // PAGE + 1))))
     if not done:
         raise Errno("ENOENT")
     item = {"id": acc.next_item_id, "iova": iova, "length": length, "pins": pins}
@@ -1272,12 +1364,12 @@ def hook_access_rw(m, ctx, arg):
     for a, first, last in segs:
         if not a.prot & need_prot:
             raise Errno("EPERM")
-        va = a.user_va(first)
+        va = a.source_addr(first)
         n = last - first + 1
         while n:
             off = va % PAGE
             k = min(n, PAGE - off)
-            frame = a.pages.pinned.get(va // PAGE) or m.process.pages.get(va // PAGE)
+            frame = a.pages.pinned.get(va // PAGE) or a.pages.frames.get(va // PAGE)
             if frame is None:
                 raise Errno("EFAULT")
             if write:
