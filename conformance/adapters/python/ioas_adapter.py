@@ -37,7 +37,7 @@ MOCK_PAGE = 2048
 MOCK_APERTURE_START = 0x1000000
 MOCK_APERTURE_LAST = 0x7FFFFFFF
 
-CAPABILITIES = ["ioas", "access", "map-file", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
+CAPABILITIES = ["ioas", "access", "hwpt", "map-file", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
 
 MAP_FIXED_IOVA = 1 << 0
 MAP_WRITEABLE = 1 << 1
@@ -62,6 +62,7 @@ IOMMUFD_CMDS = {
     "IOMMU_OPTION": (0x87, 24, 24),
     "IOMMU_HWPT_ALLOC": (0x89, 48, 24),
     "IOMMU_IOAS_MAP_FILE": (0x8F, 40, 40),
+    "IOMMU_GET_HW_INFO": (0x8A, 40, 32),
 }
 # Offsets of the fields past min_size: a shorter `size` leaves them zero (copy_struct_from_user).
 LATE_FIELDS = {
@@ -453,6 +454,8 @@ class HwptPaging:
         self.devices = []
         self.min_page_size = MOCK_PAGE
         self.aperture = (MOCK_APERTURE_START, MOCK_APERTURE_LAST)
+        self.nest_parent = False
+        self.dirty_tracking = False
 
 
 class Device:
@@ -480,9 +483,11 @@ class Access:
 
 
 class TopoDevice:
-    def __init__(self, name, model):
+    def __init__(self, name, model, flags):
         self.name = name
         self.model = model
+        self.no_dirty = "no_dirty" in flags
+        self.pasid = "pasid" in flags
         self.bound = None  # (Context, Device) while bound
 
 
@@ -524,7 +529,7 @@ class Machine:
             model = bridges.get(d.get("bridge"))
             if model != "mock":
                 raise RpcError(-32602, f"device {d.get('name')}: IOMMU model {model!r} is not implemented (only mock)")
-            self.devices[d.get("name")] = TopoDevice(d.get("name"), model)
+            self.devices[d.get("name")] = TopoDevice(d.get("name"), model, d.get("flags") or [])
         drop = ((topology.get("process") or {}).get("drop")) or []
         self.process = Process(drop)
         self.contexts = {}
@@ -657,6 +662,9 @@ class Machine:
         if obj is None:
             raise Errno("ENOENT")
         if isinstance(obj, HwptPaging):
+            # The mock driver refuses a device without dirty tracking on a dirty-tracking domain.
+            if obj.dirty_tracking and dev.topo.no_dirty:
+                raise Errno("EINVAL")
             if dev.hwpt is not obj:
                 old = dev.hwpt
                 obj.devices.append(dev)
@@ -1038,12 +1046,18 @@ def ioctl_option(m, ctx, arg):
     raise Errno("EOPNOTSUPP")
 
 
+HWPT_ALLOC_NEST_PARENT = 1 << 0
+HWPT_ALLOC_DIRTY_TRACKING = 1 << 1
+HWPT_FAULT_ID_VALID = 1 << 2
+HWPT_ALLOC_PASID = 1 << 3
+
+
 def ioctl_hwpt_alloc(m, ctx, arg):
-    """Only the plain case: a paging HWPT on an IOAS, no flags, no driver data. The rest of
-    HWPT_ALLOC (nesting, dirty tracking, faults, PASID) is not modelled -- hence no `hwpt`
-    capability -- and is answered with a JSON-RPC error rather than a guessed errno."""
+    """HWPT_PAGING on an IOAS for a mock device (hw_pagetable.c order). Nested HWPTs need driver
+    data this model does not have (no `nesting:*` capability): those get a JSON-RPC error."""
     if field(arg, "__reserved", 32):
         raise Errno("EOPNOTSUPP")
+    flags = field(arg, "flags", 32)
     data_type = field(arg, "data_type", 32)
     data_len = field(arg, "data_len", 32)
     if (data_type == 0) != (data_len == 0):
@@ -1052,15 +1066,71 @@ def ioctl_hwpt_alloc(m, ctx, arg):
     pt = ctx.objects.get(field(arg, "pt_id", 32))
     if pt is None:
         raise Errno("EINVAL")
-    if not isinstance(pt, (Ioas, HwptPaging)):
-        raise Errno("EINVAL")
-    if not isinstance(pt, Ioas) or field(arg, "flags", 32) or data_type:
-        raise RpcError(-32602, "IOMMU_HWPT_ALLOC: only a flag-less paging HWPT on an IOAS is modelled")
-    del dev  # the mock driver takes every mock device
-    hwpt = HwptPaging(ctx.new_id(), pt, auto=False)
-    m.add_domain(pt, hwpt)
-    ctx.objects[hwpt.id] = hwpt
-    return {"out_hwpt_id": hwpt.id}
+    if isinstance(pt, Ioas):
+        valid = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID
+        if flags & ~valid:
+            raise Errno("EOPNOTSUPP")
+        if flags & HWPT_ALLOC_DIRTY_TRACKING and dev.topo.no_dirty:
+            raise Errno("EOPNOTSUPP")
+        if flags & HWPT_FAULT_ID_VALID and flags & HWPT_ALLOC_NEST_PARENT:
+            raise Errno("EOPNOTSUPP")
+        if data_len:
+            raise RpcError(-32602, "IOMMU_HWPT_ALLOC: driver data for a paging HWPT is not modelled")
+        if flags & HWPT_FAULT_ID_VALID:
+            # No FAULT object can exist here (no `fault` capability), so the lookup that
+            # follows a successful allocation always fails; nothing is left behind.
+            ctx.get(field(arg, "fault_id", 32), "fault")
+        hwpt = HwptPaging(ctx.new_id(), pt, auto=False)
+        hwpt.nest_parent = bool(flags & HWPT_ALLOC_NEST_PARENT)
+        hwpt.dirty_tracking = bool(flags & HWPT_ALLOC_DIRTY_TRACKING)
+        m.add_domain(pt, hwpt)
+        ctx.objects[hwpt.id] = hwpt
+        return {"out_hwpt_id": hwpt.id}
+    if isinstance(pt, HwptPaging):
+        if flags & ~(HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID) or not data_len:
+            raise Errno("EOPNOTSUPP")
+        if pt.auto or not pt.nest_parent:
+            raise Errno("EINVAL")
+        raise RpcError(-32602, "IOMMU_HWPT_ALLOC: nested HWPTs are not modelled")
+    raise Errno("EINVAL")
+
+
+HW_INFO_FLAG_INPUT_TYPE = 1 << 0
+HW_INFO_TYPE_DEFAULT = 0
+HW_INFO_TYPE_SELFTEST = 0xFEEDBEEF
+HW_INFO_SELFTEST_REGVAL = 0xDEADBEEF
+HW_CAP_DIRTY_TRACKING = 1 << 0
+HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3
+MOCK_PASID_WIDTH = 20
+
+
+def ioctl_get_hw_info(m, ctx, arg):
+    """device.c iommufd_get_hw_info for a mock device: struct iommu_test_hw_info {flags 0,
+    test_reg 0xdeadbeef}, copied up to data_len, the rest of the buffer zeroed."""
+    flags = field(arg, "flags", 32)
+    if flags & ~HW_INFO_FLAG_INPUT_TYPE:
+        raise Errno("EOPNOTSUPP")
+    in_type = field(arg, "in_data_type", 32) if flags & HW_INFO_FLAG_INPUT_TYPE else HW_INFO_TYPE_DEFAULT
+    reserved = arg.get("__reserved", [])
+    if any(u64_in(x, "__reserved") for x in (reserved if isinstance(reserved, list) else [reserved])):
+        raise Errno("EOPNOTSUPP")
+    dev = ctx.get(field(arg, "dev_id", 32), "device")
+    if in_type not in (HW_INFO_TYPE_DEFAULT, HW_INFO_TYPE_SELFTEST):
+        raise Errno("EOPNOTSUPP")
+    data = (0).to_bytes(4, "little") + HW_INFO_SELFTEST_REGVAL.to_bytes(4, "little")
+    user_len = field(arg, "data_len", 32)
+    ptr = field(arg, "data_uptr")
+    copy_len = min(user_len, len(data))
+    if user_len:
+        m.process.write(ptr, data[:copy_len] + bytes(user_len - copy_len))
+    caps = HW_CAP_PCI_ATS_NOT_SUPPORTED  # a mock device is no PCI function with ATS
+    if not dev.topo.no_dirty:
+        caps |= HW_CAP_DIRTY_TRACKING
+    out = {"data_len": len(data), "out_data_type": HW_INFO_TYPE_SELFTEST,
+           "out_max_pasid_log2": MOCK_PASID_WIDTH if dev.topo.pasid else 0}
+    if field(arg, "size", 32) >= 40:
+        out["out_capabilities"] = caps
+    return out
 
 
 def vfio_device(m, ctx, arg):
@@ -1116,6 +1186,7 @@ HANDLERS = {
     "IOMMU_OPTION": ioctl_option,
     "IOMMU_HWPT_ALLOC": ioctl_hwpt_alloc,
     "IOMMU_IOAS_MAP_FILE": ioctl_map_file,
+    "IOMMU_GET_HW_INFO": ioctl_get_hw_info,
     "VFIO_DEVICE_BIND_IOMMUFD": vfio_bind,
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": vfio_attach,
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": vfio_detach,
