@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""A small, independent model of the IOAS part of /dev/iommu, behind the stdio adapter protocol.
+"""A small, independent model of iommufd's IOAS world (/dev/iommu), behind the stdio adapter
+protocol.
 
-It owns: the simulated process memory (MMAP/MUNMAP/MEM_READ/MEM_WRITE), iommufd contexts with
-their object tables (IOAS, automatic HWPT_PAGING of `mock` IOMMU units, bound devices), the
-IOVA space of each IOAS (areas, reserved ranges, allowed ranges, alignment), page pinning as
-CHECK_REFS reports it, and the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
+It owns: the simulated process (memory as 4 KiB frames, memfd files, capabilities,
+RLIMIT_MEMLOCK and its charges), iommufd contexts with their object tables (IOAS, HWPT_PAGING
+of `mock` IOMMU units, bound devices, access objects), the IOVA space of each IOAS (areas,
+reserved ranges, allowed ranges, alignment), page pinning as CHECK_REFS reports it, device DMA
+through the mock domains, and the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
 
 It is written from the adapter protocol, the case format and the kernel facts in the project's
-notes (ioas.c, io_pagetable.c, main.c, device.c) -- not from the TypeScript reference -- so that
-a suite which passes it carries no TypeScript assumption.
+notes and in the kernel sources (ioas.c, io_pagetable.c, pages.c, main.c, device.c,
+hw_pagetable.c, selftest.c) -- not from the TypeScript reference -- so that a suite which
+passes it carries no TypeScript assumption.
 
 Invariants:
 - a failing call checks everything before it changes anything, except where Linux itself
   leaves partial effects (UNMAP stops at the first area that straddles the range, keeping the
-  areas it already removed);
-- a page of a pages object (one MAP) is pinned exactly while some area that uses it sits in an
-  IOAS with at least one domain; CHECK_REFS counts pinning pages objects per 4 KiB user page;
+  areas it already removed; ACCESS_RW writes area by area);
+- a page of a page store (one MAP or MAP_FILE) is pinned exactly while some area using it sits
+  in an IOAS with a domain, or an access pin item covers it; a store pins a page once whoever
+  needs it, and CHECK_REFS counts the pinning stores of the frame behind each user page;
+- pinned pages are charged (USER or MM mode, none with CAP_IPC_LOCK) exactly while pinned;
 - object IDs are per context, the lowest free one from 1;
 - every u64 leaves as a JSON number when <= 2^53-1, else as a "0x..." string.
 
