@@ -137,8 +137,8 @@ class CaseExecution {
       throw e;
     }
     if (compiled.kind === 'close') {
-      const fd = this.contexts.get(compiled.ctx);
-      if (fd === undefined) throw new CaseError(`${describeStep(ref)}: context ${compiled.ctx} is not open`);
+      // A context opens on first use, CLOSE included: closing a fresh context is a valid case.
+      const fd = await this.fdOf(compiled.ctx);
       this.contexts.delete(compiled.ctx);
       await this.call('close', { fd });
       return;
@@ -179,9 +179,7 @@ class CaseExecution {
       arg[p.field] = addr;
     }
     if (beforeCall) await beforeCall();
-    const params: { fd: number; cmd: string; arg: JsonObject; argp?: Json } = { fd, cmd: compiled.op, arg };
-    if (compiled.argp !== undefined) params.argp = compiled.argp;
-    const answer = (await this.call('ioctl', params)) as IoctlAnswer;
+    const answer = (await this.call('ioctl', { fd, cmd: compiled.op, arg })) as IoctlAnswer;
     const decoded: JsonObject = {};
     for (let i = 0; i < compiled.pointers.length; i++) {
       const p = compiled.pointers[i];

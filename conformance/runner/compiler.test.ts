@@ -78,11 +78,9 @@ describe('compiler', () => {
     const bytes = encodeStructArray(toyCatalog, s, [new Map([['start', 1n], ['last', (1n << 64n) - 1n]])]);
     expect(decodeStructArray(toyCatalog, s, bytes, 1)).toEqual([{ start: 1, last: '0xffffffffffffffff' }]);
   });
-  it('compiles raw request numbers, bad argument pointers and integer arguments', () => {
-    const raw = compileStep(toyCatalog, { op: '0x3b7f', arg: { size: 8, id: 0 } }, new Map());
-    expect(raw).toMatchObject({ kind: 'ioctl', op: '0x3b7f', arg: { size: 8, id: 0 } });
-    const nul = compileStep(toyCatalog, { op: 'IOMMU_DESTROY', argp: 0 }, new Map());
-    expect(nul).toMatchObject({ kind: 'ioctl', arg: {}, argp: 0 });
+  it('compiles RAW_IOCTL by the hook schema and argv only for integer-argument ioctls', () => {
+    const raw = compileStep(toyCatalog, { op: 'RAW_IOCTL', arg: { request: '0x40083b80', bytes: '0800000000000000' } }, new Map());
+    expect(raw).toMatchObject({ kind: 'test', scope: 'context', arg: { request: 0x40083b80, bytes: '0800000000000000' } });
     expect(() => compileStep(toyCatalog, { op: 'IOMMU_DESTROY', argv: 1 }, new Map())).toThrow(/argv is for ioctls that take an integer/);
   });
   it('compiles hook arguments by the protocol schema types', () => {

@@ -30,8 +30,6 @@ export interface CompiledStep {
   /** Whether the call runs in a context (ioctls, context hooks) or on the process. */
   scope: 'context' | 'process';
   arg: JsonObject;
-  /** A bad argument pointer the case passes instead of a struct (protocol ioctl param argp). */
-  argp?: Json;
   pointers: PointerPlacement[];
 }
 
@@ -151,22 +149,8 @@ function pointerContent(
   };
 }
 
-/** A raw request number, or a step that passes a bad argument pointer: no struct is built. */
-function compileRawIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
-  const arg: JsonObject = {};
-  if (step.argp === undefined) {
-    for (const [name, value] of Object.entries(step.arg ?? {})) {
-      arg[name] = typeof value === 'string' && parseExpr(value) === null ? value : toWire(integerOf(value, captures, `${step.op}.arg.${name}`));
-    }
-  }
-  const c: CompiledStep = { kind: 'ioctl', op: step.op, ctx: step.fd ?? 1, scope: 'context', arg, pointers: [] };
-  if (step.argp !== undefined) c.argp = toWire(integerOf(step.argp, captures, `${step.op}.argp`));
-  return c;
-}
-
 function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
   const info = catalog.ioctls.get(step.op)!;
-  if (step.argp !== undefined) return compileRawIoctl(catalog, step, captures);
   const given = step.arg ?? {};
   const arg: JsonObject = {};
   const pointers: PointerPlacement[] = [];
@@ -263,8 +247,7 @@ export function compileStep(catalog: UapiCatalog, step: CaseStep, captures: Capt
   if (step.op === 'CLOSE') return { kind: 'close', op: 'CLOSE', ctx: step.fd ?? 1, scope: 'context', arg: {}, pointers: [] };
   if (isHookOp(step.op)) return compileHook(step, captures);
   if (catalog.ioctls.has(step.op)) return compileIoctl(catalog, step, captures);
-  if (/^0x[0-9a-f]+$/.test(step.op)) return compileRawIoctl(catalog, step, captures);
-  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook, CLOSE nor a request number`);
+  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook nor CLOSE`);
 }
 
 /** The catalog's field info for an output field of a step, for comparing names and lists. */

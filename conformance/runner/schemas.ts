@@ -100,7 +100,7 @@ export type HookFieldKind = 'u64' | 'id' | 'hex' | 'bool' | 'int' | 'other';
 
 export interface HookInfo {
   op: string;
-  /** The capability that offers it; absent for the hooks every adapter must offer (user memory, DEVICE_UNBIND). */
+  /** The capability that offers it (x-capability). */
   capability?: string;
   /** A context hook gets the step's fd; a process hook runs without one. */
   scope: 'context' | 'process';

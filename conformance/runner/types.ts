@@ -24,7 +24,6 @@ export interface CaseStep {
   fd?: number;
   arg?: JsonObject;
   argv?: Json;
-  argp?: Json;
   out?: JsonObject;
   errno?: string | string[];
   label?: string;

@@ -95,18 +95,25 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
       if (peer.hwpt !== null && peer.hwpt !== hwpt && !(replace && peer.hwpt === old)) fail('EINVAL', 'group is attached to another HWPT');
     }
   }
+  // A RID replace moves the whole iommu_group (igroup): peers on the old HWPT follow.
+  const movers = pasid === IOMMU_NO_PASID && replace ? [dev, ...groupPeers(ctx, dev).filter((p) => p.hwpt === old)] : [dev];
   const samePaging = old !== null && pagingOf(old).ioas === pagingOf(hwpt).ioas;
-  const undoResv = samePaging ? () => {} : reserveDeviceRegions(dev, hwpt);
+  const undos: Array<() => void> = [];
   try {
+    if (!samePaging) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt));
     driverAttach(dev, hwpt, pasid);
   } catch (e) {
-    undoResv();
+    for (const u of undos) u();
     throw e;
   }
-  if (old !== null && !samePaging) pagingOf(old).ioas.iopt.removeReserved(dev);
-  hwpt.users++;
-  if (pasid === IOMMU_NO_PASID) dev.hwpt = hwpt;
-  else dev.pasids.set(pasid, hwpt);
+  for (const m of movers) {
+    if (old !== null && !samePaging) pagingOf(old).ioas.iopt.removeReserved(m);
+    hwpt.users++;
+    if (pasid !== IOMMU_NO_PASID) dev.pasids.set(pasid, hwpt);
+    else m.hwpt = hwpt;
+    // The caller drops the device's own reference on `old`; the peers' go here.
+    if (m !== dev && old !== null) old.users--;
+  }
   return old;
 }
 

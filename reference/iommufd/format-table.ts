@@ -18,6 +18,8 @@ export class FormatTable implements IoPageTable {
   private readonly unitLg2: number;
   private readonly unitBig: bigint;
   private mapped = 0;
+  /** Ranges mapped with neither READ nor WRITE that the format skipped (io-pgtable-arm). */
+  private readonly skipped = new Map<bigint, number>();
 
   constructor(spec: PagingDomainSpec, phys: PhysicalMemory) {
     const { format, ...config } = spec.table;
@@ -34,11 +36,19 @@ export class FormatTable implements IoPageTable {
     const sizes: number[] = [];
     for (let b = 0; b < 64; b++) if ((pgsizeBitmap >> BigInt(b)) & 1n) sizes.push(b);
     const p = IOMMU_CACHE | (prot.read ? IOMMU_READ : 0) | (prot.write ? IOMMU_WRITE : 0);
+    if (!prot.read && !prot.write && this.pt.format.noAccessMap === 'skip') {
+      this.skipped.set(iova, lengthBytes);
+      return;
+    }
     this.pt.map(Number(iova >> this.unitBig), this.units(physBytes), this.units(lengthBytes), p, { pageSizesLg2: sizes });
     this.mapped += lengthBytes;
   }
 
   unmap(iova: bigint, lengthBytes: number): void {
+    if (this.skipped.get(iova) === lengthBytes) {
+      this.skipped.delete(iova);
+      return;
+    }
     const want = this.units(lengthBytes);
     const got = this.pt.unmap(Number(iova >> this.unitBig), want, { partial: 'split' });
     if (got !== want) throw new Error(`page table unmapped ${got} of ${want} units at 0x${iova.toString(16)}`);

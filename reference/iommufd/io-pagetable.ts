@@ -351,6 +351,28 @@ export class IoPagetable {
     domain.table.unmap(area.start, area.lengthBytes);
   }
 
+  /**
+   * Maps every area into every domain, all or nothing: a driver refusal (the formats' walker
+   * throws PtError with the errno the kernel's map_pages gives) unmaps what this call mapped
+   * and surfaces as that errno.
+   */
+  private mapAll(areas: Area[], domains: PagingDomain[]): void {
+    const done: Array<[Area, PagingDomain]> = [];
+    try {
+      for (const a of areas) {
+        for (const d of domains) {
+          this.mapAreaInto(a, d);
+          done.push([a, d]);
+        }
+      }
+    } catch (e) {
+      for (const [a, d] of done.reverse()) this.unmapAreaFrom(a, d);
+      const errno = (e as { name?: string; errno?: string }).name === 'PtError' ? (e as { errno: string }).errno : undefined;
+      if (errno !== undefined) throw new UapiError(errno, (e as Error).message);
+      throw e;
+    }
+  }
+
   /** Pins every area (first domain arrives): all or nothing. */
   private fillAreas(areas: Area[]): void {
     const done: Area[] = [];
@@ -386,7 +408,13 @@ export class IoPagetable {
       this.removeReserved(domain);
       throw e;
     }
-    for (const a of this.areas) this.mapAreaInto(a, domain);
+    try {
+      this.mapAll(this.areas, [domain]);
+    } catch (e) {
+      if (this.domains.length === 0) for (const a of this.areas) this.unfillArea(a);
+      this.removeReserved(domain);
+      throw e;
+    }
     this.domains.push(domain);
     this.iovaAlignment = align;
   }
@@ -447,7 +475,12 @@ export class IoPagetable {
       cur = last + 1n;
     }
     if (this.domains.length > 0) this.fillAreas(areas);
-    for (const a of areas) for (const d of this.domains) this.mapAreaInto(a, d);
+    try {
+      this.mapAll(areas, this.domains);
+    } catch (e) {
+      for (const a of areas) this.unfillArea(a);
+      throw e;
+    }
     for (const a of areas) {
       a.pages.areaRefs++;
       this.areas.splice(this.lowerBound(a.start), 0, a);

@@ -115,6 +115,13 @@ describe('struct layouts match the headers', () => {
       expect(Object.fromEntries(s.fields.map((f) => [f.name, f.offsetBytes]))).toEqual(offsets);
     });
   }
+  it('alignment, including what a flexible array member adds', () => {
+    expect(structInfo('iommu_ioas_map').alignBytes).toBe(8);
+    expect(structInfo('iommu_hw_info_arm_smmuv3').alignBytes).toBe(4);
+    // struct vfio_iova_range iova_ranges[] (two __u64) makes the capability 8-aligned.
+    expect(structInfo('vfio_iommu_type1_info_cap_iova_range').alignBytes).toBe(8);
+    expect(structInfo('vfio_iommu_type1_info_cap_iova_range').flexibleArray).toEqual({ name: 'iova_ranges', struct: 'vfio_iova_range', countField: 'nr_iovas' });
+  });
   it('fixed arrays carry their element count', () => {
     const count = (s: string, f: string) => structInfo(s).fields.find((x) => x.name === f)?.count;
     expect(count('iommu_hw_info', '__reserved')).toBe(3);

@@ -109,6 +109,13 @@ function checkLayout(file: string, s: StructInfo, structs: ReadonlyMap<string, S
     align = Math.max(align, elemAlign);
     prev = f;
   }
+  if (s.flexibleArray) {
+    // A flexible array member adds no size but its element's alignment (C11 6.7.2.1).
+    const elem = structs.get(s.flexibleArray.struct);
+    if (!elem) fail(file, s.name, `flexible array of unknown struct ${s.flexibleArray.struct}`);
+    align = Math.max(align, elem.alignBytes);
+    end = Math.ceil(end / elem.alignBytes) * elem.alignBytes;
+  }
   if (s.alignBytes !== align) fail(file, s.name, `x-struct align ${s.alignBytes}, fields need ${align}`);
   const size = Math.ceil(end / align) * align;
   if (s.sizeBytes !== size) fail(file, s.name, `x-struct size ${s.sizeBytes}, C layout gives ${size}`);
