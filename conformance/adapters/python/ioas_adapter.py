@@ -42,7 +42,11 @@ MOCK_PAGE = 2048
 MOCK_APERTURE_START = 0x1000000
 MOCK_APERTURE_LAST = 0x7FFFFFFF
 
-CAPABILITIES = ["ioas", "access", "hwpt", "map-file", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
+CAPABILITIES = [
+    "ioas", "access", "hwpt", "map-file", "options", "vfio-device",
+    "test:accounting", "test:dma", "test:mem", "test:refs", "test:reserved", "test:state",
+    "x-raw-ioctl",
+]
 
 MAP_FIXED_IOVA = 1 << 0
 MAP_WRITEABLE = 1 << 1
@@ -1198,28 +1202,7 @@ HANDLERS = {
 }
 
 
-def command_by_request(request):
-    """A raw request number names a command only when it equals that command's _IO() exactly."""
-    for name, (nr, _, _) in IOMMUFD_CMDS.items():
-        if request == (IOMMUFD_TYPE << 8) | nr:
-            return name
-    for name, (nr, _) in VFIO_CMDS.items():
-        if request == (IOMMUFD_TYPE << 8) | nr:
-            return name
-    return None
-
-
-def do_ioctl(m, ctx, cmd, arg, argp):
-    if cmd.startswith("0x"):
-        cmd = command_by_request(int(cmd, 16)) or ""
-    if argp is not None:
-        # A bad argument pointer: the core reads `size` first (EFAULT) -- but only for
-        # commands it knows; the contents of a good pointer are not modelled.
-        if cmd not in HANDLERS:
-            raise Errno("ENOTTY")
-        if u64_in(argp, "argp") == 0 or not m.process.mapped(u64_in(argp, "argp"), 4):
-            raise Errno("EFAULT")
-        raise RpcError(-32602, "an ioctl through a valid raw argument pointer is not modelled")
+def do_ioctl(m, ctx, cmd, arg):
     if cmd in IOMMUFD_CMDS:
         _, sizeof, min_size = IOMMUFD_CMDS[cmd]
         check_size(arg, sizeof, min_size)
@@ -1233,6 +1216,60 @@ def do_ioctl(m, ctx, cmd, arg, argp):
     else:
         raise Errno("ENOTTY")
     return HANDLERS[cmd](m, ctx, arg)
+
+
+# Byte layouts (name, offset, bytes) of the structs RAW_IOCTL may carry, from iommufd.h.
+U32 = 4
+LAYOUTS = {
+    "IOMMU_DESTROY": [("size", 0, U32), ("id", 4, U32)],
+    "IOMMU_IOAS_ALLOC": [("size", 0, U32), ("flags", 4, U32), ("out_ioas_id", 8, U32)],
+    "IOMMU_IOAS_ALLOW_IOVAS": [("size", 0, U32), ("ioas_id", 4, U32), ("num_iovas", 8, U32),
+                               ("__reserved", 12, U32), ("allowed_iovas", 16, 8)],
+    "IOMMU_IOAS_COPY": [("size", 0, U32), ("flags", 4, U32), ("dst_ioas_id", 8, U32), ("src_ioas_id", 12, U32),
+                        ("length", 16, 8), ("dst_iova", 24, 8), ("src_iova", 32, 8)],
+    "IOMMU_IOAS_IOVA_RANGES": [("size", 0, U32), ("ioas_id", 4, U32), ("num_iovas", 8, U32), ("__reserved", 12, U32),
+                               ("allowed_iovas", 16, 8), ("out_iova_alignment", 24, 8)],
+    "IOMMU_IOAS_MAP": [("size", 0, U32), ("flags", 4, U32), ("ioas_id", 8, U32), ("__reserved", 12, U32),
+                       ("user_va", 16, 8), ("length", 24, 8), ("iova", 32, 8)],
+    "IOMMU_IOAS_UNMAP": [("size", 0, U32), ("ioas_id", 4, U32), ("iova", 8, 8), ("length", 16, 8)],
+    "IOMMU_OPTION": [("size", 0, U32), ("option_id", 4, U32), ("op", 8, 2), ("__reserved", 10, 2),
+                     ("object_id", 12, U32), ("val64", 16, 8)],
+}
+
+
+def raw_ioctl(m, ctx, arg):
+    """RAW_IOCTL: a request number with raw struct bytes (or a bare pointer), dispatched as
+    main.c does: numbers outside the iommufd table go to the VFIO compat handler (ENOTTY here:
+    no vfio-compat), then `size` is read (EFAULT), then the full request must match (ENOTTY)."""
+    request = u64_in(arg.get("request"), "request")
+    nr = request & 0xFF
+    table = {n: name for name, (n, _, _) in IOMMUFD_CMDS.items()}
+    if nr < 0x80 or nr > 0x94:
+        raise Errno("ENOTTY")
+    if "bytes" in arg:
+        raw = hex_bytes(arg["bytes"], "bytes")
+    else:
+        argp = u64_in(arg.get("argp", 0), "argp")
+        if argp == 0 or not m.process.mapped(argp, 4):
+            raise Errno("EFAULT")
+        raise RpcError(-32602, "RAW_IOCTL through a valid pointer: pass bytes")
+    if len(raw) < 4:
+        raise Errno("EFAULT")
+    if request != (IOMMUFD_TYPE << 8) | nr or nr not in table:
+        raise Errno("ENOTTY")
+    cmd = table[nr]
+    if cmd not in LAYOUTS:
+        raise RpcError(-32602, f"RAW_IOCTL of {cmd}: pass it by name")
+    size = int.from_bytes(raw[:4], "little")
+    if size > len(raw):
+        raise Errno("EFAULT")
+    sizeof = IOMMUFD_CMDS[cmd][1]
+    fields = {name: int.from_bytes(raw[off:off + n], "little") if off + n <= size else 0
+              for name, off, n in LAYOUTS[cmd]}
+    if size > sizeof:
+        fields["__trailing"] = raw[sizeof:size].hex()
+    out = {**fields, **do_ioctl(m, ctx, cmd, fields)}
+    return {k: (u64_out(v) if isinstance(v, int) else v) for k, v in out.items() if k != "__trailing"}
 
 
 # ---------------------------------------------------------------- test hooks
@@ -1275,7 +1312,12 @@ def hook(m, fd, op, arg):
         p.memlock_limit_pages = u64_in(arg.get("pages"), "pages")
         return {}
     if op == "ACCOUNTING":
-        return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages}
+        return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages, "pinned_pages": p.mm_pinned_pages}
+    if op == "RAW_IOCTL":
+        ctx = m.contexts.get(fd)
+        if ctx is None:
+            raise Errno("EBADF")
+        return raw_ioctl(m, ctx, arg)
     if op in ACCESS_HOOKS:
         ctx = m.contexts.get(fd)
         if ctx is None:
@@ -1536,7 +1578,7 @@ def dispatch(m, method, params):
             return {"errno": "EBADF"}
         arg = params.get("arg") or {}
         try:
-            out = do_ioctl(m, ctx, str(params.get("cmd", "")), arg, params.get("argp"))
+            out = do_ioctl(m, ctx, str(params.get("cmd", "")), arg)
         except Errno as e:
             r = {"errno": e.name}
             if e.arg is not None:
