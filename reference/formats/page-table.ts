@@ -47,9 +47,9 @@
  *   exceed the request (iommu_unmap's caller sees it). Mode 'split' splits a partially covered
  *   huge or contiguous leaf into smaller leaves with the same attributes and unmaps exactly the
  *   range (what VFIO type1 once relied on; no current kernel driver does it).
- * - Tables that become empty are freed (`freeEmptyTables`, default true). generic_pt frees only
- *   tables the unmap range fully covers and keeps other empty ones until destroy: pass
- *   `{freeEmptyTables: false}` to reproduce its dumps exactly.
+ * - Tables: by default, as generic_pt, unmap frees a table only when the range covers it whole;
+ *   a table left empty by smaller unmaps stays (and shows in dumps) until a map puts a bigger
+ *   leaf over it or destroy(). `{freeEmptyTables: true}` also frees tables that become empty.
  * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
  *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
  */
@@ -121,6 +121,7 @@ export interface PageTableDump {
 }
 
 export interface PageTableOptions {
+  /** Also free tables an unmap leaves empty (default false: generic_pt's rule). */
   freeEmptyTables?: boolean;
   /**
    * Start with this many levels and add levels on top as maps need them, up to the format's
@@ -206,7 +207,7 @@ export class PageTable {
     }
     this.top = start - 1;
     this.be = format.bigEndian;
-    this.freeEmpty = options.freeEmptyTables ?? true;
+    this.freeEmpty = options.freeEmptyTables ?? false;
     this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
     this.entries = format.indexBits.map((b) => 2 ** b);
     this.ioUnits = 2 ** (format.iasLg2 - format.unitLg2);

@@ -109,7 +109,7 @@ describe('vtd-ss golden vectors', () => {
 
   it('map after an empty table: the table is freed and replaced by a 2M leaf', () => {
     const mem = new PhysicalMemory(0x100);
-    const pt = PageTable.create(mem, 'vtd-ss', {}, { freeEmptyTables: false });
+    const pt = PageTable.create(mem, 'vtd-ss', {});
     pt.map(0x200, 0x1, 1, RW);
     expect(pt.unmap(0x200, 1)).toBe(1);
     expect(pt.tableFrameCount).toBe(4); // generic_pt keeps the PT: range did not cover it
@@ -122,7 +122,7 @@ describe('vtd-ss golden vectors', () => {
 describe('unmap rules (generic_pt) and split mode', () => {
   const setup = () => {
     const mem = new PhysicalMemory(0x100);
-    const pt = PageTable.create(mem, 'vtd-ss', {});
+    const pt = PageTable.create(mem, 'vtd-ss', {}, { freeEmptyTables: true });
     pt.map(0x200, 0x400, 0x200, RW); // one 2M leaf
     return { mem, pt };
   };

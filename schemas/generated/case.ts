@@ -157,7 +157,7 @@ export interface TopologyProcess {
  */
 export interface CaseStep {
   /**
-   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE, RAW_IOCTL), or CLOSE.
+   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE), CLOSE, or a raw ioctl request number in hex ("0x3b7f") for requests that are no uAPI command.
    */
   op: string;
   /**
@@ -177,8 +177,6 @@ export interface CaseStep {
     | {
         [k: string]: Value | undefined;
       };
-<<<<<<< HEAD
-=======
   /**
    * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
    */
@@ -191,7 +189,6 @@ export interface CaseStep {
     | {
         [k: string]: Value | undefined;
       };
->>>>>>> schemas
   out?: Fields1;
   /**
    * The step must fail with exactly this errno, or with any errno of the list (only where the uAPI leaves the order of checks open; say why in note).
