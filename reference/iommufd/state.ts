@@ -2,8 +2,9 @@
  * The STATE test hook: a canonical dump of everything that must not leak — every context's
  * objects (with their references), every IOAS's areas, reserved and allowed ranges, domains
  * and accesses, every pages store with its pinned count, the process's pin and charge
- * counters, and each table's frames (user memory the CPU or a pin faulted in is not state: a
- * failed pin leaves it populated, as GUP does). The protocol's StateDump fields (contexts[].objects[].id/type,
+ * counters, and the bytes each table maps. Not state: user memory the CPU or a pin faulted in
+ * (a failed pin leaves it populated, as GUP does) and table levels a walk allocated (generic_pt
+ * keeps them until the domain is freed, also after a failed map). The protocol's StateDump fields (contexts[].objects[].id/type,
  * pinned_pages, user_pages, mm_pages) come first; the rest is diagnostics. Canonical: objects in ID order, areas in IOVA order, u64
  * values as lowercase "0x…" strings, so two dumps compare with deep equality.
  */
@@ -41,7 +42,7 @@ function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record
       const h = o as HwptPagingObject;
       return {
         ...base, ioas: h.ioas.id, auto: h.autoDomain, nest_parent: h.nestParent, dirty_ops: h.domain.spec.dirtyOps,
-        format: h.domain.spec.table.format, mapped_bytes: h.domain.table.mappedBytes(), table_frames: h.domain.table.tableFrames(),
+        format: h.domain.spec.table.format, mapped_bytes: h.domain.table.mappedBytes(),
       };
     }
     case 'HWPT_NESTED': {
