@@ -187,7 +187,7 @@ export interface CaseStep {
     | null
     | Value[]
     | {
-        [k: string]: Value;
+        [k: string]: Value | undefined;
       };
   out?: Fields1;
   /**
