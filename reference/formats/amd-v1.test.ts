@@ -57,7 +57,7 @@ describe('amd-v1 golden vectors', () => {
   });
 
   it('6 levels cover 64-bit IOVAs; the level-6 table indexes bits 63:57 (128 entries)', () => {
-    const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', { levels: 6 });
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', { levels: 6, start_levels: 6 });
     expect(pt.format.indexBits[5]).toBe(7);
     pt.map(2 ** 52 - 1, 0x1, 1, IOMMU_READ); // IOVA 0xffff_ffff_ffff_f000
     const w = words(pt);
@@ -68,7 +68,7 @@ describe('amd-v1 golden vectors', () => {
 
   it('dynamic top (gpt increase_top): 3 levels grow to 5; the old root becomes entry 0 of the new one', () => {
     const mem = new PhysicalMemory(0x100);
-    const pt = PageTable.create(mem, 'amd-v1', { levels: 6, start_levels: 3 }); // Linux: starting_level 2, DYNAMIC_TOP
+    const pt = PageTable.create(mem, 'amd-v1', { levels: 6 }); // Linux: starting_level 2, DYNAMIC_TOP
     pt.map(0x1, 0x12345, 1, RW);
     expect(pt.dump().config).toEqual({ levels: 3, granule: 4096, ias: 39, oas: 52 });
     pt.map(2 ** 36, 0x5, 1, RW); // IOVA 2^48: needs the level-5 table (bits 56:48)
