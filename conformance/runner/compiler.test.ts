@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { getCatalog } from '../../schemas/lib/catalog.ts';
 import { compileStep } from './compiler.ts';
 import { CaseError, evalExpr, parseExpr } from './expression.ts';
 import { decodeStructArray, encodeStructArray } from '../../schemas/lib/codec.ts';
@@ -85,6 +86,13 @@ describe('compiler', () => {
     const nul = compileStep(toyCatalog, { op: 'IOMMU_DESTROY', argp: 0 }, new Map());
     expect(nul).toMatchObject({ kind: 'ioctl', arg: {}, argp: 0 });
     expect(() => compileStep(toyCatalog, { op: 'IOMMU_DESTROY', argv: 1 }, new Map())).toThrow(/argv is for ioctls that take an integer/);
+  });
+  it('checks the compiled argument against the uAPI schema (real catalog), naming field and rule', () => {
+    const real = getCatalog();
+    expect(() => compileStep(real, { op: 'IOMMU_IOAS_ALLOC', arg: { flags: '0x100000000' } }, new Map()))
+      .toThrow('IOMMU_IOAS_ALLOC.arg/flags: must be <= 4294967295 [uAPI schema maximum');
+    // A value the kernel must reject (an unknown flag) is a valid argument: cases send it on purpose.
+    expect(compileStep(real, { op: 'IOMMU_IOAS_ALLOC', arg: { flags: 8 } }, new Map()).arg).toEqual({ size: 12, flags: 8, out_ioas_id: 0 });
   });
   it('compiles RAW_IOCTL by the hook schema', () => {
     const raw = compileStep(toyCatalog, { op: 'RAW_IOCTL', arg: { request: '0x40083b80', bytes: '0800000000000000' } }, new Map());
