@@ -40,7 +40,8 @@
  *   without READ/WRITE, a prot the format refuses, e.g. read-only on a VT-d errata parent),
  *   ERANGE (IOVA beyond ias, OA beyond oas), ENXIO (IOVA/OA/length not aligned to the smallest
  *   allowed size); found while mapping: EADDRINUSE (EEXIST for ARM, io-pgtable-arm) when a
- *   leaf is in the way — then what this call mapped is unmapped again (iommu_map does).
+ *   leaf is in the way, ENOMEM when `failAlloc` refuses a table — then what this call mapped is
+ *   unmapped again (iommu_map does); tables it installed stay, empty, as in the kernel.
  * - unmap, mode 'kernel' (default): stops at the first hole and returns what it unmapped before
  *   it; a range starting inside a leaf unmaps nothing there (gpt: -EINVAL, stop); a leaf that
  *   extends past the end of the range is removed whole and counted whole, so the result can
@@ -128,6 +129,11 @@ export interface PageTableOptions {
    * `levels` (generic_pt PT_FEAT_DYNAMIC_TOP; Linux's AMD v1 starts at 3). Default: all levels.
    */
   startLevels?: number;
+  /**
+   * Asked before each table allocation a map needs; true makes that allocation fail: the map
+   * undoes what it mapped and throws ENOMEM (fault injection, e.g. the FAIL_NTH hook).
+   */
+  failAlloc?: () => boolean;
 }
 
 function bswap32(x: number): number {
@@ -158,6 +164,7 @@ export class PageTable {
   private root: number;
   private top: number;
   private readonly freeEmpty: boolean;
+  private readonly failAlloc: (() => boolean) | undefined;
   /** Per level: units covered by one item, and entries per table. */
   private readonly itemUnits: number[];
   private readonly entries: number[];
@@ -208,6 +215,7 @@ export class PageTable {
     this.top = start - 1;
     this.be = format.bigEndian;
     this.freeEmpty = options.freeEmptyTables ?? false;
+    this.failAlloc = options.failAlloc;
     this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
     this.entries = format.indexBits.map((b) => 2 ** b);
     this.ioUnits = 2 ** (format.iasLg2 - format.unitLg2);
@@ -242,11 +250,17 @@ export class PageTable {
   /**
    * generic_pt increase_top (PT_FEAT_DYNAMIC_TOP): adds levels above the root until the top
    * covers `endUnit` and can hold a leaf at `leafLevel`; the old root becomes entry 0 of the
-   * new one. False when the format's maximum is reached.
+   * new one. Every allocation is asked for before any is made, so a failure changes nothing.
+   * Returns null, or the errno: ERANGE beyond the format's levels, ENOMEM from `failAlloc`.
    */
-  private growTop(endUnit: number, leafLevel: number): boolean {
-    while (endUnit > this.topUnits || leafLevel > this.top) {
-      if (this.top + 1 >= this.format.levels) return false;
+  private growTop(endUnit: number, leafLevel: number): Errno | null {
+    let target = this.top;
+    while (endUnit > this.coverage(target) || leafLevel > target) {
+      if (target + 1 >= this.format.levels) return 'ERANGE';
+      target += 1;
+    }
+    for (let l = this.top + 1; l <= target; l++) if (this.failAlloc?.()) return 'ENOMEM';
+    while (this.top < target) {
       const newRoot = this.allocTable(this.top + 1);
       this.format.encodeTable(this.top + 1, this.root, this.w);
       this.store(this.entryAddr(newRoot, 0), this.w.lo, this.w.hi);
@@ -255,7 +269,7 @@ export class PageTable {
       this.topUnits = this.coverage(this.top);
       this.cLevel = -1;
     }
-    return true;
+    return null;
   }
 
   /** Every leaf size the format offers here (the domain's pgsize bitmap), log2 bytes ascending. */
@@ -387,8 +401,9 @@ export class PageTable {
     if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
       throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
     }
-    if (iovaUnit + lengthUnits > this.topUnits && !this.growTop(iovaUnit + lengthUnits, 0)) {
-      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the top level`);
+    if (iovaUnit + lengthUnits > this.topUnits) {
+      const errno = this.growTop(iovaUnit + lengthUnits, 0);
+      if (errno !== null) throw new PtError(errno, `cannot grow the top to cover IOVA units ${iovaUnit}+${lengthUnits}`);
     }
     const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
     if (done < lengthUnits) {
@@ -422,9 +437,12 @@ export class PageTable {
       const sizeLg2 = this.bestSize[k];
       const level = this.sizeLevel[sizeLg2];
       const units = 2 ** (sizeLg2 - u);
-      if (level > this.top && !this.growTop(0, level)) {
-        this.mapError = new PtError('ERANGE', `no level ${level} for a 2^${sizeLg2} leaf`);
-        return lengthUnits - left;
+      if (level > this.top) {
+        const errno = this.growTop(0, level);
+        if (errno !== null) {
+          this.mapError = new PtError(errno, `cannot grow the top to level ${level} for a 2^${sizeLg2} leaf`);
+          return lengthUnits - left;
+        }
       }
       let pfn: number;
       if (this.cLevel === level && iova >= this.cBase && iova < this.cEnd) {
@@ -526,6 +544,10 @@ export class PageTable {
       if (kind === ENTRY_TABLE) {
         pfn = f.tablePfn(l, this.eLo, this.eHi);
       } else if (kind === ENTRY_EMPTY) {
+        if (this.failAlloc?.()) {
+          this.mapError = new PtError('ENOMEM', `no memory for a level-${l - 1} table`);
+          return -1;
+        }
         const child = this.allocTable(l - 1);
         f.encodeTable(l, child, this.w);
         this.store(addr, this.w.lo, this.w.hi);
