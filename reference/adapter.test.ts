@@ -31,7 +31,7 @@ describe('reference adapter', () => {
     expect(h.capabilities).toContain('ioas');
     expect(h.capabilities).toContain('model:mock');
     expect(h.capabilities).toContain('format:mock');
-    expect(h.capabilities).not.toContain('test:fail-nth');
+    expect(h.capabilities).toContain('test:fail-nth');
     expect(h.capabilities).not.toContain('viommu');
     await expect(ad.hello({ protocol: 2 })).rejects.toThrow(/protocol 2/);
   });

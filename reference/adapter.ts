@@ -12,6 +12,7 @@
 import type { Adapter, HelloResult, IoctlResult, JsonObject, TestResult } from '../schemas/lib/adapter.ts';
 import { AdapterError, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
+import { getCatalog } from '../schemas/lib/catalog.ts';
 import { AccessObject } from './iommufd/access.ts';
 import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
@@ -38,8 +39,8 @@ export function capabilities(): string[] {
     'nesting:selftest',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
-    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state',
-    'x-raw-ioctl', 'x-memfd',
+    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
+    'x-raw-ioctl',
   ];
 }
 
@@ -63,24 +64,11 @@ export class ReferenceAdapter implements Adapter {
   private machine = new Machine(DEFAULT_TOPOLOGY);
   private contexts = new Map<number, IommufdContext>();
   private bindings = new Map<string, DeviceObject>();
-  /** undefined until first needed; null when schemas/lib/catalog.ts cannot be loaded. */
-  private catalog: UapiCatalog | null | undefined;
+  private readonly catalog: UapiCatalog;
+  private lastReached: boolean | undefined;
 
-  constructor(catalog?: UapiCatalog | null) {
-    this.catalog = catalog;
-  }
-
-  /** The schemas' catalog, loaded once (size rules need struct layouts). */
-  private async loadCatalog(): Promise<UapiCatalog | null> {
-    if (this.catalog !== undefined) return this.catalog;
-    const specifier = new URL('../schemas/lib/catalog.ts', import.meta.url).href;
-    try {
-      const mod = (await import(specifier)) as { getCatalog?: () => UapiCatalog };
-      this.catalog = typeof mod.getCatalog === 'function' ? mod.getCatalog() : null;
-    } catch {
-      this.catalog = null;
-    }
-    return this.catalog;
+  constructor(catalog?: UapiCatalog) {
+    this.catalog = catalog ?? getCatalog();
   }
 
   async hello(params: { protocol: number }): Promise<HelloResult> {
@@ -140,11 +128,20 @@ export class ReferenceAdapter implements Adapter {
       if (p === 0n || this.machine.memory.read(Number(p), 4) === null) return { errno: 'EFAULT' };
       throw new AdapterError(RPC_INVALID_PARAMS, 'argp pointing at user memory is not supported; pass arg');
     }
-    return dispatchIoctl(this.ctx(params.fd), await this.loadCatalog(), params.cmd, params.arg ?? {});
+    const fn = this.machine.failNth;
+    fn.begin();
+    let r: IoctlResult;
+    try {
+      r = dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
+    } finally {
+      const reached = fn.end();
+      if (reached !== undefined) this.lastReached = reached;
+      else this.lastReached = undefined;
+    }
+    return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
   }
 
   async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
-    if (params.op === 'RAW_IOCTL') await this.loadCatalog();
     const hook = this.hooks[params.op];
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const ctx = params.fd === undefined ? (this.contexts.size > 0 ? this.contexts.values().next().value : undefined) : this.contexts.get(params.fd);
@@ -243,7 +240,7 @@ export class ReferenceAdapter implements Adapter {
     CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.num(a, 'length')) }),
     ACCOUNTING: () => {
       const acc = this.machine.accounting;
-      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages, pinned_pages: acc.mmPinnedPages };
+      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages };
     },
     SET_MEMLOCK_LIMIT: (_c, a) => {
       this.machine.accounting.memlockLimitPages = this.num(a, 'pages');
@@ -269,6 +266,10 @@ export class ReferenceAdapter implements Adapter {
       ioas.users++;
       return { access_id: ctx.table.add(access) };
     },
+    FAIL_NTH: (_c, a) => {
+      this.machine.failNth.arm(this.num(a, 'n'));
+      return {};
+    },
     DESTROY_ACCESS: (c, a) => {
       const ctx = this.need(c);
       ctx.destroyAccess(this.access(ctx, a));
@@ -278,6 +279,8 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       const access = this.access(ctx, a);
       const length = toBig(a.length, 'length');
+      // selftest.c iommufd_test_access_pages: an access without pin ops first, then the 16 MiB cap.
+      check(access.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
       check(length <= BigInt(ACCESS_PAGES_MAX_BYTES), 'ENOMEM', 'more than 16 MiB');
       return { pages_id: access.pin(toBig(a.iova, 'iova'), length, a.write === true) };
     },
@@ -339,8 +342,8 @@ export class ReferenceAdapter implements Adapter {
       if (bytes.length < 4) fail('EFAULT', 'reading size');
       if (request !== (IOMMUFD_TYPE << 8 | nr)) fail('ENOTTY', 'request bits do not match the table');
       const catalog = this.catalog;
-      const info = catalog ? [...catalog.ioctls.values()].find((i) => i.request === request) : undefined;
-      const struct = info?.struct !== undefined ? catalog!.structs.get(info.struct) : undefined;
+      const info = [...catalog.ioctls.values()].find((i) => i.request === request);
+      const struct = info?.struct !== undefined ? catalog.structs.get(info.struct) : undefined;
       if (info === undefined || struct === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request needs the uAPI catalog');
       if (a.bytes === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request: pass bytes');
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -352,7 +355,7 @@ export class ReferenceAdapter implements Adapter {
       }
       arg.size = dv.getUint32(0, true);
       if (bytes.length > struct.sizeBytes) arg.__trailing = bytesToHex(bytes.subarray(struct.sizeBytes));
-      const r = dispatchIoctl(ctx, catalog ?? null, info.name, arg);
+      const r = dispatchIoctl(ctx, catalog, info.name, arg);
       if ('errno' in r) throw new UapiError(r.errno);
       return r.arg;
     },
@@ -367,7 +370,7 @@ export class ReferenceAdapter implements Adapter {
   };
 }
 
-export function createReferenceAdapter(catalog?: UapiCatalog | null): ReferenceAdapter {
+export function createReferenceAdapter(catalog?: UapiCatalog): ReferenceAdapter {
   return new ReferenceAdapter(catalog);
 }
 

@@ -17,7 +17,7 @@ import { CaseError } from './expression.ts';
 import { matchFields, type MatchContext, type Mismatch } from './matcher.ts';
 import { areaOf, type CaseResultName } from './results.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
-import { decodeStructArray, bytesToHex, hexToBytes } from './struct-bytes.ts';
+import { bytesToHex, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
 import type { CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
 
@@ -179,7 +179,9 @@ class CaseExecution {
       arg[p.field] = addr;
     }
     if (beforeCall) await beforeCall();
-    const answer = (await this.call('ioctl', { fd, cmd: compiled.op, arg })) as IoctlAnswer;
+    const params: { fd: number; cmd: string; arg: JsonObject; argp?: Json } = { fd, cmd: compiled.op, arg };
+    if (compiled.argp !== undefined) params.argp = compiled.argp;
+    const answer = (await this.call('ioctl', params)) as IoctlAnswer;
     const decoded: JsonObject = {};
     for (let i = 0; i < compiled.pointers.length; i++) {
       const p = compiled.pointers[i];
@@ -187,7 +189,7 @@ class CaseExecution {
         const n = 'struct' in p.decode ? p.decode.struct.sizeBytes * p.decode.count : p.decode.bytes;
         const { data } = await this.hook('MEM_READ', { addr: placed[i].addr, length: n }, ref);
         const bytes = hexToBytes(String(data));
-        decoded[p.field] = 'struct' in p.decode ? decodeStructArray(this.env.catalog, p.decode.struct, bytes, p.decode.count) : bytesToHex(bytes);
+        decoded[p.field] = 'struct' in p.decode ? (decodeStructArray(p.decode.struct.name, bytes, p.decode.count) as Json) : bytesToHex(bytes);
       }
       await this.hook('MUNMAP', placed[i], ref);
     }

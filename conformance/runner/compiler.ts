@@ -12,7 +12,7 @@ import type { FieldInfo, StructInfo, UapiCatalog } from '../../schemas/lib/catal
 import { u64ToWire } from '../../schemas/lib/u64.ts';
 import { CaseError, integerOf, parseExpr } from './expression.ts';
 import { hooks } from './schemas.ts';
-import { encodeStructArray, hexToBytes, type StructValues } from './struct-bytes.ts';
+import { encodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import type { CaseStep, Json, JsonObject } from './types.ts';
 
 export interface PointerPlacement {
@@ -30,6 +30,8 @@ export interface CompiledStep {
   /** Whether the call runs in a context (ioctls, context hooks) or on the process. */
   scope: 'context' | 'process';
   arg: JsonObject;
+  /** A bad argument pointer the case passes instead of a struct (protocol ioctl param argp). */
+  argp?: Json;
   pointers: PointerPlacement[];
 }
 
@@ -73,6 +75,18 @@ export function scalarValue(catalog: UapiCatalog, f: FieldInfo | undefined, valu
   }
   if (typeof value === 'boolean') return value ? 1n : 0n;
   return integerOf(value, captures, what);
+}
+
+/** A struct's field values as the compiler resolved them (flags, captures, expressions applied). */
+type StructValues = Map<string, bigint | bigint[] | StructValues>;
+
+/** Lays out pointee structs with the schemas' codec; a layout error is the case's. */
+function encodeElements(catalog: UapiCatalog, s: StructInfo, elements: StructValues[], what: string): Uint8Array {
+  try {
+    return encodeStructArray(s.name, elements.map((e) => wireStruct(catalog, s, e)));
+  } catch (e) {
+    throw new CaseError(`${what}: ${(e as Error).message}`);
+  }
 }
 
 function structValues(catalog: UapiCatalog, s: StructInfo, value: unknown, captures: Captures, what: string): StructValues {
@@ -129,7 +143,7 @@ function pointerContent(
     } else if (value && typeof value === 'object') {
       elements = [structValues(catalog, s, value, captures, what)];
     } else throw new CaseError(`${what}: expected an address, a struct ${s.name}, a list of them, hex bytes or {"capacity": N}`);
-    const bytes = encodeStructArray(catalog, s, elements);
+    const bytes = encodeElements(catalog, s, elements, what);
     return {
       placement: { field: f.name, bytes, decode: readBack ? { struct: s, count: elements.length } : undefined },
       count: elements.length,
@@ -149,8 +163,22 @@ function pointerContent(
   };
 }
 
+/** A raw request number, or a step that passes a bad argument pointer: no struct is built. */
+function compileRawIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
+  const arg: JsonObject = {};
+  if (step.argp === undefined) {
+    for (const [name, value] of Object.entries(step.arg ?? {})) {
+      arg[name] = typeof value === 'string' && parseExpr(value) === null ? value : toWire(integerOf(value, captures, `${step.op}.arg.${name}`));
+    }
+  }
+  const c: CompiledStep = { kind: 'ioctl', op: step.op, ctx: step.fd ?? 1, scope: 'context', arg, pointers: [] };
+  if (step.argp !== undefined) c.argp = toWire(integerOf(step.argp, captures, `${step.op}.argp`));
+  return c;
+}
+
 function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
   const info = catalog.ioctls.get(step.op)!;
+  if (step.argp !== undefined) return compileRawIoctl(catalog, step, captures);
   const given = step.arg ?? {};
   const arg: JsonObject = {};
   const pointers: PointerPlacement[] = [];
@@ -247,7 +275,8 @@ export function compileStep(catalog: UapiCatalog, step: CaseStep, captures: Capt
   if (step.op === 'CLOSE') return { kind: 'close', op: 'CLOSE', ctx: step.fd ?? 1, scope: 'context', arg: {}, pointers: [] };
   if (isHookOp(step.op)) return compileHook(step, captures);
   if (catalog.ioctls.has(step.op)) return compileIoctl(catalog, step, captures);
-  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook nor CLOSE`);
+  if (/^0x[0-9a-f]+$/.test(step.op)) return compileRawIoctl(catalog, step, captures);
+  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook, CLOSE nor a request number`);
 }
 
 /** The catalog's field info for an output field of a step, for comparing names and lists. */

@@ -24,6 +24,7 @@ export interface CaseStep {
   fd?: number;
   arg?: JsonObject;
   argv?: Json;
+  argp?: Json;
   out?: JsonObject;
   errno?: string | string[];
   label?: string;

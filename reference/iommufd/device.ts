@@ -195,11 +195,16 @@ export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
   ctx.machineBindings.delete(dev.dev.name);
 }
 
-/** VFIO_DEVICE_BIND_IOMMUFD by topology name: ENODEV for an unknown device, EBUSY if bound. */
+/**
+ * VFIO_DEVICE_BIND_IOMMUFD by topology name (the name stands for the device fd): ENODEV for a
+ * name the topology lacks; EINVAL when already bound (vfio_df_ioctl_bind_iommufd: "one device
+ * cannot be bound twice", df->access_granted).
+ */
 export function bindDevice(ctx: IommufdContext, name: string): DeviceObject {
   const dev = ctx.machine.topology.devices.get(name);
   check(dev !== undefined, 'ENODEV', `no device '${name}' in the topology`);
-  check(!ctx.machineBindings.has(name), 'EBUSY', `device '${name}' is already bound`);
+  check(!ctx.machineBindings.has(name), 'EINVAL', `device '${name}' is already bound`);
+  ctx.machine.failNth.point('device object');
   const obj = new DeviceObject(dev);
   ctx.table.add(obj);
   ctx.machineBindings.set(name, obj);

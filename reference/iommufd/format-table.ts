@@ -78,6 +78,10 @@ export class FormatTable implements IoPageTable {
       record(BigInt(u) << this.unitBig, BigInt(n) << this.unitBig));
   }
 
+  tableFrames(): number {
+    return this.pt.tableFrameCount;
+  }
+
   mappedBytes(): number {
     return this.mapped;
   }

@@ -21,6 +21,7 @@ import { PAGE_BYTES } from '../machine/process-memory.ts';
 import type { PagingDomain, Prot } from './domain.ts';
 import { check, fail, UapiError } from './errors.ts';
 import type { IoptPages } from './pages.ts';
+import { FailNth } from './fail-nth.ts';
 
 export const U64_MAX = (1n << 64n) - 1n;
 /** unsigned long on a 64-bit kernel. */
@@ -98,6 +99,8 @@ export class IoPagetable {
   readonly accesses = new Set<AccessLink>();
   iovaAlignment = 1;
   disableLargePages = false;
+
+  constructor(readonly failNth: FailNth = new FailNth()) {}
 
   // ---- lookups ----
 
@@ -191,6 +194,7 @@ export class IoPagetable {
   /** iopt_reserve_iova: EADDRINUSE over an area or an allowed range. */
   reserve(start: bigint, last: bigint, owner: ReservedOwner): void {
     check(this.firstArea(start, last) === undefined && !this.allowedHit(start, last), 'EADDRINUSE', 'reserved range over an area or an allowed range');
+    this.failNth.point('reserved node');
     this.reserved.push({ start, last, owner });
   }
 
@@ -201,6 +205,7 @@ export class IoPagetable {
   /** iopt_set_allow_iova: EADDRINUSE if a new range hits a reserved one; atomic. */
   setAllowed(ranges: IovaRange[]): void {
     for (const r of ranges) check(!this.reservedHit(r.start, r.last), 'EADDRINUSE', 'allowed range over a reserved range');
+    for (let i = 0; i < ranges.length; i++) this.failNth.point('allowed node');
     this.allowed = [...ranges].sort((a, b) => (a.start < b.start ? -1 : 1));
   }
 
@@ -361,6 +366,7 @@ export class IoPagetable {
     try {
       for (const a of areas) {
         for (const d of domains) {
+          this.failNth.point('map_pages');
           this.mapAreaInto(a, d);
           done.push([a, d]);
         }
@@ -464,6 +470,7 @@ export class IoPagetable {
     const areas: Area[] = [];
     let cur = dst;
     for (const s of slices) {
+      this.failNth.point('area');
       check(!prot.write || s.pages.writable, 'EPERM', 'writeable mapping of read-only pages');
       check((s.startByte % PAGE_BYTES) % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
       const last = cur + BigInt(s.lengthBytes) - 1n;

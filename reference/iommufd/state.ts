@@ -2,7 +2,8 @@
  * The STATE test hook: a canonical dump of everything that must not leak — every context's
  * objects (with their references), every IOAS's areas, reserved and allowed ranges, domains
  * and accesses, every pages store with its pinned count, the process's pin and charge
- * counters, and the frames in use. The protocol's StateDump fields (contexts[].objects[].id/type,
+ * counters, and each table's frames (user memory the CPU or a pin faulted in is not state: a
+ * failed pin leaves it populated, as GUP does). The protocol's StateDump fields (contexts[].objects[].id/type,
  * pinned_pages, user_pages, mm_pages) come first; the rest is diagnostics. Canonical: objects in ID order, areas in IOVA order, u64
  * values as lowercase "0x…" strings, so two dumps compare with deep equality.
  */
@@ -40,7 +41,7 @@ function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record
       const h = o as HwptPagingObject;
       return {
         ...base, ioas: h.ioas.id, auto: h.autoDomain, nest_parent: h.nestParent, dirty_ops: h.domain.spec.dirtyOps,
-        format: h.domain.spec.table.format, mapped_bytes: h.domain.table.mappedBytes(),
+        format: h.domain.spec.table.format, mapped_bytes: h.domain.table.mappedBytes(), table_frames: h.domain.table.tableFrames(),
       };
     }
     case 'HWPT_NESTED': {
@@ -79,6 +80,5 @@ export function dumpState(machine: Machine, contexts: Map<number, IommufdContext
       mm_pinned_pages: machine.accounting.mmPinnedPages,
       memlock_limit_pages: machine.accounting.memlockLimitPages,
     },
-    frames_in_use: machine.phys.framesInUse,
   };
 }

@@ -242,3 +242,11 @@ describe('group replace', () => {
     expect(ctx.table.get(h2).users).toBe(2);
   });
 });
+
+describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
+  it('binding a bound device again → EINVAL (vfio_df_ioctl_bind_iommufd: one device cannot be bound twice); unknown name → ENODEV', () => {
+    bindDevice(ctx, 'dev0');
+    expect(errnoOf(() => bindDevice(ctx, 'dev0'))).toBe('EINVAL');
+    expect(errnoOf(() => bindDevice(ctx, 'nope'))).toBe('ENODEV');
+  });
+});

@@ -46,7 +46,7 @@ export type Value =
   | null
   | Value[]
   | {
-      [k: string]: Value;
+      [k: string]: Value | undefined;
     };
 /**
  * A Linux errno name.
@@ -157,7 +157,7 @@ export interface TopologyProcess {
  */
 export interface CaseStep {
   /**
-   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE, RAW_IOCTL), or CLOSE.
+   * A uAPI command name (IOMMU_IOAS_MAP, VFIO_DEVICE_BIND_IOMMUFD), a test-hook name (MMAP, CHECK_REFS, STATE), CLOSE, or a raw ioctl request number in hex ("0x3b7f") for requests that are no uAPI command.
    */
   op: string;
   /**
@@ -175,7 +175,19 @@ export interface CaseStep {
     | null
     | Value[]
     | {
-        [k: string]: Value;
+        [k: string]: Value | undefined;
+      };
+  /**
+   * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
+   */
+  argp?:
+    | number
+    | string
+    | boolean
+    | null
+    | Value[]
+    | {
+        [k: string]: Value | undefined;
       };
   out?: Fields1;
   /**
@@ -196,18 +208,18 @@ export interface CaseStep {
  * Struct fields by their uAPI names (flags as a list of names or an integer, u64 as a number or a string, pointer fields as an address or inline content), or the hook's arguments.
  */
 export interface Fields {
-  [k: string]: Value;
+  [k: string]: Value | undefined;
 }
 /**
  * Fields that must match after the call; '$name' captures on first appearance.
  */
 export interface Fields1 {
-  [k: string]: Value;
+  [k: string]: Value | undefined;
 }
 /**
  * This interface was referenced by `GoldenCase`'s JSON-Schema
  * via the `definition` "fields".
  */
 export interface Fields2 {
-  [k: string]: Value;
+  [k: string]: Value | undefined;
 }

@@ -96,7 +96,7 @@ export type WireValue =
   | string
   | WireValue[]
   | {
-      [k: string]: WireValue;
+      [k: string]: WireValue | undefined;
     };
 /**
  * Success: ret (0, or the positive value an ioctl such as VFIO_CHECK_EXTENSION returns) and the struct with its output fields filled in. Failure: the errno, and arg where the kernel copies the struct back on that failure. fail_nth_reached is present only on the ioctl that follows FAIL_NTH {n > 0}: whether the n-th allocation point was reached (so the injected failure happened).
@@ -146,7 +146,7 @@ export type RpcResponse =
     };
 
 /**
- * The adapter protocol, version 1 (shared/design/adapter-protocol.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
+ * The adapter protocol, version 1 (shared/design/adapter-protocol.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
  */
 export interface AdapterProtocol {
   [k: string]: unknown;
@@ -158,7 +158,7 @@ export interface AdapterProtocol {
  * via the `definition` "wireStruct".
  */
 export interface WireStruct {
-  [k: string]: WireValue;
+  [k: string]: WireValue | undefined;
 }
 /**
  * A topology as case.schema.json#/$defs/topology defines it (checked there; the runner sends only valid ones).
@@ -277,10 +277,14 @@ export interface CloseParams {
 export interface IoctlParams {
   fd: number;
   /**
-   * The uAPI command name (RAW_IOCTL, a test hook, issues request numbers that are no command).
+   * The uAPI command name, or a raw request number in hex ("0x3b7f") for a request that is no uAPI command.
    */
   cmd: string;
   arg: WireStruct;
+  /**
+   * Present only when a case tests a bad argument pointer: issue the ioctl with this address (0 = NULL) instead of a struct; arg is then empty.
+   */
+  argp?: number | string;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -499,13 +503,7 @@ export interface HookArg_ACCOUNTING {}
  * via the `definition` "hookOut_ACCOUNTING".
  */
 export interface HookOut_ACCOUNTING {
-  /**
-   * Pinned pages charged to the user's locked_vm (RLIMIT_MODE 0).
-   */
   user_pages: number;
-  /**
-   * Pinned pages charged to the process's mm locked_vm (RLIMIT_MODE 1, VFIO compatibility).
-   */
   mm_pages: number;
   pinned_pages?: number;
 }
@@ -663,7 +661,7 @@ export interface HookArg_RAW_IOCTL {
  * via the `definition` "hookOut_RAW_IOCTL".
  */
 export interface HookOut_RAW_IOCTL {
-  [k: string]: WireValue;
+  [k: string]: WireValue | undefined;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

@@ -136,7 +136,7 @@ export interface Summary {
   invalid_cases: number;
   by_result: Counts;
   by_area: {
-    [k: string]: Counts;
+    [k: string]: Counts | undefined;
   };
 }
 /**

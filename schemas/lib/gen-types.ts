@@ -132,6 +132,16 @@ function bundleUapi(files: readonly string[]): JSONSchema4 {
   }) as JSONSchema4;
 }
 
+/**
+ * What the generator's strictIndexSignatures option should do, without its bug (it drops the
+ * parentheses of recursive array types): an index signature also admits `undefined`, so that
+ * optional named properties beside it type-check under `strict`.
+ */
+function strictIndexSignatures(ts: string): string {
+  return ts.replace(/^(\s*\[k: string\]: )([^\n{]+?);$/gm, (line, head: string, type: string) =>
+    /\b(undefined|unknown|any)\b/.test(type) ? line : `${head}${type} | undefined;`);
+}
+
 function pascal(s: string): string {
   return s.split(/[_-]/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join('');
 }
@@ -142,14 +152,14 @@ export async function generateTypes(): Promise<Map<string, string>> {
   const uapiFiles = files.filter((f) => f.startsWith('uapi/') || f.startsWith('defs/'));
   const others = files.filter((f) => !uapiFiles.includes(f));
   const out = new Map<string, string>();
-  out.set('uapi.ts', await compile(bundleUapi(uapiFiles), 'IoctlArgs', {
+  out.set('uapi.ts', strictIndexSignatures(await compile(bundleUapi(uapiFiles), 'IoctlArgs', {
     ...OPTIONS, bannerComment: banner('schemas/uapi/*.schema.json and schemas/defs/*.schema.json (bundled)'),
-  }));
+  })));
   const index = ["export * from './uapi.ts';"];
   for (const f of others) {
     const name = f.replace(/\.schema\.json$/, '').replace(/\//g, '-');
     const doc = stripAnnotations(readJson(f)) as JSONSchema4;
-    out.set(`${name}.ts`, await compile(doc, pascal(name), { ...OPTIONS, bannerComment: banner(`schemas/${f}`), cwd: SCHEMAS_DIR }));
+    out.set(`${name}.ts`, strictIndexSignatures(await compile(doc, pascal(name), { ...OPTIONS, bannerComment: banner(`schemas/${f}`), cwd: SCHEMAS_DIR })));
     index.push(`export * as ${pascal(name)}Schema from './${name}.ts';`);
   }
   out.set('index.ts', `${banner('the list of schema files')}\n\n${index.join('\n')}\n`);

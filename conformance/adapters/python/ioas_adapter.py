@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""A small, independent model of the IOAS part of /dev/iommu, behind the stdio adapter protocol.
+"""A small, independent model of iommufd's IOAS world (/dev/iommu), behind the stdio adapter
+protocol.
 
-It owns: the simulated process memory (MMAP/MUNMAP/MEM_READ/MEM_WRITE), iommufd contexts with
-their object tables (IOAS, automatic HWPT_PAGING of `mock` IOMMU units, bound devices), the
-IOVA space of each IOAS (areas, reserved ranges, allowed ranges, alignment), page pinning as
-CHECK_REFS reports it, and the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
+It owns: the simulated process (memory as 4 KiB frames, memfd files, capabilities,
+RLIMIT_MEMLOCK and its charges), iommufd contexts with their object tables (IOAS, HWPT_PAGING
+of `mock` IOMMU units, bound devices, access objects), the IOVA space of each IOAS (areas,
+reserved ranges, allowed ranges, alignment), page pinning as CHECK_REFS reports it, device DMA
+through the mock domains, and the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
 
 It is written from the adapter protocol, the case format and the kernel facts in the project's
-notes (ioas.c, io_pagetable.c, main.c, device.c) -- not from the TypeScript reference -- so that
-a suite which passes it carries no TypeScript assumption.
+notes and in the kernel sources (ioas.c, io_pagetable.c, pages.c, main.c, device.c,
+hw_pagetable.c, selftest.c) -- not from the TypeScript reference -- so that a suite which
+passes it carries no TypeScript assumption.
 
 Invariants:
 - a failing call checks everything before it changes anything, except where Linux itself
   leaves partial effects (UNMAP stops at the first area that straddles the range, keeping the
-  areas it already removed);
-- a page of a pages object (one MAP) is pinned exactly while some area that uses it sits in an
-  IOAS with at least one domain; CHECK_REFS counts pinning pages objects per 4 KiB user page;
+  areas it already removed; ACCESS_RW writes area by area);
+- a page of a page store (one MAP or MAP_FILE) is pinned exactly while some area using it sits
+  in an IOAS with a domain, or an access pin item covers it; a store pins a page once whoever
+  needs it, and CHECK_REFS counts the pinning stores of the frame behind each user page;
+- pinned pages are charged (USER or MM mode, none with CAP_IPC_LOCK) exactly while pinned;
 - object IDs are per context, the lowest free one from 1;
 - every u64 leaves as a JSON number when <= 2^53-1, else as a "0x..." string.
 
@@ -37,7 +42,11 @@ MOCK_PAGE = 2048
 MOCK_APERTURE_START = 0x1000000
 MOCK_APERTURE_LAST = 0x7FFFFFFF
 
-CAPABILITIES = ["ioas", "options", "test:accounting", "test:dma", "test:refs", "test:reserved", "test:state"]
+CAPABILITIES = [
+    "ioas", "access", "hwpt", "map-file", "options", "vfio-device",
+    "test:accounting", "test:dma", "test:mem", "test:refs", "test:reserved", "test:state",
+    "x-raw-ioctl",
+]
 
 MAP_FIXED_IOVA = 1 << 0
 MAP_WRITEABLE = 1 << 1
@@ -61,6 +70,8 @@ IOMMUFD_CMDS = {
     "IOMMU_IOAS_UNMAP": (0x86, 24, 24),
     "IOMMU_OPTION": (0x87, 24, 24),
     "IOMMU_HWPT_ALLOC": (0x89, 48, 24),
+    "IOMMU_IOAS_MAP_FILE": (0x8F, 40, 40),
+    "IOMMU_GET_HW_INFO": (0x8A, 40, 32),
 }
 # Offsets of the fields past min_size: a shorter `size` leaves them zero (copy_struct_from_user).
 LATE_FIELDS = {
@@ -165,6 +176,25 @@ class Frame:
         self.data = bytearray(PAGE)
 
 
+class MemFile:
+    """A memfd: its pages are Frames shared by every mapping of it and by MAP_FILE pins."""
+
+    def __init__(self, process, length):
+        self.process = process
+        self.frames = {}
+        self.size = 0
+        self.truncate(length)
+
+    def truncate(self, length):
+        old_pages = (self.size + PAGE - 1) // PAGE
+        new_pages = (length + PAGE - 1) // PAGE
+        for i in range(new_pages, old_pages):
+            self.frames.pop(i, None)  # a pin keeps its Frame; the file no longer has it
+        for i in range(old_pages, new_pages):
+            self.frames[i] = self.process.new_frame()
+        self.size = length
+
+
 class Process:
     """User memory of the one simulated process: 4 KiB pages, zero-filled when mapped, each
     backed by a Frame; its capabilities and RLIMIT_MEMLOCK."""
@@ -182,6 +212,25 @@ class Process:
         self.user_locked_pages = 0
         self.mm_locked_pages = 0
         self.mm_pinned_pages = 0
+        self.files = {}  # fd -> MemFile
+
+    def new_frame(self):
+        f = Frame(self.next_pfn)
+        self.next_pfn += 1
+        return f
+
+    def mmap_file(self, length, memfile, offset):
+        """A shared mapping of a file: its pages are the file's frames (none past EOF)."""
+        if length == 0 or offset % PAGE:
+            raise Errno("EINVAL")
+        n = (length + PAGE - 1) // PAGE
+        addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
+        self.next_addr = addr + n * PAGE + HPAGE
+        for i in range(n):
+            frame = memfile.frames.get(offset // PAGE + i)
+            if frame is not None:
+                self.pages[addr // PAGE + i] = frame
+        return addr
 
     def capable(self, cap):
         return cap not in self.caps_dropped
@@ -243,14 +292,17 @@ class Process:
 
 
 class Pages:
-    """The pinned-page store of one MAP: a user VA range, shared by COPY."""
+    """The pinned-page store of one MAP (a user VA range) or MAP_FILE (a file range), shared by
+    COPY. Addresses inside it are in its source's byte space: user VA, or file offset."""
 
-    def __init__(self, uptr, length, writable, account):
-        self.uptr = uptr
+    def __init__(self, base, length, writable, account, frames, missing_errno):
+        self.base = base  # user VA, or file offset, of the first byte
         self.length = length
         self.writable = writable
         self.account = account  # "none" | "user" | "mm", fixed when the MAP creates it
-        self.pinned = {}  # user page number -> the Frame this store holds pinned
+        self.frames = frames  # the source: page number -> Frame (process memory or a file)
+        self.missing_errno = missing_errno  # pinning a page the source lacks
+        self.pinned = {}  # source page number -> the Frame this store holds pinned
 
 
 class Area:
@@ -265,12 +317,12 @@ class Area:
     def last(self):
         return self.iova + self.length - 1
 
-    def user_pages(self):
-        va = self.pages.uptr + self.start_byte
-        return range(va // PAGE, (va + self.length - 1) // PAGE + 1)
+    def source_pages(self):
+        a = self.pages.base + self.start_byte
+        return range(a // PAGE, (a + self.length - 1) // PAGE + 1)
 
-    def user_va(self, iova):
-        return self.pages.uptr + self.start_byte + (iova - self.iova)
+    def source_addr(self, iova):
+        return self.pages.base + self.start_byte + (iova - self.iova)
 
 
 class Ioas:
@@ -282,20 +334,40 @@ class Ioas:
         self.reserved = []  # (first, last, owner); owner None = test-added
         self.allowed = []  # (first, last), sorted, disjoint
         self.domains = []  # HwptPaging objects, in attach order
+        self.accesses = []  # Access objects attached here
         self.disable_large_pages = False
         self.iova_alignment = 1
 
-    def alignment_with(self, domains, disable_large_pages):
+    def alignment_with(self, domains, disable_large_pages, accesses=None):
         align = PAGE if disable_large_pages else 1
         for d in domains:
             align = max(align, d.min_page_size)
+        for a in self.accesses if accesses is None else accesses:
+            align = max(align, a.iova_alignment)
         return align
+
+    def contig_segments(self, iova, last):
+        """The areas covering [iova, last] without a gap, each with the part it covers, and
+        whether they reach `last` (iopt_for_each_contig_area / iopt_area_contig_done)."""
+        out = []
+        cur = iova
+        for a in self.areas:
+            if a.last < cur:
+                continue
+            if a.iova > cur:
+                break
+            seg_last = min(a.last, last)
+            out.append((a, cur, seg_last))
+            if seg_last >= last:
+                return out, True
+            cur = seg_last + 1
+        return out, False
 
     def check_alignment(self, new_alignment):
         """iopt_check_iova_alignment: every area must sit on the new alignment."""
         for a in self.areas:
             if a.iova % new_alignment or a.length % new_alignment or \
-                    ((a.pages.uptr + a.start_byte) % PAGE) % new_alignment:
+                    ((a.pages.base + a.start_byte) % PAGE) % new_alignment:
                 raise Errno("EADDRINUSE")
 
     def area_hits(self, first, last):
@@ -391,6 +463,8 @@ class HwptPaging:
         self.devices = []
         self.min_page_size = MOCK_PAGE
         self.aperture = (MOCK_APERTURE_START, MOCK_APERTURE_LAST)
+        self.nest_parent = False
+        self.dirty_tracking = False
 
 
 class Device:
@@ -402,10 +476,27 @@ class Device:
         self.hwpt = None
 
 
+class Access:
+    """An emulated-device access (the selftest's access fd): pins and reads IOVA of one IOAS.
+    Its pin items are numbered from 0, as the selftest's next_id."""
+
+    kind = "access"
+
+    def __init__(self, oid, needs_pin):
+        self.id = oid
+        self.ioas = None
+        self.needs_pin = needs_pin
+        self.iova_alignment = PAGE if needs_pin else 1
+        self.items = []  # dicts: id, iova, length, pins [(Pages, set of user page numbers)]
+        self.next_item_id = 0
+
+
 class TopoDevice:
-    def __init__(self, name, model):
+    def __init__(self, name, model, flags):
         self.name = name
         self.model = model
+        self.no_dirty = "no_dirty" in flags
+        self.pasid = "pasid" in flags
         self.bound = None  # (Context, Device) while bound
 
 
@@ -447,7 +538,7 @@ class Machine:
             model = bridges.get(d.get("bridge"))
             if model != "mock":
                 raise RpcError(-32602, f"device {d.get('name')}: IOMMU model {model!r} is not implemented (only mock)")
-            self.devices[d.get("name")] = TopoDevice(d.get("name"), model)
+            self.devices[d.get("name")] = TopoDevice(d.get("name"), model, d.get("flags") or [])
         drop = ((topology.get("process") or {}).get("drop")) or []
         self.process = Process(drop)
         self.contexts = {}
@@ -464,8 +555,15 @@ class Machine:
             if not domains:
                 continue
             for a in areas:
-                need[id(a.pages)].update(a.user_pages())
+                need[id(a.pages)].update(a.source_pages())
+        for acc in self.all_accesses():
+            for item in acc.items:
+                for pages, pgs in item["pins"]:
+                    need[id(pages)].update(pgs)
         return need
+
+    def all_accesses(self):
+        return [o for c in self.contexts.values() for o in c.objects.values() if isinstance(o, Access)]
 
     def all_ioas(self):
         return [o for c in self.contexts.values() for o in c.objects.values() if isinstance(o, Ioas)]
@@ -477,6 +575,10 @@ class Machine:
                 seen[id(a.pages)] = a.pages
         for a in extra_areas:
             seen[id(a.pages)] = a.pages
+        for acc in self.all_accesses():
+            for item in acc.items:
+                for pages, _ in item["pins"]:
+                    seen[id(pages)] = pages
         return list(seen.values())
 
     def repin(self, changes, extra_areas=()):
@@ -488,8 +590,8 @@ class Machine:
         delta = {"none": 0, "user": 0, "mm": 0}
         for p in pages_objs:
             for pg in need[id(p)]:
-                if pg not in p.pinned and pg not in proc.pages:
-                    raise Errno("EFAULT")
+                if pg not in p.pinned and pg not in p.frames:
+                    raise Errno(p.missing_errno)
             delta[p.account] += len(need[id(p)]) - len(p.pinned)
         # Pinned pages are charged after they are pinned (pages.c): EFAULT comes first.
         if delta["user"] > 0 and proc.user_locked_pages + delta["user"] > proc.memlock_limit_pages:
@@ -500,17 +602,23 @@ class Machine:
             ioas.areas = sorted(areas, key=lambda a: a.iova)
             ioas.domains = list(domains)
         for p in pages_objs:
-            p.pinned = {pg: p.pinned.get(pg) or proc.pages[pg] for pg in need[id(p)]}
+            p.pinned = {pg: p.pinned.get(pg) or p.frames[pg] for pg in need[id(p)]}
         proc.user_locked_pages += delta["user"]
         proc.mm_locked_pages += delta["mm"]
         proc.mm_pinned_pages += delta["none"] + delta["user"] + delta["mm"]
 
     def refcounts(self, addr, length):
+        """The pin count of the frame behind each 4 KiB page of user memory: how many page
+        stores hold it pinned (a store pins a page once, whoever needs it)."""
         counts = {}
         for p in self.all_pages():
-            for pg in p.pinned:
-                counts[pg] = counts.get(pg, 0) + 1
-        return [counts.get(pg, 0) for pg in self.process.page_range(addr, length)]
+            for frame in p.pinned.values():
+                counts[id(frame)] = counts.get(id(frame), 0) + 1
+        out = []
+        for pg in self.process.page_range(addr, length):
+            frame = self.process.pages.get(pg)
+            out.append(counts.get(id(frame), 0) if frame is not None else 0)
+        return out
 
     def pinned_frames(self):
         return sum(len(p.pinned) for p in self.all_pages())
@@ -563,6 +671,9 @@ class Machine:
         if obj is None:
             raise Errno("ENOENT")
         if isinstance(obj, HwptPaging):
+            # The mock driver refuses a device without dirty tracking on a dirty-tracking domain.
+            if obj.dirty_tracking and dev.topo.no_dirty:
+                raise Errno("EINVAL")
             if dev.hwpt is not obj:
                 old = dev.hwpt
                 obj.devices.append(dev)
@@ -607,7 +718,7 @@ class Machine:
             fault, area = self.translate(dev, iova, write)
             if fault:
                 return fault, None
-            va = area.user_va(iova)
+            va = area.source_addr(iova)
             n = min(length, PAGE - va % PAGE, area.last - iova + 1)
             pieces.append((area.pages.pinned[va // PAGE], va % PAGE, n))
             iova += n
@@ -619,8 +730,37 @@ class Machine:
         del ctx.objects[dev.id]
         dev.topo.bound = None
 
+    def access_unmap(self, ioas, first, last):
+        """The access drivers' unmap callback: every pin item touching [first, last] of an
+        access on this IOAS is unpinned (the selftest's iommufd_test_access_unmap)."""
+        changed = False
+        for acc in ioas.accesses:
+            keep = [it for it in acc.items if it["iova"] > last or it["iova"] + it["length"] - 1 < first]
+            if len(keep) != len(acc.items):
+                acc.items = keep
+                changed = True
+        if changed:
+            self.repin({})
+
+    def access_unmap_all(self, acc):
+        if acc.items:
+            acc.items = []
+            self.repin({})
+
+    def destroy_access(self, ctx, acc):
+        acc.items = []
+        self.repin({})
+        if acc.ioas is not None:
+            ioas = acc.ioas
+            ioas.accesses.remove(acc)
+            ioas.iova_alignment = ioas.alignment_with(ioas.domains, ioas.disable_large_pages)
+        del ctx.objects[acc.id]
+
     def close(self, ctx):
-        """close(2): devices are unbound, then every object goes, leaves first."""
+        """close(2): accesses and devices go first, then every other object, leaves first."""
+        for o in list(ctx.objects.values()):
+            if isinstance(o, Access):
+                self.destroy_access(ctx, o)
         for o in list(ctx.objects.values()):
             if isinstance(o, Device):
                 self.unbind(ctx, o)
@@ -653,15 +793,15 @@ def ioctl_destroy(m, ctx, arg):
     obj = ctx.objects.get(oid)
     if obj is None:
         raise Errno("ENOENT")
-    if isinstance(obj, Device):
-        raise Errno("EBUSY")  # held by its binding driver until unbind
+    if isinstance(obj, (Device, Access)):
+        raise Errno("EBUSY")  # held by its driver until unbind / the access is destroyed
     if isinstance(obj, HwptPaging):
         if obj.devices:
             raise Errno("EBUSY")
         m.destroy_hwpt(ctx, obj)
         return {}
     if isinstance(obj, Ioas):
-        if obj.domains:
+        if obj.domains or obj.accesses:
             raise Errno("EBUSY")
         m.repin({obj: ([], [])})
         del ctx.objects[oid]
@@ -726,7 +866,7 @@ def map_pages(m, ioas, segments, length, iova, fixed, prot):
         raise Errno("EINVAL")
     if not fixed:
         first_pages, first_start, _ = segments[0]
-        iova = ioas.alloc_iova(first_pages.uptr + first_start, length)
+        iova = ioas.alloc_iova(first_pages.base + first_start, length)
     else:
         ioas.check_iova(iova, length)
     areas = []
@@ -734,7 +874,7 @@ def map_pages(m, ioas, segments, length, iova, fixed, prot):
     for pages, start_byte, seg_len in segments:
         if (prot & MAP_WRITEABLE) and not pages.writable:
             raise Errno("EPERM")
-        if ((pages.uptr + start_byte) % PAGE) & (ioas.iova_alignment - 1):
+        if ((pages.base + start_byte) % PAGE) & (ioas.iova_alignment - 1):
             raise Errno("EINVAL")
         areas.append(Area(cur, seg_len, pages, start_byte, prot))
         cur += seg_len
@@ -762,7 +902,35 @@ def ioctl_map(m, ctx, arg):
         account = "none"
     else:
         account = "mm" if ctx.account_mm else "user"
-    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account)
+    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account, m.process.pages, "EFAULT")
+    iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
+    return {"iova": u64_out(iova)}
+
+
+def ioctl_map_file(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~MAP_FLAGS:
+        raise Errno("EOPNOTSUPP")
+    iova = field(arg, "iova")
+    length = field(arg, "length")
+    if iova >= ULONG_MAX or length >= ULONG_MAX:
+        raise Errno("EOVERFLOW")
+    if not flags & (MAP_READABLE | MAP_WRITEABLE):
+        raise Errno("EINVAL")
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    fd = u64_in(arg.get("fd", 0), "fd") if not (isinstance(arg.get("fd"), int) and arg["fd"] < 0) else -1
+    memfile = m.process.files.get(fd)
+    if memfile is None:
+        raise Errno("EBADF")
+    start = field(arg, "start")
+    if length and start + length - 1 > U64_MAX:
+        raise Errno("EOVERFLOW")
+    if length == 0 or length > SIZE_MAX - PAGE:
+        raise Errno("EINVAL")
+    account = "none" if m.process.capable("CAP_IPC_LOCK") else ("mm" if ctx.account_mm else "user")
+    # The file's size is not checked here (iopt_alloc_file_pages does not): pinning a page
+    # past its end -- when a domain or an access needs it -- is EINVAL.
+    pages = Pages(start, length, bool(flags & MAP_WRITEABLE), account, memfile.frames, "EINVAL")
     iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
     return {"iova": u64_out(iova)}
 
@@ -828,6 +996,7 @@ def ioctl_unmap(m, ctx, arg):
         if a.iova < first or a.last > last:
             failure = "ENOENT"  # an area straddles the range; the ones before stay unmapped
             break
+        m.access_unmap(ioas, a.iova, a.last)
         m.repin({ioas: ([x for x in ioas.areas if x is not a], ioas.domains)})
         unmapped += a.length
     if failure:
@@ -886,12 +1055,18 @@ def ioctl_option(m, ctx, arg):
     raise Errno("EOPNOTSUPP")
 
 
+HWPT_ALLOC_NEST_PARENT = 1 << 0
+HWPT_ALLOC_DIRTY_TRACKING = 1 << 1
+HWPT_FAULT_ID_VALID = 1 << 2
+HWPT_ALLOC_PASID = 1 << 3
+
+
 def ioctl_hwpt_alloc(m, ctx, arg):
-    """Only the plain case: a paging HWPT on an IOAS, no flags, no driver data. The rest of
-    HWPT_ALLOC (nesting, dirty tracking, faults, PASID) is not modelled -- hence no `hwpt`
-    capability -- and is answered with a JSON-RPC error rather than a guessed errno."""
+    """HWPT_PAGING on an IOAS for a mock device (hw_pagetable.c order). Nested HWPTs need driver
+    data this model does not have (no `nesting:*` capability): those get a JSON-RPC error."""
     if field(arg, "__reserved", 32):
         raise Errno("EOPNOTSUPP")
+    flags = field(arg, "flags", 32)
     data_type = field(arg, "data_type", 32)
     data_len = field(arg, "data_len", 32)
     if (data_type == 0) != (data_len == 0):
@@ -900,15 +1075,71 @@ def ioctl_hwpt_alloc(m, ctx, arg):
     pt = ctx.objects.get(field(arg, "pt_id", 32))
     if pt is None:
         raise Errno("EINVAL")
-    if not isinstance(pt, (Ioas, HwptPaging)):
-        raise Errno("EINVAL")
-    if not isinstance(pt, Ioas) or field(arg, "flags", 32) or data_type:
-        raise RpcError(-32602, "IOMMU_HWPT_ALLOC: only a flag-less paging HWPT on an IOAS is modelled")
-    del dev  # the mock driver takes every mock device
-    hwpt = HwptPaging(ctx.new_id(), pt, auto=False)
-    m.add_domain(pt, hwpt)
-    ctx.objects[hwpt.id] = hwpt
-    return {"out_hwpt_id": hwpt.id}
+    if isinstance(pt, Ioas):
+        valid = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID
+        if flags & ~valid:
+            raise Errno("EOPNOTSUPP")
+        if flags & HWPT_ALLOC_DIRTY_TRACKING and dev.topo.no_dirty:
+            raise Errno("EOPNOTSUPP")
+        if flags & HWPT_FAULT_ID_VALID and flags & HWPT_ALLOC_NEST_PARENT:
+            raise Errno("EOPNOTSUPP")
+        if data_len:
+            raise RpcError(-32602, "IOMMU_HWPT_ALLOC: driver data for a paging HWPT is not modelled")
+        if flags & HWPT_FAULT_ID_VALID:
+            # No FAULT object can exist here (no `fault` capability), so the lookup that
+            # follows a successful allocation always fails; nothing is left behind.
+            ctx.get(field(arg, "fault_id", 32), "fault")
+        hwpt = HwptPaging(ctx.new_id(), pt, auto=False)
+        hwpt.nest_parent = bool(flags & HWPT_ALLOC_NEST_PARENT)
+        hwpt.dirty_tracking = bool(flags & HWPT_ALLOC_DIRTY_TRACKING)
+        m.add_domain(pt, hwpt)
+        ctx.objects[hwpt.id] = hwpt
+        return {"out_hwpt_id": hwpt.id}
+    if isinstance(pt, HwptPaging):
+        if flags & ~(HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID) or not data_len:
+            raise Errno("EOPNOTSUPP")
+        if pt.auto or not pt.nest_parent:
+            raise Errno("EINVAL")
+        raise RpcError(-32602, "IOMMU_HWPT_ALLOC: nested HWPTs are not modelled")
+    raise Errno("EINVAL")
+
+
+HW_INFO_FLAG_INPUT_TYPE = 1 << 0
+HW_INFO_TYPE_DEFAULT = 0
+HW_INFO_TYPE_SELFTEST = 0xFEEDBEEF
+HW_INFO_SELFTEST_REGVAL = 0xDEADBEEF
+HW_CAP_DIRTY_TRACKING = 1 << 0
+HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3
+MOCK_PASID_WIDTH = 20
+
+
+def ioctl_get_hw_info(m, ctx, arg):
+    """device.c iommufd_get_hw_info for a mock device: struct iommu_test_hw_info {flags 0,
+    test_reg 0xdeadbeef}, copied up to data_len, the rest of the buffer zeroed."""
+    flags = field(arg, "flags", 32)
+    if flags & ~HW_INFO_FLAG_INPUT_TYPE:
+        raise Errno("EOPNOTSUPP")
+    in_type = field(arg, "in_data_type", 32) if flags & HW_INFO_FLAG_INPUT_TYPE else HW_INFO_TYPE_DEFAULT
+    reserved = arg.get("__reserved", [])
+    if any(u64_in(x, "__reserved") for x in (reserved if isinstance(reserved, list) else [reserved])):
+        raise Errno("EOPNOTSUPP")
+    dev = ctx.get(field(arg, "dev_id", 32), "device")
+    if in_type not in (HW_INFO_TYPE_DEFAULT, HW_INFO_TYPE_SELFTEST):
+        raise Errno("EOPNOTSUPP")
+    data = (0).to_bytes(4, "little") + HW_INFO_SELFTEST_REGVAL.to_bytes(4, "little")
+    user_len = field(arg, "data_len", 32)
+    ptr = field(arg, "data_uptr")
+    copy_len = min(user_len, len(data))
+    if user_len:
+        m.process.write(ptr, data[:copy_len] + bytes(user_len - copy_len))
+    caps = HW_CAP_PCI_ATS_NOT_SUPPORTED  # a mock device is no PCI function with ATS
+    if not dev.topo.no_dirty:
+        caps |= HW_CAP_DIRTY_TRACKING
+    out = {"data_len": len(data), "out_data_type": HW_INFO_TYPE_SELFTEST,
+           "out_max_pasid_log2": MOCK_PASID_WIDTH if dev.topo.pasid else 0}
+    if field(arg, "size", 32) >= 40:
+        out["out_capabilities"] = caps
+    return out
 
 
 def vfio_device(m, ctx, arg):
@@ -963,34 +1194,15 @@ HANDLERS = {
     "IOMMU_IOAS_UNMAP": ioctl_unmap,
     "IOMMU_OPTION": ioctl_option,
     "IOMMU_HWPT_ALLOC": ioctl_hwpt_alloc,
+    "IOMMU_IOAS_MAP_FILE": ioctl_map_file,
+    "IOMMU_GET_HW_INFO": ioctl_get_hw_info,
     "VFIO_DEVICE_BIND_IOMMUFD": vfio_bind,
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": vfio_attach,
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": vfio_detach,
 }
 
 
-def command_by_request(request):
-    """A raw request number names a command only when it equals that command's _IO() exactly."""
-    for name, (nr, _, _) in IOMMUFD_CMDS.items():
-        if request == (IOMMUFD_TYPE << 8) | nr:
-            return name
-    for name, (nr, _) in VFIO_CMDS.items():
-        if request == (IOMMUFD_TYPE << 8) | nr:
-            return name
-    return None
-
-
-def do_ioctl(m, ctx, cmd, arg, argp):
-    if cmd.startswith("0x"):
-        cmd = command_by_request(int(cmd, 16)) or ""
-    if argp is not None:
-        # A bad argument pointer: the core reads `size` first (EFAULT) -- but only for
-        # commands it knows; the contents of a good pointer are not modelled.
-        if cmd not in HANDLERS:
-            raise Errno("ENOTTY")
-        if u64_in(argp, "argp") == 0 or not m.process.mapped(u64_in(argp, "argp"), 4):
-            raise Errno("EFAULT")
-        raise RpcError(-32602, "an ioctl through a valid raw argument pointer is not modelled")
+def do_ioctl(m, ctx, cmd, arg):
     if cmd in IOMMUFD_CMDS:
         _, sizeof, min_size = IOMMUFD_CMDS[cmd]
         check_size(arg, sizeof, min_size)
@@ -1006,15 +1218,84 @@ def do_ioctl(m, ctx, cmd, arg, argp):
     return HANDLERS[cmd](m, ctx, arg)
 
 
+# Byte layouts (name, offset, bytes) of the structs RAW_IOCTL may carry, from iommufd.h.
+U32 = 4
+LAYOUTS = {
+    "IOMMU_DESTROY": [("size", 0, U32), ("id", 4, U32)],
+    "IOMMU_IOAS_ALLOC": [("size", 0, U32), ("flags", 4, U32), ("out_ioas_id", 8, U32)],
+    "IOMMU_IOAS_ALLOW_IOVAS": [("size", 0, U32), ("ioas_id", 4, U32), ("num_iovas", 8, U32),
+                               ("__reserved", 12, U32), ("allowed_iovas", 16, 8)],
+    "IOMMU_IOAS_COPY": [("size", 0, U32), ("flags", 4, U32), ("dst_ioas_id", 8, U32), ("src_ioas_id", 12, U32),
+                        ("length", 16, 8), ("dst_iova", 24, 8), ("src_iova", 32, 8)],
+    "IOMMU_IOAS_IOVA_RANGES": [("size", 0, U32), ("ioas_id", 4, U32), ("num_iovas", 8, U32), ("__reserved", 12, U32),
+                               ("allowed_iovas", 16, 8), ("out_iova_alignment", 24, 8)],
+    "IOMMU_IOAS_MAP": [("size", 0, U32), ("flags", 4, U32), ("ioas_id", 8, U32), ("__reserved", 12, U32),
+                       ("user_va", 16, 8), ("length", 24, 8), ("iova", 32, 8)],
+    "IOMMU_IOAS_UNMAP": [("size", 0, U32), ("ioas_id", 4, U32), ("iova", 8, 8), ("length", 16, 8)],
+    "IOMMU_OPTION": [("size", 0, U32), ("option_id", 4, U32), ("op", 8, 2), ("__reserved", 10, 2),
+                     ("object_id", 12, U32), ("val64", 16, 8)],
+}
+
+
+def raw_ioctl(m, ctx, arg):
+    """RAW_IOCTL: a request number with raw struct bytes (or a bare pointer), dispatched as
+    main.c does: numbers outside the iommufd table go to the VFIO compat handler (ENOTTY here:
+    no vfio-compat), then `size` is read (EFAULT), then the full request must match (ENOTTY)."""
+    request = u64_in(arg.get("request"), "request")
+    nr = request & 0xFF
+    table = {n: name for name, (n, _, _) in IOMMUFD_CMDS.items()}
+    if nr < 0x80 or nr > 0x94:
+        raise Errno("ENOTTY")
+    if "bytes" in arg:
+        raw = hex_bytes(arg["bytes"], "bytes")
+    else:
+        argp = u64_in(arg.get("argp", 0), "argp")
+        if argp == 0 or not m.process.mapped(argp, 4):
+            raise Errno("EFAULT")
+        raise RpcError(-32602, "RAW_IOCTL through a valid pointer: pass bytes")
+    if len(raw) < 4:
+        raise Errno("EFAULT")
+    if request != (IOMMUFD_TYPE << 8) | nr or nr not in table:
+        raise Errno("ENOTTY")
+    cmd = table[nr]
+    if cmd not in LAYOUTS:
+        raise RpcError(-32602, f"RAW_IOCTL of {cmd}: pass it by name")
+    size = int.from_bytes(raw[:4], "little")
+    if size > len(raw):
+        raise Errno("EFAULT")
+    sizeof = IOMMUFD_CMDS[cmd][1]
+    fields = {name: int.from_bytes(raw[off:off + n], "little") if off + n <= size else 0
+              for name, off, n in LAYOUTS[cmd]}
+    if size > sizeof:
+        fields["__trailing"] = raw[sizeof:size].hex()
+    out = {**fields, **do_ioctl(m, ctx, cmd, fields)}
+    return {k: (u64_out(v) if isinstance(v, int) else v) for k, v in out.items() if k != "__trailing"}
+
+
 # ---------------------------------------------------------------- test hooks
 
 
 def hook(m, fd, op, arg):
     p = m.process
     if op == "MMAP":
+        length = u64_in(arg.get("length"), "length")
         if "fd" in arg:
-            raise Errno("EBADF")  # file mappings (map-file) are not modelled
-        return {"addr": u64_out(p.mmap(u64_in(arg.get("length"), "length")))}
+            memfile = p.files.get(arg.get("fd"))
+            if memfile is None:
+                raise Errno("EBADF")
+            return {"addr": u64_out(p.mmap_file(length, memfile, u64_in(arg.get("offset", 0), "offset")))}
+        return {"addr": u64_out(p.mmap(length))}
+    if op == "MEMFD_CREATE":
+        fd = m.next_fd
+        m.next_fd += 1
+        p.files[fd] = MemFile(p, u64_in(arg.get("length"), "length"))
+        return {"fd": fd}
+    if op == "FTRUNCATE":
+        memfile = p.files.get(arg.get("fd"))
+        if memfile is None:
+            raise Errno("EBADF")
+        memfile.truncate(u64_in(arg.get("length"), "length"))
+        return {}
     if op == "MUNMAP":
         p.munmap(u64_in(arg.get("addr"), "addr"), u64_in(arg.get("length"), "length"))
         return {}
@@ -1031,7 +1312,17 @@ def hook(m, fd, op, arg):
         p.memlock_limit_pages = u64_in(arg.get("pages"), "pages")
         return {}
     if op == "ACCOUNTING":
-        return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages}
+        return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages, "pinned_pages": p.mm_pinned_pages}
+    if op == "RAW_IOCTL":
+        ctx = m.contexts.get(fd)
+        if ctx is None:
+            raise Errno("EBADF")
+        return raw_ioctl(m, ctx, arg)
+    if op in ACCESS_HOOKS:
+        ctx = m.contexts.get(fd)
+        if ctx is None:
+            raise Errno("EBADF")
+        return ACCESS_HOOKS[op](m, ctx, arg)
     if op not in ("ADD_RESERVED", "DEVICE_UNBIND", "DMA_READ", "DMA_WRITE", "TRANSLATE"):
         raise RpcError(-32601, f"test hook {op} is not implemented (not in this adapter's capabilities)")
     ctx = m.contexts.get(fd)
@@ -1055,7 +1346,7 @@ def hook(m, fd, op, arg):
         fault, area = m.translate(dev, iova, write)
         if fault:
             return {"fault": fault}
-        va = area.user_va(iova)
+        va = area.source_addr(iova)
         frame = area.pages.pinned[va // PAGE]
         return {"fault": None, "phys": u64_out(frame.pfn * PAGE + va % PAGE), "page_size": MOCK_PAGE,
                 "readable": bool(area.prot & MAP_READABLE), "writeable": bool(area.prot & MAP_WRITEABLE)}
@@ -1073,6 +1364,152 @@ def hook(m, fd, op, arg):
         f.data[o:o + n] = data[i:i + n]
         i += n
     return {"fault": None}
+
+
+ACCESS_NEEDS_PIN_PAGES = 1 << 0
+ACCESS_MAX_BYTES = 16 << 20  # the selftest refuses more with ENOMEM
+
+
+def attach_access(m, acc, ioas):
+    """iopt_add_access: the access joins the IOAS, whose alignment may rise (EADDRINUSE)."""
+    new_align = ioas.alignment_with(ioas.domains, ioas.disable_large_pages, ioas.accesses + [acc])
+    if new_align > PAGE:
+        raise Errno("EINVAL")
+    if new_align != ioas.iova_alignment:
+        ioas.check_alignment(new_align)
+    ioas.accesses.append(acc)
+    ioas.iova_alignment = new_align
+    acc.ioas = ioas
+
+
+def hook_create_access(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~ACCESS_NEEDS_PIN_PAGES:
+        raise Errno("EOPNOTSUPP")
+    acc = Access(ctx.new_id(), bool(flags & ACCESS_NEEDS_PIN_PAGES))
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    attach_access(m, acc, ioas)
+    ctx.objects[acc.id] = acc
+    return {"access_id": acc.id}
+
+
+def hook_destroy_access(m, ctx, arg):
+    m.destroy_access(ctx, ctx.get(field(arg, "access_id", 32), "access"))
+    return {}
+
+
+def hook_replace_ioas(m, ctx, arg):
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    if acc.ioas is None:
+        raise Errno("ENOENT")
+    new = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    old = acc.ioas
+    if new is old:
+        return {}
+    attach_access(m, acc, new)
+    m.access_unmap_all(acc)
+    old.accesses.remove(acc)
+    old.iova_alignment = old.alignment_with(old.domains, old.disable_large_pages)
+    return {}
+
+
+def access_range(acc, iova, length, write):
+    """The checks iommufd_access_pin_pages / _rw share; the covering (area, first, last) parts."""
+    if length == 0:
+        raise Errno("EINVAL")
+    last = iova + length - 1
+    if last > U64_MAX:
+        raise Errno("EOVERFLOW")
+    if acc.ioas is None:
+        raise Errno("ENOENT")
+    segs, done = acc.ioas.contig_segments(iova, last)
+    return segs, done, (MAP_WRITEABLE if write else MAP_READABLE)
+
+
+def hook_access_pin(m, ctx, arg):
+    iova = u64_in(arg.get("iova"), "iova")
+    length = u64_in(arg.get("length"), "length")
+    write = bool(arg.get("write", False))
+    if length > ACCESS_MAX_BYTES:
+        raise Errno("ENOMEM")
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    if not acc.needs_pin:
+        raise Errno("EOPNOTSUPP")
+    segs, done, need_prot = access_range(acc, iova, length, write)
+    pins = []
+    for i, (a, first, last) in enumerate(segs):
+        # Interior joins between areas must fall on page boundaries of the user memory.
+        if (i > 0 and a.source_addr(first) % PAGE) or (i < len(segs) - 1 and (a.source_addr(last) + 1) % PAGE):
+            raise Errno("EINVAL")
+        if not a.prot & need_prot:
+            raise Errno("EPERM")
+        pins.append((a.pages, set(range(a.source_addr(first) // PAGE, a.source_addr(last) // PAGE + 1))))
+    if not done:
+        raise Errno("ENOENT")
+    item = {"id": acc.next_item_id, "iova": iova, "length": length, "pins": pins}
+    acc.items.append(item)
+    try:
+        m.repin({})
+    except Errno:
+        acc.items.remove(item)
+        raise
+    acc.next_item_id += 1
+    return {"pages_id": item["id"]}
+
+
+def hook_access_unpin(m, ctx, arg):
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    pages_id = field(arg, "pages_id", 32)
+    for item in acc.items:
+        if item["id"] == pages_id:
+            acc.items.remove(item)
+            m.repin({})
+            return {}
+    raise Errno("ENOENT")
+
+
+def hook_access_rw(m, ctx, arg):
+    iova = u64_in(arg.get("iova"), "iova")
+    write = bool(arg.get("write", False))
+    data = hex_bytes(arg.get("data", ""), "data") if write else None
+    length = len(data) if write else u64_in(arg.get("length", 0), "length")
+    if length > ACCESS_MAX_BYTES:
+        raise Errno("ENOMEM")
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    segs, done, need_prot = access_range(acc, iova, length, write)
+    out = bytearray()
+    # Area by area, as iommufd_access_rw: a later failure leaves earlier areas written.
+    for a, first, last in segs:
+        if not a.prot & need_prot:
+            raise Errno("EPERM")
+        va = a.source_addr(first)
+        n = last - first + 1
+        while n:
+            off = va % PAGE
+            k = min(n, PAGE - off)
+            frame = a.pages.pinned.get(va // PAGE) or a.pages.frames.get(va // PAGE)
+            if frame is None:
+                raise Errno("EFAULT")
+            if write:
+                frame.data[off:off + k] = data[len(out):len(out) + k]
+                out += data[len(out):len(out) + k]
+            else:
+                out += frame.data[off:off + k]
+            va += k
+            n -= k
+    if not done:
+        raise Errno("ENOENT")
+    return {} if write else {"data": bytes(out).hex()}
+
+
+ACCESS_HOOKS = {
+    "CREATE_ACCESS": hook_create_access,
+    "DESTROY_ACCESS": hook_destroy_access,
+    "ACCESS_REPLACE_IOAS": hook_replace_ioas,
+    "ACCESS_PIN": hook_access_pin,
+    "ACCESS_UNPIN": hook_access_unpin,
+    "ACCESS_RW": hook_access_rw,
+}
 
 
 def state(m):
@@ -1141,7 +1578,7 @@ def dispatch(m, method, params):
             return {"errno": "EBADF"}
         arg = params.get("arg") or {}
         try:
-            out = do_ioctl(m, ctx, str(params.get("cmd", "")), arg, params.get("argp"))
+            out = do_ioctl(m, ctx, str(params.get("cmd", "")), arg)
         except Errno as e:
             r = {"errno": e.name}
             if e.arg is not None:

@@ -19,18 +19,14 @@ const COMMAND = `python3 '${ADAPTER}'`;
 const hasPython = spawnSync('python3', ['--version']).status === 0;
 
 /** What the adapter says it implements; everything else must be unsupported. */
-const DECLARED = ['ioas', 'options', 'test:accounting', 'test:dma', 'test:refs', 'test:reserved', 'test:state'];
+const DECLARED = [
+  'ioas', 'access', 'hwpt', 'map-file', 'options', 'vfio-device',
+  'test:accounting', 'test:dma', 'test:mem', 'test:refs', 'test:reserved', 'test:state',
+  'x-raw-ioctl',
+];
 
-/** At least this many cases pass (289 of 556 when written; a drop means a regression or lost cases). */
-const MIN_PASSES = 280;
-
-/**
- * Cases that cannot pass on any adapter as they stand (reported to their owner, left alone):
- * each may be `error` here, and nothing else may be.
- */
-const KNOWN_CASE_PROBLEMS: Record<string, string> = {
-  'general/close/empty-context': 'its CLOSE names context 1, which no earlier step opened: the runner stops with "context 1 is not open"',
-};
+/** At least this many cases pass (429 of 556 when written; a drop means a regression or lost cases). */
+const MIN_PASSES = 425;
 
 /** Sends request lines to a fresh adapter and returns its parsed answer lines. */
 function exchange(lines: string[]): { answers: Record<string, unknown>[]; status: number | null } {
@@ -73,14 +69,13 @@ describe.skipIf(!hasPython)('python IOAS adapter (stdio)', () => {
         if (r.result !== 'unsupported' || JSON.stringify(r.missing) !== JSON.stringify(missing)) {
           wrong.push(`${r.id}: needs ${missing.join(', ')} but came out ${r.result}`);
         }
-      } else if (r.result !== 'pass' && !(r.id in KNOWN_CASE_PROBLEMS && r.result === 'error')) {
+      } else if (r.result !== 'pass') {
         wrong.push(`${r.id}: ${r.result}: ${r.message}`);
       }
     }
     expect(wrong).toEqual([]);
     const s = report.summary.by_result;
-    expect(s.fail + s.crash + s.timeout).toBe(0);
-    expect(s.error).toBeLessThanOrEqual(Object.keys(KNOWN_CASE_PROBLEMS).length);
+    expect(s.fail + s.error + s.crash + s.timeout).toBe(0);
     expect(s.pass).toBeGreaterThanOrEqual(MIN_PASSES);
     expect(s.unsupported).toBe(cases.filter((lc) => lc.effectiveRequires.some((c) => !declared.has(c))).length);
   });
@@ -105,6 +100,25 @@ describe.skipIf(!hasPython)('python IOAS adapter (stdio)', () => {
     expect(answers[5]).toEqual({ jsonrpc: '2.0', id: 5, result: { errno: 'ENOTTY' } });
     expect(answers[6]).toEqual({ jsonrpc: '2.0', id: 6, result: { errno: 'ENOENT' } });
     expect(answers[7]).toEqual({ jsonrpc: '2.0', id: 7, result: {} });
+  });
+
+  it('dispatches RAW_IOCTL request numbers as main.c does', () => {
+    const raw = (id: number, arg: object) => rpc(id, 'test', { fd: 3, op: 'RAW_IOCTL', arg });
+    const { answers } = exchange([
+      rpc(1, 'open', {}),
+      raw(2, { request: '0x3b81', bytes: '0c0000000000000000000000' }),
+      raw(3, { request: '0x3b7f', bytes: '0800000000000000' }),
+      raw(4, { request: '0x40083b80', bytes: '0800000001000000' }),
+      raw(5, { request: '0x3b80', argp: 0 }),
+      raw(6, { request: '0x3b80', bytes: '0900000001000000ff' }),
+      raw(7, { request: '0x3b80', bytes: '0800000001000000' }),
+    ]);
+    expect(answers[1]).toMatchObject({ result: { ret: 0, out: { out_ioas_id: 1 } } });
+    expect(answers[2]).toMatchObject({ result: { errno: 'ENOTTY' } }); // nr below IOMMUFD_CMD_BASE
+    expect(answers[3]).toMatchObject({ result: { errno: 'ENOTTY' } }); // _IOW bits on a valid nr
+    expect(answers[4]).toMatchObject({ result: { errno: 'EFAULT' } }); // NULL: size cannot be read
+    expect(answers[5]).toMatchObject({ result: { errno: 'E2BIG' } }); // a non-zero byte past the struct
+    expect(answers[6]).toMatchObject({ result: { ret: 0 } }); // IOMMU_DESTROY of IOAS 1
   });
 
   it('writes u64 values above 2^53-1 as hex strings and takes either form on input', () => {
