@@ -41,16 +41,19 @@
  *   ERANGE (IOVA beyond ias, OA beyond oas), ENXIO (IOVA/OA/length not aligned to the smallest
  *   allowed size); found while mapping: EADDRINUSE (EEXIST for ARM, io-pgtable-arm) when a
  *   leaf is in the way, ENOMEM when `failAlloc` refuses a table — then what this call mapped is
- *   unmapped again (iommu_map does); tables it installed stay, empty, as in the kernel.
+ *   unmapped again (iommu_map does) and, with freeEmptyTables, the tables it installed are
+ *   freed too (the kernel keeps them, empty: freeEmptyTables false).
  * - unmap, mode 'kernel' (default): stops at the first hole and returns what it unmapped before
  *   it; a range starting inside a leaf unmaps nothing there (gpt: -EINVAL, stop); a leaf that
  *   extends past the end of the range is removed whole and counted whole, so the result can
  *   exceed the request (iommu_unmap's caller sees it). Mode 'split' splits a partially covered
  *   huge or contiguous leaf into smaller leaves with the same attributes and unmaps exactly the
  *   range (what VFIO type1 once relied on; no current kernel driver does it).
- * - Tables: by default, as generic_pt, unmap frees a table only when the range covers it whole;
- *   a table left empty by smaller unmaps stays (and shows in dumps) until a map puts a bigger
- *   leaf over it or destroy(). `{freeEmptyTables: true}` also frees tables that become empty.
+ * - Tables: unmap frees every table it leaves empty (default), so a failed or undone map
+ *   leaves no table frames behind (the core's STATE compares them). generic_pt frees only
+ *   tables the unmap range covers whole and keeps other empty ones (visible in dumps, invisible
+ *   to a hardware walk) until a bigger leaf replaces them or destroy(): `{freeEmptyTables:
+ *   false}` reproduces that exactly.
  * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
  *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
  */
@@ -122,7 +125,7 @@ export interface PageTableDump {
 }
 
 export interface PageTableOptions {
-  /** Also free tables an unmap leaves empty (default false: generic_pt's rule). */
+  /** Free tables an unmap leaves empty (default true; false: generic_pt's exact rule). */
   freeEmptyTables?: boolean;
   /**
    * Start with this many levels and add levels on top as maps need them, up to the format's
@@ -214,7 +217,7 @@ export class PageTable {
     }
     this.top = start - 1;
     this.be = format.bigEndian;
-    this.freeEmpty = options.freeEmptyTables ?? false;
+    this.freeEmpty = options.freeEmptyTables ?? true;
     this.failAlloc = options.failAlloc;
     this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
     this.entries = format.indexBits.map((b) => 2 ** b);
@@ -405,15 +408,36 @@ export class PageTable {
       const errno = this.growTop(iovaUnit + lengthUnits, 0);
       if (errno !== null) throw new PtError(errno, `cannot grow the top to cover IOVA units ${iovaUnit}+${lengthUnits}`);
     }
+    this.newTables.length = 0;
     const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
     if (done < lengthUnits) {
       const err = this.mapError;
       if (done > 0) this.unmap(iovaUnit + this.iovaBaseUnit, done);
+      if (this.freeEmpty) this.dropNewEmptyTables();
       throw err ?? new PtError(f.existsErrno, 'mapping in the way');
     }
   }
 
   private mapError: PtError | undefined;
+  /** Tables the current map call installed: (level, frame, parent entry address) triples. */
+  private readonly newTables: number[] = [];
+
+  /** After a failed map: frees the tables it installed that are still empty, deepest first. */
+  private dropNewEmptyTables(): void {
+    const t = this.newTables;
+    for (let k = t.length - 3; k >= 0; k -= 3) {
+      const level = t[k];
+      const pfn = t[k + 1];
+      const parentAddr = t[k + 2];
+      if (!this.mem.isAllocated(pfn)) continue;
+      this.load(parentAddr);
+      if (this.format.kind(level + 1, this.eLo, this.eHi) !== ENTRY_TABLE || this.format.tablePfn(level + 1, this.eLo, this.eHi) !== pfn) continue;
+      if (!this.tableIsEmpty(level, pfn)) continue;
+      this.store(parentAddr, 0, 0);
+      this.freeTable(level, pfn);
+    }
+    t.length = 0;
+  }
 
   /**
    * Returns units mapped; on a conflict stops and leaves `mapError`. Works a table span at a
@@ -551,6 +575,7 @@ export class PageTable {
         const child = this.allocTable(l - 1);
         f.encodeTable(l, child, this.w);
         this.store(addr, this.w.lo, this.w.hi);
+        this.newTables.push(l - 1, child, addr);
         pfn = child;
       } else {
         this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} inside an existing leaf`);

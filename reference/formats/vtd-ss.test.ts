@@ -109,7 +109,7 @@ describe('vtd-ss golden vectors', () => {
 
   it('map after an empty table: the table is freed and replaced by a 2M leaf', () => {
     const mem = new PhysicalMemory(0x100);
-    const pt = PageTable.create(mem, 'vtd-ss', {});
+    const pt = PageTable.create(mem, 'vtd-ss', {}, { freeEmptyTables: false });
     pt.map(0x200, 0x1, 1, RW);
     expect(pt.unmap(0x200, 1)).toBe(1);
     expect(pt.tableFrameCount).toBe(4); // generic_pt keeps the PT: range did not cover it
@@ -120,15 +120,15 @@ describe('vtd-ss golden vectors', () => {
 });
 
 describe('failAlloc (fault injection)', () => {
-  it('the n-th table allocation fails: ENOMEM; tables installed before it stay, empty (as in the kernel)', () => {
+  it.each([true, false])('the n-th table allocation fails: ENOMEM; tables it installed are freed unless freeEmptyTables is %s=false (kernel)', (freeEmptyTables) => {
     for (let n = 1; n <= 3; n++) {
       const mem = new PhysicalMemory(0x100);
       let calls = 0;
-      const pt = PageTable.create(mem, 'vtd-ss', {}, { failAlloc: () => ++calls === n });
+      const pt = PageTable.create(mem, 'vtd-ss', {}, { failAlloc: () => ++calls === n, freeEmptyTables });
       expect(() => pt.map(0x0, 0x1, 1, RW)).toThrow(/ENOMEM/);
       expect(pt.translate(0x0)).toBeNull();
-      expect(pt.dump().words.length).toBe(n - 1);
-      expect(mem.framesInUse).toBe(n);
+      expect(pt.dump().words.length).toBe(freeEmptyTables ? 0 : n - 1);
+      expect(mem.framesInUse).toBe(freeEmptyTables ? 1 : n);
     }
   });
   it('ENOMEM in the middle of a range undoes the leaves already written', () => {
