@@ -177,6 +177,16 @@ describe('arm-lpae (Arm ARM D8.3 descriptor formats; io-pgtable-arm.c prot_to_pt
     expect(pt.format.levels).toBe(4);
     expect(pt.format.indexBits).toEqual([11, 11, 11, 1]);
     expect(pt.pageSizesLg2).toEqual([14, 25]);
+    // 16 KiB tables: 4 frames aligned to 4 (0x104, 0x108, 0x10c after the 1-frame root)
+    pt.map(0x0, 0x48d1, 1, RW | IOMMU_CACHE); // PA 0x12344000
+    pt.map(0x800, 0x1000, 0x800, RW | IOMMU_CACHE); // 32M block at IOVA 32M → PA 64M
+    expect(words(pt)).toEqual({
+      '0x100000': '0x0000000000104003',
+      '0x104000': '0x0000000000108003',
+      '0x108000': '0x000000000010c003',
+      '0x108008': '0x0000000004000f45', // L2 index 1 (IOVA bits 35:25): block, type 01
+      '0x10c000': '0x0000000012344f47', // L3 page, type 11
+    });
   });
   it('HTTU dirty (S1 hw_dirty): DBM b51 on writable leaves; a write clears AP[2]; cleaning sets it', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'arm-lpae-s1', { hw_dirty: true });
