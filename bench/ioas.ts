@@ -12,6 +12,9 @@
  * store that is O(n) per operation shows up as a ratio that grows with the run count, and the
  * ratio compares across machines; `<phase>_ms` is the absolute time. The baseline is the best
  * of several rounds (it should time the Map, not a GC pause); each IOAS phase runs once.
+ * `store_insert_delete_ratio` times the area store alone (range-tree.ts, bigint keys: the same
+ * inserts, lookups and deletes an UNMAP run by run makes) against the same baseline, to show
+ * how much of a phase is the ordered structure and how much is the rest of the MAP path.
  * `quick` maps 1 GiB instead of 64 GiB.
  */
 
@@ -20,6 +23,8 @@ import { IommufdContext } from '../reference/iommufd/context.ts';
 import { attachDevice, bindDevice } from '../reference/iommufd/device.ts';
 import { createHwptPaging } from '../reference/iommufd/hwpt.ts';
 import { IOMMU_HWPT_DATA_SELFTEST, MOCK_IOMMUPT_HUGE } from '../reference/iommu/mock.ts';
+import { RangeTree } from '../reference/iommufd/range-tree.ts';
+import type { Range } from '../reference/iommufd/range-tree.ts';
 
 const RUN_BYTES = 2 * 1024 * 1024;
 const MAP_READ = 1 << 2;
@@ -42,6 +47,28 @@ function baselineOnce(runs: number): number {
 function baseline(runs: number): number {
   let best = Infinity;
   for (let i = 0; i < 9; i++) best = Math.min(best, baselineOnce(runs));
+  return best;
+}
+
+/** `runs` RangeTree inserts, then a first-intersecting lookup and a delete per run. */
+function storeOnce(runs: number): number {
+  const t = new RangeTree<Range>();
+  const items: Range[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = IOVA_BASE + BigInt(i * RUN_BYTES);
+    items.push({ start, last: start + BigInt(RUN_BYTES - 1) });
+  }
+  const t0 = performance.now();
+  for (const r of items) t.insert(r);
+  for (const r of items) t.delete(t.firstIntersecting(r.start, r.last) as Range);
+  const ms = performance.now() - t0;
+  if (t.size !== 0) throw new Error('store bench left ranges behind');
+  return ms;
+}
+
+function store(runs: number): number {
+  let best = Infinity;
+  for (let i = 0; i < 9; i++) best = Math.min(best, storeOnce(runs));
   return best;
 }
 
@@ -96,7 +123,11 @@ export async function benchIoas(opts: { quick?: boolean } = {}): Promise<Record<
   const totalBytes = opts.quick ? 1024 ** 3 : 64 * 1024 ** 3;
   const runs = totalBytes / RUN_BYTES;
   const baseMs = baseline(runs);
-  const out: Record<string, number> = { runs, mapped_gib: totalBytes / 1024 ** 3, baseline_map_set_delete_ms: baseMs };
+  const storeMs = store(runs);
+  const out: Record<string, number> = {
+    runs, mapped_gib: totalBytes / 1024 ** 3, baseline_map_set_delete_ms: baseMs,
+    store_insert_delete_ms: storeMs, store_insert_delete_ratio: storeMs / baseMs,
+  };
   for (const withDomain of [false, true]) {
     const d = withDomain ? 'domain_' : '';
     const fixed = run(totalBytes, withDomain, 'fixed-runs');
