@@ -8,7 +8,7 @@
  * handlers (vfio_compat.c, device_cdev.c). Nothing here is computed by our code.
  */
 import { describe, expect, it } from 'vitest';
-import { enumForField, errnoNumber, flagValue, flagsValue, getCatalog, ioctlInfo, structInfo } from './catalog.ts';
+import { enumForField, errnoNumber, flagNames, flagValue, flagsValue, getCatalog, ioctlInfo, structInfo } from './catalog.ts';
 
 /** struct name → [sizeof, { field: offsetof }]. */
 const LAYOUTS: Record<string, [number, Record<string, number>]> = {
@@ -242,6 +242,10 @@ describe('flag sets and enums hold the header values', () => {
     expect(flagValue('iommu_hwpt_data_type', 'SELFTEST')).toBe(0xdead);
     expect(flagsValue('iommufd_ioas_map_flags', ['FIXED_IOVA', 'READABLE'])).toBe(5);
     expect(() => flagValue('iommufd_ioas_map_flags', 'EXEC')).toThrow(/EXEC.*FIXED_IOVA, WRITEABLE, READABLE/);
+  });
+  it('flagNames splits a value into known bits and the unknown rest', () => {
+    expect(flagNames('iommufd_ioas_map_flags', 7)).toEqual({ names: ['IOMMU_IOAS_MAP_FIXED_IOVA', 'IOMMU_IOAS_MAP_WRITEABLE', 'IOMMU_IOAS_MAP_READABLE'], unknownBits: 0 });
+    expect(flagNames('iommufd_hwpt_alloc_flags', 0x14)).toEqual({ names: ['IOMMU_HWPT_FAULT_ID_VALID'], unknownBits: 0x10 });
   });
   it('selftest-only values are marked', () => {
     expect(getCatalog().enums.get('iommu_hw_info_type')?.selftest).toEqual(['IOMMU_HW_INFO_TYPE_SELFTEST']);
