@@ -4,6 +4,9 @@
  * numbers for every IOVA the formats can hold), the domain's pgsize bitmap to its page-size
  * list, and its Translation back to bytes. Mapping errors of the walker are bugs of the core
  * here (the core maps only aligned ranges inside the aperture), so they propagate as exceptions.
+ * Unmaps use the kernel's rule (a leaf running past the range goes whole, none is ever split):
+ * the core unmaps exactly the ranges it mapped, one map call per area, so no leaf straddles an
+ * unmap edge; a count other than the request is a core bug and throws.
  */
 
 import type { PagingDomainSpec } from '../iommu/unit.ts';
@@ -50,7 +53,7 @@ export class FormatTable implements IoPageTable {
       return;
     }
     const want = this.units(lengthBytes);
-    const got = this.pt.unmap(Number(iova >> this.unitBig), want, { partial: 'split' });
+    const got = this.pt.unmap(Number(iova >> this.unitBig), want, { partial: 'kernel' });
     if (got !== want) throw new Error(`page table unmapped ${got} of ${want} units at 0x${iova.toString(16)}`);
     this.mapped -= lengthBytes;
   }
