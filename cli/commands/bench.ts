@@ -27,6 +27,11 @@ const suites: Suite[] = [
     what: 'IOAS MAP of 64 GiB in 2 MiB runs and UNMAP of all of it vs a sorted-array baseline',
     run: async (o) => (await import('../../bench/ioas.ts')).benchIoas(o),
   },
+  {
+    name: 'stdio',
+    what: 'per-case overhead of the stdio transport vs in-process, same cases, same run',
+    run: async (o) => (await import('../../bench/stdio.ts')).benchStdio(o),
+  },
 ];
 
 const usage = `usage: ioasid bench [--only <suite>[,<suite>…]] [--quick] [--json <file>]

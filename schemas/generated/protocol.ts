@@ -146,7 +146,7 @@ export type RpcResponse =
     };
 
 /**
- * The adapter protocol, version 1 (shared/design/adapter-protocol.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — hooks without one, the user-memory hooks and DEVICE_UNBIND, every adapter offers) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
+ * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
  */
 export interface AdapterProtocol {
   [k: string]: unknown;
@@ -193,12 +193,14 @@ export interface StateDump {
     pinned_frames?: number;
     [k: string]: unknown;
   };
+  /**
+   * Counters of pinned-page accounting, in pages; the named ones are compared by the leak check, others are diagnostics.
+   */
   accounting?: {
     user_locked_pages?: number;
     mm_locked_pages?: number;
     mm_pinned_pages?: number;
     memlock_limit_pages?: number;
-    [k: string]: number | undefined;
   };
   [k: string]: unknown;
 }
@@ -312,6 +314,7 @@ export interface TestParams {
     | "ACCESS_REPLACE_IOAS"
     | "DEVICE_UNBIND"
     | "FAIL_NTH"
+    | "RAW_IOCTL"
     | "PGTABLE_DUMP"
     | "STATE";
   arg: {};
@@ -500,17 +503,8 @@ export interface HookArg_ACCOUNTING {}
  * via the `definition` "hookOut_ACCOUNTING".
  */
 export interface HookOut_ACCOUNTING {
-  /**
-   * Pinned pages charged to the user's locked_vm (RLIMIT_MODE 0).
-   */
   user_pages: number;
-  /**
-   * Pinned pages charged to the process's mm locked_vm (RLIMIT_MODE 1, VFIO compatibility).
-   */
   mm_pages: number;
-  /**
-   * The process's mm pinned_vm (VmPin), raised by every pin whatever the accounting mode.
-   */
   pinned_pages?: number;
 }
 /**
@@ -651,6 +645,24 @@ export interface HookArg_FAIL_NTH {
  * via the `definition` "hookOut_FAIL_NTH".
  */
 export interface HookOut_FAIL_NTH {}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_RAW_IOCTL".
+ */
+export interface HookArg_RAW_IOCTL {
+  request: U64;
+  argp?: U64;
+  bytes?: HexData;
+}
+/**
+ * The struct the kernel copied back, by field name, when the request is an iommufd command.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_RAW_IOCTL".
+ */
+export interface HookOut_RAW_IOCTL {
+  [k: string]: WireValue | undefined;
+}
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_PGTABLE_DUMP".
