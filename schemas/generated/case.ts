@@ -57,7 +57,7 @@ export type Value =
 export type ErrnoName = string;
 
 /**
- * One golden conformance case (shared/design/case-format.md, version 1): steps run against an implementation through an adapter, each with its expectation. The file lives at conformance/cases/<id>.json.
+ * One golden conformance case (conformance/CASE-FORMAT.md, version 1): steps run against an implementation through an adapter, each with its expectation. The file lives at conformance/cases/<id>.json.
  */
 export interface GoldenCase {
   /**

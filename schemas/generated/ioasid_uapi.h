@@ -52,6 +52,7 @@ typedef uint64_t ioasid_aligned_le64 __attribute__((aligned(8)));
 #define IOASID_IOMMU_HW_INFO_TYPE_INTEL_VTD 0x1u
 #define IOASID_IOMMU_HW_INFO_TYPE_ARM_SMMUV3 0x2u
 #define IOASID_IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV 0x3u
+#define IOASID_IOMMU_HW_INFO_TYPE_AMD 0x4u
 #define IOASID_IOMMU_HW_INFO_TYPE_SELFTEST 0xfeedbeefu
 
 /* flags iommu_hw_info_vtd_flags */
@@ -116,6 +117,7 @@ typedef uint64_t ioasid_aligned_le64 __attribute__((aligned(8)));
 #define IOASID_IOMMU_HW_CAP_DIRTY_TRACKING 0x1u
 #define IOASID_IOMMU_HW_CAP_PCI_PASID_EXEC 0x2u
 #define IOASID_IOMMU_HW_CAP_PCI_PASID_PRIV 0x4u
+#define IOASID_IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED 0x8u
 
 /* flags iommufd_hw_info_flags */
 #define IOASID_IOMMU_HW_INFO_FLAG_INPUT_TYPE 0x1u
@@ -292,6 +294,11 @@ struct ioasid_iommu_hw_info {
 	uint8_t out_max_pasid_log2;
 	uint8_t __reserved[3];
 	ioasid_aligned_u64 out_capabilities;
+};
+
+struct ioasid_iommu_hw_info_amd {
+	ioasid_aligned_u64 efr;
+	ioasid_aligned_u64 efr2;
 };
 
 struct ioasid_iommu_hw_info_arm_smmuv3 {

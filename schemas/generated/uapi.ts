@@ -1388,6 +1388,22 @@ export interface VfioSetIommuArg {
   type?: number;
 }
 /**
+ * AMD IOMMU hardware information (IOMMU_HW_INFO_TYPE_AMD): the raw Extended Feature Registers.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuHwInfoAmd".
+ */
+export interface IommuHwInfoAmd {
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  efr?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  efr2?: number | string;
+}
+/**
  * ARM SMMUv3 hardware information (IOMMU_HW_INFO_TYPE_ARM_SMMUV3).
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
