@@ -29,13 +29,22 @@ export type PagesSource =
 
 let nextPagesSerial = 1;
 
+/** Holder counts and pinned frames (pfn + 1, 0 = none) of 512 consecutive pages. */
+interface PagesBlock {
+  readonly holders: Uint32Array;
+  readonly frames: Int32Array;
+}
+
+/** Frames released by one block of an unpin, handed to process memory in one call. */
+const releasedScratch = new Int32Array(BLOCK_PAGES);
+
 export class IoptPages {
   readonly serial = nextPagesSerial++;
   /** Areas that reference this store (iopt_put_pages frees at 0). */
   areaRefs = 0;
   npinned = 0;
-  private readonly holders = new Map<number, Uint32Array>();
-  private readonly frames = new Map<number, Int32Array>();
+  /** Created on the first pin: most stores are never pinned (no domain, no access). */
+  private blocks: Map<number, PagesBlock> | undefined;
 
   constructor(
     readonly memory: ProcessMemory,
@@ -49,15 +58,19 @@ export class IoptPages {
     readonly failNth?: FailNth,
   ) {}
 
+  private block(blockNo: number): PagesBlock | undefined {
+    return this.blocks === undefined ? undefined : this.blocks.get(blockNo);
+  }
+
   /** The pinned frame of page `index`, or -1. */
   frameAt(index: number): number {
-    const f = this.frames.get(index >>> BLOCK_SHIFT);
-    return f === undefined ? -1 : f[index & BLOCK_MASK] - 1;
+    const b = this.block(Math.floor(index / BLOCK_PAGES));
+    return b === undefined ? -1 : b.frames[index & BLOCK_MASK] - 1;
   }
 
   holderCount(index: number): number {
-    const h = this.holders.get(index >>> BLOCK_SHIFT);
-    return h === undefined ? 0 : h[index & BLOCK_MASK];
+    const b = this.block(Math.floor(index / BLOCK_PAGES));
+    return b === undefined ? 0 : b.holders[index & BLOCK_MASK];
   }
 
   /** True when page `index` can be pinned now (its memory is mapped / inside the file). */
@@ -66,9 +79,10 @@ export class IoptPages {
     return this.source.startPage + first + count <= this.source.file.sizePages;
   }
 
-  private resolveFrame(index: number): number {
-    if (this.source.kind === 'user') return this.memory.frameForVpn(this.source.startVpn + index, true);
-    return this.memory.objectFrame(this.source.file, this.source.startPage + index);
+  /** Writes pfn + 1 of pages [index, index + count) into `out` from `outOffset`, allocating. */
+  private resolveFrames(index: number, count: number, out: Int32Array, outOffset: number): void {
+    if (this.source.kind === 'user') this.memory.userFramesInto(this.source.startVpn + index, count, out, outOffset);
+    else this.memory.objectFramesInto(this.source.file, this.source.startPage + index, count, out, outOffset);
   }
 
   /**
@@ -77,49 +91,65 @@ export class IoptPages {
    */
   pin(first: number, count: number): void {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
+    const last = first + count;
     let fresh = 0;
-    let runStart = -1;
-    // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
-    // check over the whole range fails fast, as GUP does at the first hole.
-    if (this.holders.size === 0 && !this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
-    for (let i = first; i < first + count; ) {
-      const blockNo = i >>> BLOCK_SHIFT;
-      const h = this.holders.get(blockNo);
-      const end = Math.min(first + count, (blockNo + 1) * BLOCK_PAGES);
-      for (; i < end; i++) {
-        if (h === undefined || h[i & BLOCK_MASK] === 0) {
-          fresh++;
+    if (this.blocks === undefined || this.blocks.size === 0) {
+      // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
+      // check over the whole range fails fast, as GUP does at the first hole.
+      if (!this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+      fresh = count;
+    } else {
+      let runStart = -1;
+      for (let i = first; i < last; ) {
+        const blockNo = Math.floor(i / BLOCK_PAGES);
+        const end = Math.min(last, (blockNo + 1) * BLOCK_PAGES);
+        const b = this.blocks.get(blockNo);
+        if (b === undefined) {
+          fresh += end - i;
           if (runStart < 0) runStart = i;
-        } else if (runStart >= 0) {
-          if (!this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
-          runStart = -1;
+          i = end;
+          continue;
+        }
+        const h = b.holders;
+        for (; i < end; i++) {
+          if (h[i & BLOCK_MASK] === 0) {
+            fresh++;
+            if (runStart < 0) runStart = i;
+          } else if (runStart >= 0) {
+            if (!this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+            runStart = -1;
+          }
         }
       }
+      if (runStart >= 0 && !this.resolvable(runStart, last - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
     }
-    if (runStart >= 0 && !this.resolvable(runStart, first + count - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
     this.failNth?.point('pin batch');
     this.accounting.charge(this.accountMode, fresh);
-    for (let i = first; i < first + count; ) {
-      const blockNo = i >>> BLOCK_SHIFT;
-      let h = this.holders.get(blockNo);
-      if (h === undefined) {
-        h = new Uint32Array(BLOCK_PAGES);
-        this.holders.set(blockNo, h);
+    const blocks = (this.blocks ??= new Map());
+    for (let i = first; i < last; ) {
+      const blockNo = Math.floor(i / BLOCK_PAGES);
+      const blockFirst = blockNo * BLOCK_PAGES;
+      let b = blocks.get(blockNo);
+      if (b === undefined) {
+        b = { holders: new Uint32Array(BLOCK_PAGES), frames: new Int32Array(BLOCK_PAGES) };
+        blocks.set(blockNo, b);
       }
-      const end = Math.min(first + count, (blockNo + 1) * BLOCK_PAGES);
-      for (; i < end; i++) {
-        const k = i & BLOCK_MASK;
-        if (h[k]++ === 0) {
-          const pfn = this.resolveFrame(i);
-          this.memory.pin(pfn);
-          let f = this.frames.get(blockNo);
-          if (f === undefined) {
-            f = new Int32Array(BLOCK_PAGES);
-            this.frames.set(blockNo, f);
-          }
-          f[k] = pfn + 1;
+      const h = b.holders;
+      const end = Math.min(last, blockFirst + BLOCK_PAGES) - blockFirst;
+      let k = i - blockFirst;
+      while (k < end) {
+        if (h[k] !== 0) {
+          h[k]++;
+          k++;
+          continue;
         }
+        // A run of pages nobody holds: resolve their frames and pin them in one go.
+        const k0 = k;
+        for (; k < end && h[k] === 0; k++) h[k] = 1;
+        this.resolveFrames(blockFirst + k0, k - k0, b.frames, k0);
+        this.memory.pinFrameList(b.frames, k0, k);
       }
+      i = blockFirst + end;
     }
     this.npinned += fresh;
   }
@@ -127,21 +157,30 @@ export class IoptPages {
   /** Removes one holder from pages [first, first + count); unpins and uncharges at zero. */
   unpin(first: number, count: number): void {
     let released = 0;
-    for (let i = first; i < first + count; ) {
-      const blockNo = i >>> BLOCK_SHIFT;
-      const h = this.holders.get(blockNo);
-      const f = this.frames.get(blockNo);
-      if (h === undefined || f === undefined) throw new Error(`iopt_pages: unpin of unpinned page ${i}`);
-      const end = Math.min(first + count, (blockNo + 1) * BLOCK_PAGES);
-      for (; i < end; i++) {
-        const k = i & BLOCK_MASK;
-        if (h[k] === 0) throw new Error(`iopt_pages: unpin of unpinned page ${i}`);
+    const last = first + count;
+    for (let i = first; i < last; ) {
+      const blockNo = Math.floor(i / BLOCK_PAGES);
+      const blockFirst = blockNo * BLOCK_PAGES;
+      const b = this.block(blockNo);
+      if (b === undefined) throw new Error(`iopt_pages: unpin of unpinned page ${i}`);
+      const h = b.holders;
+      const f = b.frames;
+      const end = Math.min(last, blockFirst + BLOCK_PAGES) - blockFirst;
+      let n = 0;
+      for (let k = i - blockFirst; k < end; k++) {
+        if (h[k] === 0) {
+          // A reference bug: what was released so far is released, as one page at a time would.
+          this.memory.unpinFrameList(releasedScratch, 0, n);
+          throw new Error(`iopt_pages: unpin of unpinned page ${blockFirst + k}`);
+        }
         if (--h[k] === 0) {
-          this.memory.unpin(f[k] - 1);
+          releasedScratch[n++] = f[k];
           f[k] = 0;
-          released++;
         }
       }
+      this.memory.unpinFrameList(releasedScratch, 0, n);
+      released += n;
+      i = blockFirst + end;
     }
     this.npinned -= released;
     this.accounting.uncharge(this.accountMode, released);
@@ -155,17 +194,26 @@ export class IoptPages {
     let startIdx = -1;
     let startPfn = -1;
     let len = 0;
-    for (let i = first; i < first + count; i++) {
-      const pfn = this.frameAt(i);
-      if (pfn < 0) throw new Error(`iopt_pages: page ${i} is not pinned`);
-      if (len > 0 && pfn === startPfn + len) {
-        len++;
-        continue;
+    const last = first + count;
+    for (let i = first; i < last; ) {
+      const blockNo = Math.floor(i / BLOCK_PAGES);
+      const blockFirst = blockNo * BLOCK_PAGES;
+      const b = this.block(blockNo);
+      if (b === undefined) throw new Error(`iopt_pages: page ${i} is not pinned`);
+      const f = b.frames;
+      const end = Math.min(last, blockFirst + BLOCK_PAGES);
+      for (; i < end; i++) {
+        const pfn = f[i - blockFirst] - 1;
+        if (pfn < 0) throw new Error(`iopt_pages: page ${i} is not pinned`);
+        if (len > 0 && pfn === startPfn + len) {
+          len++;
+          continue;
+        }
+        if (len > 0) run(startIdx, startPfn, len);
+        startIdx = i;
+        startPfn = pfn;
+        len = 1;
       }
-      if (len > 0) run(startIdx, startPfn, len);
-      startIdx = i;
-      startPfn = pfn;
-      len = 1;
     }
     if (len > 0) run(startIdx, startPfn, len);
   }

@@ -114,6 +114,36 @@ class PinTable {
     if (v === 1 && delta > 0) this.pinnedFrames++;
     return v;
   }
+
+  /**
+   * Adds `delta` (±1) to the count of every frame `list[j] - 1`, j in [from, to), without a
+   * call or a Map lookup per frame while the frames stay in one block. Throws, as `add` does,
+   * at the first count that would go negative (earlier frames stay changed).
+   */
+  addList(list: Int32Array, from: number, to: number, delta: number): void {
+    let no = this.lastNo;
+    let b = this.last;
+    for (let j = from; j < to; j++) {
+      const pfn = list[j] - 1;
+      const n = pfn >>> BLOCK_SHIFT;
+      if (n !== no || b === undefined) {
+        b = this.blocks.get(n);
+        if (b === undefined) {
+          b = new Uint32Array(BLOCK_PAGES);
+          this.blocks.set(n, b);
+        }
+        no = n;
+        this.lastNo = n;
+        this.last = b;
+      }
+      const i = pfn & (BLOCK_PAGES - 1);
+      const v = b[i] + delta;
+      if (v < 0) throw new Error(`unpin of frame 0x${pfn.toString(16)} that is not pinned`);
+      b[i] = v;
+      if (v === 0 && delta < 0) this.pinnedFrames--;
+      if (v === 1 && delta > 0) this.pinnedFrames++;
+    }
+  }
 }
 
 export class ProcessMemory {
@@ -257,6 +287,45 @@ export class ProcessMemory {
     return single;
   }
 
+  /**
+   * Writes pfn + 1 of object pages [page, page + count) into `out` from `outOffset`,
+   * allocating missing frames in ascending page order exactly as `objectFrame` page by page
+   * would (so frame numbers do not depend on the batch size).
+   */
+  objectFramesInto(object: MemoryObject, page: number, count: number, out: Int32Array, outOffset: number): void {
+    let i = 0;
+    while (i < count) {
+      const blockNo = Math.floor((page + i) / BLOCK_PAGES);
+      const end = Math.min(count, (blockNo + 1) * BLOCK_PAGES - page);
+      let b = object.blocks.get(blockNo);
+      for (; i < end; i++) {
+        const k = (page + i) & (BLOCK_PAGES - 1);
+        let v = b === undefined ? 0 : b[k];
+        if (v === 0) {
+          v = this.objectFrame(object, page + i) + 1;
+          b = object.blocks.get(blockNo);
+        }
+        out[outOffset + i] = v;
+      }
+    }
+  }
+
+  /**
+   * Writes pfn + 1 of user pages [vpn, vpn + count) into `out` from `outOffset`, allocating.
+   * The caller has checked that the range is mapped (isMapped).
+   */
+  userFramesInto(vpn: number, count: number, out: Int32Array, outOffset: number): void {
+    let p = vpn;
+    const last = vpn + count;
+    while (p < last) {
+      const v = this.vmaAt(p);
+      if (v === undefined) throw new Error(`userFramesInto: page 0x${p.toString(16)} is not mapped`);
+      const end = Math.min(v.startVpn + v.pageCount, last);
+      this.objectFramesInto(v.object, v.objectPage + (p - v.startVpn), end - p, out, outOffset + (p - vpn));
+      p = end;
+    }
+  }
+
   /** The frame behind user page `vpn`, allocating it; -1 if unmapped. */
   frameForVpn(vpn: number, allocate: boolean): number {
     const v = this.vmaAt(vpn);
@@ -323,6 +392,21 @@ export class ProcessMemory {
 
   unpin(pfn: number): void {
     if (this.pins.add(pfn, -1) === 0 && this.orphans.delete(pfn)) this.phys.freeFrames(pfn, 1);
+  }
+
+  /** Pins frames `list[j] - 1` for j in [from, to) (pfn + 1 encoding, as object blocks keep). */
+  pinFrameList(list: Int32Array, from: number, to: number): void {
+    this.pins.addList(list, from, to, 1);
+  }
+
+  /** Unpins frames `list[j] - 1` for j in [from, to); frees orphans whose count reaches 0. */
+  unpinFrameList(list: Int32Array, from: number, to: number): void {
+    this.pins.addList(list, from, to, -1);
+    if (this.orphans.size === 0) return;
+    for (let j = from; j < to; j++) {
+      const pfn = list[j] - 1;
+      if (this.pins.get(pfn) === 0 && this.orphans.delete(pfn)) this.phys.freeFrames(pfn, 1);
+    }
   }
 
   /** Frames pinned by anyone (leak checks). */
