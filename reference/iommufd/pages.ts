@@ -130,13 +130,21 @@ export class IoptPages {
       const blockNo = Math.floor(i / BLOCK_PAGES);
       const blockFirst = blockNo * BLOCK_PAGES;
       let b = blocks.get(blockNo);
-      if (b === undefined) {
-        b = { holders: new Uint32Array(BLOCK_PAGES), frames: new Int32Array(BLOCK_PAGES) };
-        blocks.set(blockNo, b);
-      }
-      const h = b.holders;
       const end = Math.min(last, blockFirst + BLOCK_PAGES) - blockFirst;
       let k = i - blockFirst;
+      if (b === undefined) {
+        // One backing store for both arrays: fewer buffers for the collector to track.
+        const buf = new ArrayBuffer(BLOCK_PAGES * 8);
+        b = { holders: new Uint32Array(buf, 0, BLOCK_PAGES), frames: new Int32Array(buf, BLOCK_PAGES * 4, BLOCK_PAGES) };
+        blocks.set(blockNo, b);
+        // A new block: every page in it is fresh.
+        b.holders.fill(1, k, end);
+        this.resolveFrames(blockFirst + k, end - k, b.frames, k);
+        this.memory.pinFrameList(b.frames, k, end);
+        i = blockFirst + end;
+        continue;
+      }
+      const h = b.holders;
       while (k < end) {
         if (h[k] !== 0) {
           h[k]++;
