@@ -73,7 +73,7 @@ export async function benchStdio(opts: { quick?: boolean } = {}): Promise<Record
   // Warm-up of both paths (JIT, module loading), then the measured runs, interleaved.
   await perCaseMs(inProcess, catalog, cases.slice(0, 10));
   await perCaseMs(stdio, catalog, cases.slice(0, 10));
-  const reps = opts.quick ? 1 : 3;
+  const reps = opts.quick ? 1 : 2;
   let inMs = 0;
   let ioMs = 0;
   for (let i = 0; i < reps; i++) {
@@ -83,7 +83,7 @@ export async function benchStdio(opts: { quick?: boolean } = {}): Promise<Record
   inMs /= reps;
   ioMs /= reps;
   return {
-    stdio_over_inprocess_per_case: ioMs / inMs,
+    per_case_ratio_stdio_vs_inprocess: ioMs / inMs,
     inprocess_ms_per_case: inMs,
     stdio_ms_per_case: ioMs,
     stdio_overhead_ms_per_case: ioMs - inMs,

@@ -31,7 +31,7 @@ describe('reference adapter', () => {
     expect(h.capabilities).toContain('ioas');
     expect(h.capabilities).toContain('model:mock');
     expect(h.capabilities).toContain('format:mock');
-    expect(h.capabilities).not.toContain('test:fail-nth');
+    expect(h.capabilities).toContain('test:fail-nth');
     expect(h.capabilities).not.toContain('viommu');
     await expect(ad.hello({ protocol: 2 })).rejects.toThrow(/protocol 2/);
   });
@@ -115,6 +115,15 @@ describe('reference adapter', () => {
     expect(await test('ACCESS_UNPIN', { access_id, pages_id })).toEqual({ errno: 'ENOENT' });
     expect(await out(test('CHECK_REFS', { addr, length: 0x4000 }))).toEqual({ refs: [0, 0, 0, 0] });
     expect(errnoOf(await ioctl('IOMMU_DESTROY', { size: 8, id: ioas }))).toBe('EBUSY');
+  });
+
+  it('ACCESS_PIN/ACCESS_RW: over 16 MiB → ENOMEM before the access lookup; no pin ops → EOPNOTSUPP (selftest.c access ops)', async () => {
+    expect(await test('ACCESS_PIN', { access_id: 99, iova: 0, length: 16 * 1024 * 1024 + 1 })).toEqual({ errno: 'ENOMEM' });
+    expect(await test('ACCESS_RW', { access_id: 99, iova: 0, length: 16 * 1024 * 1024 + 1 })).toEqual({ errno: 'ENOMEM' });
+    expect(await test('ACCESS_PIN', { access_id: 99, iova: 0, length: 4096 })).toEqual({ errno: 'ENOENT' });
+    const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
+    const { access_id } = await out(test('CREATE_ACCESS', { ioas_id: ioas, flags: 0 }));
+    expect(await test('ACCESS_PIN', { access_id, iova: 0, length: 4096 })).toEqual({ errno: 'EOPNOTSUPP' });
   });
 
   it('VFIO compat: GET → ENODEV, SET, GET, CLEAR (iommufd.vfio_ioas)', async () => {

@@ -12,6 +12,7 @@
 import type { Adapter, HelloResult, IoctlResult, JsonObject, TestResult } from '../schemas/lib/adapter.ts';
 import { AdapterError, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
+import { getCatalog } from '../schemas/lib/catalog.ts';
 import { AccessObject } from './iommufd/access.ts';
 import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
@@ -38,8 +39,8 @@ export function capabilities(): string[] {
     'nesting:selftest',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
-    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state',
-    'x-raw-ioctl', 'x-memfd',
+    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
+    'x-raw-ioctl',
   ];
 }
 
@@ -51,6 +52,8 @@ function lowestFreeFd(used: Set<number>): number {
 }
 
 const IOMMUFD_TYPE = 0x3b;
+/** Hooks that hand bytes back (MEM_READ, DMA_READ, CHECK_REFS) refuse more than this. */
+const HOOK_MAX_BYTES = 256 * 1024 * 1024;
 const IOMMUFD_CMD_BASE = 0x80;
 /** IOMMU_HW_QUEUE_ALLOC: the last slot of the (non-test) iommufd ioctl table. */
 const IOMMUFD_CMD_LAST = 0x94;
@@ -63,24 +66,11 @@ export class ReferenceAdapter implements Adapter {
   private machine = new Machine(DEFAULT_TOPOLOGY);
   private contexts = new Map<number, IommufdContext>();
   private bindings = new Map<string, DeviceObject>();
-  /** undefined until first needed; null when schemas/lib/catalog.ts cannot be loaded. */
-  private catalog: UapiCatalog | null | undefined;
+  private readonly catalog: UapiCatalog;
+  private lastReached: boolean | undefined;
 
-  constructor(catalog?: UapiCatalog | null) {
-    this.catalog = catalog;
-  }
-
-  /** The schemas' catalog, loaded once (size rules need struct layouts). */
-  private async loadCatalog(): Promise<UapiCatalog | null> {
-    if (this.catalog !== undefined) return this.catalog;
-    const specifier = new URL('../schemas/lib/catalog.ts', import.meta.url).href;
-    try {
-      const mod = (await import(specifier)) as { getCatalog?: () => UapiCatalog };
-      this.catalog = typeof mod.getCatalog === 'function' ? mod.getCatalog() : null;
-    } catch {
-      this.catalog = null;
-    }
-    return this.catalog;
+  constructor(catalog?: UapiCatalog) {
+    this.catalog = catalog ?? getCatalog();
   }
 
   async hello(params: { protocol: number }): Promise<HelloResult> {
@@ -140,11 +130,20 @@ export class ReferenceAdapter implements Adapter {
       if (p === 0n || this.machine.memory.read(Number(p), 4) === null) return { errno: 'EFAULT' };
       throw new AdapterError(RPC_INVALID_PARAMS, 'argp pointing at user memory is not supported; pass arg');
     }
-    return dispatchIoctl(this.ctx(params.fd), await this.loadCatalog(), params.cmd, params.arg ?? {});
+    const fn = this.machine.failNth;
+    fn.begin();
+    let r: IoctlResult;
+    try {
+      r = dispatchIoctl(this.ctx(params.fd), this.catalog, params.cmd, params.arg ?? {});
+    } finally {
+      const reached = fn.end();
+      if (reached !== undefined) this.lastReached = reached;
+      else this.lastReached = undefined;
+    }
+    return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
   }
 
   async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
-    if (params.op === 'RAW_IOCTL') await this.loadCatalog();
     const hook = this.hooks[params.op];
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const ctx = params.fd === undefined ? (this.contexts.size > 0 ? this.contexts.values().next().value : undefined) : this.contexts.get(params.fd);
@@ -169,6 +168,13 @@ export class ReferenceAdapter implements Adapter {
   private need(ctx: IommufdContext | undefined): IommufdContext {
     if (ctx === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'this hook needs an open /dev/iommu');
     return ctx;
+  }
+
+  /** A byte count a hook materialises in memory: bounded, or the adapter refuses the request. */
+  private bytesLen(a: JsonObject, key: string): number {
+    const n = this.num(a, key);
+    if (n > HOOK_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `${key} ${n} exceeds the ${HOOK_MAX_BYTES}-byte limit of this hook`);
+    return n;
   }
 
   private num(a: JsonObject, key: string): number {
@@ -218,7 +224,7 @@ export class ReferenceAdapter implements Adapter {
       return {};
     },
     MEM_READ: (_c, a) => {
-      const got = this.machine.memory.read(this.num(a, 'addr'), this.num(a, 'length'));
+      const got = this.machine.memory.read(this.num(a, 'addr'), this.bytesLen(a, 'length'));
       check(got !== null, 'EFAULT', 'addr');
       return { data: bytesToHex(got) };
     },
@@ -229,7 +235,7 @@ export class ReferenceAdapter implements Adapter {
     },
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
-      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.num(a, 'length'), null);
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null);
       const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : { fault: r.fault };
       return out;
     },
@@ -240,10 +246,10 @@ export class ReferenceAdapter implements Adapter {
         : { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
       return out;
     },
-    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.num(a, 'length')) }),
+    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
     ACCOUNTING: () => {
       const acc = this.machine.accounting;
-      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages, pinned_pages: acc.mmPinnedPages };
+      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages };
     },
     SET_MEMLOCK_LIMIT: (_c, a) => {
       this.machine.accounting.memlockLimitPages = this.num(a, 'pages');
@@ -269,6 +275,10 @@ export class ReferenceAdapter implements Adapter {
       ioas.users++;
       return { access_id: ctx.table.add(access) };
     },
+    FAIL_NTH: (_c, a) => {
+      this.machine.failNth.arm(this.num(a, 'n'));
+      return {};
+    },
     DESTROY_ACCESS: (c, a) => {
       const ctx = this.need(c);
       ctx.destroyAccess(this.access(ctx, a));
@@ -276,9 +286,11 @@ export class ReferenceAdapter implements Adapter {
     },
     ACCESS_PIN: (c, a) => {
       const ctx = this.need(c);
-      const access = this.access(ctx, a);
+      // selftest.c iommufd_test_access_pages: the 16 MiB cap first, then the access, then its pin ops.
       const length = toBig(a.length, 'length');
       check(length <= BigInt(ACCESS_PAGES_MAX_BYTES), 'ENOMEM', 'more than 16 MiB');
+      const access = this.access(ctx, a);
+      check(access.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
       return { pages_id: access.pin(toBig(a.iova, 'iova'), length, a.write === true) };
     },
     ACCESS_UNPIN: (c, a) => {
@@ -288,6 +300,10 @@ export class ReferenceAdapter implements Adapter {
     },
     ACCESS_RW: (c, a): JsonObject => {
       const ctx = this.need(c);
+      // selftest.c iommufd_test_access_rw caps its bounce buffer at 16 MiB (ENOMEM) before it
+      // looks the access up.
+      const rwLength = a.data !== undefined ? hexToBytes(a.data, 'data').length : Number(toBig(a.length, 'length') > 2n ** 40n ? 2n ** 40n : toBig(a.length, 'length'));
+      check(rwLength <= ACCESS_PAGES_MAX_BYTES, 'ENOMEM', 'more than 16 MiB');
       const access = this.access(ctx, a);
       if (a.write === true || a.data !== undefined) {
         const data = hexToBytes(a.data, 'data');
@@ -339,8 +355,8 @@ export class ReferenceAdapter implements Adapter {
       if (bytes.length < 4) fail('EFAULT', 'reading size');
       if (request !== (IOMMUFD_TYPE << 8 | nr)) fail('ENOTTY', 'request bits do not match the table');
       const catalog = this.catalog;
-      const info = catalog ? [...catalog.ioctls.values()].find((i) => i.request === request) : undefined;
-      const struct = info?.struct !== undefined ? catalog!.structs.get(info.struct) : undefined;
+      const info = [...catalog.ioctls.values()].find((i) => i.request === request);
+      const struct = info?.struct !== undefined ? catalog.structs.get(info.struct) : undefined;
       if (info === undefined || struct === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request needs the uAPI catalog');
       if (a.bytes === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request: pass bytes');
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -352,7 +368,7 @@ export class ReferenceAdapter implements Adapter {
       }
       arg.size = dv.getUint32(0, true);
       if (bytes.length > struct.sizeBytes) arg.__trailing = bytesToHex(bytes.subarray(struct.sizeBytes));
-      const r = dispatchIoctl(ctx, catalog ?? null, info.name, arg);
+      const r = dispatchIoctl(ctx, catalog, info.name, arg);
       if ('errno' in r) throw new UapiError(r.errno);
       return r.arg;
     },
@@ -367,7 +383,7 @@ export class ReferenceAdapter implements Adapter {
   };
 }
 
-export function createReferenceAdapter(catalog?: UapiCatalog | null): ReferenceAdapter {
+export function createReferenceAdapter(catalog?: UapiCatalog): ReferenceAdapter {
   return new ReferenceAdapter(catalog);
 }
 

@@ -1,5 +1,5 @@
 /**
- * Lint of the golden case corpus and its clause coverage (contract: shared/design/case-format.md).
+ * Lint of the golden case corpus and its clause coverage (contract: `conformance/CASE-FORMAT.md`).
  * Every case file must parse, validate against schemas/case.schema.json, carry id = its path
  * below conformance/cases/ without ".json", name an existing topology, and cite only clauses
  * that exist in spec/; every clause in spec/ must be cited by at least one case, so that the

@@ -17,7 +17,7 @@ import { CaseError } from './expression.ts';
 import { matchFields, type MatchContext, type Mismatch } from './matcher.ts';
 import { areaOf, type CaseResultName } from './results.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
-import { decodeStructArray, bytesToHex, hexToBytes } from './struct-bytes.ts';
+import { bytesToHex, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
 import type { CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
 
@@ -137,8 +137,8 @@ class CaseExecution {
       throw e;
     }
     if (compiled.kind === 'close') {
-      const fd = this.contexts.get(compiled.ctx);
-      if (fd === undefined) throw new CaseError(`${describeStep(ref)}: context ${compiled.ctx} is not open`);
+      // A context opens on first use, CLOSE included: closing a fresh context is a valid case.
+      const fd = await this.fdOf(compiled.ctx);
       this.contexts.delete(compiled.ctx);
       await this.call('close', { fd });
       return;
@@ -189,7 +189,7 @@ class CaseExecution {
         const n = 'struct' in p.decode ? p.decode.struct.sizeBytes * p.decode.count : p.decode.bytes;
         const { data } = await this.hook('MEM_READ', { addr: placed[i].addr, length: n }, ref);
         const bytes = hexToBytes(String(data));
-        decoded[p.field] = 'struct' in p.decode ? decodeStructArray(this.env.catalog, p.decode.struct, bytes, p.decode.count) : bytesToHex(bytes);
+        decoded[p.field] = 'struct' in p.decode ? (decodeStructArray(p.decode.struct.name, bytes, p.decode.count) as Json) : bytesToHex(bytes);
       }
       await this.hook('MUNMAP', placed[i], ref);
     }

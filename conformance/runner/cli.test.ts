@@ -136,3 +136,38 @@ describe('ioasid conform end to end (toy adapter module, toy catalog)', () => {
     expect(err).toMatch(/broken adapter: hello: JSON-RPC error -32601/);
   });
 });
+
+describe('shards end to end', () => {
+  it('two shards merged give the results of one whole run', async () => {
+    const { runConform } = await import('../../cli/commands/conform.ts');
+    const { toyCatalog } = await import('./testing/toy-catalog.ts');
+    const deps = { loadCatalog: async () => toyCatalog };
+    const dir = tempDir();
+    const cases = writeCases([
+      mkCase('a/one', [{ op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: '$i' } }]),
+      mkCase('a/two', [{ op: 'IOMMU_DESTROY', arg: { id: 9 }, errno: 'ENOENT' }]),
+      mkCase('b/three', [{ op: 'IOMMU_DESTROY', arg: { id: 9 }, errno: 'EBUSY' }]),
+      mkCase('b/four', [{ op: 'IOMMU_IOAS_ALLOC' }], { requires: ['dirty'] }),
+      mkCase('c/five', [{ op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: 1 } }]),
+    ], dir);
+    const adapter = 'module:conformance/runner/testing/toy-adapter.ts';
+    const common = ['--adapter', adapter, '--cases', cases, '--format', 'json'];
+    expect(await runConform([...common, '--report', join(dir, 'all')], deps)).toBe(1);
+    expect(await runConform([...common, '--report', join(dir, 's1'), '--shard', '1/2'], deps)).toBe(0);
+    expect(await runConform([...common, '--report', join(dir, 's2'), '--shard', '2/2'], deps)).toBe(1);
+    const read = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
+    const s1 = read(join(dir, 's1', 'report.json'));
+    const s2 = read(join(dir, 's2', 'report.json'));
+    expect(s1.cases.length + s2.cases.length).toBe(5);
+    expect(await report.run(['merge', join(dir, 's1', 'report.json'), join(dir, 's2', 'report.json'), '--json', join(dir, 'merged.json')])).toBe(1);
+    const merged = read(join(dir, 'merged.json'));
+    const all = read(join(dir, 'all', 'report.json'));
+    const results = (r: { cases: { id: string; result: string }[] }) => r.cases.map((c) => [c.id, c.result]);
+    expect(results(merged)).toEqual(results(all));
+    expect(merged.summary).toEqual(all.summary);
+    expect(merged.completed).toBe(true);
+    // One shard alone merges into an incomplete run.
+    expect(await report.run(['merge', join(dir, 's1', 'report.json'), '--json', join(dir, 'half.json')])).toBe(1);
+    expect(read(join(dir, 'half.json'))).toMatchObject({ completed: false, abort_reason: 'shard(s) 2/2 missing' });
+  });
+});

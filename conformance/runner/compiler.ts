@@ -4,6 +4,8 @@
  * gives it, turns flag and enum names into integers, evaluates `$name ± N`, writes u64 values by
  * the wire rule, zero-fills the scalar fields the case leaves out (a C program's zeroed struct),
  * and turns inline pointer content into placements the run loop puts in fresh user memory.
+ * With the project catalog, the compiled argument is then checked against the ioctl's uAPI
+ * schema, so that a case value the protocol cannot carry is reported with its field and rule.
  *
  * Nothing here talks to an adapter; a step that cannot be compiled throws CaseError, which makes
  * the case an `error` (the case is wrong, not the implementation).
@@ -12,7 +14,9 @@ import type { FieldInfo, StructInfo, UapiCatalog } from '../../schemas/lib/catal
 import { u64ToWire } from '../../schemas/lib/u64.ts';
 import { CaseError, integerOf, parseExpr } from './expression.ts';
 import { hooks } from './schemas.ts';
-import { encodeStructArray, hexToBytes, type StructValues } from './struct-bytes.ts';
+import { encodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
+import { getCatalog } from '../../schemas/lib/catalog.ts';
+import { validateIoctlArg } from '../../schemas/lib/validate.ts';
 import type { CaseStep, Json, JsonObject } from './types.ts';
 
 export interface PointerPlacement {
@@ -77,6 +81,18 @@ export function scalarValue(catalog: UapiCatalog, f: FieldInfo | undefined, valu
   return integerOf(value, captures, what);
 }
 
+/** A struct's field values as the compiler resolved them (flags, captures, expressions applied). */
+type StructValues = Map<string, bigint | bigint[] | StructValues>;
+
+/** Lays out pointee structs with the schemas' codec; a layout error is the case's. */
+function encodeElements(catalog: UapiCatalog, s: StructInfo, elements: StructValues[], what: string): Uint8Array {
+  try {
+    return encodeStructArray(s.name, elements.map((e) => wireStruct(catalog, s, e)));
+  } catch (e) {
+    throw new CaseError(`${what}: ${(e as Error).message}`);
+  }
+}
+
 function structValues(catalog: UapiCatalog, s: StructInfo, value: unknown, captures: Captures, what: string): StructValues {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new CaseError(`${what}: expected an object with the fields of struct ${s.name}`);
@@ -131,7 +147,7 @@ function pointerContent(
     } else if (value && typeof value === 'object') {
       elements = [structValues(catalog, s, value, captures, what)];
     } else throw new CaseError(`${what}: expected an address, a struct ${s.name}, a list of them, hex bytes or {"capacity": N}`);
-    const bytes = encodeStructArray(catalog, s, elements);
+    const bytes = encodeElements(catalog, s, elements, what);
     return {
       placement: { field: f.name, bytes, decode: readBack ? { struct: s, count: elements.length } : undefined },
       count: elements.length,
@@ -224,6 +240,12 @@ function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures):
       arg[f.name] = 0;
     }
     if (info.sizeField && !(info.sizeField in given)) arg[info.sizeField] = s.sizeBytes + trailingBytes;
+  }
+  // The argument must be one the protocol can carry for this ioctl (field names, integer
+  // ranges, the u64 wire form); values the kernel must reject stay valid on purpose.
+  const bad = catalog === getCatalog() ? validateIoctlArg(step.op, arg) : null;
+  if (bad && bad.length > 0) {
+    throw new CaseError(`${step.op}.arg${bad[0].instancePath || ''}: ${bad[0].message} [uAPI schema ${bad[0].keyword} (${bad[0].schemaPath})]`);
   }
   return { kind: 'ioctl', op: step.op, ctx: step.fd ?? 1, scope: 'context', arg, pointers };
 }

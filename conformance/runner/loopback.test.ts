@@ -58,3 +58,25 @@ describe('stdio server', () => {
     ]);
   });
 });
+
+describe('loopback: the reference on golden cases', () => {
+  it('gives the same results in process and through `ioasid serve` (every 6th golden case)', async () => {
+    const { DEFAULT_CASES_DIR, loadCases } = await import('./case-loader.ts');
+    const { loadCatalog } = await import('./catalog-source.ts');
+    const { referenceAdapterFactory } = await import('./adapter-spec.ts');
+    const { inProcessFactory } = await import('./in-process.ts');
+    const { runSuite } = await import('./run.ts');
+    const catalog = await loadCatalog();
+    const cases = loadCases([DEFAULT_CASES_DIR]).cases.filter((_, i) => i % 6 === 0);
+    expect(cases.length).toBeGreaterThan(50);
+    const run = async (factory: Parameters<typeof runSuite>[0]['factory']) => runSuite({
+      factory, catalog, cases, invalid: [], adapter: { kind: 'reference', spec: 'reference' },
+      caseTimeoutMs: 30_000, helloTimeoutMs: 30_000, restartBudget: 0, bail: false,
+      config: { command_line: ['conform'], cases: [DEFAULT_CASES_DIR] },
+    });
+    const direct = await run(inProcessFactory(await referenceAdapterFactory(catalog)));
+    const piped = await run(serveFactory('reference'));
+    expect(direct.smoke.ok).toBe(true);
+    expect(comparable(piped)).toEqual(comparable(direct));
+  });
+});

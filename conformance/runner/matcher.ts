@@ -60,6 +60,13 @@ export function matchValue(
       const same = a !== null && w !== null ? a === w : JSON.stringify(want) === JSON.stringify(actual);
       return same ? null : miss(`${field} differs from $${name}`, want as Json);
     }
+    // Hex bytes (a decoded byte buffer, MEM_READ data) are text: "0100…" is not the decimal
+    // number 100…, even though it parses as one.
+    if (typeof actual === 'string' && !/^0x/i.test(actual) && /^[0-9a-fA-F]+$/.test(expected)) {
+      const a = actual.toLowerCase();
+      const w = expected.toLowerCase();
+      return (info.prefix ? a.startsWith(w) : a === w) ? null : miss(`${field} differs`);
+    }
     const e = parseExpr(expected);
     if (e) {
       const want = evalExpr(e, ctx.captures, true);

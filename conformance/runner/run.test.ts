@@ -54,7 +54,7 @@ describe('run loop verdicts', () => {
     const r = await runCases([
       mkCase('a/needs-dma', [alloc], { requires: ['ioas', 'test:dma'] }),
       mkCase('a/uses-refs', [{ op: 'CHECK_REFS', arg: { addr: 0, length: 4096 }, out: { refs: [0] } }]),
-    ], toy({ capabilities: ['ioas'] }));
+    ], toy({ capabilities: ['ioas', 'test:mem'] }));
     expect(byId(r, 'a/needs-dma')).toMatchObject({ result: 'unsupported', missing: ['test:dma'] });
     expect(byId(r, 'a/uses-refs')).toMatchObject({ result: 'unsupported', missing: ['test:refs'], requires: ['test:refs'] });
     expect(runFailed(r)).toBe(false);
@@ -78,7 +78,7 @@ describe('run loop verdicts', () => {
       result: 'fail',
       failure: { step: { op: 'STATE', label: 'leak-check' }, message: 'leak: after every context was closed, 2 pinned frame(s), user_locked_pages 2 remained' },
     });
-    const noState = await runCases([mkCase('a/map', steps)], toy({ leakOnClose: true, capabilities: ['ioas'] }));
+    const noState = await runCases([mkCase('a/map', steps)], toy({ leakOnClose: true, capabilities: ['ioas', 'test:mem'] }));
     expect(byId(noState, 'a/map').result).toBe('pass');
   });
 
@@ -92,7 +92,7 @@ describe('run loop verdicts', () => {
       result: 'fail',
       failure: { step: { index: 0, fail_nth: 2 }, message: 'step 0 IOMMU_IOAS_ALLOC [fail_nth=2]: state changed after the injected failure failed the call' },
     });
-    const without = await runCases([sweep], toy({ dirtyFailNth: true, capabilities: ['ioas', 'test:state'] }));
+    const without = await runCases([sweep], toy({ dirtyFailNth: true, capabilities: ['ioas', 'test:mem', 'test:state'] }));
     expect(byId(without, 'a/sweep')).toMatchObject({ result: 'pass' });
     expect(byId(without, 'a/sweep').fail_nth).toBeUndefined();
   });
@@ -113,6 +113,26 @@ describe('run loop verdicts', () => {
     ], counting);
     // smoke (empty) → a/1 (t1) → a/2 same → a/3 empty → a/4 same, fails → a/5 rebuilt.
     expect(calls).toEqual(['[]', JSON.stringify(t1.bridges), '[]', '[]']);
+  });
+
+  it('opens a context on first use, CLOSE included, and a second context by its number', async () => {
+    const calls: string[] = [];
+    const tracing = (): Adapter => {
+      const a = createToyAdapter();
+      return {
+        ...a,
+        open: async (p) => { const r = await a.open(p); calls.push(`open ${r.fd}`); return r; },
+        close: async (p) => { calls.push(`close ${p.fd}`); return a.close(p); },
+      };
+    };
+    const r = await runCases([mkCase('a/ctx', [
+      { op: 'CLOSE' },
+      { op: 'IOMMU_IOAS_ALLOC', fd: 2, out: { out_ioas_id: 1 } },
+      { op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: 1 } },
+    ])], tracing);
+    expect(byId(r, 'a/ctx').result).toBe('pass');
+    // After the smoke check (open 3, close 3): ctx 1 opened and closed by CLOSE, ctx 2, ctx 1 again; the rest closed at the end.
+    expect(calls.slice(2)).toEqual(['open 4', 'close 4', 'open 5', 'open 6', 'close 5', 'close 6']);
   });
 
   it('stops after the first failure with --bail', async () => {

@@ -1,8 +1,7 @@
 /**
- * The runner's access to its three schemas (case, protocol, report): compiled once with Ajv2020
- * in strict mode, every error reported with the JSON pointer, the schema rule and ajv's message.
- * This is the one module to switch to schemas/lib/validate.ts once that validator covers these
- * schemas; nothing else in the runner touches ajv.
+ * The runner's access to its three schemas (case, protocol, report), validated through the
+ * project's one strict Ajv2020 instance (schemas/lib/validate.ts), every error reported with the
+ * JSON pointer, the schema rule and the message. Nothing else in the runner touches ajv.
  *
  * The protocol schema is also read for what it says about test hooks: which capability offers
  * each (x-capability), whether it runs in a context (x-scope) and how each argument field is
@@ -12,11 +11,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import { validateBySchemaId, type ValidationIssue } from '../../schemas/lib/validate.ts';
 
 export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
-const BASE = 'https://ioasid.dev/schemas/';
 
 export interface SchemaIssue {
   pointer: string;
@@ -26,7 +23,6 @@ export interface SchemaIssue {
 
 type AnySchema = Record<string, unknown>;
 
-let ajvInstance: Ajv2020 | undefined;
 const raw = new Map<string, AnySchema>();
 
 function load(name: string): AnySchema {
@@ -38,39 +34,14 @@ function load(name: string): AnySchema {
   return s;
 }
 
-function ajv(): Ajv2020 {
-  if (!ajvInstance) {
-    const a = new Ajv2020({ strict: true, allErrors: true });
-    a.addVocabulary(['x-scope', 'x-capability']);
-    for (const name of ['case', 'protocol', 'report']) a.addSchema(load(name));
-    ajvInstance = a;
-  }
-  return ajvInstance;
-}
-
-const validators = new Map<string, ValidateFunction>();
-
-function validator(ref: string): ValidateFunction {
-  let v = validators.get(ref);
-  if (!v) {
-    v = ajv().getSchema(BASE + ref);
-    if (!v) throw new Error(`schema ${ref} not found`);
-    validators.set(ref, v);
-  }
-  return v;
-}
-
-function issues(errors: ErrorObject[] | null | undefined): SchemaIssue[] {
-  return (errors ?? []).map((e) => ({
-    pointer: e.instancePath || '/',
-    rule: `${e.keyword} (${e.schemaPath})`,
-    message: e.message ?? e.keyword,
-  }));
+function issues(list: ValidationIssue[]): SchemaIssue[] {
+  return list.map((e) => ({ pointer: e.instancePath || '/', rule: `${e.keyword} (${e.schemaPath})`, message: e.message }));
 }
 
 function check(ref: string, value: unknown): SchemaIssue[] {
-  const v = validator(ref);
-  return v(value) ? [] : issues(v.errors);
+  const bad = validateBySchemaId(ref, value);
+  if (bad && bad.length === 1 && bad[0].keyword === '$id') throw new Error(`schema ${ref} not found`);
+  return bad ? issues(bad) : [];
 }
 
 export function validateCase(value: unknown): SchemaIssue[] {
@@ -100,7 +71,7 @@ export type HookFieldKind = 'u64' | 'id' | 'hex' | 'bool' | 'int' | 'other';
 
 export interface HookInfo {
   op: string;
-  /** The capability that offers it; absent for the hooks every adapter must offer (user memory, DEVICE_UNBIND). */
+  /** The capability that offers it (x-capability); absent for the user-memory hooks every adapter offers. */
   capability?: string;
   /** A context hook gets the step's fd; a process hook runs without one. */
   scope: 'context' | 'process';

@@ -88,6 +88,16 @@ describe('amd-v1 golden vectors', () => {
     expect(mem.framesInUse).toBe(0);
   });
 
+  it('force_coherence (PT_FEAT_AMDV1_FORCE_COHERENCE, as Linux builds it): FC b60 in every PTE, not in PDEs', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', { force_coherence: true });
+    pt.map(0x1, 0x12345, 1, IOMMU_READ);
+    expect(words(pt)).toEqual({
+      '0x100000': '0x6000000000101401',
+      '0x101000': '0x6000000000102201',
+      '0x102008': '0x3000000012345001', // FC b60 | IR b61
+    });
+  });
+
   it('D b6 is read and cleared', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'amd-v1', {});
     pt.map(0x10, 0x20, 16, RW);

@@ -13,6 +13,10 @@
  * PR | NextLevel=child level+1 | addr | IR | IW: IR/IW are ANDed down the walk, so the PTE
  * alone decides (gpt amdv1pt_install_table).
  *
+ * Linux's AMD driver and the selftest's MOCK_IOMMUPT_AMDV1 build it with PT_FEAT_DYNAMIC_TOP
+ * (start at 3 levels, add levels on top on demand; config `start_levels` overrides) and
+ * PT_FEAT_AMDV1_FORCE_COHERENCE (FC b60 in every PTE: config `force_coherence`).
+ *
  * The spec also lets a PDE skip levels (NextLevel < level − 1); Linux never writes one and
  * neither do we, so a PDE here always points at the next level down.
  *
@@ -109,9 +113,10 @@ export class AmdV1 implements PtFormat {
     this.name = variant.name;
     this.unitLg2 = g;
     this.levels = checkRange('levels', config.levels ?? variant.defaultLevels, 1, variant.maxTopLevel + 1);
-    // Linux's AMD driver: starting_level 2 (3 levels) and PT_FEAT_DYNAMIC_TOP up to `levels`.
+    // Linux's AMD driver (amd/iommu.c) starts at starting_level 2 (3 levels) with
+    // PT_FEAT_DYNAMIC_TOP and grows the top on demand up to `levels`; `start_levels` overrides.
     this.startLevels = variant.dynamicTop
-      ? checkRange('start_levels', config.start_levels ?? Math.min(variant.defaultLevels, this.levels), 1, this.levels)
+      ? checkRange('start_levels', config.start_levels ?? Math.min(3, this.levels), 1, this.levels)
       : this.levels;
     if ((config.granule ?? 2 ** g) !== 2 ** g) throw new FormatConfigError('granule', `${config.granule} is not ${2 ** g}`);
     const fullIas = Math.min(variant.maxVaLg2, g + 9 * this.levels);

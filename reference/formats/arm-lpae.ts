@@ -91,6 +91,7 @@ class ArmLpae implements PtFormat {
   private readonly s2: boolean;
   private readonly g64: boolean;
   private readonly hd: boolean;
+  private readonly unitBytes: number;
 
   constructor(stage: 1 | 2, config: FormatConfig) {
     checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'stage', 'concat', 'max_leaf_lg2', ...(stage === 1 ? ['hw_dirty'] : [])]);
@@ -102,6 +103,7 @@ class ArmLpae implements PtFormat {
     this.g64 = g === 16;
     const maxBits = this.g64 ? 52 : 48;
     this.unitLg2 = g;
+    this.unitBytes = 2 ** g;
     this.iasLg2 = checkRange('ias', config.ias ?? 48, g + 1, maxBits);
     this.oasLg2 = checkChoice('oas', config.oas ?? 48, [32, 36, 40, 42, 44, 48, 52].filter((b) => b <= maxBits));
     const bits = g - 3;
@@ -153,7 +155,7 @@ class ArmLpae implements PtFormat {
     return this.pa(lo, hi) / 4096;
   }
   leafOaUnit(_level: number, lo: number, hi: number): number {
-    return this.pa(lo, hi) / 2 ** this.unitLg2;
+    return this.pa(lo, hi) / this.unitBytes;
   }
   leafSizeLg2(level: number): number {
     return this.itemLg2[level];
@@ -164,9 +166,9 @@ class ArmLpae implements PtFormat {
     return PERM_R | (lo & ARM_AP_RDONLY ? 0 : PERM_W) | x;
   }
   private encodeAddr(paBytes: number, out: EntryWords): void {
-    const hi = Math.floor(paBytes / TWO32);
+    const hi = (paBytes / TWO32) >>> 0; // < 2^20: the truncation is the floor
     let lo = paBytes >>> 0;
-    if (this.g64) lo = ((lo & 0xffff0000) | ((Math.floor(paBytes / TWO48) & 0xf) << 12)) >>> 0;
+    if (this.g64) lo = ((lo & 0xffff0000) | (((hi >>> 16) & 0xf) << 12)) >>> 0;
     out.lo = lo;
     out.hi = hi & 0xffff;
   }
@@ -199,7 +201,7 @@ class ArmLpae implements PtFormat {
     return true;
   }
   encodeLeaf(level: number, oaUnit: number, _sizeLg2: number, attrLo: number, attrHi: number, out: EntryWords): void {
-    this.encodeAddr(oaUnit * 2 ** this.unitLg2, out);
+    this.encodeAddr(oaUnit * this.unitBytes, out);
     out.lo = (out.lo | attrLo | (level === 0 ? ARM_TYPE_PAGE : ARM_TYPE_BLOCK)) >>> 0;
     out.hi = (out.hi | attrHi) >>> 0;
   }

@@ -39,6 +39,43 @@ describe('vtd-fs / amd-v2 (x86-64 paging; SDM vol.3 §4.5 tables 4-15..4-20, VT-
   });
 });
 
+describe('top-of-space indices (every index 511, or 2047 in an x4 root)', () => {
+  it('vtd-fs 5-level: PML5E..PTE at index 511 for IOVA 2^57 − 4K', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'vtd-fs', { levels: 5 });
+    pt.map(2 ** 45 - 1, 0x9, 1, RW);
+    expect(words(pt)).toEqual({
+      '0x100ff8': '0x0000000000101027',
+      '0x101ff8': '0x0000000000102027',
+      '0x102ff8': '0x0000000000103027',
+      '0x103ff8': '0x0000000000104027',
+      '0x104ff8': '0x0000000000009067',
+    });
+  });
+  it('riscv-sv Sv57: five levels, VPN[4..0] = 511', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'riscv-sv', { levels: 5 });
+    pt.map(2 ** 45 - 1, 0x9, 1, RW);
+    expect(words(pt)).toEqual({
+      '0x100ff8': '0x0000000000040401',
+      '0x101ff8': '0x0000000000040801',
+      '0x102ff8': '0x0000000000040c01',
+      '0x103ff8': '0x0000000000041001',
+      '0x104ff8': '0x00000000000024df',
+    });
+    expect(pt.dump().config.ias).toBe(57);
+  });
+  it('riscv-svx4 Sv48x4: 16 KiB root indexed by GPA bits 49:39 (index 2047)', () => {
+    const pt = PageTable.create(new PhysicalMemory(0x100), 'riscv-svx4', { levels: 4 });
+    pt.map(2 ** 38 - 1, 0x9, 1, RW);
+    expect(words(pt)).toEqual({
+      '0x103ff8': '0x0000000000041001',
+      '0x104ff8': '0x0000000000041401',
+      '0x105ff8': '0x0000000000041801',
+      '0x106ff8': '0x00000000000024df',
+    });
+    expect(pt.dump().config).toEqual({ levels: 4, granule: 4096, ias: 50, oas: 56 });
+  });
+});
+
 describe('riscv-sv / riscv-svx4 (priv. spec §12.4 Sv39 PTE; IOMMU spec §3.1; gpt riscv.h)', () => {
   it('Sv39: non-leaf V|PPN<<10; leaf V|R|W|X|U|A|D', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'riscv-sv', { levels: 3 });
@@ -140,6 +177,16 @@ describe('arm-lpae (Arm ARM D8.3 descriptor formats; io-pgtable-arm.c prot_to_pt
     expect(pt.format.levels).toBe(4);
     expect(pt.format.indexBits).toEqual([11, 11, 11, 1]);
     expect(pt.pageSizesLg2).toEqual([14, 25]);
+    // 16 KiB tables: 4 frames aligned to 4 (0x104, 0x108, 0x10c after the 1-frame root)
+    pt.map(0x0, 0x48d1, 1, RW | IOMMU_CACHE); // PA 0x12344000
+    pt.map(0x800, 0x1000, 0x800, RW | IOMMU_CACHE); // 32M block at IOVA 32M → PA 64M
+    expect(words(pt)).toEqual({
+      '0x100000': '0x0000000000104003',
+      '0x104000': '0x0000000000108003',
+      '0x108000': '0x000000000010c003',
+      '0x108008': '0x0000000004000f45', // L2 index 1 (IOVA bits 35:25): block, type 01
+      '0x10c000': '0x0000000012344f47', // L3 page, type 11
+    });
   });
   it('HTTU dirty (S1 hw_dirty): DBM b51 on writable leaves; a write clears AP[2]; cleaning sets it', () => {
     const pt = PageTable.create(new PhysicalMemory(0x100), 'arm-lpae-s1', { hw_dirty: true });

@@ -40,16 +40,20 @@
  *   without READ/WRITE, a prot the format refuses, e.g. read-only on a VT-d errata parent),
  *   ERANGE (IOVA beyond ias, OA beyond oas), ENXIO (IOVA/OA/length not aligned to the smallest
  *   allowed size); found while mapping: EADDRINUSE (EEXIST for ARM, io-pgtable-arm) when a
- *   leaf is in the way — then what this call mapped is unmapped again (iommu_map does).
+ *   leaf is in the way, ENOMEM when `failAlloc` refuses a table — then what this call mapped is
+ *   unmapped again (iommu_map does) and, with freeEmptyTables, the tables it installed are
+ *   freed too (the kernel keeps them, empty: freeEmptyTables false).
  * - unmap, mode 'kernel' (default): stops at the first hole and returns what it unmapped before
  *   it; a range starting inside a leaf unmaps nothing there (gpt: -EINVAL, stop); a leaf that
  *   extends past the end of the range is removed whole and counted whole, so the result can
  *   exceed the request (iommu_unmap's caller sees it). Mode 'split' splits a partially covered
  *   huge or contiguous leaf into smaller leaves with the same attributes and unmaps exactly the
  *   range (what VFIO type1 once relied on; no current kernel driver does it).
- * - Tables that become empty are freed (`freeEmptyTables`, default true). generic_pt frees only
- *   tables the unmap range fully covers and keeps other empty ones until destroy: pass
- *   `{freeEmptyTables: false}` to reproduce its dumps exactly.
+ * - Tables: unmap frees every table it leaves empty (default), so a failed or undone map
+ *   leaves no table frames behind (the core's STATE compares them). generic_pt frees only
+ *   tables the unmap range covers whole and keeps other empty ones (visible in dumps, invisible
+ *   to a hardware walk) until a bigger leaf replaces them or destroy(): `{freeEmptyTables:
+ *   false}` reproduces that exactly.
  * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
  *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
  */
@@ -121,12 +125,18 @@ export interface PageTableDump {
 }
 
 export interface PageTableOptions {
+  /** Free tables an unmap leaves empty (default true; false: generic_pt's exact rule). */
   freeEmptyTables?: boolean;
   /**
    * Start with this many levels and add levels on top as maps need them, up to the format's
    * `levels` (generic_pt PT_FEAT_DYNAMIC_TOP; Linux's AMD v1 starts at 3). Default: all levels.
    */
   startLevels?: number;
+  /**
+   * Asked before each table allocation a map needs; true makes that allocation fail: the map
+   * undoes what it mapped and throws ENOMEM (fault injection, e.g. the FAIL_NTH hook).
+   */
+  failAlloc?: () => boolean;
 }
 
 function bswap32(x: number): number {
@@ -157,6 +167,7 @@ export class PageTable {
   private root: number;
   private top: number;
   private readonly freeEmpty: boolean;
+  private readonly failAlloc: (() => boolean) | undefined;
   /** Per level: units covered by one item, and entries per table. */
   private readonly itemUnits: number[];
   private readonly entries: number[];
@@ -207,6 +218,7 @@ export class PageTable {
     this.top = start - 1;
     this.be = format.bigEndian;
     this.freeEmpty = options.freeEmptyTables ?? true;
+    this.failAlloc = options.failAlloc;
     this.itemUnits = format.itemLg2.map((lg2) => 2 ** (lg2 - format.unitLg2));
     this.entries = format.indexBits.map((b) => 2 ** b);
     this.ioUnits = 2 ** (format.iasLg2 - format.unitLg2);
@@ -241,11 +253,17 @@ export class PageTable {
   /**
    * generic_pt increase_top (PT_FEAT_DYNAMIC_TOP): adds levels above the root until the top
    * covers `endUnit` and can hold a leaf at `leafLevel`; the old root becomes entry 0 of the
-   * new one. False when the format's maximum is reached.
+   * new one. Every allocation is asked for before any is made, so a failure changes nothing.
+   * Returns null, or the errno: ERANGE beyond the format's levels, ENOMEM from `failAlloc`.
    */
-  private growTop(endUnit: number, leafLevel: number): boolean {
-    while (endUnit > this.topUnits || leafLevel > this.top) {
-      if (this.top + 1 >= this.format.levels) return false;
+  private growTop(endUnit: number, leafLevel: number): Errno | null {
+    let target = this.top;
+    while (endUnit > this.coverage(target) || leafLevel > target) {
+      if (target + 1 >= this.format.levels) return 'ERANGE';
+      target += 1;
+    }
+    for (let l = this.top + 1; l <= target; l++) if (this.failAlloc?.()) return 'ENOMEM';
+    while (this.top < target) {
       const newRoot = this.allocTable(this.top + 1);
       this.format.encodeTable(this.top + 1, this.root, this.w);
       this.store(this.entryAddr(newRoot, 0), this.w.lo, this.w.hi);
@@ -254,7 +272,7 @@ export class PageTable {
       this.topUnits = this.coverage(this.top);
       this.cLevel = -1;
     }
-    return true;
+    return null;
   }
 
   /** Every leaf size the format offers here (the domain's pgsize bitmap), log2 bytes ascending. */
@@ -386,18 +404,40 @@ export class PageTable {
     if (!Number.isSafeInteger(iovaUnit) || iovaUnit < 0 || iovaUnit + lengthUnits > this.ioUnits) {
       throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the ${f.iasLg2}-bit input range`);
     }
-    if (iovaUnit + lengthUnits > this.topUnits && !this.growTop(iovaUnit + lengthUnits, 0)) {
-      throw new PtError('ERANGE', `IOVA units ${iovaUnit}+${lengthUnits} beyond the top level`);
+    if (iovaUnit + lengthUnits > this.topUnits) {
+      const errno = this.growTop(iovaUnit + lengthUnits, 0);
+      if (errno !== null) throw new PtError(errno, `cannot grow the top to cover IOVA units ${iovaUnit}+${lengthUnits}`);
     }
+    this.newTables.length = 0;
     const done = this.mapRange(iovaUnit, oaUnit, lengthUnits);
     if (done < lengthUnits) {
       const err = this.mapError;
       if (done > 0) this.unmap(iovaUnit + this.iovaBaseUnit, done);
+      if (this.freeEmpty) this.dropNewEmptyTables();
       throw err ?? new PtError(f.existsErrno, 'mapping in the way');
     }
   }
 
   private mapError: PtError | undefined;
+  /** Tables the current map call installed: (level, frame, parent entry address) triples. */
+  private readonly newTables: number[] = [];
+
+  /** After a failed map: frees the tables it installed that are still empty, deepest first. */
+  private dropNewEmptyTables(): void {
+    const t = this.newTables;
+    for (let k = t.length - 3; k >= 0; k -= 3) {
+      const level = t[k];
+      const pfn = t[k + 1];
+      const parentAddr = t[k + 2];
+      if (!this.mem.isAllocated(pfn)) continue;
+      this.load(parentAddr);
+      if (this.format.kind(level + 1, this.eLo, this.eHi) !== ENTRY_TABLE || this.format.tablePfn(level + 1, this.eLo, this.eHi) !== pfn) continue;
+      if (!this.tableIsEmpty(level, pfn)) continue;
+      this.store(parentAddr, 0, 0);
+      this.freeTable(level, pfn);
+    }
+    t.length = 0;
+  }
 
   /**
    * Returns units mapped; on a conflict stops and leaves `mapError`. Works a table span at a
@@ -421,9 +461,12 @@ export class PageTable {
       const sizeLg2 = this.bestSize[k];
       const level = this.sizeLevel[sizeLg2];
       const units = 2 ** (sizeLg2 - u);
-      if (level > this.top && !this.growTop(0, level)) {
-        this.mapError = new PtError('ERANGE', `no level ${level} for a 2^${sizeLg2} leaf`);
-        return lengthUnits - left;
+      if (level > this.top) {
+        const errno = this.growTop(0, level);
+        if (errno !== null) {
+          this.mapError = new PtError(errno, `cannot grow the top to level ${level} for a 2^${sizeLg2} leaf`);
+          return lengthUnits - left;
+        }
       }
       let pfn: number;
       if (this.cLevel === level && iova >= this.cBase && iova < this.cEnd) {
@@ -525,9 +568,14 @@ export class PageTable {
       if (kind === ENTRY_TABLE) {
         pfn = f.tablePfn(l, this.eLo, this.eHi);
       } else if (kind === ENTRY_EMPTY) {
+        if (this.failAlloc?.()) {
+          this.mapError = new PtError('ENOMEM', `no memory for a level-${l - 1} table`);
+          return -1;
+        }
         const child = this.allocTable(l - 1);
         f.encodeTable(l, child, this.w);
         this.store(addr, this.w.lo, this.w.hi);
+        this.newTables.push(l - 1, child, addr);
         pfn = child;
       } else {
         this.mapError = new PtError(this.format.existsErrno, `IOVA unit ${iova} inside an existing leaf`);

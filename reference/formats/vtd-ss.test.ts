@@ -119,10 +119,49 @@ describe('vtd-ss golden vectors', () => {
   });
 });
 
+describe('failAlloc (fault injection)', () => {
+  it.each([true, false])('the n-th table allocation fails: ENOMEM; tables it installed are freed unless freeEmptyTables is %s=false (kernel)', (freeEmptyTables) => {
+    for (let n = 1; n <= 3; n++) {
+      const mem = new PhysicalMemory(0x100);
+      let calls = 0;
+      const pt = PageTable.create(mem, 'vtd-ss', {}, { failAlloc: () => ++calls === n, freeEmptyTables });
+      expect(() => pt.map(0x0, 0x1, 1, RW)).toThrow(/ENOMEM/);
+      expect(pt.translate(0x0)).toBeNull();
+      expect(pt.dump().words.length).toBe(freeEmptyTables ? 0 : n - 1);
+      expect(mem.framesInUse).toBe(freeEmptyTables ? 1 : n);
+    }
+  });
+  it('ENOMEM in the middle of a range undoes the leaves already written', () => {
+    const mem = new PhysicalMemory(0x100);
+    let armed = false;
+    const pt = PageTable.create(mem, 'vtd-ss', {}, { failAlloc: () => armed });
+    pt.map(0x0, 0x1, 1, RW);
+    const dump = pt.dump();
+    const frames = mem.framesInUse;
+    armed = true;
+    // 0x0 .. 0x3ff: the first 512 pages reuse the existing PT, 0x200.. needs a new PT → ENOMEM
+    expect(() => pt.map(0x1, 0x2, 0x3ff, RW, { maxLeafLg2: 12 })).toThrow(/ENOMEM/);
+    expect(pt.dump()).toEqual(dump);
+    expect(mem.framesInUse).toBe(frames);
+    armed = false;
+    pt.map(0x1, 0x2, 0x3ff, RW, { maxLeafLg2: 12 });
+    expect(pt.translate(0x3ff)).toMatchObject({ oaUnit: 0x400 });
+  });
+  it('a dynamic-top growth that cannot allocate fails whole (amd-v1)', () => {
+    const mem = new PhysicalMemory(0x100);
+    let armed = false;
+    const pt = PageTable.create(mem, 'amd-v1', { levels: 6 }, { failAlloc: () => armed });
+    armed = true;
+    expect(() => pt.map(2 ** 40, 0x1, 1, RW)).toThrow(/ENOMEM/);
+    expect(pt.levels).toBe(3);
+    expect(mem.framesInUse).toBe(1);
+  });
+});
+
 describe('unmap rules (generic_pt) and split mode', () => {
   const setup = () => {
     const mem = new PhysicalMemory(0x100);
-    const pt = PageTable.create(mem, 'vtd-ss', {});
+    const pt = PageTable.create(mem, 'vtd-ss', {}, { freeEmptyTables: true });
     pt.map(0x200, 0x400, 0x200, RW); // one 2M leaf
     return { mem, pt };
   };

@@ -20,7 +20,6 @@ import {
   PERM_R,
   PERM_W,
   PERM_X,
-  FormatConfigError,
   checkChoice,
   checkKeys,
   checkRange,

@@ -23,7 +23,6 @@ import {
   checkChoice,
   checkKeys,
   checkRange,
-  FormatConfigError,
   fieldGet,
   fieldHi,
   fieldLo,

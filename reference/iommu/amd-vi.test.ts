@@ -42,8 +42,9 @@ describe('amd-vi Extended Feature Register', () => {
     // − HASup (1 <<49) − HDSup (1 <<52): 0x17 − 0x12 = 0x05 → 0x0005000f00205adf
     expect(createAmdViProfile({ dirty: false }).registers.EFR).toBe(0x0005000f00205adfn);
   });
-  it('EFR2 HtRangeIgnore is bit 11', () => {
+  it('EFR2 HtRangeIgnore is bit 11, GCR3TRPMode bit 3', () => {
     expect(createAmdViProfile({ ht_range_ignore: true }).registers.EFR2).toBe(0x800n);
+    expect(createAmdViProfile({ gcr3_trp_mode: true }).registers.EFR2).toBe(0x8n);
   });
 });
 
@@ -110,8 +111,15 @@ describe('amd-vi paging domains', () => {
     expect(createAmdViProfile({ dirty: false }).planPaging(IOMMU_HWPT_ALLOC_DIRTY_TRACKING)).toMatchObject({ errno: 'EOPNOTSUPP' });
     expect(createAmdViProfile({ pasid_bits: 0 }).planPaging(IOMMU_HWPT_ALLOC_PASID)).toMatchObject({ errno: 'EOPNOTSUPP' });
     expect(createAmdViProfile({}).planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT)).toMatchObject({ errno: 'EOPNOTSUPP' });
+    expect(createAmdViProfile({}).planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID)).toMatchObject({ errno: 'EOPNOTSUPP' });
     expect(createAmdViProfile({}).planPaging(IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_PASID)).toMatchObject({ errno: 'EOPNOTSUPP' });
   });
+  it('NEST_PARENT (alone or with DIRTY) → v1 parent when GT, GIoSup and EFR2.GCR3TRPMode', () => {
+    expect(plan({ gcr3_trp_mode: true }, IOMMU_HWPT_ALLOC_NEST_PARENT)).toMatchObject({ nestParent: true, dirtyTracking: false, config: { format: 'amd-v1' } });
+    expect(plan({ gcr3_trp_mode: true }, IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_DIRTY_TRACKING)).toMatchObject({ nestParent: true, dirtyTracking: true });
+    expect(createAmdViProfile({ gcr3_trp_mode: true, pasid_bits: 0 }).planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT)).toMatchObject({ errno: 'EOPNOTSUPP' });
+  });
+
   it('attach: dirty domain on a unit without HDSup is EINVAL; foreign driver EINVAL', () => {
     const dirty = plan({}, IOMMU_HWPT_ALLOC_DIRTY_TRACKING);
     expect(createAmdViProfile({ dirty: false }).checkAttach(dirty)).toBe('EINVAL');

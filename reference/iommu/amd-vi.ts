@@ -26,6 +26,7 @@ import {
   IOMMU_HW_INFO_TYPE_NONE,
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_ALLOC_PASID,
   maxAddr,
   SZ_1G,
@@ -66,6 +67,7 @@ export const EFR = {
 } as const;
 
 export const EFR2 = {
+  GCR3TRPMODE: flag('GCR3TRPMode', 3),
   HT_RANGE_IGNORE: flag('HtRangeIgnore', 11),
 } as const;
 
@@ -103,6 +105,8 @@ export const KNOBS = {
   /** EFR2.HtRangeIgnore: the HyperTransport window is not reserved. */
   ht_range_ignore: boolKnob(false),
   snp: boolKnob(false),
+  /** EFR2.GCR3TRPMode: GCR3 root pointer as a GPA; newest Linux needs it for NEST_PARENT. */
+  gcr3_trp_mode: boolKnob(false),
   /** GET_HW_INFO: "amd" (newest Linux, type 4 {efr, efr2}) or "none" (older kernels). */
   hw_info: enumKnob('amd', ['amd', 'none'] as const),
 };
@@ -138,7 +142,10 @@ export function encodeEfr(k: AmdKnobs): bigint {
 }
 
 export function encodeEfr2(k: AmdKnobs): bigint {
-  return compose([[EFR2.HT_RANGE_IGNORE, k.ht_range_ignore]]);
+  return compose([
+    [EFR2.GCR3TRPMODE, k.gcr3_trp_mode],
+    [EFR2.HT_RANGE_IGNORE, k.ht_range_ignore],
+  ]);
 }
 
 export interface AmdDerived {
@@ -150,6 +157,8 @@ export interface AmdDerived {
   hptLevels: number;
   gptLevels: number;
   htRangeIgnore: boolean;
+  /** is_nest_parent_supported(): GT, GIoSup and EFR2.GCR3TRPMode. */
+  nestParent: boolean;
 }
 
 export function deriveAmd(efr: bigint, efr2: bigint): AmdDerived {
@@ -163,6 +172,7 @@ export function deriveAmd(efr: bigint, efr2: bigint): AmdDerived {
     hptLevels: Math.min(extractNumber(EFR.HATS, efr), 2) + 4,
     gptLevels: extractNumber(EFR.GATS, efr) === 1 ? 5 : 4,
     htRangeIgnore: isSet(EFR2.HT_RANGE_IGNORE, efr2),
+    nestParent: gt && isSet(EFR.GIOSUP, efr) && isSet(EFR2.GCR3TRPMODE, efr2),
   };
 }
 
@@ -170,7 +180,7 @@ export function deriveAmd(efr: bigint, efr2: bigint): AmdDerived {
 export const AMD_IOMMU_PGSIZES = ((1n << 52n) - (1n << 12n)) ^ SZ_512G;
 export const AMD_IOMMU_PGSIZES_V2 = SZ_4K | SZ_2M | SZ_1G;
 
-function v1Plan(d: AmdDerived, dirty: boolean, pasidCapable: boolean): PagingPlan {
+function v1Plan(d: AmdDerived, dirty: boolean, pasidCapable: boolean, nestParent = false): PagingPlan {
   // hw_max_vasz_lg2 = min(64, (levels − 1)·9 + 21): 48, 57, 64 bits.
   const vaBits = Math.min(64, (d.hptLevels - 1) * 9 + 21);
   return {
@@ -179,7 +189,7 @@ function v1Plan(d: AmdDerived, dirty: boolean, pasidCapable: boolean): PagingPla
     pgsizeBitmap: AMD_IOMMU_PGSIZES & maxAddr(vaBits),
     aperture: { start: 0n, end: maxAddr(vaBits) },
     dirtyTracking: dirty,
-    nestParent: false,
+    nestParent,
     pasidCapable,
     attrs: {},
   };
@@ -204,8 +214,14 @@ export function planAmdPaging(d: AmdDerived, defaultTable: 'v1' | 'v2', flags: n
   // amd_iommu_domain_alloc_paging_flags: a switch over exact flag values.
   switch (flags) {
     case IOMMU_HWPT_ALLOC_DIRTY_TRACKING:
-      if (!d.hd) break;
-      return { ok: true, plan: v1Plan(d, true, false) };
+    case IOMMU_HWPT_ALLOC_NEST_PARENT:
+    case IOMMU_HWPT_ALLOC_DIRTY_TRACKING | IOMMU_HWPT_ALLOC_NEST_PARENT: {
+      const dirty = (flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) !== 0;
+      const nest = (flags & IOMMU_HWPT_ALLOC_NEST_PARENT) !== 0;
+      if (dirty && !d.hd) break;
+      if (nest && !d.nestParent) break;
+      return { ok: true, plan: v1Plan(d, dirty, false, nest) };
+    }
     case IOMMU_HWPT_ALLOC_PASID:
       if (!d.pasid) break;
       return { ok: true, plan: v2Plan(d, true) };

@@ -415,8 +415,9 @@ export interface InvalidateEntries {
  * intel_nested_cache_invalidate_user: struct iommu_hwpt_vtd_s1_invalidate {addr, npages, flags,
  * __reserved} entries in order; `handled` is what the kernel writes back to entry_num.
  * iommu_copy_struct_from_user_array: entry_len below the struct → EINVAL, a longer entry must
- * have a zero tail (else E2BIG), a faulting read → EFAULT. Unknown flags or a non-zero
- * __reserved → EOPNOTSUPP; an unaligned addr, or npages = U64_MAX with addr ≠ 0 → EINVAL.
+ * have a zero tail (else E2BIG), a faulting read → EFAULT. Unknown flags → EOPNOTSUPP (the
+ * merged driver does not look at __reserved); an unaligned addr, or npages = U64_MAX with
+ * addr ≠ 0 → EINVAL.
  */
 export function vtdInvalidateUser(array: InvalidateEntries): { handled: number; errno?: Errno } {
   if (array.dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) return { handled: 0, errno: 'EINVAL' };
@@ -429,8 +430,7 @@ export function vtdInvalidateUser(array: InvalidateEntries): { handled: number; 
     const addr = readU64Le(raw, 0);
     const npages = readU64Le(raw, 8);
     const flags = readU32Le(raw, 16);
-    const reserved = readU32Le(raw, 20);
-    if (flags & ~IOMMU_VTD_INV_FLAGS_LEAF || reserved !== 0) return { handled, errno: 'EOPNOTSUPP' };
+    if (flags & ~IOMMU_VTD_INV_FLAGS_LEAF) return { handled, errno: 'EOPNOTSUPP' };
     if ((addr & 0xfffn) !== 0n || (npages === U64_MAX && addr !== 0n)) return { handled, errno: 'EINVAL' };
     handled++;
   }

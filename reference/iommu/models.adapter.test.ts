@@ -107,7 +107,8 @@ describe('hardware models through the reference adapter', () => {
   it.each([
     [{ model: 'intel-vtd' }, 'vtd-fs', { levels: 4, granule: 4096, ias: 48, oas: 52 }],
     [{ model: 'arm-smmuv3' }, 'arm-lpae-s1', { levels: 4, granule: 4096, ias: 48, oas: 48, stage: 1 }],
-    [{ model: 'amd-vi' }, 'amd-v1', { levels: 6, granule: 4096, ias: 64, oas: 52 }],
+    // AMD v1 grows its top on demand (3 levels up to the unit's 6): levels are the formats' call.
+    [{ model: 'amd-vi' }, 'amd-v1', { granule: 4096, oas: 52 }],
     [{ model: 'riscv-iommu' }, 'riscv-sv', { levels: 4, granule: 4096, ias: 48, oas: 56 }],
     [{ model: 'ppc-tce', paging: true }, 'ppc-tce', { levels: 1, granule: 4096, ias: 30, oas: 52, big_endian: true }],
   ])('%j: the automatic domain maps, translates and dumps as %s', async (iommu, format, config) => {

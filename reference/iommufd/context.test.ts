@@ -267,3 +267,16 @@ describe('IOAS with a mock domain', () => {
     expect(ctx.table.size).toBe(0);
   });
 });
+
+describe('garbage user ranges', () => {
+  it('a 2^50-byte MAP of unmapped user memory succeeds without a domain and fails fast with EFAULT on attach', () => {
+    const ioas = ioasAlloc();
+    map(ioas, { flags: R | FIXED, iova: 0x1000000, user_va: 0x7000000000, length: 2n ** 50n });
+    const d = bindDevice(ctx, 'dev0');
+    // The aperture reservation comes first: the area is outside the mock aperture.
+    expect(errnoOf(() => attachDevice(ctx, d, ioas, 0, false))).toBe('EADDRINUSE');
+    const ioas2 = ioasAlloc();
+    map(ioas2, { flags: R | FIXED, iova: 0x1000000, user_va: 0x7000000000, length: 0x40000000 });
+    expect(errnoOf(() => attachDevice(ctx, d, ioas2, 0, false))).toBe('EFAULT');
+  });
+});

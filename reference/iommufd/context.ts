@@ -130,7 +130,8 @@ export class IommufdContext {
 
   ioasAlloc(a: Args): Out {
     check(a.flags === 0n, 'EOPNOTSUPP', 'flags');
-    const ioas = new IoasObject(new IoPagetable());
+    this.machine.failNth.point('ioas object');
+    const ioas = new IoasObject(new IoPagetable(this.machine.failNth));
     return { out_ioas_id: this.table.add(ioas) };
   }
 
@@ -201,8 +202,9 @@ export class IommufdContext {
     const npages = Math.ceil((startByte + Number(a.length)) / PAGE_BYTES);
     const pages = new IoptPages(
       this.machine.memory, this.machine.accounting, { kind: 'user', startVpn: Number(uptrDown / PAGE_SIZE) }, npages,
-      (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), uptrDown,
+      (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), uptrDown, this.machine.failNth,
     );
+    this.machine.failNth.point('iopt_pages');
     const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length) }], Number(a.length),
       flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
     return { iova };
@@ -225,7 +227,8 @@ export class IommufdContext {
     const npages = Math.ceil((startByte + Number(a.length)) / PAGE_BYTES);
     const pages = new IoptPages(this.machine.memory, this.machine.accounting,
       { kind: 'file', file, startPage: Number(startDown / PAGE_SIZE) }, npages,
-      (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), startDown);
+      (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), startDown, this.machine.failNth);
+    this.machine.failNth.point('iopt_pages');
     const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length) }], Number(a.length),
       flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
     return { iova };

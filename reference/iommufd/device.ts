@@ -95,18 +95,25 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
       if (peer.hwpt !== null && peer.hwpt !== hwpt && !(replace && peer.hwpt === old)) fail('EINVAL', 'group is attached to another HWPT');
     }
   }
+  // A RID replace moves the whole iommu_group (igroup): peers on the old HWPT follow.
+  const movers = pasid === IOMMU_NO_PASID && replace ? [dev, ...groupPeers(ctx, dev).filter((p) => p.hwpt === old)] : [dev];
   const samePaging = old !== null && pagingOf(old).ioas === pagingOf(hwpt).ioas;
-  const undoResv = samePaging ? () => {} : reserveDeviceRegions(dev, hwpt);
+  const undos: Array<() => void> = [];
   try {
+    if (!samePaging) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt));
     driverAttach(dev, hwpt, pasid);
   } catch (e) {
-    undoResv();
+    for (const u of undos) u();
     throw e;
   }
-  if (old !== null && !samePaging) pagingOf(old).ioas.iopt.removeReserved(dev);
-  hwpt.users++;
-  if (pasid === IOMMU_NO_PASID) dev.hwpt = hwpt;
-  else dev.pasids.set(pasid, hwpt);
+  for (const m of movers) {
+    if (old !== null && !samePaging) pagingOf(old).ioas.iopt.removeReserved(m);
+    hwpt.users++;
+    if (pasid !== IOMMU_NO_PASID) dev.pasids.set(pasid, hwpt);
+    else m.hwpt = hwpt;
+    // The caller drops the device's own reference on `old`; the peers' go here.
+    if (m !== dev && old !== null) old.users--;
+  }
   return old;
 }
 
@@ -188,11 +195,16 @@ export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
   ctx.machineBindings.delete(dev.dev.name);
 }
 
-/** VFIO_DEVICE_BIND_IOMMUFD by topology name: ENODEV for an unknown device, EBUSY if bound. */
+/**
+ * VFIO_DEVICE_BIND_IOMMUFD by topology name (the name stands for the device fd): ENODEV for a
+ * name the topology lacks; EINVAL when already bound (vfio_df_ioctl_bind_iommufd: "one device
+ * cannot be bound twice", df->access_granted).
+ */
 export function bindDevice(ctx: IommufdContext, name: string): DeviceObject {
   const dev = ctx.machine.topology.devices.get(name);
   check(dev !== undefined, 'ENODEV', `no device '${name}' in the topology`);
-  check(!ctx.machineBindings.has(name), 'EBUSY', `device '${name}' is already bound`);
+  check(!ctx.machineBindings.has(name), 'EINVAL', `device '${name}' is already bound`);
+  ctx.machine.failNth.point('device object');
   const obj = new DeviceObject(dev);
   ctx.table.add(obj);
   ctx.machineBindings.set(name, obj);

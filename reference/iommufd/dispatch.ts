@@ -9,7 +9,8 @@
  */
 
 import type { IoctlResult, JsonObject } from '../../schemas/lib/adapter.ts';
-import { AdapterError, RPC_INTERNAL } from '../../schemas/lib/adapter.ts';
+import { AdapterError, RPC_INTERNAL, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
+import { copyStructFromUser } from '../../schemas/lib/codec.ts';
 import type { StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { u64ToWire } from '../../schemas/lib/u64.ts';
 import { IOMMU_NO_PASID, attachDevice, bindDevice, detachDevice } from './device.ts';
@@ -157,19 +158,23 @@ export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, 
   for (const [k, v] of Object.entries(arg)) if (k !== '__trailing' && k !== 'device') a[k] = toBig(v, k);
   if (info?.intArg !== undefined) a.arg = toBig(arg[info.intArg], info.intArg);
   let userSize = Number.MAX_SAFE_INTEGER;
-  if (struct !== undefined) {
+  if (struct !== undefined && (info!.family === 'iommufd' || info!.family === 'test')) {
+    // main.c: size < min_size → EINVAL; copy_struct_from_user: non-zero bytes past the
+    // kernel struct → E2BIG; what `size` does not cover reads as zero.
+    const { device: _device, ...fields } = arg;
+    let copied;
+    try {
+      copied = copyStructFromUser(cmd, fields);
+    } catch (e) {
+      throw new AdapterError(RPC_INVALID_PARAMS, `${cmd}: ${(e as Error).message}`);
+    }
+    if (!copied.ok) return { errno: copied.errno };
+    userSize = copied.userSizeBytes;
+    for (const [k, v] of Object.entries(copied.fields)) a[k] = toBig(v, k);
+  } else if (struct !== undefined) {
     const given = arg[sizeField];
     userSize = given === undefined ? struct.sizeBytes + trailing.length : Number(toBig(given, sizeField));
     a[sizeField] = BigInt(userSize);
-    if (info!.family === 'iommufd' || info!.family === 'test') {
-      if (userSize < (info!.minSizeBytes ?? struct.sizeBytes)) return { errno: 'EINVAL' };
-      const extra = trailing.subarray(0, Math.max(0, userSize - struct.sizeBytes));
-      if (extra.some((b) => b !== 0)) return { errno: 'E2BIG' };
-      for (const f of struct.fields) {
-        if (f.name === sizeField) continue;
-        a[f.name] = truncateField(a[f.name] ?? 0n, f.offsetBytes, f.sizeBytes, userSize);
-      }
-    }
   }
   const respond = (out: Out, inside: boolean): JsonObject => {
     const res: JsonObject = { ...arg };

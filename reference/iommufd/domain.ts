@@ -50,6 +50,8 @@ export interface IoPageTable {
   readAndClearDirty(iova: bigint, lengthBytes: bigint, noClear: boolean, record: (iova: bigint, lengthBytes: bigint) => void): void;
   /** Bytes currently mapped (leak checks). */
   mappedBytes(): number;
+  /** 4 KiB frames the table's levels hold now (leak checks). */
+  tableFrames(): number;
   dump?(): TableDump;
   /** Frees every table page. */
   destroy(): void;

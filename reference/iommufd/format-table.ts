@@ -4,6 +4,9 @@
  * numbers for every IOVA the formats can hold), the domain's pgsize bitmap to its page-size
  * list, and its Translation back to bytes. Mapping errors of the walker are bugs of the core
  * here (the core maps only aligned ranges inside the aperture), so they propagate as exceptions.
+ * Unmaps use the kernel's rule (a leaf running past the range goes whole, none is ever split):
+ * the core unmaps exactly the ranges it mapped, one map call per area, so no leaf straddles an
+ * unmap edge; a count other than the request is a core bug and throws.
  */
 
 import type { PagingDomainSpec } from '../iommu/unit.ts';
@@ -18,6 +21,8 @@ export class FormatTable implements IoPageTable {
   private readonly unitLg2: number;
   private readonly unitBig: bigint;
   private mapped = 0;
+  /** Ranges mapped with neither READ nor WRITE that the format skipped (io-pgtable-arm). */
+  private readonly skipped = new Map<bigint, number>();
 
   constructor(spec: PagingDomainSpec, phys: PhysicalMemory) {
     const { format, ...config } = spec.table;
@@ -34,13 +39,21 @@ export class FormatTable implements IoPageTable {
     const sizes: number[] = [];
     for (let b = 0; b < 64; b++) if ((pgsizeBitmap >> BigInt(b)) & 1n) sizes.push(b);
     const p = IOMMU_CACHE | (prot.read ? IOMMU_READ : 0) | (prot.write ? IOMMU_WRITE : 0);
+    if (!prot.read && !prot.write && this.pt.format.noAccessMap === 'skip') {
+      this.skipped.set(iova, lengthBytes);
+      return;
+    }
     this.pt.map(Number(iova >> this.unitBig), this.units(physBytes), this.units(lengthBytes), p, { pageSizesLg2: sizes });
     this.mapped += lengthBytes;
   }
 
   unmap(iova: bigint, lengthBytes: number): void {
+    if (this.skipped.get(iova) === lengthBytes) {
+      this.skipped.delete(iova);
+      return;
+    }
     const want = this.units(lengthBytes);
-    const got = this.pt.unmap(Number(iova >> this.unitBig), want, { partial: 'split' });
+    const got = this.pt.unmap(Number(iova >> this.unitBig), want, { partial: 'kernel' });
     if (got !== want) throw new Error(`page table unmapped ${got} of ${want} units at 0x${iova.toString(16)}`);
     this.mapped -= lengthBytes;
   }
@@ -66,6 +79,10 @@ export class FormatTable implements IoPageTable {
     const end = (iova + lengthBytes + (1n << this.unitBig) - 1n) >> this.unitBig;
     this.pt.readAndClearDirty(Number(first), Number(end - first), noClear ? 'no-clear' : 'clear', (u, n) =>
       record(BigInt(u) << this.unitBig, BigInt(n) << this.unitBig));
+  }
+
+  tableFrames(): number {
+    return this.pt.tableFrameCount;
   }
 
   mappedBytes(): number {

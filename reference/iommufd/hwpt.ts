@@ -32,6 +32,7 @@ export function createHwptPaging(ctx: IommufdContext, ioas: IoasObject, dev: Dev
   const unit = dev.dev.unit;
   check(!(flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING) || (unit.capabilities(dev.dev) & 1) !== 0, 'EOPNOTSUPP', 'device cannot track dirty pages');
   check(!(flags & IOMMU_HWPT_FAULT_ID_VALID && flags & IOMMU_HWPT_ALLOC_NEST_PARENT), 'EOPNOTSUPP', 'a nest parent cannot take faults');
+  ctx.machine.failNth.point('hwpt_paging object');
   const spec = unit.allocPaging(dev.dev, flags & ~IOMMU_HWPT_FAULT_ID_VALID, data);
   if (!spec.ok) fail(spec.errno, spec.why);
   const table = createPageTable(spec.value, ctx.machine.phys);
@@ -88,6 +89,7 @@ export function hwptAlloc(ctx: IommufdContext, a: Args): Out {
     const unit = dev.dev.unit;
     check((flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) === 0 && dataLen !== 0 && unit.allocNested !== undefined, 'EOPNOTSUPP', 'nested HWPT flags or driver');
     check(!parent.autoDomain && parent.nestParent && parent.domain.spec.unit.model === unit.model, 'EINVAL', 'parent must be a manual NEST_PARENT HWPT of the same driver');
+    ctx.machine.failNth.point('hwpt_nested object');
     const nested = unit.allocNested!(dev.dev, parent.domain.spec, flags & ~IOMMU_HWPT_FAULT_ID_VALID, userData(ctx, dataType, a.data_uptr, dataLen));
     if (!nested.ok) fail(nested.errno, nested.why);
     hwpt = new HwptNestedObject(parent, nested.value as NestedDomain);

@@ -7,10 +7,16 @@
  * plus work proportional to the areas it touches, never to the bytes it covers, so a bigint per
  * comparison is cheap and keeps the full 64-bit space exact (2^64−1 is a valid `last`).
  * Everything done per page — pins, charges, frames, page-table entries — works on JS-number
- * page indices in pages.ts and in the formats; an area's length is a number (it is bounded by
- * the user memory behind it, < 2^47).
+ * page indices in pages.ts and in the formats; an area's length is an exact JS number (MAP
+ * refuses lengths of 2^53 and more). Areas live in a balanced search tree (range-tree.ts:
+ * O(log n) insert, delete, first-intersecting and successor), so MAP and UNMAP cost O(log n)
+ * per area touched however many areas the IOAS holds, and `extents` (another such tree) merges
+ * touching areas so that automatic allocation steps over a packed region at once instead of
+ * area by area. Reserved and allowed ranges stay small arrays: a handful per IOAS (apertures,
+ * device reserved regions, the user's allowed list), replaced or scanned whole.
  *
- * Invariants: areas never overlap and are sorted by start; every area of an IOAS that has at
+ * Invariants: areas never overlap and are sorted by start; `extents` is exactly the union of
+ * the areas, touching ranges merged; every area of an IOAS that has at
  * least one domain holds one pin on its pages range (`filled`) and is mapped in every domain's
  * table; an area with `accessPins > 0` is never removed (unmap first notifies the accesses).
  * Every mutating method checks everything before it changes anything, except where Linux
@@ -21,6 +27,8 @@ import { PAGE_BYTES } from '../machine/process-memory.ts';
 import type { PagingDomain, Prot } from './domain.ts';
 import { check, fail, UapiError } from './errors.ts';
 import type { IoptPages } from './pages.ts';
+import { FailNth } from './fail-nth.ts';
+import { RangeTree } from './range-tree.ts';
 
 export const U64_MAX = (1n << 64n) - 1n;
 /** unsigned long on a 64-bit kernel. */
@@ -85,12 +93,12 @@ const roundupPow2 = (v: bigint): bigint => {
 const lowestSetBit = (v: bigint): bigint => v & -v;
 
 export class IoPagetable {
-  readonly areas: Area[] = [];
+  private readonly areaTree = new RangeTree<Area>();
   /**
    * The IOVA the areas cover, with touching areas merged: automatic allocation walks these
    * instead of the areas, so packed mappings cost one step however many areas they hold.
    */
-  private readonly extents: IovaRange[] = [];
+  private readonly extents = new RangeTree<IovaRange>();
   readonly reserved: Reserved[] = [];
   /** Sorted, disjoint. */
   allowed: IovaRange[] = [];
@@ -99,64 +107,58 @@ export class IoPagetable {
   iovaAlignment = 1;
   disableLargePages = false;
 
+  constructor(readonly failNth: FailNth = new FailNth()) {}
+
   // ---- lookups ----
 
-  /** Index of the first area whose last ≥ iova (areas are disjoint and sorted). */
-  private lowerBound(iova: bigint): number {
-    let lo = 0;
-    let hi = this.areas.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.areas[mid].last < iova) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  /** Every area in IOVA order (a fresh array: O(n), for whole-IOAS walks and dumps). */
+  get areas(): Area[] {
+    return this.areaTree.toArray();
   }
 
-  /** Index of the first extent whose last ≥ iova. */
-  private extentLowerBound(iova: bigint): number {
-    let lo = 0;
-    let hi = this.extents.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.extents[mid].last < iova) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+  get areaCount(): number {
+    return this.areaTree.size;
   }
 
+  /** Adds [start, last] (free of areas) to the extents, merging with touching neighbours. */
   private addExtent(start: bigint, last: bigint): void {
-    const i = this.extentLowerBound(start);
-    const left = i > 0 && this.extents[i - 1].last + 1n === start;
-    const right = i < this.extents.length && this.extents[i].start === last + 1n;
-    if (left && right) {
-      this.extents[i - 1].last = this.extents[i].last;
-      this.extents.splice(i, 1);
-    } else if (left) this.extents[i - 1].last = last;
-    else if (right) this.extents[i].start = start;
-    else this.extents.splice(i, 0, { start, last });
+    const near = start === 0n ? undefined : this.extents.firstEndingAtOrAfter(start - 1n);
+    const left = near !== undefined && near.last + 1n === start ? near : undefined;
+    const next = left === undefined ? near : this.extents.after(left);
+    const right = next !== undefined && next.start === last + 1n ? next : undefined;
+    // In-place bound changes keep the ranges disjoint: [start, last] was free.
+    if (left !== undefined && right !== undefined) {
+      this.extents.delete(right);
+      left.last = right.last;
+    } else if (left !== undefined) left.last = last;
+    else if (right !== undefined) right.start = start;
+    else this.extents.insert({ start, last });
   }
 
+  /** Takes [start, last] (inside one extent: it was one area) out of the extents. */
   private removeExtent(start: bigint, last: bigint): void {
-    const i = this.extentLowerBound(start);
-    const e = this.extents[i];
+    const e = this.extents.firstEndingAtOrAfter(start);
     if (e === undefined || e.start > start || e.last < last) throw new Error('removeExtent: range not covered');
-    const pieces: IovaRange[] = [];
-    if (e.start < start) pieces.push({ start: e.start, last: start - 1n });
-    if (last < e.last) pieces.push({ start: last + 1n, last: e.last });
-    this.extents.splice(i, 1, ...pieces);
+    const keepLeft = e.start < start;
+    const keepRight = last < e.last;
+    if (keepLeft && keepRight) {
+      const rightLast = e.last;
+      e.last = start - 1n;
+      this.extents.insert({ start: last + 1n, last: rightLast });
+    } else if (keepLeft) e.last = start - 1n;
+    else if (keepRight) e.start = last + 1n;
+    else this.extents.delete(e);
   }
 
   /** The first area intersecting [start, last], or undefined (iopt_area_iter_first). */
   firstArea(start: bigint, last: bigint): Area | undefined {
-    const a = this.areas[this.lowerBound(start)];
-    return a !== undefined && a.start <= last ? a : undefined;
+    return this.areaTree.firstIntersecting(start, last);
   }
 
   /** Every area intersecting [start, last], in order. */
   areasIn(start: bigint, last: bigint): Area[] {
     const out: Area[] = [];
-    for (let i = this.lowerBound(start); i < this.areas.length && this.areas[i].start <= last; i++) out.push(this.areas[i]);
+    for (let a = this.areaTree.firstIntersecting(start, last); a !== undefined && a.start <= last; a = this.areaTree.after(a)) out.push(a);
     return out;
   }
 
@@ -167,14 +169,13 @@ export class IoPagetable {
   contigAreas(start: bigint, last: bigint): Area[] | null {
     const out: Area[] = [];
     let cur = start;
-    let i = this.lowerBound(start);
+    let a = this.areaTree.firstEndingAtOrAfter(start);
     while (true) {
-      const a = this.areas[i];
       if (a === undefined || a.start > cur) return null;
       out.push(a);
       if (a.last >= last) return out;
       cur = a.last + 1n;
-      i++;
+      a = this.areaTree.after(a);
     }
   }
 
@@ -191,6 +192,7 @@ export class IoPagetable {
   /** iopt_reserve_iova: EADDRINUSE over an area or an allowed range. */
   reserve(start: bigint, last: bigint, owner: ReservedOwner): void {
     check(this.firstArea(start, last) === undefined && !this.allowedHit(start, last), 'EADDRINUSE', 'reserved range over an area or an allowed range');
+    this.failNth.point('reserved node');
     this.reserved.push({ start, last, owner });
   }
 
@@ -201,6 +203,7 @@ export class IoPagetable {
   /** iopt_set_allow_iova: EADDRINUSE if a new range hits a reserved one; atomic. */
   setAllowed(ranges: IovaRange[]): void {
     for (const r of ranges) check(!this.reservedHit(r.start, r.last), 'EADDRINUSE', 'allowed range over a reserved range');
+    for (let i = 0; i < ranges.length; i++) this.failNth.point('allowed node');
     this.allowed = [...ranges].sort((a, b) => (a.start < b.start ? -1 : 1));
   }
 
@@ -228,7 +231,7 @@ export class IoPagetable {
   /** iopt_check_iova_alignment: EADDRINUSE if an area or access cannot live with `align`. */
   private checkAlignment(align: number): void {
     const mask = BigInt(align - 1);
-    for (const a of this.areas) {
+    for (const a of this.areaTree) {
       if ((a.start & mask) !== 0n || (BigInt(a.lengthBytes) & mask) !== 0n || (BigInt(a.pagesOffsetBytes % PAGE_BYTES) & mask) !== 0n) {
         fail('EADDRINUSE', 'an area is not aligned to the new IOVA alignment');
       }
@@ -254,7 +257,7 @@ export class IoPagetable {
   /** IOMMU_OPTION HUGE_PAGES = 0 (iopt_disable_large_pages). */
   disableLarge(): void {
     if (this.disableLargePages) return;
-    check(this.domains.length === 0 || this.areas.length === 0, 'EINVAL', 'domains already have pages mapped');
+    check(this.domains.length === 0 || this.areaTree.size === 0, 'EINVAL', 'domains already have pages mapped');
     const align = this.computeAlignment({ disableLargePages: true });
     this.checkNewAlignment(align);
     this.disableLargePages = true;
@@ -312,15 +315,14 @@ export class IoPagetable {
   /** Walks the holes of reserved ∪ areas within [start, last] and returns the first fit. */
   private firstHole(start: bigint, last: bigint, length: bigint, align: bigint, pageOffset: bigint): bigint | null {
     const res = this.reserved.filter((r) => r.last >= start && r.start <= last).sort((a, b) => (a.start < b.start ? -1 : 1));
-    let ai = this.extentLowerBound(start);
+    let a = this.extents.firstEndingAtOrAfter(start);
     let ri = 0;
     let cur = start;
     while (cur <= last) {
-      const a = this.extents[ai];
       const r = res[ri];
       const next = a !== undefined && a.start <= last && (r === undefined || a.start <= r.start) ? a : r !== undefined && r.start <= last ? r : undefined;
       if (next === undefined) return IoPagetable.fitRange(cur, last, length, align, pageOffset);
-      if (next === a) ai++;
+      if (next === a) a = this.extents.after(a);
       else ri++;
       if (next.start > cur) {
         const fit = IoPagetable.fitRange(cur, next.start - 1n, length, align, pageOffset);
@@ -349,6 +351,29 @@ export class IoPagetable {
 
   private unmapAreaFrom(area: Area, domain: PagingDomain): void {
     domain.table.unmap(area.start, area.lengthBytes);
+  }
+
+  /**
+   * Maps every area into every domain, all or nothing: a driver refusal (the formats' walker
+   * throws PtError with the errno the kernel's map_pages gives) unmaps what this call mapped
+   * and surfaces as that errno.
+   */
+  private mapAll(areas: Area[], domains: PagingDomain[]): void {
+    const done: Array<[Area, PagingDomain]> = [];
+    try {
+      for (const a of areas) {
+        for (const d of domains) {
+          this.failNth.point('map_pages');
+          this.mapAreaInto(a, d);
+          done.push([a, d]);
+        }
+      }
+    } catch (e) {
+      for (const [a, d] of done.reverse()) this.unmapAreaFrom(a, d);
+      const errno = (e as { name?: string; errno?: string }).name === 'PtError' ? (e as { errno: string }).errno : undefined;
+      if (errno !== undefined) throw new UapiError(errno, (e as Error).message);
+      throw e;
+    }
   }
 
   /** Pins every area (first domain arrives): all or nothing. */
@@ -386,7 +411,13 @@ export class IoPagetable {
       this.removeReserved(domain);
       throw e;
     }
-    for (const a of this.areas) this.mapAreaInto(a, domain);
+    try {
+      this.mapAll(this.areas, [domain]);
+    } catch (e) {
+      if (this.domains.length === 0) for (const a of this.areas) this.unfillArea(a);
+      this.removeReserved(domain);
+      throw e;
+    }
     this.domains.push(domain);
     this.iovaAlignment = align;
   }
@@ -395,9 +426,9 @@ export class IoPagetable {
   removeDomain(domain: PagingDomain): void {
     const i = this.domains.indexOf(domain);
     if (i < 0) throw new Error('removeDomain: not a domain of this IOAS');
-    for (const a of this.areas) this.unmapAreaFrom(a, domain);
+    for (const a of this.areaTree) this.unmapAreaFrom(a, domain);
     this.domains.splice(i, 1);
-    if (this.domains.length === 0) for (const a of this.areas) this.unfillArea(a);
+    if (this.domains.length === 0) for (const a of this.areaTree) this.unfillArea(a);
     this.removeReserved(domain);
     this.iovaAlignment = this.computeAlignment();
   }
@@ -436,31 +467,38 @@ export class IoPagetable {
     const areas: Area[] = [];
     let cur = dst;
     for (const s of slices) {
+      this.failNth.point('area');
       check(!prot.write || s.pages.writable, 'EPERM', 'writeable mapping of read-only pages');
       check((s.startByte % PAGE_BYTES) % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
       const last = cur + BigInt(s.lengthBytes) - 1n;
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
         start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
-        prot: { ...prot }, filled: false, accessPins: 0, preventAccess: false,
+        prot: { read: prot.read, write: prot.write }, filled: false, accessPins: 0, preventAccess: false,
       });
       cur = last + 1n;
     }
     if (this.domains.length > 0) this.fillAreas(areas);
-    for (const a of areas) for (const d of this.domains) this.mapAreaInto(a, d);
+    try {
+      this.mapAll(areas, this.domains);
+    } catch (e) {
+      for (const a of areas) this.unfillArea(a);
+      throw e;
+    }
     for (const a of areas) {
       a.pages.areaRefs++;
-      this.areas.splice(this.lowerBound(a.start), 0, a);
+      this.areaTree.insert(a);
       this.addExtent(a.start, a.last);
     }
     return dst;
   }
 
-  /** Tears down one area that has no access pins (the caller takes it out of `areas`). */
+  /** Tears down one area that has no access pins and takes it out of the IOAS. */
   private dismantleArea(a: Area): void {
     for (const d of this.domains) this.unmapAreaFrom(a, d);
     this.unfillArea(a);
     this.removeExtent(a.start, a.last);
+    this.areaTree.delete(a);
     a.pages.areaRefs--;
   }
 
@@ -469,17 +507,15 @@ export class IoPagetable {
    * crosses either edge stops the walk with ENOENT — areas already removed stay removed, as in
    * Linux; `unmappedBytes` reports them. Accesses pinning an area are told to drop their pins
    * first; if they do not, EDEADLOCK after 100 tries. Unmapping nothing is not an error here
-   * (IOMMU_IOAS_UNMAP turns it into ENOENT; the VFIO compat UNMAP_DMA does not). The removed
-   * areas are contiguous in `areas`, so they leave it with one splice.
+   * (IOMMU_IOAS_UNMAP turns it into ENOENT; the VFIO compat UNMAP_DMA does not). Each area
+   * leaves the tree as it is dismantled; the walk goes on from its successor.
    */
   unmapRange(start: bigint, last: bigint): { unmappedBytes: bigint; errno?: string } {
     let unmapped = 0n;
     let tries = 0;
-    const first = this.lowerBound(start);
-    let i = first;
+    let a = this.areaTree.firstEndingAtOrAfter(start);
     let errno: string | undefined;
     for (;;) {
-      const a = this.areas[i];
       if (a === undefined || a.start > last) break;
       if (a.start < start || a.last > last) {
         errno = 'ENOENT';
@@ -497,9 +533,8 @@ export class IoPagetable {
       }
       this.dismantleArea(a);
       unmapped += BigInt(a.lengthBytes);
-      i++;
+      a = this.areaTree.after(a);
     }
-    this.areas.splice(first, i - first);
     return errno === undefined ? { unmappedBytes: unmapped } : { unmappedBytes: unmapped, errno };
   }
 
@@ -548,7 +583,8 @@ export class IoPagetable {
     a.last = lhsLast;
     a.lengthBytes = lhsLen;
     a.pages.areaRefs++;
-    this.areas.splice(this.lowerBound(a.start) + 1, 0, rhs);
+    // Shrinking `a` in place keeps the tree ordered; rhs fills the freed tail.
+    this.areaTree.insert(rhs);
   }
 
   /** iopt_get_pages for COPY: the slices behind [iova, iova + length), ENOENT if not fully mapped. */
@@ -563,6 +599,27 @@ export class IoPagetable {
       const to = last < a.last ? last : a.last;
       return { pages: a.pages, startByte: a.pagesOffsetBytes + Number(from - a.start), lengthBytes: Number(to - from + 1n) };
     });
+  }
+
+  /** Throws when an invariant of the file header does not hold (tests call it). */
+  checkInvariants(): void {
+    this.areaTree.checkInvariants();
+    this.extents.checkInvariants();
+    const merged: IovaRange[] = [];
+    const areas = this.areaTree.toArray();
+    for (let i = 0; i < areas.length; i++) {
+      const a = areas[i];
+      if (i > 0 && areas[i - 1].last >= a.start) throw new Error('areas overlap or are unsorted');
+      if (BigInt(a.lengthBytes) !== a.last - a.start + 1n) throw new Error('area length disagrees with its range');
+      if (a.filled !== this.domains.length > 0) throw new Error('area fill state disagrees with the domains');
+      const m = merged[merged.length - 1];
+      if (m !== undefined && m.last + 1n === a.start) m.last = a.last;
+      else merged.push({ start: a.start, last: a.last });
+    }
+    if (JSON.stringify(merged, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) !==
+      JSON.stringify(this.extents.toArray(), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) {
+      throw new Error('extents are not the union of the areas');
+    }
   }
 
   /** Byte offset in `area.pages` of `iova` (which lies inside the area). */

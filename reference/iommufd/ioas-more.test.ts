@@ -169,3 +169,37 @@ describe('IOMMU_IOAS_MAP_FILE and IOMMU_IOAS_CHANGE_PROCESS (change_process.basi
     expect(errnoOf(() => mf({}))).toBe('EINVAL');
   });
 });
+
+describe('io_pagetable invariants under random FIXED/auto maps, unmaps and copies', () => {
+  it('areas stay sorted and disjoint, extents equal their union, fill state follows the domains', async () => {
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('map', 'auto', 'unmap', 'copy', 'attach'), fc.integer({ min: 0, max: 31 }), fc.integer({ min: 1, max: 4 })), { minLength: 5, maxLength: 60 }),
+        (ops) => {
+          m = new Machine(topology);
+          ctx = new IommufdContext(3, m, new Map());
+          buf = m.memory.mmap(64 * PAGE);
+          const ioas = ioasAlloc();
+          const iopt = ctx.table.ioas(ioas).iopt;
+          for (const [op, slot, pages] of ops) {
+            const iova = 0x1000000 + slot * PAGE;
+            try {
+              if (op === 'map') map(ioas, { flags: R | W | FIXED, iova, length: pages * PAGE });
+              else if (op === 'auto') map(ioas, { length: pages * PAGE });
+              else if (op === 'unmap') ctx.ioasUnmap(big({ ioas_id: ioas, iova, length: pages * PAGE }));
+              else if (op === 'copy') copy({ src_ioas_id: ioas, dst_ioas_id: ioas, src_iova: iova, dst_iova: 0x2000000 + slot * 4 * PAGE, length: PAGE });
+              else if (iopt.domains.length === 0) attachDevice(ctx, bindDevice(ctx, 'dev0'), ioas, 0, false);
+            } catch (e) {
+              if (!(e instanceof UapiError)) throw e;
+            }
+            iopt.checkInvariants();
+          }
+          ctx.close();
+          expect(m.memory.pinnedFrames).toBe(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -17,6 +17,7 @@ import type { MemoryObject, ProcessMemory } from '../machine/process-memory.ts';
 import { PAGE_BYTES } from '../machine/process-memory.ts';
 import type { AccountMode, Accounting } from './accounting.ts';
 import { UapiError } from './errors.ts';
+import type { FailNth } from './fail-nth.ts';
 
 const BLOCK_SHIFT = 9;
 const BLOCK_PAGES = 1 << BLOCK_SHIFT;
@@ -45,6 +46,7 @@ export class IoptPages {
     public accountMode: AccountMode,
     /** Byte address (user VA, or file offset) of page 0: auto IOVA keeps its alignment. */
     readonly baseAddrBytes: bigint,
+    readonly failNth?: FailNth,
   ) {}
 
   /** The pinned frame of page `index`, or -1. */
@@ -77,6 +79,9 @@ export class IoptPages {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
     let fresh = 0;
     let runStart = -1;
+    // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
+    // check over the whole range fails fast, as GUP does at the first hole.
+    if (this.holders.size === 0 && !this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
     for (let i = first; i < first + count; ) {
       const blockNo = i >>> BLOCK_SHIFT;
       const h = this.holders.get(blockNo);
@@ -92,6 +97,7 @@ export class IoptPages {
       }
     }
     if (runStart >= 0 && !this.resolvable(runStart, first + count - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+    this.failNth?.point('pin batch');
     this.accounting.charge(this.accountMode, fresh);
     for (let i = first; i < first + count; ) {
       const blockNo = i >>> BLOCK_SHIFT;

@@ -2,7 +2,9 @@
  * The STATE test hook: a canonical dump of everything that must not leak — every context's
  * objects (with their references), every IOAS's areas, reserved and allowed ranges, domains
  * and accesses, every pages store with its pinned count, the process's pin and charge
- * counters, and the frames in use. The protocol's StateDump fields (contexts[].objects[].id/type,
+ * counters, and the bytes each table maps. Not state: user memory the CPU or a pin faulted in
+ * (a failed pin leaves it populated, as GUP does) and table levels a walk allocated (generic_pt
+ * keeps them until the domain is freed, also after a failed map). The protocol's StateDump fields (contexts[].objects[].id/type,
  * pinned_pages, user_pages, mm_pages) come first; the rest is diagnostics. Canonical: objects in ID order, areas in IOVA order, u64
  * values as lowercase "0x…" strings, so two dumps compare with deep equality.
  */
@@ -79,6 +81,5 @@ export function dumpState(machine: Machine, contexts: Map<number, IommufdContext
       mm_pinned_pages: machine.accounting.mmPinnedPages,
       memlock_limit_pages: machine.accounting.memlockLimitPages,
     },
-    frames_in_use: machine.phys.framesInUse,
   };
 }

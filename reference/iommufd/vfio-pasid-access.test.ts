@@ -215,3 +215,38 @@ describe('access (iommufd_ioas.access_pin, access_rw, user_copy)', () => {
     expect(errnoOf(() => newAccess(ioas))).toBe('EADDRINUSE');
   });
 });
+
+describe('a driver refusal while mirroring leaves nothing behind', () => {
+  it('VFIO MAP_DMA without READ or WRITE into a mock domain fails with the walker EINVAL (formats: amd-v1 refuses no-access maps), state unchanged', () => {
+    const ioas = ioasAlloc();
+    attachDevice(ctx, bindDevice(ctx, 'dev0'), ioas, 0, false);
+    ctx.vfioIoasCmd(big({ op: 1, ioas_id: ioas, __reserved: 0 }));
+    const before = JSON.stringify([m.memory.pinnedFrames, m.accounting, ctx.table.ioas(ioas).iopt.areas.length]);
+    expect(errnoOf(() => mapDma(ctx, big({ argsz: 32, flags: 0, vaddr: buf, iova: 0x1000000, size: PAGE })))).toBe('EINVAL');
+    expect(JSON.stringify([m.memory.pinnedFrames, m.accounting, ctx.table.ioas(ioas).iopt.areas.length])).toBe(before);
+  });
+});
+
+describe('group replace', () => {
+  it('replacing one device of a group moves the whole group and frees the old auto HWPT', () => {
+    const ioas1 = ioasAlloc();
+    const ioas2 = ioasAlloc();
+    const a = bindDevice(ctx, 'g1');
+    const b = bindDevice(ctx, 'g2');
+    const h1 = attachDevice(ctx, a, ioas1, 0, false);
+    attachDevice(ctx, b, ioas1, 0, false);
+    const h2 = attachDevice(ctx, a, ioas2, 0, true);
+    expect(a.hwpt?.id).toBe(h2);
+    expect(b.hwpt?.id).toBe(h2);
+    expect(ctx.table.all().some((o) => o.id === h1)).toBe(false);
+    expect(ctx.table.get(h2).users).toBe(2);
+  });
+});
+
+describe('VFIO_DEVICE_BIND_IOMMUFD', () => {
+  it('binding a bound device again → EINVAL (vfio_df_ioctl_bind_iommufd: one device cannot be bound twice); unknown name → ENODEV', () => {
+    bindDevice(ctx, 'dev0');
+    expect(errnoOf(() => bindDevice(ctx, 'dev0'))).toBe('EINVAL');
+    expect(errnoOf(() => bindDevice(ctx, 'nope'))).toBe('ENODEV');
+  });
+});

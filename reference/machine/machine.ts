@@ -8,6 +8,7 @@
  */
 
 import { Accounting } from '../iommufd/accounting.ts';
+import { FailNth } from '../iommufd/fail-nth.ts';
 import { PhysicalMemory } from './physical-memory.ts';
 import { MemoryObject, ProcessMemory } from './process-memory.ts';
 import type { Topology } from './topology.ts';
@@ -17,6 +18,7 @@ export class Machine {
   readonly phys = new PhysicalMemory();
   readonly memory = new ProcessMemory(this.phys);
   readonly accounting = new Accounting();
+  readonly failNth = new FailNth();
   readonly topology: Topology;
   /** Open file descriptors of the process that are memfd-like files. */
   readonly files = new Map<number, MemoryObject>();

@@ -53,3 +53,18 @@ describe('PhysicalMemory', () => {
     expect(Array.from(mem.readBytes(pfn * FRAME_BYTES + FRAME_BYTES - 50, 100))).toEqual(Array.from(data));
   });
 });
+
+describe('PhysicalMemory at scale', () => {
+  it('tracks more than 2^24 frames (64 GiB) without a per-frame object', () => {
+    const mem = new PhysicalMemory();
+    const runs = (1 << 24) / 512 + 4;
+    let last = 0;
+    for (let i = 0; i < runs; i++) last = mem.allocFrames(512, 512);
+    expect(mem.framesInUse).toBe(runs * 512);
+    expect(mem.isAllocated(last + 511)).toBe(true);
+    expect(mem.isAllocated(last + 512)).toBe(false);
+    mem.freeFrames(last, 512);
+    expect(mem.framesInUse).toBe((runs - 1) * 512);
+    expect(mem.isAllocated(last)).toBe(false);
+  });
+});

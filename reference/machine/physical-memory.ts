@@ -17,7 +17,12 @@ const WORDS_PER_FRAME = FRAME_BYTES / 4;
 
 export class PhysicalMemory {
   private readonly storage = new Map<number, Uint32Array>();
-  private readonly allocated = new Set<number>();
+  /**
+   * One bit per PFN below `nextPfn`: allocated or free. A bitmap rather than a Set: a Set holds
+   * at most 2^24 entries (64 GiB of frames) and allocating a 512-frame run is 512 hash inserts.
+   */
+  private allocatedBits = new Uint32Array(1024);
+  private allocatedCount = 0;
   private readonly freeSingles: number[] = [];
   private nextPfn: number;
 
@@ -40,33 +45,57 @@ export class PhysicalMemory {
       for (let gap = this.nextPfn; gap < pfn; gap++) this.freeSingles.push(gap);
       this.nextPfn = pfn + count;
     }
-    for (let i = 0; i < count; i++) this.allocated.add(pfn + i);
+    this.markRun(pfn, count);
     return pfn;
   }
 
   /** Returns frames to the allocator; their content is discarded. */
   freeFrames(pfn: number, count = 1): void {
     for (let i = 0; i < count; i++) {
-      if (!this.allocated.delete(pfn + i)) throw new Error(`freeFrames: pfn 0x${(pfn + i).toString(16)} is not allocated`);
+      if (!this.isAllocated(pfn + i)) throw new Error(`freeFrames: pfn 0x${(pfn + i).toString(16)} is not allocated`);
     }
     for (let i = 0; i < count; i++) {
-      this.storage.delete(pfn + i);
-      this.freeSingles.push(pfn + i);
+      const f = pfn + i;
+      this.allocatedBits[f >>> 5] &= ~(1 << (f & 31));
+      this.storage.delete(f);
+      this.freeSingles.push(f);
     }
+    this.allocatedCount -= count;
   }
 
   isAllocated(pfn: number): boolean {
-    return this.allocated.has(pfn);
+    const word = pfn >>> 5;
+    return pfn >= 0 && word < this.allocatedBits.length && (this.allocatedBits[word] & (1 << (pfn & 31))) !== 0;
   }
 
   /** How many frames are allocated now: leak checks compare this before and after. */
   get framesInUse(): number {
-    return this.allocated.size;
+    return this.allocatedCount;
+  }
+
+  private markRun(pfn: number, count: number): void {
+    const lastWord = (pfn + count - 1) >>> 5;
+    if (lastWord >= this.allocatedBits.length) {
+      let length = this.allocatedBits.length;
+      while (length <= lastWord) length *= 2;
+      const grown = new Uint32Array(length);
+      grown.set(this.allocatedBits);
+      this.allocatedBits = grown;
+    }
+    for (let f = pfn, end = pfn + count; f < end; f++) {
+      if ((f & 31) === 0 && end - f >= 32) {
+        this.allocatedBits[f >>> 5] = 0xffffffff;
+        f += 31;
+      } else {
+        this.allocatedBits[f >>> 5] |= 1 << (f & 31);
+      }
+    }
+    this.allocatedCount += count;
   }
 
   private frameForRead(phys: number): Uint32Array | undefined {
     const pfn = Math.floor(phys / FRAME_BYTES);
-    if (!this.allocated.has(pfn)) throw new RangeError(`physical access to unallocated frame at 0x${phys.toString(16)}`);
+    if (!this.isAllocated(pfn)) throw new RangeError(`physical access to unallocated frame at 0x${phys.toString(16)}`);
     return this.storage.get(pfn);
   }
 
@@ -74,7 +103,7 @@ export class PhysicalMemory {
     const pfn = Math.floor(phys / FRAME_BYTES);
     let frame = this.storage.get(pfn);
     if (frame === undefined) {
-      if (!this.allocated.has(pfn)) throw new RangeError(`physical access to unallocated frame at 0x${phys.toString(16)}`);
+      if (!this.isAllocated(pfn)) throw new RangeError(`physical access to unallocated frame at 0x${phys.toString(16)}`);
       frame = new Uint32Array(WORDS_PER_FRAME);
       this.storage.set(pfn, frame);
     }

@@ -1,5 +1,5 @@
 /**
- * The in-process form of the adapter protocol (shared/design/adapter-protocol.md, version 1):
+ * The in-process form of the adapter protocol (`conformance/PROTOCOL.md`, version 1):
  * one method per JSON-RPC method, with the same params and results. A stdio transport turns
  * each call into one request line; the reference implements it directly. Message shapes are
  * defined by schemas/protocol.schema.json; until its generated types replace the loose ones

@@ -66,6 +66,8 @@ export interface StructInfo {
    * topology name VFIO device commands use instead of a device fd). Never encoded.
    */
   protocolFields?: string[];
+  /** A VFIO INFO capability: the `id` its vfio_info_cap_header carries. */
+  capId?: number;
 }
 
 export type IoctlFamily = 'iommufd' | 'vfio-device' | 'vfio-container' | 'test';

@@ -8,7 +8,7 @@
  * handlers (vfio_compat.c, device_cdev.c). Nothing here is computed by our code.
  */
 import { describe, expect, it } from 'vitest';
-import { enumForField, errnoNumber, flagValue, flagsValue, getCatalog, ioctlInfo, structInfo } from './catalog.ts';
+import { enumForField, errnoNumber, flagNames, flagValue, flagsValue, getCatalog, ioctlInfo, structInfo } from './catalog.ts';
 
 /** struct name → [sizeof, { field: offsetof }]. */
 const LAYOUTS: Record<string, [number, Record<string, number>]> = {
@@ -29,6 +29,8 @@ const LAYOUTS: Record<string, [number, Record<string, number>]> = {
   iommu_hwpt_alloc: [48, { size: 0, flags: 4, dev_id: 8, pt_id: 12, out_hwpt_id: 16, __reserved: 20, data_type: 24, data_len: 28, data_uptr: 32, fault_id: 40, __reserved2: 44 }],
   iommu_hw_info_vtd: [24, { flags: 0, __reserved: 4, cap_reg: 8, ecap_reg: 16 }],
   iommu_hw_info_arm_smmuv3: [40, { flags: 0, __reserved: 4, idr: 8, iidr: 32, aidr: 36 }],
+  // struct iommu_hw_info_amd { __aligned_u64 efr; __aligned_u64 efr2; } (drivers/iommu/amd/iommufd.c era uAPI)
+  iommu_hw_info_amd: [16, { efr: 0, efr2: 8 }],
   iommu_hw_info_tegra241_cmdqv: [8, { flags: 0, version: 4, log2vcmdqs: 5, log2vsids: 6, __reserved: 7 }],
   iommu_hw_info: [40, { size: 0, flags: 4, dev_id: 8, data_len: 12, data_uptr: 16, in_data_type: 24, out_data_type: 24, out_max_pasid_log2: 28, __reserved: 29, out_capabilities: 32 }],
   iommu_hwpt_set_dirty_tracking: [16, { size: 0, flags: 4, hwpt_id: 8, __reserved: 12 }],
@@ -115,6 +117,13 @@ describe('struct layouts match the headers', () => {
       expect(Object.fromEntries(s.fields.map((f) => [f.name, f.offsetBytes]))).toEqual(offsets);
     });
   }
+  it('alignment, including what a flexible array member adds', () => {
+    expect(structInfo('iommu_ioas_map').alignBytes).toBe(8);
+    expect(structInfo('iommu_hw_info_arm_smmuv3').alignBytes).toBe(4);
+    // struct vfio_iova_range iova_ranges[] (two __u64) makes the capability 8-aligned.
+    expect(structInfo('vfio_iommu_type1_info_cap_iova_range').alignBytes).toBe(8);
+    expect(structInfo('vfio_iommu_type1_info_cap_iova_range').flexibleArray).toEqual({ name: 'iova_ranges', struct: 'vfio_iova_range', countField: 'nr_iovas' });
+  });
   it('fixed arrays carry their element count', () => {
     const count = (s: string, f: string) => structInfo(s).fields.find((x) => x.name === f)?.count;
     expect(count('iommu_hw_info', '__reserved')).toBe(3);
@@ -211,8 +220,8 @@ describe('flag sets and enums hold the header values', () => {
     iommufd_vfio_ioas_op: { IOMMU_VFIO_IOAS_GET: 0, IOMMU_VFIO_IOAS_SET: 1, IOMMU_VFIO_IOAS_CLEAR: 2 },
     iommufd_hwpt_alloc_flags: { IOMMU_HWPT_ALLOC_NEST_PARENT: 1, IOMMU_HWPT_ALLOC_DIRTY_TRACKING: 2, IOMMU_HWPT_FAULT_ID_VALID: 4, IOMMU_HWPT_ALLOC_PASID: 8 },
     iommu_hwpt_data_type: { IOMMU_HWPT_DATA_NONE: 0, IOMMU_HWPT_DATA_VTD_S1: 1, IOMMU_HWPT_DATA_ARM_SMMUV3: 2, IOMMU_HWPT_DATA_SELFTEST: 0xdead },
-    iommu_hw_info_type: { IOMMU_HW_INFO_TYPE_NONE: 0, IOMMU_HW_INFO_TYPE_DEFAULT: 0, IOMMU_HW_INFO_TYPE_INTEL_VTD: 1, IOMMU_HW_INFO_TYPE_ARM_SMMUV3: 2, IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV: 3, IOMMU_HW_INFO_TYPE_SELFTEST: 0xfeedbeef },
-    iommufd_hw_capabilities: { IOMMU_HW_CAP_DIRTY_TRACKING: 1, IOMMU_HW_CAP_PCI_PASID_EXEC: 2, IOMMU_HW_CAP_PCI_PASID_PRIV: 4 },
+    iommu_hw_info_type: { IOMMU_HW_INFO_TYPE_NONE: 0, IOMMU_HW_INFO_TYPE_DEFAULT: 0, IOMMU_HW_INFO_TYPE_INTEL_VTD: 1, IOMMU_HW_INFO_TYPE_ARM_SMMUV3: 2, IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV: 3, IOMMU_HW_INFO_TYPE_AMD: 4, IOMMU_HW_INFO_TYPE_SELFTEST: 0xfeedbeef },
+    iommufd_hw_capabilities: { IOMMU_HW_CAP_DIRTY_TRACKING: 1, IOMMU_HW_CAP_PCI_PASID_EXEC: 2, IOMMU_HW_CAP_PCI_PASID_PRIV: 4, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED: 8 },
     iommufd_hw_info_flags: { IOMMU_HW_INFO_FLAG_INPUT_TYPE: 1 },
     iommu_hwpt_invalidate_data_type: { IOMMU_HWPT_INVALIDATE_DATA_VTD_S1: 0, IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3: 1, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST: 0xdeadbeef, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST_INVALID: 0xdadbeef, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST: 0xdeadbeef, IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST_INVALID: 0xdadbeef },
     iommu_viommu_type: { IOMMU_VIOMMU_TYPE_DEFAULT: 0, IOMMU_VIOMMU_TYPE_ARM_SMMUV3: 1, IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV: 2, IOMMU_VIOMMU_TYPE_SELFTEST: 0xdeadbeef },
@@ -235,6 +244,10 @@ describe('flag sets and enums hold the header values', () => {
     expect(flagValue('iommu_hwpt_data_type', 'SELFTEST')).toBe(0xdead);
     expect(flagsValue('iommufd_ioas_map_flags', ['FIXED_IOVA', 'READABLE'])).toBe(5);
     expect(() => flagValue('iommufd_ioas_map_flags', 'EXEC')).toThrow(/EXEC.*FIXED_IOVA, WRITEABLE, READABLE/);
+  });
+  it('flagNames splits a value into known bits and the unknown rest', () => {
+    expect(flagNames('iommufd_ioas_map_flags', 7)).toEqual({ names: ['IOMMU_IOAS_MAP_FIXED_IOVA', 'IOMMU_IOAS_MAP_WRITEABLE', 'IOMMU_IOAS_MAP_READABLE'], unknownBits: 0 });
+    expect(flagNames('iommufd_hwpt_alloc_flags', 0x14)).toEqual({ names: ['IOMMU_HWPT_FAULT_ID_VALID'], unknownBits: 0x10 });
   });
   it('selftest-only values are marked', () => {
     expect(getCatalog().enums.get('iommu_hw_info_type')?.selftest).toEqual(['IOMMU_HW_INFO_TYPE_SELFTEST']);

@@ -50,7 +50,9 @@ function fail(file: string, what: string, rule: string): never {
 }
 
 function parseStruct(file: string, schema: Json): StructInfo {
-  const xs = schema['x-struct'] as { name: string; size: number; align: number; source?: StructInfo['source']; flexibleArray?: StructInfo['flexibleArray'] };
+  const xs = schema['x-struct'] as {
+    name: string; size: number; align: number; source?: StructInfo['source']; flexibleArray?: StructInfo['flexibleArray']; capId?: number;
+  };
   const fields: FieldInfo[] = [];
   const protocolFields: string[] = [];
   const props = (schema.properties ?? {}) as Record<string, Json>;
@@ -83,6 +85,7 @@ function parseStruct(file: string, schema: Json): StructInfo {
   if (xs.source) s.source = xs.source;
   if (xs.flexibleArray) s.flexibleArray = xs.flexibleArray;
   if (protocolFields.length > 0) s.protocolFields = protocolFields;
+  if (xs.capId !== undefined) s.capId = xs.capId;
   return s;
 }
 
@@ -108,6 +111,13 @@ function checkLayout(file: string, s: StructInfo, structs: ReadonlyMap<string, S
     end = Math.max(end, f.offsetBytes + f.sizeBytes);
     align = Math.max(align, elemAlign);
     prev = f;
+  }
+  if (s.flexibleArray) {
+    // A flexible array member adds no size but its element's alignment (C11 6.7.2.1).
+    const elem = structs.get(s.flexibleArray.struct);
+    if (!elem) fail(file, s.name, `flexible array of unknown struct ${s.flexibleArray.struct}`);
+    align = Math.max(align, elem.alignBytes);
+    end = Math.ceil(end / elem.alignBytes) * elem.alignBytes;
   }
   if (s.alignBytes !== align) fail(file, s.name, `x-struct align ${s.alignBytes}, fields need ${align}`);
   const size = Math.ceil(end / align) * align;
@@ -281,6 +291,20 @@ export function enumForField(ioctl: string, field: string): EnumInfo | undefined
     throw new Error(`${ioctl} has no field ${field}`);
   }
   return name === undefined ? undefined : enumInfo(name);
+}
+
+/** The names (full C names) of the bits of flag set `enumName` in `value`, plus any unknown rest. */
+export function flagNames(enumName: string, value: number): { names: string[]; unknownBits: number } {
+  const e = enumInfo(enumName);
+  const names: string[] = [];
+  let rest = value >>> 0;
+  for (const [k, v] of Object.entries(e.values)) {
+    if (v !== 0 && (value & v) === v) {
+      names.push(k);
+      rest &= ~v >>> 0;
+    }
+  }
+  return { names, unknownBits: rest >>> 0 };
 }
 
 /** The Linux number of an errno name (`EINVAL` → 22); throws for an unknown name. */

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { getCatalog, isScalar, structInfo } from './catalog.ts';
 import {
-  bytesToHex, copyStructFromUser, copyStructToUser, decodeStruct, decodeStructArray, encodeStruct, encodeStructArray,
+  bytesToHex, copyStructFromUser, copyStructToUser, decodeStruct, decodeStructArray, decodeVfioCapChain, encodeStruct, encodeStructArray,
 } from './codec.ts';
 
 describe('encodeStruct', () => {
@@ -178,5 +178,31 @@ describe('copyStructToUser', () => {
     const full = copyStructToUser('IOMMU_IOAS_IOVA_RANGES', { num_iovas: 2, out_iova_alignment: 4096 }, 100);
     expect(full.bytes.length).toBe(32);
     expect(full.fields.out_iova_alignment).toBe(4096);
+  });
+});
+
+describe('decodeVfioCapChain', () => {
+  // A GET_INFO buffer laid out by hand: the 24-byte vfio_iommu_type1_info, an IOVA_RANGE
+  // capability (id 1) with one range at offset 24, then DMA_AVAIL (id 3) at offset 56.
+  const hex =
+    '44000000' + '03000000' + '0010000000000000' + '18000000' + '00000000' + // argsz 68, flags 3, pgsizes 4096, cap_offset 24, pad
+    '0100' + '0100' + '38000000' + '01000000' + '00000000' + // header {1, 1, next 56}, nr_iovas 1, reserved
+    '0000000000000000' + 'ffffffffffffffff' + // [0, U64_MAX]
+    '0300' + '0100' + '00000000' + 'ffff0000'; // header {3, 1, next 0}, avail 65535
+  const buf = Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
+  it('walks the chain and decodes each capability with its flexible array', () => {
+    const caps = decodeVfioCapChain(buf, 24);
+    expect(caps.map((c) => [c.offsetBytes, c.id, c.struct])).toEqual([
+      [24, 1, 'vfio_iommu_type1_info_cap_iova_range'],
+      [56, 3, 'vfio_iommu_type1_info_dma_avail'],
+    ]);
+    expect(caps[0].entries).toEqual([{ start: 0, end: '0xffffffffffffffff' }]);
+    expect(caps[1].fields?.avail).toBe(65535);
+  });
+  it('refuses a chain that leaves the buffer or loops', () => {
+    expect(() => decodeVfioCapChain(buf.subarray(0, 60), 24)).toThrow(/offset 56/);
+    const loop = buf.slice();
+    loop.set([24, 0, 0, 0], 56 + 4);
+    expect(() => decodeVfioCapChain(loop, 24)).toThrow(/loops back to offset 24/);
   });
 });

@@ -9,7 +9,7 @@
  * writing anything and names the struct and field of the first bad one.
  */
 import type { FieldInfo, StructInfo } from './catalog-types.ts';
-import { ioctlInfo, isScalar, SCALAR_BYTES, structInfo } from './catalog.ts';
+import { getCatalog, ioctlInfo, isScalar, SCALAR_BYTES, structInfo } from './catalog.ts';
 import { parseU64, u64ToWire } from './u64.ts';
 
 export type WireValue = number | string | WireValue[] | { [k: string]: WireValue };
@@ -273,3 +273,56 @@ export function copyStructToUser(ioctlName: string, fields: WireFields, userSize
 
 /** Scalar byte sizes, re-exported for callers that lay out pointer contents by hand. */
 export { SCALAR_BYTES };
+
+function getCatalogStructs(): Iterable<StructInfo> {
+  return getCatalog().structs.values();
+}
+
+export interface VfioCap {
+  /** Offset of the capability's header from the start of the INFO buffer. */
+  offsetBytes: number;
+  id: number;
+  version: number;
+  next: number;
+  /** The capability struct the id names (absent for an id the catalog does not know). */
+  struct?: string;
+  fields?: Record<string, WireValue>;
+  /** The flexible array after the struct (IOVA_RANGE: the ranges). */
+  entries?: Record<string, WireValue>[];
+}
+
+/**
+ * Walks a VFIO INFO capability chain (VFIO_IOMMU_GET_INFO): `buffer` is the whole INFO buffer
+ * as the user holds it (the struct followed by `__trailing`), `capOffset` the struct's
+ * cap_offset. Each header's `next` is an offset from the buffer start; 0 ends the chain. A
+ * chain that leaves the buffer or loops is an error naming the offset.
+ */
+export function decodeVfioCapChain(buffer: Uint8Array, capOffset: number): VfioCap[] {
+  const caps: VfioCap[] = [];
+  const seen = new Set<number>();
+  const byId = new Map<number, StructInfo>();
+  for (const s of getCatalogStructs()) if (s.capId !== undefined) byId.set(s.capId, s);
+  const headerBytes = structInfo('vfio_info_cap_header').sizeBytes;
+  for (let off = capOffset; off !== 0;) {
+    if (seen.has(off)) throw new RangeError(`VFIO capability chain loops back to offset ${off}`);
+    seen.add(off);
+    if (off + headerBytes > buffer.byteLength) throw new RangeError(`VFIO capability at offset ${off} lies past the ${buffer.byteLength}-byte buffer`);
+    const h = decodeStruct('vfio_info_cap_header', buffer, off) as { id: number; version: number; next: number };
+    const cap: VfioCap = { offsetBytes: off, id: h.id, version: h.version, next: h.next };
+    const s = byId.get(h.id);
+    if (s && off + s.sizeBytes <= buffer.byteLength) {
+      cap.struct = s.name;
+      cap.fields = decodeStruct(s.name, buffer, off);
+      if (s.flexibleArray) {
+        const n = Number(cap.fields[s.flexibleArray.countField]);
+        const start = off + s.sizeBytes;
+        const elem = structInfo(s.flexibleArray.struct).sizeBytes;
+        const fit = Math.max(0, Math.min(n, Math.floor((buffer.byteLength - start) / elem)));
+        cap.entries = decodeStructArray(s.flexibleArray.struct, buffer.subarray(start, start + fit * elem), fit);
+      }
+    }
+    caps.push(cap);
+    off = h.next;
+  }
+  return caps;
+}

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../testing/fixtures.ts';
 import { fixedReport } from './fixed-report.ts';
 import { renderHtml } from './html.ts';
+import { renderJunit } from './junit.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -75,6 +76,23 @@ describe.skipIf(!mustRun)('report.html in headless Chromium', () => {
     expect(embedded).toEqual(fixedReport);
     expect(requests).toEqual([]);
     expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('JUnit XML is well-formed for a real XML parser', async () => {
+    const page = await browser.newPage();
+    const aborted = { ...fixedReport, completed: false, abort_reason: 'broken adapter: <open> & "x"' };
+    for (const r of [fixedReport, aborted]) {
+      const result = await page.evaluate((xml) => {
+        // Runs in the page: DOMParser is the browser's (the test's tsconfig has no DOM types).
+        type Doc = { querySelector(s: string): { textContent: string } | null; querySelectorAll(s: string): { length: number }; documentElement: { tagName: string } };
+        const Parser = (globalThis as unknown as { DOMParser: new () => { parseFromString(x: string, t: string): Doc } }).DOMParser;
+        const doc = new Parser().parseFromString(xml, 'application/xml');
+        const err = doc.querySelector('parsererror');
+        return err ? `error: ${err.textContent}` : `${doc.documentElement.tagName} ${doc.querySelectorAll('testcase').length}`;
+      }, renderJunit(r));
+      expect(result).toBe(r.completed ? 'testsuites 9' : 'testsuites 10');
+    }
     await page.close();
   });
 });

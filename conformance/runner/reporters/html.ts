@@ -20,7 +20,7 @@ const STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;max-width:75rem}
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}
-td:first-child,th:first-child{text-align:left}
+td:first-child,th:first-child,#invalid td,#invalid th{text-align:left}
 .r-pass{color:#176f2c}.r-fail,.r-unexpected-pass,.r-error,.r-crash,.r-timeout{color:#b00020}
 .r-unsupported,.r-skipped,.r-expected-fail{color:#6b6b6b}
 #filters button{margin:0 .3rem .3rem 0;padding:.2rem .6rem;border:1px solid #888;border-radius:.3rem;background:#fff;cursor:pointer}

@@ -16,7 +16,7 @@ const send = (m) => process.stdout.write(JSON.stringify(m) + '\n');
 function normal(req) {
   const p = req.params ?? {};
   switch (req.method) {
-    case 'hello': return { protocol: 1, implementation: { name: 'broken', version: '1.0' }, capabilities: ['ioas'] };
+    case 'hello': return { protocol: 1, implementation: { name: 'broken', version: '1.0' }, capabilities: ['ioas', 'test:mem'] };
     case 'world': case 'close': case 'shutdown': return {};
     case 'open': return { fd: nextFd++ };
     case 'ioctl':

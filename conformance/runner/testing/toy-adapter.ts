@@ -28,7 +28,7 @@ interface Area { iovaStart: bigint; length: bigint; userVa: bigint }
 interface Ioas { id: number; areas: Area[]; allowed: { start: bigint; last: bigint }[] }
 interface Context { fd: number; objects: Map<number, Ioas>; nextId: number }
 
-const DEFAULT_CAPS = ['ioas', 'test:refs', 'test:state', 'test:fail-nth', 'model:mock'];
+const DEFAULT_CAPS = ['ioas', 'test:mem', 'test:refs', 'test:state', 'test:fail-nth', 'model:mock'];
 
 function big(v: unknown): bigint {
   return BigInt(v as number | string);

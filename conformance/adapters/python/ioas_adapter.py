@@ -1,0 +1,1628 @@
+#!/usr/bin/env python3
+"""A small, independent model of iommufd's IOAS world (/dev/iommu), behind the stdio adapter
+protocol.
+
+It owns: the simulated process (memory as 4 KiB frames, memfd files, capabilities,
+RLIMIT_MEMLOCK and its charges), iommufd contexts with their object tables (IOAS, HWPT_PAGING
+of `mock` IOMMU units, bound devices, access objects), the IOVA space of each IOAS (areas,
+reserved ranges, allowed ranges, alignment), page pinning as CHECK_REFS reports it, device DMA
+through the mock domains, and the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
+
+It is written from the adapter protocol, the case format and the kernel facts in the project's
+notes and in the kernel sources (ioas.c, io_pagetable.c, pages.c, main.c, device.c,
+hw_pagetable.c, selftest.c) -- not from the TypeScript reference -- so that a suite which
+passes it carries no TypeScript assumption.
+
+Invariants:
+- a failing call checks everything before it changes anything, except where Linux itself
+  leaves partial effects (UNMAP stops at the first area that straddles the range, keeping the
+  areas it already removed; ACCESS_RW writes area by area);
+- a page of a page store (one MAP or MAP_FILE) is pinned exactly while some area using it sits
+  in an IOAS with a domain, or an access pin item covers it; a store pins a page once whoever
+  needs it, and CHECK_REFS counts the pinning stores of the frame behind each user page;
+- pinned pages are charged (USER or MM mode, none with CAP_IPC_LOCK) exactly while pinned;
+- object IDs are per context, the lowest free one from 1;
+- every u64 leaves as a JSON number when <= 2^53-1, else as a "0x..." string.
+
+Standard library only; logs go to stderr, stdout carries nothing but protocol lines.
+"""
+import json
+import sys
+
+PROTOCOL = 1
+PAGE = 4096
+U64_MAX = (1 << 64) - 1
+ULONG_MAX = U64_MAX  # a 64-bit kernel
+SIZE_MAX = U64_MAX
+HPAGE = 2 << 20  # THP size on x86-64: the cap of automatic IOVA alignment
+MAX_SAFE = (1 << 53) - 1
+
+# The selftest mock IOMMU (adapter-protocol.md, "The mock IOMMU model").
+MOCK_PAGE = 2048
+MOCK_APERTURE_START = 0x1000000
+MOCK_APERTURE_LAST = 0x7FFFFFFF
+
+CAPABILITIES = [
+    "ioas", "access", "hwpt", "map-file", "options", "vfio-device",
+    "test:accounting", "test:dma", "test:mem", "test:refs", "test:reserved", "test:state",
+    "x-raw-ioctl",
+]
+
+MAP_FIXED_IOVA = 1 << 0
+MAP_WRITEABLE = 1 << 1
+MAP_READABLE = 1 << 2
+MAP_FLAGS = MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE
+
+OPTION_RLIMIT_MODE = 0
+OPTION_HUGE_PAGES = 1
+OPTION_OP_SET = 0
+OPTION_OP_GET = 1
+
+IOMMUFD_TYPE = 0x3B
+# nr, sizeof, min_size (offsetofend of the last field every version has).
+IOMMUFD_CMDS = {
+    "IOMMU_DESTROY": (0x80, 8, 8),
+    "IOMMU_IOAS_ALLOC": (0x81, 12, 12),
+    "IOMMU_IOAS_ALLOW_IOVAS": (0x82, 24, 24),
+    "IOMMU_IOAS_COPY": (0x83, 40, 40),
+    "IOMMU_IOAS_IOVA_RANGES": (0x84, 32, 32),
+    "IOMMU_IOAS_MAP": (0x85, 40, 40),
+    "IOMMU_IOAS_UNMAP": (0x86, 24, 24),
+    "IOMMU_OPTION": (0x87, 24, 24),
+    "IOMMU_HWPT_ALLOC": (0x89, 48, 24),
+    "IOMMU_IOAS_MAP_FILE": (0x8F, 40, 40),
+    "IOMMU_GET_HW_INFO": (0x8A, 40, 32),
+}
+# Offsets of the fields past min_size: a shorter `size` leaves them zero (copy_struct_from_user).
+LATE_FIELDS = {
+    "IOMMU_HWPT_ALLOC": {"data_type": 24, "data_len": 28, "data_uptr": 32, "fault_id": 40, "__reserved2": 44},
+}
+# VFIO cdev commands: _IO(';', 100 + n), argsz rule: argsz < minsz -> EINVAL.
+VFIO_CMDS = {
+    "VFIO_DEVICE_BIND_IOMMUFD": (100 + 18, 16),
+    "VFIO_DEVICE_ATTACH_IOMMUFD_PT": (100 + 19, 12),
+    "VFIO_DEVICE_DETACH_IOMMUFD_PT": (100 + 20, 8),
+}
+
+
+class Errno(Exception):
+    """A failing call: the errno name, and the struct when Linux copies it back on that failure."""
+
+    def __init__(self, name, arg=None):
+        super().__init__(name)
+        self.name = name
+        self.arg = arg
+
+
+class RpcError(Exception):
+    """The adapter itself cannot do what was asked: a JSON-RPC error, never a case result."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def log(*parts):
+    print("ioas_adapter:", *parts, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- wire encoding
+
+
+def u64_in(value, what):
+    """A wire u64: a JSON number (safe integer) or a "0x..."/decimal string."""
+    if isinstance(value, bool):
+        raise RpcError(-32602, f"{what}: expected a u64, got a boolean")
+    if isinstance(value, int):
+        v = value
+    elif isinstance(value, str):
+        try:
+            v = int(value, 16) if value[:2] in ("0x", "0X") else int(value, 10)
+        except ValueError:
+            raise RpcError(-32602, f"{what}: '{value}' is not a u64 string")
+    else:
+        raise RpcError(-32602, f"{what}: expected a u64, got {type(value).__name__}")
+    if v < 0 or v > U64_MAX:
+        raise RpcError(-32602, f"{what}: {value} is outside 0..2^64-1")
+    return v
+
+
+def u64_out(v):
+    return v if v <= MAX_SAFE else "0x%x" % v
+
+
+def field(arg, name, bits=64):
+    """A struct field from the wire; a missing field reads as zero (a zeroed C struct)."""
+    v = u64_in(arg.get(name, 0), name)
+    if v >> bits:
+        raise RpcError(-32602, f"{name}: {v:#x} does not fit in {bits} bits")
+    return v
+
+
+def hex_bytes(text, what):
+    if not isinstance(text, str) or len(text) % 2:
+        raise RpcError(-32602, f"{what}: hex bytes expected")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise RpcError(-32602, f"{what}: hex bytes expected")
+
+
+def ffs_bit(v):
+    """1 << (index of the lowest set bit); v != 0."""
+    return v & -v
+
+
+def roundup_pow_of_two(v):
+    return 1 << (v - 1).bit_length()
+
+
+def overlaps(a_first, a_last, b_first, b_last):
+    return a_first <= b_last and b_first <= a_last
+
+
+# ---------------------------------------------------------------- the simulated process
+
+
+class Frame:
+    """One 4 KiB page of simulated physical memory. A pin holds the Frame itself, so a pinned
+    page outlives MUNMAP, as a pinned struct page does."""
+
+    __slots__ = ("pfn", "data")
+
+    def __init__(self, pfn):
+        self.pfn = pfn
+        self.data = bytearray(PAGE)
+
+
+class MemFile:
+    """A memfd: its pages are Frames shared by every mapping of it and by MAP_FILE pins."""
+
+    def __init__(self, process, length):
+        self.process = process
+        self.frames = {}
+        self.size = 0
+        self.truncate(length)
+
+    def truncate(self, length):
+        old_pages = (self.size + PAGE - 1) // PAGE
+        new_pages = (length + PAGE - 1) // PAGE
+        for i in range(new_pages, old_pages):
+            self.frames.pop(i, None)  # a pin keeps its Frame; the file no longer has it
+        for i in range(old_pages, new_pages):
+            self.frames[i] = self.process.new_frame()
+        self.size = length
+
+
+class Process:
+    """User memory of the one simulated process: 4 KiB pages, zero-filled when mapped, each
+    backed by a Frame; its capabilities and RLIMIT_MEMLOCK."""
+
+    BASE = 0x7F0000000000
+    FRAMES_PER_HPAGE = HPAGE // PAGE
+    DEFAULT_MEMLOCK_PAGES = (8 << 20) // PAGE  # Linux's default RLIMIT_MEMLOCK, 8 MiB
+
+    def __init__(self, drop):
+        self.pages = {}  # user page number -> Frame
+        self.next_addr = self.BASE
+        self.next_pfn = self.FRAMES_PER_HPAGE
+        self.caps_dropped = set(drop)
+        self.memlock_limit_pages = self.DEFAULT_MEMLOCK_PAGES
+        self.user_locked_pages = 0
+        self.mm_locked_pages = 0
+        self.mm_pinned_pages = 0
+        self.files = {}  # fd -> MemFile
+
+    def new_frame(self):
+        f = Frame(self.next_pfn)
+        self.next_pfn += 1
+        return f
+
+    def mmap_file(self, length, memfile, offset):
+        """A shared mapping of a file: its pages are the file's frames (none past EOF)."""
+        if length == 0 or offset % PAGE:
+            raise Errno("EINVAL")
+        n = (length + PAGE - 1) // PAGE
+        addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
+        self.next_addr = addr + n * PAGE + HPAGE
+        for i in range(n):
+            frame = memfile.frames.get(offset // PAGE + i)
+            if frame is not None:
+                self.pages[addr // PAGE + i] = frame
+        return addr
+
+    def capable(self, cap):
+        return cap not in self.caps_dropped
+
+    def mmap(self, length):
+        if length == 0:
+            raise Errno("EINVAL")
+        n = (length + PAGE - 1) // PAGE
+        # Every mapping starts on a 2 MiB boundary, as a THP-friendly allocator would; automatic
+        # IOVAs keep the address's alignment, so the cases may rely on at least page alignment.
+        addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
+        self.next_addr = addr + n * PAGE + HPAGE
+        # Physically contiguous and 2 MiB aligned, so that a buffer can back large IOPTEs.
+        pfn = (self.next_pfn + self.FRAMES_PER_HPAGE - 1) // self.FRAMES_PER_HPAGE * self.FRAMES_PER_HPAGE
+        self.next_pfn = pfn + n
+        for i, p in enumerate(range(addr // PAGE, addr // PAGE + n)):
+            self.pages[p] = Frame(pfn + i)
+        return addr
+
+    def munmap(self, addr, length):
+        if addr % PAGE or length == 0 or addr + length > U64_MAX + 1:
+            raise Errno("EINVAL")
+        for p in range(addr // PAGE, (addr + length + PAGE - 1) // PAGE):
+            self.pages.pop(p, None)
+
+    def page_range(self, addr, length):
+        if length == 0:
+            return range(0)
+        return range(addr // PAGE, (addr + length - 1) // PAGE + 1)
+
+    def mapped(self, addr, length):
+        return all(p in self.pages for p in self.page_range(addr, length))
+
+    def read(self, addr, length):
+        if addr + length > U64_MAX + 1 or not self.mapped(addr, length):
+            raise Errno("EFAULT")
+        out = bytearray()
+        while length:
+            off = addr % PAGE
+            n = min(length, PAGE - off)
+            out += self.pages[addr // PAGE].data[off:off + n]
+            addr += n
+            length -= n
+        return bytes(out)
+
+    def write(self, addr, data):
+        if addr + len(data) > U64_MAX + 1 or not self.mapped(addr, len(data)):
+            raise Errno("EFAULT")
+        i = 0
+        while i < len(data):
+            off = addr % PAGE
+            n = min(len(data) - i, PAGE - off)
+            self.pages[addr // PAGE].data[off:off + n] = data[i:i + n]
+            addr += n
+            i += n
+
+
+# ---------------------------------------------------------------- IOAS model
+
+
+class Pages:
+    """The pinned-page store of one MAP (a user VA range) or MAP_FILE (a file range), shared by
+    COPY. Addresses inside it are in its source's byte space: user VA, or file offset."""
+
+    def __init__(self, base, length, writable, account, frames, missing_errno):
+        self.base = base  # user VA, or file offset, of the first byte
+        self.length = length
+        self.writable = writable
+        self.account = account  # "none" | "user" | "mm", fixed when the MAP creates it
+        self.frames = frames  # the source: page number -> Frame (process memory or a file)
+        self.missing_errno = missing_errno  # pinning a page the source lacks
+        self.pinned = {}  # source page number -> the Frame this store holds pinned
+
+
+class Area:
+    def __init__(self, iova, length, pages, start_byte, prot):
+        self.iova = iova
+        self.length = length
+        self.pages = pages
+        self.start_byte = start_byte  # offset of the area's first byte inside its pages' range
+        self.prot = prot
+
+    @property
+    def last(self):
+        return self.iova + self.length - 1
+
+    def source_pages(self):
+        a = self.pages.base + self.start_byte
+        return range(a // PAGE, (a + self.length - 1) // PAGE + 1)
+
+    def source_addr(self, iova):
+        return self.pages.base + self.start_byte + (iova - self.iova)
+
+
+class Ioas:
+    kind = "ioas"
+
+    def __init__(self, oid):
+        self.id = oid
+        self.areas = []  # sorted by iova, disjoint
+        self.reserved = []  # (first, last, owner); owner None = test-added
+        self.allowed = []  # (first, last), sorted, disjoint
+        self.domains = []  # HwptPaging objects, in attach order
+        self.accesses = []  # Access objects attached here
+        self.disable_large_pages = False
+        self.iova_alignment = 1
+
+    def alignment_with(self, domains, disable_large_pages, accesses=None):
+        align = PAGE if disable_large_pages else 1
+        for d in domains:
+            align = max(align, d.min_page_size)
+        for a in self.accesses if accesses is None else accesses:
+            align = max(align, a.iova_alignment)
+        return align
+
+    def contig_segments(self, iova, last):
+        """The areas covering [iova, last] without a gap, each with the part it covers, and
+        whether they reach `last` (iopt_for_each_contig_area / iopt_area_contig_done)."""
+        out = []
+        cur = iova
+        for a in self.areas:
+            if a.last < cur:
+                continue
+            if a.iova > cur:
+                break
+            seg_last = min(a.last, last)
+            out.append((a, cur, seg_last))
+            if seg_last >= last:
+                return out, True
+            cur = seg_last + 1
+        return out, False
+
+    def check_alignment(self, new_alignment):
+        """iopt_check_iova_alignment: every area must sit on the new alignment."""
+        for a in self.areas:
+            if a.iova % new_alignment or a.length % new_alignment or \
+                    ((a.pages.base + a.start_byte) % PAGE) % new_alignment:
+                raise Errno("EADDRINUSE")
+
+    def area_hits(self, first, last):
+        return [a for a in self.areas if overlaps(a.iova, a.last, first, last)]
+
+    def reserved_hit(self, first, last):
+        return any(overlaps(f, l, first, last) for f, l, _ in self.reserved)
+
+    def allowed_hit(self, first, last):
+        return any(overlaps(f, l, first, last) for f, l in self.allowed)
+
+    def reserve(self, first, last, owner):
+        """iopt_reserve_iova: never over an area nor an allowed range."""
+        if self.area_hits(first, last) or self.allowed_hit(first, last):
+            raise Errno("EADDRINUSE")
+        self.reserved.append((first, last, owner))
+
+    def holes(self, spans, window_first, window_last):
+        """The gaps of the union of spans inside [window_first, window_last], ascending."""
+        out = []
+        cur = window_first
+        for f, l in sorted(spans):
+            if l < cur:
+                continue
+            if f > window_last:
+                break
+            if f > cur:
+                out.append((cur, f - 1))
+            if l >= window_last:
+                return out
+            cur = max(cur, l + 1)
+        if cur <= window_last:
+            out.append((cur, window_last))
+        return out
+
+    def check_iova(self, iova, length):
+        """iopt_check_iova, for a fixed IOVA."""
+        if iova & (self.iova_alignment - 1):
+            raise Errno("EINVAL")
+        last = iova + length - 1
+        if last > U64_MAX:
+            raise Errno("EOVERFLOW")
+        if self.reserved_hit(iova, last):
+            raise Errno("EINVAL")
+        if self.area_hits(iova, last):
+            raise Errno("EEXIST")
+
+    def alloc_iova(self, addr, length):
+        """iopt_alloc_iova: first fit, lowest address, keeping the source's alignment."""
+        page_offset = addr % PAGE
+        if length == 0 or length >= ULONG_MAX // 2:
+            raise Errno("EOVERFLOW")
+        align = roundup_pow_of_two(length)
+        if addr:
+            align = min(align, ffs_bit(addr))
+        if align >= HPAGE:
+            align = HPAGE
+        if align < self.iova_alignment:
+            raise Errno("EINVAL")
+        window = (PAGE, ULONG_MAX - PAGE)
+        if self.allowed:
+            spans = [(max(f, window[0]), min(l, window[1])) for f, l in self.allowed
+                     if overlaps(f, l, window[0], window[1])]
+        else:
+            spans = [window]
+        used = [(a.iova, a.last) for a in self.areas] + [(f, l) for f, l, _ in self.reserved]
+        for sf, sl in spans:
+            for hf, hl in self.holes(used, sf, sl):
+                start = hf + align - 1
+                if start > U64_MAX:
+                    continue
+                start = (start & ~(align - 1)) | page_offset
+                if start >= hl or hl - start < length - 1:
+                    continue
+                return start
+        raise Errno("ENOSPC")
+
+    def insert_area(self, area):
+        self.areas.append(area)
+        self.areas.sort(key=lambda a: a.iova)
+
+
+class HwptPaging:
+    """A HWPT_PAGING: one mock IOMMU domain mirroring its IOAS; automatic (made by attaching a
+    device to the IOAS, freed with its last device) or allocated by IOMMU_HWPT_ALLOC."""
+
+    kind = "hwpt_paging"
+
+    def __init__(self, oid, ioas, auto=True):
+        self.id = oid
+        self.ioas = ioas
+        self.auto = auto
+        self.devices = []
+        self.min_page_size = MOCK_PAGE
+        self.aperture = (MOCK_APERTURE_START, MOCK_APERTURE_LAST)
+        self.nest_parent = False
+        self.dirty_tracking = False
+
+
+class Device:
+    kind = "device"
+
+    def __init__(self, oid, topo_dev):
+        self.id = oid
+        self.topo = topo_dev
+        self.hwpt = None
+
+
+class Access:
+    """An emulated-device access (the selftest's access fd): pins and reads IOVA of one IOAS.
+    Its pin items are numbered from 0, as the selftest's next_id."""
+
+    kind = "access"
+
+    def __init__(self, oid, needs_pin):
+        self.id = oid
+        self.ioas = None
+        self.needs_pin = needs_pin
+        self.iova_alignment = PAGE if needs_pin else 1
+        self.items = []  # dicts: id, iova, length, pins [(Pages, set of user page numbers)]
+        self.next_item_id = 0
+
+
+class TopoDevice:
+    def __init__(self, name, model, flags):
+        self.name = name
+        self.model = model
+        self.no_dirty = "no_dirty" in flags
+        self.pasid = "pasid" in flags
+        self.bound = None  # (Context, Device) while bound
+
+
+class Context:
+    def __init__(self, fd):
+        self.fd = fd
+        self.objects = {}  # id -> object
+        self.account_mm = False
+
+    def new_id(self):
+        i = 1
+        while i in self.objects:
+            i += 1
+        if i > 0x7FFFFFFF:
+            raise Errno("ENOSPC")
+        return i
+
+    def get(self, oid, kind):
+        o = self.objects.get(oid)
+        if o is None or (kind is not None and o.kind != kind):
+            raise Errno("ENOENT")
+        return o
+
+
+# ---------------------------------------------------------------- the machine
+
+
+class Machine:
+    def __init__(self):
+        self.build({"bridges": [], "devices": []})
+
+    def build(self, topology):
+        bridges = {}
+        for b in topology.get("bridges", []):
+            model = (b.get("iommu") or {}).get("model")
+            bridges[b.get("name")] = model
+        self.devices = {}
+        for d in topology.get("devices", []):
+            model = bridges.get(d.get("bridge"))
+            if model != "mock":
+                raise RpcError(-32602, f"device {d.get('name')}: IOMMU model {model!r} is not implemented (only mock)")
+            self.devices[d.get("name")] = TopoDevice(d.get("name"), model, d.get("flags") or [])
+        drop = ((topology.get("process") or {}).get("drop")) or []
+        self.process = Process(drop)
+        self.contexts = {}
+        self.next_fd = 3
+
+    # ------------------------------------------------------------ pinning
+
+    def needed_pins(self, pages_objs, changes):
+        """For each pages object, the user pages that domains need in the candidate state:
+        every IOAS as it is, except those in `changes` (ioas -> (areas, domains))."""
+        need = {id(p): set() for p in pages_objs}
+        for ioas in self.all_ioas():
+            areas, domains = changes.get(ioas, (ioas.areas, ioas.domains))
+            if not domains:
+                continue
+            for a in areas:
+                need[id(a.pages)].update(a.source_pages())
+        for acc in self.all_accesses():
+            for item in acc.items:
+                for pages, pgs in item["pins"]:
+                    need[id(pages)].update(pgs)
+        return need
+
+    def all_accesses(self):
+        return [o for c in self.contexts.values() for o in c.objects.values() if isinstance(o, Access)]
+
+    def all_ioas(self):
+        return [o for c in self.contexts.values() for o in c.objects.values() if isinstance(o, Ioas)]
+
+    def all_pages(self, extra_areas=()):
+        seen = {}
+        for ioas in self.all_ioas():
+            for a in ioas.areas:
+                seen[id(a.pages)] = a.pages
+        for a in extra_areas:
+            seen[id(a.pages)] = a.pages
+        for acc in self.all_accesses():
+            for item in acc.items:
+                for pages, _ in item["pins"]:
+                    seen[id(pages)] = pages
+        return list(seen.values())
+
+    def repin(self, changes, extra_areas=()):
+        """Moves to the candidate state `changes` (ioas -> (areas, domains)): pins what it
+        newly needs (EFAULT if the user memory is gone, nothing changed), unpins the rest."""
+        proc = self.process
+        pages_objs = self.all_pages(extra_areas)
+        need = self.needed_pins(pages_objs, changes)
+        delta = {"none": 0, "user": 0, "mm": 0}
+        for p in pages_objs:
+            for pg in need[id(p)]:
+                if pg not in p.pinned and pg not in p.frames:
+                    raise Errno(p.missing_errno)
+            delta[p.account] += len(need[id(p)]) - len(p.pinned)
+        # Pinned pages are charged after they are pinned (pages.c): EFAULT comes first.
+        if delta["user"] > 0 and proc.user_locked_pages + delta["user"] > proc.memlock_limit_pages:
+            raise Errno("ENOMEM")
+        if delta["mm"] > 0 and proc.mm_locked_pages + delta["mm"] > proc.memlock_limit_pages:
+            raise Errno("ENOMEM")
+        for ioas, (areas, domains) in changes.items():
+            ioas.areas = sorted(areas, key=lambda a: a.iova)
+            ioas.domains = list(domains)
+        for p in pages_objs:
+            p.pinned = {pg: p.pinned.get(pg) or p.frames[pg] for pg in need[id(p)]}
+        proc.user_locked_pages += delta["user"]
+        proc.mm_locked_pages += delta["mm"]
+        proc.mm_pinned_pages += delta["none"] + delta["user"] + delta["mm"]
+
+    def refcounts(self, addr, length):
+        """The pin count of the frame behind each 4 KiB page of user memory: how many page
+        stores hold it pinned (a store pins a page once, whoever needs it)."""
+        counts = {}
+        for p in self.all_pages():
+            for frame in p.pinned.values():
+                counts[id(frame)] = counts.get(id(frame), 0) + 1
+        out = []
+        for pg in self.process.page_range(addr, length):
+            frame = self.process.pages.get(pg)
+            out.append(counts.get(id(frame), 0) if frame is not None else 0)
+        return out
+
+    def pinned_frames(self):
+        return sum(len(p.pinned) for p in self.all_pages())
+
+    # ------------------------------------------------------------ domains and devices
+
+    def add_domain(self, ioas, hwpt):
+        """iopt_table_add_domain: alignment, aperture reservations, then fill (pin)."""
+        new_align = max(ioas.iova_alignment, hwpt.min_page_size)
+        if new_align > PAGE:
+            raise Errno("EINVAL")
+        if new_align != ioas.iova_alignment:
+            ioas.check_alignment(new_align)
+        start, last = hwpt.aperture
+        added = []
+        try:
+            if start != 0:
+                ioas.reserve(0, start - 1, hwpt)
+                added.append(ioas.reserved[-1])
+            if last != ULONG_MAX:
+                ioas.reserve(last + 1, ULONG_MAX, hwpt)
+                added.append(ioas.reserved[-1])
+            self.repin({ioas: (ioas.areas, ioas.domains + [hwpt])})
+        except Errno:
+            for r in added:
+                ioas.reserved.remove(r)
+            raise
+        ioas.iova_alignment = new_align
+
+    def remove_domain(self, ioas, hwpt):
+        ioas.reserved = [r for r in ioas.reserved if r[2] is not hwpt]
+        self.repin({ioas: (ioas.areas, [d for d in ioas.domains if d is not hwpt])})
+        ioas.iova_alignment = ioas.alignment_with(ioas.domains, ioas.disable_large_pages)
+
+    def detach(self, ctx, dev):
+        hwpt = dev.hwpt
+        if hwpt is None:
+            return
+        dev.hwpt = None
+        hwpt.devices.remove(dev)
+        if hwpt.auto and not hwpt.devices:
+            self.destroy_hwpt(ctx, hwpt)
+
+    def destroy_hwpt(self, ctx, hwpt):
+        self.remove_domain(hwpt.ioas, hwpt)
+        del ctx.objects[hwpt.id]
+
+    def attach(self, ctx, dev, pt_id):
+        obj = ctx.objects.get(pt_id)
+        if obj is None:
+            raise Errno("ENOENT")
+        if isinstance(obj, HwptPaging):
+            # The mock driver refuses a device without dirty tracking on a dirty-tracking domain.
+            if obj.dirty_tracking and dev.topo.no_dirty:
+                raise Errno("EINVAL")
+            if dev.hwpt is not obj:
+                old = dev.hwpt
+                obj.devices.append(dev)
+                dev.hwpt = obj
+                if old is not None:
+                    old.devices.remove(dev)
+                    if old.auto and not old.devices:
+                        self.destroy_hwpt(ctx, old)
+            return obj.id
+        if isinstance(obj, Ioas):
+            # iommufd_device_auto_get_domain: an existing automatic HWPT of the IOAS first
+            # (the mock driver accepts every mock device), else a new one.
+            for h in obj.domains:
+                if h.auto:
+                    return self.attach(ctx, dev, h.id)
+            hwpt = HwptPaging(ctx.new_id(), obj)
+            self.add_domain(obj, hwpt)
+            ctx.objects[hwpt.id] = hwpt
+            return self.attach(ctx, dev, hwpt.id)
+        raise Errno("EINVAL")
+
+    def translate(self, dev, iova, write):
+        """A device access through its IOMMU: (fault, area) -- the mock domain mirrors its IOAS,
+        so a present IOVA is an area's, and its page is one the area's pages hold pinned."""
+        hwpt = dev.hwpt
+        if hwpt is None:
+            return "blocked", None
+        first, last = hwpt.aperture
+        if iova < first or iova > last:
+            return "aperture", None
+        for a in hwpt.ioas.areas:
+            if a.iova <= iova <= a.last:
+                if not a.prot & (MAP_WRITEABLE if write else MAP_READABLE):
+                    return "permission", None
+                return None, a
+        return "not-present", None
+
+    def dma_chunks(self, dev, iova, length, write):
+        """Splits a DMA into (frame, offset, n) pieces, or returns the first fault."""
+        pieces = []
+        while length:
+            fault, area = self.translate(dev, iova, write)
+            if fault:
+                return fault, None
+            va = area.source_addr(iova)
+            n = min(length, PAGE - va % PAGE, area.last - iova + 1)
+            pieces.append((area.pages.pinned[va // PAGE], va % PAGE, n))
+            iova += n
+            length -= n
+        return None, pieces
+
+    def unbind(self, ctx, dev):
+        self.detach(ctx, dev)
+        del ctx.objects[dev.id]
+        dev.topo.bound = None
+
+    def access_unmap(self, ioas, first, last):
+        """The access drivers' unmap callback: every pin item touching [first, last] of an
+        access on this IOAS is unpinned (the selftest's iommufd_test_access_unmap)."""
+        changed = False
+        for acc in ioas.accesses:
+            keep = [it for it in acc.items if it["iova"] > last or it["iova"] + it["length"] - 1 < first]
+            if len(keep) != len(acc.items):
+                acc.items = keep
+                changed = True
+        if changed:
+            self.repin({})
+
+    def access_unmap_all(self, acc):
+        if acc.items:
+            acc.items = []
+            self.repin({})
+
+    def destroy_access(self, ctx, acc):
+        acc.items = []
+        self.repin({})
+        if acc.ioas is not None:
+            ioas = acc.ioas
+            ioas.accesses.remove(acc)
+            ioas.iova_alignment = ioas.alignment_with(ioas.domains, ioas.disable_large_pages)
+        del ctx.objects[acc.id]
+
+    def close(self, ctx):
+        """close(2): accesses and devices go first, then every other object, leaves first."""
+        for o in list(ctx.objects.values()):
+            if isinstance(o, Access):
+                self.destroy_access(ctx, o)
+        for o in list(ctx.objects.values()):
+            if isinstance(o, Device):
+                self.unbind(ctx, o)
+        for o in list(ctx.objects.values()):
+            if isinstance(o, HwptPaging):
+                self.destroy_hwpt(ctx, o)
+        for o in list(ctx.objects.values()):
+            if isinstance(o, Ioas):
+                self.repin({o: ([], [])})
+                del ctx.objects[o.id]
+        del self.contexts[ctx.fd]
+
+
+# ---------------------------------------------------------------- ioctls
+
+
+def check_size(arg, sizeof, min_size):
+    """The core's extensible-struct rule: size < min -> EINVAL, a non-zero tail -> E2BIG."""
+    size = field(arg, "size", 32)
+    if size < min_size:
+        raise Errno("EINVAL")
+    if size > sizeof:
+        tail = hex_bytes(arg.get("__trailing", ""), "__trailing")[: size - sizeof]
+        if any(tail):
+            raise Errno("E2BIG")
+
+
+def ioctl_destroy(m, ctx, arg):
+    oid = field(arg, "id", 32)
+    obj = ctx.objects.get(oid)
+    if obj is None:
+        raise Errno("ENOENT")
+    if isinstance(obj, (Device, Access)):
+        raise Errno("EBUSY")  # held by its driver until unbind / the access is destroyed
+    if isinstance(obj, HwptPaging):
+        if obj.devices:
+            raise Errno("EBUSY")
+        m.destroy_hwpt(ctx, obj)
+        return {}
+    if isinstance(obj, Ioas):
+        if obj.domains or obj.accesses:
+            raise Errno("EBUSY")
+        m.repin({obj: ([], [])})
+        del ctx.objects[oid]
+        return {}
+    raise Errno("ENOENT")
+
+
+def ioctl_ioas_alloc(m, ctx, arg):
+    if field(arg, "flags", 32):
+        raise Errno("EOPNOTSUPP")
+    ioas = Ioas(ctx.new_id())
+    ctx.objects[ioas.id] = ioas
+    return {"out_ioas_id": ioas.id}
+
+
+def read_ranges(m, ptr, count):
+    out = []
+    for i in range(count):
+        raw = m.process.read(ptr + 16 * i, 16)
+        out.append((int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:], "little")))
+    return out
+
+
+def ioctl_allow_iovas(m, ctx, arg):
+    if field(arg, "__reserved", 32):
+        raise Errno("EOPNOTSUPP")
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    num = field(arg, "num_iovas", 32)
+    ptr = field(arg, "allowed_iovas")
+    ranges = []
+    for first, last in read_ranges(m, ptr, num):
+        if first >= last:
+            raise Errno("EINVAL")
+        if any(overlaps(f, l, first, last) for f, l in ranges):
+            raise Errno("EINVAL")
+        ranges.append((first, last))
+    for first, last in ranges:
+        if ioas.reserved_hit(first, last):
+            raise Errno("EADDRINUSE")
+    ioas.allowed = sorted(ranges)
+    return {}
+
+
+def ioctl_iova_ranges(m, ctx, arg):
+    if field(arg, "__reserved", 32):
+        raise Errno("EOPNOTSUPP")
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    capacity = field(arg, "num_iovas", 32)
+    ptr = field(arg, "allowed_iovas")
+    holes = ioas.holes([(f, l) for f, l, _ in ioas.reserved], 0, ULONG_MAX)
+    for i, (f, l) in enumerate(holes[:capacity]):
+        m.process.write(ptr + 16 * i, f.to_bytes(8, "little") + l.to_bytes(8, "little"))
+    out = {"num_iovas": len(holes), "out_iova_alignment": u64_out(ioas.iova_alignment)}
+    if len(holes) > capacity:
+        raise Errno("EMSGSIZE", out)  # the struct is copied back before the error
+    return out
+
+
+def map_pages(m, ioas, segments, length, iova, fixed, prot):
+    """iopt_map_pages: the IOVA checks, the areas, then the domains filled (pinning)."""
+    if length & (ioas.iova_alignment - 1) or length == 0:
+        raise Errno("EINVAL")
+    if not fixed:
+        first_pages, first_start, _ = segments[0]
+        iova = ioas.alloc_iova(first_pages.base + first_start, length)
+    else:
+        ioas.check_iova(iova, length)
+    areas = []
+    cur = iova
+    for pages, start_byte, seg_len in segments:
+        if (prot & MAP_WRITEABLE) and not pages.writable:
+            raise Errno("EPERM")
+        if ((pages.base + start_byte) % PAGE) & (ioas.iova_alignment - 1):
+            raise Errno("EINVAL")
+        areas.append(Area(cur, seg_len, pages, start_byte, prot))
+        cur += seg_len
+    m.repin({ioas: (ioas.areas + areas, ioas.domains)}, extra_areas=areas)
+    return iova
+
+
+def ioctl_map(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~MAP_FLAGS or field(arg, "__reserved", 32):
+        raise Errno("EOPNOTSUPP")
+    iova = field(arg, "iova")
+    length = field(arg, "length")
+    if iova >= ULONG_MAX or length >= ULONG_MAX:
+        raise Errno("EOVERFLOW")
+    if not flags & (MAP_READABLE | MAP_WRITEABLE):
+        raise Errno("EINVAL")
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    uptr = field(arg, "user_va")
+    if uptr + length > U64_MAX:
+        raise Errno("EOVERFLOW")
+    if length == 0 or length > SIZE_MAX - PAGE:
+        raise Errno("EINVAL")
+    if m.process.capable("CAP_IPC_LOCK"):
+        account = "none"
+    else:
+        account = "mm" if ctx.account_mm else "user"
+    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account, m.process.pages, "EFAULT")
+    iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
+    return {"iova": u64_out(iova)}
+
+
+def ioctl_map_file(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~MAP_FLAGS:
+        raise Errno("EOPNOTSUPP")
+    iova = field(arg, "iova")
+    length = field(arg, "length")
+    if iova >= ULONG_MAX or length >= ULONG_MAX:
+        raise Errno("EOVERFLOW")
+    if not flags & (MAP_READABLE | MAP_WRITEABLE):
+        raise Errno("EINVAL")
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    fd = u64_in(arg.get("fd", 0), "fd") if not (isinstance(arg.get("fd"), int) and arg["fd"] < 0) else -1
+    memfile = m.process.files.get(fd)
+    if memfile is None:
+        raise Errno("EBADF")
+    start = field(arg, "start")
+    if length and start + length - 1 > U64_MAX:
+        raise Errno("EOVERFLOW")
+    if length == 0 or length > SIZE_MAX - PAGE:
+        raise Errno("EINVAL")
+    account = "none" if m.process.capable("CAP_IPC_LOCK") else ("mm" if ctx.account_mm else "user")
+    # The file's size is not checked here (iopt_alloc_file_pages does not): pinning a page
+    # past its end -- when a domain or an access needs it -- is EINVAL.
+    pages = Pages(start, length, bool(flags & MAP_WRITEABLE), account, memfile.frames, "EINVAL")
+    iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
+    return {"iova": u64_out(iova)}
+
+
+def ioctl_copy(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~MAP_FLAGS:
+        raise Errno("EOPNOTSUPP")
+    length = field(arg, "length")
+    src_iova = field(arg, "src_iova")
+    dst_iova = field(arg, "dst_iova")
+    if length >= ULONG_MAX or src_iova >= ULONG_MAX or dst_iova >= ULONG_MAX:
+        raise Errno("EOVERFLOW")
+    if not flags & (MAP_READABLE | MAP_WRITEABLE):
+        raise Errno("EINVAL")
+    src = ctx.get(field(arg, "src_ioas_id", 32), "ioas")
+    # iopt_get_pages: the source range must be covered by contiguous areas.
+    if length == 0:
+        raise Errno("EINVAL")
+    last = src_iova + length - 1
+    if last > U64_MAX:
+        raise Errno("EOVERFLOW")
+    segments = []
+    cur = src_iova
+    for a in src.areas:
+        if a.last < cur:
+            continue
+        if a.iova > cur:
+            break
+        seg_last = min(a.last, last)
+        segments.append((a.pages, a.start_byte + (cur - a.iova), seg_last - cur + 1))
+        cur = seg_last + 1
+        if cur > last:
+            break
+    if cur <= last:
+        raise Errno("ENOENT")
+    dst = ctx.get(field(arg, "dst_ioas_id", 32), "ioas")
+    iova = map_pages(m, dst, segments, length, dst_iova, flags & MAP_FIXED_IOVA, flags)
+    return {"dst_iova": u64_out(iova)}
+
+
+def ioctl_unmap(m, ctx, arg):
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    iova = field(arg, "iova")
+    length = field(arg, "length")
+    if iova == 0 and length == U64_MAX:
+        first, last = 0, ULONG_MAX
+        unmap_all = True
+    else:
+        unmap_all = False
+        if iova >= ULONG_MAX or length >= ULONG_MAX:
+            raise Errno("EOVERFLOW")
+        if length == 0:
+            raise Errno("EINVAL")
+        first, last = iova, iova + length - 1
+        if last > U64_MAX:
+            raise Errno("EOVERFLOW")
+    unmapped = 0
+    failure = None
+    for a in list(ioas.areas):
+        if not overlaps(a.iova, a.last, first, last):
+            continue
+        if a.iova < first or a.last > last:
+            failure = "ENOENT"  # an area straddles the range; the ones before stay unmapped
+            break
+        m.access_unmap(ioas, a.iova, a.last)
+        m.repin({ioas: ([x for x in ioas.areas if x is not a], ioas.domains)})
+        unmapped += a.length
+    if failure:
+        raise Errno(failure)
+    if unmapped == 0 and not unmap_all:
+        raise Errno("ENOENT")
+    return {"length": u64_out(unmapped)}
+
+
+def ioctl_option(m, ctx, arg):
+    if field(arg, "__reserved", 16):
+        raise Errno("EOPNOTSUPP")
+    option_id = field(arg, "option_id", 32)
+    op = field(arg, "op", 16)
+    object_id = field(arg, "object_id", 32)
+    val = field(arg, "val64")
+    if option_id == OPTION_RLIMIT_MODE:
+        if object_id:
+            raise Errno("EOPNOTSUPP")
+        if op == OPTION_OP_GET:
+            return {"val64": 1 if ctx.account_mm else 0}
+        if op == OPTION_OP_SET:
+            if "CAP_SYS_RESOURCE" in m.process.caps_dropped:
+                raise Errno("EPERM")
+            if ctx.objects:
+                raise Errno("EBUSY")
+            if val not in (0, 1):
+                raise Errno("EINVAL")
+            ctx.account_mm = val == 1
+            return {"val64": u64_out(val)}
+        raise Errno("EOPNOTSUPP")
+    if option_id == OPTION_HUGE_PAGES:
+        ioas = ctx.get(object_id, "ioas")
+        if op == OPTION_OP_GET:
+            return {"val64": 0 if ioas.disable_large_pages else 1}
+        if op == OPTION_OP_SET:
+            if val == 0:
+                if not ioas.disable_large_pages:
+                    # iopt_disable_large_pages: not once domains hold mappings.
+                    if ioas.domains and ioas.areas:
+                        raise Errno("EINVAL")
+                    new_align = ioas.alignment_with(ioas.domains, True)
+                    if new_align > PAGE:
+                        raise Errno("EINVAL")
+                    if new_align != ioas.iova_alignment:
+                        ioas.check_alignment(new_align)
+                    ioas.disable_large_pages = True
+                    ioas.iova_alignment = new_align
+                return {"val64": 0}
+            if val == 1:
+                ioas.disable_large_pages = False
+                ioas.iova_alignment = ioas.alignment_with(ioas.domains, False)
+                return {"val64": 1}
+            raise Errno("EINVAL")
+        raise Errno("EOPNOTSUPP")
+    raise Errno("EOPNOTSUPP")
+
+
+HWPT_ALLOC_NEST_PARENT = 1 << 0
+HWPT_ALLOC_DIRTY_TRACKING = 1 << 1
+HWPT_FAULT_ID_VALID = 1 << 2
+HWPT_ALLOC_PASID = 1 << 3
+
+
+def ioctl_hwpt_alloc(m, ctx, arg):
+    """HWPT_PAGING on an IOAS for a mock device (hw_pagetable.c order). Nested HWPTs need driver
+    data this model does not have (no `nesting:*` capability): those get a JSON-RPC error."""
+    if field(arg, "__reserved", 32):
+        raise Errno("EOPNOTSUPP")
+    flags = field(arg, "flags", 32)
+    data_type = field(arg, "data_type", 32)
+    data_len = field(arg, "data_len", 32)
+    if (data_type == 0) != (data_len == 0):
+        raise Errno("EINVAL")
+    dev = ctx.get(field(arg, "dev_id", 32), "device")
+    pt = ctx.objects.get(field(arg, "pt_id", 32))
+    if pt is None:
+        raise Errno("EINVAL")
+    if isinstance(pt, Ioas):
+        valid = HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_DIRTY_TRACKING | HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID
+        if flags & ~valid:
+            raise Errno("EOPNOTSUPP")
+        if flags & HWPT_ALLOC_DIRTY_TRACKING and dev.topo.no_dirty:
+            raise Errno("EOPNOTSUPP")
+        if flags & HWPT_FAULT_ID_VALID and flags & HWPT_ALLOC_NEST_PARENT:
+            raise Errno("EOPNOTSUPP")
+        if data_len:
+            raise RpcError(-32602, "IOMMU_HWPT_ALLOC: driver data for a paging HWPT is not modelled")
+        if flags & HWPT_FAULT_ID_VALID:
+            # No FAULT object can exist here (no `fault` capability), so the lookup that
+            # follows a successful allocation always fails; nothing is left behind.
+            ctx.get(field(arg, "fault_id", 32), "fault")
+        hwpt = HwptPaging(ctx.new_id(), pt, auto=False)
+        hwpt.nest_parent = bool(flags & HWPT_ALLOC_NEST_PARENT)
+        hwpt.dirty_tracking = bool(flags & HWPT_ALLOC_DIRTY_TRACKING)
+        m.add_domain(pt, hwpt)
+        ctx.objects[hwpt.id] = hwpt
+        return {"out_hwpt_id": hwpt.id}
+    if isinstance(pt, HwptPaging):
+        if flags & ~(HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID) or not data_len:
+            raise Errno("EOPNOTSUPP")
+        if pt.auto or not pt.nest_parent:
+            raise Errno("EINVAL")
+        raise RpcError(-32602, "IOMMU_HWPT_ALLOC: nested HWPTs are not modelled")
+    raise Errno("EINVAL")
+
+
+HW_INFO_FLAG_INPUT_TYPE = 1 << 0
+HW_INFO_TYPE_DEFAULT = 0
+HW_INFO_TYPE_SELFTEST = 0xFEEDBEEF
+HW_INFO_SELFTEST_REGVAL = 0xDEADBEEF
+HW_CAP_DIRTY_TRACKING = 1 << 0
+HW_CAP_PCI_ATS_NOT_SUPPORTED = 1 << 3
+MOCK_PASID_WIDTH = 20
+
+
+def ioctl_get_hw_info(m, ctx, arg):
+    """device.c iommufd_get_hw_info for a mock device: struct iommu_test_hw_info {flags 0,
+    test_reg 0xdeadbeef}, copied up to data_len, the rest of the buffer zeroed."""
+    flags = field(arg, "flags", 32)
+    if flags & ~HW_INFO_FLAG_INPUT_TYPE:
+        raise Errno("EOPNOTSUPP")
+    in_type = field(arg, "in_data_type", 32) if flags & HW_INFO_FLAG_INPUT_TYPE else HW_INFO_TYPE_DEFAULT
+    reserved = arg.get("__reserved", [])
+    if any(u64_in(x, "__reserved") for x in (reserved if isinstance(reserved, list) else [reserved])):
+        raise Errno("EOPNOTSUPP")
+    dev = ctx.get(field(arg, "dev_id", 32), "device")
+    if in_type not in (HW_INFO_TYPE_DEFAULT, HW_INFO_TYPE_SELFTEST):
+        raise Errno("EOPNOTSUPP")
+    data = (0).to_bytes(4, "little") + HW_INFO_SELFTEST_REGVAL.to_bytes(4, "little")
+    user_len = field(arg, "data_len", 32)
+    ptr = field(arg, "data_uptr")
+    copy_len = min(user_len, len(data))
+    if user_len:
+        m.process.write(ptr, data[:copy_len] + bytes(user_len - copy_len))
+    caps = HW_CAP_PCI_ATS_NOT_SUPPORTED  # a mock device is no PCI function with ATS
+    if not dev.topo.no_dirty:
+        caps |= HW_CAP_DIRTY_TRACKING
+    out = {"data_len": len(data), "out_data_type": HW_INFO_TYPE_SELFTEST,
+           "out_max_pasid_log2": MOCK_PASID_WIDTH if dev.topo.pasid else 0}
+    if field(arg, "size", 32) >= 40:
+        out["out_capabilities"] = caps
+    return out
+
+
+def vfio_device(m, ctx, arg):
+    name = arg.get("device")
+    dev = m.devices.get(name) if isinstance(name, str) else None
+    if dev is None:
+        raise Errno("ENODEV")
+    return dev
+
+
+def vfio_bind(m, ctx, arg):
+    if field(arg, "flags", 32):
+        raise Errno("EINVAL")  # VFIO_DEVICE_BIND_FLAG_TOKEN is not modelled
+    dev = vfio_device(m, ctx, arg)
+    if dev.bound is not None:
+        raise Errno("EINVAL")
+    obj = Device(ctx.new_id(), dev)
+    ctx.objects[obj.id] = obj
+    dev.bound = (ctx, obj)
+    return {"out_devid": obj.id}
+
+
+def bound_device(m, ctx, arg):
+    dev = vfio_device(m, ctx, arg)
+    if dev.bound is None or dev.bound[0] is not ctx:
+        raise Errno("EINVAL")
+    return dev.bound[1]
+
+
+def vfio_attach(m, ctx, arg):
+    if field(arg, "flags", 32):
+        raise Errno("EINVAL")  # PASID attach is not modelled
+    obj = bound_device(m, ctx, arg)
+    return {"pt_id": m.attach(ctx, obj, field(arg, "pt_id", 32))}
+
+
+def vfio_detach(m, ctx, arg):
+    if field(arg, "flags", 32):
+        raise Errno("EINVAL")
+    obj = bound_device(m, ctx, arg)
+    m.detach(ctx, obj)
+    return {}
+
+
+HANDLERS = {
+    "IOMMU_DESTROY": ioctl_destroy,
+    "IOMMU_IOAS_ALLOC": ioctl_ioas_alloc,
+    "IOMMU_IOAS_ALLOW_IOVAS": ioctl_allow_iovas,
+    "IOMMU_IOAS_COPY": ioctl_copy,
+    "IOMMU_IOAS_IOVA_RANGES": ioctl_iova_ranges,
+    "IOMMU_IOAS_MAP": ioctl_map,
+    "IOMMU_IOAS_UNMAP": ioctl_unmap,
+    "IOMMU_OPTION": ioctl_option,
+    "IOMMU_HWPT_ALLOC": ioctl_hwpt_alloc,
+    "IOMMU_IOAS_MAP_FILE": ioctl_map_file,
+    "IOMMU_GET_HW_INFO": ioctl_get_hw_info,
+    "VFIO_DEVICE_BIND_IOMMUFD": vfio_bind,
+    "VFIO_DEVICE_ATTACH_IOMMUFD_PT": vfio_attach,
+    "VFIO_DEVICE_DETACH_IOMMUFD_PT": vfio_detach,
+}
+
+
+def do_ioctl(m, ctx, cmd, arg):
+    if cmd in IOMMUFD_CMDS:
+        _, sizeof, min_size = IOMMUFD_CMDS[cmd]
+        check_size(arg, sizeof, min_size)
+        size = field(arg, "size", 32)
+        late = {k: 0 for k, off in LATE_FIELDS.get(cmd, {}).items() if off >= size}
+        if late:
+            arg = {**arg, **late}
+    elif cmd in VFIO_CMDS:
+        if field(arg, "argsz", 32) < VFIO_CMDS[cmd][1]:
+            raise Errno("EINVAL")
+    else:
+        raise Errno("ENOTTY")
+    return HANDLERS[cmd](m, ctx, arg)
+
+
+# Byte layouts (name, offset, bytes) of the structs RAW_IOCTL may carry, from iommufd.h.
+U32 = 4
+LAYOUTS = {
+    "IOMMU_DESTROY": [("size", 0, U32), ("id", 4, U32)],
+    "IOMMU_IOAS_ALLOC": [("size", 0, U32), ("flags", 4, U32), ("out_ioas_id", 8, U32)],
+    "IOMMU_IOAS_ALLOW_IOVAS": [("size", 0, U32), ("ioas_id", 4, U32), ("num_iovas", 8, U32),
+                               ("__reserved", 12, U32), ("allowed_iovas", 16, 8)],
+    "IOMMU_IOAS_COPY": [("size", 0, U32), ("flags", 4, U32), ("dst_ioas_id", 8, U32), ("src_ioas_id", 12, U32),
+                        ("length", 16, 8), ("dst_iova", 24, 8), ("src_iova", 32, 8)],
+    "IOMMU_IOAS_IOVA_RANGES": [("size", 0, U32), ("ioas_id", 4, U32), ("num_iovas", 8, U32), ("__reserved", 12, U32),
+                               ("allowed_iovas", 16, 8), ("out_iova_alignment", 24, 8)],
+    "IOMMU_IOAS_MAP": [("size", 0, U32), ("flags", 4, U32), ("ioas_id", 8, U32), ("__reserved", 12, U32),
+                       ("user_va", 16, 8), ("length", 24, 8), ("iova", 32, 8)],
+    "IOMMU_IOAS_UNMAP": [("size", 0, U32), ("ioas_id", 4, U32), ("iova", 8, 8), ("length", 16, 8)],
+    "IOMMU_OPTION": [("size", 0, U32), ("option_id", 4, U32), ("op", 8, 2), ("__reserved", 10, 2),
+                     ("object_id", 12, U32), ("val64", 16, 8)],
+}
+
+
+def raw_ioctl(m, ctx, arg):
+    """RAW_IOCTL: a request number with raw struct bytes (or a bare pointer), dispatched as
+    main.c does: numbers outside the iommufd table go to the VFIO compat handler (ENOTTY here:
+    no vfio-compat), then `size` is read (EFAULT), then the full request must match (ENOTTY)."""
+    request = u64_in(arg.get("request"), "request")
+    nr = request & 0xFF
+    table = {n: name for name, (n, _, _) in IOMMUFD_CMDS.items()}
+    if nr < 0x80 or nr > 0x94:
+        raise Errno("ENOTTY")
+    if "bytes" in arg:
+        raw = hex_bytes(arg["bytes"], "bytes")
+    else:
+        argp = u64_in(arg.get("argp", 0), "argp")
+        if argp == 0 or not m.process.mapped(argp, 4):
+            raise Errno("EFAULT")
+        raise RpcError(-32602, "RAW_IOCTL through a valid pointer: pass bytes")
+    if len(raw) < 4:
+        raise Errno("EFAULT")
+    if request != (IOMMUFD_TYPE << 8) | nr or nr not in table:
+        raise Errno("ENOTTY")
+    cmd = table[nr]
+    if cmd not in LAYOUTS:
+        raise RpcError(-32602, f"RAW_IOCTL of {cmd}: pass it by name")
+    size = int.from_bytes(raw[:4], "little")
+    if size > len(raw):
+        raise Errno("EFAULT")
+    sizeof = IOMMUFD_CMDS[cmd][1]
+    fields = {name: int.from_bytes(raw[off:off + n], "little") if off + n <= size else 0
+              for name, off, n in LAYOUTS[cmd]}
+    if size > sizeof:
+        fields["__trailing"] = raw[sizeof:size].hex()
+    out = {**fields, **do_ioctl(m, ctx, cmd, fields)}
+    return {k: (u64_out(v) if isinstance(v, int) else v) for k, v in out.items() if k != "__trailing"}
+
+
+# ---------------------------------------------------------------- test hooks
+
+
+def hook(m, fd, op, arg):
+    p = m.process
+    if op == "MMAP":
+        length = u64_in(arg.get("length"), "length")
+        if "fd" in arg:
+            memfile = p.files.get(arg.get("fd"))
+            if memfile is None:
+                raise Errno("EBADF")
+            return {"addr": u64_out(p.mmap_file(length, memfile, u64_in(arg.get("offset", 0), "offset")))}
+        return {"addr": u64_out(p.mmap(length))}
+    if op == "MEMFD_CREATE":
+        fd = m.next_fd
+        m.next_fd += 1
+        p.files[fd] = MemFile(p, u64_in(arg.get("length"), "length"))
+        return {"fd": fd}
+    if op == "FTRUNCATE":
+        memfile = p.files.get(arg.get("fd"))
+        if memfile is None:
+            raise Errno("EBADF")
+        memfile.truncate(u64_in(arg.get("length"), "length"))
+        return {}
+    if op == "MUNMAP":
+        p.munmap(u64_in(arg.get("addr"), "addr"), u64_in(arg.get("length"), "length"))
+        return {}
+    if op == "MEM_WRITE":
+        p.write(u64_in(arg.get("addr"), "addr"), hex_bytes(arg.get("data"), "data"))
+        return {}
+    if op == "MEM_READ":
+        return {"data": p.read(u64_in(arg.get("addr"), "addr"), u64_in(arg.get("length"), "length")).hex()}
+    if op == "CHECK_REFS":
+        return {"refs": m.refcounts(u64_in(arg.get("addr"), "addr"), u64_in(arg.get("length"), "length"))}
+    if op == "STATE":
+        return state(m)
+    if op == "SET_MEMLOCK_LIMIT":
+        p.memlock_limit_pages = u64_in(arg.get("pages"), "pages")
+        return {}
+    if op == "ACCOUNTING":
+        return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages, "pinned_pages": p.mm_pinned_pages}
+    if op == "RAW_IOCTL":
+        ctx = m.contexts.get(fd)
+        if ctx is None:
+            raise Errno("EBADF")
+        return raw_ioctl(m, ctx, arg)
+    if op in ACCESS_HOOKS:
+        ctx = m.contexts.get(fd)
+        if ctx is None:
+            raise Errno("EBADF")
+        return ACCESS_HOOKS[op](m, ctx, arg)
+    if op not in ("ADD_RESERVED", "DEVICE_UNBIND", "DMA_READ", "DMA_WRITE", "TRANSLATE"):
+        raise RpcError(-32601, f"test hook {op} is not implemented (not in this adapter's capabilities)")
+    ctx = m.contexts.get(fd)
+    if ctx is None:
+        raise Errno("EBADF")
+    if op == "ADD_RESERVED":
+        ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+        start = u64_in(arg.get("start"), "start")
+        length = u64_in(arg.get("length"), "length")
+        ioas.reserve(start, (start + length - 1) & U64_MAX, None)
+        return {}
+    dev = ctx.get(field(arg, "dev_id", 32), "device")
+    if op == "DEVICE_UNBIND":
+        m.unbind(ctx, dev)
+        return {}
+    if "pasid" in arg:
+        raise RpcError(-32602, f"{op}: PASID DMA is not modelled (no pasid capability)")
+    iova = u64_in(arg.get("iova"), "iova")
+    if op == "TRANSLATE":
+        write = bool(arg.get("write", False))
+        fault, area = m.translate(dev, iova, write)
+        if fault:
+            return {"fault": fault}
+        va = area.source_addr(iova)
+        frame = area.pages.pinned[va // PAGE]
+        return {"fault": None, "phys": u64_out(frame.pfn * PAGE + va % PAGE), "page_size": MOCK_PAGE,
+                "readable": bool(area.prot & MAP_READABLE), "writeable": bool(area.prot & MAP_WRITEABLE)}
+    if op == "DMA_READ":
+        fault, pieces = m.dma_chunks(dev, iova, u64_in(arg.get("length"), "length"), False)
+        if fault:
+            return {"fault": fault}
+        return {"fault": None, "data": b"".join(bytes(f.data[o:o + n]) for f, o, n in pieces).hex()}
+    data = hex_bytes(arg.get("data"), "data")  # DMA_WRITE
+    fault, pieces = m.dma_chunks(dev, iova, len(data), True)
+    if fault:
+        return {"fault": fault}
+    i = 0
+    for f, o, n in pieces:
+        f.data[o:o + n] = data[i:i + n]
+        i += n
+    return {"fault": None}
+
+
+ACCESS_NEEDS_PIN_PAGES = 1 << 0
+ACCESS_MAX_BYTES = 16 << 20  # the selftest refuses more with ENOMEM
+
+
+def attach_access(m, acc, ioas):
+    """iopt_add_access: the access joins the IOAS, whose alignment may rise (EADDRINUSE)."""
+    new_align = ioas.alignment_with(ioas.domains, ioas.disable_large_pages, ioas.accesses + [acc])
+    if new_align > PAGE:
+        raise Errno("EINVAL")
+    if new_align != ioas.iova_alignment:
+        ioas.check_alignment(new_align)
+    ioas.accesses.append(acc)
+    ioas.iova_alignment = new_align
+    acc.ioas = ioas
+
+
+def hook_create_access(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if flags & ~ACCESS_NEEDS_PIN_PAGES:
+        raise Errno("EOPNOTSUPP")
+    acc = Access(ctx.new_id(), bool(flags & ACCESS_NEEDS_PIN_PAGES))
+    ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    attach_access(m, acc, ioas)
+    ctx.objects[acc.id] = acc
+    return {"access_id": acc.id}
+
+
+def hook_destroy_access(m, ctx, arg):
+    m.destroy_access(ctx, ctx.get(field(arg, "access_id", 32), "access"))
+    return {}
+
+
+def hook_replace_ioas(m, ctx, arg):
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    if acc.ioas is None:
+        raise Errno("ENOENT")
+    new = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    old = acc.ioas
+    if new is old:
+        return {}
+    attach_access(m, acc, new)
+    m.access_unmap_all(acc)
+    old.accesses.remove(acc)
+    old.iova_alignment = old.alignment_with(old.domains, old.disable_large_pages)
+    return {}
+
+
+def access_range(acc, iova, length, write):
+    """The checks iommufd_access_pin_pages / _rw share; the covering (area, first, last) parts."""
+    if length == 0:
+        raise Errno("EINVAL")
+    last = iova + length - 1
+    if last > U64_MAX:
+        raise Errno("EOVERFLOW")
+    if acc.ioas is None:
+        raise Errno("ENOENT")
+    segs, done = acc.ioas.contig_segments(iova, last)
+    return segs, done, (MAP_WRITEABLE if write else MAP_READABLE)
+
+
+def hook_access_pin(m, ctx, arg):
+    iova = u64_in(arg.get("iova"), "iova")
+    length = u64_in(arg.get("length"), "length")
+    write = bool(arg.get("write", False))
+    if length > ACCESS_MAX_BYTES:
+        raise Errno("ENOMEM")
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    if not acc.needs_pin:
+        raise Errno("EOPNOTSUPP")
+    segs, done, need_prot = access_range(acc, iova, length, write)
+    pins = []
+    for i, (a, first, last) in enumerate(segs):
+        # Interior joins between areas must fall on page boundaries of the user memory.
+        if (i > 0 and a.source_addr(first) % PAGE) or (i < len(segs) - 1 and (a.source_addr(last) + 1) % PAGE):
+            raise Errno("EINVAL")
+        if not a.prot & need_prot:
+            raise Errno("EPERM")
+        pins.append((a.pages, set(range(a.source_addr(first) // PAGE, a.source_addr(last) // PAGE + 1))))
+    if not done:
+        raise Errno("ENOENT")
+    item = {"id": acc.next_item_id, "iova": iova, "length": length, "pins": pins}
+    acc.items.append(item)
+    try:
+        m.repin({})
+    except Errno:
+        acc.items.remove(item)
+        raise
+    acc.next_item_id += 1
+    return {"pages_id": item["id"]}
+
+
+def hook_access_unpin(m, ctx, arg):
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    pages_id = field(arg, "pages_id", 32)
+    for item in acc.items:
+        if item["id"] == pages_id:
+            acc.items.remove(item)
+            m.repin({})
+            return {}
+    raise Errno("ENOENT")
+
+
+def hook_access_rw(m, ctx, arg):
+    iova = u64_in(arg.get("iova"), "iova")
+    write = bool(arg.get("write", False))
+    data = hex_bytes(arg.get("data", ""), "data") if write else None
+    length = len(data) if write else u64_in(arg.get("length", 0), "length")
+    if length > ACCESS_MAX_BYTES:
+        raise Errno("ENOMEM")
+    acc = ctx.get(field(arg, "access_id", 32), "access")
+    segs, done, need_prot = access_range(acc, iova, length, write)
+    out = bytearray()
+    # Area by area, as iommufd_access_rw: a later failure leaves earlier areas written.
+    for a, first, last in segs:
+        if not a.prot & need_prot:
+            raise Errno("EPERM")
+        va = a.source_addr(first)
+        n = last - first + 1
+        while n:
+            off = va % PAGE
+            k = min(n, PAGE - off)
+            frame = a.pages.pinned.get(va // PAGE) or a.pages.frames.get(va // PAGE)
+            if frame is None:
+                raise Errno("EFAULT")
+            if write:
+                frame.data[off:off + k] = data[len(out):len(out) + k]
+                out += data[len(out):len(out) + k]
+            else:
+                out += frame.data[off:off + k]
+            va += k
+            n -= k
+    if not done:
+        raise Errno("ENOENT")
+    return {} if write else {"data": bytes(out).hex()}
+
+
+ACCESS_HOOKS = {
+    "CREATE_ACCESS": hook_create_access,
+    "DESTROY_ACCESS": hook_destroy_access,
+    "ACCESS_REPLACE_IOAS": hook_replace_ioas,
+    "ACCESS_PIN": hook_access_pin,
+    "ACCESS_UNPIN": hook_access_unpin,
+    "ACCESS_RW": hook_access_rw,
+}
+
+
+def state(m):
+    contexts = []
+    for fd in sorted(m.contexts):
+        c = m.contexts[fd]
+        objects = []
+        for oid in sorted(c.objects):
+            o = c.objects[oid]
+            entry = {"id": oid, "kind": o.kind}
+            if isinstance(o, Ioas):
+                entry["areas"] = [{"iova": u64_out(a.iova), "length": u64_out(a.length)} for a in o.areas]
+                entry["iova_alignment"] = o.iova_alignment
+            elif isinstance(o, HwptPaging):
+                entry["ioas_id"] = o.ioas.id
+                entry["devices"] = [d.id for d in o.devices]
+            objects.append(entry)
+        contexts.append({"fd": fd, "objects": objects})
+    p = m.process
+    return {
+        "contexts": contexts,
+        "pins": {"pinned_frames": m.pinned_frames()},
+        "accounting": {
+            "user_locked_pages": p.user_locked_pages,
+            "mm_locked_pages": p.mm_locked_pages,
+            "mm_pinned_pages": p.mm_pinned_pages,
+            "memlock_limit_pages": p.memlock_limit_pages,
+        },
+    }
+
+
+# ---------------------------------------------------------------- JSON-RPC loop
+
+
+def dispatch(m, method, params):
+    if not isinstance(params, dict):
+        raise RpcError(-32602, "params must be an object")
+    if method == "hello":
+        if params.get("protocol") != PROTOCOL:
+            raise RpcError(-32002, f"unsupported protocol {params.get('protocol')}")
+        return {
+            "protocol": PROTOCOL,
+            "implementation": {"name": "ioasid-python-ioas", "version": "0.1.0", "language": "python"},
+            "capabilities": CAPABILITIES,
+        }
+    if method == "world":
+        topology = params.get("topology")
+        if not isinstance(topology, dict):
+            raise RpcError(-32602, "world: topology must be an object")
+        m.build(topology)
+        return {}
+    if method == "open":
+        fd = m.next_fd
+        m.next_fd += 1
+        m.contexts[fd] = Context(fd)
+        return {"fd": fd}
+    if method == "close":
+        ctx = m.contexts.get(params.get("fd"))
+        if ctx is None:
+            raise RpcError(-32602, f"close: no open context fd {params.get('fd')}")
+        m.close(ctx)
+        return {}
+    if method == "ioctl":
+        ctx = m.contexts.get(params.get("fd"))
+        if ctx is None:
+            return {"errno": "EBADF"}
+        arg = params.get("arg") or {}
+        try:
+            out = do_ioctl(m, ctx, str(params.get("cmd", "")), arg)
+        except Errno as e:
+            r = {"errno": e.name}
+            if e.arg is not None:
+                r["arg"] = {**arg, **e.arg}
+            return r
+        return {"ret": 0, "arg": {**arg, **out}}
+    if method == "test":
+        try:
+            return {"ret": 0, "out": hook(m, params.get("fd"), params.get("op"), params.get("arg") or {})}
+        except Errno as e:
+            return {"errno": e.name}
+    if method == "shutdown":
+        return {}
+    raise RpcError(-32601, f"unknown method {method}")
+
+
+def main():
+    m = Machine()
+    out = sys.stdout
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        rid = None
+        msg = None
+        try:
+            msg = json.loads(line)
+            rid = msg.get("id") if isinstance(msg, dict) else None
+            if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0" or "method" not in msg:
+                raise RpcError(-32600, "invalid request")
+            result = dispatch(m, msg["method"], msg.get("params", {}))
+            reply = {"jsonrpc": "2.0", "id": rid, "result": result}
+        except json.JSONDecodeError as e:
+            reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": f"parse error: {e}"}}
+        except RpcError as e:
+            reply = {"jsonrpc": "2.0", "id": rid, "error": {"code": e.code, "message": e.message}}
+        except Exception as e:  # an adapter bug: say so, never guess a result
+            log("internal error:", repr(e))
+            reply = {"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": f"internal error: {e!r}"}}
+        out.write(json.dumps(reply, separators=(",", ":")) + "\n")
+        out.flush()
+        if isinstance(msg, dict) and msg.get("method") == "shutdown" and "result" in reply:
+            return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+/**
+ * A one-shot walk of a table that lies in PhysicalMemory, as IOMMU hardware does it: from a
+ * root frame and a level count, no PageTable object needed (a table written by someone else —
+ * a guest's stage-1 table, a table after a dynamic-top change). For nesting, every table
+ * pointer of a stage-1 walk, the root included, is an intermediate (guest-physical) address:
+ * `tableFrame` turns it into a host frame through stage 2, or says the stage-2 walk faulted.
+ * The final OA of a stage-1 walk is likewise still intermediate; the caller runs stage 2 on it.
+ *
+ * Invariants: reads only (A/D updates are PageTable.markAccess's job); allocates only the
+ * result object; the codec decides presence and leaf/table (format.kind).
+ */
+
+import type { PhysicalMemory } from '../machine/physical-memory.ts';
+import { ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
+
+export type WalkResult =
+  | { ok: true; oaUnit: number; leafOaUnit: number; sizeLg2: number; perm: number; level: number; entryAddr: number; lo: number; hi: number }
+  | { ok: false; fault: 'not-present' | 'table-fetch' | 'out-of-range'; level: number };
+
+function bswap32(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}
+
+/**
+ * Walks `iovaUnit` (units of 2^format.unitLg2, relative to format.iovaBaseUnit) from the table
+ * at `rootFrame` with `levels` levels (default: the format's). `tableFrame` maps a table
+ * pointer's frame number (4 KiB units) to the host frame to read, or null for a fault.
+ */
+export function walkTable(
+  mem: PhysicalMemory,
+  format: PtFormat,
+  rootFrame: number,
+  iovaUnit: number,
+  levels = format.levels,
+  tableFrame: (frame: number) => number | null = (frame) => frame,
+): WalkResult {
+  const u = format.unitLg2;
+  const top = levels - 1;
+  const rel = iovaUnit - (format.iovaBaseUnit ?? 0);
+  const cover = Math.min(2 ** (format.iasLg2 - u), 2 ** (format.itemLg2[top] + format.indexBits[top] - u));
+  if (!(rel >= 0 && rel < cover)) return { ok: false, fault: 'out-of-range', level: top };
+  let frame: number | null = tableFrame(rootFrame);
+  for (let level = top; level >= 0; level--) {
+    if (frame === null) return { ok: false, fault: 'table-fetch', level };
+    const itemUnits = 2 ** (format.itemLg2[level] - u);
+    const index = Math.floor(rel / itemUnits) % 2 ** format.indexBits[level];
+    const addr = frame * 4096 + index * 8;
+    let lo = mem.read32(addr);
+    let hi = mem.read32(addr + 4);
+    if (format.bigEndian) {
+      const t = lo;
+      lo = bswap32(hi);
+      hi = bswap32(t);
+    }
+    const kind = format.kind(level, lo, hi);
+    if (kind === ENTRY_EMPTY) return { ok: false, fault: 'not-present', level };
+    if (kind === ENTRY_TABLE) {
+      if (level === 0) return { ok: false, fault: 'not-present', level };
+      frame = tableFrame(format.tablePfn(level, lo, hi));
+      continue;
+    }
+    const sizeLg2 = format.leafSizeLg2(level, lo, hi);
+    const units = 2 ** (sizeLg2 - u);
+    const leafOaUnit = format.leafOaUnit(level, lo, hi);
+    return { ok: true, oaUnit: leafOaUnit + (rel % units), leafOaUnit, sizeLg2, perm: format.leafPerm(level, lo, hi), level, entryAddr: addr, lo, hi };
+  }
+  return { ok: false, fault: 'not-present', level: 0 };
+}

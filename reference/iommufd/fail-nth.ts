@@ -1,0 +1,44 @@
+/**
+ * Fault injection for the FAIL_NTH test hook (the kernel's fail-nth sweep of
+ * iommufd_fail_nth.c): armed with n, the n-th allocation point reached by the next ioctl fails
+ * with ENOMEM. Allocation points sit where the kernel allocates (object, pages store, area,
+ * interval-tree node, page pin batch, IOPTE mapping), always before that step commits, so that
+ * every caller's rollback is exercised: a failing ioctl must leave STATE exactly as it was.
+ */
+
+import { UapiError } from './errors.ts';
+
+export class FailNth {
+  private n = 0;
+  private count = 0;
+  private reached = false;
+
+  /** FAIL_NTH {n}: arms the next ioctl; 0 disarms. */
+  arm(n: number): void {
+    this.n = n;
+  }
+
+  /** Called when an ioctl starts. */
+  begin(): void {
+    this.count = 0;
+    this.reached = false;
+  }
+
+  /** An allocation point. */
+  point(what: string): void {
+    if (this.n <= 0) return;
+    this.count++;
+    if (this.count === this.n) {
+      this.reached = true;
+      throw new UapiError('ENOMEM', `fail_nth ${this.n}: ${what}`);
+    }
+  }
+
+  /** Called when the ioctl ends: whether point n was reached (undefined when not armed); disarms. */
+  end(): boolean | undefined {
+    if (this.n <= 0) return undefined;
+    const r = this.reached;
+    this.n = 0;
+    return r;
+  }
+}
