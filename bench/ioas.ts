@@ -1,11 +1,21 @@
 /**
- * IOAS map/unmap benchmark: MAP of 64 GiB of user memory in 2 MiB runs (FIXED_IOVA, one area
- * per run) and UNMAP of all of it run by run, without a domain and with one mock domain of
- * the selftest's huge table type (every page pinned, charged and mirrored). Figures are ratios against a baseline measured in the same run —
- * the same number of inserts and deletes of bigint keys in a binary-searched sorted array,
- * the data structure a naive reference would use — plus absolute milliseconds.
- * A third run maps the same runs with automatic IOVAs and removes them with one unmap-all.
- * `quick` maps 1 GiB instead. The domain case maps at most 32 GiB (see benchIoas).
+ * IOAS map/unmap benchmark, the figure of issue #3: 64 GiB of user memory mapped in 2 MiB runs
+ * (32,768 IOMMU_IOAS_MAPs, one area each) and all of it unmapped again, through the whole
+ * IommufdContext path (argument checks, pages stores, area tree, accounting), in four runs:
+ * FIXED_IOVA maps then UNMAP run by run, and automatic-IOVA maps then one unmap-all (iova 0,
+ * length U64_MAX), each without a domain and with one mock domain of the selftest's huge table
+ * type (MOCK_IOMMUPT_HUGE: every page pinned, charged and mirrored into 2 MiB-capable IOPTEs).
+ *
+ * Baseline, measured in the same run: one JS Map with as many `set`s and then `delete`s of
+ * number keys as there are runs — the cheapest per-run bookkeeping a host can do. A ratio
+ * `<phase>_ratio` is that phase's time divided by the baseline's (set + delete) time, so a
+ * store that is O(n) per operation shows up as a ratio that grows with the run count, and the
+ * ratio compares across machines; `<phase>_ms` is the absolute time. The baseline is the best
+ * of several rounds (it should time the Map, not a GC pause); each IOAS phase runs once.
+ * `store_insert_delete_ratio` times the area store alone (range-tree.ts, bigint keys: the same
+ * inserts, lookups and deletes an UNMAP run by run makes) against the same baseline, to show
+ * how much of a phase is the ordered structure and how much is the rest of the MAP path.
+ * `quick` maps 1 GiB instead of 64 GiB.
  */
 
 import { Machine } from '../reference/machine/machine.ts';
@@ -13,51 +23,66 @@ import { IommufdContext } from '../reference/iommufd/context.ts';
 import { attachDevice, bindDevice } from '../reference/iommufd/device.ts';
 import { createHwptPaging } from '../reference/iommufd/hwpt.ts';
 import { IOMMU_HWPT_DATA_SELFTEST, MOCK_IOMMUPT_HUGE } from '../reference/iommu/mock.ts';
+import { RangeTree } from '../reference/iommufd/range-tree.ts';
+import type { Range } from '../reference/iommufd/range-tree.ts';
 
 const RUN_BYTES = 2 * 1024 * 1024;
-const R_W_FIXED = (1 << 2) | (1 << 1) | (1 << 0);
+const MAP_READ = 1 << 2;
+const MAP_WRITE = 1 << 1;
+const MAP_FIXED_IOVA = 1 << 0;
+const U64_MAX = (1n << 64n) - 1n;
+const IOVA_BASE = 0x100000000n;
 
+/** One round of `runs` Map.set then Map.delete of number keys spaced like the IOVAs. */
 function baselineOnce(runs: number): number {
+  const m = new Map<number, number>();
   const t0 = performance.now();
-  const keys: bigint[] = [];
-  for (let i = 0; i < runs; i++) {
-    const k = BigInt(0x100000000 + i * RUN_BYTES);
-    let lo = 0;
-    let hi = keys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (keys[mid] < k) lo = mid + 1;
-      else hi = mid;
-    }
-    keys.splice(lo, 0, k);
-  }
-  for (let i = 0; i < runs; i++) {
-    const k = BigInt(0x100000000 + i * RUN_BYTES);
-    let lo = 0;
-    let hi = keys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (keys[mid] < k) lo = mid + 1;
-      else hi = mid;
-    }
-    keys.splice(lo, 1);
-  }
-  return performance.now() - t0;
+  for (let i = 0; i < runs; i++) m.set(0x100000000 + i * RUN_BYTES, i);
+  for (let i = 0; i < runs; i++) m.delete(0x100000000 + i * RUN_BYTES);
+  const ms = performance.now() - t0;
+  if (m.size !== 0) throw new Error('baseline left keys behind');
+  return ms;
 }
 
-/** The fastest of five baseline runs: the baseline should measure the structure, not GC noise. */
 function baseline(runs: number): number {
   let best = Infinity;
-  for (let i = 0; i < 5; i++) best = Math.min(best, baselineOnce(runs));
+  for (let i = 0; i < 9; i++) best = Math.min(best, baselineOnce(runs));
   return best;
 }
 
-function run(totalBytes: number, withDomain: boolean, auto = false): { mapMs: number; unmapMs: number } {
-    const m = new Machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
+/** `runs` RangeTree inserts, then a first-intersecting lookup and a delete per run. */
+function storeOnce(runs: number): number {
+  const t = new RangeTree<Range>();
+  const items: Range[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = IOVA_BASE + BigInt(i * RUN_BYTES);
+    items.push({ start, last: start + BigInt(RUN_BYTES - 1) });
+  }
+  const t0 = performance.now();
+  for (const r of items) t.insert(r);
+  for (const r of items) t.delete(t.firstIntersecting(r.start, r.last) as Range);
+  const ms = performance.now() - t0;
+  if (t.size !== 0) throw new Error('store bench left ranges behind');
+  return ms;
+}
+
+function store(runs: number): number {
+  let best = Infinity;
+  for (let i = 0; i < 9; i++) best = Math.min(best, storeOnce(runs));
+  return best;
+}
+
+interface Phases {
+  mapMs: number;
+  unmapMs: number;
+}
+
+/** Maps `totalBytes` in 2 MiB runs and unmaps it all; throws if anything is left pinned. */
+function run(totalBytes: number, withDomain: boolean, mode: 'fixed-runs' | 'auto-all'): Phases {
+  const m = new Machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
   const ctx = new IommufdContext(3, m, new Map());
   const ioas = Number(ctx.ioasAlloc({ flags: 0n }).out_ioas_id);
   if (withDomain) {
-    // The selftest's huge table type (MOCK_IOMMUPT_HUGE): 56-bit aperture, 1 MiB IOPTEs.
     const data = new Uint8Array(8);
     data[4] = MOCK_IOMMUPT_HUGE;
     const dev = bindDevice(ctx, 'dev0');
@@ -67,19 +92,28 @@ function run(totalBytes: number, withDomain: boolean, auto = false): { mapMs: nu
   }
   const buf = m.memory.mmap(totalBytes);
   const runs = totalBytes / RUN_BYTES;
-  const iova0 = 0x100000000n;
-  const arg = { flags: BigInt(auto ? R_W_FIXED & ~1 : R_W_FIXED), ioas_id: BigInt(ioas), __reserved: 0n, user_va: 0n, length: BigInt(RUN_BYTES), iova: 0n };
-  const base = iova0;
+  const fixed = mode === 'fixed-runs';
+  const arg = {
+    flags: BigInt(MAP_READ | MAP_WRITE | (fixed ? MAP_FIXED_IOVA : 0)),
+    ioas_id: BigInt(ioas), __reserved: 0n, user_va: 0n, length: BigInt(RUN_BYTES), iova: 0n,
+  };
+  const iovas: bigint[] = [];
   const t0 = performance.now();
   for (let i = 0; i < runs; i++) {
     arg.user_va = BigInt(buf + i * RUN_BYTES);
-    arg.iova = base + BigInt(i * RUN_BYTES);
-    ctx.ioasMap(arg);
+    arg.iova = fixed ? IOVA_BASE + BigInt(i * RUN_BYTES) : 0n;
+    iovas.push(BigInt(ctx.ioasMap(arg).iova));
   }
   const t1 = performance.now();
-  if (auto) ctx.ioasUnmap({ ioas_id: BigInt(ioas), iova: 0n, length: (1n << 64n) - 1n });
-  else for (let i = 0; i < runs; i++) ctx.ioasUnmap({ ioas_id: BigInt(ioas), iova: base + BigInt(i * RUN_BYTES), length: BigInt(RUN_BYTES) });
+  let unmapped = 0n;
+  if (fixed) {
+    for (const iova of iovas) unmapped += BigInt(ctx.ioasUnmap({ ioas_id: BigInt(ioas), iova, length: BigInt(RUN_BYTES) }).length);
+  } else {
+    unmapped = BigInt(ctx.ioasUnmap({ ioas_id: BigInt(ioas), iova: 0n, length: U64_MAX }).length);
+  }
   const t2 = performance.now();
+  if (unmapped !== BigInt(totalBytes)) throw new Error(`bench unmapped ${unmapped} of ${totalBytes} bytes`);
+  if (withDomain && m.memory.pinnedFrames !== 0) throw new Error('bench leaked pins before close');
   ctx.close();
   if (m.memory.pinnedFrames !== 0) throw new Error('bench leaked pins');
   return { mapMs: t1 - t0, unmapMs: t2 - t1 };
@@ -87,30 +121,28 @@ function run(totalBytes: number, withDomain: boolean, auto = false): { mapMs: nu
 
 export async function benchIoas(opts: { quick?: boolean } = {}): Promise<Record<string, number>> {
   const totalBytes = opts.quick ? 1024 ** 3 : 64 * 1024 ** 3;
-  // PhysicalMemory tracks allocated frames in one Set, and a V8 Set holds at most 2^24 entries:
-  // 64 GiB of pinned 4 KiB pages plus the table frames would exceed it, so the domain case
-  // pins half of it (reported to the lead; physical-memory.ts is not ours).
-  const domainBytes = Math.min(totalBytes, 32 * 1024 ** 3);
   const runs = totalBytes / RUN_BYTES;
   const baseMs = baseline(runs);
-  const baseDomainMs = baseline(domainBytes / RUN_BYTES);
-  const plain = run(totalBytes, false);
-  const dom = run(domainBytes, true);
-  const auto = run(totalBytes, false, true);
-  return {
-    runs,
-    baseline_ms: baseMs,
-    map_ms: plain.mapMs,
-    unmap_ms: plain.unmapMs,
-    map_unmap_ratio: (plain.mapMs + plain.unmapMs) / baseMs,
-    domain_runs: domainBytes / RUN_BYTES,
-    domain_baseline_ms: baseDomainMs,
-    domain_map_ms: dom.mapMs,
-    domain_unmap_ms: dom.unmapMs,
-    domain_map_unmap_ratio: (dom.mapMs + dom.unmapMs) / baseDomainMs,
-    domain_pages_pinned_per_ms: (domainBytes / 4096) / dom.mapMs,
-    auto_iova_map_ms: auto.mapMs,
-    auto_iova_map_ratio: auto.mapMs / baseMs,
-    unmap_all_ms: auto.unmapMs,
+  const storeMs = store(runs);
+  const out: Record<string, number> = {
+    runs, mapped_gib: totalBytes / 1024 ** 3, baseline_map_set_delete_ms: baseMs,
+    store_insert_delete_ms: storeMs, store_insert_delete_ratio: storeMs / baseMs,
   };
+  for (const withDomain of [false, true]) {
+    const d = withDomain ? 'domain_' : '';
+    const fixed = run(totalBytes, withDomain, 'fixed-runs');
+    const auto = run(totalBytes, withDomain, 'auto-all');
+    Object.assign(out, {
+      [`${d}fixed_map_ms`]: fixed.mapMs,
+      [`${d}fixed_map_ratio`]: fixed.mapMs / baseMs,
+      [`${d}unmap_runs_ms`]: fixed.unmapMs,
+      [`${d}unmap_runs_ratio`]: fixed.unmapMs / baseMs,
+      [`${d}auto_map_ms`]: auto.mapMs,
+      [`${d}auto_map_ratio`]: auto.mapMs / baseMs,
+      [`${d}unmap_all_ms`]: auto.unmapMs,
+      [`${d}unmap_all_ratio`]: auto.unmapMs / baseMs,
+    });
+    if (withDomain) out.domain_pages_pinned_per_ms = totalBytes / 4096 / fixed.mapMs;
+  }
+  return out;
 }

@@ -474,7 +474,7 @@ export class IoPagetable {
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
         start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
-        prot: { ...prot }, filled: false, accessPins: 0, preventAccess: false,
+        prot: { read: prot.read, write: prot.write }, filled: false, accessPins: 0, preventAccess: false,
       });
       cur = last + 1n;
     }
