@@ -32,6 +32,9 @@ const DEFAULT_TOPOLOGY = {
   devices: [{ name: 'mock0', bridge: 'pci0' }],
 };
 
+/** Test hooks that model kernel calls and so are swept by FAIL_NTH like ioctls. */
+const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED']);
+
 /** What the reference offers; model and format capabilities follow the registries. */
 export function capabilities(): string[] {
   return [
@@ -147,12 +150,21 @@ export class ReferenceAdapter implements Adapter {
     const hook = this.hooks[params.op];
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const ctx = params.fd === undefined ? (this.contexts.size > 0 ? this.contexts.values().next().value : undefined) : this.contexts.get(params.fd);
+    // Hooks that stand for kernel calls (the selftest's access and device ops) take part in a
+    // FAIL_NTH sweep like an ioctl; the runner's own memory and state hooks never do.
+    const swept = FAIL_NTH_HOOKS.has(params.op);
+    const fn = this.machine.failNth;
+    if (swept) fn.begin();
+    let result: TestResult;
     try {
-      return { ret: 0, out: hook(ctx, params.arg ?? {}) };
+      result = { ret: 0, out: hook(ctx, params.arg ?? {}) };
     } catch (e) {
-      if (e instanceof UapiError) return { errno: e.errno };
-      throw e;
+      if (!(e instanceof UapiError)) throw e;
+      result = { errno: e.errno };
+    } finally {
+      if (swept) this.lastReached = fn.end();
     }
+    return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached } : result;
   }
 
   async shutdown(_params: Record<string, never> = {}): Promise<Record<string, never>> {
