@@ -10,7 +10,9 @@ import { destroyIoasIgnoresUsers } from './bugs/destroy-ioas-ignores-users.ts';
 import { fixedIovaAlignmentUnchecked } from './bugs/fixed-iova-alignment-unchecked.ts';
 import { hugePagesOptionIgnored } from './bugs/huge-pages-option-ignored.ts';
 import { idsNotReused } from './bugs/ids-not-reused.ts';
+import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.ts';
 import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
+import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
 import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
 import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
 import { rlimitNotEnforced } from './bugs/rlimit-not-enforced.ts';
@@ -43,6 +45,8 @@ const MUTANTS: readonly Mutant[] = [
   rlimitNotEnforced,
   accessIgnoresUnmap,
   fixedIovaAlignmentUnchecked,
+  mapFailureKeepsArea,
+  iovaRangesIgnoresReserved,
 ];
 
 export function listMutants(): readonly Mutant[] {
