@@ -4,7 +4,9 @@
  */
 import { accessIgnoresUnmap } from './bugs/access-ignores-unmap.ts';
 import { autoIovaPageAligned } from './bugs/auto-iova-page-aligned.ts';
+import { autoIovaIgnoresAllowed } from './bugs/auto-iova-ignores-allowed.ts';
 import { closeKeepsPins } from './bugs/close-keeps-pins.ts';
+import { copyIgnoresReadonlySource } from './bugs/copy-ignores-readonly-source.ts';
 import { copyPinsTwice } from './bugs/copy-pins-twice.ts';
 import { destroyIoasIgnoresUsers } from './bugs/destroy-ioas-ignores-users.ts';
 import { fixedIovaAlignmentUnchecked } from './bugs/fixed-iova-alignment-unchecked.ts';
@@ -47,6 +49,8 @@ const MUTANTS: readonly Mutant[] = [
   fixedIovaAlignmentUnchecked,
   mapFailureKeepsArea,
   iovaRangesIgnoresReserved,
+  autoIovaIgnoresAllowed,
+  copyIgnoresReadonlySource,
 ];
 
 export function listMutants(): readonly Mutant[] {
