@@ -4,13 +4,17 @@
  */
 import { accessIgnoresUnmap } from './bugs/access-ignores-unmap.ts';
 import { autoIovaPageAligned } from './bugs/auto-iova-page-aligned.ts';
+import { autoIovaIgnoresAllowed } from './bugs/auto-iova-ignores-allowed.ts';
 import { closeKeepsPins } from './bugs/close-keeps-pins.ts';
+import { copyIgnoresReadonlySource } from './bugs/copy-ignores-readonly-source.ts';
 import { copyPinsTwice } from './bugs/copy-pins-twice.ts';
 import { destroyIoasIgnoresUsers } from './bugs/destroy-ioas-ignores-users.ts';
 import { fixedIovaAlignmentUnchecked } from './bugs/fixed-iova-alignment-unchecked.ts';
 import { hugePagesOptionIgnored } from './bugs/huge-pages-option-ignored.ts';
 import { idsNotReused } from './bugs/ids-not-reused.ts';
+import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.ts';
 import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
+import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
 import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
 import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
 import { rlimitNotEnforced } from './bugs/rlimit-not-enforced.ts';
@@ -43,6 +47,10 @@ const MUTANTS: readonly Mutant[] = [
   rlimitNotEnforced,
   accessIgnoresUnmap,
   fixedIovaAlignmentUnchecked,
+  mapFailureKeepsArea,
+  iovaRangesIgnoresReserved,
+  autoIovaIgnoresAllowed,
+  copyIgnoresReadonlySource,
 ];
 
 export function listMutants(): readonly Mutant[] {
