@@ -25,8 +25,6 @@ import { runMutant, withMutant } from './run-mutant.ts';
 
 /** Mutants no case catches by behaviour today, with the clause that lacks a case. */
 const KNOWN_GAPS: Record<string, string> = {
-  'unmap-first-domain-only': 'IOAS-UNMAP-7 with two distinct domains: the two-mock-domain variants share one auto domain, so no case unmaps and then looks through a second domain',
-  'huge-pages-option-ignored': 'OPT-HUGE-2/3: every case uses the mock unit (one page size); none checks IOPTE sizes after HUGE_PAGES 0 on a unit with large pages',
 };
 
 const PATCHED_CLASSES: Array<{ prototype: object; name: string }> = [

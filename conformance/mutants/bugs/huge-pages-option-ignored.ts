@@ -13,7 +13,7 @@ export const hugePagesOptionIgnored: Mutant = {
   name: 'huge-pages-option-ignored',
   models: 'HUGE_PAGES = 0 does not limit the IOPTE sizes used when mapping',
   violates: ['OPT-HUGE-2', 'OPT-HUGE-3', 'VFIO-HUGE-1'],
-  areas: ['options/huge-pages/*', 'vfio-compat/*'],
+  areas: ['options/huge-pages/*', 'vfio-compat/*', 'hw/huge-pages/*'],
   install: () => Patches.install((p) => p.method(IoPagetable.prototype, 'mapAreaInto', () => function (this: IoPagetable, area: Area, domain: PagingDomain): void {
     const pgsize = domain.spec.pgsizeBitmap; // BUG: disableLargePages is not consulted
     const firstByte = area.pagesOffsetBytes;
