@@ -269,6 +269,13 @@ class CaseExecution {
         throw new StepFailed({ step: ref, expected: { errno: expected.join('|') }, actual: { errno }, message: `${describeStep(ref)}: expected ${expected.join(' or ')}, got ${errno}` });
       }
       this.match.comparisons++;
+      if (isIoctl && step.copied_back !== undefined) {
+        this.match.comparisons++;
+        if (step.copied_back !== argCameBack) {
+          const message = step.copied_back ? 'the kernel copies the struct back on this failure, but no arg came back' : 'the kernel copies nothing back on this failure, but arg came back';
+          throw new StepFailed({ step: ref, expected: { copied_back: step.copied_back }, actual: { copied_back: argCameBack }, message: `${describeStep(ref)}: failed with ${errno} as expected, but ${message}` });
+        }
+      }
       if (step.out && Object.keys(step.out).length > 0 && !argCameBack) {
         throw new StepFailed({ step: ref, expected: step.out, actual: null, message: `${describeStep(ref)}: failed with ${errno} as expected, but no arg came back to compare out with` });
       }
