@@ -13,6 +13,7 @@ import type { Adapter, HelloResult, IoctlResult, JsonObject, TestResult } from '
 import { AdapterError, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../schemas/lib/catalog.ts';
+import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/lib/validate.ts';
 import { AccessObject } from './iommufd/access.ts';
 import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
@@ -31,6 +32,9 @@ const DEFAULT_TOPOLOGY = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'mock0', bridge: 'pci0' }],
 };
+
+/** Test hooks that model kernel calls and so are swept by FAIL_NTH like ioctls. */
+const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED']);
 
 /** What the reference offers; model and format capabilities follow the registries. */
 export function capabilities(): string[] {
@@ -122,6 +126,12 @@ export class ReferenceAdapter implements Adapter {
 
   async ioctl(params: { fd: number; cmd: string; arg: JsonObject; argp?: number }): Promise<IoctlResult> {
     if (!this.contexts.has(params.fd)) return { errno: 'EBADF' };
+    // The same schemas the runner uses decide what is well-formed: a malformed argument is the
+    // caller's protocol error, never an errno the kernel would give.
+    if (getCatalog().ioctls.has(params.cmd) && params.argp === undefined) {
+      const bad = validateIoctlArg(params.cmd, params.arg ?? {});
+      if (bad) throw new AdapterError(RPC_INVALID_PARAMS, formatIssues(`${params.cmd} arg`, bad).join('; '));
+    }
     // Protocol extension (cases report): `argp` passes the argument pointer itself. Reading the
     // struct's size faults first for a NULL or unmapped pointer (main.c get_user(size)).
     const argp = params.argp ?? (params.arg as JsonObject | undefined)?.__argp;
@@ -146,13 +156,24 @@ export class ReferenceAdapter implements Adapter {
   async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
     const hook = this.hooks[params.op];
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
+    const bad = validateBySchemaId(`protocol.schema.json#/$defs/hookArg_${params.op}`, params.arg ?? {});
+    if (bad) throw new AdapterError(RPC_INVALID_PARAMS, formatIssues(`${params.op} arg`, bad).join('; '));
     const ctx = params.fd === undefined ? (this.contexts.size > 0 ? this.contexts.values().next().value : undefined) : this.contexts.get(params.fd);
+    // Hooks that stand for kernel calls (the selftest's access and device ops) take part in a
+    // FAIL_NTH sweep like an ioctl; the runner's own memory and state hooks never do.
+    const swept = FAIL_NTH_HOOKS.has(params.op);
+    const fn = this.machine.failNth;
+    if (swept) fn.begin();
+    let result: TestResult;
     try {
-      return { ret: 0, out: hook(ctx, params.arg ?? {}) };
+      result = { ret: 0, out: hook(ctx, params.arg ?? {}) };
     } catch (e) {
-      if (e instanceof UapiError) return { errno: e.errno };
-      throw e;
+      if (!(e instanceof UapiError)) throw e;
+      result = { errno: e.errno };
+    } finally {
+      if (swept) this.lastReached = fn.end();
     }
+    return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached } : result;
   }
 
   async shutdown(_params: Record<string, never> = {}): Promise<Record<string, never>> {

@@ -10,6 +10,9 @@ import { parseArgs } from 'node:util';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
 import { parseAdapterSpec } from '../../conformance/runner/adapter-spec.ts';
+import { inProcessFactory } from '../../conformance/runner/in-process.ts';
+import { getMutant, listMutants } from '../../conformance/mutants/registry.ts';
+import { mutantAdapterFactory, withMutant } from '../../conformance/mutants/run-mutant.ts';
 import { DEFAULT_CASES_DIR, loadCases } from '../../conformance/runner/case-loader.ts';
 import { loadCatalog } from '../../conformance/runner/catalog-source.ts';
 import { loadExpectations } from '../../conformance/runner/expectations.ts';
@@ -39,6 +42,7 @@ Run the golden cases against an implementation and write reports.
   --hello-timeout <ms>    time limit for the adapter's hello (default 30000)
   --restart-budget <n>    adapter restarts allowed after crashes/timeouts (default 10)
   --bail                  stop after the first failing case
+  --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
   --help                  this text
 
 Exit status: 0 nothing failed; 1 a case failed or the run stopped early; 2 usage or adapter error.
@@ -64,6 +68,15 @@ export interface ConformDeps {
   loadCatalog: () => Promise<UapiCatalog>;
 }
 
+function mutantNamed(name: string, adapterKind: string) {
+  if (adapterKind !== 'reference') throw new Error('--mutant: seeded bugs exist only for the embedded reference (--adapter reference)');
+  try {
+    return getMutant(name);
+  } catch {
+    throw new Error(`--mutant: unknown mutant '${name}' (known: ${listMutants().map((m) => m.name).join(', ')})`);
+  }
+}
+
 export async function runConform(argv: string[], deps: ConformDeps = { loadCatalog }): Promise<number> {
   let opts;
   try {
@@ -84,6 +97,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
         'hello-timeout': { type: 'string' },
         'restart-budget': { type: 'string' },
         bail: { type: 'boolean', default: false },
+        mutant: { type: 'string' },
       },
       allowPositionals: false,
     }).values;
@@ -109,10 +123,13 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     });
     const catalog = await deps.loadCatalog();
     const adapter = await parseAdapterSpec(opts.adapter!, catalog);
+    // --mutant: the embedded reference with one seeded bug, to see which cases catch it.
+    const mutant = opts.mutant === undefined ? null : mutantNamed(opts.mutant, adapter.config.kind);
+    const factory = mutant ? inProcessFactory(mutantAdapterFactory(mutant, catalog)) : adapter.factory;
     const progress = createProgress();
     let started = false;
-    const report = await runSuite({
-      factory: adapter.factory,
+    const report = await withMutant(mutant, () => runSuite({
+      factory,
       adapter: adapter.config,
       catalog,
       cases: selected,
@@ -142,11 +159,11 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
         }
         progress.caseDone(r, done, total);
       },
-    });
+    }));
     progress.stop();
     // The embedded reference reports to reports/reference/ (as the README says); any other
     // implementation to a folder named after what it said in hello.
-    const dir = opts.report ?? join('reports', adapter.config.kind === 'reference' ? 'reference' : slugify(report.implementation?.name ?? adapter.config.kind));
+    const dir = opts.report ?? join('reports', mutant ? `reference-mutant-${mutant.name}` : adapter.config.kind === 'reference' ? 'reference' : slugify(report.implementation?.name ?? adapter.config.kind));
     const written = writeReport(report, dir, formats);
     if (opts.json) {
       mkdirSync(dirname(opts.json), { recursive: true });

@@ -38,7 +38,9 @@ class StepFailed extends Error {
 }
 
 type IoctlAnswer = { ret?: number; errno?: string; arg?: JsonObject; fail_nth_reached?: boolean };
-type TestAnswer = { ret?: number; errno?: string; out?: JsonObject };
+type TestAnswer = { ret?: number; errno?: string; out?: JsonObject; fail_nth_reached?: boolean };
+/** One call of a step: what came back, and how to judge it as the step's real outcome. */
+type Attempt = { answer: { errno?: string; fail_nth_reached?: boolean }; judge: (ref: StepRef) => void };
 
 /**
  * What an ioctl's `out` is compared with: the struct that came back, the pointer content read
@@ -147,19 +149,33 @@ class CaseExecution {
       if (step.op === 'SET_MEMLOCK_LIMIT' || step.op === 'FAIL_NTH') this.touchedProcess = true;
       const params: { fd?: number; op: string; arg: JsonObject } = { op: compiled.op, arg: compiled.arg };
       if (compiled.scope === 'context') params.fd = await this.fdOf(compiled.ctx);
-      const r = (await this.call('test', params, compiled.op)) as TestAnswer;
-      this.judge(step, ref, r.errno, r.out, false, new Set());
+      const once = async (r: StepRef, beforeCall?: () => Promise<void>): Promise<Attempt> => {
+        if (beforeCall) await beforeCall();
+        const answer = (await this.call('test', params, compiled.op)) as TestAnswer;
+        return { answer, judge: (at) => this.judge(step, at, answer.errno, answer.out, false, new Set()) };
+      };
+      if (step.fail_nth && this.env.session.capabilities.has('test:fail-nth')) {
+        await this.sweep(step, index, once);
+        return;
+      }
+      (await once(ref)).judge(ref);
       return;
     }
     const fd = await this.fdOf(compiled.ctx);
     const info = this.env.catalog.ioctls.get(compiled.op);
     if (info?.struct && 'iommufd' in compiled.arg && !(step.arg && 'iommufd' in step.arg)) compiled.arg.iommufd = fd;
+    const once = async (r: StepRef, beforeCall?: () => Promise<void>): Promise<Attempt> => {
+      const { answer, decoded } = await this.ioctlOnce(compiled, fd, r, beforeCall);
+      return {
+        answer,
+        judge: (at) => this.judge(step, at, answer.errno, actualOf(answer, decoded), true, new Set(Object.keys(decoded)), answer.arg !== undefined),
+      };
+    };
     if (step.fail_nth && this.env.session.capabilities.has('test:fail-nth')) {
-      await this.sweep(step, index, compiled, fd);
+      await this.sweep(step, index, once);
       return;
     }
-    const { answer, decoded } = await this.ioctlOnce(compiled, fd, ref);
-    this.judge(step, ref, answer.errno, actualOf(answer, decoded), true, new Set(Object.keys(decoded)), answer.arg !== undefined);
+    (await once(ref)).judge(ref);
   }
 
   /** Places inline pointer content, issues the ioctl, reads the content back, unmaps it. */
@@ -196,7 +212,13 @@ class CaseExecution {
     return { answer, decoded };
   }
 
-  private async sweep(step: CaseStep, index: number, compiled: CompiledStep, fd: number): Promise<void> {
+  /**
+   * The fail_nth sweep of one step (an ioctl, or a hook that models a kernel call): attempt n
+   * arms FAIL_NTH {n} just before the call; every attempt that reached point n must fail with
+   * ENOMEM (or the step's errno) and leave STATE as it was; the first attempt that did not
+   * reach n is the real call and is judged as the step.
+   */
+  private async sweep(step: CaseStep, index: number, once: (ref: StepRef, beforeCall: () => Promise<void>) => Promise<Attempt>): Promise<void> {
     const withState = this.env.session.capabilities.has('test:state');
     this.failNthSteps++;
     this.touchedProcess = true;
@@ -205,13 +227,13 @@ class CaseExecution {
     for (let n = 1; n <= FAIL_NTH_MAX; n++) {
       const ref = stepRef(step, index, n);
       this.failNthAttempts++;
-      const { answer, decoded } = await this.ioctlOnce(compiled, fd, ref, async () => {
+      const { answer, judge } = await once(ref, async () => {
         await this.hook('FAIL_NTH', { n }, ref);
       });
       const reached = answer.fail_nth_reached ?? (answer.errno === 'ENOMEM');
       if (!reached || answer.errno === undefined) {
         await this.hook('FAIL_NTH', { n: 0 }, ref);
-        this.judge(step, stepRef(step, index), answer.errno, actualOf(answer, decoded), true, new Set(Object.keys(decoded)), answer.arg !== undefined);
+        judge(stepRef(step, index));
         return;
       }
       await this.hook('FAIL_NTH', { n: 0 }, ref);
@@ -247,6 +269,13 @@ class CaseExecution {
         throw new StepFailed({ step: ref, expected: { errno: expected.join('|') }, actual: { errno }, message: `${describeStep(ref)}: expected ${expected.join(' or ')}, got ${errno}` });
       }
       this.match.comparisons++;
+      if (isIoctl && step.copied_back !== undefined) {
+        this.match.comparisons++;
+        if (step.copied_back !== argCameBack) {
+          const message = step.copied_back ? 'the kernel copies the struct back on this failure, but no arg came back' : 'the kernel copies nothing back on this failure, but arg came back';
+          throw new StepFailed({ step: ref, expected: { copied_back: step.copied_back }, actual: { copied_back: argCameBack }, message: `${describeStep(ref)}: failed with ${errno} as expected, but ${message}` });
+        }
+      }
       if (step.out && Object.keys(step.out).length > 0 && !argCameBack) {
         throw new StepFailed({ step: ref, expected: step.out, actual: null, message: `${describeStep(ref)}: failed with ${errno} as expected, but no arg came back to compare out with` });
       }

@@ -27,6 +27,7 @@ export interface CaseStep {
   argp?: Json;
   out?: JsonObject;
   errno?: string | string[];
+  copied_back?: boolean;
   label?: string;
   fail_nth?: boolean;
   note?: string;

@@ -195,6 +195,10 @@ export interface CaseStep {
    */
   errno?: ErrnoName | [ErrnoName, ErrnoName, ...ErrnoName[]];
   /**
+   * On a step expected to fail: whether the kernel copies the struct back to user memory on that failure (an ioctl answer with or without arg). false asserts the user's struct is left untouched, e.g. IOMMU_IOAS_UNMAP's length after an error.
+   */
+  copied_back?: boolean;
+  /**
    * A short stable name for the step, used in reports instead of its index.
    */
   label?: string;

@@ -116,7 +116,7 @@ export type IoctlResult =
       fail_nth_reached?: boolean;
     };
 /**
- * A hook result; out is checked against hookOut_<op>.
+ * A hook result; out is checked against hookOut_<op>. fail_nth_reached, as for ioctls, only on a hook that follows FAIL_NTH {n > 0} and can allocate (the access hooks, DEVICE_UNBIND).
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "testResult".
@@ -125,9 +125,11 @@ export type TestResult =
   | {
       ret: 0;
       out: {};
+      fail_nth_reached?: boolean;
     }
   | {
       errno: ErrnoName;
+      fail_nth_reached?: boolean;
     };
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

@@ -21,13 +21,14 @@ export interface HelloResult {
   capabilities: string[];
 }
 
+/** `fail_nth_reached`: only on the call after FAIL_NTH {n > 0} — whether point n was reached. */
 export type IoctlResult =
-  | { ret: number; arg: JsonObject }
-  | { errno: string; arg?: JsonObject };
+  | { ret: number; arg: JsonObject; fail_nth_reached?: boolean }
+  | { errno: string; arg?: JsonObject; fail_nth_reached?: boolean };
 
 export type TestResult =
-  | { ret: number; out: JsonObject }
-  | { errno: string };
+  | { ret: number; out: JsonObject; fail_nth_reached?: boolean }
+  | { errno: string; fail_nth_reached?: boolean };
 
 export interface Adapter {
   hello(params: { protocol: number }): Promise<HelloResult>;

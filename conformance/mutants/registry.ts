@@ -1,0 +1,64 @@
+/**
+ * Every mutant, by name. Adding one is a file in bugs/ and a line here. `listMutants()` and
+ * `getMutant()` are what a later `ioasid conform --mutant <name>` would use.
+ */
+import { accessIgnoresUnmap } from './bugs/access-ignores-unmap.ts';
+import { autoIovaPageAligned } from './bugs/auto-iova-page-aligned.ts';
+import { autoIovaIgnoresAllowed } from './bugs/auto-iova-ignores-allowed.ts';
+import { closeKeepsPins } from './bugs/close-keeps-pins.ts';
+import { copyIgnoresReadonlySource } from './bugs/copy-ignores-readonly-source.ts';
+import { copyPinsTwice } from './bugs/copy-pins-twice.ts';
+import { destroyIoasIgnoresUsers } from './bugs/destroy-ioas-ignores-users.ts';
+import { fixedIovaAlignmentUnchecked } from './bugs/fixed-iova-alignment-unchecked.ts';
+import { hugePagesOptionIgnored } from './bugs/huge-pages-option-ignored.ts';
+import { idsNotReused } from './bugs/ids-not-reused.ts';
+import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.ts';
+import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
+import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
+import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
+import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
+import { rlimitNotEnforced } from './bugs/rlimit-not-enforced.ts';
+import { trailingBytesIgnored } from './bugs/trailing-bytes-ignored.ts';
+import { unmapEndOffByOne } from './bugs/unmap-end-off-by-one.ts';
+import { unmapFirstDomainOnly } from './bugs/unmap-first-domain-only.ts';
+import { unmapKeepsPins } from './bugs/unmap-keeps-pins.ts';
+import { unmapKeepsPte } from './bugs/unmap-keeps-pte.ts';
+import { unmapLastPageLeftMapped } from './bugs/unmap-last-page-left-mapped.ts';
+import { unmapPartialSucceeds } from './bugs/unmap-partial-succeeds.ts';
+import type { Mutant } from './mutant.ts';
+
+const MUTANTS: readonly Mutant[] = [
+  unmapEndOffByOne,
+  unmapLastPageLeftMapped,
+  unmapKeepsPte,
+  unmapFirstDomainOnly,
+  unmapPartialSucceeds,
+  unmapKeepsPins,
+  closeKeepsPins,
+  destroyIoasIgnoresUsers,
+  autoIovaPageAligned,
+  reservedFieldEinval,
+  iovaRangesNoCount,
+  trailingBytesIgnored,
+  idsNotReused,
+  copyPinsTwice,
+  pinFailureKeepsPartial,
+  hugePagesOptionIgnored,
+  rlimitNotEnforced,
+  accessIgnoresUnmap,
+  fixedIovaAlignmentUnchecked,
+  mapFailureKeepsArea,
+  iovaRangesIgnoresReserved,
+  autoIovaIgnoresAllowed,
+  copyIgnoresReadonlySource,
+];
+
+export function listMutants(): readonly Mutant[] {
+  return MUTANTS;
+}
+
+export function getMutant(name: string): Mutant {
+  const m = MUTANTS.find((x) => x.name === name);
+  if (m === undefined) throw new Error(`no mutant '${name}' (known: ${MUTANTS.map((x) => x.name).join(', ')})`);
+  return m;
+}
