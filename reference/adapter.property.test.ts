@@ -84,7 +84,9 @@ describe('reference adapter: failing calls change nothing, close releases everyt
         const after = (await ad.test({ op: 'STATE', arg: {} })) as { out: JsonObject };
         expect(after.out).toMatchObject({ contexts: [], pinned_pages: 0, user_pages: 0, mm_pages: 0 });
       }),
-      { numRuns: 300 },
+      // A fixed seed: the coverage floor below is about this sample, and CI must not flake on
+      // a thin draw. FC_SEED=<n> explores other samples.
+      { numRuns: 400, seed: Number(process.env.FC_SEED ?? 20261124) },
     );
     // The generator must reach both outcomes, or the property proves nothing.
     expect(stats.ok).toBeGreaterThan(200);
