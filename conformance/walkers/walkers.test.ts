@@ -80,45 +80,60 @@ async function agree(iommu: JsonObject, areas: Area[], hwptFlags?: number, forma
   const { dump, translate } = await world(iommu, areas, hwptFlags);
   if (format) expect(dump.format).toBe(format);
   let mapped = 0;
+  const sizes = new Set<bigint>();
   for (const iova of probes(areas, extra)) {
     const expected = await translate(iova);
     const got = walkDump(dump, iova);
-    if (expected.fault === null) mapped++;
+    if (expected.fault === null) { mapped++; sizes.add(expected.pageSize); }
     expect({ iova: `0x${iova.toString(16)}`, ...strip(got) }).toEqual({ iova: `0x${iova.toString(16)}`, ...strip(expected) });
   }
-  return { dump, mapped };
+  return { dump, mapped, sizes: [...sizes].sort((x, y) => (x < y ? -1 : 1)).map(Number) };
 }
 
-// A 2 MiB-aligned read-write run (huge leaves where the memory allows), a 64 KiB-aligned run,
-// a read-only 4 KiB run and a read-only 2 MiB run — all below 1 GiB so that every model's aperture holds them.
+// Laid out in one MMAP buffer in this order, so the 2 MiB runs come first and stay 2 MiB-aligned
+// in physical memory too (huge leaves where the format allows): a read-write 4 MiB run, a
+// read-only 2 MiB run, one page right after it (a leaf boundary), a 64 KiB-aligned read-write
+// run and a read-only 4 KiB run — all below 1 GiB so that every model's aperture holds them.
 const AREAS: Area[] = [
-  { iova: 0x1000000, length: 0x3000, writeable: false },
-  { iova: 0x2000000, length: 0x401000, writeable: true },
-  { iova: 0x3010000, length: 0x30000, writeable: true },
+  { iova: 0x2000000, length: 0x400000, writeable: true },
   { iova: 0x3200000, length: 0x200000, writeable: false },
+  { iova: 0x3010000, length: 0x30000, writeable: true },
+  { iova: 0x3400000, length: 0x1000, writeable: true },
+  { iova: 0x1000000, length: 0x3000, writeable: false },
 ];
+
+const K4 = 0x1000;
+const M2 = 0x200000;
 
 describe('independent walkers agree with TRANSLATE on the dumped table', () => {
   it.each([
-    ['vtd-fs 4-level', { model: 'intel-vtd' }, undefined, 'vtd-fs'],
-    ['vtd-fs 5-level', { model: 'intel-vtd', levels: 5 }, undefined, 'vtd-fs'],
-    ['vtd-ss 4-level (DIRTY_TRACKING)', { model: 'intel-vtd' }, 2, 'vtd-ss'],
-    ['vtd-ss 3-level', { model: 'intel-vtd', levels: 3 }, 2, 'vtd-ss'],
-    ['vtd-ss 5-level', { model: 'intel-vtd', levels: 5 }, 2, 'vtd-ss'],
-    ['vtd-ss no superpages', { model: 'intel-vtd', superpages: [] }, 2, 'vtd-ss'],
-    ['arm-lpae-s1 4K', { model: 'arm-smmuv3' }, undefined, 'arm-lpae-s1'],
-    ['arm-lpae-s2 4K', { model: 'arm-smmuv3', stage1: false }, undefined, 'arm-lpae-s2'],
-    ['arm-lpae-s2 4K oas40 (concatenated root)', { model: 'arm-smmuv3', stage1: false, oas: 40 }, undefined, 'arm-lpae-s2'],
-    ['arm-lpae-s2 4K oas42 (8 concatenated)', { model: 'arm-smmuv3', stage1: false, oas: 42 }, undefined, 'arm-lpae-s2'],
-    ['amd-v1', { model: 'amd-vi' }, undefined, 'amd-v1'],
-    ['riscv-sv39', { model: 'riscv-iommu', sv_levels: 3 }, undefined, 'riscv-sv'],
-    ['riscv-sv48', { model: 'riscv-iommu', sv_levels: 4 }, undefined, 'riscv-sv'],
-    ['riscv-sv57', { model: 'riscv-iommu', sv_levels: 5 }, undefined, 'riscv-sv'],
-    ['mock', { model: 'mock' }, undefined, 'mock'],
-    ['ppc-tce 4K 1-level', { model: 'ppc-tce', paging: true }, undefined, 'ppc-tce'],
-  ] as Array<[string, JsonObject, number | undefined, string]>)('%s', async (_name, iommu, flags, format) => {
-    const { dump, mapped } = await agree(iommu, AREAS, flags, format);
+    ['vtd-fs 4-level', { model: 'intel-vtd' }, undefined, 'vtd-fs', [K4, M2]],
+    ['vtd-fs 5-level', { model: 'intel-vtd', levels: 5 }, undefined, 'vtd-fs', [K4, M2]],
+    ['vtd-ss 4-level (DIRTY_TRACKING)', { model: 'intel-vtd' }, 2, 'vtd-ss', [K4, M2]],
+    ['vtd-ss 3-level', { model: 'intel-vtd', levels: 3 }, 2, 'vtd-ss', [K4, M2]],
+    ['vtd-ss 5-level', { model: 'intel-vtd', levels: 5 }, 2, 'vtd-ss', [K4, M2]],
+    ['vtd-ss no superpages', { model: 'intel-vtd', superpages: [] }, 2, 'vtd-ss', [K4]],
+    ['arm-lpae-s1 4K', { model: 'arm-smmuv3' }, undefined, 'arm-lpae-s1', [K4, M2]],
+    ['arm-lpae-s2 4K', { model: 'arm-smmuv3', stage1: false }, undefined, 'arm-lpae-s2', [K4, M2]],
+    ['arm-lpae-s2 4K oas40 (concatenated root)', { model: 'arm-smmuv3', stage1: false, oas: 40 }, undefined, 'arm-lpae-s2', [K4, M2]],
+    ['arm-lpae-s2 4K oas42 (8 concatenated)', { model: 'arm-smmuv3', stage1: false, oas: 42 }, undefined, 'arm-lpae-s2', [K4, M2]],
+    ['amd-v1', { model: 'amd-vi' }, undefined, 'amd-v1', [K4, M2]],
+    ['amd-v1 contiguous only', { model: 'amd-vi' }, undefined, 'amd-v1', [0x2000, 0x10000], [{ iova: 0x3010000, length: 0x30000, writeable: true }, { iova: 0x1002000, length: 0x6000, writeable: false }, { iova: 0x5000000, length: 0x1ca000, writeable: true }]],
+    ['riscv-sv39', { model: 'riscv-iommu', sv_levels: 3 }, undefined, 'riscv-sv', [K4, M2]],
+    ['riscv-sv48', { model: 'riscv-iommu', sv_levels: 4 }, undefined, 'riscv-sv', [K4, M2]],
+    ['riscv-sv57', { model: 'riscv-iommu', sv_levels: 5 }, undefined, 'riscv-sv', [K4, M2]],
+    ['mock', { model: 'mock' }, undefined, 'mock', [0x800]],
+    ['mock huge_iova', { model: 'mock', huge_iova: true }, undefined, 'mock', [0x800, 0x100000]],
+    ['ppc-tce 4K 1-level', { model: 'ppc-tce', paging: true }, undefined, 'ppc-tce', [K4]],
+    ['ppc-tce 4K 2-level', { model: 'ppc-tce', paging: true, levels: 2 }, undefined, 'ppc-tce', [K4]],
+    ['ppc-tce 4K 3-level', { model: 'ppc-tce', paging: true, levels: 3 }, undefined, 'ppc-tce', [K4]],
+    ['ppc-tce 4K 4-level', { model: 'ppc-tce', paging: true, levels: 4 }, undefined, 'ppc-tce', [K4]],
+  ] as Array<[string, JsonObject, number | undefined, string, number[], Area[]?]>)('%s', async (_name, iommu, flags, format, expectedSizes, areas) => {
+    const { dump, mapped, sizes } = await agree(iommu, areas ?? AREAS, flags, format);
     expect(dump.words.length).toBeGreaterThan(0);
-    expect(mapped).toBeGreaterThan(20);
+    expect(mapped).toBeGreaterThan(10);
+    // The largest leaf the format allows for each run: 2 MiB leaves where the format has them, so
+    // that the huge-leaf paths of the walkers are exercised, not only 4 KiB pages.
+    expect(sizes).toEqual(expectedSizes);
   });
 });
