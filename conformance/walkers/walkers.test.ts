@@ -137,3 +137,38 @@ describe('independent walkers agree with TRANSLATE on the dumped table', () => {
     expect(sizes).toEqual(expectedSizes);
   });
 });
+
+/** Random non-overlapping areas: each in its own 8 MiB slot below 1 GiB, often 2 MiB-aligned, 1 page to 5 MiB long. */
+const areasArb = fc
+  .uniqueArray(fc.integer({ min: 2, max: 100 }), { minLength: 1, maxLength: 4 })
+  .chain((slots) =>
+    fc.tuple(
+      ...slots.map((slot) =>
+        fc.record({
+          iova: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 1023 })).map((page) => slot * 0x800000 + page * 0x1000),
+          length: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 1280 })).map((pages) => pages * 0x1000),
+          writeable: fc.boolean(),
+        }),
+      ),
+    ),
+  );
+
+describe('random mappings (fast-check)', () => {
+  it.each([
+    ['vtd-fs', { model: 'intel-vtd' }, undefined],
+    ['vtd-ss', { model: 'intel-vtd', levels: 3 }, 2],
+    ['arm-lpae-s1', { model: 'arm-smmuv3' }, undefined],
+    ['arm-lpae-s2', { model: 'arm-smmuv3', stage1: false, oas: 40 }, undefined],
+    ['amd-v1', { model: 'amd-vi' }, undefined],
+    ['riscv-sv', { model: 'riscv-iommu', sv_levels: 3 }, undefined],
+    ['mock', { model: 'mock', huge_iova: true }, undefined],
+    ['ppc-tce', { model: 'ppc-tce', paging: true, levels: 2 }, undefined],
+  ] as Array<[string, JsonObject, number | undefined]>)('%s', async (format, iommu, flags) => {
+    await fc.assert(
+      fc.asyncProperty(areasArb, async (areas) => {
+        await agree(iommu, areas, flags, format, [0n, 0x1000n]);
+      }),
+      { numRuns: 5 },
+    );
+  });
+});
