@@ -119,6 +119,8 @@ describe('independent walkers agree with TRANSLATE on the dumped table', () => {
     ['arm-lpae-s2 4K oas42 (8 concatenated)', { model: 'arm-smmuv3', stage1: false, oas: 42 }, undefined, 'arm-lpae-s2', [K4, M2]],
     ['amd-v1', { model: 'amd-vi' }, undefined, 'amd-v1', [K4, M2]],
     ['amd-v1 contiguous only', { model: 'amd-vi' }, undefined, 'amd-v1', [0x2000, 0x10000], [{ iova: 0x3010000, length: 0x30000, writeable: true }, { iova: 0x1002000, length: 0x6000, writeable: false }, { iova: 0x5000000, length: 0x1ca000, writeable: true }]],
+    ['amd-v1 grown to 4 levels (IOVA 2^40)', { model: 'amd-vi' }, undefined, 'amd-v1', [K4, 0x4000, 0x10000, M2], [...AREAS, { iova: 2 ** 40, length: 0x201000, writeable: true }]],
+    ['amd-v1 grown to 5 levels (IOVA 2^50)', { model: 'amd-vi' }, undefined, 'amd-v1', [K4, 0x4000, 0x10000, M2], [...AREAS, { iova: 2 ** 50, length: 0x201000, writeable: false }]],
     ['amd-v2 5-level (PASID-capable HWPT)', { model: 'amd-vi' }, 8, 'amd-v2', [K4, M2]],
     ['amd-v2 4-level', { model: 'amd-vi', guest_levels: 4 }, 8, 'amd-v2', [K4, M2]],
     ['vtd-fs 4-level (PASID-capable HWPT)', { model: 'intel-vtd' }, 8, 'vtd-fs', [K4, M2]],
@@ -138,6 +140,22 @@ describe('independent walkers agree with TRANSLATE on the dumped table', () => {
     // The largest leaf the format allows for each run: 2 MiB leaves where the format has them, so
     // that the huge-leaf paths of the walkers are exercised, not only 4 KiB pages.
     expect(sizes).toEqual(expectedSizes);
+  });
+
+  it('the comparison can fail: a dump with one leaf made read-only no longer agrees with TRANSLATE', async () => {
+    const { dump, translate } = await world({ model: 'intel-vtd' }, AREAS, 2);
+    const iova = 0x2001234n;
+    const before = walkDump(dump, iova);
+    expect(before).toEqual(await translate(iova));
+    expect(before).toMatchObject({ writeable: true, pageSize: 0x200000n });
+    // Find the leaf the walker used (the 2 MiB PDE whose address is the page base) and clear its W bit (b1).
+    const base = (before as { phys: bigint }).phys & ~0x1fffffn;
+    const words = dump.words.map((w) => {
+      const v = BigInt(w.value);
+      return (v & ~0xfffn) === base && (v & 0x80n) !== 0n ? { addr: w.addr, value: `0x${(v & ~2n).toString(16)}` } : w;
+    });
+    expect(words).not.toEqual(dump.words);
+    expect(walkDump({ ...dump, words }, iova)).not.toEqual(await translate(iova));
   });
 });
 
