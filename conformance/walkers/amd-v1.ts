@@ -5,7 +5,8 @@
  * bits above granule + 9(n − 1); the top of a 6-level table has 7 bits. PR (b0) present;
  * NextLevel (b11:9): 0 = leaf of the level's size, 7 = leaf whose size is encoded in the
  * address (size = 2 × 2^(first zero bit of the address field), in granule units), 1..n−1 =
- * next table at that level — skipped levels' IOVA bits must be zero; NextLevel ≥ the current
+ * next table at that level — skipped levels' IOVA bits must be zero (AMD spec §2.2.3, from memory:
+ * not re-checked against the PDF); NextLevel ≥ the current
  * level is an error. IR (b61) / IW (b62) are ANDed over the whole walk. IOVA bits above the
  * top level must be zero.
  */
