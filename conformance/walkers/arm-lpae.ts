@@ -5,7 +5,9 @@
  * 11 table (levels < 3) or page (level 3), 01 block (levels 1–2; reserved at level 3 and at
  * level 0 without LPA2 → fault). Output address bits 47:g (52-bit OA packing not handled:
  * config.oas > 48 is refused). AF (b10) = 0 is an Access fault. Stage 1: AP[2] (b7) = read-only,
- * APTable[1] (b62) in a table removes write below it. Stage 2: S2AP b6 = read, b7 = write.
+ * APTable[1] (b62) in a table removes write below it; with hardware dirty update (CD.HD = 1,
+ * config.hd — not yet in the protocol's config) a DBM (b51) descriptor is writable even when
+ * AP[2] = 1 ("writable-clean": the SMMU clears AP[2] on the write instead of faulting). Stage 2: S2AP b6 = read, b7 = write.
  * Stage 2 may start with config.concat concatenated tables: the start index then has
  * log2(concat) extra bits.
  */
@@ -17,6 +19,7 @@ export function walkArmLpae(mem: DumpMemory, iova: bigint, stage: 1 | 2): WalkRe
   const ias = cfgNumber(mem.config, 'ias');
   const oas = cfgNumber(mem.config, 'oas');
   const concat = cfgNumber(mem.config, 'concat', 1);
+  const hardwareDirty = mem.config.hd === true;
   if (oas > 48) throw new Error('arm-lpae walker: 52-bit output addresses not implemented');
   if (inputOutOfRange(iova, ias, false)) return { fault: 'translation' };
   const stride = granuleLg2 - 3;
@@ -39,7 +42,7 @@ export function walkArmLpae(mem: DumpMemory, iova: bigint, stage: 1 | 2): WalkRe
     }
     if (!bit(e, 1) && (l === 3 || l === 0)) return { fault: 'translation' };
     if (!bit(e, 10)) return { fault: 'access-flag' };
-    if (stage === 1) return leaf(oa, shift, iova, true, writeAllowed && !bit(e, 7));
+    if (stage === 1) return leaf(oa, shift, iova, true, writeAllowed && (!bit(e, 7) || (hardwareDirty && bit(e, 51))));
     return leaf(oa, shift, iova, bit(e, 6), bit(e, 7));
   }
   return { fault: 'translation' };

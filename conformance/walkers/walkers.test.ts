@@ -198,3 +198,36 @@ describe('random mappings (fast-check)', () => {
     );
   });
 });
+
+describe('disagreements with the manuals (expected to fail until the reference is fixed)', () => {
+  // SMMUv3 HTTU: a stage-1 domain allocated with DIRTY_TRACKING runs with CD.HD = 1, and Linux's
+  // read-and-clear marks a written page clean by setting AP[2] on a DBM descriptor. Per the Arm
+  // ARM / SMMUv3 dirty-state rules such a "writable-clean" page still accepts writes (the SMMU
+  // clears AP[2] instead of raising a Permission fault) — that is how the next write is seen as
+  // dirty. The reference's TRANSLATE answers writeable: false (and a write faults) after a
+  // GET_DIRTY_BITMAP. When the reference is fixed this test starts passing and it.fails turns red.
+  it.fails('arm-lpae-s1 with HTTU: a page made writable-clean by GET_DIRTY_BITMAP is still writeable', async () => {
+    const a = createReferenceAdapter();
+    await a.world({ topology: { bridges: [{ name: 'pci0', iommu: { model: 'arm-smmuv3' } }], devices: [{ name: 'dev0', bridge: 'pci0', flags: [] }] } });
+    const { fd } = await a.open({});
+    const devId = (await ok(a, fd, 'VFIO_DEVICE_BIND_IOMMUFD', { argsz: 24, device: 'dev0' })).out_devid as number;
+    const ioasId = (await ok(a, fd, 'IOMMU_IOAS_ALLOC', {})).out_ioas_id as number;
+    const hwptId = (await ok(a, fd, 'IOMMU_HWPT_ALLOC', { dev_id: devId, pt_id: ioasId, flags: 2 })).out_hwpt_id as number;
+    await ok(a, fd, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', { argsz: 16, device: 'dev0', pt_id: hwptId });
+    const mm = await a.test({ fd, op: 'MMAP', arg: { length: 0x10000 } });
+    if (!('ret' in mm)) throw new Error('mmap');
+    const va = mm.out.addr as number;
+    await ok(a, fd, 'IOMMU_IOAS_MAP', { flags: 7, ioas_id: ioasId, user_va: va, length: 0x2000, iova: 0x1000000 });
+    await ok(a, fd, 'IOMMU_HWPT_SET_DIRTY_TRACKING', { flags: 1, hwpt_id: hwptId });
+    await ok(a, fd, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: hwptId, flags: 0, iova: 0x1000000, length: 0x2000, page_size: 4096, data: va + 0x8000 });
+    const d = await a.test({ fd, op: 'PGTABLE_DUMP', arg: { hwpt_id: hwptId } });
+    if (!('ret' in d)) throw new Error('dump');
+    const dump = d.out as unknown as PgtableDump;
+    // The leaf is DBM=1 ∧ AP[2]=1 (writable-clean); HD is known from the allocation flag, since
+    // the dump's config does not carry it.
+    const walked = walkDump({ ...dump, config: { ...dump.config, hd: true } }, 0x1000000n);
+    expect(walked).toMatchObject({ fault: null, writeable: true });
+    const t = await a.test({ fd, op: 'TRANSLATE', arg: { dev_id: devId, iova: 0x1000000, write: true } });
+    expect(t).toMatchObject({ ret: 0, out: { fault: null, writeable: true } });
+  });
+});
