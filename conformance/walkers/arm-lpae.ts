@@ -6,7 +6,7 @@
  * level 0 without LPA2 → fault). Output address bits 47:g (52-bit OA packing not handled:
  * config.oas > 48 is refused). AF (b10) = 0 is an Access fault. Stage 1: AP[2] (b7) = read-only,
  * APTable[1] (b62) in a table removes write below it; with hardware dirty update (CD.HD = 1,
- * config.hd — not yet in the protocol's config) a DBM (b51) descriptor is writable even when
+ * config.hd, which the reference puts in the dump) a DBM (b51) descriptor is writable even when
  * AP[2] = 1 ("writable-clean": the SMMU clears AP[2] on the write instead of faulting). Stage 2: S2AP b6 = read, b7 = write.
  * Stage 2 may start with config.concat concatenated tables: the start index then has
  * log2(concat) extra bits.

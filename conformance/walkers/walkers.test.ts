@@ -199,14 +199,14 @@ describe('random mappings (fast-check)', () => {
   });
 });
 
-describe('disagreements with the manuals (expected to fail until the reference is fixed)', () => {
+describe('ARM hardware dirty tracking (found by these walkers, fixed in the reference)', () => {
   // SMMUv3 HTTU: a stage-1 domain allocated with DIRTY_TRACKING runs with CD.HD = 1, and Linux's
   // read-and-clear marks a written page clean by setting AP[2] on a DBM descriptor. Per the Arm
   // ARM / SMMUv3 dirty-state rules such a "writable-clean" page still accepts writes (the SMMU
   // clears AP[2] instead of raising a Permission fault) — that is how the next write is seen as
-  // dirty. The reference's TRANSLATE answers writeable: false (and a write faults) after a
-  // GET_DIRTY_BITMAP. When the reference is fixed this test starts passing and it.fails turns red.
-  it.fails('arm-lpae-s1 with HTTU: a page made writable-clean by GET_DIRTY_BITMAP is still writeable', async () => {
+  // dirty. The reference used to answer writeable: false (and fault the write) after a
+  // GET_DIRTY_BITMAP; the dump's config now carries hd.
+  it('arm-lpae-s1 with HTTU: a page made writable-clean by GET_DIRTY_BITMAP is still writeable', async () => {
     const a = createReferenceAdapter();
     await a.world({ topology: { bridges: [{ name: 'pci0', iommu: { model: 'arm-smmuv3' } }], devices: [{ name: 'dev0', bridge: 'pci0', flags: [] }] } });
     const { fd } = await a.open({});
@@ -223,11 +223,17 @@ describe('disagreements with the manuals (expected to fail until the reference i
     const d = await a.test({ fd, op: 'PGTABLE_DUMP', arg: { hwpt_id: hwptId } });
     if (!('ret' in d)) throw new Error('dump');
     const dump = d.out as unknown as PgtableDump;
-    // The leaf is DBM=1 ∧ AP[2]=1 (writable-clean); HD is known from the allocation flag, since
-    // the dump's config does not carry it.
-    const walked = walkDump({ ...dump, config: { ...dump.config, hd: true } }, 0x1000000n);
+    // The leaf is DBM=1 ∧ AP[2]=1 (writable-clean), and the dump says HD is on.
+    expect(dump.config).toMatchObject({ hd: true });
+    const walked = walkDump(dump, 0x1000000n);
     expect(walked).toMatchObject({ fault: null, writeable: true });
     const t = await a.test({ fd, op: 'TRANSLATE', arg: { dev_id: devId, iova: 0x1000000, write: true } });
     expect(t).toMatchObject({ ret: 0, out: { fault: null, writeable: true } });
+    // A device write to the other clean page goes through; both pages are now dirty (the
+    // TRANSLATE above was a write translation, which the walk marks dirty as hardware does).
+    await expect(a.test({ fd, op: 'DMA_WRITE', arg: { dev_id: devId, iova: 0x1001000, data: 'ff' } })).resolves.toMatchObject({ ret: 0, out: { fault: null } });
+    await ok(a, fd, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: hwptId, flags: 0, iova: 0x1000000, length: 0x2000, page_size: 4096, data: va + 0x8000 });
+    const bitmap = await a.test({ fd, op: 'MEM_READ', arg: { addr: va + 0x8000, length: 8 } });
+    expect(bitmap).toMatchObject({ ret: 0, out: { data: '0300000000000000' } });
   });
 });

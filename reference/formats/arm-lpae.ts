@@ -137,7 +137,7 @@ class ArmLpae implements PtFormat {
     this.tableFrames = this.indexBits.map(framesFor);
     this.hd = stage === 1 && (config.hw_dirty ?? false);
     this.hasDirty = this.hd;
-    this.dumpConfig = { levels, granule, ias: this.iasLg2, oas: this.oasLg2, stage, ...(this.s2 ? { concat } : {}) };
+    this.dumpConfig = { levels, granule, ias: this.iasLg2, oas: this.oasLg2, stage, ...(this.s2 ? { concat } : {}), ...(this.hd ? { hd: true } : {}) };
   }
 
   kind(level: number, lo: number): EntryKind {
@@ -163,7 +163,10 @@ class ArmLpae implements PtFormat {
   leafPerm(_level: number, lo: number, hi: number): number {
     const x = hi & ARM_XN1_HI ? 0 : PERM_X;
     if (this.s2) return (lo & ARM_HAP_READ ? PERM_R : 0) | (lo & ARM_HAP_WRITE ? PERM_W : 0) | x;
-    return PERM_R | (lo & ARM_AP_RDONLY ? 0 : PERM_W) | x;
+    // With hardware dirty update (CD.HD), DBM makes a clean (AP[2]=1) page writable: the write
+    // clears AP[2] instead of faulting — that is how the next write is recorded as dirty.
+    const writable = (lo & ARM_AP_RDONLY) === 0 || (this.hd && (hi & ARM_DBM_HI) !== 0);
+    return PERM_R | (writable ? PERM_W : 0) | x;
   }
   private encodeAddr(paBytes: number, out: EntryWords): void {
     const hi = (paBytes / TWO32) >>> 0; // < 2^20: the truncation is the floor

@@ -109,6 +109,8 @@ export interface DumpConfig {
   stage?: 1 | 2;
   concat?: number;
   big_endian?: boolean;
+  /** ARM stage 1: hardware dirty-state update (CD.HD) is on, so DBM makes AP[2] pages writable-clean. */
+  hd?: boolean;
 }
 
 export class FormatConfigError extends Error {
