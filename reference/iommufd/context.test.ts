@@ -5,6 +5,7 @@ import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice, detachDevice } from './device.ts';
 import { UapiError } from './errors.ts';
 import { U64_MAX } from './io-pagetable.ts';
+import { big, errnoOf } from './test-helpers.ts';
 
 
 const R = 1 << 2;
@@ -23,17 +24,6 @@ const topology = {
 let m: Machine;
 let ctx: IommufdContext;
 let buf: number;
-const big = (o: Record<string, number | bigint>): Record<string, bigint> =>
-  Object.fromEntries(Object.entries(o).map(([k, v]) => [k, BigInt(v)]));
-const errnoOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UapiError) return e.errno;
-    throw e;
-  }
-  return 'OK';
-};
 const ioasAlloc = () => Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
 const map = (ioas: number, o: Partial<Record<string, number | bigint>>) =>
   ctx.ioasMap(big({ flags: R | W, ioas_id: ioas, __reserved: 0, user_va: buf, length: PAGE, iova: 0, ...o }));

@@ -5,21 +5,11 @@ import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice } from './device.ts';
 import { getDirtyBitmap, setDirtyTracking } from './dirty.ts';
 import { dma } from './dma.ts';
-import { UapiError } from './errors.ts';
 import { hwptAlloc } from './hwpt.ts';
+import { big, errnoOf } from './test-helpers.ts';
 
 const PAGE = 4096;
 const topology = { bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] };
-const big = (o: Record<string, number | bigint>): Record<string, bigint> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, BigInt(v)]));
-const errnoOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UapiError) return e.errno;
-    throw e;
-  }
-  return 'OK';
-};
 
 let m: Machine;
 let ctx: IommufdContext;

@@ -6,6 +6,7 @@ import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice } from './device.ts';
 import { UapiError } from './errors.ts';
 import { getHwInfo, hwptAlloc, hwptInvalidate } from './hwpt.ts';
+import { big, errnoOf } from './test-helpers.ts';
 
 
 const topology = {
@@ -15,16 +16,6 @@ const topology = {
 let m: Machine;
 let ctx: IommufdContext;
 let scratch: number;
-const big = (o: Record<string, number | bigint>): Record<string, bigint> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, BigInt(v)]));
-const errnoOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UapiError) return e.errno;
-    throw e;
-  }
-  return 'OK';
-};
 const le32 = (...w: number[]) => {
   const b = new Uint8Array(4 * w.length);
   w.forEach((x, i) => new DataView(b.buffer).setUint32(4 * i, x >>> 0, true));

@@ -4,9 +4,9 @@ import { IOMMU_HWPT_ALLOC_PASID } from '../iommu/unit.ts';
 import { AccessObject } from './access.ts';
 import { IommufdContext } from './context.ts';
 import { attachDevice, bindDevice, detachDevice } from './device.ts';
-import { UapiError } from './errors.ts';
 import { hwptAlloc } from './hwpt.ts';
 import { checkExtension, getInfo, mapDma, setIommu, unmapDma } from './vfio-compat.ts';
+import { big, errnoOf } from './test-helpers.ts';
 
 
 const PAGE = 4096;
@@ -22,16 +22,6 @@ const topology = {
 let m: Machine;
 let ctx: IommufdContext;
 let buf: number;
-const big = (o: Record<string, number | bigint>): Record<string, bigint> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, BigInt(v)]));
-const errnoOf = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof UapiError) return e.errno;
-    throw e;
-  }
-  return 'OK';
-};
 const ioasAlloc = () => Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
 
 beforeEach(() => {
