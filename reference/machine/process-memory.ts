@@ -96,16 +96,22 @@ class PinTable {
     return b === undefined ? 0 : b[pfn & (BLOCK_PAGES - 1)];
   }
 
-  /** Adds `delta` (±1) and returns the new count. */
-  add(pfn: number, delta: number): number {
-    const no = pfn >>> BLOCK_SHIFT;
-    let b = no === this.lastNo ? this.last : this.blocks.get(no);
+  /** The count block `no`, created on first use; the last one is cached for runs of frames. */
+  private block(no: number): Uint32Array {
+    if (no === this.lastNo && this.last !== undefined) return this.last;
+    let b = this.blocks.get(no);
     if (b === undefined) {
       b = new Uint32Array(BLOCK_PAGES);
       this.blocks.set(no, b);
     }
     this.lastNo = no;
     this.last = b;
+    return b;
+  }
+
+  /** Adds `delta` (±1) and returns the new count. */
+  add(pfn: number, delta: number): number {
+    const b = this.block(pfn >>> BLOCK_SHIFT);
     const i = pfn & (BLOCK_PAGES - 1);
     const v = b[i] + delta;
     if (v < 0) throw new Error(`unpin of frame 0x${pfn.toString(16)} that is not pinned`);
@@ -117,25 +123,13 @@ class PinTable {
 
   /**
    * Adds `delta` (±1) to the count of every frame `list[j] - 1`, j in [from, to), without a
-   * call or a Map lookup per frame while the frames stay in one block. Throws, as `add` does,
+   * Map lookup per frame while the frames stay in one block. Throws, as `add` does,
    * at the first count that would go negative (earlier frames stay changed).
    */
   addList(list: Int32Array, from: number, to: number, delta: number): void {
-    let no = this.lastNo;
-    let b = this.last;
     for (let j = from; j < to; j++) {
       const pfn = list[j] - 1;
-      const n = pfn >>> BLOCK_SHIFT;
-      if (n !== no || b === undefined) {
-        b = this.blocks.get(n);
-        if (b === undefined) {
-          b = new Uint32Array(BLOCK_PAGES);
-          this.blocks.set(n, b);
-        }
-        no = n;
-        this.lastNo = n;
-        this.last = b;
-      }
+      const b = this.block(pfn >>> BLOCK_SHIFT);
       const i = pfn & (BLOCK_PAGES - 1);
       const v = b[i] + delta;
       if (v < 0) throw new Error(`unpin of frame 0x${pfn.toString(16)} that is not pinned`);

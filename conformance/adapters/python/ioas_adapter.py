@@ -882,6 +882,13 @@ def map_pages(m, ioas, segments, length, iova, fixed, prot):
     return iova
 
 
+def account_mode(m, ctx):
+    """How new pinned pages are charged: not at all with CAP_IPC_LOCK, else per mm or per user."""
+    if m.process.capable("CAP_IPC_LOCK"):
+        return "none"
+    return "mm" if ctx.account_mm else "user"
+
+
 def ioctl_map(m, ctx, arg):
     flags = field(arg, "flags", 32)
     if flags & ~MAP_FLAGS or field(arg, "__reserved", 32):
@@ -898,10 +905,7 @@ def ioctl_map(m, ctx, arg):
         raise Errno("EOVERFLOW")
     if length == 0 or length > SIZE_MAX - PAGE:
         raise Errno("EINVAL")
-    if m.process.capable("CAP_IPC_LOCK"):
-        account = "none"
-    else:
-        account = "mm" if ctx.account_mm else "user"
+    account = account_mode(m, ctx)
     pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account, m.process.pages, "EFAULT")
     iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
     return {"iova": u64_out(iova)}
@@ -927,7 +931,7 @@ def ioctl_map_file(m, ctx, arg):
         raise Errno("EOVERFLOW")
     if length == 0 or length > SIZE_MAX - PAGE:
         raise Errno("EINVAL")
-    account = "none" if m.process.capable("CAP_IPC_LOCK") else ("mm" if ctx.account_mm else "user")
+    account = account_mode(m, ctx)
     # The file's size is not checked here (iopt_alloc_file_pages does not): pinning a page
     # past its end -- when a domain or an access needs it -- is EINVAL.
     pages = Pages(start, length, bool(flags & MAP_WRITEABLE), account, memfile.frames, "EINVAL")
