@@ -11,6 +11,8 @@
  * freeing clears a frame, so a later allocation reads zeros.
  */
 
+import { PinTable } from './pin-table.ts';
+
 export const FRAME_SHIFT = 12;
 export const FRAME_BYTES = 1 << FRAME_SHIFT;
 const WORDS_PER_FRAME = FRAME_BYTES / 4;
@@ -25,6 +27,8 @@ export class PhysicalMemory {
   private allocatedCount = 0;
   private readonly freeSingles: number[] = [];
   private nextPfn: number;
+  /** Pin counts of the frames (and the frames kept alive only by a pin). */
+  readonly pins: PinTable = new PinTable(this);
 
   /** Frames start above `firstPfn` so that physical address 0 is never handed out. */
   constructor(readonly firstPfn = 0x100) {

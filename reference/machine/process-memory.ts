@@ -7,10 +7,10 @@
  * first touch, as transparent huge pages are, so huge IOPTEs become possible.
  *
  * User addresses are JS numbers: the process's address space is [USER_VA_START, 2^47), as an
- * x86-64 user space, so every address and length is exact. Pin counts are kept per physical
- * frame (typed arrays in 512-frame blocks), because a page shared by two mappings of one file is
- * one page with one count. A frame is freed when no mapping holds it and its pin count is 0:
- * pinned pages outlive munmap, as pinned pages do in Linux.
+ * x86-64 user space, so every address and length is exact. Pin counts belong to the physical
+ * frames (`PinTable`, shared by every process of the machine), because a page shared by two
+ * mappings of one file is one page with one count. A frame is freed when no mapping holds it and
+ * its pin count is 0: pinned pages outlive munmap, as pinned pages do in Linux.
  *
  * Invariants: a VMA never overlaps another; every frame referenced by an object page or a pin
  * is allocated; pins never go negative (an unbalanced unpin throws — a reference bug).
@@ -83,70 +83,10 @@ export interface Vma {
   objectPage: number;
 }
 
-/** Per-frame pin counts, blocked so that large pinned ranges cost typed arrays, not objects. */
-class PinTable {
-  private readonly blocks = new Map<number, Uint32Array>();
-  pinnedFrames = 0;
-
-  private lastNo = -1;
-  private last: Uint32Array | undefined;
-
-  get(pfn: number): number {
-    const b = this.blocks.get(pfn >>> BLOCK_SHIFT);
-    return b === undefined ? 0 : b[pfn & (BLOCK_PAGES - 1)];
-  }
-
-  /** The count block `no`, created on first use; the last one is cached for runs of frames. */
-  private block(no: number): Uint32Array {
-    if (no === this.lastNo && this.last !== undefined) return this.last;
-    let b = this.blocks.get(no);
-    if (b === undefined) {
-      b = new Uint32Array(BLOCK_PAGES);
-      this.blocks.set(no, b);
-    }
-    this.lastNo = no;
-    this.last = b;
-    return b;
-  }
-
-  /** Adds `delta` (±1) and returns the new count. */
-  add(pfn: number, delta: number): number {
-    const b = this.block(pfn >>> BLOCK_SHIFT);
-    const i = pfn & (BLOCK_PAGES - 1);
-    const v = b[i] + delta;
-    if (v < 0) throw new Error(`unpin of frame 0x${pfn.toString(16)} that is not pinned`);
-    b[i] = v;
-    if (v === 0 && delta < 0) this.pinnedFrames--;
-    if (v === 1 && delta > 0) this.pinnedFrames++;
-    return v;
-  }
-
-  /**
-   * Adds `delta` (±1) to the count of every frame `list[j] - 1`, j in [from, to), without a
-   * Map lookup per frame while the frames stay in one block. Throws, as `add` does,
-   * at the first count that would go negative (earlier frames stay changed).
-   */
-  addList(list: Int32Array, from: number, to: number, delta: number): void {
-    for (let j = from; j < to; j++) {
-      const pfn = list[j] - 1;
-      const b = this.block(pfn >>> BLOCK_SHIFT);
-      const i = pfn & (BLOCK_PAGES - 1);
-      const v = b[i] + delta;
-      if (v < 0) throw new Error(`unpin of frame 0x${pfn.toString(16)} that is not pinned`);
-      b[i] = v;
-      if (v === 0 && delta < 0) this.pinnedFrames--;
-      if (v === 1 && delta > 0) this.pinnedFrames++;
-    }
-  }
-}
-
 export class ProcessMemory {
   /** Sorted by startVpn. */
   private readonly vmas: Vma[] = [];
   private nextVa = USER_VA_START;
-  private readonly pins = new PinTable();
-  /** Frames no object holds any more but a pin still does. */
-  private readonly orphans = new Set<number>();
   private lastVma: Vma | undefined;
 
   constructor(readonly phys: PhysicalMemory) {}
@@ -228,8 +168,7 @@ export class ProcessMemory {
   }
 
   private releaseFrame(pfn: number): void {
-    if (this.pins.get(pfn) > 0) this.orphans.add(pfn);
-    else this.phys.freeFrames(pfn, 1);
+    this.phys.pins.release(pfn);
   }
 
   /** The VMA containing `vpn`, or undefined. O(log n). */
@@ -377,35 +316,30 @@ export class ProcessMemory {
   // ---- pins ----
 
   pinCount(pfn: number): number {
-    return this.pins.get(pfn);
+    return this.phys.pins.get(pfn);
   }
 
   pin(pfn: number): void {
-    this.pins.add(pfn, 1);
+    this.phys.pins.add(pfn, 1);
   }
 
   unpin(pfn: number): void {
-    if (this.pins.add(pfn, -1) === 0 && this.orphans.delete(pfn)) this.phys.freeFrames(pfn, 1);
+    this.phys.pins.unpin(pfn);
   }
 
   /** Pins frames `list[j] - 1` for j in [from, to) (pfn + 1 encoding, as object blocks keep). */
   pinFrameList(list: Int32Array, from: number, to: number): void {
-    this.pins.addList(list, from, to, 1);
+    this.phys.pins.addList(list, from, to, 1);
   }
 
   /** Unpins frames `list[j] - 1` for j in [from, to); frees orphans whose count reaches 0. */
   unpinFrameList(list: Int32Array, from: number, to: number): void {
-    this.pins.addList(list, from, to, -1);
-    if (this.orphans.size === 0) return;
-    for (let j = from; j < to; j++) {
-      const pfn = list[j] - 1;
-      if (this.pins.get(pfn) === 0 && this.orphans.delete(pfn)) this.phys.freeFrames(pfn, 1);
-    }
+    this.phys.pins.unpinList(list, from, to);
   }
 
   /** Frames pinned by anyone (leak checks). */
   get pinnedFrames(): number {
-    return this.pins.pinnedFrames;
+    return this.phys.pins.pinnedFrames;
   }
 
   /** Pin counts of the user pages of [addr, addr + length): 0 for untouched or unmapped pages. */
@@ -415,7 +349,7 @@ export class ProcessMemory {
     const out: number[] = [];
     for (let i = 0; i < count; i++) {
       const pfn = this.frameForVpn(first + i, false);
-      out.push(pfn < 0 ? 0 : this.pins.get(pfn));
+      out.push(pfn < 0 ? 0 : this.phys.pins.get(pfn));
     }
     return out;
   }
