@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { Machine } from '../machine/machine.ts';
 import type { Process } from '../machine/process.ts';
 import { IommufdContext } from './context.ts';
+import { AccessObject, ACCESS_NEEDS_PIN_PAGES } from './access.ts';
 import { attachDevice, bindDevice } from './device.ts';
 import { dma } from './dma.ts';
 import { dumpState } from './state.ts';
@@ -89,6 +90,39 @@ describe('pinning across processes (fork_present, fork_gone)', () => {
     ctx.close();
     expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
     expect(m.memory.pinnedFrames).toBe(0);
+  });
+});
+
+describe("an access on another process's mapping", () => {
+  function accessOn(flags: number): AccessObject {
+    const access = new AccessObject(flags, m.memory);
+    const obj = ctx.table.ioas(ioas);
+    obj.iopt.addAccess(access);
+    access.ioas = obj;
+    obj.users++;
+    ctx.table.add(access);
+    return access;
+  }
+
+  it("reads the live child's memory, not the caller's; once the child is gone, unpinned pages fault and nothing changes", () => {
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    const va = m.memory.mmap(4 * PAGE);
+    const child = m.fork(m.initial);
+    as(child, () => child.memory.write(va, new Uint8Array([3])));
+    as(child, () => mapUser(va, 4));
+    const reader = accessOn(0);
+    expect(reader.rw(BigInt(IOVA), 1n, null, false)).toEqual(new Uint8Array([3]));
+    const pinner = accessOn(ACCESS_NEEDS_PIN_PAGES);
+    const item = pinner.pin(BigInt(IOVA), BigInt(PAGE), false);
+    child.exit();
+    // The pinned first page is still reachable; the others were never pinned and are gone.
+    expect(reader.rw(BigInt(IOVA), 1n, null, false)).toEqual(new Uint8Array([3]));
+    const before = state();
+    expect(errnoOf(() => reader.rw(BigInt(IOVA + PAGE), 1n, null, false))).toBe('EFAULT');
+    expect(errnoOf(() => pinner.pin(BigInt(IOVA + PAGE), BigInt(PAGE), false))).toBe('EFAULT');
+    expect(state()).toBe(before);
+    pinner.unpinItem(item);
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
   });
 });
 
