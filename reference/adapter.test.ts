@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createReferenceAdapter } from './adapter.ts';
 import type { ReferenceAdapter } from './adapter.ts';
 import type { JsonObject } from '../schemas/lib/adapter.ts';
+import { AdapterError } from '../schemas/lib/adapter.ts';
 
 const topology: JsonObject = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
@@ -134,5 +135,34 @@ describe('reference adapter', () => {
     expect(await out(ioctl('IOMMU_VFIO_IOAS', { size: 12, op: 0, ioas_id: 0, __reserved: 0 }))).toMatchObject({ ioas_id: ioas });
     await out(ioctl('IOMMU_VFIO_IOAS', { size: 12, op: 2, ioas_id: 0, __reserved: 0 }));
     expect(errnoOf(await ioctl('IOMMU_VFIO_IOAS', { size: 12, op: 0, ioas_id: 0, __reserved: 0 }))).toBe('ENODEV');
+  });
+});
+
+describe('reference adapter: processes (test:process)', () => {
+  it('offers test:process; a call with a pid runs in that process, then the initial one calls again', async () => {
+    expect((await ad.hello({ protocol: 1 })).capabilities).toContain('test:process');
+    const { addr } = await out(ad.test({ op: 'MMAP', arg: { length: 4096 } }));
+    await out(ad.test({ op: 'MEM_WRITE', arg: { addr, data: '11' } }));
+    const { pid } = await out(ad.test({ op: 'PROCESS_FORK', arg: {} }));
+    await out(ad.test({ op: 'MEM_WRITE', arg: { addr, data: '22' }, pid: pid as number }));
+    expect(await out(ad.test({ op: 'MEM_READ', arg: { addr, length: 1 } }))).toEqual({ data: '11' });
+    expect(await out(ad.test({ op: 'MEM_READ', arg: { addr, length: 1 }, pid: pid as number }))).toEqual({ data: '22' });
+    // A MAP by the child charges the child's VmPin once a domain pins it.
+    const { out_ioas_id: ioas } = await out(ad.ioctl({ fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { size: 12, flags: 0, out_ioas_id: 0 } }));
+    await out(ad.ioctl({ fd, cmd: 'IOMMU_IOAS_MAP', pid: pid as number, arg: { size: 40, flags: 7, ioas_id: ioas, __reserved: 0, user_va: addr, length: 4096, iova: 0x1000000 } }));
+    await out(ad.ioctl({ fd, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', arg: { argsz: 16, flags: 0, device: 'dev0' } }));
+    await out(ad.ioctl({ fd, cmd: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', arg: { argsz: 16, flags: 0, pt_id: ioas, device: 'dev0' } }));
+    expect(await out(ad.test({ op: 'ACCOUNTING', arg: {}, pid: pid as number }))).toMatchObject({ pinned_pages: 1 });
+    expect(await out(ad.test({ op: 'ACCOUNTING', arg: {} }))).toMatchObject({ pinned_pages: 0 });
+    await out(ad.test({ op: 'PROCESS_EXIT', arg: { pid } }));
+  });
+
+  it('a pid that is not a live process, or an exit of the initial process, is the caller\'s error', async () => {
+    await expect(ad.test({ op: 'MMAP', arg: { length: 4096 }, pid: 999 })).rejects.toBeInstanceOf(AdapterError);
+    const { pid } = await out(ad.test({ op: 'PROCESS_FORK', arg: {} }));
+    await out(ad.test({ op: 'PROCESS_EXIT', arg: { pid } }));
+    await expect(ad.ioctl({ fd, cmd: 'IOMMU_IOAS_ALLOC', arg: { size: 12, flags: 0, out_ioas_id: 0 }, pid: pid as number })).rejects.toBeInstanceOf(AdapterError);
+    await expect(ad.test({ op: 'PROCESS_EXIT', arg: { pid } })).rejects.toBeInstanceOf(AdapterError);
+    await expect(ad.test({ op: 'PROCESS_EXIT', arg: { pid: 100 } })).rejects.toBeInstanceOf(AdapterError);
   });
 });

@@ -44,6 +44,7 @@ export function capabilities(): string[] {
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
+    'test:process',
     'x-raw-ioctl',
   ];
 }
@@ -124,7 +125,27 @@ export class ReferenceAdapter implements Adapter {
     return ctx;
   }
 
-  async ioctl(params: { fd: number; cmd: string; arg: JsonObject; argp?: number }): Promise<IoctlResult> {
+  /**
+   * Runs `call` as process `pid` (default: the initial one), the kernel's `current`; a pid that
+   * is not a live process is the caller's protocol error.
+   */
+  private async as<T>(pid: number | undefined, call: () => Promise<T>): Promise<T> {
+    if (pid === undefined) return call();
+    const p = this.machine.liveProcess(pid);
+    if (p === undefined) throw new AdapterError(RPC_INVALID_PARAMS, `pid ${pid} is not a live process`);
+    this.machine.current = p;
+    try {
+      return await call();
+    } finally {
+      this.machine.current = this.machine.initial;
+    }
+  }
+
+  async ioctl(params: { fd: number; cmd: string; arg: JsonObject; argp?: number; pid?: number }): Promise<IoctlResult> {
+    return this.as(params.pid, () => this.ioctlAsCurrent(params));
+  }
+
+  private async ioctlAsCurrent(params: { fd: number; cmd: string; arg: JsonObject; argp?: number }): Promise<IoctlResult> {
     if (!this.contexts.has(params.fd)) return { errno: 'EBADF' };
     // The same schemas the runner uses decide what is well-formed: a malformed argument is the
     // caller's protocol error, never an errno the kernel would give.
@@ -153,7 +174,11 @@ export class ReferenceAdapter implements Adapter {
     return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
   }
 
-  async test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
+  async test(params: { fd?: number; op: string; arg: JsonObject; pid?: number }): Promise<TestResult> {
+    return this.as(params.pid, () => this.testAsCurrent(params));
+  }
+
+  private async testAsCurrent(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
     const hook = this.hooks[params.op];
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const bad = validateBySchemaId(`protocol.schema.json#/$defs/hookArg_${params.op}`, params.arg ?? {});
@@ -270,7 +295,7 @@ export class ReferenceAdapter implements Adapter {
     CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
     ACCOUNTING: () => {
       const acc = this.machine.accounting;
-      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages };
+      return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages, pinned_pages: acc.mmPinnedPages };
     },
     SET_MEMLOCK_LIMIT: (_c, a) => {
       this.machine.accounting.memlockLimitPages = this.num(a, 'pages');
@@ -399,6 +424,16 @@ export class ReferenceAdapter implements Adapter {
       const dump = hwpt.domain.table.dump?.();
       if (dump === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'this table cannot be dumped');
       return dump as unknown as JsonObject;
+    },
+    // test:process — fork(2) by the calling process; exit(2) of a child (its parent's waitpid).
+    PROCESS_FORK: () => ({ pid: this.machine.fork(this.machine.current).pid }),
+    PROCESS_EXIT: (_c, a) => {
+      const pid = this.num(a, 'pid');
+      const p = this.machine.liveProcess(pid);
+      if (p === undefined) throw new AdapterError(RPC_INVALID_PARAMS, `pid ${pid} is not a live process`);
+      if (p === this.machine.initial || p === this.machine.current) throw new AdapterError(RPC_INVALID_PARAMS, 'the initial process and the caller cannot exit');
+      p.exit();
+      return {};
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
   };

@@ -5,6 +5,7 @@
 import { accessIgnoresUnmap } from './bugs/access-ignores-unmap.ts';
 import { autoIovaPageAligned } from './bugs/auto-iova-page-aligned.ts';
 import { autoIovaIgnoresAllowed } from './bugs/auto-iova-ignores-allowed.ts';
+import { changeProcessIgnoresCaller } from './bugs/change-process-ignores-caller.ts';
 import { closeKeepsPins } from './bugs/close-keeps-pins.ts';
 import { copyIgnoresReadonlySource } from './bugs/copy-ignores-readonly-source.ts';
 import { copyPinsTwice } from './bugs/copy-pins-twice.ts';
@@ -15,6 +16,7 @@ import { idsNotReused } from './bugs/ids-not-reused.ts';
 import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.ts';
 import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
 import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
+import { mapPinsFdOwnerMm } from './bugs/map-pins-fd-owner-mm.ts';
 import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
 import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
 import { rlimitNotEnforced } from './bugs/rlimit-not-enforced.ts';
@@ -51,6 +53,8 @@ const MUTANTS: readonly Mutant[] = [
   iovaRangesIgnoresReserved,
   autoIovaIgnoresAllowed,
   copyIgnoresReadonlySource,
+  mapPinsFdOwnerMm,
+  changeProcessIgnoresCaller,
 ];
 
 export function listMutants(): readonly Mutant[] {

@@ -46,6 +46,7 @@ export function effectiveRequires(c: GoldenCase): string[] {
   for (const s of c.steps) {
     const h = table.get(s.op);
     if (h?.capability) need.add(h.capability);
+    if (s.process !== undefined) need.add('test:process');
   }
   return [...need].sort();
 }

@@ -105,8 +105,8 @@ class CaseExecution {
   }
 
   /** A runner-internal hook call that must succeed (buffer placement, state dumps). */
-  private async hook(op: string, arg: JsonObject, ref: StepRef): Promise<JsonObject> {
-    const r = (await this.call('test', { op, arg }, op)) as TestAnswer;
+  private async hook(op: string, arg: JsonObject, ref: StepRef, pid?: number): Promise<JsonObject> {
+    const r = (await this.call('test', pid === undefined ? { op, arg } : { op, arg, pid }, op)) as TestAnswer;
     if (r.errno !== undefined) {
       throw new StepFailed({ step: ref, message: `${describeStep(ref)}: the runner's ${op} ${JSON.stringify(arg).slice(0, 120)} failed with ${r.errno}` });
     }
@@ -146,8 +146,10 @@ class CaseExecution {
       return;
     }
     if (compiled.kind === 'test') {
-      if (step.op === 'SET_MEMLOCK_LIMIT' || step.op === 'FAIL_NTH') this.touchedProcess = true;
-      const params: { fd?: number; op: string; arg: JsonObject } = { op: compiled.op, arg: compiled.arg };
+      // A forked process outlives the case: the next case must start from a fresh world.
+      if (step.op === 'SET_MEMLOCK_LIMIT' || step.op === 'FAIL_NTH' || step.op === 'PROCESS_FORK') this.touchedProcess = true;
+      const params: { fd?: number; op: string; arg: JsonObject; pid?: number } = { op: compiled.op, arg: compiled.arg };
+      if (compiled.pid !== undefined) params.pid = compiled.pid;
       if (compiled.scope === 'context') params.fd = await this.fdOf(compiled.ctx);
       const once = async (r: StepRef, beforeCall?: () => Promise<void>): Promise<Attempt> => {
         if (beforeCall) await beforeCall();
@@ -189,25 +191,26 @@ class CaseExecution {
     const placed: { addr: Json; length: number }[] = [];
     for (const p of compiled.pointers) {
       const length = Math.max(PAGE_BYTES, Math.ceil(p.bytes.length / PAGE_BYTES) * PAGE_BYTES);
-      const { addr } = await this.hook('MMAP', { length }, ref);
+      const { addr } = await this.hook('MMAP', { length }, ref, compiled.pid);
       placed.push({ addr, length });
-      if (p.bytes.some((b) => b !== 0)) await this.hook('MEM_WRITE', { addr, data: bytesToHex(p.bytes) }, ref);
+      if (p.bytes.some((b) => b !== 0)) await this.hook('MEM_WRITE', { addr, data: bytesToHex(p.bytes) }, ref, compiled.pid);
       arg[p.field] = addr;
     }
     if (beforeCall) await beforeCall();
-    const params: { fd: number; cmd: string; arg: JsonObject; argp?: Json } = { fd, cmd: compiled.op, arg };
+    const params: { fd: number; cmd: string; arg: JsonObject; argp?: Json; pid?: number } = { fd, cmd: compiled.op, arg };
     if (compiled.argp !== undefined) params.argp = compiled.argp;
+    if (compiled.pid !== undefined) params.pid = compiled.pid;
     const answer = (await this.call('ioctl', params)) as IoctlAnswer;
     const decoded: JsonObject = {};
     for (let i = 0; i < compiled.pointers.length; i++) {
       const p = compiled.pointers[i];
       if (p.decode) {
         const n = 'struct' in p.decode ? p.decode.struct.sizeBytes * p.decode.count : p.decode.bytes;
-        const { data } = await this.hook('MEM_READ', { addr: placed[i].addr, length: n }, ref);
+        const { data } = await this.hook('MEM_READ', { addr: placed[i].addr, length: n }, ref, compiled.pid);
         const bytes = hexToBytes(String(data));
         decoded[p.field] = 'struct' in p.decode ? (decodeStructArray(p.decode.struct.name, bytes, p.decode.count) as Json) : bytesToHex(bytes);
       }
-      await this.hook('MUNMAP', placed[i], ref);
+      await this.hook('MUNMAP', placed[i], ref, compiled.pid);
     }
     return { answer, decoded };
   }

@@ -36,6 +36,8 @@ export interface CompiledStep {
   arg: JsonObject;
   /** A bad argument pointer the case passes instead of a struct (protocol ioctl param argp). */
   argp?: Json;
+  /** The calling process (step.process, protocol param pid); absent = the initial process. */
+  pid?: number;
   pointers: PointerPlacement[];
 }
 
@@ -282,11 +284,17 @@ function compileHook(step: CaseStep, captures: Captures): CompiledStep {
 }
 
 export function compileStep(catalog: UapiCatalog, step: CaseStep, captures: Captures): CompiledStep {
-  if (step.op === 'CLOSE') return { kind: 'close', op: 'CLOSE', ctx: step.fd ?? 1, scope: 'context', arg: {}, pointers: [] };
-  if (isHookOp(step.op)) return compileHook(step, captures);
-  if (catalog.ioctls.has(step.op)) return compileIoctl(catalog, step, captures);
-  if (/^0x[0-9a-f]+$/.test(step.op)) return compileRawIoctl(catalog, step, captures);
-  throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook, CLOSE nor a request number`);
+  if (step.op === 'CLOSE') {
+    if (step.process !== undefined) throw new CaseError('CLOSE: the fd table is shared by every process, so CLOSE takes no process');
+    return { kind: 'close', op: 'CLOSE', ctx: step.fd ?? 1, scope: 'context', arg: {}, pointers: [] };
+  }
+  let c: CompiledStep;
+  if (isHookOp(step.op)) c = compileHook(step, captures);
+  else if (catalog.ioctls.has(step.op)) c = compileIoctl(catalog, step, captures);
+  else if (/^0x[0-9a-f]+$/.test(step.op)) c = compileRawIoctl(catalog, step, captures);
+  else throw new CaseError(`unknown op ${step.op}: neither a uAPI command of the catalog, a test hook, CLOSE nor a request number`);
+  if (step.process !== undefined) c.pid = Number(integerOf(step.process, captures, `${step.op}.process`));
+  return c;
 }
 
 /** The catalog's field info for an output field of a step, for comparing names and lists. */

@@ -22,6 +22,7 @@ export interface Topology {
 export interface CaseStep {
   op: string;
   fd?: number;
+  process?: Json;
   arg?: JsonObject;
   argv?: Json;
   argp?: Json;

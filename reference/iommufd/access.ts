@@ -152,6 +152,9 @@ export class AccessObject extends IommufdObject implements AccessLink {
 
   private pagesRw(a: Area, pagesByte: number, bytes: number, data: Uint8Array | null): Uint8Array | null {
     const pages = a.pages;
+    // The mm the mapping was made in (source_mm), not the caller's: another process's mapping
+    // is read remotely, and one whose process is gone faults unless its pages are pinned.
+    const memory = pages.memory;
     const out = data === null ? new Uint8Array(bytes) : null;
     let done = 0;
     while (done < bytes) {
@@ -164,9 +167,9 @@ export class AccessObject extends IommufdObject implements AccessLink {
         const src = pages.source;
         if (src.kind === 'user') {
           const va = (src.startVpn + index) * PAGE_BYTES + off;
-          if (data !== null) check(this.memory.write(va, data.subarray(done, done + chunk)), 'EFAULT', 'user memory gone');
+          if (data !== null) check(memory.write(va, data.subarray(done, done + chunk)), 'EFAULT', 'user memory gone');
           else {
-            const got = this.memory.read(va, chunk);
+            const got = memory.read(va, chunk);
             check(got !== null, 'EFAULT', 'user memory gone');
             out!.set(got, done);
           }
@@ -174,11 +177,11 @@ export class AccessObject extends IommufdObject implements AccessLink {
           continue;
         }
         check(src.startPage + index < src.file.sizePages, 'EFAULT', 'file page gone');
-        pfn = this.memory.objectFrame(src.file, src.startPage + index);
+        pfn = memory.objectFrame(src.file, src.startPage + index);
       }
       const phys = pfn * PAGE_BYTES + off;
-      if (data !== null) this.memory.phys.writeBytes(phys, data.subarray(done, done + chunk));
-      else out!.set(this.memory.phys.readBytes(phys, chunk), done);
+      if (data !== null) memory.phys.writeBytes(phys, data.subarray(done, done + chunk));
+      else out!.set(memory.phys.readBytes(phys, chunk), done);
       done += chunk;
     }
     return out;

@@ -304,12 +304,44 @@ export class IommufdContext {
     }
   }
 
-  /** IOMMU_IOAS_CHANGE_PROCESS: one simulated process, so only the file-backed rule bites. */
+  /**
+   * IOMMU_IOAS_CHANGE_PROCESS (ioas.c iommufd_ioas_change_process): every area of every IOAS
+   * of this context must be file-backed (EINVAL), then the pinned pages of each store whose
+   * charge must move (MM mode: another mm; USER mode: another user or mm) are charged to the
+   * calling process first, mode by mode (ENOMEM over its limit, the modes charged so far undone,
+   * nothing changed), then uncharged from their old owner; every store then pins from and
+   * charges the caller (change_mm). A store shared by several areas (COPY) moves once.
+   */
   changeProcess(a: Args): Out {
     check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
+    const stores = new Set<IoptPages>();
     for (const o of this.table.all()) {
       if (o.kind !== 'IOAS') continue;
-      for (const area of (o as IoasObject).iopt.areas) check(area.pages.source.kind === 'file', 'EINVAL', 'an area is not file-backed');
+      for (const area of (o as IoasObject).iopt.areas) {
+        check(area.pages.source.kind === 'file', 'EINVAL', 'an area is not file-backed');
+        stores.add(area.pages);
+      }
+    }
+    const caller = this.machine.current;
+    const needsMove = (p: IoptPages): boolean =>
+      p.accountMode === 'mm' ? p.accounting !== caller.accounting
+      : p.accountMode === 'user' ? p.accounting.user !== caller.accounting.user || p.accounting !== caller.accounting
+      : false;
+    const moving = [...stores].filter(needsMove);
+    // IOPT_PAGES_ACCOUNT_NONE, _USER, _MM: charge_current's order (NONE charges nothing).
+    const modes = ['user', 'mm'] as const;
+    const totals = modes.map((mode) => moving.filter((p) => p.accountMode === mode).reduce((n, p) => n + p.npinned, 0));
+    let charged = 0;
+    try {
+      for (; charged < modes.length; charged++) caller.accounting.charge(modes[charged], totals[charged]);
+    } catch (e) {
+      while (charged-- > 0) caller.accounting.uncharge(modes[charged], totals[charged]);
+      throw e;
+    }
+    for (const p of moving) p.accounting.uncharge(p.accountMode, p.npinned);
+    for (const p of stores) {
+      p.accounting = caller.accounting;
+      p.memory = caller.memory;
     }
     return {};
   }

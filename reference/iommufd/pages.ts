@@ -47,8 +47,9 @@ export class IoptPages {
   private blocks: Map<number, PagesBlock> | undefined;
 
   constructor(
-    readonly memory: ProcessMemory,
-    readonly accounting: Accounting,
+    /** The mm it pins from and charges (source_mm); IOAS_CHANGE_PROCESS re-points both. */
+    public memory: ProcessMemory,
+    public accounting: Accounting,
     readonly source: PagesSource,
     readonly npages: number,
     readonly writable: boolean,

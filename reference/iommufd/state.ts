@@ -1,8 +1,9 @@
 /**
  * The STATE test hook: a canonical dump of everything that must not leak — every context's
  * objects (with their references), every IOAS's areas, reserved and allowed ranges, domains
- * and accesses, every pages store with its pinned count, the process's pin and charge
- * counters, and the bytes each table maps. Not state: user memory the CPU or a pin faulted in
+ * and accesses, every pages store with its pinned count, the pin and charge counters (mm
+ * counters summed over every process, each listed once there are several), and the bytes
+ * each table maps. Not state: user memory the CPU or a pin faulted in
  * (a failed pin leaves it populated, as GUP does) and table levels a walk allocated (generic_pt
  * keeps them until the domain is freed, also after a failed map). The protocol's StateDump fields (contexts[].objects[].id/type,
  * pinned_pages, user_pages, mm_pages) come first; the rest is diagnostics. Canonical: objects in ID order, areas in IOVA order, u64
@@ -10,6 +11,7 @@
  */
 
 import type { Machine } from '../machine/machine.ts';
+import type { Accounting } from './accounting.ts';
 import type { AccessObject } from './access.ts';
 import type { IommufdContext } from './context.ts';
 import type { DeviceObject, HwptNestedObject, HwptPagingObject, IoasObject, IommufdObject } from './objects.ts';
@@ -68,18 +70,28 @@ export function dumpState(machine: Machine, contexts: Map<number, IommufdContext
       vfio_ioas: c.vfioIoas?.id ?? null,
       objects: c.table.all().map((o) => describeObject(o, pages)),
     }));
+  // Charges of every process that ever ran, exited ones too: a store that outlives its
+  // process still holds (and must eventually release) a charge on that mm.
+  const procs = [...machine.processes.values()];
+  const sum = (f: (a: Accounting) => number): number => procs.reduce((n, p) => n + f(p.accounting), 0);
+  const init = machine.initial.accounting;
   return {
     contexts: ctxs,
     pinned_pages: machine.memory.pinnedFrames,
-    user_pages: machine.accounting.userLockedPages,
-    mm_pages: machine.accounting.mmLockedPages,
+    user_pages: init.userLockedPages,
+    mm_pages: sum((a) => a.mmLockedPages),
     pages: [...pages.values()].sort((a, b) => a.serial - b.serial).map((p) => p.describe()),
     pins: { pinned_frames: machine.memory.pinnedFrames },
     accounting: {
-      user_locked_pages: machine.accounting.userLockedPages,
-      mm_locked_pages: machine.accounting.mmLockedPages,
-      mm_pinned_pages: machine.accounting.mmPinnedPages,
-      memlock_limit_pages: machine.accounting.memlockLimitPages,
+      user_locked_pages: init.userLockedPages,
+      mm_locked_pages: sum((a) => a.mmLockedPages),
+      mm_pinned_pages: sum((a) => a.mmPinnedPages),
+      memlock_limit_pages: init.memlockLimitPages,
     },
+    ...(procs.length > 1 ? {
+      processes: procs.map((p) => ({
+        pid: p.pid, exited: p.exited, mm_locked_pages: p.accounting.mmLockedPages, mm_pinned_pages: p.accounting.mmPinnedPages,
+      })),
+    } : {}),
   };
 }

@@ -358,4 +358,44 @@ export class ProcessMemory {
   mappings(): readonly Vma[] {
     return this.vmas;
   }
+
+  // ---- fork ----
+
+  /**
+   * fork(2): the child's address space, at the same addresses. File mappings share their
+   * object; anonymous memory is copied where it has frames (Linux copies pinned anonymous pages
+   * at fork and shares the others copy-on-write: either way the child sees the content of this
+   * moment, and later writes on either side stay on that side).
+   */
+  fork(): ProcessMemory {
+    const child = new ProcessMemory(this.phys);
+    child.nextVa = this.nextVa;
+    const copies = new Map<MemoryObject, MemoryObject>();
+    for (const v of this.vmas) {
+      let object = v.object;
+      if (object.kind === 'anon') {
+        let copy = copies.get(object);
+        if (copy === undefined) {
+          copy = child.copyAnon(object);
+          copies.set(object, copy);
+        }
+        object = copy;
+      }
+      object.mapCount++;
+      child.vmas.push({ ...v, object });
+    }
+    return child;
+  }
+
+  /** A fresh anonymous object with the content of every page of `from` that has a frame. */
+  private copyAnon(from: MemoryObject): MemoryObject {
+    const copy = new MemoryObject('anon', from.sizeBytes);
+    for (const [blockNo, frames] of from.blocks) {
+      for (let i = 0; i < BLOCK_PAGES; i++) {
+        if (frames[i] === 0) continue;
+        this.phys.copyFrame(frames[i] - 1, this.objectFrame(copy, blockNo * BLOCK_PAGES + i));
+      }
+    }
+    return copy;
+  }
 }

@@ -164,9 +164,21 @@ export interface CaseStep {
    * The context the step runs in: 1 by default; another number opens a new context on first use.
    */
   fd?: number;
+  /**
+   * The process that makes the call (test:process): a "$capture" of a pid PROCESS_FORK returned, or a number; absent = the initial process. The runner sends it as the request's pid and places inline pointer content in that process's memory.
+   */
+  process?:
+    | number
+    | string
+    | boolean
+    | null
+    | Value[]
+    | {
+        [k: string]: Value | undefined;
+      };
   arg?: Fields;
   /**
-   * The integer argument of an ioctl that takes one instead of a struct (VFIO_SET_IOMMU, VFIO_CHECK_EXTENSION): a number, "0x…", a flag/enum name or a $capture expression.
+   * A field value: a number, a string ("0x…", decimal, "$name", "$name + N", "$name - N", hex bytes, an errno or fault name), a boolean, null, a list (flag names, pointee structs, expected elements) or an object (pointee struct, {"capacity": N}).
    */
   argv?:
     | number
@@ -178,7 +190,7 @@ export interface CaseStep {
         [k: string]: Value | undefined;
       };
   /**
-   * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
+   * A field value: a number, a string ("0x…", decimal, "$name", "$name + N", "$name - N", hex bytes, an errno or fault name), a boolean, null, a list (flag names, pointee structs, expected elements) or an object (pointee struct, {"capacity": N}).
    */
   argp?:
     | number

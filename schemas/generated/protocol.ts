@@ -83,6 +83,7 @@ export type Capability =
       | "test:fail-nth"
       | "test:pgtable"
       | "test:state"
+      | "test:process"
     )
   | string;
 /**
@@ -224,6 +225,9 @@ export interface StateDump {
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "shutdownResult".
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PROCESS_EXIT".
  */
 export interface Empty {}
 /**
@@ -287,6 +291,10 @@ export interface IoctlParams {
    * Present only when a case tests a bad argument pointer: issue the ioctl with this address (0 = NULL) instead of a struct; arg is then empty.
    */
   argp?: number | string;
+  /**
+   * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
+   */
+  pid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -318,8 +326,14 @@ export interface TestParams {
     | "FAIL_NTH"
     | "RAW_IOCTL"
     | "PGTABLE_DUMP"
+    | "PROCESS_FORK"
+    | "PROCESS_EXIT"
     | "STATE";
   arg: {};
+  /**
+   * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
+   */
+  pid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -684,6 +698,29 @@ export interface HookOut_PGTABLE_DUMP {
     addr: U64;
     value: U64;
   }[];
+}
+/**
+ * fork(2) by the calling process: the child gets a copy of its anonymous memory content, shares its file mappings, memfd-like files and /dev/iommu fds, its user, capabilities and RLIMIT_MEMLOCK, and an mm with no pinned or locked pages.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PROCESS_FORK".
+ */
+export interface HookArg_PROCESS_FORK {}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PROCESS_FORK".
+ */
+export interface HookOut_PROCESS_FORK {
+  pid: number;
+}
+/**
+ * exit(2) of a forked process (not the initial one): its address space is torn down; pages it pinned stay pinned until unpinned; pinning later from its mappings fails (EFAULT).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PROCESS_EXIT".
+ */
+export interface HookArg_PROCESS_EXIT {
+  pid: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

@@ -1,0 +1,194 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Machine } from '../machine/machine.ts';
+import type { Process } from '../machine/process.ts';
+import { IommufdContext } from './context.ts';
+import { AccessObject, ACCESS_NEEDS_PIN_PAGES } from './access.ts';
+import { attachDevice, bindDevice } from './device.ts';
+import { dma } from './dma.ts';
+import { dumpState } from './state.ts';
+import { big, errnoOf } from './test-helpers.ts';
+
+const R = 1 << 2;
+const W = 1 << 1;
+const FIXED = 1 << 0;
+const PAGE = 4096;
+const IOVA = 0x1000000;
+const devices = [0, 1, 2].map((i) => ({ name: `dev${i}`, bridge: 'pci0' }));
+const topology = { bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices, process: { drop: ['CAP_IPC_LOCK'] } };
+let m: Machine;
+let ctx: IommufdContext;
+let ioas: number;
+
+/** Runs `f` as process `p`, as the adapter does around a call with a pid. */
+function as<T>(p: Process, f: () => T): T {
+  m.current = p;
+  try {
+    return f();
+  } finally {
+    m.current = m.initial;
+  }
+}
+const state = () => JSON.stringify(dumpState(m, new Map([[ctx.fd, ctx]])));
+const attach = (name: string) => attachDevice(ctx, bindDevice(ctx, name), ioas, 0, false);
+const mapUser = (va: number, pages: number, iova = IOVA) => ctx.ioasMap(big({ flags: R | W | FIXED, ioas_id: ioas, __reserved: 0, user_va: va, length: pages * PAGE, iova }));
+const mapFile = (fd: number, pages: number) => ctx.ioasMapFile(big({ flags: R | W, ioas_id: ioas, fd, start: 0, length: pages * PAGE, iova: 0 }));
+const changeProcess = (reserved = 0) => ctx.changeProcess(big({ __reserved: reserved }));
+const counters = (p: Process) => ({ user: p.accounting.userLockedPages, mm: p.accounting.mmLockedPages, pinned: p.accounting.mmPinnedPages });
+
+function setMmMode(): void {
+  ctx.option(big({ option_id: 0, op: 0, __reserved: 0, object_id: 0, val64: 1 }));
+}
+
+beforeEach(() => {
+  m = new Machine(topology);
+  ctx = new IommufdContext(3, m, new Map());
+});
+
+describe('pinning across processes (fork_present, fork_gone)', () => {
+  it("a domain added by the parent pins the child's pages and charges the child's mm", () => {
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    const va = m.memory.mmap(4 * PAGE);
+    m.memory.write(va, new Uint8Array([1]));
+    const child = m.fork(m.initial);
+    as(child, () => child.memory.write(va, new Uint8Array([2])));
+    as(child, () => mapUser(va, 4));
+    const dev = bindDevice(ctx, 'dev0');
+    attachDevice(ctx, dev, ioas, 0, false);
+    // The device sees the child's copy, not the parent's page at the same address.
+    expect(dma(m.phys, dev, 0, BigInt(IOVA), 1, null).data).toEqual(new Uint8Array([2]));
+    expect(counters(child)).toEqual({ user: 4, mm: 0, pinned: 4 });
+    expect(counters(m.initial)).toEqual({ user: 4, mm: 0, pinned: 0 });
+    ctx.close();
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
+  });
+
+  it('after the child exited: a domain that needs fresh pins fails with EFAULT and changes nothing', () => {
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    const va = m.memory.mmap(4 * PAGE);
+    const child = m.fork(m.initial);
+    as(child, () => mapUser(va, 4));
+    child.exit();
+    const dev = bindDevice(ctx, 'dev0');
+    const before = state();
+    expect(errnoOf(() => attachDevice(ctx, dev, ioas, 0, false))).toBe('EFAULT');
+    expect(state()).toBe(before);
+  });
+
+  it('after the child exited: pages a domain holds fill a new domain without pinning', () => {
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    attach('dev0');
+    const va = m.memory.mmap(4 * PAGE);
+    const child = m.fork(m.initial);
+    as(child, () => child.memory.write(va + PAGE, new Uint8Array([5])));
+    as(child, () => mapUser(va, 4));
+    child.exit();
+    const dev1 = bindDevice(ctx, 'dev1');
+    attachDevice(ctx, dev1, ioas, 0, false);
+    // The child's anonymous page is orphaned but pinned: the new domain reaches its content.
+    expect(dma(m.phys, dev1, 0, BigInt(IOVA + PAGE), 1, null).data).toEqual(new Uint8Array([5]));
+    expect(counters(child).pinned).toBe(4);
+    ctx.close();
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
+    expect(m.memory.pinnedFrames).toBe(0);
+  });
+});
+
+describe("an access on another process's mapping", () => {
+  function accessOn(flags: number): AccessObject {
+    const access = new AccessObject(flags, m.memory);
+    const obj = ctx.table.ioas(ioas);
+    obj.iopt.addAccess(access);
+    access.ioas = obj;
+    obj.users++;
+    ctx.table.add(access);
+    return access;
+  }
+
+  it("reads the live child's memory, not the caller's; once the child is gone, unpinned pages fault and nothing changes", () => {
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    const va = m.memory.mmap(4 * PAGE);
+    const child = m.fork(m.initial);
+    as(child, () => child.memory.write(va, new Uint8Array([3])));
+    as(child, () => mapUser(va, 4));
+    const reader = accessOn(0);
+    expect(reader.rw(BigInt(IOVA), 1n, null, false)).toEqual(new Uint8Array([3]));
+    const pinner = accessOn(ACCESS_NEEDS_PIN_PAGES);
+    const item = pinner.pin(BigInt(IOVA), BigInt(PAGE), false);
+    child.exit();
+    // The pinned first page is still reachable; the others were never pinned and are gone.
+    expect(reader.rw(BigInt(IOVA), 1n, null, false)).toEqual(new Uint8Array([3]));
+    const before = state();
+    expect(errnoOf(() => reader.rw(BigInt(IOVA + PAGE), 1n, null, false))).toBe('EFAULT');
+    expect(errnoOf(() => pinner.pin(BigInt(IOVA + PAGE), BigInt(PAGE), false))).toBe('EFAULT');
+    expect(state()).toBe(before);
+    pinner.unpinItem(item);
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
+  });
+});
+
+describe('IOMMU_IOAS_CHANGE_PROCESS (change_process.basic)', () => {
+  beforeEach(() => {
+    setMmMode();
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    attach('dev0');
+    m.createFile(10, 2 * PAGE);
+  });
+
+  it('__reserved → EOPNOTSUPP; a user-address area → EINVAL; both change nothing', () => {
+    mapFile(10, 2);
+    const child = m.fork(m.initial);
+    expect(as(child, () => errnoOf(() => changeProcess(1)))).toBe('EOPNOTSUPP');
+    const va = m.memory.mmap(PAGE);
+    mapUser(va, 1, IOVA + 0x100000);
+    const before = state();
+    expect(as(child, () => errnoOf(() => changeProcess()))).toBe('EINVAL');
+    expect(state()).toBe(before);
+    expect(counters(m.initial)).toEqual({ user: 0, mm: 3, pinned: 3 });
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
+  });
+
+  it('moves pinned and locked counts to the calling child; a COPY-shared store moves once', () => {
+    const iova = mapFile(10, 2).iova as bigint;
+    const dst = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    ctx.ioasCopy(big({ flags: R | W, src_ioas_id: ioas, dst_ioas_id: dst, src_iova: iova, dst_iova: 0, length: 2 * PAGE }));
+    changeProcess();
+    expect(counters(m.initial)).toEqual({ user: 0, mm: 2, pinned: 2 });
+    const child = m.fork(m.initial);
+    as(child, () => changeProcess());
+    expect(counters(m.initial)).toEqual({ user: 0, mm: 0, pinned: 0 });
+    expect(counters(child)).toEqual({ user: 0, mm: 2, pinned: 2 });
+    // The store now belongs to the child: unmapping uncharges the child.
+    ctx.close();
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
+  });
+
+  it("over the caller's RLIMIT_MEMLOCK → ENOMEM, nothing moved", () => {
+    mapFile(10, 2);
+    const child = m.fork(m.initial);
+    child.accounting.memlockLimitPages = 1;
+    const before = state();
+    expect(as(child, () => errnoOf(() => changeProcess()))).toBe('ENOMEM');
+    expect(state()).toBe(before);
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
+    expect(counters(m.initial)).toEqual({ user: 0, mm: 2, pinned: 2 });
+  });
+
+  it('USER mode: the shared user count stays, the pinned count moves; a user already at its limit refuses', () => {
+    m = new Machine(topology);
+    ctx = new IommufdContext(3, m, new Map());
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    attach('dev0');
+    m.createFile(10, 2 * PAGE);
+    mapFile(10, 2);
+    const child = m.fork(m.initial);
+    as(child, () => changeProcess());
+    expect(counters(child)).toEqual({ user: 2, mm: 0, pinned: 2 });
+    expect(counters(m.initial)).toEqual({ user: 2, mm: 0, pinned: 0 });
+    // The caller is charged before the old owner is uncharged (ioas.c charge_current), so a
+    // user whose count plus the moved pages exceeds the limit cannot move them, even to itself.
+    m.initial.accounting.memlockLimitPages = 3;
+    const before = state();
+    expect(errnoOf(() => changeProcess())).toBe('ENOMEM');
+    expect(state()).toBe(before);
+  });
+});
