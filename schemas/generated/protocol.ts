@@ -76,6 +76,8 @@ export type Capability =
       | "format:ppc-tce"
       | "format:mock"
       | "test:mem"
+      | "test:mmap-huge"
+      | "test:mmap-private"
       | "test:dma"
       | "test:refs"
       | "test:accounting"
@@ -348,6 +350,14 @@ export interface HookArg_MMAP {
   length: U64;
   fd?: number;
   offset?: U64;
+  /**
+   * MAP_HUGETLB|MAP_POPULATE for anonymous memory: 2 MiB hugetlb pages, allocated at once; the length is rounded up to 2 MiB and munmap may split the mapping only on 2 MiB boundaries (EINVAL otherwise). With fd: EINVAL unless the file was made with huge (a hugetlb file is mapped in huge pages with or without it). Capability test:mmap-huge.
+   */
+  huge?: boolean;
+  /**
+   * With fd: MAP_PRIVATE instead of MAP_SHARED. Reads see the file until the CPU writes a page, which then gets a private copy; a long-term pin (IOAS map, access pin) makes that copy first, even for a read-only mapping. Capability test:mmap-private.
+   */
+  private?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -403,6 +413,10 @@ export interface HookOut_MEM_READ {
  */
 export interface HookArg_MEMFD_CREATE {
   length: U64;
+  /**
+   * MFD_HUGETLB: a hugetlbfs file; length (and every FTRUNCATE length) must be a multiple of 2 MiB, else EINVAL. Capability test:mmap-huge.
+   */
+  huge?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
