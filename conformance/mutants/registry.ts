@@ -16,6 +16,7 @@ import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.t
 import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
 import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
 import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
+import { pinKeepsPrivatePageShared } from './bugs/pin-keeps-private-page-shared.ts';
 import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
 import { rlimitNotEnforced } from './bugs/rlimit-not-enforced.ts';
 import { trailingBytesIgnored } from './bugs/trailing-bytes-ignored.ts';
@@ -51,6 +52,7 @@ const MUTANTS: readonly Mutant[] = [
   iovaRangesIgnoresReserved,
   autoIovaIgnoresAllowed,
   copyIgnoresReadonlySource,
+  pinKeepsPrivatePageShared,
 ];
 
 export function listMutants(): readonly Mutant[] {
