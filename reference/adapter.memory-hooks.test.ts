@@ -7,6 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { RPC_INVALID_PARAMS } from '../schemas/lib/adapter.ts';
 import type { JsonObject } from '../schemas/lib/adapter.ts';
 import { createReferenceAdapter } from './adapter.ts';
+import { out } from './adapter-test-helpers.ts';
 import type { ReferenceAdapter } from './adapter.ts';
 
 const MIB = 1024 * 1024;
@@ -19,11 +20,6 @@ let ad: ReferenceAdapter;
 let fd: number;
 const test = (op: string, arg: JsonObject = {}) => ad.test({ fd, op, arg });
 const ioctl = (cmd: string, arg: JsonObject) => ad.ioctl({ fd, cmd, arg });
-const out = async (p: Promise<unknown>): Promise<JsonObject> => {
-  const r = (await p) as { arg?: JsonObject; out?: JsonObject; errno?: string };
-  if (r.errno !== undefined) throw new Error(`unexpected ${r.errno}`);
-  return (r.arg ?? r.out)!;
-};
 const errnoOf = async (p: Promise<unknown>): Promise<string | undefined> => ((await p) as { errno?: string }).errno;
 
 beforeEach(async () => {
