@@ -39,13 +39,20 @@ function display(path: string): string {
   return r.startsWith('..') ? path : r;
 }
 
-/** The capabilities a case needs: its requires plus those of the test hooks it uses. */
+/**
+ * The capabilities a case needs: its requires plus those of the test hooks it uses, and of the
+ * hook options it sets (MMAP `huge`, …).
+ */
 export function effectiveRequires(c: GoldenCase): string[] {
   const need = new Set(c.requires ?? []);
   const table = hooks();
   for (const s of c.steps) {
     const h = table.get(s.op);
     if (h?.capability) need.add(h.capability);
+    for (const [field, cap] of Object.entries(h?.fieldCapabilities ?? {})) {
+      const v = (s.arg as Record<string, unknown> | undefined)?.[field];
+      if (v !== undefined && v !== false) need.add(cap);
+    }
   }
   return [...need].sort();
 }
