@@ -136,5 +136,12 @@ describe('process memory', () => {
     expect(mem.frameForVpn(priv / PAGE_BYTES + 1, false)).toBe(out[1] - 1);
     expect(phys.readBytes((out[1] - 1) * FRAME_BYTES, 2)[0]).toBe(8);
     expect(mem.read(shared + PAGE_BYTES, 1)![0]).toBe(5);
+    // The pinned copies outlive munmap of the private mapping and go with the last unpin.
+    expect(mem.munmap(priv, 2 * PAGE_BYTES)).toBeNull();
+    expect(phys.isAllocated(out[1] - 1)).toBe(true);
+    mem.unpinFrameList(out, 0, 2);
+    expect(phys.isAllocated(out[0] - 1)).toBe(false);
+    expect(phys.isAllocated(out[1] - 1)).toBe(false);
+    expect(phys.isAllocated(fileFrame)).toBe(true);
   });
 });
