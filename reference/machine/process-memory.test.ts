@@ -95,6 +95,10 @@ describe('process memory', () => {
     const a = mem.mmap(PAGE_BYTES, huge, HUGE_PAGE_BYTES);
     expect(mem.isMapped(a / PAGE_BYTES, 512)).toBe(true);
     expect(mem.isMapped(a / PAGE_BYTES + 512, 1)).toBe(false);
+    // A writable mapping past the end of a hugetlb file grows it (hugetlbfs_file_mmap).
+    const b = mem.mmap(2 * HUGE_PAGE_BYTES, huge, 2 * HUGE_PAGE_BYTES);
+    expect(huge.sizeBytes).toBe(4 * HUGE_PAGE_BYTES);
+    expect(mem.isMapped(b / PAGE_BYTES, 1024)).toBe(true);
   });
 
   it('MAP_PRIVATE reads the file until a CPU write, which copies the page and leaves the file alone', () => {

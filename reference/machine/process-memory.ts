@@ -147,6 +147,9 @@ export class ProcessMemory {
     const end = addr + pageCount * PAGE_BYTES;
     if (end > USER_VA_END) throw new RangeError('mmap: address space exhausted');
     this.nextVa = Math.ceil((end + MMAP_ALIGN) / MMAP_ALIGN) * MMAP_ALIGN;
+    // hugetlbfs_file_mmap: a writable mapping past the end of a hugetlb file grows the file
+    // (every mapping here is PROT_READ | PROT_WRITE).
+    if (file !== undefined && file.huge) file.sizeBytes = Math.max(file.sizeBytes, fileOffsetBytes + pageCount * PAGE_BYTES);
     const object = file ?? new MemoryObject('anon', pageCount * PAGE_BYTES, huge);
     object.mapCount++;
     const vma: Vma = { startVpn: addr / PAGE_BYTES, pageCount, object, objectPage: fileOffsetBytes / PAGE_BYTES };
