@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createReferenceAdapter } from './adapter.ts';
+import { out } from './adapter-test-helpers.ts';
 import type { ReferenceAdapter } from './adapter.ts';
 import type { JsonObject } from '../schemas/lib/adapter.ts';
 import { AdapterError } from '../schemas/lib/adapter.ts';
@@ -14,11 +15,6 @@ let fd: number;
 const ioctl = (cmd: string, arg: JsonObject) => ad.ioctl({ fd, cmd, arg });
 const test = (op: string, arg: JsonObject = {}) => ad.test({ fd, op, arg });
 const errnoOf = (r: unknown): string | undefined => (r as { errno?: string }).errno;
-const out = async (p: Promise<unknown>): Promise<JsonObject> => {
-  const r = (await p) as { arg?: JsonObject; out?: JsonObject; errno?: string };
-  if (r.errno !== undefined) throw new Error(`unexpected ${r.errno}`);
-  return (r.arg ?? r.out)!;
-};
 
 beforeEach(async () => {
   ad = createReferenceAdapter();

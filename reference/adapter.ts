@@ -25,6 +25,7 @@ import { ULONG_MAX } from './iommufd/io-pagetable.ts';
 import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
 import { Machine } from './machine/machine.ts';
+import { HUGE_PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
 import { unitModels } from './iommu/registry.ts';
 import { formatNames } from './formats/registry.ts';
 
@@ -43,7 +44,7 @@ export function capabilities(): string[] {
     'nesting:selftest',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
-    'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
+    'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
     'test:process',
     'x-raw-ioctl',
   ];
@@ -241,13 +242,18 @@ export class ReferenceAdapter implements Adapter {
   private readonly hooks: Record<string, Hook> = {
     MMAP: (_c, a) => {
       const length = this.num(a, 'length');
-      if (length <= 0) fail('EINVAL', 'length');
+      const options = { huge: a.huge === true, private: a.private === true };
+      const memory = this.machine.memory;
+      let file: MemoryObject | undefined;
       if (a.fd !== undefined) {
-        const file = this.machine.files.get(this.num(a, 'fd'));
+        file = this.machine.files.get(this.num(a, 'fd'));
         check(file !== undefined, 'EBADF', 'fd');
-        return { addr: this.machine.memory.mmap(length, file, this.num(a, 'offset')) };
       }
-      return { addr: this.machine.memory.mmap(length) };
+      const offset = file === undefined || a.offset === undefined ? 0 : this.num(a, 'offset');
+      const bad = memory.mmapError(length, file, offset, options);
+      if (bad !== null) fail(bad);
+      if (options.private && file!.huge) throw new AdapterError(RPC_INVALID_PARAMS, 'MAP_PRIVATE of a hugetlb file is not modelled');
+      return { addr: memory.mmap(length, file, offset, options) };
     },
     MUNMAP: (_c, a) => {
       const e = this.machine.memory.munmap(this.num(a, 'addr'), this.num(a, 'length'));
@@ -255,14 +261,19 @@ export class ReferenceAdapter implements Adapter {
       return {};
     },
     MEMFD_CREATE: (_c, a) => {
+      const length = this.num(a, 'length');
+      // MFD_HUGETLB: hugetlbfs_setattr takes only sizes that are whole huge pages.
+      check(a.huge !== true || length % HUGE_PAGE_BYTES === 0, 'EINVAL', 'hugetlb size');
       const fd = lowestFreeFd(this.usedFds());
-      this.machine.createFile(fd, this.num(a, 'length'));
+      this.machine.createFile(fd, length, a.huge === true);
       return { fd };
     },
     FTRUNCATE: (_c, a) => {
       const file = this.machine.files.get(this.num(a, 'fd'));
       check(file !== undefined, 'EBADF', 'fd');
-      this.machine.truncateFile(file, this.num(a, 'length'));
+      const length = this.num(a, 'length');
+      check(!file.huge || length % HUGE_PAGE_BYTES === 0, 'EINVAL', 'hugetlb size');
+      this.machine.truncateFile(file, length);
       return {};
     },
     MEM_WRITE: (_c, a) => {

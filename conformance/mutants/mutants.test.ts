@@ -13,6 +13,7 @@ import { IommufdContext } from '../../reference/iommufd/context.ts';
 import { IoPagetable } from '../../reference/iommufd/io-pagetable.ts';
 import { ObjectTable } from '../../reference/iommufd/objects.ts';
 import { IoptPages } from '../../reference/iommufd/pages.ts';
+import { ProcessMemory } from '../../reference/machine/process-memory.ts';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { DEFAULT_CASES_DIR, loadCases } from '../runner/case-loader.ts';
 import { loadCatalog } from '../runner/catalog-source.ts';
@@ -28,7 +29,7 @@ const KNOWN_GAPS: Record<string, string> = {
 };
 
 const PATCHED_CLASSES: Array<{ prototype: object; name: string }> = [
-  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject,
+  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory,
 ].map((c) => ({ prototype: c.prototype as object, name: c.name }));
 
 function methodSnapshot(): Map<string, unknown> {

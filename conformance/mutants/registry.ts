@@ -18,6 +18,7 @@ import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
 import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
 import { mapPinsFdOwnerMm } from './bugs/map-pins-fd-owner-mm.ts';
 import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
+import { pinKeepsPrivatePageShared } from './bugs/pin-keeps-private-page-shared.ts';
 import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
 import { rlimitNotEnforced } from './bugs/rlimit-not-enforced.ts';
 import { trailingBytesIgnored } from './bugs/trailing-bytes-ignored.ts';
@@ -55,6 +56,7 @@ const MUTANTS: readonly Mutant[] = [
   copyIgnoresReadonlySource,
   mapPinsFdOwnerMm,
   changeProcessIgnoresCaller,
+  pinKeepsPrivatePageShared,
 ];
 
 export function listMutants(): readonly Mutant[] {

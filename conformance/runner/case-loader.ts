@@ -39,7 +39,10 @@ function display(path: string): string {
   return r.startsWith('..') ? path : r;
 }
 
-/** The capabilities a case needs: its requires plus those of the test hooks it uses. */
+/**
+ * The capabilities a case needs: its requires plus those of the test hooks it uses, and of the
+ * hook options it sets (MMAP `huge`, …).
+ */
 export function effectiveRequires(c: GoldenCase): string[] {
   const need = new Set(c.requires ?? []);
   const table = hooks();
@@ -47,6 +50,10 @@ export function effectiveRequires(c: GoldenCase): string[] {
     const h = table.get(s.op);
     if (h?.capability) need.add(h.capability);
     if (s.process !== undefined) need.add('test:process');
+    for (const [field, cap] of Object.entries(h?.fieldCapabilities ?? {})) {
+      const v = (s.arg as Record<string, unknown> | undefined)?.[field];
+      if (v !== undefined && v !== false) need.add(cap);
+    }
   }
   return [...need].sort();
 }

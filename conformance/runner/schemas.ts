@@ -76,6 +76,8 @@ export interface HookInfo {
   /** A context hook gets the step's fd; a process hook runs without one. */
   scope: 'context' | 'process';
   fields: Record<string, HookFieldKind>;
+  /** Argument fields that need a capability of their own when set (a field's x-capability). */
+  fieldCapabilities: Record<string, string>;
 }
 
 let hookTable: Map<string, HookInfo> | undefined;
@@ -88,7 +90,9 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
       if (!name.startsWith('hookArg_')) continue;
       const op = name.slice('hookArg_'.length);
       const fields: Record<string, HookFieldKind> = {};
+      const fieldCapabilities: Record<string, string> = {};
       for (const [field, s] of Object.entries((def.properties ?? {}) as Record<string, AnySchema>)) {
+        if (typeof s['x-capability'] === 'string') fieldCapabilities[field] = s['x-capability'];
         const ref = s.$ref as string | undefined;
         fields[field] =
           ref === '#/$defs/u64' ? 'u64'
@@ -103,6 +107,7 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
         capability: def['x-capability'] as string | undefined,
         scope: def['x-scope'] as 'context' | 'process',
         fields,
+        fieldCapabilities,
       });
     }
   }

@@ -69,9 +69,9 @@ export class Machine {
     return child;
   }
 
-  /** memfd_create + ftruncate. */
-  createFile(fd: number, sizeBytes: number): MemoryObject {
-    const f = new MemoryObject('file', sizeBytes);
+  /** memfd_create (MFD_HUGETLB when `huge`) + ftruncate. */
+  createFile(fd: number, sizeBytes: number, huge = false): MemoryObject {
+    const f = new MemoryObject('file', sizeBytes, huge);
     this.files.set(fd, f);
     return f;
   }

@@ -6,6 +6,13 @@
  * of 2 MiB that lie wholly inside their mapping are backed by one 2 MiB-aligned run of frames on
  * first touch, as transparent huge pages are, so huge IOPTEs become possible.
  *
+ * Hugetlb memory (MAP_HUGETLB, a memfd made with MFD_HUGETLB) is an object whose every 2 MiB
+ * block is one aligned run of frames; its mappings are 2 MiB granular (mmap rounds the length
+ * up, munmap may not split them elsewhere). A MAP_PRIVATE mapping of a file reads the file's
+ * pages until the process writes a page, which then gets a private anonymous copy (COW); a
+ * long-term pin unshares the same way first (gup_must_unshare), so a page pinned for DMA is
+ * the one later CPU writes land in.
+ *
  * User addresses are JS numbers: the process's address space is [USER_VA_START, 2^47), as an
  * x86-64 user space, so every address and length is exact. Pin counts belong to the physical
  * frames (`PinTable`, shared by every process of the machine), because a page shared by two
@@ -25,6 +32,16 @@ export const USER_VA_END = 2 ** 47;
 const BLOCK_SHIFT = 9;
 const BLOCK_PAGES = 1 << BLOCK_SHIFT;
 const MMAP_ALIGN = 2 * 1024 * 1024;
+/** The hugetlb page size (x86-64 default hstate). */
+export const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
+
+/** mmap(2) options beyond the length, the file and its offset. */
+export interface MmapOptions {
+  /** MAP_HUGETLB|MAP_POPULATE for anonymous memory: hugetlb pages, allocated at once. */
+  huge?: boolean;
+  /** MAP_PRIVATE for a file: copy-on-write instead of sharing the file's pages. */
+  private?: boolean;
+}
 
 /** Anonymous memory or a memfd-like file: page index → frame, allocated lazily. */
 export class MemoryObject {
@@ -36,6 +53,8 @@ export class MemoryObject {
   constructor(
     readonly kind: 'anon' | 'file',
     public sizeBytes: number,
+    /** Hugetlb memory: allocated and mapped in whole 2 MiB pages. */
+    readonly huge = false,
   ) {}
 
   private lastBlockNo = -1;
@@ -81,6 +100,11 @@ export interface Vma {
   object: MemoryObject;
   /** Page index in `object` of the VMA's first page. */
   objectPage: number;
+  /**
+   * MAP_PRIVATE of a file: the private anonymous copies, indexed by file page (shared by the
+   * pieces munmap splits the VMA into, which cover disjoint file pages).
+   */
+  cow?: MemoryObject;
 }
 
 export class ProcessMemory {
@@ -94,29 +118,60 @@ export class ProcessMemory {
   // ---- mappings ----
 
   /**
-   * Maps `lengthBytes` (rounded up to pages) of a fresh anonymous object, or of `file` from
-   * `fileOffsetBytes` (page aligned), at a fresh 2 MiB-aligned address with an unmapped guard
-   * gap before the next mapping. Returns the address.
+   * The errno mmap(2) gives for these arguments, or null (mm/mmap.c ksys_mmap_pgoff, do_mmap;
+   * hugetlbfs_file_mmap): a zero length or a file offset off a page (a huge page for a hugetlb
+   * file) is EINVAL, and so is MAP_HUGETLB with a file that is not hugetlb.
    */
-  mmap(lengthBytes: number, file?: MemoryObject, fileOffsetBytes = 0): number {
-    if (!Number.isSafeInteger(lengthBytes) || lengthBytes <= 0) throw new RangeError('mmap: length must be positive');
-    if (fileOffsetBytes % PAGE_BYTES !== 0) throw new RangeError('mmap: file offset must be page aligned');
-    const pageCount = Math.ceil(lengthBytes / PAGE_BYTES);
+  mmapError(lengthBytes: number, file?: MemoryObject, fileOffsetBytes = 0, options: MmapOptions = {}): string | null {
+    if (!Number.isSafeInteger(lengthBytes) || lengthBytes <= 0) return 'EINVAL';
+    if (file === undefined) return null;
+    if (options.huge === true && !file.huge) return 'EINVAL';
+    if (!Number.isSafeInteger(fileOffsetBytes) || fileOffsetBytes % (file.huge ? HUGE_PAGE_BYTES : PAGE_BYTES) !== 0) return 'EINVAL';
+    return null;
+  }
+
+  /**
+   * Maps `lengthBytes` (rounded up to pages, or to 2 MiB for hugetlb memory) of a fresh
+   * anonymous object, or of `file` from `fileOffsetBytes`, at a fresh 2 MiB-aligned address
+   * with an unmapped guard gap before the next mapping. Returns the address; the caller has
+   * checked the arguments with `mmapError`.
+   */
+  mmap(lengthBytes: number, file?: MemoryObject, fileOffsetBytes = 0, options: MmapOptions = {}): number {
+    const bad = this.mmapError(lengthBytes, file, fileOffsetBytes, options);
+    if (bad !== null) throw new RangeError(`mmap: ${bad}`);
+    const huge = file === undefined ? options.huge === true : file.huge;
+    if (huge && options.private === true) throw new RangeError('mmap: MAP_PRIVATE of hugetlb memory is not modelled');
+    const unitBytes = huge ? HUGE_PAGE_BYTES : PAGE_BYTES;
+    const pageCount = Math.ceil(lengthBytes / unitBytes) * (unitBytes / PAGE_BYTES);
     const addr = this.nextVa;
     const end = addr + pageCount * PAGE_BYTES;
     if (end > USER_VA_END) throw new RangeError('mmap: address space exhausted');
     this.nextVa = Math.ceil((end + MMAP_ALIGN) / MMAP_ALIGN) * MMAP_ALIGN;
-    const object = file ?? new MemoryObject('anon', pageCount * PAGE_BYTES);
+    // hugetlbfs_file_mmap: a writable mapping past the end of a hugetlb file grows the file
+    // (every mapping here is PROT_READ | PROT_WRITE).
+    if (file !== undefined && file.huge) file.sizeBytes = Math.max(file.sizeBytes, fileOffsetBytes + pageCount * PAGE_BYTES);
+    const object = file ?? new MemoryObject('anon', pageCount * PAGE_BYTES, huge);
     object.mapCount++;
-    this.vmas.push({ startVpn: addr / PAGE_BYTES, pageCount, object, objectPage: fileOffsetBytes / PAGE_BYTES });
+    const vma: Vma = { startVpn: addr / PAGE_BYTES, pageCount, object, objectPage: fileOffsetBytes / PAGE_BYTES };
+    if (file !== undefined && options.private === true) vma.cow = new MemoryObject('anon', file.sizeBytes);
+    this.vmas.push(vma);
+    // MAP_POPULATE: hugetlb memory the selftests map is faulted in at mmap time.
+    if (file === undefined && huge) for (let p = 0; p < pageCount; p += BLOCK_PAGES) this.objectFrame(object, p);
     return addr;
   }
 
-  /** munmap(2): EINVAL for a misaligned address or zero length; unmapped parts are fine. */
+  /**
+   * munmap(2): EINVAL for a misaligned address or zero length, or when it would split a
+   * hugetlb mapping off a 2 MiB boundary (hugetlb_vm_op_split); unmapped parts are fine.
+   */
   munmap(addr: number, lengthBytes: number): string | null {
     if (addr % PAGE_BYTES !== 0 || lengthBytes <= 0 || addr + lengthBytes > USER_VA_END) return 'EINVAL';
     const startVpn = addr / PAGE_BYTES;
     const endVpn = Math.ceil((addr + lengthBytes) / PAGE_BYTES);
+    for (const cut of [startVpn, endVpn]) {
+      const v = this.vmaAt(cut);
+      if (v !== undefined && v.startVpn !== cut && v.object.huge && cut % BLOCK_PAGES !== 0) return 'EINVAL';
+    }
     const kept: Vma[] = [];
     this.lastVma = undefined;
     for (const v of this.vmas) {
@@ -137,6 +192,7 @@ export class ProcessMemory {
       }
       v.object.mapCount--;
       if (v.object.kind === 'anon') this.dropObjectPages(v.object, v.objectPage + (cutStart - v.startVpn), cutEnd - cutStart);
+      if (v.cow !== undefined) this.dropObjectPages(v.cow, v.objectPage + (cutStart - v.startVpn), cutEnd - cutStart);
       else if (v.object.mapCount === 0 && v.object.kind === 'file') {
         /* a file keeps its pages while its fd lives; fileClosed() drops them */
       }
@@ -208,7 +264,9 @@ export class ProcessMemory {
     const pfn = object.frameOf(page);
     if (pfn >= 0) return pfn;
     const blockFirst = page & ~(BLOCK_PAGES - 1);
-    if (object.kind === 'anon' && object.blocks.get(page >>> BLOCK_SHIFT) === undefined && blockFirst + BLOCK_PAGES <= object.sizePages) {
+    // Hugetlb objects are whole 2 MiB pages (their size is a multiple of 2 MiB).
+    const wholeBlock = object.huge || (object.kind === 'anon' && blockFirst + BLOCK_PAGES <= object.sizePages);
+    if (wholeBlock && object.blocks.get(page >>> BLOCK_SHIFT) === undefined) {
       const base = this.phys.allocFrames(BLOCK_PAGES, BLOCK_PAGES);
       const frames = new Int32Array(BLOCK_PAGES);
       for (let i = 0; i < BLOCK_PAGES; i++) frames[i] = base + i + 1;
@@ -254,18 +312,53 @@ export class ProcessMemory {
       const v = this.vmaAt(p);
       if (v === undefined) throw new Error(`userFramesInto: page 0x${p.toString(16)} is not mapped`);
       const end = Math.min(v.startVpn + v.pageCount, last);
-      this.objectFramesInto(v.object, v.objectPage + (p - v.startVpn), end - p, out, outOffset + (p - vpn));
+      const firstPage = v.objectPage + (p - v.startVpn);
+      if (v.cow === undefined) this.objectFramesInto(v.object, firstPage, end - p, out, outOffset + (p - vpn));
+      else for (let i = 0; i < end - p; i++) out[outOffset + (p - vpn) + i] = this.pinnableFrame(v, firstPage + i) + 1;
       p = end;
     }
   }
 
-  /** The frame behind user page `vpn`, allocating it; -1 if unmapped. */
+  /**
+   * The frame behind user page `vpn`; -1 if unmapped. `allocate` is a write fault: it
+   * allocates a missing frame and gives a private file mapping's page its own copy.
+   */
   frameForVpn(vpn: number, allocate: boolean): number {
     const v = this.vmaAt(vpn);
     if (v === undefined) return -1;
     const page = v.objectPage + (vpn - v.startVpn);
     if (v.object.kind === 'file' && page >= v.object.sizePages) return -1;
+    if (v.cow !== undefined) {
+      if (allocate) return this.unshare(v, page);
+      const copy = v.cow.frameOf(page);
+      return copy >= 0 ? copy : v.object.frameOf(page);
+    }
     return allocate ? this.objectFrame(v.object, page) : v.object.frameOf(page);
+  }
+
+  /**
+   * The private copy of file page `page` of a MAP_PRIVATE VMA, made now if the process has
+   * none yet: a fresh anonymous frame holding what the file page holds (wp_page_copy).
+   */
+  private unshare(v: Vma, page: number): number {
+    const cow = v.cow!;
+    const copy = cow.frameOf(page);
+    if (copy >= 0) return copy;
+    const pfn = this.phys.allocFrames(1, 1);
+    const shared = v.object.frameOf(page);
+    if (shared >= 0) this.phys.copyFrame(shared, pfn);
+    cow.setFrame(page, pfn);
+    return pfn;
+  }
+
+  /**
+   * The frame a FOLL_LONGTERM pin of file page `page` of a MAP_PRIVATE VMA gets. GUP unshares
+   * such a page even for a read-only pin (gup_must_unshare: a R/O long-term pin of a page of a
+   * COW mapping breaks COW early), so the pin holds the anonymous copy that later CPU writes
+   * go to, not the file's page that the next write would leave behind.
+   */
+  pinnableFrame(v: Vma, page: number): number {
+    return this.unshare(v, page);
   }
 
   // ---- CPU access ----
@@ -371,25 +464,29 @@ export class ProcessMemory {
     const child = new ProcessMemory(this.phys);
     child.nextVa = this.nextVa;
     const copies = new Map<MemoryObject, MemoryObject>();
-    for (const v of this.vmas) {
-      let object = v.object;
-      if (object.kind === 'anon') {
-        let copy = copies.get(object);
-        if (copy === undefined) {
-          copy = child.copyAnon(object);
-          copies.set(object, copy);
-        }
-        object = copy;
+    const copyOf = (from: MemoryObject): MemoryObject => {
+      let copy = copies.get(from);
+      if (copy === undefined) {
+        copy = child.copyAnon(from);
+        copies.set(from, copy);
       }
+      return copy;
+    };
+    for (const v of this.vmas) {
+      // Anonymous memory and the private copies of a MAP_PRIVATE file are the process's own:
+      // the child gets their content, not the pages (a later write on either side stays there).
+      const object = v.object.kind === 'anon' ? copyOf(v.object) : v.object;
       object.mapCount++;
-      child.vmas.push({ ...v, object });
+      const vma: Vma = { ...v, object };
+      if (v.cow !== undefined) vma.cow = copyOf(v.cow);
+      child.vmas.push(vma);
     }
     return child;
   }
 
   /** A fresh anonymous object with the content of every page of `from` that has a frame. */
   private copyAnon(from: MemoryObject): MemoryObject {
-    const copy = new MemoryObject('anon', from.sizeBytes);
+    const copy = new MemoryObject('anon', from.sizeBytes, from.huge);
     for (const [blockNo, frames] of from.blocks) {
       for (let i = 0; i < BLOCK_PAGES; i++) {
         if (frames[i] === 0) continue;

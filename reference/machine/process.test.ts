@@ -31,6 +31,22 @@ describe('fork(2) and exit(2) of simulated processes', () => {
     expect(child.memory.frameForVpn(va / PAGE, false)).toBe(m.memory.frameForVpn(va / PAGE, false));
   });
 
+  it('the private copies of a MAP_PRIVATE file mapping are copied at fork, not shared', () => {
+    const m = new Machine(topology);
+    const file = m.createFile(5, 2 * PAGE);
+    const shared = m.memory.mmap(2 * PAGE, file, 0);
+    m.memory.write(shared, bytes(1, 1));
+    const priv = m.memory.mmap(2 * PAGE, file, 0, { private: true });
+    m.memory.write(priv, bytes(2)); // the parent's private copy of page 0
+    const child = m.fork(m.initial);
+    expect(child.memory.read(priv, 2)).toEqual(bytes(2, 1));
+    child.memory.write(priv + 1, bytes(3));
+    expect(m.memory.read(priv, 2)).toEqual(bytes(2, 1));
+    expect(child.memory.read(priv, 2)).toEqual(bytes(2, 3));
+    // Neither write reached the file.
+    expect(m.memory.read(shared, 2)).toEqual(bytes(1, 1));
+  });
+
   it('the child starts with no pinned or locked pages, the same user and the same RLIMIT_MEMLOCK', () => {
     const m = new Machine(topology);
     m.accounting.memlockLimitPages = 7;

@@ -76,6 +76,8 @@ export type Capability =
       | "format:ppc-tce"
       | "format:mock"
       | "test:mem"
+      | "test:mmap-huge"
+      | "test:mmap-private"
       | "test:dma"
       | "test:refs"
       | "test:accounting"
@@ -149,7 +151,7 @@ export type RpcResponse =
     };
 
 /**
- * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
+ * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — on an argument field, the capability a step needs when it sets that field; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
  */
 export interface AdapterProtocol {
   [k: string]: unknown;
@@ -362,6 +364,14 @@ export interface HookArg_MMAP {
   length: U64;
   fd?: number;
   offset?: U64;
+  /**
+   * MAP_HUGETLB|MAP_POPULATE for anonymous memory: 2 MiB hugetlb pages, allocated at once; the length is rounded up to 2 MiB and munmap may split the mapping only on 2 MiB boundaries (EINVAL otherwise). With fd: EINVAL unless the file was made with huge (a hugetlb file is mapped in huge pages with or without it). Capability test:mmap-huge.
+   */
+  huge?: boolean;
+  /**
+   * With fd: MAP_PRIVATE instead of MAP_SHARED. Reads see the file until the CPU writes a page, which then gets a private copy; a long-term pin (IOAS map, access pin) makes that copy first, even for a read-only mapping. Capability test:mmap-private.
+   */
+  private?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -417,6 +427,10 @@ export interface HookOut_MEM_READ {
  */
 export interface HookArg_MEMFD_CREATE {
   length: U64;
+  /**
+   * MFD_HUGETLB: a hugetlbfs file; length (and every FTRUNCATE length) must be a multiple of 2 MiB, else EINVAL. Capability test:mmap-huge.
+   */
+  huge?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
