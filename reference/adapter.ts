@@ -44,6 +44,7 @@ export function capabilities(): string[] {
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
+    'test:access-rw-slow-path', 'test:temp-memory-limit',
     'x-raw-ioctl',
   ];
 }
@@ -328,10 +329,10 @@ export class ReferenceAdapter implements Adapter {
       const access = this.access(ctx, a);
       if (a.write === true || a.data !== undefined) {
         const data = hexToBytes(a.data, 'data');
-        access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true);
+        access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true, a.slow_path === true);
         return {};
       }
-      return { data: bytesToHex(access.rw(toBig(a.iova, 'iova'), toBig(a.length, 'length'), null, false)) };
+      return { data: bytesToHex(access.rw(toBig(a.iova, 'iova'), toBig(a.length, 'length'), null, false, a.slow_path === true)) };
     },
     ACCESS_REPLACE_IOAS: (c, a) => {
       const ctx = this.need(c);

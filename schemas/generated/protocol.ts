@@ -83,6 +83,8 @@ export type Capability =
       | "test:fail-nth"
       | "test:pgtable"
       | "test:state"
+      | "test:access-rw-slow-path"
+      | "test:temp-memory-limit"
     )
   | string;
 /**
@@ -602,6 +604,10 @@ export interface HookArg_ACCESS_RW {
   length?: U64;
   data?: HexData;
   write?: boolean;
+  /**
+   * The selftest's MOCK_ACCESS_RW_SLOW_PATH: copy through the PFNs the pages hold (pfn_reader) instead of the user VA. Same bytes as the fast path while the VA still maps the pinned pages; cases that tell the two apart require test:access-rw-slow-path.
+   */
+  slow_path?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
