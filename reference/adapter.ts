@@ -56,6 +56,9 @@ function lowestFreeFd(used: Set<number>): number {
   return fd;
 }
 
+/** sizeof(unsigned long) + sizeof(u32) on a 64-bit kernel: one pfn_batch element. */
+const PFN_BATCH_ELEMENT_BYTES = 12;
+
 const IOMMUFD_TYPE = 0x3b;
 /** Hooks that hand bytes back (MEM_READ, DMA_READ, CHECK_REFS) refuse more than this. */
 const HOOK_MAX_BYTES = 256 * 1024 * 1024;
@@ -275,6 +278,15 @@ export class ReferenceAdapter implements Adapter {
     },
     SET_MEMLOCK_LIMIT: (_c, a) => {
       this.machine.accounting.memlockLimitPages = this.num(a, 'pages');
+      return {};
+    },
+    SET_TEMP_MEMORY_LIMIT: (c, a) => {
+      this.need(c);
+      // selftest.c: the limit must hold one pfn_batch element (an unsigned long pfn and a u32 count).
+      check(this.num(a, 'limit') >= PFN_BATCH_ELEMENT_BYTES, 'EINVAL', 'limit below one pfn_batch element');
+      // The kernel keeps the value in iommufd_test_memory_limit, which only sizes the temporary
+      // pfn_batch and page-list buffers of pages.c; every user of them loops in chunks, so no
+      // result, errno, pin or charge depends on it and the reference does not keep it.
       return {};
     },
     ADD_RESERVED: (c, a) => {

@@ -309,6 +309,7 @@ export interface TestParams {
     | "CHECK_REFS"
     | "ACCOUNTING"
     | "SET_MEMLOCK_LIMIT"
+    | "SET_TEMP_MEMORY_LIMIT"
     | "ADD_RESERVED"
     | "CREATE_ACCESS"
     | "DESTROY_ACCESS"
@@ -523,6 +524,20 @@ export interface HookArg_SET_MEMLOCK_LIMIT {
  * via the `definition` "hookOut_SET_MEMLOCK_LIMIT".
  */
 export interface HookOut_SET_MEMLOCK_LIMIT {}
+/**
+ * The selftest's IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: caps the kernel's temporary PFN batch buffers at `limit` bytes (default 65536, fixture variant mock_domain_limit uses 16). Kernel-global; a new world starts at the default.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_SET_TEMP_MEMORY_LIMIT".
+ */
+export interface HookArg_SET_TEMP_MEMORY_LIMIT {
+  limit: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_SET_TEMP_MEMORY_LIMIT".
+ */
+export interface HookOut_SET_TEMP_MEMORY_LIMIT {}
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_ADD_RESERVED".
