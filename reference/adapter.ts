@@ -46,6 +46,7 @@ export function capabilities(): string[] {
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
     'test:process',
+    'test:access-rw-slow-path', 'test:temp-memory-limit',
     'x-raw-ioctl',
   ];
 }
@@ -56,6 +57,9 @@ function lowestFreeFd(used: Set<number>): number {
   while (used.has(fd)) fd++;
   return fd;
 }
+
+/** sizeof(unsigned long) + sizeof(u32) on a 64-bit kernel: one pfn_batch element. */
+const PFN_BATCH_ELEMENT_BYTES = 12;
 
 const IOMMUFD_TYPE = 0x3b;
 /** Hooks that hand bytes back (MEM_READ, DMA_READ, CHECK_REFS) refuse more than this. */
@@ -312,6 +316,15 @@ export class ReferenceAdapter implements Adapter {
       this.machine.accounting.memlockLimitPages = this.num(a, 'pages');
       return {};
     },
+    SET_TEMP_MEMORY_LIMIT: (c, a) => {
+      this.need(c);
+      // selftest.c: the limit must hold one pfn_batch element (an unsigned long pfn and a u32 count).
+      check(this.num(a, 'limit') >= PFN_BATCH_ELEMENT_BYTES, 'EINVAL', 'limit below one pfn_batch element');
+      // The kernel keeps the value in iommufd_test_memory_limit, which only sizes the temporary
+      // pfn_batch and page-list buffers of pages.c; every user of them loops in chunks, so no
+      // result, errno, pin or charge depends on it and the reference does not keep it.
+      return {};
+    },
     ADD_RESERVED: (c, a) => {
       const ctx = this.need(c);
       const start = toBig(a.start, 'start');
@@ -364,10 +377,10 @@ export class ReferenceAdapter implements Adapter {
       const access = this.access(ctx, a);
       if (a.write === true || a.data !== undefined) {
         const data = hexToBytes(a.data, 'data');
-        access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true);
+        access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true, a.slow_path === true, this.machine.memory);
         return {};
       }
-      return { data: bytesToHex(access.rw(toBig(a.iova, 'iova'), toBig(a.length, 'length'), null, false)) };
+      return { data: bytesToHex(access.rw(toBig(a.iova, 'iova'), toBig(a.length, 'length'), null, false, a.slow_path === true, this.machine.memory)) };
     },
     ACCESS_REPLACE_IOAS: (c, a) => {
       const ctx = this.need(c);

@@ -13,6 +13,7 @@ import { destroyIoasIgnoresUsers } from './bugs/destroy-ioas-ignores-users.ts';
 import { fixedIovaAlignmentUnchecked } from './bugs/fixed-iova-alignment-unchecked.ts';
 import { hugePagesOptionIgnored } from './bugs/huge-pages-option-ignored.ts';
 import { idsNotReused } from './bugs/ids-not-reused.ts';
+import { getInfoChainPastArgsz } from './bugs/get-info-chain-past-argsz.ts';
 import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.ts';
 import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
 import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
@@ -57,6 +58,7 @@ const MUTANTS: readonly Mutant[] = [
   mapPinsFdOwnerMm,
   changeProcessIgnoresCaller,
   pinKeepsPrivatePageShared,
+  getInfoChainPastArgsz,
 ];
 
 export function listMutants(): readonly Mutant[] {

@@ -132,8 +132,18 @@ export class AccessObject extends IommufdObject implements AccessLink {
     for (const [id, item] of [...this.items]) this.releaseItem(id, item);
   }
 
-  /** iommufd_access_rw: copies through the pinned pages or the user/file memory behind them. */
-  rw(iova: bigint, length: bigint, data: Uint8Array | null, write: boolean): Uint8Array {
+  /**
+   * iommufd_access_rw. Which memory a user-backed area is copied through depends on the path
+   * pages.c iopt_pages_rw_access takes: the fast path (and the one-page slow path, which pins
+   * the page at the VA again) copies through whatever is mapped at the VA now; the multi-page
+   * slow path (`slowPath`, the selftest's MOCK_ACCESS_RW_SLOW_PATH) reads the PFNs the pages
+   * hold (access or domain pins) and pins the VA only for pages nobody holds. File-backed areas
+   * always take the slow path. The two differ only once the VA no longer maps the pinned pages.
+   * The kernel takes the slow paths too when the caller's mm is not the one the mapping was made
+   * in (`caller`, the calling process's memory), and the one-page path falls back to the
+   * multi-page one when that mm is gone (mmget_not_zero fails).
+   */
+  rw(iova: bigint, length: bigint, data: Uint8Array | null, write: boolean, slowPath = false, caller: ProcessMemory = this.memory): Uint8Array {
     const { areas, last } = this.span(iova, length, write);
     const out = new Uint8Array(write ? 0 : Number(length));
     let done = 0;
@@ -143,14 +153,18 @@ export class AccessObject extends IommufdObject implements AccessLink {
       const bytes = Number(to - from + 1n);
       const pagesByte = IoPagetable.pagesByte(a, from);
       const chunk = write ? data!.subarray(done, done + bytes) : null;
-      const got = this.pagesRw(a, pagesByte, bytes, chunk);
+      const onePage = Math.floor(pagesByte / PAGE_BYTES) === Math.floor((pagesByte + bytes - 1) / PAGE_BYTES);
+      const source = a.pages.memory;
+      const changeMm = slowPath || source !== caller;
+      const got = this.pagesRw(a, pagesByte, bytes, chunk, changeMm && (!onePage || !source.live));
       if (got !== null) out.set(got, done);
       done += bytes;
     }
     return out;
   }
 
-  private pagesRw(a: Area, pagesByte: number, bytes: number, data: Uint8Array | null): Uint8Array | null {
+  /** Copies one area's slice; `heldPfnsFirst` selects the multi-page slow path (see rw). */
+  private pagesRw(a: Area, pagesByte: number, bytes: number, data: Uint8Array | null, heldPfnsFirst: boolean): Uint8Array | null {
     const pages = a.pages;
     // The mm the mapping was made in (source_mm), not the caller's: another process's mapping
     // is read remotely, and one whose process is gone faults unless its pages are pinned.
@@ -162,9 +176,9 @@ export class AccessObject extends IommufdObject implements AccessLink {
       const index = Math.floor(byte / PAGE_BYTES);
       const off = byte % PAGE_BYTES;
       const chunk = Math.min(bytes - done, PAGE_BYTES - off);
-      let pfn = pages.frameAt(index);
+      const src = pages.source;
+      let pfn = src.kind === 'user' && !heldPfnsFirst ? -1 : pages.frameAt(index);
       if (pfn < 0) {
-        const src = pages.source;
         if (src.kind === 'user') {
           const va = (src.startVpn + index) * PAGE_BYTES + off;
           if (data !== null) check(memory.write(va, data.subarray(done, done + chunk)), 'EFAULT', 'user memory gone');

@@ -180,7 +180,14 @@ export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, 
     const res: JsonObject = { ...arg };
     for (const [k, v] of Object.entries(out)) {
       const f = struct?.fields.find((x) => x.name === k);
-      if (inside && f !== undefined && f.offsetBytes + f.sizeBytes > userSize) continue;
+      if (inside && f !== undefined && f.offsetBytes + f.sizeBytes > userSize) {
+        if (f.offsetBytes >= userSize) continue;
+        // The copy back ends inside this field: its low (little-endian) bytes are the kernel's,
+        // the others stay as the caller left them.
+        const kept = toBig(arg[k] ?? 0, k) & ~((1n << BigInt(8 * (userSize - f.offsetBytes))) - 1n);
+        res[k] = wire(kept | truncateField(BigInt(v), f.offsetBytes, f.sizeBytes, userSize));
+        continue;
+      }
       res[k] = wire(v);
     }
     return res;

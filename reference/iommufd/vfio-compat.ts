@@ -105,53 +105,89 @@ export function unmapDma(ctx: IommufdContext, a: Args): CompatOut {
   return { ret: 0, out: { size: unmapped } };
 }
 
-/** VFIO_IOMMU_GET_INFO: the struct plus the capability chain the kernel writes after it. */
+/** sizeof(struct vfio_iommu_type1_info_dma_avail): header (8) + avail. */
+const DMA_AVAIL_CAP_BYTES = 12;
+/** sizeof(struct vfio_iommu_type1_info_cap_iova_range) without its ranges, and one range. */
+const IOVA_RANGE_CAP_BYTES = 16;
+const IOVA_RANGE_BYTES = 16;
+/** The bytes of the caller's buffer past the struct, and how far the kernel may write into it. */
+interface CapBuffer {
+  view: DataView;
+  argsz: number;
+}
+
+/** iommufd_fill_cap_dma_avail: the whole capability or nothing; returns its size. */
+function fillDmaAvail(b: CapBuffer, atByte: number): number {
+  if (b.argsz - atByte >= DMA_AVAIL_CAP_BYTES) {
+    const at = atByte - INFO_SIZE;
+    b.view.setUint16(at, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, true);
+    b.view.setUint16(at + 2, 1, true);
+    b.view.setUint32(at + 4, 0, true);
+    b.view.setUint32(at + 8, 0xffffffff, true); // U32_MAX: iommufd's limit is the memory cgroup
+  }
+  return DMA_AVAIL_CAP_BYTES;
+}
+
+/** iommufd_fill_cap_iova: each range that fits, then the header once all of them fit. */
+function fillIovaRange(b: CapBuffer, atByte: number, ranges: { start: bigint; last: bigint }[]): number {
+  const avail = b.argsz - atByte;
+  const at = atByte - INFO_SIZE;
+  ranges.forEach((r, k) => {
+    if (avail >= IOVA_RANGE_CAP_BYTES + IOVA_RANGE_BYTES * (k + 1)) {
+      b.view.setBigUint64(at + IOVA_RANGE_CAP_BYTES + IOVA_RANGE_BYTES * k, r.start, true);
+      b.view.setBigUint64(at + IOVA_RANGE_CAP_BYTES + IOVA_RANGE_BYTES * k + 8, r.last, true);
+    }
+  });
+  const size = IOVA_RANGE_CAP_BYTES + IOVA_RANGE_BYTES * ranges.length;
+  if (avail >= size) {
+    b.view.setUint16(at, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, true);
+    b.view.setUint16(at + 2, 1, true);
+    b.view.setUint32(at + 4, 0, true);
+    b.view.setUint32(at + 8, ranges.length, true);
+    b.view.setUint32(at + 12, 0, true); // the struct's reserved word goes out with the header
+  }
+  return size;
+}
+
+/**
+ * VFIO_IOMMU_GET_INFO: the struct plus the capability chain the kernel writes after it
+ * (vfio_compat.c iommufd_vfio_iommu_get_info). Capabilities DMA_AVAIL then IOVA_RANGE, each
+ * starting 8-byte aligned; a capability is written only where it fits below `argsz`, a
+ * header's `next` only once the next capability's offset is below `argsz`, `cap_offset` only
+ * when the whole chain fits. Nothing at or past `argsz` is written; the struct itself is copied
+ * back up to min(argsz, sizeof) bytes.
+ */
 export function getInfo(ctx: IommufdContext, a: Args, trailingIn: Uint8Array): CompatOut {
   check(a.argsz >= BigInt(INFO_MINSZ), 'EINVAL', 'argsz');
   const ioas = compatIoas(ctx);
+  // argsz is a u32; the chain is far shorter than the cap, so capping changes no write.
   const argsz = Number(a.argsz > 65536n ? 65536n : a.argsz);
-  const buf = new Uint8Array(Math.max(argsz, INFO_SIZE));
-  buf.set(trailingIn.subarray(0, Math.max(0, argsz - INFO_SIZE)), INFO_SIZE);
-  const dv = new DataView(buf.buffer);
+  const ranges = ioas.iopt.iovaRanges();
+  const chainBytes = alignUp8(DMA_AVAIL_CAP_BYTES) + IOVA_RANGE_CAP_BYTES + IOVA_RANGE_BYTES * ranges.length;
+  const written = Math.max(0, Math.min(argsz, INFO_SIZE + chainBytes) - INFO_SIZE);
+  const buf = new Uint8Array(Math.max(trailingIn.length, written));
+  buf.set(trailingIn);
+  const b: CapBuffer = { view: new DataView(buf.buffer), argsz };
   let pgsizes = ULONG_MAX;
   for (const d of ioas.iopt.domains) pgsizes &= d.spec.pgsizeBitmap;
   if (pgsizes & (PAGE_SIZE - 1n)) pgsizes = (pgsizes & ~(PAGE_SIZE - 1n) & ULONG_MAX) | PAGE_SIZE;
   if (BigInt(ioas.iopt.iovaAlignment) > pgsizes) pgsizes = BigInt(ioas.iopt.iovaAlignment);
-  // Capability 1: DMA_AVAIL (12 bytes), capability 2: IOVA_RANGE (16 + 16 per range).
   let total = INFO_SIZE;
   let lastCap = -1;
-  const dmaAt = total;
-  if (argsz > total && argsz - total >= 12) {
-    dv.setUint16(dmaAt, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, true);
-    dv.setUint16(dmaAt + 2, 1, true);
-    dv.setUint32(dmaAt + 4, 0, true);
-    dv.setUint32(dmaAt + 8, 0xffffffff, true);
+  for (const fill of [(at: number) => fillDmaAvail(b, at), (at: number) => fillIovaRange(b, at, ranges)]) {
+    const size = alignUp8(fill(total));
+    if (lastCap >= 0 && argsz >= total) b.view.setUint32(lastCap - INFO_SIZE + 4, total, true);
+    lastCap = total;
+    total += size;
   }
-  lastCap = dmaAt;
-  total += 12;
-  const ranges = ioas.iopt.iovaRanges();
-  const iovaAt = total;
-  const avail = argsz > total ? argsz - total : 0;
-  ranges.forEach((r, k) => {
-    if (avail >= 16 + 16 * (k + 1)) {
-      dv.setBigUint64(iovaAt + 16 + 16 * k, r.start, true);
-      dv.setBigUint64(iovaAt + 24 + 16 * k, r.last, true);
-    }
-  });
-  const iovaSize = 16 + 16 * ranges.length;
-  if (avail >= iovaSize) {
-    dv.setUint16(iovaAt, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, true);
-    dv.setUint16(iovaAt + 2, 1, true);
-    dv.setUint32(iovaAt + 4, 0, true);
-    dv.setUint32(iovaAt + 8, ranges.length, true);
-  }
-  if (argsz >= total) dv.setUint32(lastCap + 4, total, true);
-  total += iovaSize;
-  const capOffset = argsz >= total ? INFO_SIZE : 0;
-  const trailing = buf.subarray(INFO_SIZE, argsz);
   return {
     ret: 0,
-    out: { argsz: total, flags: VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, iova_pgsizes: pgsizes, cap_offset: capOffset },
-    trailing: buf.slice(INFO_SIZE, Math.max(argsz, INFO_SIZE)),
+    // `pad` is zero in the kernel's copy (info = {}), so a long enough argsz clears it.
+    out: { argsz: total, flags: VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, iova_pgsizes: pgsizes, cap_offset: argsz >= total ? INFO_SIZE : 0, pad: 0 },
+    trailing: buf,
   };
+}
+
+function alignUp8(bytes: number): number {
+  return (bytes + 7) & ~7;
 }

@@ -78,17 +78,29 @@ describe('VFIO type1 compat (vfio_compat_mock_domain, iommufd.*_cmd)', () => {
     expect(errnoOf(() => unmapd({ iova: 0x10000 + 4 * PAGE, size: 4 * PAGE }))).toBe('ENOENT');
   });
 
-  it('GET_INFO: PGSIZES|CAPS, cap chain DMA_AVAIL then IOVA_RANGE, argsz grown (get_info)', () => {
+  it('GET_INFO: PGSIZES|CAPS, cap chain DMA_AVAIL then IOVA_RANGE at 8-byte aligned offsets, argsz grown (get_info)', () => {
     setup();
+    // vfio_compat.c: DMA_AVAIL (12 bytes, ALIGN 8 → 16) at 24, IOVA_RANGE (16 + 16) at 40.
     const small = getInfo(ctx, big({ argsz: 16 }), new Uint8Array());
-    expect(small.out).toMatchObject({ flags: 3, argsz: 24 + 12 + 32, cap_offset: 0 });
-    const full = getInfo(ctx, big({ argsz: 68 }), new Uint8Array());
-    expect(full.out).toMatchObject({ argsz: 68, cap_offset: 24, iova_pgsizes: 4096n });
+    expect(small.out).toMatchObject({ flags: 3, argsz: 24 + 16 + 32, cap_offset: 0 });
+    const full = getInfo(ctx, big({ argsz: 72 }), new Uint8Array(48).fill(0x55));
+    expect(full.out).toMatchObject({ argsz: 72, cap_offset: 24, iova_pgsizes: 4096n });
     const t = full.trailing!;
     const dv = new DataView(t.buffer, t.byteOffset);
-    expect([dv.getUint16(0, true), dv.getUint16(2, true), dv.getUint32(4, true), dv.getUint32(8, true)]).toEqual([3, 1, 36, 0xffffffff]);
-    expect([dv.getUint16(12, true), dv.getUint32(20, true)]).toEqual([1, 1]);
-    expect([dv.getBigUint64(28, true), dv.getBigUint64(36, true)]).toEqual([0x1000000n, 0x7fffffffn]);
+    expect([dv.getUint16(0, true), dv.getUint16(2, true), dv.getUint32(4, true), dv.getUint32(8, true)]).toEqual([3, 1, 40, 0xffffffff]);
+    expect(dv.getUint32(12, true)).toBe(0x55555555); // the alignment hole keeps the caller's bytes
+    expect([dv.getUint16(16, true), dv.getUint32(24, true), dv.getUint32(28, true)]).toEqual([1, 1, 0]);
+    expect([dv.getBigUint64(32, true), dv.getBigUint64(40, true)]).toEqual([0x1000000n, 0x7fffffffn]);
+  });
+
+  it('GET_INFO with argsz short of the chain writes the capabilities that fit and nothing at or past argsz', () => {
+    setup();
+    // argsz 56: DMA_AVAIL fits (24..35), next (at 28) may point at 40 ≤ 56, IOVA_RANGE (40..71) does not fit.
+    const part = getInfo(ctx, big({ argsz: 56 }), new Uint8Array(48).fill(0xaa));
+    expect(part.out).toMatchObject({ argsz: 72, cap_offset: 0 });
+    const dv = new DataView(part.trailing!.buffer);
+    expect([dv.getUint16(0, true), dv.getUint32(4, true)]).toEqual([3, 40]);
+    expect([...part.trailing!.subarray(12)].every((b) => b === 0xaa)).toBe(true);
   });
 });
 

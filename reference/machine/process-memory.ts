@@ -112,6 +112,8 @@ export class ProcessMemory {
   private readonly vmas: Vma[] = [];
   private nextVa = USER_VA_START;
   private lastVma: Vma | undefined;
+  /** False once the process has exited: the kernel's mmget_not_zero on this mm fails. */
+  live = true;
 
   constructor(readonly phys: PhysicalMemory) {}
 

@@ -32,6 +32,7 @@ export class Process {
   /** exit(2): the address space goes (pinned frames live on until unpinned). */
   exit(): void {
     if (this.memory.munmap(0, USER_VA_END) !== null) throw new Error('exit: tearing down the address space failed');
+    this.memory.live = false;
     this.exited = true;
   }
 }

@@ -86,6 +86,8 @@ export type Capability =
       | "test:pgtable"
       | "test:state"
       | "test:process"
+      | "test:access-rw-slow-path"
+      | "test:temp-memory-limit"
     )
   | string;
 /**
@@ -317,6 +319,7 @@ export interface TestParams {
     | "CHECK_REFS"
     | "ACCOUNTING"
     | "SET_MEMLOCK_LIMIT"
+    | "SET_TEMP_MEMORY_LIMIT"
     | "ADD_RESERVED"
     | "CREATE_ACCESS"
     | "DESTROY_ACCESS"
@@ -550,6 +553,20 @@ export interface HookArg_SET_MEMLOCK_LIMIT {
  */
 export interface HookOut_SET_MEMLOCK_LIMIT {}
 /**
+ * The selftest's IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: caps the kernel's temporary PFN batch buffers at `limit` bytes (default 65536, fixture variant mock_domain_limit uses 16). Kernel-global; a new world starts at the default.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_SET_TEMP_MEMORY_LIMIT".
+ */
+export interface HookArg_SET_TEMP_MEMORY_LIMIT {
+  limit: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_SET_TEMP_MEMORY_LIMIT".
+ */
+export interface HookOut_SET_TEMP_MEMORY_LIMIT {}
+/**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_ADD_RESERVED".
  */
@@ -630,6 +647,10 @@ export interface HookArg_ACCESS_RW {
   length?: U64;
   data?: HexData;
   write?: boolean;
+  /**
+   * The selftest's MOCK_ACCESS_RW_SLOW_PATH: copy through the PFNs the pages hold (pfn_reader) instead of the user VA. Same bytes as the fast path while the VA still maps the pinned pages; cases that tell the two apart require test:access-rw-slow-path.
+   */
+  slow_path?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
