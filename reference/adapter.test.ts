@@ -68,6 +68,29 @@ describe('reference adapter', () => {
     expect(t).toMatchObject({ fault: null, page_size: 2048, readable: true, writeable: true });
   });
 
+  it('SET_DIRTY marks the IOPTE of every set bit (selftest IOMMU_TEST_OP_DIRTY) and checks range, HWPT, tracking and bitmap first', async () => {
+    const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
+    const { out_devid: dev } = await out(ioctl('VFIO_DEVICE_BIND_IOMMUFD', { argsz: 16, flags: 0, device: 'dev0' }));
+    const { addr } = await out(test('MMAP', { length: 0x2000 }));
+    await out(ioctl('IOMMU_IOAS_MAP', { size: 40, flags: 7, ioas_id: ioas, __reserved: 0, user_va: addr, length: 0x1000, iova: 0x1000000 }));
+    const { out_hwpt_id: dh } = await out(ioctl('IOMMU_HWPT_ALLOC', { size: 48, flags: 2, dev_id: dev, pt_id: ioas, data_type: 0, data_len: 0, data_uptr: 0 }));
+    const { out_hwpt_id: plain } = await out(ioctl('IOMMU_HWPT_ALLOC', { size: 48, flags: 0, dev_id: dev, pt_id: ioas, data_type: 0, data_len: 0, data_uptr: 0 }));
+    const bm = (addr as number) + 0x1000;
+    const mark = { hwpt_id: dh, iova: 0x1000000, length: 0x1000, page_size: 0x800, uptr: bm };
+    await out(test('MEM_WRITE', { addr: bm, data: '02' }));
+    expect(errnoOf(await test('SET_DIRTY', mark))).toBe('EINVAL'); // tracking off
+    await out(ioctl('IOMMU_HWPT_SET_DIRTY_TRACKING', { size: 16, flags: 1, hwpt_id: dh, __reserved: 0 }));
+    expect(errnoOf(await test('SET_DIRTY', { ...mark, iova: 0x1000400 }))).toBe('EINVAL');
+    expect(errnoOf(await test('SET_DIRTY', { ...mark, uptr: 0 }))).toBe('EINVAL');
+    expect(errnoOf(await test('SET_DIRTY', { ...mark, hwpt_id: ioas }))).toBe('ENOENT');
+    expect(errnoOf(await test('SET_DIRTY', { ...mark, hwpt_id: plain }))).toBe('EINVAL');
+    expect(errnoOf(await test('SET_DIRTY', { ...mark, uptr: 0x10 }))).toBe('EFAULT');
+    expect(await out(test('SET_DIRTY', mark))).toEqual({ nr_dirty: 1 });
+    await out(test('MEM_WRITE', { addr: bm, data: '00' }));
+    await out(ioctl('IOMMU_HWPT_GET_DIRTY_BITMAP', { size: 48, hwpt_id: dh, flags: 0, __reserved: 0, iova: 0x1000000, length: 0x1000, page_size: 0x800, data: bm }));
+    expect(await out(test('MEM_READ', { addr: bm, length: 1 }))).toEqual({ data: '02' });
+  });
+
   it('RAW_IOCTL: below the command base, wrong direction bits, DIRTY_PAGES → ENOTTY; NULL argp → EFAULT (iommufd.cmd_fail)', async () => {
     expect(await test('RAW_IOCTL', { request: 0x3b7f, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
     expect(await test('RAW_IOCTL', { request: 0x40083b80, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });

@@ -18,6 +18,7 @@ import { AccessObject } from './iommufd/access.ts';
 import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
 import { unbindDevice } from './iommufd/device.ts';
+import { markDirtyFromBitmap } from './iommufd/dirty.ts';
 import { dma, translate } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
 import { check, fail, UapiError } from './iommufd/errors.ts';
@@ -44,7 +45,7 @@ export function capabilities(): string[] {
     'nesting:selftest',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
-    'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:state', 'test:fail-nth',
+    'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
     'test:process',
     'test:access-rw-slow-path', 'test:temp-memory-limit',
     'x-raw-ioctl',
@@ -458,6 +459,11 @@ export class ReferenceAdapter implements Adapter {
       if (p === this.machine.initial || p === this.machine.current) throw new AdapterError(RPC_INVALID_PARAMS, 'the initial process and the caller cannot exit');
       p.exit();
       return {};
+    },
+    SET_DIRTY: (c, a) => {
+      const ctx = this.need(c);
+      const nr = markDirtyFromBitmap(ctx, this.num(a, 'hwpt_id'), toBig(a.iova, 'iova'), toBig(a.length, 'length'), toBig(a.page_size, 'page_size'), toBig(a.uptr, 'uptr'));
+      return { nr_dirty: nr };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
   };

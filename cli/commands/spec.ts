@@ -1,12 +1,20 @@
-/** `ioasid spec coverage`: per spec clause, the cases that cite it; fails on gaps and unknown citations. */
+/**
+ * `ioasid spec coverage`: per spec clause, the cases that cite it; fails on gaps and unknown citations.
+ * `ioasid spec selftests`: the kernel selftest ledger (conformance/selftests.json) against the
+ * cases' `source` fields: counts per fixture and the not-ported list; fails when they disagree.
+ */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
 import { DEFAULT_CASES_DIR, REPO_ROOT, loadCases } from '../../conformance/runner/case-loader.ts';
 import { coverage, coverageFailed, loadClauses, renderCoverage } from '../../conformance/runner/spec-coverage.ts';
+import { DEFAULT_LEDGER_PATH, loadLedger, renderLedger, summarizeLedger } from '../../conformance/selftests-ledger.ts';
 
 const usage = `usage: ioasid spec coverage [--spec <dir>] [--cases <path>]… [--json <file>] [--report <dir>]
+       ioasid spec selftests [--ledger <file>] [--cases <path>]… [--json <file>]
+
+coverage:
 
 For every clause of the specification (spec/*.md: a paragraph opening with its bold id and a
 period, e.g. **IOAS-MAP-3.**), the cases that cite it. Exit 1 when a clause has no case, a case
@@ -16,6 +24,18 @@ cites a clause that does not exist, a clause id is defined twice, or a case file
   --cases <path>   a case folder or file; repeatable (default conformance/cases)
   --json <file>    write the coverage as JSON
   --report <dir>   write coverage.md there
+
+selftests:
+Every instance (fixture.variant.test) of the kernel's iommufd selftests with its status in the
+ledger: ported (a case cites it in source), pending (being ported) or not-ported (with a reason).
+Prints the counts per fixture and the not-ported list. Exit 1 when the ledger and the cases
+disagree: a ported instance no case cites, a not-ported one a case cites, a case source missing
+from the ledger, or an instance list that is not the fixtures' expansion.
+
+  --ledger <file>  the ledger (default conformance/selftests.json)
+  --cases <path>   a case folder or file; repeatable (default conformance/cases)
+  --json <file>    write the counts, lists and problems as JSON
+
   --help           this text
 `;
 
@@ -25,17 +45,56 @@ async function run(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { spec: { type: 'string' }, cases: { type: 'string', multiple: true }, json: { type: 'string' }, report: { type: 'string' } },
+      options: {
+        spec: { type: 'string' },
+        ledger: { type: 'string' },
+        cases: { type: 'string', multiple: true },
+        json: { type: 'string' },
+        report: { type: 'string' },
+      },
     });
   } catch (e) {
     process.stderr.write(`ioasid spec: ${(e as Error).message}\n\n${usage}`);
     return EXIT_USAGE;
   }
-  if (parsed.positionals[0] !== 'coverage' || parsed.positionals.length !== 1) {
-    process.stderr.write(`ioasid spec: expected 'coverage'\n\n${usage}`);
+  const sub = parsed.positionals[0];
+  if ((sub !== 'coverage' && sub !== 'selftests') || parsed.positionals.length !== 1) {
+    process.stderr.write(`ioasid spec: expected 'coverage' or 'selftests'\n\n${usage}`);
     return EXIT_USAGE;
   }
   const o = parsed.values;
+  const own = sub === 'coverage' ? ['spec', 'report'] : ['ledger'];
+  const foreign = ['spec', 'report', 'ledger'].filter((k) => !own.includes(k) && o[k as keyof typeof o] !== undefined);
+  if (foreign.length > 0) {
+    process.stderr.write(`ioasid spec ${sub}: --${foreign[0]} belongs to another sub-command\n\n${usage}`);
+    return EXIT_USAGE;
+  }
+  return sub === 'coverage' ? runCoverage(o) : runSelftests(o);
+}
+
+type Options = { spec?: string; ledger?: string; cases?: string[]; json?: string; report?: string };
+
+function writeJson(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+function runSelftests(o: Options): number {
+  try {
+    const ledger = loadLedger(o.ledger ?? DEFAULT_LEDGER_PATH);
+    const { cases, invalid } = loadCases(o.cases && o.cases.length ? o.cases : [DEFAULT_CASES_DIR]);
+    for (const i of invalid) process.stderr.write(`invalid case ${i.path}${i.pointer ? ` at ${i.pointer}` : ''}: ${i.message} [${i.rule}]\n`);
+    const summary = summarizeLedger(ledger, cases.map((c) => ({ id: c.case.id, source: c.case.source })));
+    process.stdout.write(renderLedger(summary));
+    if (o.json) writeJson(o.json, summary);
+    return summary.problems.length > 0 || invalid.length > 0 ? EXIT_FAILED : EXIT_OK;
+  } catch (e) {
+    process.stderr.write(`ioasid spec selftests: ${(e as Error).message}\n`);
+    return EXIT_USAGE;
+  }
+}
+
+function runCoverage(o: Options): number {
   try {
     const clauses = loadClauses(o.spec ?? join(REPO_ROOT, 'spec'));
     const { cases, invalid } = loadCases(o.cases && o.cases.length ? o.cases : [DEFAULT_CASES_DIR]);
@@ -43,10 +102,7 @@ async function run(argv: string[]): Promise<number> {
     const cov = coverage(clauses, cases);
     const text = renderCoverage(cov);
     process.stdout.write(text);
-    if (o.json) {
-      mkdirSync(dirname(o.json), { recursive: true });
-      writeFileSync(o.json, `${JSON.stringify(cov, null, 2)}\n`);
-    }
+    if (o.json) writeJson(o.json, cov);
     if (o.report) {
       mkdirSync(o.report, { recursive: true });
       writeFileSync(join(o.report, 'coverage.md'), text);
@@ -62,5 +118,5 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-const spec: Command = { name: 'spec', summary: 'show the specification clauses and their case coverage', usage, run };
+const spec: Command = { name: 'spec', summary: 'spec clauses and their case coverage; the kernel selftest ledger', usage, run };
 export default spec;

@@ -5,6 +5,8 @@
  * Dirty bits live in the page table's leaves (set by DMA writes while tracking is on); the
  * bitmap has bit n for [iova + n·page_size, +page_size), stored as little-endian u64 words at a
  * user pointer of any alignment, and bits are only ever set (the user zeroes the buffer).
+ * `markDirtyFromBitmap` is the selftest's IOMMU_TEST_OP_DIRTY (selftest.c iommufd_test_dirty),
+ * reached through the SET_DIRTY test hook.
  */
 
 import type { IommufdContext } from './context.ts';
@@ -47,24 +49,58 @@ export function getDirtyBitmap(ctx: IommufdContext, a: Args): Out {
   const pmask = a.page_size - 1n;
   check((a.iova & pmask) === 0n && (((last + 1n) & U64_MAX) & pmask) === 0n, 'EINVAL', 'range not aligned to page_size');
   check(domain.dirtyTracking, 'EINVAL', 'dirty tracking is off');
-  const bits = new Set<bigint>();
+  // Bit n stands for [iova + n·page_size, +page_size); bits are gathered per byte as JS numbers
+  // (a bitmap index fits well below 2^53) and ORed into user memory one contiguous run at a time.
+  const byteMasks = new Map<number, number>();
   const record = (iova: bigint, length: bigint): void => {
     const from = iova > a.iova ? iova : a.iova;
     const to = iova + length - 1n < last ? iova + length - 1n : last;
-    for (let b = (from - a.iova) / a.page_size; b <= (to - a.iova) / a.page_size; b++) bits.add(b);
+    const lastBit = Number((to - a.iova) / a.page_size);
+    for (let b = Number((from - a.iova) / a.page_size); b <= lastBit; b++) {
+      const byte = Math.floor(b / 8);
+      byteMasks.set(byte, (byteMasks.get(byte) ?? 0) | (1 << (b % 8)));
+    }
   };
   for (const area of iopt.areasIn(a.iova, last)) {
     const from = area.start > a.iova ? area.start : a.iova;
     const to = area.last < last ? area.last : last;
     domain.table.readAndClearDirty(from, to - from + 1n, (flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0, record);
   }
-  // Set the bits in user memory, byte by byte (a little-endian u64 array is bytes in bit order).
-  const byBytes = new Map<bigint, number>();
-  for (const b of bits) byBytes.set(b / 8n, (byBytes.get(b / 8n) ?? 0) | (1 << Number(b % 8n)));
-  for (const [byte, mask] of [...byBytes].sort((x, y) => (x[0] < y[0] ? -1 : 1))) {
-    const cur = ctx.readUser(a.data + byte, 1);
+  const bytes = [...byteMasks.keys()].sort((x, y) => x - y);
+  for (let i = 0; i < bytes.length; ) {
+    let j = i + 1;
+    while (j < bytes.length && bytes[j] === bytes[j - 1]! + 1) j++;
+    const at = a.data + BigInt(bytes[i]!);
+    const cur = ctx.readUser(at, j - i);
     check(cur !== null, 'EFAULT', 'data');
-    check(ctx.writeUser(a.data + byte, new Uint8Array([cur[0] | mask])), 'EFAULT', 'data');
+    for (let k = i; k < j; k++) cur[k - i] = cur[k - i]! | byteMasks.get(bytes[k]!)!;
+    check(ctx.writeUser(at, cur), 'EFAULT', 'data');
+    i = j;
   }
   return {};
+}
+
+/**
+ * IOMMU_TEST_OP_DIRTY: for every set bit i of the user bitmap at `uptr` (bit i in byte i/8), the
+ * leaf covering iova + i·page_size becomes write-dirty; returns how many bits were set (counted
+ * whether or not something is mapped there, as the kernel's loop counts). Checks in the kernel's
+ * order: the range and pointer (EINVAL), the HWPT (ENOENT, or EINVAL when not a mock domain),
+ * tracking on (EINVAL), the bitmap readable (EFAULT); nothing changes before they all pass.
+ */
+export function markDirtyFromBitmap(ctx: IommufdContext, hwptId: number, iova: bigint, lengthBytes: bigint, pageSizeBytes: bigint, uptr: bigint): number {
+  check(pageSizeBytes !== 0n && iova % pageSizeBytes === 0n && lengthBytes % pageSizeBytes === 0n && uptr !== 0n, 'EINVAL', 'range or pointer');
+  const { domain } = ctx.table.get(hwptId, 'HWPT_PAGING') as HwptPagingObject;
+  check(domain.spec.unit.model === 'mock', 'EINVAL', 'not a mock domain');
+  check(domain.dirtyTracking, 'EINVAL', 'dirty tracking is off');
+  const nbits = Number(lengthBytes / pageSizeBytes);
+  const bitmap = ctx.readUser(uptr, Math.ceil(nbits / 8));
+  check(bitmap !== null, 'EFAULT', 'uptr');
+  const pageSize = Number(pageSizeBytes);
+  let count = 0;
+  for (let i = 0; i < nbits; i++) {
+    if ((bitmap[i >> 3]! & (1 << (i & 7))) === 0) continue;
+    domain.table.setDirty(iova + BigInt(i * pageSize));
+    count++;
+  }
+  return count;
 }

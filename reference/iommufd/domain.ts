@@ -48,6 +48,8 @@ export interface IoPageTable {
    * unless `noClear`. Throws when the format has no dirty bit.
    */
   readAndClearDirty(iova: bigint, lengthBytes: bigint, noClear: boolean, record: (iova: bigint, lengthBytes: bigint) => void): void;
+  /** Makes the leaf covering `iova` write-dirty (the selftest's DIRTY op); false when nothing is mapped there. */
+  setDirty(iova: bigint): boolean;
   /** Bytes currently mapped (leak checks). */
   mappedBytes(): number;
   /** 4 KiB frames the table's levels hold now (leak checks). */

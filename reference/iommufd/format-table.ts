@@ -74,6 +74,10 @@ export class FormatTable implements IoPageTable {
     this.pt.markAccess(Number(iova >> this.unitBig), write);
   }
 
+  setDirty(iova: bigint): boolean {
+    return this.pt.setDirty(Number(iova >> this.unitBig));
+  }
+
   readAndClearDirty(iova: bigint, lengthBytes: bigint, noClear: boolean, record: (iova: bigint, lengthBytes: bigint) => void): void {
     const first = iova >> this.unitBig;
     const end = (iova + lengthBytes + (1n << this.unitBig) - 1n) >> this.unitBig;

@@ -84,6 +84,7 @@ export type Capability =
       | "test:reserved"
       | "test:fail-nth"
       | "test:pgtable"
+      | "test:set-dirty"
       | "test:state"
       | "test:process"
       | "test:access-rw-slow-path"
@@ -333,6 +334,7 @@ export interface TestParams {
     | "PGTABLE_DUMP"
     | "PROCESS_FORK"
     | "PROCESS_EXIT"
+    | "SET_DIRTY"
     | "STATE";
   arg: {};
   /**
@@ -713,6 +715,26 @@ export interface HookArg_RAW_IOCTL {
  */
 export interface HookOut_RAW_IOCTL {
   [k: string]: WireValue | undefined;
+}
+/**
+ * The selftest's IOMMU_TEST_OP_DIRTY: for every set bit i of the bitmap at user address uptr (bit i in byte i/8, ceil(length/page_size) bits), the IOPTE of HWPT hwpt_id covering iova + i*page_size becomes write-dirty, as if a device had written through it; nr_dirty counts the set bits. EINVAL when iova or length is not a multiple of page_size, uptr is 0, the HWPT is not a mock domain or its dirty tracking is off; EFAULT when the bitmap cannot be read.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_SET_DIRTY".
+ */
+export interface HookArg_SET_DIRTY {
+  hwpt_id: ObjectId;
+  iova: U64;
+  length: U64;
+  page_size: U64;
+  uptr: U64;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_SET_DIRTY".
+ */
+export interface HookOut_SET_DIRTY {
+  nr_dirty: U64;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
