@@ -78,7 +78,7 @@ interface Phases {
 }
 
 /** Maps `totalBytes` in 2 MiB runs and unmaps it all; throws if anything is left pinned. */
-function run(totalBytes: number, withDomain: boolean, mode: 'fixed-runs' | 'auto-all'): Phases {
+export function run(totalBytes: number, withDomain: boolean, mode: 'fixed-runs' | 'auto-all'): Phases {
   const m = new Machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
   const ctx = new IommufdContext(3, m, new Map());
   const ioas = Number(ctx.ioasAlloc({ flags: 0n }).out_ioas_id);

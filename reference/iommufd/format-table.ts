@@ -35,9 +35,17 @@ export class FormatTable implements IoPageTable {
     return bytes / 2 ** this.unitLg2;
   }
 
+  /** The last pgsize bitmap and its size list: the same array each time lets the walker keep its size choice. */
+  private sizesFor = -1n;
+  private sizes: number[] = [];
+
   map(iova: bigint, physBytes: number, lengthBytes: number, prot: Prot, pgsizeBitmap: bigint): void {
-    const sizes: number[] = [];
-    for (let b = 0; b < 64; b++) if ((pgsizeBitmap >> BigInt(b)) & 1n) sizes.push(b);
+    if (pgsizeBitmap !== this.sizesFor) {
+      this.sizes = [];
+      for (let b = 0; b < 64; b++) if ((pgsizeBitmap >> BigInt(b)) & 1n) this.sizes.push(b);
+      this.sizesFor = pgsizeBitmap;
+    }
+    const sizes = this.sizes;
     const p = IOMMU_CACHE | (prot.read ? IOMMU_READ : 0) | (prot.write ? IOMMU_WRITE : 0);
     if (!prot.read && !prot.write && this.pt.format.noAccessMap === 'skip') {
       this.skipped.set(iova, lengthBytes);
