@@ -20,6 +20,7 @@ export class FormatTable implements IoPageTable {
   readonly pt: PageTable;
   private readonly unitLg2: number;
   private readonly unitBig: bigint;
+  private readonly unitBytes: number;
   private mapped = 0;
   /** Ranges mapped with neither READ nor WRITE that the format skipped (io-pgtable-arm). */
   private readonly skipped = new Map<bigint, number>();
@@ -29,10 +30,11 @@ export class FormatTable implements IoPageTable {
     this.pt = PageTable.create(phys, format as FormatName, config as FormatConfig);
     this.unitLg2 = this.pt.unitLg2;
     this.unitBig = BigInt(this.unitLg2);
+    this.unitBytes = 2 ** this.unitLg2;
   }
 
   private units(bytes: number): number {
-    return bytes / 2 ** this.unitLg2;
+    return bytes / this.unitBytes;
   }
 
   /** The last pgsize bitmap and its size list: the same array each time lets the walker keep its size choice. */

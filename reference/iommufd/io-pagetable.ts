@@ -81,16 +81,30 @@ export interface PagesSlice {
 
 export const areaFirstPage = (a: Area): number => Math.floor(a.pagesOffsetBytes / PAGE_BYTES);
 export const areaLastPage = (a: Area): number => Math.floor((a.pagesOffsetBytes + a.lengthBytes - 1) / PAGE_BYTES);
-const ilog2Floor = (v: bigint): bigint => {
-  let p = 1n;
-  while (p * 2n <= v) p *= 2n;
-  return p;
+/** 2^k for k in 0..64, so that the MAP path allocates no bigint for a power of two. */
+const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
+/** floor(log2(v)) of a positive bigint, without a loop of bigint multiplications. */
+const floorLog2 = (v: bigint): number => {
+  if (v < POW2[53]) {
+    const n = Number(v);
+    return n < 2 ** 32 ? 31 - Math.clz32(n) : 63 - Math.clz32(Math.floor(n / 2 ** 32));
+  }
+  return v.toString(2).length - 1;
 };
+/** The smallest power of two ≥ v (v ≥ 1; v < 2^63 here: MAP lengths are below ULONG_MAX / 2). */
 const roundupPow2 = (v: bigint): bigint => {
-  const p = ilog2Floor(v);
-  return p === v ? p : p * 2n;
+  const k = floorLog2(v);
+  return POW2[k] === v ? v : POW2[k + 1];
 };
 const lowestSetBit = (v: bigint): bigint => v & -v;
+/** allocIova refuses lengths from here on (iopt_alloc_iova: length >= ULONG_MAX / 2). */
+const AUTO_LENGTH_LIMIT = ULONG_MAX / 2n;
+/** The span automatic IOVA uses without allowed ranges: [PAGE_SIZE, ULONG_MAX − PAGE_SIZE]. */
+const DEFAULT_SPANS: readonly IovaRange[] = [{ start: PAGE_SIZE, last: ULONG_MAX - PAGE_SIZE }];
+const NO_RESERVED: readonly Reserved[] = [];
+/** The four protections, one object each: areas share them (an area's prot is never changed in place). */
+const PROTS: readonly Prot[] = [false, true].flatMap((write) => [false, true].map((read) => Object.freeze({ read, write })));
+const sharedProt = (p: Prot): Prot => PROTS[(p.read ? 1 : 0) | (p.write ? 2 : 0)];
 
 export class IoPagetable {
   private readonly areaTree = new RangeTree<Area>();
@@ -106,6 +120,9 @@ export class IoPagetable {
   readonly accesses = new Set<AccessLink>();
   iovaAlignment = 1;
   disableLargePages = false;
+  /** `iovaAlignment - 1` as a bigint, remade when the alignment changes (the MAP path reads it). */
+  private maskAlignment = 1;
+  private maskBig = 0n;
 
   constructor(readonly failNth: FailNth = new FailNth()) {}
 
@@ -271,9 +288,17 @@ export class IoPagetable {
 
   // ---- IOVA allocation ----
 
+  private alignmentMask(): bigint {
+    if (this.maskAlignment !== this.iovaAlignment) {
+      this.maskBig = BigInt(this.iovaAlignment - 1);
+      this.maskAlignment = this.iovaAlignment;
+    }
+    return this.maskBig;
+  }
+
   /** iopt_check_iova for a fixed IOVA. */
   private checkFixedIova(iova: bigint, length: bigint): void {
-    check((iova & BigInt(this.iovaAlignment - 1)) === 0n, 'EINVAL', 'IOVA not aligned to the IOAS alignment');
+    check((iova & this.alignmentMask()) === 0n, 'EINVAL', 'IOVA not aligned to the IOAS alignment');
     const last = iova + length - 1n;
     check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
     check(!this.reservedHit(iova, last), 'EINVAL', 'IOVA range intersects a reserved range');
@@ -292,14 +317,14 @@ export class IoPagetable {
   /** iopt_alloc_iova: lowest fitting hole inside the allowed ranges, clipped to [PAGE_SIZE, ULONG_MAX − PAGE_SIZE]. */
   private allocIova(addr: bigint, length: bigint): bigint {
     const pageOffset = addr % PAGE_SIZE;
-    if (length === 0n || length >= ULONG_MAX / 2n) fail('EOVERFLOW', 'length too large for automatic IOVA');
+    if (length === 0n || length >= AUTO_LENGTH_LIMIT) fail('EOVERFLOW', 'length too large for automatic IOVA');
     let align = addr === 0n ? roundupPow2(length) : (roundupPow2(length) < lowestSetBit(addr) ? roundupPow2(length) : lowestSetBit(addr));
     if (align >= HPAGE_SIZE) align = HPAGE_SIZE;
     check(align >= BigInt(this.iovaAlignment), 'EINVAL', 'automatic IOVA alignment below the IOAS alignment');
     const lo = PAGE_SIZE;
     const hi = ULONG_MAX - PAGE_SIZE;
-    const spans: IovaRange[] = this.allowed.length === 0
-      ? [{ start: lo, last: hi }]
+    const spans: readonly IovaRange[] = this.allowed.length === 0
+      ? DEFAULT_SPANS
       : this.allowed
           .filter((r) => r.last >= lo && r.start <= hi)
           .map((r) => ({ start: r.start < lo ? lo : r.start, last: r.last > hi ? hi : r.last }));
@@ -314,7 +339,7 @@ export class IoPagetable {
 
   /** Walks the holes of reserved ∪ areas within [start, last] and returns the first fit. */
   private firstHole(start: bigint, last: bigint, length: bigint, align: bigint, pageOffset: bigint): bigint | null {
-    const res = this.reserved.filter((r) => r.last >= start && r.start <= last).sort((a, b) => (a.start < b.start ? -1 : 1));
+    const res = this.reserved.length === 0 ? NO_RESERVED : this.reserved.filter((r) => r.last >= start && r.start <= last).sort((a, b) => (a.start < b.start ? -1 : 1));
     let a = this.extents.firstEndingAtOrAfter(start);
     let ri = 0;
     let cur = start;
@@ -359,6 +384,7 @@ export class IoPagetable {
    * and surfaces as that errno.
    */
   private mapAll(areas: Area[], domains: PagingDomain[]): void {
+    if (domains.length === 0) return;
     const done: Array<[Area, PagingDomain]> = [];
     try {
       for (const a of areas) {
@@ -455,7 +481,7 @@ export class IoPagetable {
    */
   mapPages(slices: PagesSlice[], lengthBytes: number, iova: bigint | null, prot: Prot): bigint {
     const length = BigInt(lengthBytes);
-    check(lengthBytes !== 0 && (length & BigInt(this.iovaAlignment - 1)) === 0n, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
+    check(lengthBytes !== 0 && lengthBytes % this.iovaAlignment === 0, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
     let dst: bigint;
     if (iova === null) {
       const first = slices[0];
@@ -474,7 +500,7 @@ export class IoPagetable {
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
         start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
-        prot: { read: prot.read, write: prot.write }, filled: false, accessPins: 0, preventAccess: false,
+        prot: sharedProt(prot), filled: false, accessPins: 0, preventAccess: false,
       });
       cur = last + 1n;
     }
@@ -569,7 +595,7 @@ export class IoPagetable {
     check(a.accessPins === 0, 'EINVAL', 'an access pins the area');
     check(!(a.filled && !this.disableLargePages), 'EINVAL', 'domains may hold large IOPTEs');
     const lhsLen = Number(newStart - a.start);
-    const rhs: Area = { ...a, start: newStart, pagesOffsetBytes: a.pagesOffsetBytes + lhsLen, lengthBytes: a.lengthBytes - lhsLen, prot: { ...a.prot } };
+    const rhs: Area = { ...a, start: newStart, pagesOffsetBytes: a.pagesOffsetBytes + lhsLen, lengthBytes: a.lengthBytes - lhsLen };
     // Each half holds its own pin on its pages (the kernel re-pins the halves the same way).
     if (a.filled) {
       a.pages.pin(areaFirstPage(rhs), areaLastPage(rhs) - areaFirstPage(rhs) + 1);

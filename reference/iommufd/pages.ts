@@ -79,8 +79,13 @@ export class IoptPages {
   /** Areas that reference this store (iopt_put_pages frees at 0). */
   areaRefs = 0;
   npinned = 0;
-  /** Created on the first pin: most stores are never pinned (no domain, no access). */
-  private blocks: Map<number, PagesBlock> | undefined;
+  /**
+   * The blocks with held pages: the first one inline (a 2 MiB MAP has exactly one, and most
+   * stores are never pinned at all), any others in a Map made when a second one is needed.
+   */
+  private oneNo = -1;
+  private one: PagesBlock | undefined;
+  private more: Map<number, PagesBlock> | undefined;
   /** Slot of page 0 in its block: blocks follow the source's 2 MiB boundaries. */
   private readonly slotOffset: number;
 
@@ -98,8 +103,31 @@ export class IoptPages {
     this.slotOffset = (source.kind === 'user' ? source.startVpn : source.startPage) & BLOCK_MASK;
   }
 
+  private block(no: number): PagesBlock | undefined {
+    if (no === this.oneNo) return this.one;
+    return this.more === undefined ? undefined : this.more.get(no);
+  }
+
+  private addBlock(no: number, b: PagesBlock): void {
+    if (this.one === undefined) {
+      this.oneNo = no;
+      this.one = b;
+    } else (this.more ??= new Map()).set(no, b);
+  }
+
+  private dropBlock(no: number): void {
+    if (no === this.oneNo) {
+      this.oneNo = -1;
+      this.one = undefined;
+    } else this.more?.delete(no);
+  }
+
+  private get holdsAny(): boolean {
+    return this.one !== undefined || (this.more !== undefined && this.more.size > 0);
+  }
+
   private blockOf(index: number): PagesBlock | undefined {
-    return this.blocks === undefined ? undefined : this.blocks.get(Math.floor((index + this.slotOffset) / BLOCK_PAGES));
+    return this.block(Math.floor((index + this.slotOffset) / BLOCK_PAGES));
   }
 
   /** The pinned frame of page `index`, or -1. */
@@ -143,7 +171,7 @@ export class IoptPages {
     const last = first + count;
     const off = this.slotOffset;
     let fresh = 0;
-    if (this.blocks === undefined || this.blocks.size === 0) {
+    if (!this.holdsAny) {
       // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
       // check over the whole range fails fast, as GUP does at the first hole.
       if (!this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
@@ -154,7 +182,7 @@ export class IoptPages {
         const blockNo = Math.floor((i + off) / BLOCK_PAGES);
         const slot0 = blockNo * BLOCK_PAGES - off;
         const end = Math.min(last, slot0 + BLOCK_PAGES);
-        const b = this.blocks.get(blockNo);
+        const b = this.block(blockNo);
         if (b === undefined) {
           fresh += end - i;
           if (runStart < 0) runStart = i;
@@ -183,14 +211,13 @@ export class IoptPages {
     }
     this.failNth?.point('pin batch');
     this.accounting.charge(this.accountMode, fresh);
-    const blocks = (this.blocks ??= new Map());
     for (let i = first; i < last; ) {
       const blockNo = Math.floor((i + off) / BLOCK_PAGES);
       const slot0 = blockNo * BLOCK_PAGES - off;
       const end = Math.min(last, slot0 + BLOCK_PAGES);
       let k = i - slot0;
       const kEnd = end - slot0;
-      let b = blocks.get(blockNo);
+      let b = this.block(blockNo);
       if (b === undefined) {
         // A new block: every page in it is fresh.
         if (k === 0 && kEnd === BLOCK_PAGES) {
@@ -216,7 +243,7 @@ export class IoptPages {
           b.held = kEnd - k;
           this.memory.pinFrameList(b.frames as Int32Array, k, kEnd);
         }
-        blocks.set(blockNo, b);
+        this.addBlock(blockNo, b);
         i = end;
         continue;
       }
@@ -258,14 +285,14 @@ export class IoptPages {
       const slot0 = blockNo * BLOCK_PAGES - off;
       const end = Math.min(last, slot0 + BLOCK_PAGES);
       const kEnd = end - slot0;
-      const b = this.blocks?.get(blockNo);
+      const b = this.block(blockNo);
       if (b === undefined) throw new Error(`iopt_pages: unpin of unpinned page ${i}`);
       if (b.holders === null) {
         if (i === slot0 && kEnd === BLOCK_PAGES) {
           if (--b.uniformHolders === 0) {
             this.memory.unpinFrameRun(b.basePfn, BLOCK_PAGES);
             released += BLOCK_PAGES;
-            this.blocks?.delete(blockNo);
+            this.dropBlock(blockNo);
           }
           i = end;
           continue;
@@ -289,7 +316,7 @@ export class IoptPages {
       this.memory.unpinFrameList(releasedScratch, 0, n);
       released += n;
       b.held -= n;
-      if (b.held === 0) this.blocks?.delete(blockNo);
+      if (b.held === 0) this.dropBlock(blockNo);
       i = end;
     }
     this.npinned -= released;
@@ -310,7 +337,7 @@ export class IoptPages {
       const blockNo = Math.floor((i + off) / BLOCK_PAGES);
       const slot0 = blockNo * BLOCK_PAGES - off;
       const end = Math.min(last, slot0 + BLOCK_PAGES);
-      const b = this.blocks?.get(blockNo);
+      const b = this.block(blockNo);
       if (b === undefined) throw new Error(`iopt_pages: page ${i} is not pinned`);
       const f = b.frames;
       if (f === null) {
