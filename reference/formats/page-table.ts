@@ -54,8 +54,10 @@
  *   tables the unmap range covers whole and keeps other empty ones (visible in dumps, invisible
  *   to a hardware walk) until a bigger leaf replaces them or destroy(): `{freeEmptyTables:
  *   false}` reproduces that exactly.
- * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
- *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
+ * - Performance: map and unmap read and write a table's entries in place (PhysicalMemory's
+ *   frame words, one 4 KiB frame of a table at a time), never copying a span and never
+ *   allocating per PTE; no BigInt. Whether a table an unmap touched is now empty is answered by
+ *   scanning from where it cleared entries, so a table still in use answers at once.
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';

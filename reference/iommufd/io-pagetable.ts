@@ -7,8 +7,12 @@
  * plus work proportional to the areas it touches, never to the bytes it covers, so a bigint per
  * comparison is cheap and keeps the full 64-bit space exact (2^64−1 is a valid `last`).
  * Everything done per page — pins, charges, frames, page-table entries — works on JS-number
- * page indices in pages.ts and in the formats; an area's length is an exact JS number (MAP
- * refuses lengths of 2^53 and more). Areas live in a balanced search tree (range-tree.ts:
+ * page indices in pages.ts and in the formats. An area's byte extent is exactly
+ * [start, last]; its `lengthBytes` and `pagesOffsetBytes` are JS numbers for the per-page paths,
+ * exact below 2^53 — always so for an area that can hold pins, since no address space or file
+ * backs 2^53 bytes. A MAP of 2^53 bytes or more without a domain is an area like any other
+ * (Linux accepts it: nothing is pinned until a domain or an access needs pages); sums of unmapped
+ * bytes, alignment checks and page indices of such an area come from the bigint bounds. Areas live in a balanced search tree (range-tree.ts:
  * O(log n) insert, delete, first-intersecting and successor), so MAP and UNMAP cost O(log n)
  * per area touched however many areas the IOAS holds, and `extents` (another such tree) merges
  * touching areas so that automatic allocation steps over a packed region at once instead of
@@ -43,6 +47,7 @@ export interface Area {
   pages: IoptPages;
   /** Byte offset in the pages' span of the byte `start` maps. */
   pagesOffsetBytes: number;
+  /** last − start + 1 as a JS number: exact below 2^53 (see the file header). */
   lengthBytes: number;
   prot: Prot;
   /** Holds one pin on its page range for the domains (the IOAS has ≥ 1 domain). */
@@ -77,10 +82,20 @@ export interface PagesSlice {
   pages: IoptPages;
   startByte: number;
   lengthBytes: number;
+  /** The exact length when it may be 2^53 or more (lengthBytes is then rounded). */
+  lengthBig?: bigint;
 }
 
+const sliceLength = (s: PagesSlice): bigint => s.lengthBig ?? BigInt(s.lengthBytes);
+/** The exact byte length of an area. */
+export const areaLength = (a: Area): bigint => a.last - a.start + 1n;
+
 export const areaFirstPage = (a: Area): number => Math.floor(a.pagesOffsetBytes / PAGE_BYTES);
-export const areaLastPage = (a: Area): number => Math.floor((a.pagesOffsetBytes + a.lengthBytes - 1) / PAGE_BYTES);
+export const areaLastPage = (a: Area): number => {
+  const lastByte = a.pagesOffsetBytes + a.lengthBytes - 1;
+  if (lastByte <= Number.MAX_SAFE_INTEGER) return Math.floor(lastByte / PAGE_BYTES);
+  return Number((BigInt(a.pagesOffsetBytes) + (a.last - a.start)) / PAGE_SIZE);
+};
 /** 2^k for k in 0..64, so that the MAP path allocates no bigint for a power of two. */
 const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
 /** floor(log2(v)) of a positive bigint, without a loop of bigint multiplications. */
@@ -249,7 +264,7 @@ export class IoPagetable {
   private checkAlignment(align: number): void {
     const mask = BigInt(align - 1);
     for (const a of this.areaTree) {
-      if ((a.start & mask) !== 0n || (BigInt(a.lengthBytes) & mask) !== 0n || (BigInt(a.pagesOffsetBytes % PAGE_BYTES) & mask) !== 0n) {
+      if ((a.start & mask) !== 0n || (areaLength(a) & mask) !== 0n || (BigInt(a.pagesOffsetBytes % PAGE_BYTES) & mask) !== 0n) {
         fail('EADDRINUSE', 'an area is not aligned to the new IOVA alignment');
       }
     }
@@ -480,8 +495,11 @@ export class IoPagetable {
    * domain, then makes the areas visible. Returns the IOVA. Nothing changes on failure.
    */
   mapPages(slices: PagesSlice[], lengthBytes: number, iova: bigint | null, prot: Prot): bigint {
-    const length = BigInt(lengthBytes);
-    check(lengthBytes !== 0 && lengthBytes % this.iovaAlignment === 0, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
+    // The exact total: `lengthBytes` is rounded from 2^53 on.
+    let length = sliceLength(slices[0]);
+    for (let i = 1; i < slices.length; i++) length += sliceLength(slices[i]);
+    const aligned = Number.isSafeInteger(lengthBytes) ? lengthBytes % this.iovaAlignment === 0 : (length & this.alignmentMask()) === 0n;
+    check(lengthBytes !== 0 && aligned, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
     let dst: bigint;
     if (iova === null) {
       const first = slices[0];
@@ -496,7 +514,7 @@ export class IoPagetable {
       this.failNth.point('area');
       check(!prot.write || s.pages.writable, 'EPERM', 'writeable mapping of read-only pages');
       check((s.startByte % PAGE_BYTES) % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
-      const last = cur + BigInt(s.lengthBytes) - 1n;
+      const last = cur + sliceLength(s) - 1n;
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
         start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
@@ -553,12 +571,12 @@ export class IoPagetable {
           errno = 'EDEADLOCK';
           break;
         }
-        for (const acc of [...this.accesses]) acc.notifyUnmap(a.start, BigInt(a.lengthBytes));
+        for (const acc of [...this.accesses]) acc.notifyUnmap(a.start, areaLength(a));
         a.preventAccess = a.accessPins > 0;
         continue;
       }
       this.dismantleArea(a);
-      unmapped += BigInt(a.lengthBytes);
+      unmapped += areaLength(a);
       a = this.areaTree.after(a);
     }
     return errno === undefined ? { unmappedBytes: unmapped } : { unmappedBytes: unmapped, errno };
@@ -623,7 +641,8 @@ export class IoPagetable {
     return areas.map((a) => {
       const from = iova > a.start ? iova : a.start;
       const to = last < a.last ? last : a.last;
-      return { pages: a.pages, startByte: a.pagesOffsetBytes + Number(from - a.start), lengthBytes: Number(to - from + 1n) };
+      const length = to - from + 1n;
+      return { pages: a.pages, startByte: a.pagesOffsetBytes + Number(from - a.start), lengthBytes: Number(length), lengthBig: length };
     });
   }
 
@@ -636,7 +655,7 @@ export class IoPagetable {
     for (let i = 0; i < areas.length; i++) {
       const a = areas[i];
       if (i > 0 && areas[i - 1].last >= a.start) throw new Error('areas overlap or are unsorted');
-      if (BigInt(a.lengthBytes) !== a.last - a.start + 1n) throw new Error('area length disagrees with its range');
+      if (a.lengthBytes !== Number(areaLength(a))) throw new Error('area length disagrees with its range');
       if (a.filled !== this.domains.length > 0) throw new Error('area fill state disagrees with the domains');
       const m = merged[merged.length - 1];
       if (m !== undefined && m.last + 1n === a.start) m.last = a.last;

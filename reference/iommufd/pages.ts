@@ -5,8 +5,12 @@
  *
  * Every holder (an area filled into its IOAS's domains, an access pin) adds 1 to the holder
  * count of each page it covers; a page is pinned in process memory while its count is above 0.
- * Counts and pinned frames live in typed arrays of 512 pages, so pinning 64 GiB costs typed-array
- * loops, not per-page objects. Page indices are JS numbers (< 2^35 for a 2^47 address space).
+ * Pages are kept by blocks of 512 that follow the source's 2 MiB boundaries. A block pinned
+ * whole at once from one physically contiguous run (a THP or hugetlb page) is compact: one
+ * holder count and one base frame, pinned in the pin table as one run — so pinning 64 GiB of
+ * 2 MiB pages touches no per-page data at all. Any partial operation on it expands it first into
+ * typed arrays of counts and frames, which read the same. Page indices are JS numbers (< 2^52:
+ * a MAP is below 2^64 bytes).
  *
  * Invariants: `pin` succeeds completely or changes nothing (resolution and RLIMIT are checked
  * for every page first); `npinned` equals the number of pages with a non-zero holder count and
