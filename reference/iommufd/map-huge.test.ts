@@ -5,11 +5,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Machine } from '../machine/machine.ts';
 import { IommufdContext } from './context.ts';
-import { attachDevice, bindDevice } from './device.ts';
-import { createHwptPaging } from './hwpt.ts';
-import { IOMMU_HWPT_DATA_SELFTEST, MOCK_IOMMUPT_HUGE } from '../iommu/mock.ts';
 import { U64_MAX } from './io-pagetable.ts';
-import { big, errnoOf } from './test-helpers.ts';
+import { attachHugeMockDomain, big, errnoOf } from './test-helpers.ts';
 
 const R = 1 << 2;
 const W = 1 << 1;
@@ -57,12 +54,7 @@ describe('MAP of 2^53 bytes and more', () => {
   });
 
   it('with a domain attached, the pin faults and nothing is left behind', () => {
-    const data = new Uint8Array(8);
-    data[4] = MOCK_IOMMUPT_HUGE;
-    const dev = bindDevice(ctx, 'dev0');
-    const hwpt = createHwptPaging(ctx, ctx.table.ioas(ioas), dev, 0, { type: IOMMU_HWPT_DATA_SELFTEST, lengthBytes: 8, bytes: data });
-    ctx.table.add(hwpt);
-    attachDevice(ctx, dev, hwpt.id, 0, false);
+    attachHugeMockDomain(ctx, ioas, 'dev0');
     expect(errnoOf(() => map({ length: 1n << 54n }))).toBe('EFAULT');
     expect(ctx.table.ioas(ioas).iopt.areaCount).toBe(0);
     expect(m.memory.pinnedFrames).toBe(0);
