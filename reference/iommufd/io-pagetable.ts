@@ -154,8 +154,9 @@ export class IoPagetable {
 
   /** Adds [start, last] (free of areas) to the extents, merging with touching neighbours. */
   private addExtent(start: bigint, last: bigint): void {
-    const near = start === 0n ? undefined : this.extents.firstEndingAtOrAfter(start - 1n);
-    const left = near !== undefined && near.last + 1n === start ? near : undefined;
+    const before = start === 0n ? -1n : start - 1n;
+    const near = start === 0n ? undefined : this.extents.firstEndingAtOrAfter(before);
+    const left = near !== undefined && near.last === before ? near : undefined;
     const next = left === undefined ? near : this.extents.after(left);
     const right = next !== undefined && next.start === last + 1n ? next : undefined;
     // In-place bound changes keep the ranges disjoint: [start, last] was free.
@@ -311,13 +312,14 @@ export class IoPagetable {
     return this.maskBig;
   }
 
-  /** iopt_check_iova for a fixed IOVA. */
-  private checkFixedIova(iova: bigint, length: bigint): void {
+  /** iopt_check_iova for a fixed IOVA; returns the range's last byte. */
+  private checkFixedIova(iova: bigint, length: bigint): bigint {
     check((iova & this.alignmentMask()) === 0n, 'EINVAL', 'IOVA not aligned to the IOAS alignment');
     const last = iova + length - 1n;
     check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
     check(!this.reservedHit(iova, last), 'EINVAL', 'IOVA range intersects a reserved range');
     check(this.firstArea(iova, last) === undefined, 'EEXIST', 'IOVA range intersects a mapped area');
+    return last;
   }
 
   /** __alloc_iova_check_range: the aligned start if [start, last] can hold `length`, else null. */
@@ -501,26 +503,29 @@ export class IoPagetable {
     const aligned = Number.isSafeInteger(lengthBytes) ? lengthBytes % this.iovaAlignment === 0 : (length & this.alignmentMask()) === 0n;
     check(lengthBytes !== 0 && aligned, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
     let dst: bigint;
+    let dstLast: bigint | undefined;
     if (iova === null) {
       const first = slices[0];
       dst = this.allocIova(first.pages.baseAddrBytes + BigInt(first.startByte), length);
     } else {
-      this.checkFixedIova(iova, length);
+      dstLast = this.checkFixedIova(iova, length);
       dst = iova;
     }
     const areas: Area[] = [];
     let cur = dst;
-    for (const s of slices) {
+    for (let i = 0; i < slices.length; i++) {
+      const s = slices[i];
       this.failNth.point('area');
       check(!prot.write || s.pages.writable, 'EPERM', 'writeable mapping of read-only pages');
       check((s.startByte % PAGE_BYTES) % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
-      const last = cur + sliceLength(s) - 1n;
+      // A single slice ends where the checked range does (no bigint arithmetic twice).
+      const last = slices.length === 1 && dstLast !== undefined ? dstLast : cur + sliceLength(s) - 1n;
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
         start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
         prot: sharedProt(prot), filled: false, accessPins: 0, preventAccess: false,
       });
-      cur = last + 1n;
+      if (i + 1 < slices.length) cur = last + 1n;
     }
     if (this.domains.length > 0) this.fillAreas(areas);
     try {
