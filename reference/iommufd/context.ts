@@ -194,7 +194,7 @@ export class IommufdContext {
     check(a.user_va + a.length <= U64_MAX, 'EOVERFLOW', 'user_va + length');
     check(a.length !== 0n && a.length <= MAX_PAGES_LENGTH, 'EINVAL', 'length');
     const startByte = Number(a.user_va % PAGE_SIZE);
-    const uptrDown = a.user_va - BigInt(startByte);
+    const uptrDown = startByte === 0 ? a.user_va : a.user_va - BigInt(startByte);
     // Any length is accepted (2^53 bytes and more too: nothing is pinned until a domain or an
     // access needs pages, and then pinning faults); the page count stays an exact JS number.
     // User addresses beyond the process's address space are fine: pinning them faults.
