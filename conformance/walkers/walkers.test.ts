@@ -165,7 +165,8 @@ describe('independent walkers agree with TRANSLATE on the dumped table', () => {
 /** Random non-overlapping areas: each in its own 8 MiB slot below 1 GiB, often 2 MiB-aligned, 1 page to 4 MiB long (so they never overlap); slot 16 holds the SMMU's
  * software-MSI window 0x8000000 + 1 MiB, where MAP rightly fails. */
 const areasArb = fc
-  .uniqueArray(fc.integer({ min: 2, max: 100 }), { minLength: 1, maxLength: 4 })
+  // Slot 16 starts at 0x8000000, the SMMU's software MSI window (reserved: MAP there is EINVAL).
+  .uniqueArray(fc.integer({ min: 2, max: 100 }).filter((slot) => slot !== 16), { minLength: 1, maxLength: 4 })
   .chain((slots) =>
     fc.tuple(
       ...slots.map((slot) =>
