@@ -263,7 +263,9 @@ export class ProcessMemory {
   objectFrameRun(object: MemoryObject, page: number, count: number): number {
     if (count !== BLOCK_PAGES || (page & (BLOCK_PAGES - 1)) !== 0) return -1;
     const no = page / BLOCK_PAGES;
-    if (object.blocks.runBase(no) < 0 && !object.blocks.has(no)) this.objectFrame(object, page);
+    const base = object.blocks.runBase(no);
+    if (base >= 0 || object.blocks.has(no)) return base;
+    this.objectFrame(object, page);
     return object.blocks.runBase(no);
   }
 
