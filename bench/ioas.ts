@@ -20,9 +20,7 @@
 
 import { Machine } from '../reference/machine/machine.ts';
 import { IommufdContext } from '../reference/iommufd/context.ts';
-import { attachDevice, bindDevice } from '../reference/iommufd/device.ts';
-import { createHwptPaging } from '../reference/iommufd/hwpt.ts';
-import { IOMMU_HWPT_DATA_SELFTEST, MOCK_IOMMUPT_HUGE } from '../reference/iommu/mock.ts';
+import { attachHugeMockDomain } from '../reference/iommufd/test-helpers.ts';
 import { RangeTree } from '../reference/iommufd/range-tree.ts';
 import type { Range } from '../reference/iommufd/range-tree.ts';
 
@@ -78,18 +76,11 @@ interface Phases {
 }
 
 /** Maps `totalBytes` in 2 MiB runs and unmaps it all; throws if anything is left pinned. */
-function run(totalBytes: number, withDomain: boolean, mode: 'fixed-runs' | 'auto-all'): Phases {
+export function run(totalBytes: number, withDomain: boolean, mode: 'fixed-runs' | 'auto-all'): Phases {
   const m = new Machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
   const ctx = new IommufdContext(3, m, new Map());
   const ioas = Number(ctx.ioasAlloc({ flags: 0n }).out_ioas_id);
-  if (withDomain) {
-    const data = new Uint8Array(8);
-    data[4] = MOCK_IOMMUPT_HUGE;
-    const dev = bindDevice(ctx, 'dev0');
-    const hwpt = createHwptPaging(ctx, ctx.table.ioas(ioas), dev, 0, { type: IOMMU_HWPT_DATA_SELFTEST, lengthBytes: 8, bytes: data });
-    ctx.table.add(hwpt);
-    attachDevice(ctx, dev, hwpt.id, 0, false);
-  }
+  if (withDomain) attachHugeMockDomain(ctx, ioas, 'dev0');
   const buf = m.memory.mmap(totalBytes);
   const runs = totalBytes / RUN_BYTES;
   const fixed = mode === 'fixed-runs';

@@ -54,8 +54,10 @@
  *   tables the unmap range covers whole and keeps other empty ones (visible in dumps, invisible
  *   to a hardware walk) until a bigger leaf replaces them or destroy(): `{freeEmptyTables:
  *   false}` reproduces that exactly.
- * - Performance: map and unmap touch PhysicalMemory once per table span (readBytes/writeBytes
- *   of a copy), never per PTE; nothing is allocated per PTE; no BigInt.
+ * - Performance: map and unmap read and write a table's entries in place (PhysicalMemory's
+ *   frame words, one 4 KiB frame of a table at a time), never copying a span and never
+ *   allocating per PTE; no BigInt. Whether a table an unmap touched is now empty is answered by
+ *   scanning from where it cleared entries, so a table still in use answers at once.
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
@@ -74,6 +76,8 @@ import {
 import { createFormat } from './registry.ts';
 
 const FRAME_BYTES = 4096;
+/** What a frame without storage reads as (never written: a walk stops at its first entry). */
+const ZERO_FRAME = new Uint32Array(FRAME_BYTES / 4);
 
 export type Errno = 'EINVAL' | 'ENXIO' | 'ERANGE' | 'EADDRINUSE' | 'EEXIST' | 'ENOENT' | 'ENOMEM';
 
@@ -358,11 +362,27 @@ export class PageTable {
     this.cLevel = -1;
   }
 
-  private tableIsEmpty(level: number, pfn: number): boolean {
-    const bytes = this.entries[level] * 8;
-    const data = this.mem.readBytes(pfn * FRAME_BYTES, bytes);
-    const words = new Uint32Array(data.buffer, data.byteOffset, bytes >>> 2);
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  /**
+   * True when every entry of the table is zero. The scan starts at entry `hint` and wraps: a
+   * caller passes where it just cleared entries, near which a table still in use most likely
+   * has a mapped one, so the answer is usually found at once.
+   */
+  private tableIsEmpty(level: number, pfn: number, hint = 0): boolean {
+    const words = this.entries[level] * 2;
+    const start = Math.min(hint * 2, words);
+    return this.zeroWords(pfn, start, words) && this.zeroWords(pfn, 0, start);
+  }
+
+  /** True when words [from, to) of the table at `pfn` (possibly several frames) are all zero. */
+  private zeroWords(pfn: number, from: number, to: number): boolean {
+    const perFrame = FRAME_BYTES / 4;
+    for (let w = from; w < to; ) {
+      const frame = Math.floor(w / perFrame);
+      const end = Math.min(to, (frame + 1) * perFrame);
+      const v = this.mem.frameWords(pfn + frame);
+      if (v !== undefined) for (let k = w - frame * perFrame, kEnd = end - frame * perFrame; k < kEnd; k++) if (v[k] !== 0) return false;
+      w = end;
+    }
     return true;
   }
 
@@ -477,15 +497,20 @@ export class PageTable {
       }
       const reps = units / this.itemUnits[level];
       const startIdx = this.index(level, iova);
-      const spanEntries = Math.min(this.entries[level] - startIdx, Math.ceil(left / units) * reps);
       const startAddr = this.entryAddr(pfn, startIdx);
-      const bytes = this.mem.readBytes(startAddr, spanEntries * 8);
-      const v = new Uint32Array(bytes.buffer, bytes.byteOffset, spanEntries * 2);
+      // The span stays inside one 4 KiB frame of the table (a table may be several frames; a
+      // contiguous run is aligned to its size, so a frame boundary never cuts one).
+      const inFrame = startAddr % FRAME_BYTES;
+      const spanEntries = Math.min(this.entries[level] - startIdx, (FRAME_BYTES - inFrame) / 8, Math.ceil(left / units) * reps);
+      if (spanEntries < reps) throw new Error(`${f.name}: a ${reps}-entry leaf run crosses a table frame`);
+      // The entries are written in place; `o` is entry 0's word in the frame.
+      const v = this.mem.frameWordsForWrite(Math.floor(startAddr / FRAME_BYTES));
+      const o = inFrame >>> 2;
       let j = 0;
       let conflict = -1;
       for (;;) {
         for (let r = 0; r < reps; r++) {
-          if ((v[2 * (j + r)] | v[2 * (j + r) + 1]) !== 0) {
+          if ((v[o + 2 * (j + r)] | v[o + 2 * (j + r) + 1]) !== 0) {
             conflict = j + r;
             break;
           }
@@ -495,8 +520,8 @@ export class PageTable {
         const m0 = be ? bswap32(w.hi) : w.lo;
         const m1 = be ? bswap32(w.lo) : w.hi;
         for (let r = 0; r < reps; r++, j++) {
-          v[2 * j] = m0;
-          v[2 * j + 1] = m1;
+          v[o + 2 * j] = m0;
+          v[o + 2 * j + 1] = m1;
         }
         iova += units;
         oa += units;
@@ -506,7 +531,6 @@ export class PageTable {
         const nextK = Math.min(ctz(iova), ctz(oa)) + u;
         if (nextK > sizeLg2 && this.bestSize[Math.min(nextK, floorLg2(left) + u, 64)] !== sizeLg2) break;
       }
-      if (j > 0) this.mem.writeBytes(startAddr, j === spanEntries ? bytes : bytes.subarray(0, j * 8));
       if (conflict >= 0) {
         // Only replicas before the conflict were checked: nothing of this leaf was written.
         const addr = this.entryAddr(pfn, startIdx + conflict);
@@ -729,34 +753,41 @@ export class PageTable {
     if (!(lengthUnits > 0) || iovaUnit < 0 || iovaUnit >= this.topUnits) return 0;
     this.cLevel = -1;
     const st = { unmapped: 0, stop: false };
-    this.unmapWalk(this.top, this.root, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st, false);
+    this.unmapWalk(this.top, this.root, 0, iovaUnit, iovaUnit + lengthUnits, options.partial === 'split', st);
     return st.unmapped;
   }
 
   /**
-   * `doomed`: the parent frees this table if the walk does not stop (it covers the table
-   * whole), so the cleared entries need not be written back.
+   * Clears the entries of the table at `pfn` (level `level`, first unit `baseUnit`) that lie in
+   * [from, to), recursing into tables. Entries are read and cleared in place, one 4 KiB frame
+   * of the table at a time (nothing is copied or allocated per entry).
    */
-  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }, doomed: boolean): void {
+  private unmapWalk(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }): void {
+    const item = this.itemUnits[level];
+    const first = Math.floor((from - baseUnit) / item);
+    const lastIdx = Math.min(this.entries[level], Math.ceil((to - baseUnit) / item));
+    for (let i = first; i < lastIdx && !st.stop; ) {
+      const addr = this.entryAddr(pfn, i);
+      const end = Math.min(lastIdx, i + (FRAME_BYTES - (addr % FRAME_BYTES)) / 8);
+      // Entry e of this frame is words o + 2e, o + 2e + 1 (o may be negative: it is relative).
+      const o = ((addr % FRAME_BYTES) >>> 2) - 2 * i;
+      i = this.unmapFrameEntries(level, pfn, baseUnit, from, to, split, st, i, end, o, Math.floor(addr / FRAME_BYTES));
+      if (i < end) break;
+    }
+  }
+
+  /**
+   * unmapWalk over entries [i, end) that share one frame (`framePfn`, entry e at words
+   * o + 2e); returns where it stopped (end, or earlier when `st.stop`).
+   */
+  private unmapFrameEntries(level: number, pfn: number, baseUnit: number, from: number, to: number, split: boolean, st: { unmapped: number; stop: boolean }, i: number, end: number, o: number, framePfn: number): number {
     const f = this.format;
     const be = this.be;
     const item = this.itemUnits[level];
     const itemLg2 = f.itemLg2[level];
-    const first = Math.floor((from - baseUnit) / item);
-    const lastIdx = Math.min(this.entries[level], Math.ceil((to - baseUnit) / item));
-    const spanAddr = this.entryAddr(pfn, first);
-    // A copy of the span's entries; changes go back with one writeBytes of [dFrom, dTo).
-    let bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
-    let v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
-    let dFrom = lastIdx;
-    let dTo = first;
-    const flush = (force = false): void => {
-      if (dFrom < dTo && (force || !doomed || st.stop)) this.mem.writeBytes(this.entryAddr(pfn, dFrom), bytes.subarray((dFrom - first) * 8, (dTo - first) * 8));
-      dFrom = lastIdx;
-      dTo = first;
-    };
-    let i = first;
-    while (i < lastIdx && !st.stop) {
+    // A frame with no storage reads as zeros: its first entry stops the walk, nothing is written.
+    const v = this.mem.frameWords(framePfn) ?? ZERO_FRAME;
+    while (i < end && !st.stop) {
       if (level === 0) {
         // Bulk path: one-item leaves (a level-0 item is one unit, always inside the range).
         const any = this.s0Any;
@@ -765,27 +796,22 @@ export class PageTable {
         const zero = this.s0Zero;
         const loOff = this.s0LoOff;
         const hiOff = 1 - loOff;
-        let k = i - first;
-        const start = k;
-        const kEnd = lastIdx - first;
-        while (k < kEnd) {
-          const a = v[2 * k + loOff];
-          if ((a & any) === 0 || (a & mask) !== val || (v[2 * k + hiOff] & zero) !== 0) break;
-          v[2 * k] = 0;
-          v[2 * k + 1] = 0;
+        let k = i;
+        while (k < end) {
+          const a = v[o + 2 * k + loOff];
+          if ((a & any) === 0 || (a & mask) !== val || (v[o + 2 * k + hiOff] & zero) !== 0) break;
+          v[o + 2 * k] = 0;
+          v[o + 2 * k + 1] = 0;
           k++;
         }
-        if (k > start) {
-          if (first + start < dFrom) dFrom = first + start;
-          if (first + k > dTo) dTo = first + k;
-          st.unmapped += k - start;
-          i = first + k;
+        if (k > i) {
+          st.unmapped += k - i;
+          i = k;
           continue;
         }
       }
-      const j = i - first;
-      const lo = be ? bswap32(v[2 * j + 1]) : v[2 * j];
-      const hi = be ? bswap32(v[2 * j]) : v[2 * j + 1];
+      const lo = be ? bswap32(v[o + 2 * i + 1]) : v[o + 2 * i];
+      const hi = be ? bswap32(v[o + 2 * i]) : v[o + 2 * i + 1];
       const kind = f.kind(level, lo, hi);
       const itemBase = baseUnit + i * item;
       if (kind === ENTRY_EMPTY) {
@@ -795,15 +821,18 @@ export class PageTable {
       if (kind === ENTRY_TABLE) {
         const child = f.tablePfn(level, lo, hi);
         const whole = from <= itemBase && to >= itemBase + item;
-        this.unmapWalk(level - 1, child, itemBase, Math.max(from, itemBase), Math.min(to, itemBase + item), split, st, whole);
+        const childFrom = Math.max(from, itemBase);
+        const childTo = Math.min(to, itemBase + item);
+        this.unmapWalk(level - 1, child, itemBase, childFrom, childTo, split, st);
         const covered = whole && !st.stop;
-        if (covered || (this.freeEmpty && this.tableIsEmpty(level - 1, child))) {
+        // The emptiness scan starts at the first entry the walk touched: when the table is
+        // still in use, an entry there or just after it is most likely still mapped.
+        const hint = Math.floor((childFrom - itemBase) / this.itemUnits[level - 1]);
+        if (covered || (this.freeEmpty && this.tableIsEmpty(level - 1, child, hint))) {
           if (covered) this.freeSubtree(level - 1, child);
           else this.freeTable(level - 1, child);
-          v[2 * j] = 0;
-          v[2 * j + 1] = 0;
-          if (i < dFrom) dFrom = i;
-          if (i + 1 > dTo) dTo = i + 1;
+          v[o + 2 * i] = 0;
+          v[o + 2 * i + 1] = 0;
         }
         i++;
         continue;
@@ -811,10 +840,8 @@ export class PageTable {
       const sizeLg2 = f.leafSizeLg2(level, lo, hi);
       if (sizeLg2 === itemLg2 && itemBase >= from && itemBase + item <= to) {
         // The common case: a one-item leaf inside the range.
-        v[2 * j] = 0;
-        v[2 * j + 1] = 0;
-        if (i < dFrom) dFrom = i;
-        dTo = i + 1;
+        v[o + 2 * i] = 0;
+        v[o + 2 * i + 1] = 0;
         st.unmapped += item;
         i++;
         continue;
@@ -825,11 +852,8 @@ export class PageTable {
       const leafBase = baseUnit + runStart * item;
       const partial = leafBase < from || leafBase + units > to;
       if (partial && split && (level > 0 || reps > 1)) {
-        flush(true);
         if (level > 0) this.splitLeaf(level, pfn, runStart, reps);
         else this.splitContig(level, pfn, runStart, reps);
-        bytes = this.mem.readBytes(spanAddr, (lastIdx - first) * 8);
-        v = new Uint32Array(bytes.buffer, bytes.byteOffset, (lastIdx - first) * 2);
         continue; // re-read entry i: now a table or a single leaf
       }
       if (leafBase < from) {
@@ -837,22 +861,11 @@ export class PageTable {
         st.stop = true;
         break;
       }
-      for (let r = 0; r < reps; r++) {
-        const idx = runStart + r;
-        if (idx < lastIdx) {
-          v[2 * (idx - first)] = 0;
-          v[2 * (idx - first) + 1] = 0;
-        } else {
-          this.store(this.entryAddr(pfn, idx), 0, 0); // the run goes on past the range
-        }
-      }
-      if (runStart < dFrom) dFrom = runStart;
-      const runEnd = Math.min(runStart + reps, lastIdx);
-      if (runEnd > dTo) dTo = runEnd;
+      for (let r = 0; r < reps; r++) this.store(this.entryAddr(pfn, runStart + r), 0, 0);
       st.unmapped += units;
       i = runStart + reps;
     }
-    flush();
+    return i;
   }
 
   /** Replaces a leaf at `level` (> 0) by a table of leaves of the next size down. */

@@ -34,8 +34,8 @@ export const IOMMU_VFIO_IOAS_SET = 1;
 export const IOMMU_VFIO_IOAS_CLEAR = 2;
 /** SIZE_MAX − PAGE_SIZE: iopt_alloc_pages refuses longer lengths. */
 const MAX_PAGES_LENGTH = U64_MAX - PAGE_SIZE;
-/** The longest mapping the reference represents exactly (area lengths are JS numbers). */
-const MAX_EXACT_LENGTH = BigInt(Number.MAX_SAFE_INTEGER) - 2n * PAGE_SIZE;
+/** Lengths whose byte count is an exact JS number even with a page offset added. */
+const MAX_SAFE_LENGTH = BigInt(Number.MAX_SAFE_INTEGER) - PAGE_SIZE;
 
 export class IommufdContext {
   readonly table = new ObjectTable();
@@ -193,19 +193,18 @@ export class IommufdContext {
     const ioas = this.table.ioas(Number(a.ioas_id));
     check(a.user_va + a.length <= U64_MAX, 'EOVERFLOW', 'user_va + length');
     check(a.length !== 0n && a.length <= MAX_PAGES_LENGTH, 'EINVAL', 'length');
-    const uptrDown = a.user_va - (a.user_va % PAGE_SIZE);
-    const startByte = Number(a.user_va - uptrDown);
-    // Area lengths are exact JS numbers, so a MAP of 2^53 bytes or more (which Linux accepts
-    // while no domain needs the pages) is refused here with the errno pinning it would give.
+    const startByte = Number(a.user_va % PAGE_SIZE);
+    const uptrDown = startByte === 0 ? a.user_va : a.user_va - BigInt(startByte);
+    // Any length is accepted (2^53 bytes and more too: nothing is pinned until a domain or an
+    // access needs pages, and then pinning faults); the page count stays an exact JS number.
     // User addresses beyond the process's address space are fine: pinning them faults.
-    check(a.length <= MAX_EXACT_LENGTH, 'EFAULT', 'length beyond what the reference models');
-    const npages = Math.ceil((startByte + Number(a.length)) / PAGE_BYTES);
+    const npages = a.length <= MAX_SAFE_LENGTH ? Math.ceil((startByte + Number(a.length)) / PAGE_BYTES) : Number((BigInt(startByte) + a.length + PAGE_SIZE - 1n) / PAGE_SIZE);
     const pages = new IoptPages(
       this.machine.memory, this.machine.accounting, { kind: 'user', startVpn: Number(uptrDown / PAGE_SIZE) }, npages,
       (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), uptrDown, this.machine.failNth,
     );
     this.machine.failNth.point('iopt_pages');
-    const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length) }], Number(a.length),
+    const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length), lengthBig: a.length }], Number(a.length),
       flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
     return { iova };
   }

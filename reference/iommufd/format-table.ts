@@ -20,6 +20,7 @@ export class FormatTable implements IoPageTable {
   readonly pt: PageTable;
   private readonly unitLg2: number;
   private readonly unitBig: bigint;
+  private readonly unitBytes: number;
   private mapped = 0;
   /** Ranges mapped with neither READ nor WRITE that the format skipped (io-pgtable-arm). */
   private readonly skipped = new Map<bigint, number>();
@@ -29,15 +30,24 @@ export class FormatTable implements IoPageTable {
     this.pt = PageTable.create(phys, format as FormatName, config as FormatConfig);
     this.unitLg2 = this.pt.unitLg2;
     this.unitBig = BigInt(this.unitLg2);
+    this.unitBytes = 2 ** this.unitLg2;
   }
 
   private units(bytes: number): number {
-    return bytes / 2 ** this.unitLg2;
+    return bytes / this.unitBytes;
   }
 
+  /** The last pgsize bitmap and its size list: the same array each time lets the walker keep its size choice. */
+  private sizesFor = -1n;
+  private sizes: number[] = [];
+
   map(iova: bigint, physBytes: number, lengthBytes: number, prot: Prot, pgsizeBitmap: bigint): void {
-    const sizes: number[] = [];
-    for (let b = 0; b < 64; b++) if ((pgsizeBitmap >> BigInt(b)) & 1n) sizes.push(b);
+    if (pgsizeBitmap !== this.sizesFor) {
+      this.sizes = [];
+      for (let b = 0; b < 64; b++) if ((pgsizeBitmap >> BigInt(b)) & 1n) this.sizes.push(b);
+      this.sizesFor = pgsizeBitmap;
+    }
+    const sizes = this.sizes;
     const p = IOMMU_CACHE | (prot.read ? IOMMU_READ : 0) | (prot.write ? IOMMU_WRITE : 0);
     if (!prot.read && !prot.write && this.pt.format.noAccessMap === 'skip') {
       this.skipped.set(iova, lengthBytes);

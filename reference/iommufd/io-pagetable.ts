@@ -7,8 +7,12 @@
  * plus work proportional to the areas it touches, never to the bytes it covers, so a bigint per
  * comparison is cheap and keeps the full 64-bit space exact (2^64−1 is a valid `last`).
  * Everything done per page — pins, charges, frames, page-table entries — works on JS-number
- * page indices in pages.ts and in the formats; an area's length is an exact JS number (MAP
- * refuses lengths of 2^53 and more). Areas live in a balanced search tree (range-tree.ts:
+ * page indices in pages.ts and in the formats. An area's byte extent is exactly
+ * [start, last]; its `lengthBytes` and `pagesOffsetBytes` are JS numbers for the per-page paths,
+ * exact below 2^53 — always so for an area that can hold pins, since no address space or file
+ * backs 2^53 bytes. A MAP of 2^53 bytes or more without a domain is an area like any other
+ * (Linux accepts it: nothing is pinned until a domain or an access needs pages); sums of unmapped
+ * bytes, alignment checks and page indices of such an area come from the bigint bounds. Areas live in a balanced search tree (range-tree.ts:
  * O(log n) insert, delete, first-intersecting and successor), so MAP and UNMAP cost O(log n)
  * per area touched however many areas the IOAS holds, and `extents` (another such tree) merges
  * touching areas so that automatic allocation steps over a packed region at once instead of
@@ -43,6 +47,7 @@ export interface Area {
   pages: IoptPages;
   /** Byte offset in the pages' span of the byte `start` maps. */
   pagesOffsetBytes: number;
+  /** last − start + 1 as a JS number: exact below 2^53 (see the file header). */
   lengthBytes: number;
   prot: Prot;
   /** Holds one pin on its page range for the domains (the IOAS has ≥ 1 domain). */
@@ -77,20 +82,44 @@ export interface PagesSlice {
   pages: IoptPages;
   startByte: number;
   lengthBytes: number;
+  /** The exact length when it may be 2^53 or more (lengthBytes is then rounded). */
+  lengthBig?: bigint;
 }
 
+const sliceLength = (s: PagesSlice): bigint => s.lengthBig ?? BigInt(s.lengthBytes);
+/** The exact byte length of an area. */
+export const areaLength = (a: Area): bigint => a.last - a.start + 1n;
+
 export const areaFirstPage = (a: Area): number => Math.floor(a.pagesOffsetBytes / PAGE_BYTES);
-export const areaLastPage = (a: Area): number => Math.floor((a.pagesOffsetBytes + a.lengthBytes - 1) / PAGE_BYTES);
-const ilog2Floor = (v: bigint): bigint => {
-  let p = 1n;
-  while (p * 2n <= v) p *= 2n;
-  return p;
+export const areaLastPage = (a: Area): number => {
+  const lastByte = a.pagesOffsetBytes + a.lengthBytes - 1;
+  if (lastByte <= Number.MAX_SAFE_INTEGER) return Math.floor(lastByte / PAGE_BYTES);
+  return Number((BigInt(a.pagesOffsetBytes) + (a.last - a.start)) / PAGE_SIZE);
 };
+/** 2^k for k in 0..64, so that the MAP path allocates no bigint for a power of two. */
+const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
+/** floor(log2(v)) of a positive bigint, without a loop of bigint multiplications. */
+const floorLog2 = (v: bigint): number => {
+  if (v < POW2[53]) {
+    const n = Number(v);
+    return n < 2 ** 32 ? 31 - Math.clz32(n) : 63 - Math.clz32(Math.floor(n / 2 ** 32));
+  }
+  return v.toString(2).length - 1;
+};
+/** The smallest power of two ≥ v (v ≥ 1; v < 2^63 here: MAP lengths are below ULONG_MAX / 2). */
 const roundupPow2 = (v: bigint): bigint => {
-  const p = ilog2Floor(v);
-  return p === v ? p : p * 2n;
+  const k = floorLog2(v);
+  return POW2[k] === v ? v : POW2[k + 1];
 };
 const lowestSetBit = (v: bigint): bigint => v & -v;
+/** allocIova refuses lengths from here on (iopt_alloc_iova: length >= ULONG_MAX / 2). */
+const AUTO_LENGTH_LIMIT = ULONG_MAX / 2n;
+/** The span automatic IOVA uses without allowed ranges: [PAGE_SIZE, ULONG_MAX − PAGE_SIZE]. */
+const DEFAULT_SPANS: readonly IovaRange[] = [{ start: PAGE_SIZE, last: ULONG_MAX - PAGE_SIZE }];
+const NO_RESERVED: readonly Reserved[] = [];
+/** The four protections, one object each: areas share them (an area's prot is never changed in place). */
+const PROTS: readonly Prot[] = [false, true].flatMap((write) => [false, true].map((read) => Object.freeze({ read, write })));
+const sharedProt = (p: Prot): Prot => PROTS[(p.read ? 1 : 0) | (p.write ? 2 : 0)];
 
 export class IoPagetable {
   private readonly areaTree = new RangeTree<Area>();
@@ -106,6 +135,9 @@ export class IoPagetable {
   readonly accesses = new Set<AccessLink>();
   iovaAlignment = 1;
   disableLargePages = false;
+  /** `iovaAlignment - 1` as a bigint, remade when the alignment changes (the MAP path reads it). */
+  private maskAlignment = 1;
+  private maskBig = 0n;
 
   constructor(readonly failNth: FailNth = new FailNth()) {}
 
@@ -122,8 +154,9 @@ export class IoPagetable {
 
   /** Adds [start, last] (free of areas) to the extents, merging with touching neighbours. */
   private addExtent(start: bigint, last: bigint): void {
-    const near = start === 0n ? undefined : this.extents.firstEndingAtOrAfter(start - 1n);
-    const left = near !== undefined && near.last + 1n === start ? near : undefined;
+    const before = start === 0n ? -1n : start - 1n;
+    const near = start === 0n ? undefined : this.extents.firstEndingAtOrAfter(before);
+    const left = near !== undefined && near.last === before ? near : undefined;
     const next = left === undefined ? near : this.extents.after(left);
     const right = next !== undefined && next.start === last + 1n ? next : undefined;
     // In-place bound changes keep the ranges disjoint: [start, last] was free.
@@ -232,7 +265,7 @@ export class IoPagetable {
   private checkAlignment(align: number): void {
     const mask = BigInt(align - 1);
     for (const a of this.areaTree) {
-      if ((a.start & mask) !== 0n || (BigInt(a.lengthBytes) & mask) !== 0n || (BigInt(a.pagesOffsetBytes % PAGE_BYTES) & mask) !== 0n) {
+      if ((a.start & mask) !== 0n || (areaLength(a) & mask) !== 0n || (BigInt(a.pagesOffsetBytes % PAGE_BYTES) & mask) !== 0n) {
         fail('EADDRINUSE', 'an area is not aligned to the new IOVA alignment');
       }
     }
@@ -271,13 +304,22 @@ export class IoPagetable {
 
   // ---- IOVA allocation ----
 
-  /** iopt_check_iova for a fixed IOVA. */
-  private checkFixedIova(iova: bigint, length: bigint): void {
-    check((iova & BigInt(this.iovaAlignment - 1)) === 0n, 'EINVAL', 'IOVA not aligned to the IOAS alignment');
+  private alignmentMask(): bigint {
+    if (this.maskAlignment !== this.iovaAlignment) {
+      this.maskBig = BigInt(this.iovaAlignment - 1);
+      this.maskAlignment = this.iovaAlignment;
+    }
+    return this.maskBig;
+  }
+
+  /** iopt_check_iova for a fixed IOVA; returns the range's last byte. */
+  private checkFixedIova(iova: bigint, length: bigint): bigint {
+    check((iova & this.alignmentMask()) === 0n, 'EINVAL', 'IOVA not aligned to the IOAS alignment');
     const last = iova + length - 1n;
     check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
     check(!this.reservedHit(iova, last), 'EINVAL', 'IOVA range intersects a reserved range');
     check(this.firstArea(iova, last) === undefined, 'EEXIST', 'IOVA range intersects a mapped area');
+    return last;
   }
 
   /** __alloc_iova_check_range: the aligned start if [start, last] can hold `length`, else null. */
@@ -292,14 +334,14 @@ export class IoPagetable {
   /** iopt_alloc_iova: lowest fitting hole inside the allowed ranges, clipped to [PAGE_SIZE, ULONG_MAX − PAGE_SIZE]. */
   private allocIova(addr: bigint, length: bigint): bigint {
     const pageOffset = addr % PAGE_SIZE;
-    if (length === 0n || length >= ULONG_MAX / 2n) fail('EOVERFLOW', 'length too large for automatic IOVA');
+    if (length === 0n || length >= AUTO_LENGTH_LIMIT) fail('EOVERFLOW', 'length too large for automatic IOVA');
     let align = addr === 0n ? roundupPow2(length) : (roundupPow2(length) < lowestSetBit(addr) ? roundupPow2(length) : lowestSetBit(addr));
     if (align >= HPAGE_SIZE) align = HPAGE_SIZE;
     check(align >= BigInt(this.iovaAlignment), 'EINVAL', 'automatic IOVA alignment below the IOAS alignment');
     const lo = PAGE_SIZE;
     const hi = ULONG_MAX - PAGE_SIZE;
-    const spans: IovaRange[] = this.allowed.length === 0
-      ? [{ start: lo, last: hi }]
+    const spans: readonly IovaRange[] = this.allowed.length === 0
+      ? DEFAULT_SPANS
       : this.allowed
           .filter((r) => r.last >= lo && r.start <= hi)
           .map((r) => ({ start: r.start < lo ? lo : r.start, last: r.last > hi ? hi : r.last }));
@@ -314,7 +356,7 @@ export class IoPagetable {
 
   /** Walks the holes of reserved ∪ areas within [start, last] and returns the first fit. */
   private firstHole(start: bigint, last: bigint, length: bigint, align: bigint, pageOffset: bigint): bigint | null {
-    const res = this.reserved.filter((r) => r.last >= start && r.start <= last).sort((a, b) => (a.start < b.start ? -1 : 1));
+    const res = this.reserved.length === 0 ? NO_RESERVED : this.reserved.filter((r) => r.last >= start && r.start <= last).sort((a, b) => (a.start < b.start ? -1 : 1));
     let a = this.extents.firstEndingAtOrAfter(start);
     let ri = 0;
     let cur = start;
@@ -359,6 +401,7 @@ export class IoPagetable {
    * and surfaces as that errno.
    */
   private mapAll(areas: Area[], domains: PagingDomain[]): void {
+    if (domains.length === 0) return;
     const done: Array<[Area, PagingDomain]> = [];
     try {
       for (const a of areas) {
@@ -454,29 +497,35 @@ export class IoPagetable {
    * domain, then makes the areas visible. Returns the IOVA. Nothing changes on failure.
    */
   mapPages(slices: PagesSlice[], lengthBytes: number, iova: bigint | null, prot: Prot): bigint {
-    const length = BigInt(lengthBytes);
-    check(lengthBytes !== 0 && (length & BigInt(this.iovaAlignment - 1)) === 0n, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
+    // The exact total: `lengthBytes` is rounded from 2^53 on.
+    let length = sliceLength(slices[0]);
+    for (let i = 1; i < slices.length; i++) length += sliceLength(slices[i]);
+    const aligned = Number.isSafeInteger(lengthBytes) ? lengthBytes % this.iovaAlignment === 0 : (length & this.alignmentMask()) === 0n;
+    check(lengthBytes !== 0 && aligned, 'EINVAL', 'length zero or not aligned to the IOAS alignment');
     let dst: bigint;
+    let dstLast: bigint | undefined;
     if (iova === null) {
       const first = slices[0];
       dst = this.allocIova(first.pages.baseAddrBytes + BigInt(first.startByte), length);
     } else {
-      this.checkFixedIova(iova, length);
+      dstLast = this.checkFixedIova(iova, length);
       dst = iova;
     }
     const areas: Area[] = [];
     let cur = dst;
-    for (const s of slices) {
+    for (let i = 0; i < slices.length; i++) {
+      const s = slices[i];
       this.failNth.point('area');
       check(!prot.write || s.pages.writable, 'EPERM', 'writeable mapping of read-only pages');
       check((s.startByte % PAGE_BYTES) % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
-      const last = cur + BigInt(s.lengthBytes) - 1n;
+      // A single slice ends where the checked range does (no bigint arithmetic twice).
+      const last = slices.length === 1 && dstLast !== undefined ? dstLast : cur + sliceLength(s) - 1n;
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
         start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
-        prot: { read: prot.read, write: prot.write }, filled: false, accessPins: 0, preventAccess: false,
+        prot: sharedProt(prot), filled: false, accessPins: 0, preventAccess: false,
       });
-      cur = last + 1n;
+      if (i + 1 < slices.length) cur = last + 1n;
     }
     if (this.domains.length > 0) this.fillAreas(areas);
     try {
@@ -527,12 +576,12 @@ export class IoPagetable {
           errno = 'EDEADLOCK';
           break;
         }
-        for (const acc of [...this.accesses]) acc.notifyUnmap(a.start, BigInt(a.lengthBytes));
+        for (const acc of [...this.accesses]) acc.notifyUnmap(a.start, areaLength(a));
         a.preventAccess = a.accessPins > 0;
         continue;
       }
       this.dismantleArea(a);
-      unmapped += BigInt(a.lengthBytes);
+      unmapped += areaLength(a);
       a = this.areaTree.after(a);
     }
     return errno === undefined ? { unmappedBytes: unmapped } : { unmappedBytes: unmapped, errno };
@@ -569,7 +618,7 @@ export class IoPagetable {
     check(a.accessPins === 0, 'EINVAL', 'an access pins the area');
     check(!(a.filled && !this.disableLargePages), 'EINVAL', 'domains may hold large IOPTEs');
     const lhsLen = Number(newStart - a.start);
-    const rhs: Area = { ...a, start: newStart, pagesOffsetBytes: a.pagesOffsetBytes + lhsLen, lengthBytes: a.lengthBytes - lhsLen, prot: { ...a.prot } };
+    const rhs: Area = { ...a, start: newStart, pagesOffsetBytes: a.pagesOffsetBytes + lhsLen, lengthBytes: a.lengthBytes - lhsLen };
     // Each half holds its own pin on its pages (the kernel re-pins the halves the same way).
     if (a.filled) {
       a.pages.pin(areaFirstPage(rhs), areaLastPage(rhs) - areaFirstPage(rhs) + 1);
@@ -597,7 +646,8 @@ export class IoPagetable {
     return areas.map((a) => {
       const from = iova > a.start ? iova : a.start;
       const to = last < a.last ? last : a.last;
-      return { pages: a.pages, startByte: a.pagesOffsetBytes + Number(from - a.start), lengthBytes: Number(to - from + 1n) };
+      const length = to - from + 1n;
+      return { pages: a.pages, startByte: a.pagesOffsetBytes + Number(from - a.start), lengthBytes: Number(length), lengthBig: length };
     });
   }
 
@@ -610,7 +660,7 @@ export class IoPagetable {
     for (let i = 0; i < areas.length; i++) {
       const a = areas[i];
       if (i > 0 && areas[i - 1].last >= a.start) throw new Error('areas overlap or are unsorted');
-      if (BigInt(a.lengthBytes) !== a.last - a.start + 1n) throw new Error('area length disagrees with its range');
+      if (a.lengthBytes !== Number(areaLength(a))) throw new Error('area length disagrees with its range');
       if (a.filled !== this.domains.length > 0) throw new Error('area fill state disagrees with the domains');
       const m = merged[merged.length - 1];
       if (m !== undefined && m.last + 1n === a.start) m.last = a.last;

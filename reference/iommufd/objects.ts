@@ -15,7 +15,7 @@
 import type { NestedDomain } from '../iommu/unit.ts';
 import type { Device } from '../machine/topology.ts';
 import type { PagingDomain } from './domain.ts';
-import { check } from './errors.ts';
+import { check, fail } from './errors.ts';
 import type { IoPagetable } from './io-pagetable.ts';
 
 export const INT_MAX = 0x7fffffff;
@@ -117,7 +117,8 @@ export class ObjectTable {
   /** iommufd_get_object: ENOENT for an unknown ID or a kind not in `kinds` (empty = any). */
   get(id: number, ...kinds: ObjectKind[]): IommufdObject {
     const obj = this.objects.get(id);
-    check(obj !== undefined && (kinds.length === 0 || kinds.includes(obj.kind)), 'ENOENT', `no ${kinds.join('/') || 'object'} with id ${id}`);
+    // The message is built only on failure: this runs on every ioctl.
+    if (obj === undefined || (kinds.length !== 0 && !kinds.includes(obj.kind))) fail('ENOENT', `no ${kinds.join('/') || 'object'} with id ${id}`);
     return obj;
   }
 

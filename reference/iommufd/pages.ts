@@ -5,8 +5,12 @@
  *
  * Every holder (an area filled into its IOAS's domains, an access pin) adds 1 to the holder
  * count of each page it covers; a page is pinned in process memory while its count is above 0.
- * Counts and pinned frames live in typed arrays of 512 pages, so pinning 64 GiB costs typed-array
- * loops, not per-page objects. Page indices are JS numbers (< 2^35 for a 2^47 address space).
+ * Pages are kept by blocks of 512 that follow the source's 2 MiB boundaries. A block pinned
+ * whole at once from one physically contiguous run (a THP or hugetlb page) is compact: one
+ * holder count and one base frame, pinned in the pin table as one run — so pinning 64 GiB of
+ * 2 MiB pages touches no per-page data at all. Any partial operation on it expands it first into
+ * typed arrays of counts and frames, which read the same. Page indices are JS numbers (< 2^52:
+ * a MAP is below 2^64 bytes).
  *
  * Invariants: `pin` succeeds completely or changes nothing (resolution and RLIMIT are checked
  * for every page first); `npinned` equals the number of pages with a non-zero holder count and
@@ -29,22 +33,65 @@ export type PagesSource =
 
 let nextPagesSerial = 1;
 
-/** Holder counts and pinned frames (pfn + 1, 0 = none) of 512 consecutive pages. */
+/**
+ * 512 page slots that start at a 2 MiB boundary of the source (slot s is page s − slotOffset).
+ * Compact (`holders === null`): every slot is held `uniformHolders` (≥ 1) times and slot k's
+ * frame is `basePfn + k` — what a whole THP-backed 2 MiB block pinned at once looks like.
+ * Expanded: per-slot holder counts and frames (pfn + 1, 0 = none). `held` counts the slots with
+ * a non-zero count; a block with none is dropped.
+ */
 interface PagesBlock {
-  readonly holders: Uint32Array;
-  readonly frames: Int32Array;
+  holders: Uint32Array | null;
+  frames: Int32Array | null;
+  held: number;
+  uniformHolders: number;
+  basePfn: number;
 }
 
 /** Frames released by one block of an unpin, handed to process memory in one call. */
 const releasedScratch = new Int32Array(BLOCK_PAGES);
+/** Frames of a whole block being pinned, before it is known whether they are one run. */
+const resolveScratch = new Int32Array(BLOCK_PAGES);
+
+function newExpandedBlock(): PagesBlock {
+  // One backing store for both arrays: fewer buffers for the collector to track.
+  const buf = new ArrayBuffer(BLOCK_PAGES * 8);
+  return { holders: new Uint32Array(buf, 0, BLOCK_PAGES), frames: new Int32Array(buf, BLOCK_PAGES * 4, BLOCK_PAGES), held: 0, uniformHolders: 0, basePfn: -1 };
+}
+
+/** Turns a compact block into per-slot arrays with the same counts and frames. */
+function expand(b: PagesBlock): void {
+  const e = newExpandedBlock();
+  const frames = e.frames as Int32Array;
+  (e.holders as Uint32Array).fill(b.uniformHolders);
+  for (let k = 0; k < BLOCK_PAGES; k++) frames[k] = b.basePfn + k + 1;
+  b.holders = e.holders;
+  b.frames = frames;
+  b.uniformHolders = 0;
+  b.basePfn = -1;
+}
+
+/** True when `list` (pfn + 1 entries) holds BLOCK_PAGES physically consecutive frames. */
+function isOneRun(list: Int32Array): boolean {
+  const first = list[0];
+  for (let k = 1; k < BLOCK_PAGES; k++) if (list[k] !== first + k) return false;
+  return true;
+}
 
 export class IoptPages {
   readonly serial = nextPagesSerial++;
   /** Areas that reference this store (iopt_put_pages frees at 0). */
   areaRefs = 0;
   npinned = 0;
-  /** Created on the first pin: most stores are never pinned (no domain, no access). */
-  private blocks: Map<number, PagesBlock> | undefined;
+  /**
+   * The blocks with held pages: the first one inline (a 2 MiB MAP has exactly one, and most
+   * stores are never pinned at all), any others in a Map made when a second one is needed.
+   */
+  private oneNo = -1;
+  private one: PagesBlock | undefined;
+  private more: Map<number, PagesBlock> | undefined;
+  /** Slot of page 0 in its block: blocks follow the source's 2 MiB boundaries. */
+  private readonly slotOffset: number;
 
   constructor(
     /** The mm it pins from and charges (source_mm); IOAS_CHANGE_PROCESS re-points both. */
@@ -57,21 +104,49 @@ export class IoptPages {
     /** Byte address (user VA, or file offset) of page 0: auto IOVA keeps its alignment. */
     readonly baseAddrBytes: bigint,
     readonly failNth?: FailNth,
-  ) {}
+  ) {
+    this.slotOffset = (source.kind === 'user' ? source.startVpn : source.startPage) & BLOCK_MASK;
+  }
 
-  private block(blockNo: number): PagesBlock | undefined {
-    return this.blocks === undefined ? undefined : this.blocks.get(blockNo);
+  private block(no: number): PagesBlock | undefined {
+    if (no === this.oneNo) return this.one;
+    return this.more === undefined ? undefined : this.more.get(no);
+  }
+
+  private addBlock(no: number, b: PagesBlock): void {
+    if (this.one === undefined) {
+      this.oneNo = no;
+      this.one = b;
+    } else (this.more ??= new Map()).set(no, b);
+  }
+
+  private dropBlock(no: number): void {
+    if (no === this.oneNo) {
+      this.oneNo = -1;
+      this.one = undefined;
+    } else this.more?.delete(no);
+  }
+
+  private get holdsAny(): boolean {
+    return this.one !== undefined || (this.more !== undefined && this.more.size > 0);
+  }
+
+  private blockOf(index: number): PagesBlock | undefined {
+    return this.block(Math.floor((index + this.slotOffset) / BLOCK_PAGES));
   }
 
   /** The pinned frame of page `index`, or -1. */
   frameAt(index: number): number {
-    const b = this.block(Math.floor(index / BLOCK_PAGES));
-    return b === undefined ? -1 : b.frames[index & BLOCK_MASK] - 1;
+    const b = this.blockOf(index);
+    if (b === undefined) return -1;
+    const k = (index + this.slotOffset) & BLOCK_MASK;
+    return b.frames === null ? b.basePfn + k : b.frames[k] - 1;
   }
 
   holderCount(index: number): number {
-    const b = this.block(Math.floor(index / BLOCK_PAGES));
-    return b === undefined ? 0 : b.holders[index & BLOCK_MASK];
+    const b = this.blockOf(index);
+    if (b === undefined) return 0;
+    return b.holders === null ? b.uniformHolders : b.holders[(index + this.slotOffset) & BLOCK_MASK];
   }
 
   /** True when page `index` can be pinned now (its memory is mapped / inside the file). */
@@ -86,6 +161,12 @@ export class IoptPages {
     else this.memory.objectFramesInto(this.source.file, this.source.startPage + index, count, out, outOffset);
   }
 
+  /** The first frame of the whole block from page `index` if memory keeps it as one run, else -1. */
+  private frameRun(index: number): number {
+    if (this.source.kind === 'user') return this.memory.userFrameRun(this.source.startVpn + index, BLOCK_PAGES);
+    return this.memory.objectFrameRun(this.source.file, this.source.startPage + index, BLOCK_PAGES);
+  }
+
   /**
    * Adds one holder to pages [first, first + count): pins (and charges) the pages that had
    * none. EFAULT when such a page's memory is gone, ENOMEM over RLIMIT_MEMLOCK.
@@ -93,8 +174,9 @@ export class IoptPages {
   pin(first: number, count: number): void {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
     const last = first + count;
+    const off = this.slotOffset;
     let fresh = 0;
-    if (this.blocks === undefined || this.blocks.size === 0) {
+    if (!this.holdsAny) {
       // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
       // check over the whole range fails fast, as GUP does at the first hole.
       if (!this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
@@ -102,9 +184,10 @@ export class IoptPages {
     } else {
       let runStart = -1;
       for (let i = first; i < last; ) {
-        const blockNo = Math.floor(i / BLOCK_PAGES);
-        const end = Math.min(last, (blockNo + 1) * BLOCK_PAGES);
-        const b = this.blocks.get(blockNo);
+        const blockNo = Math.floor((i + off) / BLOCK_PAGES);
+        const slot0 = blockNo * BLOCK_PAGES - off;
+        const end = Math.min(last, slot0 + BLOCK_PAGES);
+        const b = this.block(blockNo);
         if (b === undefined) {
           fresh += end - i;
           if (runStart < 0) runStart = i;
@@ -112,8 +195,15 @@ export class IoptPages {
           continue;
         }
         const h = b.holders;
+        if (h === null) {
+          // Compact: every page of it is held.
+          if (runStart >= 0 && !this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+          runStart = -1;
+          i = end;
+          continue;
+        }
         for (; i < end; i++) {
-          if (h[i & BLOCK_MASK] === 0) {
+          if (h[i - slot0] === 0) {
             fresh++;
             if (runStart < 0) runStart = i;
           } else if (runStart >= 0) {
@@ -126,27 +216,53 @@ export class IoptPages {
     }
     this.failNth?.point('pin batch');
     this.accounting.charge(this.accountMode, fresh);
-    const blocks = (this.blocks ??= new Map());
     for (let i = first; i < last; ) {
-      const blockNo = Math.floor(i / BLOCK_PAGES);
-      const blockFirst = blockNo * BLOCK_PAGES;
-      let b = blocks.get(blockNo);
-      const end = Math.min(last, blockFirst + BLOCK_PAGES) - blockFirst;
-      let k = i - blockFirst;
+      const blockNo = Math.floor((i + off) / BLOCK_PAGES);
+      const slot0 = blockNo * BLOCK_PAGES - off;
+      const end = Math.min(last, slot0 + BLOCK_PAGES);
+      let k = i - slot0;
+      const kEnd = end - slot0;
+      let b = this.block(blockNo);
       if (b === undefined) {
-        // One backing store for both arrays: fewer buffers for the collector to track.
-        const buf = new ArrayBuffer(BLOCK_PAGES * 8);
-        b = { holders: new Uint32Array(buf, 0, BLOCK_PAGES), frames: new Int32Array(buf, BLOCK_PAGES * 4, BLOCK_PAGES) };
-        blocks.set(blockNo, b);
         // A new block: every page in it is fresh.
-        b.holders.fill(1, k, end);
-        this.resolveFrames(blockFirst + k, end - k, b.frames, k);
-        this.memory.pinFrameList(b.frames, k, end);
-        i = blockFirst + end;
+        if (k === 0 && kEnd === BLOCK_PAGES) {
+          let base = this.frameRun(i);
+          if (base < 0) {
+            this.resolveFrames(i, BLOCK_PAGES, resolveScratch, 0);
+            if (isOneRun(resolveScratch)) base = resolveScratch[0] - 1;
+          }
+          if (base >= 0) {
+            b = { holders: null, frames: null, held: BLOCK_PAGES, uniformHolders: 1, basePfn: base };
+            this.memory.pinFrameRun(base, BLOCK_PAGES);
+          } else {
+            b = newExpandedBlock();
+            (b.holders as Uint32Array).fill(1);
+            (b.frames as Int32Array).set(resolveScratch);
+            b.held = BLOCK_PAGES;
+            this.memory.pinFrameList(b.frames as Int32Array, 0, BLOCK_PAGES);
+          }
+        } else {
+          b = newExpandedBlock();
+          (b.holders as Uint32Array).fill(1, k, kEnd);
+          this.resolveFrames(i, kEnd - k, b.frames as Int32Array, k);
+          b.held = kEnd - k;
+          this.memory.pinFrameList(b.frames as Int32Array, k, kEnd);
+        }
+        this.addBlock(blockNo, b);
+        i = end;
         continue;
       }
-      const h = b.holders;
-      while (k < end) {
+      if (b.holders === null) {
+        if (k === 0 && kEnd === BLOCK_PAGES) {
+          b.uniformHolders++;
+          i = end;
+          continue;
+        }
+        expand(b);
+      }
+      const h = b.holders as Uint32Array;
+      const f = b.frames as Int32Array;
+      while (k < kEnd) {
         if (h[k] !== 0) {
           h[k]++;
           k++;
@@ -154,11 +270,12 @@ export class IoptPages {
         }
         // A run of pages nobody holds: resolve their frames and pin them in one go.
         const k0 = k;
-        for (; k < end && h[k] === 0; k++) h[k] = 1;
-        this.resolveFrames(blockFirst + k0, k - k0, b.frames, k0);
-        this.memory.pinFrameList(b.frames, k0, k);
+        for (; k < kEnd && h[k] === 0; k++) h[k] = 1;
+        this.resolveFrames(slot0 + k0, k - k0, f, k0);
+        this.memory.pinFrameList(f, k0, k);
+        b.held += k - k0;
       }
-      i = blockFirst + end;
+      i = end;
     }
     this.npinned += fresh;
   }
@@ -167,20 +284,34 @@ export class IoptPages {
   unpin(first: number, count: number): void {
     let released = 0;
     const last = first + count;
+    const off = this.slotOffset;
     for (let i = first; i < last; ) {
-      const blockNo = Math.floor(i / BLOCK_PAGES);
-      const blockFirst = blockNo * BLOCK_PAGES;
+      const blockNo = Math.floor((i + off) / BLOCK_PAGES);
+      const slot0 = blockNo * BLOCK_PAGES - off;
+      const end = Math.min(last, slot0 + BLOCK_PAGES);
+      const kEnd = end - slot0;
       const b = this.block(blockNo);
       if (b === undefined) throw new Error(`iopt_pages: unpin of unpinned page ${i}`);
-      const h = b.holders;
-      const f = b.frames;
-      const end = Math.min(last, blockFirst + BLOCK_PAGES) - blockFirst;
+      if (b.holders === null) {
+        if (i === slot0 && kEnd === BLOCK_PAGES) {
+          if (--b.uniformHolders === 0) {
+            this.memory.unpinFrameRun(b.basePfn, BLOCK_PAGES);
+            released += BLOCK_PAGES;
+            this.dropBlock(blockNo);
+          }
+          i = end;
+          continue;
+        }
+        expand(b);
+      }
+      const h = b.holders as Uint32Array;
+      const f = b.frames as Int32Array;
       let n = 0;
-      for (let k = i - blockFirst; k < end; k++) {
+      for (let k = i - slot0; k < kEnd; k++) {
         if (h[k] === 0) {
           // A reference bug: what was released so far is released, as one page at a time would.
           this.memory.unpinFrameList(releasedScratch, 0, n);
-          throw new Error(`iopt_pages: unpin of unpinned page ${blockFirst + k}`);
+          throw new Error(`iopt_pages: unpin of unpinned page ${slot0 + k}`);
         }
         if (--h[k] === 0) {
           releasedScratch[n++] = f[k];
@@ -189,7 +320,9 @@ export class IoptPages {
       }
       this.memory.unpinFrameList(releasedScratch, 0, n);
       released += n;
-      i = blockFirst + end;
+      b.held -= n;
+      if (b.held === 0) this.dropBlock(blockNo);
+      i = end;
     }
     this.npinned -= released;
     this.accounting.uncharge(this.accountMode, released);
@@ -204,15 +337,28 @@ export class IoptPages {
     let startPfn = -1;
     let len = 0;
     const last = first + count;
+    const off = this.slotOffset;
     for (let i = first; i < last; ) {
-      const blockNo = Math.floor(i / BLOCK_PAGES);
-      const blockFirst = blockNo * BLOCK_PAGES;
+      const blockNo = Math.floor((i + off) / BLOCK_PAGES);
+      const slot0 = blockNo * BLOCK_PAGES - off;
+      const end = Math.min(last, slot0 + BLOCK_PAGES);
       const b = this.block(blockNo);
       if (b === undefined) throw new Error(`iopt_pages: page ${i} is not pinned`);
       const f = b.frames;
-      const end = Math.min(last, blockFirst + BLOCK_PAGES);
+      if (f === null) {
+        const pfn = b.basePfn + (i - slot0);
+        if (len > 0 && pfn === startPfn + len) len += end - i;
+        else {
+          if (len > 0) run(startIdx, startPfn, len);
+          startIdx = i;
+          startPfn = pfn;
+          len = end - i;
+        }
+        i = end;
+        continue;
+      }
       for (; i < end; i++) {
-        const pfn = f[i - blockFirst] - 1;
+        const pfn = f[i - slot0] - 1;
         if (pfn < 0) throw new Error(`iopt_pages: page ${i} is not pinned`);
         if (len > 0 && pfn === startPfn + len) {
           len++;

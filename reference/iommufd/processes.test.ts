@@ -93,6 +93,30 @@ describe('pinning across processes (fork_present, fork_gone)', () => {
   });
 });
 
+describe('whole 2 MiB blocks across fork and exit', () => {
+  it("a child's THP blocks pinned whole outlive its exit and go back to physical memory at close", () => {
+    const MIB2 = 2 * 1024 * 1024;
+    const framesBefore = m.phys.framesInUse;
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    attach('dev0');
+    const va = m.memory.mmap(2 * MIB2);
+    m.memory.write(va + MIB2 + 5, new Uint8Array([7]));
+    const child = m.fork(m.initial);
+    as(child, () => mapUser(va, (2 * MIB2) / PAGE));
+    expect(counters(child).pinned).toBe((2 * MIB2) / PAGE);
+    child.exit();
+    // Pinned whole blocks stay reachable after the mm is gone: the device reads the copy the child had.
+    const dev1 = bindDevice(ctx, 'dev1');
+    attachDevice(ctx, dev1, ioas, 0, false);
+    expect(dma(m.phys, dev1, 0, BigInt(IOVA + MIB2 + 5), 1, null).data).toEqual(new Uint8Array([7]));
+    expect(m.memory.refs(va + MIB2, 2 * PAGE)).toEqual([0, 0]);
+    ctx.close();
+    expect(m.memory.pinnedFrames).toBe(0);
+    m.memory.munmap(va, 2 * MIB2);
+    expect(m.phys.framesInUse).toBe(framesBefore);
+  });
+});
+
 describe("an access on another process's mapping", () => {
   function accessOn(flags: number): AccessObject {
     const access = new AccessObject(flags, m.memory);

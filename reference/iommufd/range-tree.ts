@@ -46,17 +46,32 @@ export class RangeTree<T extends Range> implements Iterable<T> {
     return this.seed;
   }
 
-  /** Splits `t` into the nodes with start < key and those with start ≥ key. */
-  private static split<T extends Range>(t: Node<T> | null, key: bigint): [Node<T> | null, Node<T> | null] {
-    if (t === null) return [null, null];
-    if (t.item.start < key) {
-      const [l, r] = RangeTree.split(t.right, key);
-      t.right = l;
-      return [t, r];
+  /**
+   * Splits `t` into the nodes with start < key and those with start ≥ key and hangs them under
+   * `into` as its left and right subtrees: one pass down, nothing allocated.
+   */
+  private static splitInto<T extends Range>(t: Node<T> | null, key: bigint, into: Node<T>): void {
+    into.left = null;
+    into.right = null;
+    // `lTail` is the node whose right link takes the next smaller node (`into` itself at first,
+    // through its left link), `rTail` the one whose left link takes the next larger node.
+    let lTail: Node<T> | null = null;
+    let rTail: Node<T> | null = null;
+    while (t !== null) {
+      if (t.item.start < key) {
+        if (lTail === null) into.left = t;
+        else lTail.right = t;
+        lTail = t;
+        t = t.right;
+      } else {
+        if (rTail === null) into.right = t;
+        else rTail.left = t;
+        rTail = t;
+        t = t.left;
+      }
     }
-    const [l, r] = RangeTree.split(t.left, key);
-    t.left = r;
-    return [l, t];
+    if (lTail !== null) lTail.right = null;
+    if (rTail !== null) rTail.left = null;
   }
 
   /** Joins two treaps where every start in `a` is below every start in `b`. */
@@ -117,7 +132,7 @@ export class RangeTree<T extends Range> implements Iterable<T> {
       parent = n;
       n = item.start < n.item.start ? n.left : n.right;
     }
-    [node.left, node.right] = RangeTree.split(n, item.start);
+    RangeTree.splitInto(n, item.start, node);
     if (parent === null) this.root = node;
     else if (item.start < parent.item.start) parent.left = node;
     else parent.right = node;

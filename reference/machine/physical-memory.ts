@@ -114,6 +114,19 @@ export class PhysicalMemory {
     return frame;
   }
 
+  /**
+   * The 32-bit words of frame `pfn` in place, for walkers that scan a table without copying it;
+   * undefined while the frame reads as zeros. Valid until the frame is freed.
+   */
+  frameWords(pfn: number): Uint32Array | undefined {
+    return this.frameForRead(pfn * FRAME_BYTES);
+  }
+
+  /** The words of frame `pfn` in place, for writing (its storage is created). */
+  frameWordsForWrite(pfn: number): Uint32Array {
+    return this.frameForWrite(pfn * FRAME_BYTES);
+  }
+
   /** Reads the aligned 32-bit word at `phys` (phys % 4 === 0). */
   read32(phys: number): number {
     const frame = this.frameForRead(phys);

@@ -23,6 +23,7 @@
  * is allocated; pins never go negative (an unbalanced unpin throws — a reference bug).
  */
 
+import { FrameBlocks } from './frame-blocks.ts';
 import { FRAME_BYTES, PhysicalMemory } from './physical-memory.ts';
 
 export const PAGE_SHIFT = 12;
@@ -45,8 +46,8 @@ export interface MmapOptions {
 
 /** Anonymous memory or a memfd-like file: page index → frame, allocated lazily. */
 export class MemoryObject {
-  /** Block index → frames + 1 (0 = no frame yet). */
-  readonly blocks = new Map<number, Int32Array>();
+  /** Block index → frames + 1 (0 = no frame yet); a 2 MiB run is kept as its first frame. */
+  readonly blocks = new FrameBlocks();
   /** Number of VMAs mapping this object. */
   mapCount = 0;
 
@@ -62,6 +63,8 @@ export class MemoryObject {
 
   frameOf(pageIndex: number): number {
     const no = Math.floor(pageIndex / BLOCK_PAGES);
+    const base = this.blocks.runBase(no);
+    if (base >= 0) return base + (pageIndex & (BLOCK_PAGES - 1));
     let b: Int32Array | undefined;
     if (no === this.lastBlockNo) b = this.lastBlock;
     else {
@@ -270,9 +273,7 @@ export class ProcessMemory {
     const wholeBlock = object.huge || (object.kind === 'anon' && blockFirst + BLOCK_PAGES <= object.sizePages);
     if (wholeBlock && object.blocks.get(page >>> BLOCK_SHIFT) === undefined) {
       const base = this.phys.allocFrames(BLOCK_PAGES, BLOCK_PAGES);
-      const frames = new Int32Array(BLOCK_PAGES);
-      for (let i = 0; i < BLOCK_PAGES; i++) frames[i] = base + i + 1;
-      object.blocks.set(page >>> BLOCK_SHIFT, frames);
+      object.blocks.setRun(page >>> BLOCK_SHIFT, base);
       return base + (page - blockFirst);
     }
     const single = this.phys.allocFrames(1, 1);
@@ -290,17 +291,52 @@ export class ProcessMemory {
     while (i < count) {
       const blockNo = Math.floor((page + i) / BLOCK_PAGES);
       const end = Math.min(count, (blockNo + 1) * BLOCK_PAGES - page);
-      let b = object.blocks.get(blockNo);
+      let base = object.blocks.runBase(blockNo);
+      if (base < 0 && !object.blocks.has(blockNo)) {
+        // The first page decides how the block is backed (a 2 MiB run or single frames).
+        out[outOffset + i] = this.objectFrame(object, page + i) + 1;
+        i++;
+        base = object.blocks.runBase(blockNo);
+      }
+      if (base >= 0) {
+        // A 2 MiB run: its frames are known without making its per-page array.
+        const first = base + ((page + i) & (BLOCK_PAGES - 1)) + 1;
+        for (let j = 0; i < end; i++, j++) out[outOffset + i] = first + j;
+        continue;
+      }
+      const b = object.blocks.get(blockNo) as Int32Array;
+      // Copy the block's frames at once, then fill the holes in ascending page order.
+      const k0 = (page + i) & (BLOCK_PAGES - 1);
+      out.set(b.subarray(k0, k0 + (end - i)), outOffset + i);
       for (; i < end; i++) {
-        const k = (page + i) & (BLOCK_PAGES - 1);
-        let v = b === undefined ? 0 : b[k];
-        if (v === 0) {
-          v = this.objectFrame(object, page + i) + 1;
-          b = object.blocks.get(blockNo);
-        }
-        out[outOffset + i] = v;
+        if (out[outOffset + i] === 0) out[outOffset + i] = this.objectFrame(object, page + i) + 1;
       }
     }
+  }
+
+  /**
+   * The first frame of object pages [page, page + count) when they are one whole block kept as
+   * a run of consecutive frames (a THP or hugetlb page), allocating the block as the first page
+   * of a pin would; -1 otherwise, and then the caller resolves page by page (objectFramesInto)
+   * and gets the same frames it would have got without asking.
+   */
+  objectFrameRun(object: MemoryObject, page: number, count: number): number {
+    if (count !== BLOCK_PAGES || (page & (BLOCK_PAGES - 1)) !== 0) return -1;
+    const no = page / BLOCK_PAGES;
+    const base = object.blocks.runBase(no);
+    if (base >= 0 || object.blocks.has(no)) return base;
+    this.objectFrame(object, page);
+    return object.blocks.runBase(no);
+  }
+
+  /**
+   * objectFrameRun for user pages [vpn, vpn + count) of one anonymous mapping (a file mapping
+   * may need per-page treatment, so it answers -1). The caller has checked they are mapped.
+   */
+  userFrameRun(vpn: number, count: number): number {
+    const v = this.vmaAt(vpn);
+    if (v === undefined || v.object.kind !== 'anon' || vpn + count > v.startVpn + v.pageCount) return -1;
+    return this.objectFrameRun(v.object, v.objectPage + (vpn - v.startVpn), count);
   }
 
   /**
@@ -430,6 +466,16 @@ export class ProcessMemory {
   /** Unpins frames `list[j] - 1` for j in [from, to); frees orphans whose count reaches 0. */
   unpinFrameList(list: Int32Array, from: number, to: number): void {
     this.phys.pins.unpinList(list, from, to);
+  }
+
+  /** Pins the physically consecutive frames [pfn, pfn + count) (a whole 2 MiB run: one step). */
+  pinFrameRun(pfn: number, count: number): void {
+    this.phys.pins.addRun(pfn, count, 1);
+  }
+
+  /** Unpins frames [pfn, pfn + count); frees orphans whose count reaches 0. */
+  unpinFrameRun(pfn: number, count: number): void {
+    this.phys.pins.unpinRun(pfn, count);
   }
 
   /** Frames pinned by anyone (leak checks). */

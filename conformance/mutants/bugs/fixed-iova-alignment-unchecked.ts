@@ -12,11 +12,11 @@ export const fixedIovaAlignmentUnchecked: Mutant = {
   models: 'a FIXED_IOVA that is not aligned to the IOAS alignment is accepted',
   violates: ['IOAS-MAP-FIXED-1'],
   areas: ['ioas/map-fixed/*', 'options/huge-pages/*'],
-  install: () => Patches.install((p) => p.method(IoPagetable.prototype, 'checkFixedIova', (original) => function (this: IoPagetable, iova: bigint, length: bigint): void {
+  install: () => Patches.install((p) => p.method(IoPagetable.prototype, 'checkFixedIova', (original) => function (this: IoPagetable, iova: bigint, length: bigint): bigint {
     const align = this.iovaAlignment;
     this.iovaAlignment = 1; // BUG: the alignment test is skipped; the other checks still run
     try {
-      original.call(this, iova, length);
+      return original.call(this, iova, length) as bigint;
     } finally {
       this.iovaAlignment = align;
     }
