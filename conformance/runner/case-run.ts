@@ -186,7 +186,7 @@ class CaseExecution {
     beforeCall?: () => Promise<void>,
   ): Promise<{ answer: IoctlAnswer; decoded: JsonObject }> {
     const arg: JsonObject = { ...compiled.arg };
-    const placed: { addr: Json; length: number }[] = [];
+    const placed: { addr: Json | undefined; length: number }[] = [];
     for (const p of compiled.pointers) {
       const length = Math.max(PAGE_BYTES, Math.ceil(p.bytes.length / PAGE_BYTES) * PAGE_BYTES);
       const { addr } = await this.hook('MMAP', { length }, ref);

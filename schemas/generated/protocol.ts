@@ -286,7 +286,7 @@ export interface IoctlParams {
   /**
    * Present only when a case tests a bad argument pointer: issue the ioctl with this address (0 = NULL) instead of a struct; arg is then empty.
    */
-  argp?: number | string;
+  argp?: U64;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

@@ -12,8 +12,10 @@
 
 export const PROTOCOL_VERSION = 1;
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type JsonObject = { [key: string]: Json };
+/** Any JSON value. Index signatures admit `undefined`, as in the generated schema types
+ * (schemas/lib/gen-types.ts, strictIndexSignatures), so that values pass between the two. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json | undefined };
+export type JsonObject = { [key: string]: Json | undefined };
 
 export interface HelloResult {
   protocol: number;
