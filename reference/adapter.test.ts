@@ -1,20 +1,20 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createReferenceAdapter } from './adapter.ts';
 import type { ReferenceAdapter } from './adapter.ts';
-import type { JsonObject } from '../schemas/lib/adapter.ts';
+import type { JsonObject, TestParams, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
 
-const topology: JsonObject = {
+const topology: WorldParams['topology'] = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'dev0', bridge: 'pci0' }, { name: 'dev1', bridge: 'pci0', flags: ['pasid'] }],
 };
 
 let ad: ReferenceAdapter;
 let fd: number;
-const ioctl = (cmd: string, arg: JsonObject) => ad.ioctl({ fd, cmd, arg });
-const test = (op: string, arg: JsonObject = {}) => ad.test({ fd, op, arg });
+const ioctl = (cmd: string, arg: WireStruct) => ad.ioctl({ fd, cmd, arg });
+const test = (op: TestParams['op'], arg: JsonObject = {}) => ad.test({ fd, op, arg });
 const errnoOf = (r: unknown): string | undefined => (r as { errno?: string }).errno;
-const out = async (p: Promise<unknown>): Promise<JsonObject> => {
-  const r = (await p) as { arg?: JsonObject; out?: JsonObject; errno?: string };
+const out = async (p: Promise<unknown>): Promise<WireStruct> => {
+  const r = (await p) as { arg?: WireStruct; out?: WireStruct; errno?: string };
   if (r.errno !== undefined) throw new Error(`unexpected ${r.errno}`);
   return (r.arg ?? r.out)!;
 };

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createReferenceAdapter } from '../../reference/adapter.ts';
-import type { JsonObject } from '../../schemas/lib/adapter.ts';
+import type { JsonObject, WireStruct } from '../../schemas/lib/adapter.ts';
 import { walkDump } from './registry.ts';
 import type { PgtableDump, WalkResult } from './walk-result.ts';
 import { byteSwap64 } from './ppc-tce.ts';
@@ -20,7 +20,7 @@ interface Area { iova: number; length: number; writeable: boolean }
 
 type Adapter = ReturnType<typeof createReferenceAdapter>;
 
-async function ok(a: Adapter, fd: number, cmd: string, arg: JsonObject): Promise<JsonObject> {
+async function ok(a: Adapter, fd: number, cmd: string, arg: WireStruct): Promise<WireStruct> {
   const r = await a.ioctl({ fd, cmd, arg });
   if (!('ret' in r)) throw new Error(`${cmd}: ${r.errno}`);
   return r.arg;

@@ -116,6 +116,21 @@ export type IoctlResult =
       fail_nth_reached?: boolean;
     };
 /**
+ * Any JSON value.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "json".
+ */
+export type Json =
+  | null
+  | boolean
+  | number
+  | string
+  | Json[]
+  | {
+      [k: string]: Json | undefined;
+    };
+/**
  * A hook result; out is checked against hookOut_<op>. fail_nth_reached, as for ioctls, only on a hook that follows FAIL_NTH {n > 0} and can allocate (the access hooks, DEVICE_UNBIND).
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -124,7 +139,7 @@ export type IoctlResult =
 export type TestResult =
   | {
       ret: 0;
-      out: {};
+      out: JsonObject;
       fail_nth_reached?: boolean;
     }
   | {
@@ -169,8 +184,13 @@ export interface WireStruct {
  * via the `definition` "topology".
  */
 export interface WorldTopology {
-  bridges: {}[];
-  devices: {}[];
+  bridges: {
+    [k: string]: unknown;
+  }[];
+  devices: {
+    [k: string]: unknown;
+  }[];
+  [k: string]: unknown;
 }
 /**
  * STATE: a canonical dump for invariant and leak checks (two dumps of the same state are deep-equal). The runner's leak check, after closing every context of a case, requires: contexts empty, pins.pinned_frames 0 and every accounting.*_pages counter but memlock_limit_pages 0. Implementations add what they like (areas, pages, domains) for their own diagnostics and for the fail_nth unchanged-state check.
@@ -203,6 +223,7 @@ export interface StateDump {
     mm_locked_pages?: number;
     mm_pinned_pages?: number;
     memlock_limit_pages?: number;
+    [k: string]: unknown;
   };
   [k: string]: unknown;
 }
@@ -319,7 +340,16 @@ export interface TestParams {
     | "RAW_IOCTL"
     | "PGTABLE_DUMP"
     | "STATE";
-  arg: {};
+  arg: JsonObject;
+}
+/**
+ * A JSON object: hook arguments and outputs before their hookArg_<OP> / hookOut_<OP> check.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "jsonObject".
+ */
+export interface JsonObject {
+  [k: string]: Json | undefined;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -338,7 +368,9 @@ export interface RpcRequest {
   jsonrpc: "2.0";
   id: number;
   method: "hello" | "world" | "open" | "close" | "ioctl" | "test" | "shutdown";
-  params: {};
+  params: {
+    [k: string]: unknown;
+  };
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -678,7 +710,9 @@ export interface HookArg_PGTABLE_DUMP {
  */
 export interface HookOut_PGTABLE_DUMP {
   format: string;
-  config: {};
+  config: {
+    [k: string]: unknown;
+  };
   root: U64;
   words: {
     addr: U64;

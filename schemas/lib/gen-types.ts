@@ -24,7 +24,9 @@ import { schemaFilePaths } from './validate.ts';
 type Json = Record<string, unknown>;
 
 const OPTIONS = {
-  additionalProperties: false,
+  // JSON Schema's own default: an object schema that says nothing about additionalProperties
+  // admits them, so its type has an index signature (a PGTABLE_DUMP config, a STATE dump).
+  additionalProperties: true,
   unreachableDefinitions: true,
   declareExternallyReferenced: true,
   format: true,
