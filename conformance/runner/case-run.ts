@@ -19,6 +19,7 @@ import { areaOf, type CaseResultName } from './results.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
 import { bytesToHex, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
+import type { IoctlResult, StateDump, TestResult } from '../../schemas/generated/protocol.ts';
 import type { CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
 
 const PAGE_BYTES = 4096;
@@ -37,8 +38,10 @@ class StepFailed extends Error {
   }
 }
 
-type IoctlAnswer = { ret?: number; errno?: string; arg?: JsonObject; fail_nth_reached?: boolean };
-type TestAnswer = { ret?: number; errno?: string; out?: JsonObject; fail_nth_reached?: boolean };
+/** A result union read field by field: every field of every member, each optional. */
+type AnyMember<U> = Partial<(U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never>;
+type IoctlAnswer = AnyMember<IoctlResult>;
+type TestAnswer = AnyMember<TestResult>;
 /** One call of a step: what came back, and how to judge it as the step's real outcome. */
 type Attempt = { answer: { errno?: string; fail_nth_reached?: boolean }; judge: (ref: StepRef) => void };
 
@@ -306,11 +309,7 @@ class CaseExecution {
     }
     if (!checkLeaks || !this.env.session.capabilities.has('test:state')) return;
     const ref: StepRef = { index: this.lc.case.steps.length, op: 'STATE', label: 'leak-check' };
-    const s = (await this.hook('STATE', {}, ref)) as {
-      contexts?: { fd: number; objects: unknown[] }[];
-      pins?: { pinned_frames?: number };
-      accounting?: Record<string, number>;
-    };
+    const s = (await this.hook('STATE', {}, ref)) as StateDump; // the session checked it against hookOut_STATE
     const left: string[] = [];
     for (const c of s.contexts ?? []) left.push(`context fd ${c.fd} with ${c.objects.length} object(s)`);
     if (s.pins?.pinned_frames) left.push(`${s.pins.pinned_frames} pinned frame(s)`);

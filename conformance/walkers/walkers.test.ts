@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { createReferenceAdapter } from '../../reference/adapter.ts';
 import type { JsonObject, WireStruct } from '../../schemas/lib/adapter.ts';
 import { walkDump } from './registry.ts';
-import type { PgtableDump, WalkResult } from './walk-result.ts';
+import type { HookOut_PGTABLE_DUMP } from '../../schemas/generated/protocol.ts';
+import type { WalkResult } from './walk-result.ts';
 import { byteSwap64 } from './ppc-tce.ts';
 
 const MAP_READ = 1;
@@ -48,7 +49,7 @@ async function world(iommu: JsonObject, areas: Area[], hwptFlags?: number) {
   }
   const d = await a.test({ fd, op: 'PGTABLE_DUMP', arg: { hwpt_id: hwptId } });
   if (!('ret' in d)) throw new Error('dump');
-  const dump = d.out as unknown as PgtableDump;
+  const dump = d.out as unknown as HookOut_PGTABLE_DUMP;
   const translate = async (iova: bigint): Promise<WalkResult> => {
     const t = await a.test({ fd, op: 'TRANSLATE', arg: { dev_id: devId, iova: u64(iova), write: false } });
     if (!('ret' in t)) return { fault: `errno ${t.errno}` };
@@ -228,7 +229,7 @@ describe('ARM hardware dirty tracking (found by these walkers, fixed in the refe
     await ok(a, fd, 'IOMMU_HWPT_GET_DIRTY_BITMAP', { hwpt_id: hwptId, flags: 0, iova: 0x1000000, length: 0x2000, page_size: 4096, data: va + 0x8000 });
     const d = await a.test({ fd, op: 'PGTABLE_DUMP', arg: { hwpt_id: hwptId } });
     if (!('ret' in d)) throw new Error('dump');
-    const dump = d.out as unknown as PgtableDump;
+    const dump = d.out as unknown as HookOut_PGTABLE_DUMP;
     // The leaf is DBM=1 ∧ AP[2]=1 (writable-clean), and the dump says HD is on.
     expect(dump.config).toMatchObject({ hd: true });
     const walked = walkDump(dump, 0x1000000n);
