@@ -20,7 +20,7 @@ import { RestartBudgetExhausted, type Session } from './session.ts';
 import { bytesToHex, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
 import type { IoctlResult, StateDump, TestResult } from '../../schemas/generated/protocol.ts';
-import type { CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
+import type { AnyMember, CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
 
 const PAGE_BYTES = 4096;
 export const FAIL_NTH_MAX = 1000;
@@ -38,8 +38,6 @@ class StepFailed extends Error {
   }
 }
 
-/** A result union read field by field: every field of every member, each optional. */
-type AnyMember<U> = Partial<(U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never>;
 type IoctlAnswer = AnyMember<IoctlResult>;
 type TestAnswer = AnyMember<TestResult>;
 /** One call of a step: what came back, and how to judge it as the step's real outcome. */

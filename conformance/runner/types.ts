@@ -21,6 +21,13 @@ export type {
   StepRef,
 } from '../../schemas/generated/report.ts';
 
+/**
+ * A protocol union (IoctlResult, TestResult, RpcResponse) read field by field, as the runner
+ * reads an answer the session already checked against its schema: every field of every
+ * member, each optional.
+ */
+export type AnyMember<U> = Partial<(U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never>;
+
 /** A case as loaded: the file's content plus where it came from and its resolved topology. */
 export interface LoadedCase {
   case: GoldenCase;
