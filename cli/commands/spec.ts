@@ -1,8 +1,7 @@
 /** `ioasid spec coverage`: per spec clause, the cases that cite it; fails on gaps and unknown citations. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
 import { DEFAULT_CASES_DIR, REPO_ROOT, loadCases } from '../../conformance/runner/case-loader.ts';
 import { coverage, coverageFailed, loadClauses, renderCoverage } from '../../conformance/runner/spec-coverage.ts';
 
@@ -20,17 +19,12 @@ cites a clause that does not exist, a clause id is defined twice, or a case file
 `;
 
 async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { spec: { type: 'string' }, cases: { type: 'string', multiple: true }, json: { type: 'string' }, report: { type: 'string' } },
-    });
-  } catch (e) {
-    process.stderr.write(`ioasid spec: ${(e as Error).message}\n\n${usage}`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseFlags('spec', usage, {
+    args: argv,
+    allowPositionals: true,
+    options: { spec: { type: 'string' }, cases: { type: 'string', multiple: true }, json: { type: 'string' }, report: { type: 'string' } },
+  });
+  if (parsed === null) return EXIT_USAGE;
   if (parsed.positionals[0] !== 'coverage' || parsed.positionals.length !== 1) {
     process.stderr.write(`ioasid spec: expected 'coverage'\n\n${usage}`);
     return EXIT_USAGE;
