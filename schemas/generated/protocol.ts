@@ -139,7 +139,9 @@ export type Json =
 export type TestResult =
   | {
       ret: 0;
-      out: JsonObject;
+      out: {
+        [k: string]: unknown;
+      };
       fail_nth_reached?: boolean;
     }
   | {
@@ -343,7 +345,7 @@ export interface TestParams {
   arg: JsonObject;
 }
 /**
- * A JSON object: hook arguments and outputs before their hookArg_<OP> / hookOut_<OP> check.
+ * A JSON object: hook arguments before their hookArg_<OP> check.
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "jsonObject".
