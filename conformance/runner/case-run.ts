@@ -19,7 +19,7 @@ import { areaOf, type CaseResultName } from './results.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
 import { bytesToHex, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
-import type { IoctlResult, StateDump, TestResult } from '../../schemas/generated/protocol.ts';
+import type { IoctlResult, StateDump, TestParams, TestResult } from '../../schemas/generated/protocol.ts';
 import type { AnyMember, CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
 
 const PAGE_BYTES = 4096;
@@ -153,7 +153,8 @@ class CaseExecution {
     }
     if (compiled.kind === 'test') {
       if (step.op === 'SET_MEMLOCK_LIMIT' || step.op === 'FAIL_NTH') this.touchedProcess = true;
-      const params: { fd?: number; op: string; arg: JsonObject } = { op: compiled.op, arg: compiled.arg };
+      // The compiler accepts only ops with a hookArg_<OP> in the schema (hooks()), which testParams.op lists.
+      const params: TestParams = { op: compiled.op as TestParams['op'], arg: compiled.arg };
       if (compiled.scope === 'context') params.fd = await this.fdOf(compiled.ctx);
       const once = async (r: StepRef, beforeCall?: () => Promise<void>): Promise<Attempt> => {
         if (beforeCall) await beforeCall();
