@@ -4,6 +4,8 @@
  * 0 success, 1 the checked thing failed (a non-conforming run, a failing check), 2 usage or
  * infrastructure error.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 export interface Command {
   /** The word after `ioasid`. */
   name: string;
@@ -18,6 +20,20 @@ export interface Command {
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+
+/**
+ * A command's flags parsed with node:util parseArgs, or null after a flag error, which is then
+ * written to stderr as `ioasid <name>: <why>` followed by the usage; the command returns
+ * EXIT_USAGE on null.
+ */
+export function parseFlags<T extends ParseArgsConfig>(name: string, usage: string, config: T): ReturnType<typeof parseArgs<T>> | null {
+  try {
+    return parseArgs(config);
+  } catch (e) {
+    process.stderr.write(`ioasid ${name}: ${(e as Error).message}\n\n${usage}`);
+    return null;
+  }
+}
 
 /** True when argv asks for help, wherever the flag stands. */
 export function wantsHelp(argv: string[]): boolean {

@@ -4,19 +4,19 @@
  * passes the last point and the ioctl succeeds.
  */
 import { describe, expect, it } from 'vitest';
-import type { JsonObject } from '../schemas/lib/adapter.ts';
+import type { JsonObject, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
 import { createReferenceAdapter } from './adapter.ts';
 import type { ReferenceAdapter } from './adapter.ts';
 
-const topology: JsonObject = {
+const topology: WorldParams['topology'] = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'dev0', bridge: 'pci0' }, { name: 'dev1', bridge: 'pci0' }],
   process: { drop: ['CAP_IPC_LOCK'] },
 };
-type Setup = (ad: ReferenceAdapter, fd: number, buf: number) => Promise<{ cmd: string; arg: JsonObject }>;
+type Setup = (ad: ReferenceAdapter, fd: number, buf: number) => Promise<{ cmd: string; arg: WireStruct }>;
 
-async function ok(ad: ReferenceAdapter, fd: number, cmd: string, arg: JsonObject): Promise<JsonObject> {
-  const r = (await ad.ioctl({ fd, cmd, arg })) as { errno?: string; arg?: JsonObject };
+async function ok(ad: ReferenceAdapter, fd: number, cmd: string, arg: WireStruct): Promise<WireStruct> {
+  const r = (await ad.ioctl({ fd, cmd, arg })) as { errno?: string; arg?: WireStruct };
   if (r.errno !== undefined) throw new Error(`${cmd}: ${r.errno}`);
   return r.arg!;
 }

@@ -5,21 +5,21 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RPC_INVALID_PARAMS } from '../schemas/lib/adapter.ts';
-import type { JsonObject } from '../schemas/lib/adapter.ts';
+import type { JsonObject, TestParams, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
 import { createReferenceAdapter } from './adapter.ts';
 import { out } from './adapter-test-helpers.ts';
 import type { ReferenceAdapter } from './adapter.ts';
 
 const MIB = 1024 * 1024;
-const topology: JsonObject = {
+const topology: WorldParams['topology'] = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'dev0', bridge: 'pci0' }],
 };
 
 let ad: ReferenceAdapter;
 let fd: number;
-const test = (op: string, arg: JsonObject = {}) => ad.test({ fd, op, arg });
-const ioctl = (cmd: string, arg: JsonObject) => ad.ioctl({ fd, cmd, arg });
+const test = (op: TestParams['op'], arg: JsonObject = {}) => ad.test({ fd, op, arg });
+const ioctl = (cmd: string, arg: WireStruct) => ad.ioctl({ fd, cmd, arg });
 const errnoOf = async (p: Promise<unknown>): Promise<string | undefined> => ((await p) as { errno?: string }).errno;
 
 beforeEach(async () => {

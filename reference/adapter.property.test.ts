@@ -6,10 +6,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { JsonObject } from '../schemas/lib/adapter.ts';
+import type { JsonObject, TestParams, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
 import { createReferenceAdapter } from './adapter.ts';
 
-const topology: JsonObject = {
+const topology: WorldParams['topology'] = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'dev0', bridge: 'pci0' }, { name: 'dev1', bridge: 'pci0', flags: ['no_dirty'] }],
   process: { drop: ['CAP_IPC_LOCK'] },
@@ -22,7 +22,7 @@ const iovaArb = fc.oneof(
 const lenArb = fc.oneof(fc.constantFrom(0, 1, 2048, PAGE, 3 * PAGE, '0xffffffffffffffff'), fc.integer({ min: 1, max: 8 }).map((n) => n * PAGE));
 const id = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 1, max: 6 }) }, { weight: 1, arbitrary: fc.constantFrom(0, 99) });
 
-type Cmd = { kind: 'ioctl'; cmd: string; arg: JsonObject } | { kind: 'test'; op: string; arg: JsonObject };
+type Cmd = { kind: 'ioctl'; cmd: string; arg: WireStruct } | { kind: 'test'; op: TestParams['op']; arg: JsonObject };
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   fc.constant({ kind: 'ioctl' as const, cmd: 'IOMMU_IOAS_ALLOC', arg: { flags: 0 } }),
   fc.constant({ kind: 'ioctl' as const, cmd: 'IOMMU_IOAS_ALLOC', arg: { flags: 0 } }),
@@ -41,11 +41,11 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ device: fc.constantFrom('dev0', 'dev1') }).map((arg) => ({ kind: 'ioctl' as const, cmd: 'VFIO_DEVICE_DETACH_IOMMUFD_PT', arg: { argsz: 12, ...arg } })),
   fc.record({ object_id: id, val64: fc.constantFrom(0, 1, 2), op: fc.constantFrom(0, 1) })
     .map((arg) => ({ kind: 'ioctl' as const, cmd: 'IOMMU_OPTION', arg: { option_id: 1, ...arg } })),
-  fc.record({ ioas_id: id, start: iovaArb, length: lenArb }).map((arg) => ({ kind: 'test' as const, op: 'ADD_RESERVED', arg })),
-  fc.record({ ioas_id: id, flags: fc.constantFrom(0, 1) }).map((arg) => ({ kind: 'test' as const, op: 'CREATE_ACCESS', arg })),
-  fc.record({ access_id: id, iova: iovaArb, length: lenArb, write: fc.boolean() }).map((arg) => ({ kind: 'test' as const, op: 'ACCESS_PIN', arg })),
-  fc.record({ access_id: id, pages_id: fc.integer({ min: 1, max: 3 }) }).map((arg) => ({ kind: 'test' as const, op: 'ACCESS_UNPIN', arg })),
-  fc.record({ pages: fc.constantFrom(0, 2, 8, 2048) }).map((arg) => ({ kind: 'test' as const, op: 'SET_MEMLOCK_LIMIT', arg })),
+  fc.record({ ioas_id: id, start: iovaArb, length: lenArb }).map((arg) => ({ kind: 'test' as const, op: 'ADD_RESERVED' as const, arg })),
+  fc.record({ ioas_id: id, flags: fc.constantFrom(0, 1) }).map((arg) => ({ kind: 'test' as const, op: 'CREATE_ACCESS' as const, arg })),
+  fc.record({ access_id: id, iova: iovaArb, length: lenArb, write: fc.boolean() }).map((arg) => ({ kind: 'test' as const, op: 'ACCESS_PIN' as const, arg })),
+  fc.record({ access_id: id, pages_id: fc.integer({ min: 1, max: 3 }) }).map((arg) => ({ kind: 'test' as const, op: 'ACCESS_UNPIN' as const, arg })),
+  fc.record({ pages: fc.constantFrom(0, 2, 8, 2048) }).map((arg) => ({ kind: 'test' as const, op: 'SET_MEMLOCK_LIMIT' as const, arg })),
 );
 
 describe('reference adapter: failing calls change nothing, close releases everything', () => {

@@ -2,20 +2,19 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createReferenceAdapter } from './adapter.ts';
 import { out } from './adapter-test-helpers.ts';
 import type { ReferenceAdapter } from './adapter.ts';
-import type { JsonObject } from '../schemas/lib/adapter.ts';
+import type { JsonObject, TestParams, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
 import { AdapterError } from '../schemas/lib/adapter.ts';
 
-const topology: JsonObject = {
+const topology: WorldParams['topology'] = {
   bridges: [{ name: 'pci0', iommu: { model: 'mock' } }],
   devices: [{ name: 'dev0', bridge: 'pci0' }, { name: 'dev1', bridge: 'pci0', flags: ['pasid'] }],
 };
 
 let ad: ReferenceAdapter;
 let fd: number;
-const ioctl = (cmd: string, arg: JsonObject) => ad.ioctl({ fd, cmd, arg });
-const test = (op: string, arg: JsonObject = {}) => ad.test({ fd, op, arg });
+const ioctl = (cmd: string, arg: WireStruct) => ad.ioctl({ fd, cmd, arg });
+const test = (op: TestParams['op'], arg: JsonObject = {}) => ad.test({ fd, op, arg });
 const errnoOf = (r: unknown): string | undefined => (r as { errno?: string }).errno;
-
 beforeEach(async () => {
   ad = createReferenceAdapter();
   await ad.world({ topology });

@@ -9,7 +9,7 @@
  * with an AdapterError. Pointer fields are addresses in simulated user memory.
  */
 
-import type { Adapter, HelloResult, IoctlResult, JsonObject, TestResult } from '../schemas/lib/adapter.ts';
+import type { Adapter, CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlResult, JsonObject, OpenResult, TestParams, TestResult, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
 import { AdapterError, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../schemas/lib/catalog.ts';
@@ -84,12 +84,12 @@ export class ReferenceAdapter implements Adapter {
     this.catalog = catalog ?? getCatalog();
   }
 
-  async hello(params: { protocol: number }): Promise<HelloResult> {
+  async hello(params: HelloParams): Promise<HelloResult> {
     if (params.protocol !== PROTOCOL_VERSION) throw new AdapterError(RPC_UNSUPPORTED_PROTOCOL, `protocol ${params.protocol} is not supported`);
     return { protocol: PROTOCOL_VERSION, implementation: { name: 'ioasid-reference', version: '0.1.0' }, capabilities: capabilities() };
   }
 
-  async world(params: { topology: JsonObject }): Promise<Record<string, never>> {
+  async world(params: WorldParams): Promise<Empty> {
     let m: Machine;
     try {
       m = new Machine(params.topology);
@@ -106,13 +106,13 @@ export class ReferenceAdapter implements Adapter {
     return new Set([...this.contexts.keys(), ...this.machine.files.keys()]);
   }
 
-  async open(_params: Record<string, never> = {}): Promise<{ fd: number }> {
+  async open(_params: Empty = {}): Promise<OpenResult> {
     const fd = lowestFreeFd(this.usedFds());
     this.contexts.set(fd, new IommufdContext(fd, this.machine, this.bindings));
     return { fd };
   }
 
-  async close(params: { fd: number }): Promise<Record<string, never>> {
+  async close(params: CloseParams): Promise<Empty> {
     const ctx = this.contexts.get(params.fd);
     if (ctx !== undefined) {
       ctx.close();
@@ -147,11 +147,11 @@ export class ReferenceAdapter implements Adapter {
     }
   }
 
-  async ioctl(params: { fd: number; cmd: string; arg: JsonObject; argp?: number; pid?: number }): Promise<IoctlResult> {
+  async ioctl(params: IoctlParams): Promise<IoctlResult> {
     return this.as(params.pid, () => this.ioctlAsCurrent(params));
   }
 
-  private async ioctlAsCurrent(params: { fd: number; cmd: string; arg: JsonObject; argp?: number }): Promise<IoctlResult> {
+  private async ioctlAsCurrent(params: IoctlParams): Promise<IoctlResult> {
     if (!this.contexts.has(params.fd)) return { errno: 'EBADF' };
     // The same schemas the runner uses decide what is well-formed: a malformed argument is the
     // caller's protocol error, never an errno the kernel would give.
@@ -180,11 +180,11 @@ export class ReferenceAdapter implements Adapter {
     return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
   }
 
-  async test(params: { fd?: number; op: string; arg: JsonObject; pid?: number }): Promise<TestResult> {
+  async test(params: TestParams): Promise<TestResult> {
     return this.as(params.pid, () => this.testAsCurrent(params));
   }
 
-  private async testAsCurrent(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult> {
+  private async testAsCurrent(params: TestParams): Promise<TestResult> {
     const hook = this.hooks[params.op];
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const bad = validateBySchemaId(`protocol.schema.json#/$defs/hookArg_${params.op}`, params.arg ?? {});
@@ -207,7 +207,7 @@ export class ReferenceAdapter implements Adapter {
     return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached } : result;
   }
 
-  async shutdown(_params: Record<string, never> = {}): Promise<Record<string, never>> {
+  async shutdown(_params: Empty = {}): Promise<Empty> {
     for (const [fd, ctx] of this.contexts) {
       ctx.close();
       this.contexts.delete(fd);
@@ -431,7 +431,7 @@ export class ReferenceAdapter implements Adapter {
       if (info === undefined || struct === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request needs the uAPI catalog');
       if (a.bytes === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a valid request: pass bytes');
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const arg: JsonObject = {};
+      const arg: WireStruct = {};
       for (const f of struct.fields) {
         if (f.offsetBytes + f.sizeBytes > bytes.length || f.count !== undefined) continue;
         const v = f.sizeBytes === 8 ? dv.getBigUint64(f.offsetBytes, true) : BigInt(f.sizeBytes === 4 ? dv.getUint32(f.offsetBytes, true) : f.sizeBytes === 2 ? dv.getUint16(f.offsetBytes, true) : dv.getUint8(f.offsetBytes));

@@ -6,9 +6,8 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
 import { parseAdapterSpec } from '../../conformance/runner/adapter-spec.ts';
 import { inProcessFactory } from '../../conformance/runner/in-process.ts';
 import { getMutant, listMutants } from '../../conformance/mutants/registry.ts';
@@ -78,33 +77,29 @@ function mutantNamed(name: string, adapterKind: string) {
 }
 
 export async function runConform(argv: string[], deps: ConformDeps = { loadCatalog }): Promise<number> {
-  let opts;
-  try {
-    opts = parseArgs({
-      args: argv,
-      options: {
-        adapter: { type: 'string', default: 'reference' },
-        cases: { type: 'string', multiple: true },
-        report: { type: 'string' },
-        json: { type: 'string' },
-        format: { type: 'string' },
-        expectations: { type: 'string' },
-        filter: { type: 'string', multiple: true },
-        requires: { type: 'string', multiple: true },
-        'skip-feature': { type: 'string', multiple: true },
-        shard: { type: 'string' },
-        timeout: { type: 'string' },
-        'hello-timeout': { type: 'string' },
-        'restart-budget': { type: 'string' },
-        bail: { type: 'boolean', default: false },
-        mutant: { type: 'string' },
-      },
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    process.stderr.write(`ioasid conform: ${(e as Error).message}\n\n${usage}`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseFlags('conform', usage, {
+    args: argv,
+    options: {
+      adapter: { type: 'string', default: 'reference' },
+      cases: { type: 'string', multiple: true },
+      report: { type: 'string' },
+      json: { type: 'string' },
+      format: { type: 'string' },
+      expectations: { type: 'string' },
+      filter: { type: 'string', multiple: true },
+      requires: { type: 'string', multiple: true },
+      'skip-feature': { type: 'string', multiple: true },
+      shard: { type: 'string' },
+      timeout: { type: 'string' },
+      'hello-timeout': { type: 'string' },
+      'restart-budget': { type: 'string' },
+      bail: { type: 'boolean', default: false },
+      mutant: { type: 'string' },
+    },
+    allowPositionals: false,
+  });
+  if (parsed === null) return EXIT_USAGE;
+  const opts = parsed.values;
   try {
     const formats = parseFormats(opts.format ?? 'json,md,html,junit,ktap');
     const caseTimeoutMs = positiveInt(opts.timeout, '--timeout', 30_000);

@@ -6,8 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, wantsHelp, type Command } from '../command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, wantsHelp, type Command } from '../command.ts';
 import { SCHEMAS_DIR } from '../../schemas/lib/catalog.ts';
 import { generateTypes } from '../../schemas/lib/gen-types.ts';
 import { generateCHeader } from '../../schemas/lib/gen-c-header.ts';
@@ -82,13 +81,8 @@ const gen: Command = {
       process.stdout.write(usage);
       return EXIT_OK;
     }
-    let parsed;
-    try {
-      parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string' }, check: { type: 'boolean' } } });
-    } catch (e) {
-      process.stderr.write(`ioasid gen: ${(e as Error).message}\n${usage}`);
-      return EXIT_USAGE;
-    }
+    const parsed = parseFlags('gen', usage, { args: argv, allowPositionals: true, options: { out: { type: 'string' }, check: { type: 'boolean' } } });
+    if (parsed === null) return EXIT_USAGE;
     const [sub, ...rest] = parsed.positionals;
     if (rest.length > 0) {
       process.stderr.write(`ioasid gen: unexpected argument ${rest[0]}\n${usage}`);

@@ -1,8 +1,7 @@
 /** `ioasid list`: the golden cases as JSON (id, title, clauses, requires, topology, file); no run. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
 import { DEFAULT_CASES_DIR, loadCases } from '../../conformance/runner/case-loader.ts';
 import { selectCases } from '../../conformance/runner/select.ts';
 
@@ -20,13 +19,9 @@ status 1.
 `;
 
 async function run(argv: string[]): Promise<number> {
-  let o;
-  try {
-    o = parseArgs({ args: argv, options: { cases: { type: 'string', multiple: true }, filter: { type: 'string', multiple: true }, json: { type: 'string' } } }).values;
-  } catch (e) {
-    process.stderr.write(`ioasid list: ${(e as Error).message}\n\n${usage}`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseFlags('list', usage, { args: argv, options: { cases: { type: 'string', multiple: true }, filter: { type: 'string', multiple: true }, json: { type: 'string' } } });
+  if (parsed === null) return EXIT_USAGE;
+  const o = parsed.values;
   try {
     const { cases, invalid } = loadCases(o.cases && o.cases.length ? o.cases : [DEFAULT_CASES_DIR]);
     for (const i of invalid) process.stderr.write(`invalid case ${i.path}${i.pointer ? ` at ${i.pointer}` : ''}: ${i.message} [${i.rule}]\n`);

@@ -4,8 +4,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
 import { DEFAULT_RENAMES, loadRenames } from '../../conformance/runner/renames.ts';
 import { diffReports, renderDiff } from '../../conformance/runner/report-diff.ts';
 import { mergeReports } from '../../conformance/runner/report-merge.ts';
@@ -47,17 +46,12 @@ function writeJson(file: string, text: string): void {
 }
 
 async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { report: { type: 'string' }, format: { type: 'string' }, json: { type: 'string' }, renames: { type: 'string' } },
-    });
-  } catch (e) {
-    process.stderr.write(`ioasid report: ${(e as Error).message}\n\n${usage}`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseFlags('report', usage, {
+    args: argv,
+    allowPositionals: true,
+    options: { report: { type: 'string' }, format: { type: 'string' }, json: { type: 'string' }, renames: { type: 'string' } },
+  });
+  if (parsed === null) return EXIT_USAGE;
   const [sub, ...files] = parsed.positionals;
   const o = parsed.values;
   try {

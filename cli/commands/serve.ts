@@ -3,8 +3,7 @@
  * per line on stdin/stdout — usable by any program as a fake /dev/iommu, and by `ioasid conform
  * --adapter stdio:'ioasid serve'` to check the stdio path against the in-process one.
  */
-import { parseArgs } from 'node:util';
-import { EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
+import { EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
 import { moduleAdapterFactory, referenceAdapterFactory } from '../../conformance/runner/adapter-spec.ts';
 import { loadCatalog } from '../../conformance/runner/catalog-source.ts';
 import { serveStdio } from '../../conformance/runner/stdio-server.ts';
@@ -21,13 +20,9 @@ Exits 0 after answering shutdown or at the end of stdin.
 `;
 
 async function run(argv: string[]): Promise<number> {
-  let adapterSpec: string;
-  try {
-    adapterSpec = parseArgs({ args: argv, options: { adapter: { type: 'string', default: 'reference' } } }).values.adapter!;
-  } catch (e) {
-    process.stderr.write(`ioasid serve: ${(e as Error).message}\n\n${usage}`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseFlags('serve', usage, { args: argv, options: { adapter: { type: 'string', default: 'reference' } } });
+  if (parsed === null) return EXIT_USAGE;
+  const adapterSpec = parsed.values.adapter;
   try {
     let make;
     if (adapterSpec === 'reference') make = await referenceAdapterFactory(await loadCatalog());

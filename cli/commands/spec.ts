@@ -5,8 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Command } from '../command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
 import { DEFAULT_CASES_DIR, REPO_ROOT, loadCases } from '../../conformance/runner/case-loader.ts';
 import { coverage, coverageFailed, loadClauses, renderCoverage } from '../../conformance/runner/spec-coverage.ts';
 import { DEFAULT_LEDGER_PATH, loadLedger, renderLedger, summarizeLedger } from '../../conformance/selftests-ledger.ts';
@@ -40,23 +39,18 @@ from the ledger, or an instance list that is not the fixtures' expansion.
 `;
 
 async function run(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        spec: { type: 'string' },
-        ledger: { type: 'string' },
-        cases: { type: 'string', multiple: true },
-        json: { type: 'string' },
-        report: { type: 'string' },
-      },
-    });
-  } catch (e) {
-    process.stderr.write(`ioasid spec: ${(e as Error).message}\n\n${usage}`);
-    return EXIT_USAGE;
-  }
+  const parsed = parseFlags('spec', usage, {
+    args: argv,
+    allowPositionals: true,
+    options: {
+      spec: { type: 'string' },
+      ledger: { type: 'string' },
+      cases: { type: 'string', multiple: true },
+      json: { type: 'string' },
+      report: { type: 'string' },
+    },
+  });
+  if (parsed === null) return EXIT_USAGE;
   const sub = parsed.positionals[0];
   if ((sub !== 'coverage' && sub !== 'selftests') || parsed.positionals.length !== 1) {
     process.stderr.write(`ioasid spec: expected 'coverage' or 'selftests'\n\n${usage}`);

@@ -19,7 +19,8 @@ import { areaOf, type CaseResultName } from './results.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
 import { bytesToHex, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
-import type { CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
+import type { IoctlResult, StateDump, TestParams, TestResult } from '../../schemas/generated/protocol.ts';
+import type { AnyMember, CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
 
 const PAGE_BYTES = 4096;
 export const FAIL_NTH_MAX = 1000;
@@ -37,8 +38,13 @@ class StepFailed extends Error {
   }
 }
 
-type IoctlAnswer = { ret?: number; errno?: string; arg?: JsonObject; fail_nth_reached?: boolean };
-type TestAnswer = { ret?: number; errno?: string; out?: JsonObject; fail_nth_reached?: boolean };
+type IoctlAnswer = AnyMember<IoctlResult>;
+/**
+ * A hook's out is open in the schema (its fields are hookOut_<OP>'s to check, and a deep check
+ * of every STATE dump would cost more than it finds), but it is JSON: parsed from the wire, or
+ * built by an in-process adapter that the same checks hold to.
+ */
+type TestAnswer = Omit<AnyMember<TestResult>, 'out'> & { out?: JsonObject };
 /** One call of a step: what came back, and how to judge it as the step's real outcome. */
 type Attempt = { answer: { errno?: string; fail_nth_reached?: boolean }; judge: (ref: StepRef) => void };
 
@@ -148,7 +154,8 @@ class CaseExecution {
     if (compiled.kind === 'test') {
       // A forked process outlives the case: the next case must start from a fresh world.
       if (step.op === 'SET_MEMLOCK_LIMIT' || step.op === 'FAIL_NTH' || step.op === 'PROCESS_FORK') this.touchedProcess = true;
-      const params: { fd?: number; op: string; arg: JsonObject; pid?: number } = { op: compiled.op, arg: compiled.arg };
+      // The compiler accepts only ops with a hookArg_<OP> in the schema (hooks()), which testParams.op lists.
+      const params: TestParams = { op: compiled.op as TestParams['op'], arg: compiled.arg };
       if (compiled.pid !== undefined) params.pid = compiled.pid;
       if (compiled.scope === 'context') params.fd = await this.fdOf(compiled.ctx);
       const once = async (r: StepRef, beforeCall?: () => Promise<void>): Promise<Attempt> => {
@@ -188,7 +195,7 @@ class CaseExecution {
     beforeCall?: () => Promise<void>,
   ): Promise<{ answer: IoctlAnswer; decoded: JsonObject }> {
     const arg: JsonObject = { ...compiled.arg };
-    const placed: { addr: Json; length: number }[] = [];
+    const placed: { addr: Json | undefined; length: number }[] = [];
     for (const p of compiled.pointers) {
       const length = Math.max(PAGE_BYTES, Math.ceil(p.bytes.length / PAGE_BYTES) * PAGE_BYTES);
       const { addr } = await this.hook('MMAP', { length }, ref, compiled.pid);
@@ -309,11 +316,7 @@ class CaseExecution {
     }
     if (!checkLeaks || !this.env.session.capabilities.has('test:state')) return;
     const ref: StepRef = { index: this.lc.case.steps.length, op: 'STATE', label: 'leak-check' };
-    const s = (await this.hook('STATE', {}, ref)) as {
-      contexts?: { fd: number; objects: unknown[] }[];
-      pins?: { pinned_frames?: number };
-      accounting?: Record<string, number>;
-    };
+    const s = (await this.hook('STATE', {}, ref)) as StateDump; // the session checked it against hookOut_STATE
     const left: string[] = [];
     for (const c of s.contexts ?? []) left.push(`context fd ${c.fd} with ${c.objects.length} object(s)`);
     if (s.pins?.pinned_frames) left.push(`${s.pins.pinned_frames} pinned frame(s)`);

@@ -9,7 +9,8 @@
 import type { FieldInfo, StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { CaseError, bareCapture, evalExpr, parseExpr } from './expression.ts';
 import { scalarValue } from './compiler.ts';
-import type { Json, JsonObject } from './types.ts';
+import { definedEntries } from '../../schemas/lib/defined-entries.ts';
+import type { Fields, Json, JsonObject, Value } from './types.ts';
 
 export interface Mismatch {
   field: string;
@@ -39,7 +40,7 @@ function show(v: unknown): Json {
 
 export function matchValue(
   ctx: MatchContext,
-  expected: Json,
+  expected: Value,
   actual: Json | undefined,
   field: string,
   info: { field?: FieldInfo; struct?: StructInfo; prefix?: boolean },
@@ -118,13 +119,13 @@ export function matchValue(
 
 export function matchFields(
   ctx: MatchContext,
-  expected: JsonObject,
+  expected: Fields,
   actual: JsonObject,
   prefix: string,
   struct?: StructInfo,
   fieldInfo?: (name: string) => { field?: FieldInfo; struct?: StructInfo; prefix?: boolean },
 ): Mismatch | null {
-  for (const [name, want] of Object.entries(expected)) {
+  for (const [name, want] of definedEntries(expected)) {
     const info = fieldInfo ? fieldInfo(name) : { field: struct?.fields.find((f) => f.name === name) };
     const m = matchValue(ctx, want, actual[name], prefix ? `${prefix}.${name}` : name, info);
     if (m) return m;

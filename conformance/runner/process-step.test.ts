@@ -1,3 +1,4 @@
+import type { GoldenCase } from './types.ts';
 import { describe, expect, it } from 'vitest';
 import { getCatalog } from '../../schemas/lib/catalog.ts';
 import { effectiveRequires } from './case-loader.ts';
@@ -21,7 +22,7 @@ describe('a step run as another process (step.process → protocol pid)', () => 
   });
 
   it('a case with such a step needs test:process', () => {
-    const c = { id: 'x/y', title: 't', clauses: ['A-1'], steps: [{ op: 'IOMMU_IOAS_ALLOC', process: '$child' }] };
+    const c: GoldenCase = { id: 'x/y', title: 't', clauses: ['A-1'], steps: [{ op: 'IOMMU_IOAS_ALLOC', process: '$child' }] };
     expect(effectiveRequires(c)).toContain('test:process');
     expect(effectiveRequires({ ...c, steps: [{ op: 'IOMMU_IOAS_ALLOC' }] })).not.toContain('test:process');
   });

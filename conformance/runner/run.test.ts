@@ -8,7 +8,7 @@ import { runFailed } from './run.ts';
 import { SelectionError, parseShard, selectCases } from './select.ts';
 import { byId, mkCase, runCases, writeCases } from './testing/fixtures.ts';
 import { createToyAdapter, type ToyOptions } from './testing/toy-adapter.ts';
-import type { CaseReport } from './types.ts';
+import type { CaseReport, Topology } from './types.ts';
 
 const toy = (o: ToyOptions = {}) => () => createToyAdapter(o);
 const alloc = { op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: '$ioas' } };
@@ -103,7 +103,7 @@ describe('run loop verdicts', () => {
       const a = createToyAdapter();
       return { ...a, world: async (p) => { calls.push(JSON.stringify(p.topology.bridges)); return a.world(p); } };
     };
-    const t1 = { bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [] };
+    const t1: Topology = { bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [] };
     await runCases([
       mkCase('a/1', [alloc], { topology: t1 }),
       mkCase('a/2', [alloc], { topology: t1 }),

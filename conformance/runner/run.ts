@@ -9,7 +9,7 @@
  * restart budget is spent, or when the smoke check finds the adapter broken; `completed` says so.
  */
 import { performance } from 'node:perf_hooks';
-import { AdapterError } from '../../schemas/lib/adapter.ts';
+import { AdapterError, type IoctlResult } from '../../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { compileStep } from './compiler.ts';
 import { runCase } from './case-run.ts';
@@ -20,7 +20,7 @@ import { RestartBudgetExhausted, Session } from './session.ts';
 import { summarize } from './summary.ts';
 import { suiteInfo } from './suite-info.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout, type TransportFactory } from './transport.ts';
-import type { CaseReport, InvalidCase, LoadedCase, Report, RunConfig, SmokeReport } from './types.ts';
+import type { AnyMember, CaseReport, InvalidCase, LoadedCase, Report, RunConfig, SmokeReport } from './types.ts';
 
 export interface RunOptions {
   factory: TransportFactory;
@@ -67,7 +67,7 @@ export async function smoke(session: Session, catalog: UapiCatalog, timeoutMs: n
     if (catalog.ioctls.has('IOMMU_IOAS_ALLOC') && catalog.ioctls.has('IOMMU_DESTROY')) {
       current = 'IOMMU_IOAS_ALLOC';
       const alloc = compileStep(catalog, { op: 'IOMMU_IOAS_ALLOC' }, new Map());
-      const a = (await session.call('ioctl', { fd, cmd: alloc.op, arg: alloc.arg }, timeoutMs)) as { errno?: string; arg?: { out_ioas_id?: number } };
+      const a = (await session.call('ioctl', { fd, cmd: alloc.op, arg: alloc.arg }, timeoutMs)) as AnyMember<IoctlResult>;
       if (a.errno !== undefined || typeof a.arg?.out_ioas_id !== 'number') {
         nonConforming = `IOMMU_IOAS_ALLOC answered ${a.errno ?? `without out_ioas_id`}`;
         steps.push({ what: current, ok: false, detail: nonConforming });
@@ -75,7 +75,7 @@ export async function smoke(session: Session, catalog: UapiCatalog, timeoutMs: n
         steps.push({ what: current, ok: true, detail: `ioas ${a.arg.out_ioas_id}` });
         current = 'IOMMU_DESTROY';
         const d = compileStep(catalog, { op: 'IOMMU_DESTROY', arg: { id: a.arg.out_ioas_id } }, new Map());
-        const r = (await session.call('ioctl', { fd, cmd: d.op, arg: d.arg }, timeoutMs)) as { errno?: string };
+        const r = (await session.call('ioctl', { fd, cmd: d.op, arg: d.arg }, timeoutMs)) as AnyMember<IoctlResult>;
         if (r.errno !== undefined) {
           nonConforming = `IOMMU_DESTROY of a fresh IOAS answered ${r.errno}`;
           steps.push({ what: current, ok: false, detail: nonConforming });

@@ -9,11 +9,9 @@
  * without a second table.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { SCHEMAS_DIR } from '../../schemas/lib/catalog.ts';
 import { validateBySchemaId, type ValidationIssue } from '../../schemas/lib/validate.ts';
-
-export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schemas');
 
 export interface SchemaIssue {
   pointer: string;

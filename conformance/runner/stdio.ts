@@ -12,6 +12,8 @@ import { constants as osConstants } from 'node:os';
 import { AdapterError } from '../../schemas/lib/adapter.ts';
 import { validateProtocol } from './schemas.ts';
 import { TransportCrash, type Method, type Transport, type TransportFactory } from './transport.ts';
+import type { RpcResponse } from '../../schemas/generated/protocol.ts';
+import type { AnyMember } from './types.ts';
 
 const DIAGNOSTICS_MAX_CHARS = 16_384;
 
@@ -92,7 +94,7 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
       die(`stdout line is not a JSON-RPC 2.0 response (${bad[0].pointer} ${bad[0].message}): ${line.slice(0, 200)}`);
       return;
     }
-    const m = msg as { id: number | null; result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    const m = msg as AnyMember<RpcResponse>;
     if (!pending || (m.id !== pending.id && !(m.error && m.id === null))) {
       die(`answer with id ${m.id} while ${pending ? `request ${pending.id} is` : 'no request is'} in flight`);
       return;

@@ -7,7 +7,8 @@ import { walkArmLpaeS1, walkArmLpaeS2 } from './arm-lpae.ts';
 import { walkPpcTce } from './ppc-tce.ts';
 import { walkRiscvSv, walkRiscvSvx4 } from './riscv.ts';
 import { walkVtdSs } from './vtd-ss.ts';
-import { dumpMemory, type PgtableDump, type WalkResult, type Walker } from './walk-result.ts';
+import type { HookOut_PGTABLE_DUMP } from '../../schemas/generated/protocol.ts';
+import { dumpMemory, type WalkResult, type Walker } from './walk-result.ts';
 import { walkAmdV2, walkVtdFs } from './x86-64.ts';
 
 export const WALKERS: Readonly<Record<string, Walker>> = {
@@ -24,7 +25,7 @@ export const WALKERS: Readonly<Record<string, Walker>> = {
 };
 
 /** Walk a PGTABLE_DUMP answer for one IOVA with the walker of its format. */
-export function walkDump(dump: PgtableDump, iova: bigint): WalkResult {
+export function walkDump(dump: HookOut_PGTABLE_DUMP, iova: bigint): WalkResult {
   const walker = WALKERS[dump.format];
   if (!walker) throw new Error(`no walker for format ${dump.format}`);
   return walker(dumpMemory(dump), iova);

@@ -4,13 +4,7 @@
  * and an IOVA; memory not in the dump reads as zero, as unwritten simulated memory does.
  * Addresses are BigInt: this is a checking tool, not a hot path.
  */
-
-export interface PgtableDump {
-  format: string;
-  config: Record<string, unknown>;
-  root: string | number;
-  words: Array<{ addr: string | number; value: string | number }>;
-}
+import type { HookOut_PGTABLE_DUMP } from '../../schemas/generated/protocol.ts';
 
 export type WalkResult =
   | { fault: null; phys: bigint; pageSize: bigint; readable: boolean; writeable: boolean }
@@ -25,7 +19,7 @@ export interface DumpMemory {
 
 export type Walker = (mem: DumpMemory, iova: bigint) => WalkResult;
 
-export function dumpMemory(dump: PgtableDump): DumpMemory {
+export function dumpMemory(dump: HookOut_PGTABLE_DUMP): DumpMemory {
   const words = new Map<bigint, bigint>();
   for (const w of dump.words) words.set(BigInt(w.addr), BigInt(w.value));
   return { read64: (addr) => words.get(addr) ?? 0n, root: BigInt(dump.root), config: dump.config };

@@ -6,10 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { walkDump } from './registry.ts';
-import type { PgtableDump } from './walk-result.ts';
+import type { HookOut_PGTABLE_DUMP } from '../../schemas/generated/protocol.ts';
 
 const hex = (v: bigint) => `0x${v.toString(16).padStart(16, '0')}`;
-function dump(format: string, config: Record<string, unknown>, root: bigint, words: Array<[bigint, bigint]>): PgtableDump {
+function dump(format: string, config: Record<string, unknown>, root: bigint, words: Array<[bigint, bigint]>): HookOut_PGTABLE_DUMP {
   return { format, config, root: hex(root), words: words.map(([addr, value]) => ({ addr: hex(addr), value: hex(value) })) };
 }
 const ok = (phys: bigint, pageSize: bigint, readable: boolean, writeable: boolean) => ({ fault: null, phys, pageSize, readable, writeable });

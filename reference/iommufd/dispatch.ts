@@ -8,7 +8,7 @@
  * Struct layouts come from the schemas' catalog; nothing here restates an offset.
  */
 
-import type { IoctlResult, JsonObject } from '../../schemas/lib/adapter.ts';
+import type { IoctlResult, JsonObject, WireStruct } from '../../schemas/lib/adapter.ts';
 import { AdapterError, RPC_INTERNAL, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
 import { copyStructFromUser } from '../../schemas/lib/codec.ts';
 import type { StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
@@ -142,7 +142,7 @@ function truncateField(v: bigint, offsetBytes: number, sizeBytes: number, userSi
  * Runs one ioctl. `catalog` (the schemas' uAPI catalog) supplies struct sizes and layouts for
  * the size rules; without it every field is taken as given.
  */
-export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, cmd: string, arg: JsonObject): IoctlResult {
+export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, cmd: string, arg: WireStruct): IoctlResult {
   const handler = HANDLERS[cmd];
   const info = catalog?.ioctls.get(cmd);
   if (handler === undefined) {
@@ -176,8 +176,8 @@ export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, 
     userSize = given === undefined ? struct.sizeBytes + trailing.length : Number(toBig(given, sizeField));
     a[sizeField] = BigInt(userSize);
   }
-  const respond = (out: Out, inside: boolean): JsonObject => {
-    const res: JsonObject = { ...arg };
+  const respond = (out: Out, inside: boolean): WireStruct => {
+    const res: WireStruct = { ...arg };
     for (const [k, v] of Object.entries(out)) {
       const f = struct?.fields.find((x) => x.name === k);
       if (inside && f !== undefined && f.offsetBytes + f.sizeBytes > userSize) {

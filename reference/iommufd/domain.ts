@@ -8,6 +8,7 @@
  * its aperture, and unmaps exactly what it mapped (the mock driver WARNs otherwise, so do we).
  */
 
+import type { HookOut_PGTABLE_DUMP } from '../../schemas/generated/protocol.ts';
 import type { PagingDomainSpec } from '../iommu/unit.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import { FormatTable } from './format-table.ts';
@@ -22,14 +23,6 @@ export interface Translation {
   pageSizeBytes: number;
   read: boolean;
   write: boolean;
-}
-
-/** PGTABLE_DUMP's answer: addresses and 64-bit words as "0x…" strings. */
-export interface TableDump {
-  format: string;
-  config: Record<string, unknown>;
-  root: string;
-  words: Array<{ addr: string; value: string }>;
 }
 
 /** What the core asks of a page table; reference/formats provides the implementations. */
@@ -54,7 +47,7 @@ export interface IoPageTable {
   mappedBytes(): number;
   /** 4 KiB frames the table's levels hold now (leak checks). */
   tableFrames(): number;
-  dump?(): TableDump;
+  dump?(): HookOut_PGTABLE_DUMP;
   /** Frees every table page. */
   destroy(): void;
 }

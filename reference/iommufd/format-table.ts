@@ -14,7 +14,8 @@ import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import { IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, PERM_R, PERM_W } from '../formats/format.ts';
 import type { FormatConfig, FormatName } from '../formats/format.ts';
 import { PageTable } from '../formats/page-table.ts';
-import type { IoPageTable, Prot, TableDump, Translation } from './domain.ts';
+import type { HookOut_PGTABLE_DUMP } from '../../schemas/generated/protocol.ts';
+import type { IoPageTable, Prot, Translation } from './domain.ts';
 
 export class FormatTable implements IoPageTable {
   readonly pt: PageTable;
@@ -103,7 +104,7 @@ export class FormatTable implements IoPageTable {
     return this.mapped;
   }
 
-  dump(): TableDump {
+  dump(): HookOut_PGTABLE_DUMP {
     const d = this.pt.dump();
     return { format: d.format, config: { ...d.config }, root: d.root, words: d.words.map((w) => ({ addr: w.addr, value: w.value })) };
   }

@@ -34,6 +34,21 @@ export type ObjectName = string;
  */
 export type IommuModel = "intel-vtd" | "amd-vi" | "arm-smmuv3" | "riscv-iommu" | "ppc-tce" | "mock";
 /**
+ * Any JSON value.
+ *
+ * This interface was referenced by `GoldenCase`'s JSON-Schema
+ * via the `definition` "json".
+ */
+export type Json =
+  | null
+  | boolean
+  | number
+  | string
+  | Json[]
+  | {
+      [k: string]: Json | undefined;
+    };
+/**
  * A field value: a number, a string ("0x…", decimal, "$name", "$name + N", "$name - N", hex bytes, an errno or fault name), a boolean, null, a list (flag names, pointee structs, expected elements) or an object (pointee struct, {"capacity": N}).
  *
  * This interface was referenced by `GoldenCase`'s JSON-Schema
@@ -125,6 +140,7 @@ export interface TopologyBridge {
  */
 export interface TopologyIommuUnit {
   model: IommuModel;
+  [k: string]: Json | undefined;
 }
 /**
  * This interface was referenced by `GoldenCase`'s JSON-Schema
@@ -140,7 +156,7 @@ export interface TopologyDevice {
   /**
    * An IOMMU group name shared by devices that must be isolated together.
    */
-  group?: string;
+  group?: ObjectName;
 }
 /**
  * The simulated process runs as root with every capability unless it drops some.
@@ -167,41 +183,23 @@ export interface CaseStep {
   /**
    * The process that makes the call (test:process): a "$capture" of a pid PROCESS_FORK returned, or a number; absent = the initial process. The runner sends it as the request's pid and places inline pointer content in that process's memory.
    */
-  process?:
-    | number
-    | string
-    | boolean
-    | null
-    | Value[]
-    | {
-        [k: string]: Value | undefined;
-      };
+  process?: Value;
+  /**
+   * Struct fields by their uAPI names (flags as a list of names or an integer, u64 as a number or a string, pointer fields as an address or inline content), or the hook's arguments.
+   */
   arg?: Fields;
   /**
-   * A field value: a number, a string ("0x…", decimal, "$name", "$name + N", "$name - N", hex bytes, an errno or fault name), a boolean, null, a list (flag names, pointee structs, expected elements) or an object (pointee struct, {"capacity": N}).
+   * The integer argument of an ioctl that takes one instead of a struct (VFIO_SET_IOMMU, VFIO_CHECK_EXTENSION): a number, "0x…", a flag/enum name or a $capture expression.
    */
-  argv?:
-    | number
-    | string
-    | boolean
-    | null
-    | Value[]
-    | {
-        [k: string]: Value | undefined;
-      };
+  argv?: Value;
   /**
-   * A field value: a number, a string ("0x…", decimal, "$name", "$name + N", "$name - N", hex bytes, an errno or fault name), a boolean, null, a list (flag names, pointee structs, expected elements) or an object (pointee struct, {"capacity": N}).
+   * The argument pointer itself, for cases about a bad one (0 = NULL): the ioctl is issued with this address and no struct.
    */
-  argp?:
-    | number
-    | string
-    | boolean
-    | null
-    | Value[]
-    | {
-        [k: string]: Value | undefined;
-      };
-  out?: Fields1;
+  argp?: Value;
+  /**
+   * Fields that must match after the call; '$name' captures on first appearance.
+   */
+  out?: Fields;
   /**
    * The step must fail with exactly this errno, or with any errno of the list (only where the uAPI leaves the order of checks open; say why in note).
    */
@@ -221,21 +219,9 @@ export interface CaseStep {
   note?: string;
 }
 /**
- * Struct fields by their uAPI names (flags as a list of names or an integer, u64 as a number or a string, pointer fields as an address or inline content), or the hook's arguments.
- */
-export interface Fields {
-  [k: string]: Value | undefined;
-}
-/**
- * Fields that must match after the call; '$name' captures on first appearance.
- */
-export interface Fields1 {
-  [k: string]: Value | undefined;
-}
-/**
  * This interface was referenced by `GoldenCase`'s JSON-Schema
  * via the `definition` "fields".
  */
-export interface Fields2 {
+export interface Fields {
   [k: string]: Value | undefined;
 }

@@ -122,6 +122,21 @@ export type IoctlResult =
       fail_nth_reached?: boolean;
     };
 /**
+ * Any JSON value.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "json".
+ */
+export type Json =
+  | null
+  | boolean
+  | number
+  | string
+  | Json[]
+  | {
+      [k: string]: Json | undefined;
+    };
+/**
  * A hook result; out is checked against hookOut_<op>. fail_nth_reached, as for ioctls, only on a hook that follows FAIL_NTH {n > 0} and can allocate (the access hooks, DEVICE_UNBIND).
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -130,7 +145,9 @@ export type IoctlResult =
 export type TestResult =
   | {
       ret: 0;
-      out: {};
+      out: {
+        [k: string]: unknown;
+      };
       fail_nth_reached?: boolean;
     }
   | {
@@ -175,8 +192,13 @@ export interface WireStruct {
  * via the `definition` "topology".
  */
 export interface WorldTopology {
-  bridges: {}[];
-  devices: {}[];
+  bridges: {
+    [k: string]: unknown;
+  }[];
+  devices: {
+    [k: string]: unknown;
+  }[];
+  [k: string]: unknown;
 }
 /**
  * STATE: a canonical dump for invariant and leak checks (two dumps of the same state are deep-equal). The runner's leak check, after closing every context of a case, requires: contexts empty, pins.pinned_frames 0 and every accounting.*_pages counter but memlock_limit_pages 0. Implementations add what they like (areas, pages, domains) for their own diagnostics and for the fail_nth unchanged-state check.
@@ -209,6 +231,7 @@ export interface StateDump {
     mm_locked_pages?: number;
     mm_pinned_pages?: number;
     memlock_limit_pages?: number;
+    [k: string]: unknown;
   };
   [k: string]: unknown;
 }
@@ -295,7 +318,7 @@ export interface IoctlParams {
   /**
    * Present only when a case tests a bad argument pointer: issue the ioctl with this address (0 = NULL) instead of a struct; arg is then empty.
    */
-  argp?: number | string;
+  argp?: U64;
   /**
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
    */
@@ -336,11 +359,20 @@ export interface TestParams {
     | "PROCESS_EXIT"
     | "SET_DIRTY"
     | "STATE";
-  arg: {};
+  arg: JsonObject;
   /**
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
    */
   pid?: number;
+}
+/**
+ * A JSON object: hook arguments before their hookArg_<OP> check.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "jsonObject".
+ */
+export interface JsonObject {
+  [k: string]: Json | undefined;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -359,7 +391,9 @@ export interface RpcRequest {
   jsonrpc: "2.0";
   id: number;
   method: "hello" | "world" | "open" | "close" | "ioctl" | "test" | "shutdown";
-  params: {};
+  params: {
+    [k: string]: unknown;
+  };
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -749,7 +783,9 @@ export interface HookArg_PGTABLE_DUMP {
  */
 export interface HookOut_PGTABLE_DUMP {
   format: string;
-  config: {};
+  config: {
+    [k: string]: unknown;
+  };
   root: U64;
   words: {
     addr: U64;

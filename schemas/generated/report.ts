@@ -12,6 +12,21 @@
  */
 export type Result =
   "pass" | "fail" | "unsupported" | "error" | "timeout" | "crash" | "expected fail" | "unexpected pass" | "skipped";
+/**
+ * Any JSON value.
+ *
+ * This interface was referenced by `ConformanceReport`'s JSON-Schema
+ * via the `definition` "json".
+ */
+export type Json =
+  | null
+  | boolean
+  | number
+  | string
+  | Json[]
+  | {
+      [k: string]: Json | undefined;
+    };
 
 /**
  * report.json: what one conformance run did and found. Written by `ioasid conform`, rendered by `ioasid report`, compared by `ioasid report diff`, combined by `ioasid report merge`. Everything but timings and run.started_at/finished_at is a function of the suite, the implementation and the options.
@@ -170,10 +185,9 @@ export interface CaseResult {
   requires: string[];
   result: Result;
   /**
-   * pass/fail: compared; unsupported: a required capability is missing; error: the adapter said something the protocol does not allow, or the case itself is unusable; timeout: no answer in time; crash: the adapter died or wrote garbage; expected fail / unexpected pass / skipped: the expectations file applied.
+   * The result before the expectations file applied, when it changed it.
    */
-  outcome?:
-    "pass" | "fail" | "unsupported" | "error" | "timeout" | "crash" | "expected fail" | "unexpected pass" | "skipped";
+  outcome?: Result;
   duration_ms: number;
   steps_run?: number;
   /**
@@ -212,15 +226,11 @@ export interface Failure {
   /**
    * What the case expected: the field value, {errno}, or {ret: 0}.
    */
-  expected?: {
-    [k: string]: unknown;
-  };
+  expected?: Json;
   /**
    * What came back.
    */
-  actual?: {
-    [k: string]: unknown;
-  };
+  actual?: Json;
   message: string;
 }
 /**

@@ -2,43 +2,31 @@
  * The in-process form of the adapter protocol (`conformance/PROTOCOL.md`, version 1):
  * one method per JSON-RPC method, with the same params and results. A stdio transport turns
  * each call into one request line; the reference implements it directly. Message shapes are
- * defined by schemas/protocol.schema.json; until its generated types replace the loose ones
- * below, these are the names the rest of the code uses.
+ * defined by schemas/protocol.schema.json; their types are the generated ones
+ * (schemas/generated/protocol.ts), re-exported here with the Adapter interface they make up.
  *
  * Failure channels: an ioctl or test hook that fails *as the kernel would* resolves with
  * `{errno}`. An adapter that cannot answer (unknown method, internal bug) rejects with an
  * AdapterError, which the runner records as `error`, never as a pass.
  */
 
+import type {
+  CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlResult, Json, JsonObject, OpenResult, TestParams, TestResult, WireStruct, WorldParams,
+} from '../generated/protocol.ts';
+
+export type { CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlResult, Json, JsonObject, OpenResult, TestParams, TestResult, WireStruct, WorldParams };
+
 export const PROTOCOL_VERSION = 1;
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-export type JsonObject = { [key: string]: Json };
-
-export interface HelloResult {
-  protocol: number;
-  implementation: { name: string; version: string; homepage?: string };
-  capabilities: string[];
-}
-
-/** `fail_nth_reached`: only on the call after FAIL_NTH {n > 0} — whether point n was reached. */
-export type IoctlResult =
-  | { ret: number; arg: JsonObject; fail_nth_reached?: boolean }
-  | { errno: string; arg?: JsonObject; fail_nth_reached?: boolean };
-
-export type TestResult =
-  | { ret: number; out: JsonObject; fail_nth_reached?: boolean }
-  | { errno: string; fail_nth_reached?: boolean };
-
 export interface Adapter {
-  hello(params: { protocol: number }): Promise<HelloResult>;
+  hello(params: HelloParams): Promise<HelloResult>;
   /** Discards every context and builds the machine described by the topology. */
-  world(params: { topology: JsonObject }): Promise<Record<string, never>>;
-  open(params: Record<string, never>): Promise<{ fd: number }>;
-  close(params: { fd: number }): Promise<Record<string, never>>;
-  ioctl(params: { fd: number; cmd: string; arg: JsonObject }): Promise<IoctlResult>;
-  test(params: { fd?: number; op: string; arg: JsonObject }): Promise<TestResult>;
-  shutdown(params: Record<string, never>): Promise<Record<string, never>>;
+  world(params: WorldParams): Promise<Empty>;
+  open(params: Empty): Promise<OpenResult>;
+  close(params: CloseParams): Promise<Empty>;
+  ioctl(params: IoctlParams): Promise<IoctlResult>;
+  test(params: TestParams): Promise<TestResult>;
+  shutdown(params: Empty): Promise<Empty>;
 }
 
 /** JSON-RPC error codes an adapter uses to say why it did not answer. */

@@ -24,7 +24,9 @@ import { schemaFilePaths } from './validate.ts';
 type Json = Record<string, unknown>;
 
 const OPTIONS = {
-  additionalProperties: false,
+  // JSON Schema's own default: an object schema that says nothing about additionalProperties
+  // admits them, so its type has an index signature (a PGTABLE_DUMP config, a STATE dump).
+  additionalProperties: true,
   unreachableDefinitions: true,
   declareExternallyReferenced: true,
   format: true,
@@ -142,6 +144,29 @@ function strictIndexSignatures(ts: string): string {
     /\b(undefined|unknown|any)\b/.test(type) ? line : `${head}${type} | undefined;`);
 }
 
+/** Keywords that only document a schema: beside a `$ref` they add no constraint. */
+const ANNOTATIONS = new Set(['description', 'title', 'default', 'examples', '$comment']);
+
+/**
+ * A `$ref` with a description beside it names the referenced type: json-schema-to-typescript
+ * would otherwise declare a copy of that type per use (Fields, Fields1, Fields2) because the
+ * reference with siblings is a new schema to it; inside an `allOf` it stays the same type and
+ * the description lands on the property.
+ */
+function refsByName<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(refsByName) as T;
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Json;
+  const out: Json = {};
+  for (const [k, x] of Object.entries(o)) out[k] = refsByName(x);
+  const keys = Object.keys(o);
+  if (typeof o.$ref === 'string' && keys.length > 1 && keys.every((k) => k === '$ref' || ANNOTATIONS.has(k))) {
+    delete out.$ref;
+    out.allOf = [{ $ref: o.$ref }];
+  }
+  return out as T;
+}
+
 function pascal(s: string): string {
   return s.split(/[_-]/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join('');
 }
@@ -158,7 +183,7 @@ export async function generateTypes(): Promise<Map<string, string>> {
   const index = ["export * from './uapi.ts';"];
   for (const f of others) {
     const name = f.replace(/\.schema\.json$/, '').replace(/\//g, '-');
-    const doc = stripAnnotations(readJson(f)) as JSONSchema4;
+    const doc = refsByName(stripAnnotations(readJson(f))) as JSONSchema4;
     out.set(`${name}.ts`, strictIndexSignatures(await compile(doc, pascal(name), { ...OPTIONS, bannerComment: banner(`schemas/${f}`), cwd: SCHEMAS_DIR })));
     index.push(`export * as ${pascal(name)}Schema from './${name}.ts';`);
   }

@@ -12,10 +12,19 @@ import { C_HEADER_PATH, typesOutOfDate } from '../../cli/commands/gen.ts';
 import type { StructInfo, UapiCatalog } from './catalog-types.ts';
 import { getCatalog } from './catalog.ts';
 import { generateCHeader, generateCLayoutChecks } from './gen-c-header.ts';
+import { generateTypes } from './gen-types.ts';
 
 describe('generated TypeScript types', () => {
   it('schemas/generated/*.ts match the schemas (run npm run gen)', async () => {
     expect(await typesOutOfDate(), 'generated types are out of date: run npm run gen').toEqual([]);
+  }, 60_000);
+  it('a type is declared once: a described $ref names the referenced type instead of a numbered copy', async () => {
+    const copies: string[] = [];
+    for (const [file, text] of await generateTypes()) {
+      const names = new Set([...text.matchAll(/^export (?:interface|type) (\w+)/gm)].map((m) => m[1]));
+      for (const n of names) if (/\d$/.test(n) && names.has(n.replace(/\d+$/, ''))) copies.push(`${file}: ${n}`);
+    }
+    expect(copies).toEqual([]);
   }, 60_000);
   it('the C header matches the schemas (run ioasid gen c-header)', () => {
     expect(existsSync(C_HEADER_PATH) && readFileSync(C_HEADER_PATH, 'utf8') === generateCHeader(), 'run ioasid gen c-header').toBe(true);

@@ -4,6 +4,7 @@
  * by result, and every case as an expandable entry whose body shows the failing step, the
  * expected and the actual values. The report itself is embedded as JSON for tools.
  */
+import { definedEntries } from '../../../schemas/lib/defined-entries.ts';
 import { RESULTS } from '../results.ts';
 import type { Report } from '../types.ts';
 import { reasonOf, type Reporter } from './reporter.ts';
@@ -79,7 +80,7 @@ export function renderHtml(r: Report): string {
   for (const k of used) h.push(`<tr data-result="${slug(k)}"><td class="r-${slug(k)}">${k}</td><td class="count">${r.summary.by_result[k]}</td></tr>`);
   h.push('</table></section>');
   h.push('<section id="matrix"><h2>Areas × results</h2><table><tr><th>area</th>' + used.map((k) => `<th class="r-${slug(k)}">${k}</th>`).join('') + '</tr>');
-  for (const [area, counts] of Object.entries(r.summary.by_area)) {
+  for (const [area, counts] of definedEntries(r.summary.by_area)) {
     h.push(`<tr data-area="${esc(area)}"><td>${esc(area)}</td>${used.map((k) => `<td>${counts[k] || ''}</td>`).join('')}</tr>`);
   }
   h.push('</table></section>');

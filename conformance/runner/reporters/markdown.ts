@@ -2,6 +2,7 @@
  * report.md: a human summary for a pull request or an issue — who was tested with what, the
  * counts, the area matrix, then every case that did not pass with its step, expected and actual.
  */
+import { definedEntries } from '../../../schemas/lib/defined-entries.ts';
 import { RESULTS } from '../results.ts';
 import type { Report } from '../types.ts';
 import { reasonOf, type Reporter } from './reporter.ts';
@@ -37,7 +38,7 @@ export function renderMarkdown(r: Report): string {
   if (areas.length > 0) {
     out.push('## By area', '');
     out.push(`| area | ${used.join(' | ')} |`, `|---|${used.map(() => '---:').join('|')}|`);
-    for (const a of areas) out.push(`| ${a} | ${used.map((k) => r.summary.by_area[a][k]).join(' | ')} |`);
+    for (const [a, counts] of definedEntries(r.summary.by_area)) out.push(`| ${a} | ${used.map((k) => counts[k]).join(' | ')} |`);
     out.push('');
   }
   const bad = r.cases.filter((c) => NOT_OK.has(c.result));

@@ -5,7 +5,7 @@
  * fault injection, a wrong errno). It is not a model of Linux and no golden value comes from
  * it; the tests state what each behaviour is and check the runner's verdict on it.
  */
-import { AdapterError, type Adapter, type HelloResult, type IoctlResult, type JsonObject, type TestResult } from '../../../schemas/lib/adapter.ts';
+import { AdapterError, type Adapter, type HelloResult, type IoctlResult, type TestResult, type WireStruct } from '../../../schemas/lib/adapter.ts';
 
 export interface ToyOptions {
   capabilities?: string[];
@@ -105,7 +105,7 @@ export function createToyAdapter(opts: ToyOptions = {}): Adapter {
         }
         return r;
       };
-      const a = { ...arg } as JsonObject;
+      const a: WireStruct = { ...arg };
       switch (cmd) {
         case 'IOMMU_IOAS_ALLOC': {
           if (Number(a.size) < 12) return done({ errno: 'EINVAL' });
