@@ -55,7 +55,9 @@ export class RangeTree<T extends Range> implements Iterable<T> {
     x ^= x >>> 17;
     x ^= x << 5;
     this.seed = x >>> 0;
-    return this.seed;
+    // 30 bits: a small integer (Smi) that V8 keeps inline in the range, where a 32-bit value
+    // would be a heap-allocated number per stored range.
+    return this.seed >>> 2;
   }
 
   /**
