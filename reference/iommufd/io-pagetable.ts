@@ -89,8 +89,8 @@ export interface PagesSlice {
 }
 
 const sliceLength = (s: PagesSlice): bigint => s.lengthBig ?? BigInt(s.lengthBytes);
-/** The exact byte length of an area. */
-export const areaLength = (a: Area): bigint => a.last - a.start + 1n;
+/** The exact byte length of an area (one bigint made, not two, when `lengthBytes` is exact). */
+export const areaLength = (a: Area): bigint => (a.lengthBytes <= Number.MAX_SAFE_INTEGER ? BigInt(a.lengthBytes) : a.last - a.start + 1n);
 
 export const areaFirstPage = (a: Area): number => Math.floor(a.pagesOffsetBytes / PAGE_BYTES);
 export const areaLastPage = (a: Area): number => {
@@ -394,7 +394,8 @@ export class IoPagetable {
     area.pages.forEachFrameRun(areaFirstPage(area), areaLastPage(area) - areaFirstPage(area) + 1, (index, pfn, count) => {
       const runFirst = Math.max(firstByte, index * PAGE_BYTES);
       const runEnd = Math.min(endByte, (index + count) * PAGE_BYTES);
-      const iova = area.start + BigInt(runFirst - firstByte);
+      // The common run starts the area: its IOVA is the area's start, no bigint to make.
+      const iova = runFirst === firstByte ? area.start : area.start + BigInt(runFirst - firstByte);
       domain.table.map(iova, pfn * PAGE_BYTES + (runFirst - index * PAGE_BYTES), runEnd - runFirst, area.prot, pgsize);
     });
   }
@@ -590,7 +591,7 @@ export class IoPagetable {
         continue;
       }
       this.dismantleArea(a);
-      unmapped += areaLength(a);
+      unmapped = unmapped === 0n ? areaLength(a) : unmapped + areaLength(a);
       a = this.areaTree.after(a);
     }
     return errno === undefined ? { unmappedBytes: unmapped } : { unmappedBytes: unmapped, errno };
@@ -599,8 +600,9 @@ export class IoPagetable {
   /** iopt_unmap_iova: EINVAL for length 0, EOVERFLOW past ULONG_MAX; returns bytes unmapped. */
   unmap(iova: bigint, length: bigint): bigint {
     check(length !== 0n, 'EINVAL', 'length 0');
-    check(iova + length - 1n <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
-    const r = this.unmapRange(iova, iova + length - 1n);
+    const last = iova + length - 1n;
+    check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
+    const r = this.unmapRange(iova, last);
     if (r.errno !== undefined) throw new UapiError(r.errno, 'unmap');
     return r.unmappedBytes;
   }
@@ -669,7 +671,7 @@ export class IoPagetable {
     for (let i = 0; i < areas.length; i++) {
       const a = areas[i];
       if (i > 0 && areas[i - 1].last >= a.start) throw new Error('areas overlap or are unsorted');
-      if (a.lengthBytes !== Number(areaLength(a))) throw new Error('area length disagrees with its range');
+      if (a.lengthBytes !== Number(a.last - a.start + 1n)) throw new Error('area length disagrees with its range');
       if (a.filled !== this.domains.length > 0) throw new Error('area fill state disagrees with the domains');
       const m = merged[merged.length - 1];
       if (m !== undefined && m.last + 1n === a.start) m.last = a.last;
