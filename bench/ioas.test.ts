@@ -9,7 +9,8 @@ describe('benchIoas', () => {
     expect(r.runs).toBe(512);
     const phases = ['fixed_map', 'unmap_runs', 'auto_map', 'unmap_all'];
     const keys = ['baseline_map_set_delete_ms', 'store_insert_delete_ratio', 'domain_pages_pinned_per_ms',
-      ...phases.flatMap((p) => [`${p}_ms`, `${p}_ratio`, `domain_${p}_ms`, `domain_${p}_ratio`])];
+      ...phases.flatMap((p) => [`${p}_ms`, `${p}_ratio`, `domain_${p}_ms`, `domain_${p}_ratio`]),
+      ...['fixed_map_first_ms', 'unmap_runs_first_ms'].flatMap((k) => [k, `domain_${k}`])];
     for (const k of keys) expect(Number.isFinite(r[k]) && r[k] > 0, `${k} = ${r[k]}`).toBe(true);
   });
 });

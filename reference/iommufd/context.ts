@@ -36,6 +36,8 @@ export const IOMMU_VFIO_IOAS_CLEAR = 2;
 const MAX_PAGES_LENGTH = U64_MAX - PAGE_SIZE;
 /** Lengths whose byte count is an exact JS number even with a page offset added. */
 const MAX_SAFE_LENGTH = BigInt(Number.MAX_SAFE_INTEGER) - PAGE_SIZE;
+/** The largest byte address exact as a JS number. */
+const MAX_SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class IommufdContext {
   readonly table = new ObjectTable();
@@ -193,14 +195,19 @@ export class IommufdContext {
     const ioas = this.table.ioas(Number(a.ioas_id));
     check(a.user_va + a.length <= U64_MAX, 'EOVERFLOW', 'user_va + length');
     check(a.length !== 0n && a.length <= MAX_PAGES_LENGTH, 'EINVAL', 'length');
-    const startByte = Number(a.user_va % PAGE_SIZE);
+    // A user address below 2^53 (every real one) splits into page and offset as JS numbers:
+    // no bigint is made per MAP for it.
+    const uvaSafe = a.user_va <= MAX_SAFE_ADDR;
+    const uvaNum = uvaSafe ? Number(a.user_va) : 0;
+    const startByte = uvaSafe ? uvaNum % PAGE_BYTES : Number(a.user_va % PAGE_SIZE);
     const uptrDown = startByte === 0 ? a.user_va : a.user_va - BigInt(startByte);
+    const startVpn = uvaSafe ? (uvaNum - startByte) / PAGE_BYTES : Number(uptrDown / PAGE_SIZE);
     // Any length is accepted (2^53 bytes and more too: nothing is pinned until a domain or an
     // access needs pages, and then pinning faults); the page count stays an exact JS number.
     // User addresses beyond the process's address space are fine: pinning them faults.
     const npages = a.length <= MAX_SAFE_LENGTH ? Math.ceil((startByte + Number(a.length)) / PAGE_BYTES) : Number((BigInt(startByte) + a.length + PAGE_SIZE - 1n) / PAGE_SIZE);
     const pages = new IoptPages(
-      this.machine.memory, this.machine.accounting, { kind: 'user', startVpn: Number(uptrDown / PAGE_SIZE) }, npages,
+      this.machine.memory, this.machine.accounting, { kind: 'user', startVpn }, npages,
       (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), uptrDown, this.machine.failNth,
     );
     this.machine.failNth.point('iopt_pages');

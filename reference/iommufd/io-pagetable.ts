@@ -32,7 +32,8 @@ import type { PagingDomain, Prot } from './domain.ts';
 import { check, fail, UapiError } from './errors.ts';
 import type { IoptPages } from './pages.ts';
 import { FailNth } from './fail-nth.ts';
-import { RangeTree } from './range-tree.ts';
+import { RangeTree, UNLINKED } from './range-tree.ts';
+import type { RangeLinks } from './range-tree.ts';
 
 export const U64_MAX = (1n << 64n) - 1n;
 /** unsigned long on a 64-bit kernel. */
@@ -41,7 +42,8 @@ export const PAGE_SIZE = BigInt(PAGE_BYTES);
 /** HPAGE_SIZE on x86-64 with THP: the cap of automatic IOVA alignment. */
 export const HPAGE_SIZE = 2n * 1024n * 1024n;
 
-export interface Area {
+/** An area is its own node in the area tree (range-tree.ts: intrusive links). */
+export interface Area extends RangeLinks {
   start: bigint;
   last: bigint;
   pages: IoptPages;
@@ -87,8 +89,8 @@ export interface PagesSlice {
 }
 
 const sliceLength = (s: PagesSlice): bigint => s.lengthBig ?? BigInt(s.lengthBytes);
-/** The exact byte length of an area. */
-export const areaLength = (a: Area): bigint => a.last - a.start + 1n;
+/** The exact byte length of an area (one bigint made, not two, when `lengthBytes` is exact). */
+export const areaLength = (a: Area): bigint => (a.lengthBytes <= Number.MAX_SAFE_INTEGER ? BigInt(a.lengthBytes) : a.last - a.start + 1n);
 
 export const areaFirstPage = (a: Area): number => Math.floor(a.pagesOffsetBytes / PAGE_BYTES);
 export const areaLastPage = (a: Area): number => {
@@ -127,7 +129,7 @@ export class IoPagetable {
    * The IOVA the areas cover, with touching areas merged: automatic allocation walks these
    * instead of the areas, so packed mappings cost one step however many areas they hold.
    */
-  private readonly extents = new RangeTree<IovaRange>();
+  private readonly extents = new RangeTree<IovaRange & RangeLinks>();
   readonly reserved: Reserved[] = [];
   /** Sorted, disjoint. */
   allowed: IovaRange[] = [];
@@ -165,7 +167,7 @@ export class IoPagetable {
       left.last = right.last;
     } else if (left !== undefined) left.last = last;
     else if (right !== undefined) right.start = start;
-    else this.extents.insert({ start, last });
+    else this.extents.insert({ start, last, ...UNLINKED });
   }
 
   /** Takes [start, last] (inside one extent: it was one area) out of the extents. */
@@ -177,7 +179,7 @@ export class IoPagetable {
     if (keepLeft && keepRight) {
       const rightLast = e.last;
       e.last = start - 1n;
-      this.extents.insert({ start: last + 1n, last: rightLast });
+      this.extents.insert({ start: last + 1n, last: rightLast, ...UNLINKED });
     } else if (keepLeft) e.last = start - 1n;
     else if (keepRight) e.start = last + 1n;
     else this.extents.delete(e);
@@ -213,11 +215,17 @@ export class IoPagetable {
   }
 
   private reservedHit(start: bigint, last: bigint): boolean {
-    return this.reserved.some((r) => r.start <= last && start <= r.last);
+    return IoPagetable.anyHit(this.reserved, start, last);
   }
 
   private allowedHit(start: bigint, last: bigint): boolean {
-    return this.allowed.some((r) => r.start <= last && start <= r.last);
+    return IoPagetable.anyHit(this.allowed, start, last);
+  }
+
+  /** A plain loop: the MAP path calls it per MAP, and a callback would be an allocation each time. */
+  private static anyHit(ranges: readonly IovaRange[], start: bigint, last: bigint): boolean {
+    for (let i = 0; i < ranges.length; i++) if (ranges[i].start <= last && start <= ranges[i].last) return true;
+    return false;
   }
 
   // ---- reserved and allowed ----
@@ -386,7 +394,8 @@ export class IoPagetable {
     area.pages.forEachFrameRun(areaFirstPage(area), areaLastPage(area) - areaFirstPage(area) + 1, (index, pfn, count) => {
       const runFirst = Math.max(firstByte, index * PAGE_BYTES);
       const runEnd = Math.min(endByte, (index + count) * PAGE_BYTES);
-      const iova = area.start + BigInt(runFirst - firstByte);
+      // The common run starts the area: its IOVA is the area's start, no bigint to make.
+      const iova = runFirst === firstByte ? area.start : area.start + BigInt(runFirst - firstByte);
       domain.table.map(iova, pfn * PAGE_BYTES + (runFirst - index * PAGE_BYTES), runEnd - runFirst, area.prot, pgsize);
     });
   }
@@ -402,17 +411,18 @@ export class IoPagetable {
    */
   private mapAll(areas: Area[], domains: PagingDomain[]): void {
     if (domains.length === 0) return;
-    const done: Array<[Area, PagingDomain]> = [];
+    // (area, domain) pairs are mapped in order; `done` counts them, so the undo needs no list.
+    let done = 0;
     try {
-      for (const a of areas) {
-        for (const d of domains) {
+      for (let i = 0; i < areas.length; i++) {
+        for (let j = 0; j < domains.length; j++) {
           this.failNth.point('map_pages');
-          this.mapAreaInto(a, d);
-          done.push([a, d]);
+          this.mapAreaInto(areas[i], domains[j]);
+          done++;
         }
       }
     } catch (e) {
-      for (const [a, d] of done.reverse()) this.unmapAreaFrom(a, d);
+      for (let k = done - 1; k >= 0; k--) this.unmapAreaFrom(areas[Math.floor(k / domains.length)], domains[k % domains.length]);
       const errno = (e as { name?: string; errno?: string }).name === 'PtError' ? (e as { errno: string }).errno : undefined;
       if (errno !== undefined) throw new UapiError(errno, (e as Error).message);
       throw e;
@@ -421,14 +431,14 @@ export class IoPagetable {
 
   /** Pins every area (first domain arrives): all or nothing. */
   private fillAreas(areas: Area[]): void {
-    const done: Area[] = [];
+    let done = 0;
     try {
-      for (const a of areas) {
+      for (; done < areas.length; done++) {
+        const a = areas[done];
         a.pages.pin(areaFirstPage(a), areaLastPage(a) - areaFirstPage(a) + 1);
-        done.push(a);
       }
     } catch (e) {
-      for (const a of done) a.pages.unpin(areaFirstPage(a), areaLastPage(a) - areaFirstPage(a) + 1);
+      for (let i = 0; i < done; i++) areas[i].pages.unpin(areaFirstPage(areas[i]), areaLastPage(areas[i]) - areaFirstPage(areas[i]) + 1);
       throw e;
     }
     for (const a of areas) a.filled = true;
@@ -523,7 +533,7 @@ export class IoPagetable {
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
         start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
-        prot: sharedProt(prot), filled: false, accessPins: 0, preventAccess: false,
+        prot: sharedProt(prot), filled: false, accessPins: 0, preventAccess: false, treePrio: 0, treeLeft: null, treeRight: null,
       });
       if (i + 1 < slices.length) cur = last + 1n;
     }
@@ -581,7 +591,7 @@ export class IoPagetable {
         continue;
       }
       this.dismantleArea(a);
-      unmapped += areaLength(a);
+      unmapped = unmapped === 0n ? areaLength(a) : unmapped + areaLength(a);
       a = this.areaTree.after(a);
     }
     return errno === undefined ? { unmappedBytes: unmapped } : { unmappedBytes: unmapped, errno };
@@ -590,8 +600,9 @@ export class IoPagetable {
   /** iopt_unmap_iova: EINVAL for length 0, EOVERFLOW past ULONG_MAX; returns bytes unmapped. */
   unmap(iova: bigint, length: bigint): bigint {
     check(length !== 0n, 'EINVAL', 'length 0');
-    check(iova + length - 1n <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
-    const r = this.unmapRange(iova, iova + length - 1n);
+    const last = iova + length - 1n;
+    check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
+    const r = this.unmapRange(iova, last);
     if (r.errno !== undefined) throw new UapiError(r.errno, 'unmap');
     return r.unmappedBytes;
   }
@@ -660,14 +671,14 @@ export class IoPagetable {
     for (let i = 0; i < areas.length; i++) {
       const a = areas[i];
       if (i > 0 && areas[i - 1].last >= a.start) throw new Error('areas overlap or are unsorted');
-      if (a.lengthBytes !== Number(areaLength(a))) throw new Error('area length disagrees with its range');
+      if (a.lengthBytes !== Number(a.last - a.start + 1n)) throw new Error('area length disagrees with its range');
       if (a.filled !== this.domains.length > 0) throw new Error('area fill state disagrees with the domains');
       const m = merged[merged.length - 1];
       if (m !== undefined && m.last + 1n === a.start) m.last = a.last;
       else merged.push({ start: a.start, last: a.last });
     }
     if (JSON.stringify(merged, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) !==
-      JSON.stringify(this.extents.toArray(), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) {
+      JSON.stringify(this.extents.toArray().map((e) => ({ start: e.start, last: e.last })), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))) {
       throw new Error('extents are not the union of the areas');
     }
   }

@@ -50,8 +50,8 @@ describe('RangeTree', () => {
     // A degenerate (list-shaped) tree would make this recursion overflow the stack or take
     // seconds; a treap's expected depth is about 3·log2(n).
     const depth = (t as unknown as { root: unknown }).root;
-    const measure = (n: { left: unknown; right: unknown } | null): number =>
-      n === null ? 0 : 1 + Math.max(measure(n.left as never), measure(n.right as never));
+    const measure = (n: { treeLeft: unknown; treeRight: unknown } | null): number =>
+      n === null ? 0 : 1 + Math.max(measure(n.treeLeft as never), measure(n.treeRight as never));
     expect(measure(depth as never)).toBeLessThan(60);
     for (let i = 0; i < n; i += 2) {
       const hit = t.firstIntersecting(BigInt(i) * 0x200000n, BigInt(i) * 0x200000n);
