@@ -45,7 +45,7 @@ MOCK_APERTURE_LAST = 0x7FFFFFFF
 CAPABILITIES = [
     "ioas", "access", "hwpt", "map-file", "options", "vfio-device",
     "test:accounting", "test:dma", "test:mem", "test:refs", "test:reserved", "test:state",
-    "x-raw-ioctl",
+    "test:temp-memory-limit", "x-raw-ioctl",
 ]
 
 MAP_FIXED_IOVA = 1 << 0
@@ -541,6 +541,7 @@ class Machine:
             self.devices[d.get("name")] = TopoDevice(d.get("name"), model, d.get("flags") or [])
         drop = ((topology.get("process") or {}).get("drop")) or []
         self.process = Process(drop)
+        self.temp_memory_limit = TEMP_MEMORY_LIMIT_DEFAULT
         self.contexts = {}
         self.next_fd = 3
 
@@ -1322,6 +1323,11 @@ def hook(m, fd, op, arg):
         if ctx is None:
             raise Errno("EBADF")
         return raw_ioctl(m, ctx, arg)
+    if op == "SET_TEMP_MEMORY_LIMIT":
+        if fd not in m.contexts:
+            raise Errno("EBADF")
+        m.temp_memory_limit = hook_temp_memory_limit(arg)
+        return {}
     if op in ACCESS_HOOKS:
         ctx = m.contexts.get(fd)
         if ctx is None:
@@ -1368,6 +1374,21 @@ def hook(m, fd, op, arg):
         f.data[o:o + n] = data[i:i + n]
         i += n
     return {"fault": None}
+
+
+# pages.c sizes its temporary PFN batch from this many bytes; a batch needs room for at least
+# one PFN and its count (8 + 4 bytes), so the selftest op refuses less with EINVAL.
+TEMP_MEMORY_LIMIT_DEFAULT = 65536
+TEMP_MEMORY_LIMIT_MIN = 12
+
+
+def hook_temp_memory_limit(arg):
+    """SET_TEMP_MEMORY_LIMIT: only the size of the kernel's batch buffers changes, which is
+    invisible at this model's level (a batch split never changes what is pinned or mapped)."""
+    limit = field(arg, "limit", 32)
+    if limit < TEMP_MEMORY_LIMIT_MIN:
+        raise Errno("EINVAL")
+    return limit
 
 
 ACCESS_NEEDS_PIN_PAGES = 1 << 0
