@@ -49,7 +49,8 @@ MOCK_APERTURE_LAST = 0x7FFFFFFF
 CAPABILITIES = [
     "ioas", "access", "hwpt", "map-file", "change-process", "options", "vfio-device",
     "test:accounting", "test:dma", "test:mem", "test:process", "test:refs", "test:reserved",
-    "test:state", "test:temp-memory-limit", "x-raw-ioctl",
+    "test:state", "test:temp-memory-limit", "test:access-rw-slow-path", "test:mmap-private",
+    "x-raw-ioctl",
 ]
 
 MAP_FIXED_IOVA = 1 << 0
@@ -248,6 +249,7 @@ class Process:
         self.alive = True
         self.pages = {}  # user page number -> Frame
         self.shared = set()  # user page numbers of shared file mappings
+        self.cow = set()  # user page numbers of MAP_PRIVATE file mappings still on the file's page
         self.next_addr = self.BASE
         self.caps_dropped = set(drop)
         self.memlock_limit_pages = self.DEFAULT_MEMLOCK_PAGES
@@ -258,8 +260,10 @@ class Process:
         """fork(2): anonymous pages are copied (a pinned page stays with the parent, as Linux
         copies maybe-pinned pages at fork), file mappings shared; same user, caps and limit."""
         child = Process(pid, self.phys, self.user, self.caps_dropped)
-        child.pages = {pg: f if pg in self.shared else self.phys.copy(f) for pg, f in self.pages.items()}
+        child.pages = {pg: f if pg in self.shared or pg in self.cow else self.phys.copy(f)
+                       for pg, f in self.pages.items()}
         child.shared = set(self.shared)
+        child.cow = set(self.cow)
         child.next_addr = self.next_addr
         child.memlock_limit_pages = self.memlock_limit_pages
         return child
@@ -270,9 +274,11 @@ class Process:
         self.alive = False
         self.pages.clear()
         self.shared.clear()
+        self.cow.clear()
 
-    def mmap_file(self, length, memfile, offset):
-        """A shared mapping of a file: its pages are the file's frames (none past EOF)."""
+    def mmap_file(self, length, memfile, offset, private=False):
+        """A mapping of a file: its pages are the file's frames (none past EOF). A MAP_PRIVATE
+        page stays the file's (copy on write) until a CPU write or a long-term pin unshares it."""
         if length == 0 or offset % PAGE:
             raise Errno("EINVAL")
         n = (length + PAGE - 1) // PAGE
@@ -282,8 +288,16 @@ class Process:
             frame = memfile.frames.get(offset // PAGE + i)
             if frame is not None:
                 self.pages[addr // PAGE + i] = frame
-                self.shared.add(addr // PAGE + i)
+                (self.cow if private else self.shared).add(addr // PAGE + i)
         return addr
+
+    def unshare(self, pages):
+        """The write fault (or gup_must_unshare for a FOLL_LONGTERM pin) on a MAP_PRIVATE file
+        page: the page gets an anonymous copy of the file page; the file is left alone."""
+        for pg in pages:
+            if pg in self.cow:
+                self.cow.discard(pg)
+                self.pages[pg] = self.phys.copy(self.pages[pg])
 
     def capable(self, cap):
         return cap not in self.caps_dropped
@@ -306,6 +320,7 @@ class Process:
         for p in range(addr // PAGE, (addr + length + PAGE - 1) // PAGE):
             self.pages.pop(p, None)
             self.shared.discard(p)
+            self.cow.discard(p)
 
     def page_range(self, addr, length):
         if length == 0:
@@ -330,6 +345,7 @@ class Process:
     def write(self, addr, data):
         if addr + len(data) > U64_MAX + 1 or not self.mapped(addr, len(data)):
             raise Errno("EFAULT")
+        self.unshare(self.page_range(addr, len(data)))
         i = 0
         while i < len(data):
             off = addr % PAGE
@@ -676,6 +692,8 @@ class Machine:
             ioas.areas = sorted(areas, key=lambda a: a.iova)
             ioas.domains = list(domains)
         for p in pages_objs:
+            if not p.is_file:
+                p.mm.unshare(pg for pg in need[id(p)] if pg not in p.pinned)  # long-term pins unshare
             p.pinned = {pg: p.pinned.get(pg) or p.frames[pg] for pg in need[id(p)]}
         self.initial.user.locked_pages += user_delta
         for mm, (locked, pinned) in mm_delta.items():
@@ -1412,7 +1430,8 @@ def hook(m, fd, op, arg):
             memfile = m.files.get(arg.get("fd"))
             if memfile is None:
                 raise Errno("EBADF")
-            return {"addr": u64_out(p.mmap_file(length, memfile, u64_in(arg.get("offset", 0), "offset")))}
+            offset = u64_in(arg.get("offset", 0), "offset")
+            return {"addr": u64_out(p.mmap_file(length, memfile, offset, bool(arg.get("private", False))))}
         return {"addr": u64_out(p.mmap(length))}
     if op == "MEMFD_CREATE":
         fd = m.next_fd
@@ -1627,6 +1646,33 @@ def hook_access_unpin(m, ctx, arg):
     raise Errno("ENOENT")
 
 
+def rw_frames(m, pages, addr, length, write, slow_path):
+    """pages.c iopt_pages_rw_access: which frames an access read or write of [addr, addr+length)
+    of a page store touches, as a function of the page number, after checking they all exist.
+    - a file store, or a copy spanning pages made from another mm or with the test's SLOW_PATH
+      flag: iopt_pages_rw_slow, whose pfn_reader takes the frames the store holds pinned (for a
+      domain or an access) and pins the rest through the source (EFAULT once unmapped or gone);
+    - a copy inside one page from another mm (or SLOW_PATH): iopt_pages_rw_page pins that page
+      again at the user VA of the source mm (EFAULT if unmapped), or goes the slow way when the
+      mm is gone;
+    - otherwise copy_{to,from}_user at the user VA of the caller, who owns the store: whatever
+      the VA maps now (EFAULT if unmapped), not what the store pinned."""
+    if write and not pages.writable:
+        raise Errno("EPERM")
+    first, last = addr // PAGE, (addr + length - 1) // PAGE
+    through_source = {pg: pages.frames.get(pg) for pg in range(first, last + 1)}
+    other_mm = slow_path or m.process is not pages.mm
+    if pages.is_file or (other_mm and not (first == last and pages.mm.alive)):
+        frames = {pg: pages.pinned.get(pg) or f for pg, f in through_source.items()}
+        if None in frames.values():
+            raise Errno(pages.missing_errno)
+        return frames.get
+    # iopt_pages_rw_page, or the caller's own VA: either way what the source VA maps now.
+    if None in through_source.values():
+        raise Errno("EFAULT")
+    return through_source.get
+
+
 def hook_access_rw(m, ctx, arg):
     iova = u64_in(arg.get("iova"), "iova")
     write = bool(arg.get("write", False))
@@ -1634,6 +1680,7 @@ def hook_access_rw(m, ctx, arg):
     length = len(data) if write else u64_in(arg.get("length", 0), "length")
     if length > ACCESS_MAX_BYTES:
         raise Errno("ENOMEM")
+    slow_path = bool(arg.get("slow_path", False))
     acc = ctx.get(field(arg, "access_id", 32), "access")
     segs, done, need_prot = access_range(acc, iova, length, write)
     out = bytearray()
@@ -1643,12 +1690,11 @@ def hook_access_rw(m, ctx, arg):
             raise Errno("EPERM")
         va = a.source_addr(first)
         n = last - first + 1
+        frame_of = rw_frames(m, a.pages, va, n, write, slow_path)
         while n:
             off = va % PAGE
             k = min(n, PAGE - off)
-            frame = a.pages.pinned.get(va // PAGE) or a.pages.frames.get(va // PAGE)
-            if frame is None:
-                raise Errno("EFAULT")
+            frame = frame_of(va // PAGE)
             if write:
                 frame.data[off:off + k] = data[len(out):len(out) + k]
                 out += data[len(out):len(out) + k]
