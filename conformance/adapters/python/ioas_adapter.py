@@ -50,7 +50,7 @@ CAPABILITIES = [
     "ioas", "access", "hwpt", "map-file", "change-process", "options", "vfio-device",
     "test:accounting", "test:dma", "test:mem", "test:process", "test:refs", "test:reserved",
     "test:state", "test:temp-memory-limit", "test:access-rw-slow-path", "test:mmap-private",
-    "x-raw-ioctl",
+    "test:mmap-huge", "x-raw-ioctl",
 ]
 
 MAP_FIXED_IOVA = 1 << 0
@@ -210,19 +210,27 @@ class PhysicalMemory:
 class MemFile:
     """A memfd: its pages are Frames shared by every mapping of it and by MAP_FILE pins."""
 
-    def __init__(self, phys, length):
+    def __init__(self, phys, length, huge=False):
         self.phys = phys
+        self.huge = huge  # MFD_HUGETLB: sized and mapped in whole 2 MiB pages
         self.frames = {}
         self.size = 0
         self.truncate(length)
 
     def truncate(self, length):
+        if self.huge and length % HPAGE:
+            raise Errno("EINVAL")
         old_pages = (self.size + PAGE - 1) // PAGE
         new_pages = (length + PAGE - 1) // PAGE
         for i in range(new_pages, old_pages):
             self.frames.pop(i, None)  # a pin keeps its Frame; the file no longer has it
-        for i in range(old_pages, new_pages):
-            self.frames[i] = self.phys.frame()
+        if self.huge:  # each huge page physically contiguous
+            for first in range(old_pages, new_pages, PhysicalMemory.FRAMES_PER_HPAGE):
+                for i, f in enumerate(self.phys.contiguous(PhysicalMemory.FRAMES_PER_HPAGE)):
+                    self.frames[first + i] = f
+        else:
+            for i in range(old_pages, new_pages):
+                self.frames[i] = self.phys.frame()
         self.size = length
 
 
@@ -250,6 +258,7 @@ class Process:
         self.pages = {}  # user page number -> Frame
         self.shared = set()  # user page numbers of shared file mappings
         self.cow = set()  # user page numbers of MAP_PRIVATE file mappings still on the file's page
+        self.huge = []  # [start, stop) byte ranges of hugetlb mappings
         self.next_addr = self.BASE
         self.caps_dropped = set(drop)
         self.memlock_limit_pages = self.DEFAULT_MEMLOCK_PAGES
@@ -264,6 +273,7 @@ class Process:
                        for pg, f in self.pages.items()}
         child.shared = set(self.shared)
         child.cow = set(self.cow)
+        child.huge = list(self.huge)
         child.next_addr = self.next_addr
         child.memlock_limit_pages = self.memlock_limit_pages
         return child
@@ -275,15 +285,23 @@ class Process:
         self.pages.clear()
         self.shared.clear()
         self.cow.clear()
+        self.huge.clear()
 
-    def mmap_file(self, length, memfile, offset, private=False):
+    def mmap_file(self, length, memfile, offset, private=False, huge=False):
         """A mapping of a file: its pages are the file's frames (none past EOF). A MAP_PRIVATE
-        page stays the file's (copy on write) until a CPU write or a long-term pin unshares it."""
-        if length == 0 or offset % PAGE:
+        page stays the file's (copy on write) until a CPU write or a long-term pin unshares it.
+        A hugetlb file maps whole 2 MiB pages from a 2 MiB aligned offset."""
+        if length == 0 or offset % PAGE or (huge and not memfile.huge):
             raise Errno("EINVAL")
+        if memfile.huge:
+            if offset % HPAGE:
+                raise Errno("EINVAL")
+            length = (length + HPAGE - 1) // HPAGE * HPAGE
         n = (length + PAGE - 1) // PAGE
         addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
         self.next_addr = addr + n * PAGE + HPAGE
+        if memfile.huge:
+            self.huge.append((addr, addr + length))
         for i in range(n):
             frame = memfile.frames.get(offset // PAGE + i)
             if frame is not None:
@@ -302,9 +320,12 @@ class Process:
     def capable(self, cap):
         return cap not in self.caps_dropped
 
-    def mmap(self, length):
+    def mmap(self, length, huge=False):
+        """Anonymous memory; `huge` is MAP_HUGETLB | MAP_POPULATE: whole 2 MiB pages."""
         if length == 0:
             raise Errno("EINVAL")
+        if huge:
+            length = (length + HPAGE - 1) // HPAGE * HPAGE
         n = (length + PAGE - 1) // PAGE
         # Every mapping starts on a 2 MiB boundary, as a THP-friendly allocator would; automatic
         # IOVAs keep the address's alignment, so the cases may rely on at least page alignment.
@@ -312,11 +333,22 @@ class Process:
         self.next_addr = addr + n * PAGE + HPAGE
         for p, frame in zip(range(addr // PAGE, addr // PAGE + n), self.phys.contiguous(n)):
             self.pages[p] = frame
+        if huge:
+            self.huge.append((addr, addr + length))
         return addr
 
     def munmap(self, addr, length):
         if addr % PAGE or length == 0 or addr + length > U64_MAX + 1:
             raise Errno("EINVAL")
+        end = addr + length
+        # A hugetlb mapping splits only on its 2 MiB boundaries (hugetlb_vm_op_split).
+        for start, stop in self.huge:
+            for cut in (addr, end):
+                if start < cut < stop and cut % HPAGE:
+                    raise Errno("EINVAL")
+        left = [(start, min(stop, addr)) for start, stop in self.huge if start < addr]
+        right = [(max(start, end), stop) for start, stop in self.huge if stop > end]
+        self.huge = [(start, stop) for start, stop in left + right if start < stop]
         for p in range(addr // PAGE, (addr + length + PAGE - 1) // PAGE):
             self.pages.pop(p, None)
             self.shared.discard(p)
@@ -1431,12 +1463,14 @@ def hook(m, fd, op, arg):
             if memfile is None:
                 raise Errno("EBADF")
             offset = u64_in(arg.get("offset", 0), "offset")
-            return {"addr": u64_out(p.mmap_file(length, memfile, offset, bool(arg.get("private", False))))}
-        return {"addr": u64_out(p.mmap(length))}
+            private = bool(arg.get("private", False))
+            return {"addr": u64_out(p.mmap_file(length, memfile, offset, private, bool(arg.get("huge", False))))}
+        return {"addr": u64_out(p.mmap(length, bool(arg.get("huge", False))))}
     if op == "MEMFD_CREATE":
+        memfile = MemFile(m.phys, u64_in(arg.get("length"), "length"), bool(arg.get("huge", False)))
         fd = m.next_fd
         m.next_fd += 1
-        m.files[fd] = MemFile(m.phys, u64_in(arg.get("length"), "length"))
+        m.files[fd] = memfile
         return {"fd": fd}
     if op == "FTRUNCATE":
         memfile = m.files.get(arg.get("fd"))
