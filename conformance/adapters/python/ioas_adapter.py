@@ -2,8 +2,9 @@
 """A small, independent model of iommufd's IOAS world (/dev/iommu), behind the stdio adapter
 protocol.
 
-It owns: the simulated process (memory as 4 KiB frames, memfd files, capabilities,
-RLIMIT_MEMLOCK and its charges), iommufd contexts with their object tables (IOAS, HWPT_PAGING
+It owns: the simulated processes (the initial one and those PROCESS_FORK makes: memory as
+4 KiB frames, capabilities, RLIMIT_MEMLOCK and their mm's charges; one user, one table of memfd
+files and fds), iommufd contexts with their object tables (IOAS, HWPT_PAGING
 of `mock` IOMMU units, bound devices, access objects), the IOVA space of each IOAS (areas,
 reserved ranges, allowed ranges, alignment), page pinning as CHECK_REFS reports it, device DMA
 through the mock domains, and the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
@@ -20,7 +21,10 @@ Invariants:
 - a page of a page store (one MAP or MAP_FILE) is pinned exactly while some area using it sits
   in an IOAS with a domain, or an access pin item covers it; a store pins a page once whoever
   needs it, and CHECK_REFS counts the pinning stores of the frame behind each user page;
-- pinned pages are charged (USER or MM mode, none with CAP_IPC_LOCK) exactly while pinned;
+- pinned pages are charged (USER or MM mode, none with CAP_IPC_LOCK) exactly while pinned, to
+  the mm a page store was mapped from (or moved to by IOAS_CHANGE_PROCESS) and its user;
+- every request is made by one process (`pid`, default the initial one): its memory is what
+  pointers and MAP's user_va mean, its mm what new page stores belong to;
 - object IDs are per context, the lowest free one from 1;
 - every u64 leaves as a JSON number when <= 2^53-1, else as a "0x..." string.
 
@@ -43,9 +47,10 @@ MOCK_APERTURE_START = 0x1000000
 MOCK_APERTURE_LAST = 0x7FFFFFFF
 
 CAPABILITIES = [
-    "ioas", "access", "hwpt", "map-file", "options", "vfio-device",
-    "test:accounting", "test:dma", "test:mem", "test:refs", "test:reserved", "test:state",
-    "x-raw-ioctl",
+    "ioas", "access", "hwpt", "map-file", "change-process", "options", "vfio-device",
+    "test:accounting", "test:dma", "test:mem", "test:process", "test:refs", "test:reserved",
+    "test:state", "test:temp-memory-limit", "test:access-rw-slow-path", "test:mmap-private",
+    "test:mmap-huge", "x-raw-ioctl",
 ]
 
 MAP_FIXED_IOVA = 1 << 0
@@ -72,6 +77,7 @@ IOMMUFD_CMDS = {
     "IOMMU_HWPT_ALLOC": (0x89, 48, 24),
     "IOMMU_IOAS_MAP_FILE": (0x8F, 40, 40),
     "IOMMU_GET_HW_INFO": (0x8A, 40, 32),
+    "IOMMU_IOAS_CHANGE_PROCESS": (0x92, 8, 8),
 }
 # Offsets of the fields past min_size: a shorter `size` leaves them zero (copy_struct_from_user).
 LATE_FIELDS = {
@@ -176,85 +182,177 @@ class Frame:
         self.data = bytearray(PAGE)
 
 
+class PhysicalMemory:
+    """Frame numbers of the simulated physical memory, one allocator for every process and file."""
+
+    FRAMES_PER_HPAGE = HPAGE // PAGE
+
+    def __init__(self):
+        self.next_pfn = self.FRAMES_PER_HPAGE
+
+    def frame(self):
+        f = Frame(self.next_pfn)
+        self.next_pfn += 1
+        return f
+
+    def contiguous(self, n):
+        """n frames, physically contiguous from a 2 MiB boundary, so a buffer can back large IOPTEs."""
+        pfn = (self.next_pfn + self.FRAMES_PER_HPAGE - 1) // self.FRAMES_PER_HPAGE * self.FRAMES_PER_HPAGE
+        self.next_pfn = pfn + n
+        return [Frame(pfn + i) for i in range(n)]
+
+    def copy(self, frame):
+        f = self.frame()
+        f.data[:] = frame.data
+        return f
+
+
 class MemFile:
     """A memfd: its pages are Frames shared by every mapping of it and by MAP_FILE pins."""
 
-    def __init__(self, process, length):
-        self.process = process
+    def __init__(self, phys, length, huge=False):
+        self.phys = phys
+        self.huge = huge  # MFD_HUGETLB: sized and mapped in whole 2 MiB pages
         self.frames = {}
         self.size = 0
         self.truncate(length)
 
     def truncate(self, length):
+        if self.huge and length % HPAGE:
+            raise Errno("EINVAL")
         old_pages = (self.size + PAGE - 1) // PAGE
         new_pages = (length + PAGE - 1) // PAGE
         for i in range(new_pages, old_pages):
             self.frames.pop(i, None)  # a pin keeps its Frame; the file no longer has it
-        for i in range(old_pages, new_pages):
-            self.frames[i] = self.process.new_frame()
+        if self.huge:  # each huge page physically contiguous
+            for first in range(old_pages, new_pages, PhysicalMemory.FRAMES_PER_HPAGE):
+                for i, f in enumerate(self.phys.contiguous(PhysicalMemory.FRAMES_PER_HPAGE)):
+                    self.frames[first + i] = f
+        else:
+            for i in range(old_pages, new_pages):
+                self.frames[i] = self.phys.frame()
         self.size = length
 
 
+class User:
+    """The user every simulated process runs as: its locked_vm (per-user charges, in pages)."""
+
+    def __init__(self):
+        self.locked_pages = 0
+
+
 class Process:
-    """User memory of the one simulated process: 4 KiB pages, zero-filled when mapped, each
-    backed by a Frame; its capabilities and RLIMIT_MEMLOCK."""
+    """One simulated process: its user memory (4 KiB pages, zero-filled when mapped, each backed
+    by a Frame; `shared` holds the pages that map a file, which fork shares rather than copies),
+    its capabilities and RLIMIT_MEMLOCK, and its mm's counters (locked_vm, pinned_vm). After exit
+    the mm keeps its counters (pins still hold it, as mmgrab does) but has no address space."""
 
     BASE = 0x7F0000000000
-    FRAMES_PER_HPAGE = HPAGE // PAGE
     DEFAULT_MEMLOCK_PAGES = (8 << 20) // PAGE  # Linux's default RLIMIT_MEMLOCK, 8 MiB
 
-    def __init__(self, drop):
+    def __init__(self, pid, phys, user, drop):
+        self.pid = pid
+        self.phys = phys
+        self.user = user
+        self.alive = True
         self.pages = {}  # user page number -> Frame
+        self.shared = set()  # user page numbers of shared file mappings
+        self.cow = set()  # user page numbers of MAP_PRIVATE file mappings still on the file's page
+        self.huge = []  # [start, stop) byte ranges of hugetlb mappings
         self.next_addr = self.BASE
-        self.next_pfn = self.FRAMES_PER_HPAGE
         self.caps_dropped = set(drop)
         self.memlock_limit_pages = self.DEFAULT_MEMLOCK_PAGES
-        self.user_locked_pages = 0
         self.mm_locked_pages = 0
         self.mm_pinned_pages = 0
-        self.files = {}  # fd -> MemFile
 
-    def new_frame(self):
-        f = Frame(self.next_pfn)
-        self.next_pfn += 1
-        return f
+    def fork(self, pid):
+        """fork(2): anonymous pages are copied (a pinned page stays with the parent, as Linux
+        copies maybe-pinned pages at fork), file mappings shared; same user, caps and limit."""
+        child = Process(pid, self.phys, self.user, self.caps_dropped)
+        child.pages = {pg: f if pg in self.shared or pg in self.cow else self.phys.copy(f)
+                       for pg, f in self.pages.items()}
+        child.shared = set(self.shared)
+        child.cow = set(self.cow)
+        child.huge = list(self.huge)
+        child.next_addr = self.next_addr
+        child.memlock_limit_pages = self.memlock_limit_pages
+        return child
 
-    def mmap_file(self, length, memfile, offset):
-        """A shared mapping of a file: its pages are the file's frames (none past EOF)."""
-        if length == 0 or offset % PAGE:
+    def exit(self):
+        """exit(2): the address space goes, in place, so that a page store that pins from this
+        mm finds nothing (EFAULT); the counters stay with the mm."""
+        self.alive = False
+        self.pages.clear()
+        self.shared.clear()
+        self.cow.clear()
+        self.huge.clear()
+
+    def mmap_file(self, length, memfile, offset, private=False, huge=False):
+        """A mapping of a file: its pages are the file's frames (none past EOF). A MAP_PRIVATE
+        page stays the file's (copy on write) until a CPU write or a long-term pin unshares it.
+        A hugetlb file maps whole 2 MiB pages from a 2 MiB aligned offset."""
+        if length == 0 or offset % PAGE or (huge and not memfile.huge):
             raise Errno("EINVAL")
+        if memfile.huge:
+            if offset % HPAGE:
+                raise Errno("EINVAL")
+            length = (length + HPAGE - 1) // HPAGE * HPAGE
         n = (length + PAGE - 1) // PAGE
         addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
         self.next_addr = addr + n * PAGE + HPAGE
+        if memfile.huge:
+            self.huge.append((addr, addr + length))
         for i in range(n):
             frame = memfile.frames.get(offset // PAGE + i)
             if frame is not None:
                 self.pages[addr // PAGE + i] = frame
+                (self.cow if private else self.shared).add(addr // PAGE + i)
         return addr
+
+    def unshare(self, pages):
+        """The write fault (or gup_must_unshare for a FOLL_LONGTERM pin) on a MAP_PRIVATE file
+        page: the page gets an anonymous copy of the file page; the file is left alone."""
+        for pg in pages:
+            if pg in self.cow:
+                self.cow.discard(pg)
+                self.pages[pg] = self.phys.copy(self.pages[pg])
 
     def capable(self, cap):
         return cap not in self.caps_dropped
 
-    def mmap(self, length):
+    def mmap(self, length, huge=False):
+        """Anonymous memory; `huge` is MAP_HUGETLB | MAP_POPULATE: whole 2 MiB pages."""
         if length == 0:
             raise Errno("EINVAL")
+        if huge:
+            length = (length + HPAGE - 1) // HPAGE * HPAGE
         n = (length + PAGE - 1) // PAGE
         # Every mapping starts on a 2 MiB boundary, as a THP-friendly allocator would; automatic
         # IOVAs keep the address's alignment, so the cases may rely on at least page alignment.
         addr = (self.next_addr + HPAGE - 1) // HPAGE * HPAGE
         self.next_addr = addr + n * PAGE + HPAGE
-        # Physically contiguous and 2 MiB aligned, so that a buffer can back large IOPTEs.
-        pfn = (self.next_pfn + self.FRAMES_PER_HPAGE - 1) // self.FRAMES_PER_HPAGE * self.FRAMES_PER_HPAGE
-        self.next_pfn = pfn + n
-        for i, p in enumerate(range(addr // PAGE, addr // PAGE + n)):
-            self.pages[p] = Frame(pfn + i)
+        for p, frame in zip(range(addr // PAGE, addr // PAGE + n), self.phys.contiguous(n)):
+            self.pages[p] = frame
+        if huge:
+            self.huge.append((addr, addr + length))
         return addr
 
     def munmap(self, addr, length):
         if addr % PAGE or length == 0 or addr + length > U64_MAX + 1:
             raise Errno("EINVAL")
+        end = addr + length
+        # A hugetlb mapping splits only on its 2 MiB boundaries (hugetlb_vm_op_split).
+        for start, stop in self.huge:
+            for cut in (addr, end):
+                if start < cut < stop and cut % HPAGE:
+                    raise Errno("EINVAL")
+        left = [(start, min(stop, addr)) for start, stop in self.huge if start < addr]
+        right = [(max(start, end), stop) for start, stop in self.huge if stop > end]
+        self.huge = [(start, stop) for start, stop in left + right if start < stop]
         for p in range(addr // PAGE, (addr + length + PAGE - 1) // PAGE):
             self.pages.pop(p, None)
+            self.shared.discard(p)
+            self.cow.discard(p)
 
     def page_range(self, addr, length):
         if length == 0:
@@ -279,6 +377,7 @@ class Process:
     def write(self, addr, data):
         if addr + len(data) > U64_MAX + 1 or not self.mapped(addr, len(data)):
             raise Errno("EFAULT")
+        self.unshare(self.page_range(addr, len(data)))
         i = 0
         while i < len(data):
             off = addr % PAGE
@@ -295,13 +394,17 @@ class Pages:
     """The pinned-page store of one MAP (a user VA range) or MAP_FILE (a file range), shared by
     COPY. Addresses inside it are in its source's byte space: user VA, or file offset."""
 
-    def __init__(self, base, length, writable, account, frames, missing_errno):
+    def __init__(self, base, length, writable, account, mm, frames, is_file):
         self.base = base  # user VA, or file offset, of the first byte
         self.length = length
         self.writable = writable
         self.account = account  # "none" | "user" | "mm", fixed when the MAP creates it
-        self.frames = frames  # the source: page number -> Frame (process memory or a file)
-        self.missing_errno = missing_errno  # pinning a page the source lacks
+        self.mm = mm  # the Process it was mapped from (source_mm): charged, and pinned from
+        self.frames = frames  # the source: page number -> Frame (that process's memory, or a file)
+        self.is_file = is_file
+        # Pinning a page the source lacks: unmapped user memory is EFAULT, a page past the end
+        # of a file EINVAL.
+        self.missing_errno = "EINVAL" if is_file else "EFAULT"
         self.pinned = {}  # source page number -> the Frame this store holds pinned
 
 
@@ -540,7 +643,12 @@ class Machine:
                 raise RpcError(-32602, f"device {d.get('name')}: IOMMU model {model!r} is not implemented (only mock)")
             self.devices[d.get("name")] = TopoDevice(d.get("name"), model, d.get("flags") or [])
         drop = ((topology.get("process") or {}).get("drop")) or []
-        self.process = Process(drop)
+        self.phys = PhysicalMemory()
+        self.initial = Process(1, self.phys, User(), drop)
+        self.processes = {1: self.initial}
+        self.process = self.initial  # the caller of the request being served
+        self.files = {}  # fd -> MemFile: one fd table for every process
+        self.temp_memory_limit = TEMP_MEMORY_LIMIT_DEFAULT
         self.contexts = {}
         self.next_fd = 3
 
@@ -584,28 +692,45 @@ class Machine:
     def repin(self, changes, extra_areas=()):
         """Moves to the candidate state `changes` (ioas -> (areas, domains)): pins what it
         newly needs (EFAULT if the user memory is gone, nothing changed), unpins the rest."""
-        proc = self.process
         pages_objs = self.all_pages(extra_areas)
         need = self.needed_pins(pages_objs, changes)
-        delta = {"none": 0, "user": 0, "mm": 0}
+        # Each store charges the mm it was mapped from (and that mm's task's RLIMIT_MEMLOCK):
+        # pinned_vm always, locked_vm in MM mode, the user's locked_vm in USER mode.
+        user_delta = 0
+        user_limit = None
+        mm_delta = {}  # Process -> [locked, pinned]
         for p in pages_objs:
             for pg in need[id(p)]:
                 if pg not in p.pinned and pg not in p.frames:
                     raise Errno(p.missing_errno)
-            delta[p.account] += len(need[id(p)]) - len(p.pinned)
+            n = len(need[id(p)]) - len(p.pinned)
+            if n == 0:
+                continue
+            d = mm_delta.setdefault(p.mm, [0, 0])
+            d[1] += n
+            if p.account == "mm":
+                d[0] += n
+            elif p.account == "user":
+                user_delta += n
+                if n > 0 and user_limit is None:
+                    user_limit = p.mm.memlock_limit_pages
         # Pinned pages are charged after they are pinned (pages.c): EFAULT comes first.
-        if delta["user"] > 0 and proc.user_locked_pages + delta["user"] > proc.memlock_limit_pages:
+        if user_delta > 0 and self.initial.user.locked_pages + user_delta > user_limit:
             raise Errno("ENOMEM")
-        if delta["mm"] > 0 and proc.mm_locked_pages + delta["mm"] > proc.memlock_limit_pages:
-            raise Errno("ENOMEM")
+        for mm, (locked, _) in mm_delta.items():
+            if locked > 0 and mm.mm_locked_pages + locked > mm.memlock_limit_pages:
+                raise Errno("ENOMEM")
         for ioas, (areas, domains) in changes.items():
             ioas.areas = sorted(areas, key=lambda a: a.iova)
             ioas.domains = list(domains)
         for p in pages_objs:
+            if not p.is_file:
+                p.mm.unshare(pg for pg in need[id(p)] if pg not in p.pinned)  # long-term pins unshare
             p.pinned = {pg: p.pinned.get(pg) or p.frames[pg] for pg in need[id(p)]}
-        proc.user_locked_pages += delta["user"]
-        proc.mm_locked_pages += delta["mm"]
-        proc.mm_pinned_pages += delta["none"] + delta["user"] + delta["mm"]
+        self.initial.user.locked_pages += user_delta
+        for mm, (locked, pinned) in mm_delta.items():
+            mm.mm_locked_pages += locked
+            mm.mm_pinned_pages += pinned
 
     def refcounts(self, addr, length):
         """The pin count of the frame behind each 4 KiB page of user memory: how many page
@@ -906,7 +1031,7 @@ def ioctl_map(m, ctx, arg):
     if length == 0 or length > SIZE_MAX - PAGE:
         raise Errno("EINVAL")
     account = account_mode(m, ctx)
-    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account, m.process.pages, "EFAULT")
+    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account, m.process, m.process.pages, False)
     iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
     return {"iova": u64_out(iova)}
 
@@ -923,7 +1048,7 @@ def ioctl_map_file(m, ctx, arg):
         raise Errno("EINVAL")
     ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
     fd = u64_in(arg.get("fd", 0), "fd") if not (isinstance(arg.get("fd"), int) and arg["fd"] < 0) else -1
-    memfile = m.process.files.get(fd)
+    memfile = m.files.get(fd)
     if memfile is None:
         raise Errno("EBADF")
     start = field(arg, "start")
@@ -934,7 +1059,7 @@ def ioctl_map_file(m, ctx, arg):
     account = account_mode(m, ctx)
     # The file's size is not checked here (iopt_alloc_file_pages does not): pinning a page
     # past its end -- when a domain or an access needs it -- is EINVAL.
-    pages = Pages(start, length, bool(flags & MAP_WRITEABLE), account, memfile.frames, "EINVAL")
+    pages = Pages(start, length, bool(flags & MAP_WRITEABLE), account, m.process, memfile.frames, True)
     iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
     return {"iova": u64_out(iova)}
 
@@ -1008,6 +1133,55 @@ def ioctl_unmap(m, ctx, arg):
     if unmapped == 0 and not unmap_all:
         raise Errno("ENOENT")
     return {"length": u64_out(unmapped)}
+
+
+def needs_charge_move(pages, caller):
+    """ioas.c need_charge_update: an uncharged store never moves; an MM-mode store moves when
+    it belongs to another mm; a USER-mode one also when the user differs (it counts in the mm's
+    pinned_vm as well)."""
+    if pages.account == "none":
+        return False
+    if pages.account == "mm":
+        return pages.mm is not caller
+    return pages.mm.user is not caller.user or pages.mm is not caller
+
+
+def ioctl_change_process(m, ctx, arg):
+    """IOMMU_IOAS_CHANGE_PROCESS: every store behind an area of every IOAS of this context moves
+    to the calling process. Only file stores can (a user-VA store is tied to its address space:
+    EINVAL); the caller is charged for all of them first, against its own RLIMIT_MEMLOCK (ENOMEM
+    leaves everything as it was), then the old owners are uncharged."""
+    if field(arg, "__reserved", 32):
+        raise Errno("EOPNOTSUPP")
+    caller = m.process
+    stores = {}
+    for o in ctx.objects.values():
+        if isinstance(o, Ioas):
+            for a in o.areas:
+                if not a.pages.is_file:
+                    raise Errno("EINVAL")
+                stores[id(a.pages)] = a.pages
+    moving = [p for p in stores.values() if needs_charge_move(p, caller)]
+    user_pages = sum(len(p.pinned) for p in moving if p.account == "user")
+    mm_pages = sum(len(p.pinned) for p in moving if p.account == "mm")
+    # charge_current goes mode by mode (USER before MM) and undoes on failure: check both first.
+    if user_pages and caller.user.locked_pages + user_pages > caller.memlock_limit_pages:
+        raise Errno("ENOMEM")
+    if mm_pages and caller.mm_locked_pages + mm_pages > caller.memlock_limit_pages:
+        raise Errno("ENOMEM")
+    caller.user.locked_pages += user_pages
+    caller.mm_locked_pages += mm_pages
+    caller.mm_pinned_pages += user_pages + mm_pages
+    for p in moving:
+        n = len(p.pinned)
+        p.mm.mm_pinned_pages -= n
+        if p.account == "user":
+            p.mm.user.locked_pages -= n
+        else:
+            p.mm.mm_locked_pages -= n
+    for p in stores.values():
+        p.mm = caller
+    return {}
 
 
 def ioctl_option(m, ctx, arg):
@@ -1200,6 +1374,7 @@ HANDLERS = {
     "IOMMU_HWPT_ALLOC": ioctl_hwpt_alloc,
     "IOMMU_IOAS_MAP_FILE": ioctl_map_file,
     "IOMMU_GET_HW_INFO": ioctl_get_hw_info,
+    "IOMMU_IOAS_CHANGE_PROCESS": ioctl_change_process,
     "VFIO_DEVICE_BIND_IOMMUFD": vfio_bind,
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": vfio_attach,
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": vfio_detach,
@@ -1284,18 +1459,21 @@ def hook(m, fd, op, arg):
     if op == "MMAP":
         length = u64_in(arg.get("length"), "length")
         if "fd" in arg:
-            memfile = p.files.get(arg.get("fd"))
+            memfile = m.files.get(arg.get("fd"))
             if memfile is None:
                 raise Errno("EBADF")
-            return {"addr": u64_out(p.mmap_file(length, memfile, u64_in(arg.get("offset", 0), "offset")))}
-        return {"addr": u64_out(p.mmap(length))}
+            offset = u64_in(arg.get("offset", 0), "offset")
+            private = bool(arg.get("private", False))
+            return {"addr": u64_out(p.mmap_file(length, memfile, offset, private, bool(arg.get("huge", False))))}
+        return {"addr": u64_out(p.mmap(length, bool(arg.get("huge", False))))}
     if op == "MEMFD_CREATE":
+        memfile = MemFile(m.phys, u64_in(arg.get("length"), "length"), bool(arg.get("huge", False)))
         fd = m.next_fd
         m.next_fd += 1
-        p.files[fd] = MemFile(p, u64_in(arg.get("length"), "length"))
+        m.files[fd] = memfile
         return {"fd": fd}
     if op == "FTRUNCATE":
-        memfile = p.files.get(arg.get("fd"))
+        memfile = m.files.get(arg.get("fd"))
         if memfile is None:
             raise Errno("EBADF")
         memfile.truncate(u64_in(arg.get("length"), "length"))
@@ -1316,12 +1494,27 @@ def hook(m, fd, op, arg):
         p.memlock_limit_pages = u64_in(arg.get("pages"), "pages")
         return {}
     if op == "ACCOUNTING":
-        return {"user_pages": p.user_locked_pages, "mm_pages": p.mm_locked_pages, "pinned_pages": p.mm_pinned_pages}
+        return {"user_pages": p.user.locked_pages, "mm_pages": p.mm_locked_pages, "pinned_pages": p.mm_pinned_pages}
+    if op == "PROCESS_FORK":
+        pid = max(m.processes) + 1
+        m.processes[pid] = p.fork(pid)
+        return {"pid": pid}
+    if op == "PROCESS_EXIT":
+        child = m.processes.get(arg.get("pid"))
+        if child is None or child is m.initial or not child.alive:
+            raise RpcError(-32602, f"PROCESS_EXIT: {arg.get('pid')!r} is no live forked process")
+        child.exit()
+        return {}
     if op == "RAW_IOCTL":
         ctx = m.contexts.get(fd)
         if ctx is None:
             raise Errno("EBADF")
         return raw_ioctl(m, ctx, arg)
+    if op == "SET_TEMP_MEMORY_LIMIT":
+        if fd not in m.contexts:
+            raise Errno("EBADF")
+        m.temp_memory_limit = hook_temp_memory_limit(arg)
+        return {}
     if op in ACCESS_HOOKS:
         ctx = m.contexts.get(fd)
         if ctx is None:
@@ -1368,6 +1561,21 @@ def hook(m, fd, op, arg):
         f.data[o:o + n] = data[i:i + n]
         i += n
     return {"fault": None}
+
+
+# pages.c sizes its temporary PFN batch from this many bytes; a batch needs room for at least
+# one PFN and its count (8 + 4 bytes), so the selftest op refuses less with EINVAL.
+TEMP_MEMORY_LIMIT_DEFAULT = 65536
+TEMP_MEMORY_LIMIT_MIN = 12
+
+
+def hook_temp_memory_limit(arg):
+    """SET_TEMP_MEMORY_LIMIT: only the size of the kernel's batch buffers changes, which is
+    invisible at this model's level (a batch split never changes what is pinned or mapped)."""
+    limit = field(arg, "limit", 32)
+    if limit < TEMP_MEMORY_LIMIT_MIN:
+        raise Errno("EINVAL")
+    return limit
 
 
 ACCESS_NEEDS_PIN_PAGES = 1 << 0
@@ -1472,6 +1680,33 @@ def hook_access_unpin(m, ctx, arg):
     raise Errno("ENOENT")
 
 
+def rw_frames(m, pages, addr, length, write, slow_path):
+    """pages.c iopt_pages_rw_access: which frames an access read or write of [addr, addr+length)
+    of a page store touches, as a function of the page number, after checking they all exist.
+    - a file store, or a copy spanning pages made from another mm or with the test's SLOW_PATH
+      flag: iopt_pages_rw_slow, whose pfn_reader takes the frames the store holds pinned (for a
+      domain or an access) and pins the rest through the source (EFAULT once unmapped or gone);
+    - a copy inside one page from another mm (or SLOW_PATH): iopt_pages_rw_page pins that page
+      again at the user VA of the source mm (EFAULT if unmapped), or goes the slow way when the
+      mm is gone;
+    - otherwise copy_{to,from}_user at the user VA of the caller, who owns the store: whatever
+      the VA maps now (EFAULT if unmapped), not what the store pinned."""
+    if write and not pages.writable:
+        raise Errno("EPERM")
+    first, last = addr // PAGE, (addr + length - 1) // PAGE
+    through_source = {pg: pages.frames.get(pg) for pg in range(first, last + 1)}
+    other_mm = slow_path or m.process is not pages.mm
+    if pages.is_file or (other_mm and not (first == last and pages.mm.alive)):
+        frames = {pg: pages.pinned.get(pg) or f for pg, f in through_source.items()}
+        if None in frames.values():
+            raise Errno(pages.missing_errno)
+        return frames.get
+    # iopt_pages_rw_page, or the caller's own VA: either way what the source VA maps now.
+    if None in through_source.values():
+        raise Errno("EFAULT")
+    return through_source.get
+
+
 def hook_access_rw(m, ctx, arg):
     iova = u64_in(arg.get("iova"), "iova")
     write = bool(arg.get("write", False))
@@ -1479,6 +1714,7 @@ def hook_access_rw(m, ctx, arg):
     length = len(data) if write else u64_in(arg.get("length", 0), "length")
     if length > ACCESS_MAX_BYTES:
         raise Errno("ENOMEM")
+    slow_path = bool(arg.get("slow_path", False))
     acc = ctx.get(field(arg, "access_id", 32), "access")
     segs, done, need_prot = access_range(acc, iova, length, write)
     out = bytearray()
@@ -1488,12 +1724,11 @@ def hook_access_rw(m, ctx, arg):
             raise Errno("EPERM")
         va = a.source_addr(first)
         n = last - first + 1
+        frame_of = rw_frames(m, a.pages, va, n, write, slow_path)
         while n:
             off = va % PAGE
             k = min(n, PAGE - off)
-            frame = a.pages.pinned.get(va // PAGE) or a.pages.frames.get(va // PAGE)
-            if frame is None:
-                raise Errno("EFAULT")
+            frame = frame_of(va // PAGE)
             if write:
                 frame.data[off:off + k] = data[len(out):len(out) + k]
                 out += data[len(out):len(out) + k]
@@ -1532,15 +1767,20 @@ def state(m):
                 entry["devices"] = [d.id for d in o.devices]
             objects.append(entry)
         contexts.append({"fd": fd, "objects": objects})
-    p = m.process
+    procs = m.processes.values()
+    # A counter below zero means a charge went back to the wrong owner: an adapter bug, which
+    # a sum over processes would hide.
+    if m.initial.user.locked_pages < 0 or any(p.mm_locked_pages < 0 or p.mm_pinned_pages < 0 for p in procs):
+        raise RuntimeError("a locked or pinned page counter is negative")
     return {
         "contexts": contexts,
         "pins": {"pinned_frames": m.pinned_frames()},
+        # The mm counters summed over every process (an exited one's mm keeps its charges).
         "accounting": {
-            "user_locked_pages": p.user_locked_pages,
-            "mm_locked_pages": p.mm_locked_pages,
-            "mm_pinned_pages": p.mm_pinned_pages,
-            "memlock_limit_pages": p.memlock_limit_pages,
+            "user_locked_pages": m.initial.user.locked_pages,
+            "mm_locked_pages": sum(p.mm_locked_pages for p in procs),
+            "mm_pinned_pages": sum(p.mm_pinned_pages for p in procs),
+            "memlock_limit_pages": m.initial.memlock_limit_pages,
         },
     }
 
@@ -1576,6 +1816,22 @@ def dispatch(m, method, params):
             raise RpcError(-32602, f"close: no open context fd {params.get('fd')}")
         m.close(ctx)
         return {}
+    if method in ("ioctl", "test"):
+        caller = m.processes.get(params.get("pid", 1))
+        if caller is None or not caller.alive:
+            raise RpcError(-32602, f"{method}: pid {params.get('pid')!r} is no live process")
+        m.process = caller
+        try:
+            return call(m, method, params)
+        finally:
+            m.process = m.initial
+    if method == "shutdown":
+        return {}
+    raise RpcError(-32601, f"unknown method {method}")
+
+
+def call(m, method, params):
+    """An ioctl or a test hook, made by the process m.process."""
     if method == "ioctl":
         ctx = m.contexts.get(params.get("fd"))
         if ctx is None:
@@ -1589,14 +1845,10 @@ def dispatch(m, method, params):
                 r["arg"] = {**arg, **e.arg}
             return r
         return {"ret": 0, "arg": {**arg, **out}}
-    if method == "test":
-        try:
-            return {"ret": 0, "out": hook(m, params.get("fd"), params.get("op"), params.get("arg") or {})}
-        except Errno as e:
-            return {"errno": e.name}
-    if method == "shutdown":
-        return {}
-    raise RpcError(-32601, f"unknown method {method}")
+    try:
+        return {"ret": 0, "out": hook(m, params.get("fd"), params.get("op"), params.get("arg") or {})}
+    except Errno as e:
+        return {"errno": e.name}
 
 
 def main():
