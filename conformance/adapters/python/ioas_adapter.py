@@ -7,17 +7,19 @@ It owns: the simulated processes (the initial one and those PROCESS_FORK makes: 
 files and fds), iommufd contexts with their object tables (IOAS, HWPT_PAGING
 of `mock` IOMMU units, bound devices, access objects), the IOVA space of each IOAS (areas,
 reserved ranges, allowed ranges, alignment), page pinning as CHECK_REFS reports it, device DMA
-through the mock domains, and the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
+through the mock domains, the VFIO type1 container ioctls on each context's compat IOAS, and
+the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
 
 It is written from the adapter protocol, the case format and the kernel facts in the project's
 notes and in the kernel sources (ioas.c, io_pagetable.c, pages.c, main.c, device.c,
-hw_pagetable.c, selftest.c) -- not from the TypeScript reference -- so that a suite which
+hw_pagetable.c, vfio_compat.c, selftest.c) -- not from the TypeScript reference -- so that a suite which
 passes it carries no TypeScript assumption.
 
 Invariants:
 - a failing call checks everything before it changes anything, except where Linux itself
   leaves partial effects (UNMAP stops at the first area that straddles the range, keeping the
-  areas it already removed; ACCESS_RW writes area by area);
+  areas it already removed; ACCESS_RW writes area by area; a TYPE1 UNMAP_DMA keeps the area
+  splits it made before a refusal);
 - a page of a page store (one MAP or MAP_FILE) is pinned exactly while some area using it sits
   in an IOAS with a domain, or an access pin item covers it; a store pins a page once whoever
   needs it, and CHECK_REFS counts the pinning stores of the frame behind each user page;
@@ -50,7 +52,7 @@ CAPABILITIES = [
     "ioas", "access", "hwpt", "map-file", "change-process", "options", "vfio-device",
     "test:accounting", "test:dma", "test:mem", "test:process", "test:refs", "test:reserved",
     "test:state", "test:temp-memory-limit", "test:access-rw-slow-path", "test:mmap-private",
-    "test:mmap-huge", "x-raw-ioctl",
+    "test:mmap-huge", "x-raw-ioctl", "vfio-compat",
 ]
 
 MAP_FIXED_IOVA = 1 << 0
@@ -78,6 +80,7 @@ IOMMUFD_CMDS = {
     "IOMMU_IOAS_MAP_FILE": (0x8F, 40, 40),
     "IOMMU_GET_HW_INFO": (0x8A, 40, 32),
     "IOMMU_IOAS_CHANGE_PROCESS": (0x92, 8, 8),
+    "IOMMU_VFIO_IOAS": (0x88, 12, 12),
 }
 # Offsets of the fields past min_size: a shorter `size` leaves them zero (copy_struct_from_user).
 LATE_FIELDS = {
@@ -608,6 +611,7 @@ class Context:
         self.fd = fd
         self.objects = {}  # id -> object
         self.account_mm = False
+        self.vfio_ioas = None  # the IOAS the VFIO container ioctls act on (IOMMU_VFIO_IOAS)
 
     def new_id(self):
         i = 1
@@ -1025,15 +1029,20 @@ def ioctl_map(m, ctx, arg):
     if not flags & (MAP_READABLE | MAP_WRITEABLE):
         raise Errno("EINVAL")
     ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
-    uptr = field(arg, "user_va")
+    iova = map_user_pages(m, ctx, ioas, field(arg, "user_va"), length, iova, flags & MAP_FIXED_IOVA, flags)
+    return {"iova": u64_out(iova)}
+
+
+def map_user_pages(m, ctx, ioas, uptr, length, iova, fixed, prot):
+    """iopt_map_user_pages: a page store over the caller's memory, mapped at iova (or at an
+    allocated IOVA); prot holds MAP_WRITEABLE / MAP_READABLE."""
     if uptr + length > U64_MAX:
         raise Errno("EOVERFLOW")
     if length == 0 or length > SIZE_MAX - PAGE:
         raise Errno("EINVAL")
     account = account_mode(m, ctx)
-    pages = Pages(uptr, length, bool(flags & MAP_WRITEABLE), account, m.process, m.process.pages, False)
-    iova = map_pages(m, ioas, [(pages, 0, length)], length, iova, flags & MAP_FIXED_IOVA, flags)
-    return {"iova": u64_out(iova)}
+    pages = Pages(uptr, length, bool(prot & MAP_WRITEABLE), account, m.process, m.process.pages, False)
+    return map_pages(m, ioas, [(pages, 0, length)], length, iova, fixed, prot)
 
 
 def ioctl_map_file(m, ctx, arg):
@@ -1117,22 +1126,28 @@ def ioctl_unmap(m, ctx, arg):
         first, last = iova, iova + length - 1
         if last > U64_MAX:
             raise Errno("EOVERFLOW")
-    unmapped = 0
-    failure = None
-    for a in list(ioas.areas):
-        if not overlaps(a.iova, a.last, first, last):
-            continue
-        if a.iova < first or a.last > last:
-            failure = "ENOENT"  # an area straddles the range; the ones before stay unmapped
-            break
-        m.access_unmap(ioas, a.iova, a.last)
-        m.repin({ioas: ([x for x in ioas.areas if x is not a], ioas.domains)})
-        unmapped += a.length
+    unmapped, failure = unmap_iova_range(m, ioas, first, last)
     if failure:
         raise Errno(failure)
     if unmapped == 0 and not unmap_all:
         raise Errno("ENOENT")
     return {"length": u64_out(unmapped)}
+
+
+def unmap_iova_range(m, ioas, first, last):
+    """iopt_unmap_iova_range: removes every area inside [first, last]; nothing mapped there is
+    success. Returns (bytes unmapped, errno or None): an area that straddles the range stops it
+    with ENOENT, and the areas removed before stay removed."""
+    unmapped = 0
+    for a in list(ioas.areas):
+        if not overlaps(a.iova, a.last, first, last):
+            continue
+        if a.iova < first or a.last > last:
+            return unmapped, "ENOENT"
+        m.access_unmap(ioas, a.iova, a.last)
+        m.repin({ioas: ([x for x in ioas.areas if x is not a], ioas.domains)})
+        unmapped += a.length
+    return unmapped, None
 
 
 def needs_charge_move(pages, caller):
@@ -1212,17 +1227,7 @@ def ioctl_option(m, ctx, arg):
             return {"val64": 0 if ioas.disable_large_pages else 1}
         if op == OPTION_OP_SET:
             if val == 0:
-                if not ioas.disable_large_pages:
-                    # iopt_disable_large_pages: not once domains hold mappings.
-                    if ioas.domains and ioas.areas:
-                        raise Errno("EINVAL")
-                    new_align = ioas.alignment_with(ioas.domains, True)
-                    if new_align > PAGE:
-                        raise Errno("EINVAL")
-                    if new_align != ioas.iova_alignment:
-                        ioas.check_alignment(new_align)
-                    ioas.disable_large_pages = True
-                    ioas.iova_alignment = new_align
+                disable_large_pages(ioas)
                 return {"val64": 0}
             if val == 1:
                 ioas.disable_large_pages = False
@@ -1231,6 +1236,22 @@ def ioctl_option(m, ctx, arg):
             raise Errno("EINVAL")
         raise Errno("EOPNOTSUPP")
     raise Errno("EOPNOTSUPP")
+
+
+def disable_large_pages(ioas):
+    """iopt_disable_large_pages: IOVA alignment becomes at least PAGE; refused once domains
+    hold mappings, or when an area is not on the new alignment."""
+    if ioas.disable_large_pages:
+        return
+    if ioas.domains and ioas.areas:
+        raise Errno("EINVAL")
+    new_align = ioas.alignment_with(ioas.domains, True)
+    if new_align > PAGE:
+        raise Errno("EINVAL")
+    if new_align != ioas.iova_alignment:
+        ioas.check_alignment(new_align)
+    ioas.disable_large_pages = True
+    ioas.iova_alignment = new_align
 
 
 HWPT_ALLOC_NEST_PARENT = 1 << 0
@@ -1362,6 +1383,244 @@ def vfio_detach(m, ctx, arg):
     return {}
 
 
+# ---------------------------------------------------------------- VFIO type1 container compatibility
+# vfio_compat.c: a /dev/iommu fd answers the VFIO container ioctls, acting on the context's
+# compat IOAS. They carry `argsz` instead of `size` and check it themselves (argsz < minsz ->
+# EINVAL, before the compat IOAS is looked up); the ioctl's return value travels as `ret`.
+
+VFIO_API_VERSION = 0
+VFIO_TYPE1_IOMMU = 1
+VFIO_TYPE1v2_IOMMU = 3
+VFIO_DMA_CC_IOMMU = 4
+VFIO_UNMAP_ALL = 9
+VFIO_DMA_MAP_FLAG_READ = 1 << 0
+VFIO_DMA_MAP_FLAG_WRITE = 1 << 1
+VFIO_DMA_UNMAP_FLAG_ALL = 1 << 1
+VFIO_IOMMU_INFO_PGSIZES = 1 << 0
+VFIO_IOMMU_INFO_CAPS = 1 << 1
+VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE = 1
+VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL = 3
+VFIO_INFO_SIZEOF = 24  # struct vfio_iommu_type1_info: argsz, flags, iova_pgsizes, cap_offset, pad
+VFIO_INFO_MINSZ = 16  # offsetofend(iova_pgsizes): the pre-capability ABI
+VFIO_IOAS_GET, VFIO_IOAS_SET, VFIO_IOAS_CLEAR = 0, 1, 2
+# Request numbers _IO(';', 100 + n) of the container commands vfio_compat.c answers (the others,
+# ENABLE/DISABLE/DIRTY_PAGES included, are ENOTTY); RAW_IOCTL wants them by name.
+VFIO_CONTAINER_NRS = {100 + n for n in (0, 1, 2, 12, 13, 14)}
+
+
+def compat_ioas(ctx):
+    """get_compat_ioas: ENODEV when none is set or it has been destroyed since."""
+    ioas = ctx.vfio_ioas
+    if ioas is None or ctx.objects.get(ioas.id) is not ioas:
+        raise Errno("ENODEV")
+    return ioas
+
+
+def ioctl_vfio_ioas(m, ctx, arg):
+    if field(arg, "__reserved", 16):
+        raise Errno("EOPNOTSUPP")
+    op = field(arg, "op", 16)
+    if op == VFIO_IOAS_GET:
+        return {"ioas_id": compat_ioas(ctx).id}
+    if op == VFIO_IOAS_SET:
+        ctx.vfio_ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")  # looked up before the swap
+        return {}
+    if op == VFIO_IOAS_CLEAR:
+        ctx.vfio_ioas = None
+        return {}
+    raise Errno("EOPNOTSUPP")
+
+
+def vfio_get_api_version(m, ctx, arg):
+    return {"__ret": VFIO_API_VERSION}
+
+
+def vfio_check_extension(m, ctx, arg):
+    kind = field(arg, "type")
+    if kind in (VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU, VFIO_UNMAP_ALL):
+        return {"__ret": 1}  # no no-IOMMU mode is modelled
+    if kind == VFIO_DMA_CC_IOMMU:
+        # iommufd_vfio_cc_iommu: 1 unless a domain of the compat IOAS does not enforce cache
+        # coherency; a mock device lacks IOMMU_CAP_ENFORCE_COHERENCY, so no mock domain does.
+        return {"__ret": 0 if compat_ioas(ctx).domains else 1}
+    # VFIO_NOIOMMU_IOMMU (CONFIG_VFIO_NOIOMMU taken as off), the nesting type, UPDATE_VADDR and
+    # every unknown extension.
+    return {"__ret": 0}
+
+
+def vfio_set_iommu(m, ctx, arg):
+    kind = field(arg, "type")
+    if kind not in (VFIO_TYPE1_IOMMU, VFIO_TYPE1v2_IOMMU):
+        raise Errno("EINVAL")
+    ioas = compat_ioas(ctx)
+    # TYPE1 may unmap inside a mapping, which large IOPTEs could not honour: turn them off.
+    if kind == VFIO_TYPE1_IOMMU:
+        disable_large_pages(ioas)
+    return {"__ret": 0}
+
+
+def vfio_pgsizes(ioas):
+    """iommufd_get_pagesizes: the page sizes every domain has, sub-CPU-page sizes folded into
+    PAGE (vfio_update_pgsize_bitmap), at least the IOVA alignment."""
+    bitmap = U64_MAX
+    for _ in ioas.domains:
+        bitmap &= MOCK_PAGE  # the mock domain's pgsize_bitmap
+    if bitmap & (PAGE - 1):
+        bitmap = (bitmap & ~(PAGE - 1)) | PAGE
+    return max(bitmap, ioas.iova_alignment)
+
+
+def vfio_iommu_get_info(m, ctx, arg):
+    """iommufd_vfio_iommu_get_info over the caller's buffer as bytes: the struct, then the
+    capability chain (DMA_AVAIL, then IOVA_RANGE, each starting 8-byte aligned). Nothing is
+    written at or past argsz: a capability (and a range of IOVA_RANGE) only when it fits whole,
+    a chain link only when the next capability's offset is inside argsz, the struct cut at argsz."""
+    argsz = field(arg, "argsz", 32)
+    if argsz < VFIO_INFO_MINSZ:
+        raise Errno("EINVAL")
+    ioas = compat_ioas(ctx)
+    buf = bytearray(struct_bytes(arg, [("argsz", 0, 4), ("flags", 4, 4), ("iova_pgsizes", 8, 8),
+                                       ("cap_offset", 16, 4), ("pad", 20, 4)], VFIO_INFO_SIZEOF))
+    buf.extend(hex_bytes(arg.get("__trailing", ""), "__trailing"))
+    if len(buf) < argsz:
+        buf.extend(bytes(argsz - len(buf)))
+
+    def put(offset, data):
+        assert offset + len(data) <= argsz  # the kernel never writes past argsz
+        buf[offset:offset + len(data)] = data
+
+    def le(v, n):
+        return v.to_bytes(n, "little")
+
+    def cap_header(cap_id, nxt=0):
+        return le(cap_id, 2) + le(1, 2) + le(nxt, 4)  # id, version 1, next
+
+    def fill_dma_avail(at, avail):
+        if avail >= 12:
+            put(at, cap_header(VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) + le(0xFFFFFFFF, 4))
+        return 12
+
+    def fill_iova_range(at, avail):
+        holes = ioas.holes([(f, l) for f, l, _ in ioas.reserved], 0, ULONG_MAX)
+        for i, (first, last) in enumerate(holes):
+            if avail >= 16 + 16 * (i + 1):
+                put(at + 16 + 16 * i, le(first, 8) + le(last, 8))
+        if avail >= 16 + 16 * len(holes):
+            put(at, cap_header(VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) + le(len(holes), 4) + le(0, 4))
+        return 16 + 16 * len(holes)
+
+    total = VFIO_INFO_SIZEOF
+    last_cap = None
+    for fill in (fill_dma_avail, fill_iova_range):
+        size = fill(total, argsz - total if argsz > total else 0)
+        size = (size + 7) & ~7
+        if last_cap is not None and argsz >= total:
+            put(last_cap + 4, le(total, 4))
+        last_cap = total
+        total += size
+    info = le(total, 4) + le(VFIO_IOMMU_INFO_PGSIZES | VFIO_IOMMU_INFO_CAPS, 4) + \
+        le(vfio_pgsizes(ioas), 8) + le(VFIO_INFO_SIZEOF if argsz >= total else 0, 4) + le(0, 4)
+    put(0, info[:min(argsz, VFIO_INFO_SIZEOF)])
+    out = {
+        "argsz": int.from_bytes(buf[0:4], "little"),
+        "flags": int.from_bytes(buf[4:8], "little"),
+        "iova_pgsizes": u64_out(int.from_bytes(buf[8:16], "little")),
+        "cap_offset": int.from_bytes(buf[16:20], "little"),
+        "pad": int.from_bytes(buf[20:24], "little"),
+    }
+    if len(buf) > VFIO_INFO_SIZEOF:
+        out["__trailing"] = bytes(buf[VFIO_INFO_SIZEOF:]).hex()
+    return out
+
+
+def vfio_map_dma(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if field(arg, "argsz", 32) < 32 or flags & ~(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE):
+        raise Errno("EINVAL")
+    ioas = compat_ioas(ctx)
+    prot = (MAP_READABLE if flags & VFIO_DMA_MAP_FLAG_READ else 0) | \
+        (MAP_WRITEABLE if flags & VFIO_DMA_MAP_FLAG_WRITE else 0)
+    map_user_pages(m, ctx, ioas, field(arg, "vaddr"), field(arg, "size"), field(arg, "iova"), True, prot)
+    return {}
+
+
+def area_split(m, ioas, area, iova):
+    """iopt_area_split: `iova` becomes the last byte of a new left part; both parts keep the
+    same page store. A split at the area's own first or last byte is a no-op."""
+    if iova == area.iova or iova == area.last:
+        return
+    align = ioas.iova_alignment
+    new_start = iova + 1
+    if new_start & (align - 1) or area.source_addr(new_start) & (align - 1):
+        raise Errno("EINVAL")
+    # Pins of an access are not tracked per area, so an area they touch cannot be split.
+    if any(overlaps(it["iova"], it["iova"] + it["length"] - 1, area.iova, area.last)
+           for acc in ioas.accesses for it in acc.items):
+        raise Errno("EINVAL")
+    # A domain may hold it in large IOPTEs unless large pages are off.
+    if ioas.domains and not ioas.disable_large_pages:
+        raise Errno("EINVAL")
+    left = Area(area.iova, new_start - area.iova, area.pages, area.start_byte, area.prot)
+    right = Area(new_start, area.last - iova, area.pages, area.start_byte + (new_start - area.iova), area.prot)
+    ioas.areas.remove(area)
+    ioas.insert_area(left)
+    ioas.insert_area(right)
+
+
+def cut_iova(m, ioas, iovas):
+    """iopt_cut_iova: split the area holding each IOVA there, in order; the first refusal stops
+    it and the splits already made stay."""
+    for iova in iovas:
+        hit = [a for a in ioas.areas if a.iova <= iova <= a.last]
+        if hit:
+            area_split(m, ioas, hit[0], iova)
+
+
+def vfio_unmap_dma(m, ctx, arg):
+    flags = field(arg, "flags", 32)
+    if field(arg, "argsz", 32) < 24 or flags & ~VFIO_DMA_UNMAP_FLAG_ALL:
+        raise Errno("EINVAL")
+    ioas = compat_ioas(ctx)
+    iova = field(arg, "iova")
+    size = field(arg, "size")
+    if flags & VFIO_DMA_UNMAP_FLAG_ALL:
+        if iova or size:
+            raise Errno("EINVAL")
+        unmapped, failure = unmap_iova_range(m, ioas, 0, ULONG_MAX)
+    else:
+        if ioas.disable_large_pages:
+            # TYPE1: cut at the range's last byte and just before its first (not before 0).
+            cuts = [(iova + size - 1) & U64_MAX] + ([iova - 1] if iova else [])
+            cut_iova(m, ioas, cuts)
+        if size == 0:
+            unmapped, failure = 0, "EINVAL"
+        elif iova + size - 1 > U64_MAX:
+            unmapped, failure = 0, "EOVERFLOW"
+        else:
+            unmapped, failure = unmap_iova_range(m, ioas, iova, iova + size - 1)
+    out = {"size": u64_out(unmapped)}
+    if failure:
+        raise Errno(failure, out)  # the struct goes back with the size unmapped so far
+    return out
+
+
+def struct_bytes(arg, layout, sizeof):
+    raw = bytearray(sizeof)
+    for name, off, n in layout:
+        raw[off:off + n] = field(arg, name, 8 * n).to_bytes(n, "little")
+    return raw
+
+
+VFIO_CONTAINER_HANDLERS = {
+    "VFIO_GET_API_VERSION": vfio_get_api_version,
+    "VFIO_CHECK_EXTENSION": vfio_check_extension,
+    "VFIO_SET_IOMMU": vfio_set_iommu,
+    "VFIO_IOMMU_GET_INFO": vfio_iommu_get_info,
+    "VFIO_IOMMU_MAP_DMA": vfio_map_dma,
+    "VFIO_IOMMU_UNMAP_DMA": vfio_unmap_dma,
+}
+
+
 HANDLERS = {
     "IOMMU_DESTROY": ioctl_destroy,
     "IOMMU_IOAS_ALLOC": ioctl_ioas_alloc,
@@ -1375,6 +1634,7 @@ HANDLERS = {
     "IOMMU_IOAS_MAP_FILE": ioctl_map_file,
     "IOMMU_GET_HW_INFO": ioctl_get_hw_info,
     "IOMMU_IOAS_CHANGE_PROCESS": ioctl_change_process,
+    "IOMMU_VFIO_IOAS": ioctl_vfio_ioas,
     "VFIO_DEVICE_BIND_IOMMUFD": vfio_bind,
     "VFIO_DEVICE_ATTACH_IOMMUFD_PT": vfio_attach,
     "VFIO_DEVICE_DETACH_IOMMUFD_PT": vfio_detach,
@@ -1392,6 +1652,8 @@ def do_ioctl(m, ctx, cmd, arg):
     elif cmd in VFIO_CMDS:
         if field(arg, "argsz", 32) < VFIO_CMDS[cmd][1]:
             raise Errno("EINVAL")
+    elif cmd in VFIO_CONTAINER_HANDLERS:
+        return VFIO_CONTAINER_HANDLERS[cmd](m, ctx, arg)
     else:
         raise Errno("ENOTTY")
     return HANDLERS[cmd](m, ctx, arg)
@@ -1418,12 +1680,14 @@ LAYOUTS = {
 
 def raw_ioctl(m, ctx, arg):
     """RAW_IOCTL: a request number with raw struct bytes (or a bare pointer), dispatched as
-    main.c does: numbers outside the iommufd table go to the VFIO compat handler (ENOTTY here:
-    no vfio-compat), then `size` is read (EFAULT), then the full request must match (ENOTTY)."""
+    main.c does: numbers outside the iommufd table go to the VFIO compat handler (ENOTTY but
+    for its container commands, which must come by name), then `size` is read (EFAULT), then the full request must match (ENOTTY)."""
     request = u64_in(arg.get("request"), "request")
     nr = request & 0xFF
     table = {n: name for name, (n, _, _) in IOMMUFD_CMDS.items()}
     if nr < 0x80 or nr > 0x94:
+        if request == (IOMMUFD_TYPE << 8) | nr and nr in VFIO_CONTAINER_NRS:
+            raise RpcError(-32602, "RAW_IOCTL of a VFIO container command: pass it by name")
         raise Errno("ENOTTY")
     if "bytes" in arg:
         raw = hex_bytes(arg["bytes"], "bytes")
@@ -1844,7 +2108,8 @@ def call(m, method, params):
             if e.arg is not None:
                 r["arg"] = {**arg, **e.arg}
             return r
-        return {"ret": 0, "arg": {**arg, **out}}
+        ret = out.pop("__ret", 0)  # an ioctl's positive return value (VFIO_CHECK_EXTENSION)
+        return {"ret": ret, "arg": {**arg, **out}}
     try:
         return {"ret": 0, "out": hook(m, params.get("fd"), params.get("op"), params.get("arg") or {})}
     except Errno as e:
