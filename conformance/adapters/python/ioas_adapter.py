@@ -5,7 +5,7 @@ protocol.
 It owns: the simulated processes (the initial one and those PROCESS_FORK makes: memory as
 4 KiB frames, capabilities, RLIMIT_MEMLOCK and their mm's charges; one user, one table of memfd
 files and fds), iommufd contexts with their object tables (IOAS, HWPT_PAGING
-of `mock` IOMMU units, bound devices, access objects), the IOVA space of each IOAS (areas,
+of `mock` IOMMU units, the selftest's HWPT_NESTED over them, bound devices, access objects), the IOVA space of each IOAS (areas,
 reserved ranges, allowed ranges, alignment), page pinning as CHECK_REFS reports it, device DMA
 through the mock domains, the VFIO type1 container ioctls on each context's compat IOAS, and
 the JSON-RPC 2.0 loop over stdin/stdout (one message per line).
@@ -52,7 +52,7 @@ CAPABILITIES = [
     "ioas", "access", "hwpt", "map-file", "change-process", "options", "vfio-device",
     "test:accounting", "test:dma", "test:mem", "test:process", "test:refs", "test:reserved",
     "test:state", "test:temp-memory-limit", "test:access-rw-slow-path", "test:mmap-private",
-    "test:mmap-huge", "x-raw-ioctl", "vfio-compat",
+    "test:mmap-huge", "x-raw-ioctl", "vfio-compat", "nesting:selftest",
 ]
 
 MAP_FIXED_IOVA = 1 << 0
@@ -77,6 +77,7 @@ IOMMUFD_CMDS = {
     "IOMMU_IOAS_UNMAP": (0x86, 24, 24),
     "IOMMU_OPTION": (0x87, 24, 24),
     "IOMMU_HWPT_ALLOC": (0x89, 48, 24),
+    "IOMMU_HWPT_INVALIDATE": (0x8D, 32, 32),
     "IOMMU_IOAS_MAP_FILE": (0x8F, 40, 40),
     "IOMMU_GET_HW_INFO": (0x8A, 40, 32),
     "IOMMU_IOAS_CHANGE_PROCESS": (0x92, 8, 8),
@@ -571,6 +572,23 @@ class HwptPaging:
         self.aperture = (MOCK_APERTURE_START, MOCK_APERTURE_LAST)
         self.nest_parent = False
         self.dirty_tracking = False
+        self.children = []  # the HWPT_NESTED built on it: each holds a reference (DESTROY is EBUSY)
+
+
+class HwptNested:
+    """A HWPT_NESTED of the selftest driver: a user-managed stage 1 over a NEST_PARENT paging
+    HWPT (its parent). The mock stage 1 translates nothing; it only keeps MOCK_NESTED_IOTLB_NUM
+    IOTLB slots, all set to the `iotlb` value given at allocation, that HWPT_INVALIDATE clears."""
+
+    kind = "hwpt_nested"
+    auto = False
+    dirty_tracking = False
+
+    def __init__(self, oid, parent, iotlb):
+        self.id = oid
+        self.parent = parent
+        self.devices = []
+        self.iotlb = [iotlb] * MOCK_NESTED_IOTLB_NUM
 
 
 class Device:
@@ -795,11 +813,15 @@ class Machine:
         self.remove_domain(hwpt.ioas, hwpt)
         del ctx.objects[hwpt.id]
 
+    def destroy_nested(self, ctx, hwpt):
+        hwpt.parent.children.remove(hwpt)
+        del ctx.objects[hwpt.id]
+
     def attach(self, ctx, dev, pt_id):
         obj = ctx.objects.get(pt_id)
         if obj is None:
             raise Errno("ENOENT")
-        if isinstance(obj, HwptPaging):
+        if isinstance(obj, (HwptPaging, HwptNested)):
             # The mock driver refuses a device without dirty tracking on a dirty-tracking domain.
             if obj.dirty_tracking and dev.topo.no_dirty:
                 raise Errno("EINVAL")
@@ -830,6 +852,8 @@ class Machine:
         hwpt = dev.hwpt
         if hwpt is None:
             return "blocked", None
+        if isinstance(hwpt, HwptNested):
+            raise RpcError(-32602, "DMA through a nested HWPT (a guest stage 1) is not modelled")
         first, last = hwpt.aperture
         if iova < first or iova > last:
             return "aperture", None
@@ -894,6 +918,9 @@ class Machine:
             if isinstance(o, Device):
                 self.unbind(ctx, o)
         for o in list(ctx.objects.values()):
+            if isinstance(o, HwptNested):
+                self.destroy_nested(ctx, o)
+        for o in list(ctx.objects.values()):
             if isinstance(o, HwptPaging):
                 self.destroy_hwpt(ctx, o)
         for o in list(ctx.objects.values()):
@@ -925,9 +952,14 @@ def ioctl_destroy(m, ctx, arg):
     if isinstance(obj, (Device, Access)):
         raise Errno("EBUSY")  # held by its driver until unbind / the access is destroyed
     if isinstance(obj, HwptPaging):
-        if obj.devices:
+        if obj.devices or obj.children:
             raise Errno("EBUSY")
         m.destroy_hwpt(ctx, obj)
+        return {}
+    if isinstance(obj, HwptNested):
+        if obj.devices:
+            raise Errno("EBUSY")
+        m.destroy_nested(ctx, obj)
         return {}
     if isinstance(obj, Ioas):
         if obj.domains or obj.accesses:
@@ -1261,8 +1293,8 @@ HWPT_ALLOC_PASID = 1 << 3
 
 
 def ioctl_hwpt_alloc(m, ctx, arg):
-    """HWPT_PAGING on an IOAS for a mock device (hw_pagetable.c order). Nested HWPTs need driver
-    data this model does not have (no `nesting:*` capability): those get a JSON-RPC error."""
+    """IOMMU_HWPT_ALLOC in hw_pagetable.c's order: a HWPT_PAGING over an IOAS, or a selftest
+    HWPT_NESTED over a NEST_PARENT paging HWPT (the mock driver's checks and payload)."""
     if field(arg, "__reserved", 32):
         raise Errno("EOPNOTSUPP")
     flags = field(arg, "flags", 32)
@@ -1295,12 +1327,83 @@ def ioctl_hwpt_alloc(m, ctx, arg):
         ctx.objects[hwpt.id] = hwpt
         return {"out_hwpt_id": hwpt.id}
     if isinstance(pt, HwptPaging):
+        # iommufd_hwpt_nested_alloc, then the mock driver's nested allocation.
         if flags & ~(HWPT_FAULT_ID_VALID | HWPT_ALLOC_PASID) or not data_len:
             raise Errno("EOPNOTSUPP")
         if pt.auto or not pt.nest_parent:
             raise Errno("EINVAL")
-        raise RpcError(-32602, "IOMMU_HWPT_ALLOC: nested HWPTs are not modelled")
+        iotlb = selftest_nested_data(m, data_type, data_len, field(arg, "data_uptr"))
+        if flags & HWPT_FAULT_ID_VALID:
+            ctx.get(field(arg, "fault_id", 32), "fault")  # no FAULT object exists: ENOENT
+        hwpt = HwptNested(ctx.new_id(), pt, iotlb)
+        pt.children.append(hwpt)
+        ctx.objects[hwpt.id] = hwpt
+        return {"out_hwpt_id": hwpt.id}
+    # A nested HWPT (or any other object) cannot be a parent.
     raise Errno("EINVAL")
+
+
+HWPT_DATA_SELFTEST = 0xDEAD
+HWPT_INVALIDATE_DATA_SELFTEST = 0xDEADBEEF
+MOCK_NESTED_IOTLB_NUM = 4  # iotlb ids 0..3
+TEST_INVALIDATE_FLAG_ALL = 1 << 0
+# struct iommu_hwpt_selftest {iotlb u32, pagetable_type u32}: min_len offsetofend(iotlb).
+SELFTEST_DATA_SIZE, SELFTEST_DATA_MIN = 8, 4
+# struct iommu_hwpt_invalidate_selftest {flags u32, iotlb_id u32}: min_len offsetofend(iotlb_id).
+SELFTEST_INV_SIZE = 8
+
+
+def copy_driver_struct(m, uptr, user_len, ksize, min_len):
+    """iommu_copy_struct_from_user after its type check: a user length below the first version
+    or above the kernel's struct is EINVAL (never E2BIG), then copy_struct_from_user reads
+    user_len bytes (EFAULT when unmapped) and zero-fills up to ksize."""
+    if user_len < min_len or user_len > ksize:
+        raise Errno("EINVAL")
+    return m.process.read(uptr, user_len) + bytes(ksize - user_len)
+
+
+def selftest_nested_data(m, data_type, data_len, uptr):
+    """The mock driver's nested payload: another type is EOPNOTSUPP; returns the iotlb value."""
+    if data_type != HWPT_DATA_SELFTEST:
+        raise Errno("EOPNOTSUPP")
+    data = copy_driver_struct(m, uptr, data_len, SELFTEST_DATA_SIZE, SELFTEST_DATA_MIN)
+    return int.from_bytes(data[0:4], "little")
+
+
+def ioctl_hwpt_invalidate(m, ctx, arg):
+    """iommufd_hwpt_invalidate: on every failure past the size checks the struct is copied back
+    with entry_num = the entries handled before it (0 when the driver was not reached)."""
+    entry_num = field(arg, "entry_num", 32)
+    done = 0
+    try:
+        if field(arg, "__reserved", 32):
+            raise Errno("EOPNOTSUPP")
+        uptr = field(arg, "data_uptr")
+        entry_len = field(arg, "entry_len", 32)
+        if entry_num and (not uptr or not entry_len):
+            raise Errno("EINVAL")
+        hwpt = ctx.get(field(arg, "hwpt_id", 32), None)
+        if not isinstance(hwpt, HwptNested):
+            raise Errno("EINVAL")  # a paging HWPT (or any other object): no user cache to flush
+        # mock_domain_cache_invalidate_user: entries in order, each applied before the next is read.
+        if field(arg, "data_type", 32) != HWPT_INVALIDATE_DATA_SELFTEST:
+            raise Errno("EINVAL")
+        for i in range(entry_num):
+            entry = copy_driver_struct(m, uptr + i * entry_len, entry_len, SELFTEST_INV_SIZE, SELFTEST_INV_SIZE)
+            flags = int.from_bytes(entry[0:4], "little")
+            iotlb_id = int.from_bytes(entry[4:8], "little")
+            if flags & ~TEST_INVALIDATE_FLAG_ALL:
+                raise Errno("EOPNOTSUPP")
+            if iotlb_id >= MOCK_NESTED_IOTLB_NUM:
+                raise Errno("EINVAL")
+            if flags & TEST_INVALIDATE_FLAG_ALL:
+                hwpt.iotlb = [0] * MOCK_NESTED_IOTLB_NUM
+            else:
+                hwpt.iotlb[iotlb_id] = 0
+            done += 1
+    except Errno as e:
+        raise Errno(e.name, {**arg, "entry_num": done}) from None
+    return {"entry_num": done}
 
 
 HW_INFO_FLAG_INPUT_TYPE = 1 << 0
@@ -1631,6 +1734,7 @@ HANDLERS = {
     "IOMMU_IOAS_UNMAP": ioctl_unmap,
     "IOMMU_OPTION": ioctl_option,
     "IOMMU_HWPT_ALLOC": ioctl_hwpt_alloc,
+    "IOMMU_HWPT_INVALIDATE": ioctl_hwpt_invalidate,
     "IOMMU_IOAS_MAP_FILE": ioctl_map_file,
     "IOMMU_GET_HW_INFO": ioctl_get_hw_info,
     "IOMMU_IOAS_CHANGE_PROCESS": ioctl_change_process,
@@ -2028,6 +2132,9 @@ def state(m):
                 entry["iova_alignment"] = o.iova_alignment
             elif isinstance(o, HwptPaging):
                 entry["ioas_id"] = o.ioas.id
+                entry["devices"] = [d.id for d in o.devices]
+            elif isinstance(o, HwptNested):
+                entry["parent_id"] = o.parent.id
                 entry["devices"] = [d.id for d in o.devices]
             objects.append(entry)
         contexts.append({"fd": fd, "objects": objects})
