@@ -5,7 +5,8 @@
  *
  * Handlers take the struct's fields already size-checked and zero-extended by the dispatcher,
  * every integer as bigint (so `>= ULONG_MAX` tests are exact), and return the output fields.
- * Checks come in the kernel's order; each handler checks everything before it changes state.
+ * Checks come in the kernel's order; each handler checks everything before it changes state
+ * (IOAS_CHANGE_PROCESS's dead-owner EINVAL, returned after the move as Linux does, excepted).
  */
 
 import type { Machine } from '../machine/machine.ts';
@@ -312,11 +313,15 @@ export class IommufdContext {
 
   /**
    * IOMMU_IOAS_CHANGE_PROCESS (ioas.c iommufd_ioas_change_process): every area of every IOAS
-   * of this context must be file-backed (EINVAL), then the pinned pages of each store whose
-   * charge must move (MM mode: another mm; USER mode: another user or mm) are charged to the
-   * calling process first, mode by mode (ENOMEM over its limit, the modes charged so far undone,
-   * nothing changed), then uncharged from their old owner; every store then pins from and
-   * charges the caller (change_mm). A store shared by several areas (COPY) moves once.
+   * of this context must be file-backed (EINVAL), then the charged pinned pages (npinned −
+   * unchargedPinned: last_npinned) of each store whose charge must move (MM mode: another mm;
+   * USER mode: another user or mm) are charged to the calling process first, mode by mode
+   * (ENOMEM over its limit: the modes charged so far undone, every store's last_npinned reset
+   * to npinned, nothing else changed), then each such store's npinned is uncharged from its old
+   * owner, and every store pins from and charges the caller (change_mm). A store shared by
+   * several areas (COPY) moves once. An MM-mode old owner whose mm is dead cannot be
+   * uncharged (update_mm_locked_vm: mmget_not_zero fails): the call still moves every store but
+   * returns EINVAL, and that store's pages stay uncharged on the caller's side (last_npinned 0).
    */
   changeProcess(a: Args): Out {
     check(a.__reserved === 0n, 'EOPNOTSUPP', '__reserved');
@@ -336,19 +341,30 @@ export class IommufdContext {
     const moving = [...stores].filter(needsMove);
     // IOPT_PAGES_ACCOUNT_NONE, _USER, _MM: charge_current's order (NONE charges nothing).
     const modes = ['user', 'mm'] as const;
-    const totals = modes.map((mode) => moving.filter((p) => p.accountMode === mode).reduce((n, p) => n + p.npinned, 0));
+    const totals = modes.map((mode) => moving.filter((p) => p.accountMode === mode).reduce((n, p) => n + p.npinned - p.unchargedPinned, 0));
     let charged = 0;
     try {
       for (; charged < modes.length; charged++) caller.accounting.charge(modes[charged], totals[charged]);
     } catch (e) {
       while (charged-- > 0) caller.accounting.uncharge(modes[charged], totals[charged]);
+      for (const p of stores) p.unchargedPinned = 0;
       throw e;
     }
-    for (const p of moving) p.accounting.uncharge(p.accountMode, p.npinned);
+    let deadOwner = false;
+    for (const p of moving) {
+      if (p.accountMode === 'mm' && !p.memory.live) {
+        deadOwner = true;
+        p.unchargedPinned = p.npinned;
+      } else {
+        p.accounting.uncharge(p.accountMode, p.npinned);
+        p.unchargedPinned = 0;
+      }
+    }
     for (const p of stores) {
       p.accounting = caller.accounting;
       p.memory = caller.memory;
     }
+    check(!deadOwner, 'EINVAL', 'an MM-mode owner is dead: its charge could not be released (the stores moved anyway)');
     return {};
   }
 }

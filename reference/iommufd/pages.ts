@@ -14,7 +14,7 @@
  *
  * Invariants: `pin` succeeds completely or changes nothing (resolution and RLIMIT are checked
  * for every page first); `npinned` equals the number of pages with a non-zero holder count and
- * equals what this store has charged.
+ * equals what this store has charged plus `unchargedPinned`.
  */
 
 import type { MemoryObject, ProcessMemory } from '../machine/process-memory.ts';
@@ -83,6 +83,13 @@ export class IoptPages {
   /** Areas that reference this store (iopt_put_pages frees at 0). */
   areaRefs = 0;
   npinned = 0;
+  /**
+   * npinned − last_npinned of pages.c: pinned pages the owner was never charged for. 0 except
+   * after an IOAS_CHANGE_PROCESS whose uncharge of a dead MM-mode owner failed (it left
+   * last_npinned 0): the next pin charges them on top of its fresh pages, and unpins release
+   * them first without uncharging anything (update_unpinned finds npinned ≤ last_npinned).
+   */
+  unchargedPinned = 0;
   /**
    * The blocks with held pages: the first one inline (a 2 MiB MAP has exactly one, and most
    * stores are never pinned at all), any others in a Map made when a second one is needed.
@@ -215,7 +222,8 @@ export class IoptPages {
       if (runStart >= 0 && !this.resolvable(runStart, last - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
     }
     this.failNth?.point('pin batch');
-    this.accounting.charge(this.accountMode, fresh);
+    this.accounting.charge(this.accountMode, fresh + this.unchargedPinned);
+    this.unchargedPinned = 0;
     for (let i = first; i < last; ) {
       const blockNo = Math.floor((i + off) / BLOCK_PAGES);
       const slot0 = blockNo * BLOCK_PAGES - off;
@@ -325,7 +333,9 @@ export class IoptPages {
       i = end;
     }
     this.npinned -= released;
-    this.accounting.uncharge(this.accountMode, released);
+    const forgotten = Math.min(released, this.unchargedPinned);
+    this.unchargedPinned -= forgotten;
+    this.accounting.uncharge(this.accountMode, released - forgotten);
   }
 
   /**

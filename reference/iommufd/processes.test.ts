@@ -35,6 +35,16 @@ const mapFile = (fd: number, pages: number) => ctx.ioasMapFile(big({ flags: R | 
 const changeProcess = (reserved = 0) => ctx.changeProcess(big({ __reserved: reserved }));
 const counters = (p: Process) => ({ user: p.accounting.userLockedPages, mm: p.accounting.mmLockedPages, pinned: p.accounting.mmPinnedPages });
 
+function accessOn(flags: number): AccessObject {
+  const access = new AccessObject(flags, m.memory);
+  const obj = ctx.table.ioas(ioas);
+  obj.iopt.addAccess(access);
+  access.ioas = obj;
+  obj.users++;
+  ctx.table.add(access);
+  return access;
+}
+
 function setMmMode(): void {
   ctx.option(big({ option_id: 0, op: 0, __reserved: 0, object_id: 0, val64: 1 }));
 }
@@ -118,15 +128,6 @@ describe('whole 2 MiB blocks across fork and exit', () => {
 });
 
 describe("an access on another process's mapping", () => {
-  function accessOn(flags: number): AccessObject {
-    const access = new AccessObject(flags, m.memory);
-    const obj = ctx.table.ioas(ioas);
-    obj.iopt.addAccess(access);
-    access.ioas = obj;
-    obj.users++;
-    ctx.table.add(access);
-    return access;
-  }
 
   it("reads the live child's memory, not the caller's; once the child is gone, unpinned pages fault and nothing changes", () => {
     ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
@@ -214,5 +215,78 @@ describe('IOMMU_IOAS_CHANGE_PROCESS (change_process.basic)', () => {
     const before = state();
     expect(errnoOf(() => changeProcess())).toBe('ENOMEM');
     expect(state()).toBe(before);
+  });
+});
+
+describe('IOMMU_IOAS_CHANGE_PROCESS when the MM-mode owner has exited (ioas.c, pages.c update_mm_locked_vm)', () => {
+  let mapper: Process;
+  let child: Process;
+  /** A forked mapper maps `pages` pages of file 10 (pinned by the domain when `domain`), then `beforeExit` runs, then the mapper exits. */
+  function deadOwner(pages: number, domain = true, beforeExit = (): void => {}): void {
+    setMmMode();
+    ioas = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    if (domain) attach('dev0');
+    m.createFile(10, pages * PAGE);
+    mapper = m.fork(m.initial);
+    as(mapper, () => mapFile(10, pages));
+    beforeExit();
+    mapper.exit();
+    child = m.fork(m.initial);
+  }
+  const store = () => ctx.table.ioas(ioas).iopt.areas[0].pages;
+
+  it('EINVAL after charging the caller and moving the store; the dead mm keeps its charge; a second call is a no-op', () => {
+    deadOwner(1);
+    expect(counters(mapper)).toEqual({ user: 0, mm: 1, pinned: 1 });
+    expect(as(child, () => errnoOf(() => changeProcess()))).toBe('EINVAL');
+    expect(counters(child)).toEqual({ user: 0, mm: 1, pinned: 1 });
+    expect(counters(mapper)).toEqual({ user: 0, mm: 1, pinned: 1 });
+    expect(store().accounting).toBe(child.accounting);
+    const after = state();
+    expect(as(child, () => changeProcess())).toEqual({});
+    expect(state()).toBe(after);
+    // The mapper's mm is no longer held by any store: freed, it leaves the STATE sums.
+    expect(dumpState(m, new Map([[ctx.fd, ctx]])).accounting).toMatchObject({ mm_locked_pages: 1, mm_pinned_pages: 1 });
+  });
+
+  it("unpinning the moved pages later does not uncharge the caller (last_npinned stayed 0)", () => {
+    deadOwner(1);
+    as(child, () => errnoOf(() => changeProcess()));
+    ctx.close();
+    expect(counters(child)).toEqual({ user: 0, mm: 1, pinned: 1 });
+  });
+
+  it('the next pin charges the uncharged pages again with the fresh one; unpins release them first for free', () => {
+    let pinner!: AccessObject;
+    let iova = 0n;
+    let first = 0;
+    deadOwner(2, false, () => {
+      pinner = accessOn(ACCESS_NEEDS_PIN_PAGES);
+      iova = BigInt(ctx.table.ioas(ioas).iopt.areas[0].start);
+      first = pinner.pin(iova, BigInt(PAGE), false);
+    });
+    expect(counters(mapper)).toEqual({ user: 0, mm: 1, pinned: 1 });
+    expect(as(child, () => errnoOf(() => changeProcess()))).toBe('EINVAL');
+    expect(counters(child)).toEqual({ user: 0, mm: 1, pinned: 1 });
+    const second = pinner.pin(iova + BigInt(PAGE), BigInt(PAGE), false);
+    // npinned 2 − last_npinned 0: both pages are charged again.
+    expect(counters(child)).toEqual({ user: 0, mm: 3, pinned: 3 });
+    pinner.unpinItem(second);
+    pinner.unpinItem(first);
+    expect(counters(child)).toEqual({ user: 0, mm: 1, pinned: 1 });
+  });
+
+  it("a later ENOMEM resets every store's charged count to its pinned count", () => {
+    deadOwner(1);
+    as(child, () => errnoOf(() => changeProcess()));
+    m.createFile(11, PAGE);
+    mapFile(11, 1);
+    const third = m.fork(m.initial);
+    third.accounting.memlockLimitPages = 0;
+    expect(as(third, () => errnoOf(() => changeProcess()))).toBe('ENOMEM');
+    expect(store().accounting).toBe(child.accounting);
+    // The store charged to the child now gives its page back when it is unpinned.
+    ctx.ioasUnmap(big({ ioas_id: ioas, iova: ctx.table.ioas(ioas).iopt.areas[0].start, length: BigInt(PAGE) }));
+    expect(counters(child)).toEqual({ user: 0, mm: 0, pinned: 0 });
   });
 });

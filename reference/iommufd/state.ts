@@ -70,10 +70,14 @@ export function dumpState(machine: Machine, contexts: Map<number, IommufdContext
       vfio_ioas: c.vfioIoas?.id ?? null,
       objects: c.table.all().map((o) => describeObject(o, pages)),
     }));
-  // Charges of every process that ever ran, exited ones too: a store that outlives its
-  // process still holds (and must eventually release) a charge on that mm.
+  // Charges of every live process and of every exited one whose mm a store still holds (it
+  // mmgrab()s its source_mm): such a store must eventually release its charge on that mm. An
+  // exited mm no store holds is freed (mmdrop), its counters with it — IOAS_CHANGE_PROCESS
+  // can drop a dead mm that it failed to uncharge (ioas.c change_mm).
   const procs = [...machine.processes.values()];
-  const sum = (f: (a: Accounting) => number): number => procs.reduce((n, p) => n + f(p.accounting), 0);
+  const heldAccounts = new Set([...pages.values()].map((p) => p.accounting));
+  const counted = procs.filter((p) => !p.exited || heldAccounts.has(p.accounting));
+  const sum = (f: (a: Accounting) => number): number => counted.reduce((n, p) => n + f(p.accounting), 0);
   const init = machine.initial.accounting;
   return {
     contexts: ctxs,

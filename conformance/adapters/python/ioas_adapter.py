@@ -410,6 +410,11 @@ class Pages:
         # of a file EINVAL.
         self.missing_errno = "EINVAL" if is_file else "EFAULT"
         self.pinned = {}  # source page number -> the Frame this store holds pinned
+        # len(pinned) - last_npinned: pinned pages the owner holds no charge for. Non-zero only
+        # after IOAS_CHANGE_PROCESS could not uncharge a dead MM-mode owner (it had zeroed
+        # last_npinned): a pin charges them with the new pages, an unpin releases them first
+        # for free (pages.c update_unpinned sees npinned <= last_npinned).
+        self.uncharged = 0
 
 
 class Area:
@@ -728,6 +733,7 @@ class Machine:
             n = len(need[id(p)]) - len(p.pinned)
             if n == 0:
                 continue
+            n = n + p.uncharged if n > 0 else min(0, n + p.uncharged)
             d = mm_delta.setdefault(p.mm, [0, 0])
             d[1] += n
             if p.account == "mm":
@@ -748,6 +754,8 @@ class Machine:
         for p in pages_objs:
             if not p.is_file:
                 p.mm.unshare(pg for pg in need[id(p)] if pg not in p.pinned)  # long-term pins unshare
+            n = len(need[id(p)]) - len(p.pinned)
+            p.uncharged = 0 if n > 0 else max(0, p.uncharged + n)
             p.pinned = {pg: p.pinned.get(pg) or p.frames[pg] for pg in need[id(p)]}
         self.initial.user.locked_pages += user_delta
         for mm, (locked, pinned) in mm_delta.items():
@@ -1196,8 +1204,11 @@ def needs_charge_move(pages, caller):
 def ioctl_change_process(m, ctx, arg):
     """IOMMU_IOAS_CHANGE_PROCESS: every store behind an area of every IOAS of this context moves
     to the calling process. Only file stores can (a user-VA store is tied to its address space:
-    EINVAL); the caller is charged for all of them first, against its own RLIMIT_MEMLOCK (ENOMEM
-    leaves everything as it was), then the old owners are uncharged."""
+    EINVAL); the caller is charged for all of them first (what each has charged: last_npinned),
+    against its own RLIMIT_MEMLOCK (ENOMEM leaves everything as it was, except that every store
+    has its charge resynced to its pinned count), then each old owner is uncharged the store's
+    pinned count. An MM-mode owner whose process exited cannot be (no mmget on a dead mm): its
+    store keeps nothing charged, the stores move anyway and the call ends in EINVAL."""
     if field(arg, "__reserved", 32):
         raise Errno("EOPNOTSUPP")
     caller = m.process
@@ -1209,18 +1220,25 @@ def ioctl_change_process(m, ctx, arg):
                     raise Errno("EINVAL")
                 stores[id(a.pages)] = a.pages
     moving = [p for p in stores.values() if needs_charge_move(p, caller)]
-    user_pages = sum(len(p.pinned) for p in moving if p.account == "user")
-    mm_pages = sum(len(p.pinned) for p in moving if p.account == "mm")
+    user_pages = sum(len(p.pinned) - p.uncharged for p in moving if p.account == "user")
+    mm_pages = sum(len(p.pinned) - p.uncharged for p in moving if p.account == "mm")
     # charge_current goes mode by mode (USER before MM) and undoes on failure: check both first.
-    if user_pages and caller.user.locked_pages + user_pages > caller.memlock_limit_pages:
-        raise Errno("ENOMEM")
-    if mm_pages and caller.mm_locked_pages + mm_pages > caller.memlock_limit_pages:
+    if (user_pages and caller.user.locked_pages + user_pages > caller.memlock_limit_pages) or \
+            (mm_pages and caller.mm_locked_pages + mm_pages > caller.memlock_limit_pages):
+        for p in stores.values():
+            p.uncharged = 0
         raise Errno("ENOMEM")
     caller.user.locked_pages += user_pages
     caller.mm_locked_pages += mm_pages
     caller.mm_pinned_pages += user_pages + mm_pages
+    failed = False
     for p in moving:
         n = len(p.pinned)
+        if p.account == "mm" and not p.mm.alive:
+            failed = True
+            p.uncharged = n
+            continue
+        p.uncharged = 0
         p.mm.mm_pinned_pages -= n
         if p.account == "user":
             p.mm.user.locked_pages -= n
@@ -1228,6 +1246,8 @@ def ioctl_change_process(m, ctx, arg):
             p.mm.mm_locked_pages -= n
     for p in stores.values():
         p.mm = caller
+    if failed:
+        raise Errno("EINVAL")
     return {}
 
 
@@ -2138,15 +2158,19 @@ def state(m):
                 entry["devices"] = [d.id for d in o.devices]
             objects.append(entry)
         contexts.append({"fd": fd, "objects": objects})
-    procs = m.processes.values()
     # A counter below zero means a charge went back to the wrong owner: an adapter bug, which
     # a sum over processes would hide.
-    if m.initial.user.locked_pages < 0 or any(p.mm_locked_pages < 0 or p.mm_pinned_pages < 0 for p in procs):
+    if m.initial.user.locked_pages < 0 or any(p.mm_locked_pages < 0 or p.mm_pinned_pages < 0 for p in m.processes.values()):
         raise RuntimeError("a locked or pinned page counter is negative")
+    # An exited process's mm lives on only while a page store holds it (mmgrab); once none does
+    # it is freed with whatever it was still charged (IOAS_CHANGE_PROCESS can leave a dead mm
+    # charged when it moves the store away: it cannot uncharge a dead mm in MM mode).
+    held = {id(pg.mm) for pg in m.all_pages()}
+    procs = [p for p in m.processes.values() if p.alive or id(p) in held]
     return {
         "contexts": contexts,
         "pins": {"pinned_frames": m.pinned_frames()},
-        # The mm counters summed over every process (an exited one's mm keeps its charges).
+        # The mm counters summed over every live mm (an exited one's keeps its charges).
         "accounting": {
             "user_locked_pages": m.initial.user.locked_pages,
             "mm_locked_pages": sum(p.mm_locked_pages for p in procs),
