@@ -12,7 +12,7 @@
 import { PAGE_BYTES } from '../machine/process-memory.ts';
 import type { ProcessMemory } from '../machine/process-memory.ts';
 import { check } from './errors.ts';
-import type { AccessLink, Area } from './io-pagetable.ts';
+import type { AccessLink, Area, PagesPosition } from './io-pagetable.ts';
 import { IoPagetable, ULONG_MAX } from './io-pagetable.ts';
 import type { IoasObject } from './objects.ts';
 import { IommufdObject } from './objects.ts';
@@ -81,12 +81,11 @@ export class AccessObject extends IommufdObject implements AccessLink {
     const pieces: PinPiece[] = areas.map((a, i) => {
       const from = i === 0 ? iova : a.start;
       const to = last < a.last ? last : a.last;
-      const firstByte = IoPagetable.pagesByte(a, from);
-      const lastByte = IoPagetable.pagesByte(a, to);
-      if (i > 0) check(firstByte % PAGE_BYTES === 0, 'EINVAL', 'areas do not join at a page boundary');
-      if (i < areas.length - 1) check((lastByte + 1) % PAGE_BYTES === 0, 'EINVAL', 'areas do not join at a page boundary');
-      const firstPage = Math.floor(firstByte / PAGE_BYTES);
-      return { area: a, firstPage, pageCount: Math.floor(lastByte / PAGE_BYTES) - firstPage + 1 };
+      const first = IoPagetable.pagesPosition(a, from);
+      const lastAt = IoPagetable.pagesPosition(a, to);
+      if (i > 0) check(first.pageOffsetBytes === 0, 'EINVAL', 'areas do not join at a page boundary');
+      if (i < areas.length - 1) check(lastAt.pageOffsetBytes === PAGE_BYTES - 1, 'EINVAL', 'areas do not join at a page boundary');
+      return { area: a, firstPage: first.pageIndex, pageCount: lastAt.pageIndex - first.pageIndex + 1 };
     });
     const done: PinPiece[] = [];
     try {
@@ -151,12 +150,12 @@ export class AccessObject extends IommufdObject implements AccessLink {
       const from = i === 0 ? iova : a.start;
       const to = last < a.last ? last : a.last;
       const bytes = Number(to - from + 1n);
-      const pagesByte = IoPagetable.pagesByte(a, from);
+      const at = IoPagetable.pagesPosition(a, from);
       const chunk = write ? data!.subarray(done, done + bytes) : null;
-      const onePage = Math.floor(pagesByte / PAGE_BYTES) === Math.floor((pagesByte + bytes - 1) / PAGE_BYTES);
+      const onePage = at.pageOffsetBytes + bytes <= PAGE_BYTES;
       const source = a.pages.memory;
       const changeMm = slowPath || source !== caller;
-      const got = this.pagesRw(a, pagesByte, bytes, chunk, changeMm && (!onePage || !source.live));
+      const got = this.pagesRw(a, at, bytes, chunk, changeMm && (!onePage || !source.live));
       if (got !== null) out.set(got, done);
       done += bytes;
     }
@@ -164,7 +163,7 @@ export class AccessObject extends IommufdObject implements AccessLink {
   }
 
   /** Copies one area's slice; `heldPfnsFirst` selects the multi-page slow path (see rw). */
-  private pagesRw(a: Area, pagesByte: number, bytes: number, data: Uint8Array | null, heldPfnsFirst: boolean): Uint8Array | null {
+  private pagesRw(a: Area, at: PagesPosition, bytes: number, data: Uint8Array | null, heldPfnsFirst: boolean): Uint8Array | null {
     const pages = a.pages;
     // The mm the mapping was made in (source_mm), not the caller's: another process's mapping
     // is read remotely, and one whose process is gone faults unless its pages are pinned.
@@ -172,8 +171,9 @@ export class AccessObject extends IommufdObject implements AccessLink {
     const out = data === null ? new Uint8Array(bytes) : null;
     let done = 0;
     while (done < bytes) {
-      const byte = pagesByte + done;
-      const index = Math.floor(byte / PAGE_BYTES);
+      // Bytes from the start of the page `at` names: `bytes` is a buffer's length, so exact.
+      const byte = at.pageOffsetBytes + done;
+      const index = at.pageIndex + Math.floor(byte / PAGE_BYTES);
       const off = byte % PAGE_BYTES;
       const chunk = Math.min(bytes - done, PAGE_BYTES - off);
       const src = pages.source;

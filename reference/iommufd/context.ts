@@ -212,7 +212,7 @@ export class IommufdContext {
       (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), uptrDown, this.machine.failNth,
     );
     this.machine.failNth.point('iopt_pages');
-    const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length), lengthBig: a.length }], Number(a.length),
+    const iova = ioas.iopt.mapPages([{ pages, firstPageIndex: 0, pageOffsetBytes: startByte, lengthBytes: Number(a.length), lengthBig: a.length }], Number(a.length),
       flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
     return { iova };
   }
@@ -236,7 +236,7 @@ export class IommufdContext {
       { kind: 'file', file, startPage: Number(startDown / PAGE_SIZE) }, npages,
       (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), startDown, this.machine.failNth);
     this.machine.failNth.point('iopt_pages');
-    const iova = ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.length) }], Number(a.length),
+    const iova = ioas.iopt.mapPages([{ pages, firstPageIndex: 0, pageOffsetBytes: startByte, lengthBytes: Number(a.length) }], Number(a.length),
       flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
     return { iova };
   }

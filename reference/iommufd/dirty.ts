@@ -12,7 +12,7 @@
 import type { IommufdContext } from './context.ts';
 import { check } from './errors.ts';
 import type { Args, Out } from './hwpt.ts';
-import { ULONG_MAX, U64_MAX } from './io-pagetable.ts';
+import { areaLength, ULONG_MAX, U64_MAX } from './io-pagetable.ts';
 import type { HwptPagingObject } from './objects.ts';
 
 export const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1 << 0;
@@ -26,7 +26,7 @@ export function setDirtyTracking(ctx: IommufdContext, a: Args): Out {
   check(domain.spec.dirtyOps, 'EOPNOTSUPP', 'HWPT was not allocated with DIRTY_TRACKING');
   const enable = (Number(a.flags) & IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0;
   if (enable) {
-    for (const area of hwpt.ioas.iopt.areas) domain.table.readAndClearDirty(area.start, BigInt(area.lengthBytes), false, () => {});
+    for (const area of hwpt.ioas.iopt.areas) domain.table.readAndClearDirty(area.start, areaLength(area), false, () => {});
   }
   domain.dirtyTracking = enable;
   return {};

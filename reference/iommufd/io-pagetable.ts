@@ -8,12 +8,16 @@
  * comparison is cheap and keeps the full 64-bit space exact (2^64−1 is a valid `last`).
  * Everything done per page — pins, charges, frames, page-table entries — works on JS-number
  * page indices in pages.ts and in the formats. An area's byte extent is exactly
- * [start, last]; its `lengthBytes` and `pagesOffsetBytes` are JS numbers for the per-page paths,
- * exact below 2^53 — always so for an area that can hold pins, since no address space or file
- * backs 2^53 bytes. A MAP of 2^53 bytes or more without a domain is an area like any other
- * (Linux accepts it: nothing is pinned until a domain or an access needs pages); sums of unmapped
- * bytes, alignment checks and page indices of such an area come from the bigint bounds. Areas live in a balanced search tree (range-tree.ts:
- * O(log n) insert, delete, first-intersecting and successor), so MAP and UNMAP cost O(log n)
+ * [start, last]; its `lengthBytes` is a JS number for the per-page paths, exact below 2^53 —
+ * always so for an area that can hold pins, since no address space or file backs 2^53 bytes.
+ * Where `start` lies in the pages is kept as Linux keeps it, a page index plus a byte offset in
+ * that page (iopt_area_index, area->page_offset): both are exact JS numbers for any store (fewer
+ * than 2^52 pages), so COPY slices and splits far into an area keep the exact address. A MAP of
+ * 2^53 bytes or more without a domain is an area like any other (Linux accepts it: nothing is
+ * pinned until a domain or an access needs pages); sums of unmapped bytes, alignment checks and
+ * page indices of such an area come from the bigint bounds and `pagesPosition`. Areas live in
+ * a balanced search tree (range-tree.ts: O(log n) insert, delete, first-intersecting and
+ * successor), so MAP and UNMAP cost O(log n)
  * per area touched however many areas the IOAS holds, and `extents` (another such tree) merges
  * touching areas so that automatic allocation steps over a packed region at once instead of
  * area by area. Reserved and allowed ranges stay small arrays: a handful per IOAS (apertures,
@@ -47,8 +51,10 @@ export interface Area extends RangeLinks {
   start: bigint;
   last: bigint;
   pages: IoptPages;
-  /** Byte offset in the pages' span of the byte `start` maps. */
-  pagesOffsetBytes: number;
+  /** iopt_area_index: the page of `pages` the byte `start` maps lies in. */
+  firstPageIndex: number;
+  /** area->page_offset: the offset of that byte in its page (< PAGE_BYTES). */
+  pageOffsetBytes: number;
   /** last − start + 1 as a JS number: exact below 2^53 (see the file header). */
   lengthBytes: number;
   prot: Prot;
@@ -79,25 +85,43 @@ export interface AccessLink {
   notifyUnmap(iova: bigint, lengthBytes: bigint): void;
 }
 
-/** A piece of a pages store to map: COPY passes several, MAP one. */
+/**
+ * A piece of a pages store to map: COPY passes several, MAP one. It starts at byte
+ * `pageOffsetBytes` of page `firstPageIndex` (iopt_pages_list.start_byte, split as an area keeps
+ * it); a MAP's slice starts in page 0.
+ */
 export interface PagesSlice {
   pages: IoptPages;
-  startByte: number;
+  firstPageIndex: number;
+  pageOffsetBytes: number;
   lengthBytes: number;
   /** The exact length when it may be 2^53 or more (lengthBytes is then rounded). */
   lengthBig?: bigint;
+}
+
+/** Where an IOVA of an area lies in its pages: iopt_area_start_byte as page index and in-page offset. */
+export interface PagesPosition {
+  pageIndex: number;
+  pageOffsetBytes: number;
 }
 
 const sliceLength = (s: PagesSlice): bigint => s.lengthBig ?? BigInt(s.lengthBytes);
 /** The exact byte length of an area (one bigint made, not two, when `lengthBytes` is exact). */
 export const areaLength = (a: Area): bigint => (a.lengthBytes <= Number.MAX_SAFE_INTEGER ? BigInt(a.lengthBytes) : a.last - a.start + 1n);
 
-export const areaFirstPage = (a: Area): number => Math.floor(a.pagesOffsetBytes / PAGE_BYTES);
+export const areaFirstPage = (a: Area): number => a.firstPageIndex;
 export const areaLastPage = (a: Area): number => {
-  const lastByte = a.pagesOffsetBytes + a.lengthBytes - 1;
-  if (lastByte <= Number.MAX_SAFE_INTEGER) return Math.floor(lastByte / PAGE_BYTES);
-  return Number((BigInt(a.pagesOffsetBytes) + (a.last - a.start)) / PAGE_SIZE);
+  // Bytes from the start of the first page to the last byte; a rounded `lengthBytes` (2^53 and
+  // more) makes the sum pass MAX_SAFE_INTEGER, so an inexact sum never takes the number path.
+  const lastByte = a.pageOffsetBytes + a.lengthBytes - 1;
+  if (lastByte <= Number.MAX_SAFE_INTEGER) return a.firstPageIndex + Math.floor(lastByte / PAGE_BYTES);
+  return a.firstPageIndex + Number((BigInt(a.pageOffsetBytes) + (a.last - a.start)) / PAGE_SIZE);
 };
+/** Byte offset in its pages of the first byte of `a`, for areas whose pages are pinned (exact: < 2^53). */
+export const areaFirstByte = (a: Area): number => a.firstPageIndex * PAGE_BYTES + a.pageOffsetBytes;
+/** The byte of its pages' span a slice starts at, relative to the store's first page (exact). */
+const sliceStartByte = (s: PagesSlice): bigint =>
+  s.firstPageIndex === 0 ? BigInt(s.pageOffsetBytes) : BigInt(s.firstPageIndex) * PAGE_SIZE + BigInt(s.pageOffsetBytes);
 /** 2^k for k in 0..64, so that the MAP path allocates no bigint for a power of two. */
 const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
 /** floor(log2(v)) of a positive bigint, without a loop of bigint multiplications. */
@@ -273,7 +297,7 @@ export class IoPagetable {
   private checkAlignment(align: number): void {
     const mask = BigInt(align - 1);
     for (const a of this.areaTree) {
-      if ((a.start & mask) !== 0n || (areaLength(a) & mask) !== 0n || (BigInt(a.pagesOffsetBytes % PAGE_BYTES) & mask) !== 0n) {
+      if ((a.start & mask) !== 0n || (areaLength(a) & mask) !== 0n || (BigInt(a.pageOffsetBytes) & mask) !== 0n) {
         fail('EADDRINUSE', 'an area is not aligned to the new IOVA alignment');
       }
     }
@@ -389,7 +413,7 @@ export class IoPagetable {
   /** Maps the bytes of `area` into one domain's table, run by physically contiguous run. */
   private mapAreaInto(area: Area, domain: PagingDomain): void {
     const pgsize = this.disableLargePages ? domain.spec.pgsizeBitmap & (PAGE_SIZE * 2n - 1n) : domain.spec.pgsizeBitmap;
-    const firstByte = area.pagesOffsetBytes;
+    const firstByte = areaFirstByte(area);
     const endByte = firstByte + area.lengthBytes;
     area.pages.forEachFrameRun(areaFirstPage(area), areaLastPage(area) - areaFirstPage(area) + 1, (index, pfn, count) => {
       const runFirst = Math.max(firstByte, index * PAGE_BYTES);
@@ -516,7 +540,7 @@ export class IoPagetable {
     let dstLast: bigint | undefined;
     if (iova === null) {
       const first = slices[0];
-      dst = this.allocIova(first.pages.baseAddrBytes + BigInt(first.startByte), length);
+      dst = this.allocIova(first.pages.baseAddrBytes + sliceStartByte(first), length);
     } else {
       dstLast = this.checkFixedIova(iova, length);
       dst = iova;
@@ -527,12 +551,12 @@ export class IoPagetable {
       const s = slices[i];
       this.failNth.point('area');
       check(!prot.write || s.pages.writable, 'EPERM', 'writeable mapping of read-only pages');
-      check((s.startByte % PAGE_BYTES) % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
+      check(s.pageOffsetBytes % this.iovaAlignment === 0, 'EINVAL', 'user address page offset not aligned to the IOAS alignment');
       // A single slice ends where the checked range does (no bigint arithmetic twice).
       const last = slices.length === 1 && dstLast !== undefined ? dstLast : cur + sliceLength(s) - 1n;
       check(last <= ULONG_MAX, 'EOVERFLOW', 'area end overflows');
       areas.push({
-        start: cur, last, pages: s.pages, pagesOffsetBytes: s.startByte, lengthBytes: s.lengthBytes,
+        start: cur, last, pages: s.pages, firstPageIndex: s.firstPageIndex, pageOffsetBytes: s.pageOffsetBytes, lengthBytes: s.lengthBytes,
         prot: sharedProt(prot), filled: false, accessPins: 0, preventAccess: false, treePrio: 0, treeLeft: null, treeRight: null,
       });
       if (i + 1 < slices.length) cur = last + 1n;
@@ -625,23 +649,25 @@ export class IoPagetable {
     check(!a.preventAccess, 'EBUSY', 'area is being unmapped');
     const newStart = iova + 1n;
     const mask = BigInt(this.iovaAlignment - 1);
-    check((newStart & mask) === 0n && (BigInt(IoPagetable.pagesByte(a, newStart)) & mask) === 0n, 'EINVAL', 'cut not aligned');
+    // iopt_area_start_byte(area, new_start), exact: the rhs starts there in the same pages.
+    const at = IoPagetable.pagesPosition(a, newStart);
+    check((newStart & mask) === 0n && ((BigInt(at.pageIndex) * PAGE_SIZE + BigInt(at.pageOffsetBytes)) & mask) === 0n, 'EINVAL', 'cut not aligned');
     check(a.accessPins === 0, 'EINVAL', 'an access pins the area');
     check(!(a.filled && !this.disableLargePages), 'EINVAL', 'domains may hold large IOPTEs');
-    const lhsLen = Number(newStart - a.start);
-    const rhs: Area = { ...a, start: newStart, pagesOffsetBytes: a.pagesOffsetBytes + lhsLen, lengthBytes: a.lengthBytes - lhsLen };
+    const rhs: Area = {
+      ...a, start: newStart, firstPageIndex: at.pageIndex, pageOffsetBytes: at.pageOffsetBytes, lengthBytes: Number(a.last - newStart + 1n),
+    };
     // Each half holds its own pin on its pages (the kernel re-pins the halves the same way).
     if (a.filled) {
       a.pages.pin(areaFirstPage(rhs), areaLastPage(rhs) - areaFirstPage(rhs) + 1);
     }
-    const lhsLast = iova;
     if (a.filled) {
       const oldLastPage = areaLastPage(a);
-      const lhsLastPage = Math.floor((a.pagesOffsetBytes + lhsLen - 1) / PAGE_BYTES);
+      const lhsLastPage = IoPagetable.pagesPosition(a, iova).pageIndex;
       if (oldLastPage > lhsLastPage) a.pages.unpin(lhsLastPage + 1, oldLastPage - lhsLastPage);
     }
-    a.last = lhsLast;
-    a.lengthBytes = lhsLen;
+    a.last = iova;
+    a.lengthBytes = Number(newStart - a.start);
     a.pages.areaRefs++;
     // Shrinking `a` in place keeps the tree ordered; rhs fills the freed tail.
     this.areaTree.insert(rhs);
@@ -658,7 +684,8 @@ export class IoPagetable {
       const from = iova > a.start ? iova : a.start;
       const to = last < a.last ? last : a.last;
       const length = to - from + 1n;
-      return { pages: a.pages, startByte: a.pagesOffsetBytes + Number(from - a.start), lengthBytes: Number(length), lengthBig: length };
+      const at = IoPagetable.pagesPosition(a, from);
+      return { pages: a.pages, firstPageIndex: at.pageIndex, pageOffsetBytes: at.pageOffsetBytes, lengthBytes: Number(length), lengthBig: length };
     });
   }
 
@@ -683,8 +710,19 @@ export class IoPagetable {
     }
   }
 
-  /** Byte offset in `area.pages` of `iova` (which lies inside the area). */
-  static pagesByte(area: Area, iova: bigint): number {
-    return area.pagesOffsetBytes + Number(iova - area.start);
+  /**
+   * Where `iova` (inside `area`) lies in `area.pages` (iopt_area_start_byte, split into page
+   * index and in-page offset), exact however far into the area: the page index of any store is
+   * below 2^52.
+   */
+  static pagesPosition(area: Area, iova: bigint): PagesPosition {
+    const delta = iova - area.start;
+    // Below 2^52 the distance plus the in-page offset is still a safe integer.
+    if (delta < POW2[52]) {
+      const byte = area.pageOffsetBytes + Number(delta);
+      return { pageIndex: area.firstPageIndex + Math.floor(byte / PAGE_BYTES), pageOffsetBytes: byte % PAGE_BYTES };
+    }
+    const byte = BigInt(area.pageOffsetBytes) + delta;
+    return { pageIndex: area.firstPageIndex + Number(byte / PAGE_SIZE), pageOffsetBytes: Number(byte % PAGE_SIZE) };
   }
 }

@@ -5,7 +5,9 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Machine } from '../machine/machine.ts';
 import { IommufdContext } from './context.ts';
+import { attachDevice, bindDevice } from './device.ts';
 import { U64_MAX } from './io-pagetable.ts';
+import { dumpState } from './state.ts';
 import { attachHugeMockDomain, big, errnoOf } from './test-helpers.ts';
 
 const R = 1 << 2;
@@ -59,5 +61,57 @@ describe('MAP of 2^53 bytes and more', () => {
     expect(ctx.table.ioas(ioas).iopt.areaCount).toBe(0);
     expect(m.memory.pinnedFrames).toBe(0);
     expect(m.accounting.mmPinnedPages).toBe(0);
+  });
+});
+
+// Offsets into such an area: Linux keeps an area's place in its pages as a page index plus an
+// in-page byte offset (iopt_area_index, area->page_offset) and iopt_area_start_byte sums them in
+// 64-bit arithmetic, so COPY and splits at 2^53 bytes and more into an area stay exact.
+describe('offsets 2^53 bytes and more into an area', () => {
+  const srcIova = 1n << 32n;
+  const copy = (o: Record<string, number | bigint>) =>
+    ctx.ioasCopy(big({ flags: R | W, src_ioas_id: ioas, dst_iova: 0, length: 0x1000, ...o }));
+  const areasOf = (id: number) => {
+    const state = dumpState(m, new Map([[3, ctx]])) as { contexts: { objects: { id: number; areas?: { iova: string; pages_offset: string }[] }[] }[] };
+    return state.contexts[0].objects.find((o) => o.id === id)!.areas!;
+  };
+
+  it('COPY takes the automatic IOVA from the exact source address (odd user_va, odd distance)', () => {
+    // start_byte = (2^53 + 2) + page_offset 1; the address iopt_alloc_iova aligns to is
+    // pages->uptr (buf) + 2^53 + 3: lowest set bit 1, page offset 3 -> first fit PAGE_SIZE | 3.
+    map({ user_va: buf + 1, length: 1n << 54n });
+    const dst = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    const out = copy({ dst_ioas_id: dst, src_iova: srcIova + (1n << 53n) + 2n });
+    expect(out.dst_iova).toBe(0x1003n);
+    expect(areasOf(dst)).toMatchObject([{ iova: '0x1003', pages_offset: '0x20000000000003' }]);
+    ctx.table.ioas(dst).iopt.checkInvariants();
+  });
+
+  it('COPY checks the exact in-page offset against the destination alignment (EINVAL, not a pin)', () => {
+    // start_byte = (2^63 + 2046) + 1: page_offset 2047 is not a multiple of the mock domain's
+    // 2048 (iopt_insert_area), which Linux finds before anything is pinned.
+    map({ user_va: buf + 1, length: (1n << 63n) + (1n << 20n) });
+    const dst = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    attachDevice(ctx, bindDevice(ctx, 'dev0'), dst, 0, false);
+    expect(errnoOf(() => copy({ flags: R | W | FIXED, dst_ioas_id: dst, dst_iova: 0x1000000, src_iova: srcIova + (1n << 63n) + 2046n }))).toBe('EINVAL');
+    expect(ctx.table.ioas(dst).iopt.areaCount).toBe(0);
+    expect(m.memory.pinnedFrames).toBe(0);
+  });
+
+  it('a split keeps the right half exact: its offset, its length and a COPY from it', () => {
+    // iopt_area_split as iopt_cut_iova calls it (alignment 1 here: the IOAS has no domain).
+    map({ user_va: buf + 1, length: (1n << 54n) + 1n });
+    const iopt = ctx.table.ioas(ioas).iopt;
+    iopt.cut(srcIova + (1n << 53n) + 1n);
+    iopt.checkInvariants();
+    const rhsStart = srcIova + (1n << 53n) + 2n;
+    expect(areasOf(ioas)).toMatchObject([
+      { iova: `0x${srcIova.toString(16)}`, pages_offset: '0x1' },
+      { iova: `0x${rhsStart.toString(16)}`, pages_offset: '0x20000000000003' },
+    ]);
+    const dst = Number(ctx.ioasAlloc(big({ flags: 0 })).out_ioas_id);
+    expect(copy({ dst_ioas_id: dst, src_iova: rhsStart }).dst_iova).toBe(0x1003n);
+    expect(unmap(rhsStart, (1n << 53n) - 1n)).toBe((1n << 53n) - 1n);
+    expect(unmap(srcIova, (1n << 53n) + 2n)).toBe((1n << 53n) + 2n);
   });
 });

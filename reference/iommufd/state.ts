@@ -15,6 +15,7 @@ import type { Accounting } from './accounting.ts';
 import type { AccessObject } from './access.ts';
 import type { IommufdContext } from './context.ts';
 import type { DeviceObject, HwptNestedObject, HwptPagingObject, IoasObject, IommufdObject } from './objects.ts';
+import { PAGE_SIZE } from './io-pagetable.ts';
 import type { IoptPages } from './pages.ts';
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -30,7 +31,7 @@ function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record
         iova_alignment: iopt.iovaAlignment,
         huge_pages: !iopt.disableLargePages,
         areas: iopt.areas.map((a) => ({
-          iova: hex(a.start), last: hex(a.last), pages: a.pages.serial, pages_offset: a.pagesOffsetBytes,
+          iova: hex(a.start), last: hex(a.last), pages: a.pages.serial, pages_offset: hex(BigInt(a.firstPageIndex) * PAGE_SIZE + BigInt(a.pageOffsetBytes)),
           prot: `${a.prot.read ? 'r' : '-'}${a.prot.write ? 'w' : '-'}`, filled: a.filled, access_pins: a.accessPins,
         })),
         reserved: iopt.reserved

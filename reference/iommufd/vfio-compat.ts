@@ -82,7 +82,7 @@ export function mapDma(ctx: IommufdContext, a: Args): CompatOut {
   const pages = new IoptPages(ctx.machine.memory, ctx.machine.accounting, { kind: 'user', startVpn: Number(uptrDown / PAGE_SIZE) },
     Math.ceil((startByte + Number(a.size)) / PAGE_BYTES), (flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0, mode, uptrDown, ctx.machine.failNth);
   ctx.machine.failNth.point('iopt_pages');
-  ioas.iopt.mapPages([{ pages, startByte, lengthBytes: Number(a.size) }], Number(a.size), a.iova,
+  ioas.iopt.mapPages([{ pages, firstPageIndex: 0, pageOffsetBytes: startByte, lengthBytes: Number(a.size) }], Number(a.size), a.iova,
     { read: (flags & VFIO_DMA_MAP_FLAG_READ) !== 0, write: (flags & VFIO_DMA_MAP_FLAG_WRITE) !== 0 });
   return { ret: 0, out: {} };
 }

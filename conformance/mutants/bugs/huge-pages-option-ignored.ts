@@ -5,7 +5,7 @@
  */
 import { PAGE_BYTES } from '../../../reference/machine/process-memory.ts';
 import type { PagingDomain } from '../../../reference/iommufd/domain.ts';
-import { IoPagetable, areaFirstPage, areaLastPage, type Area } from '../../../reference/iommufd/io-pagetable.ts';
+import { IoPagetable, areaFirstByte, areaFirstPage, areaLastPage, type Area } from '../../../reference/iommufd/io-pagetable.ts';
 import type { Mutant } from '../mutant.ts';
 import { Patches } from '../patch.ts';
 
@@ -16,7 +16,7 @@ export const hugePagesOptionIgnored: Mutant = {
   areas: ['options/huge-pages/*', 'vfio-compat/*', 'hw/huge-pages/*'],
   install: () => Patches.install((p) => p.method(IoPagetable.prototype, 'mapAreaInto', () => function (this: IoPagetable, area: Area, domain: PagingDomain): void {
     const pgsize = domain.spec.pgsizeBitmap; // BUG: disableLargePages is not consulted
-    const firstByte = area.pagesOffsetBytes;
+    const firstByte = areaFirstByte(area);
     const endByte = firstByte + area.lengthBytes;
     area.pages.forEachFrameRun(areaFirstPage(area), areaLastPage(area) - areaFirstPage(area) + 1, (index, pfn, count) => {
       const runFirst = Math.max(firstByte, index * PAGE_BYTES);
