@@ -1131,20 +1131,10 @@ def ioctl_copy(m, ctx, arg):
     last = src_iova + length - 1
     if last > U64_MAX:
         raise Errno("EOVERFLOW")
-    segments = []
-    cur = src_iova
-    for a in src.areas:
-        if a.last < cur:
-            continue
-        if a.iova > cur:
-            break
-        seg_last = min(a.last, last)
-        segments.append((a.pages, a.start_byte + (cur - a.iova), seg_last - cur + 1))
-        cur = seg_last + 1
-        if cur > last:
-            break
-    if cur <= last:
+    covered, reaches_last = src.contig_segments(src_iova, last)
+    if not reaches_last:
         raise Errno("ENOENT")
+    segments = [(a.pages, a.start_byte + (first - a.iova), seg_last - first + 1) for a, first, seg_last in covered]
     dst = ctx.get(field(arg, "dst_ioas_id", 32), "ioas")
     iova = map_pages(m, dst, segments, length, dst_iova, flags & MAP_FIXED_IOVA, flags)
     return {"dst_iova": u64_out(iova)}
