@@ -40,6 +40,6 @@ describe('dispatch size rules (main.c iommufd_fops_ioctl; iommufd.cmd_length, cm
 
   it('unknown commands → ENOTTY; a catalogued command the reference lacks is an adapter error', () => {
     expect(dispatchIoctl(ctx(), catalog, 'IOMMU_NOPE', {})).toEqual({ errno: 'ENOTTY' });
-    expect(() => dispatchIoctl(ctx(), catalog, 'IOMMU_VIOMMU_ALLOC', { size: 12 })).toThrow(/not implemented/);
+    expect(() => dispatchIoctl(ctx(), catalog, 'IOMMU_VEVENTQ_ALLOC', { size: 12 })).toThrow(/not implemented/);
   });
 });
