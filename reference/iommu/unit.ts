@@ -230,6 +230,12 @@ export interface NestedDomain {
    * selftest mock's stage 1 translates nothing): its DMA reports `blocked`.
    */
   stage1?(req: Stage1Request): Stage1Walk | Stage1Fault;
+  /**
+   * A nested domain made on a vIOMMU: the driver's own attach rules for `dev`, checked after
+   * the unit's instance rule (SMMUv3 arm_smmu_attach_prepare_vmaster: a translating vSTE needs
+   * the device's vDEVICE on that vIOMMU). Null = attaches.
+   */
+  checkAttach?(dev: UnitDevice): Errno | null;
 }
 
 export type DomainSpec = PagingDomainSpec | NestedDomain;
@@ -280,6 +286,59 @@ export interface IommuUnit {
    * driver has no PASID support.
    */
   setDevPasid?(dev: UnitDevice, domain: DomainSpec | 'blocked', pasid: number): Errno | null;
+  /**
+   * ops->get_viommu_size(dev, type) != 0: the driver offers vIOMMUs of `type` for this device.
+   * Absent = no get_viommu_size / viommu_init (IOMMU_VIOMMU_ALLOC → EOPNOTSUPP).
+   */
+  viommuSupported?(dev: UnitDevice, type: number): boolean;
+  /**
+   * ops->viommu_init over the NEST_PARENT paging domain `parent` (the core checked that it is
+   * one): the driver's vIOMMU, or its errno. `core` answers the driver's questions about the
+   * vIOMMU's vDEVICEs (iommufd_viommu_find_dev / iommufd_viommu_get_vdev_id).
+   */
+  viommuInit?(dev: UnitDevice, type: number, parent: PagingDomainSpec, data: UserData | null, core: ViommuCore): Result<ViommuDriver>;
+  /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
+  invalidationSink?: InvalidationSink | null;
+}
+
+/** One invalidation command as the unit's queue executes it (physical IDs), e.g. an SMMU CMDQ command. */
+export interface HwInvalidation {
+  op: number;
+  words: readonly bigint[];
+}
+
+/**
+ * Where a unit's executed invalidations go: the IOTLB engine's hook. Without one the walk is
+ * live (nothing is cached), so nothing needs invalidating.
+ */
+export interface InvalidationSink {
+  issue(commands: readonly HwInvalidation[]): void;
+}
+
+/** What a vIOMMU driver may ask the iommufd core about its vIOMMU (driver.c helpers). */
+export interface ViommuCore {
+  /** iommufd_viommu_find_dev: the device whose vDEVICE has this virt_id, or null. */
+  deviceOf(virtId: bigint): UnitDevice | null;
+  /** iommufd_viommu_get_vdev_id: the virt_id of the device's vDEVICE here, or null (ENOENT). */
+  virtIdOf(dev: UnitDevice): bigint | null;
+}
+
+/**
+ * struct iommufd_viommu_ops as the core calls them. One object per vIOMMU; a driver offering
+ * several vIOMMU types returns one per type (a selftest vIOMMU is one more implementation).
+ */
+export interface ViommuDriver {
+  readonly unit: IommuUnit;
+  readonly type: number;
+  /** alloc_domain_nested: flags without IOMMU_HWPT_FAULT_ID_VALID. Absent → EOPNOTSUPP. */
+  allocNested?(flags: number, data: UserData): Result<NestedDomain>;
+  /**
+   * cache_invalidate: `handled` is what the driver leaves in array->entry_num (the core copies
+   * it back whatever the errno). Absent → EOPNOTSUPP.
+   */
+  invalidate?(array: InvalidateArray): InvalidateResult;
+  /** Driver state for STATE dumps (SMMUv3: the VMID). */
+  dumpState?(): Record<string, unknown>;
 }
 
 /** Builds a unit from its topology knobs (everything in the `iommu` object except `model`). */
