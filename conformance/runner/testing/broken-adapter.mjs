@@ -6,6 +6,7 @@
 // everything else succeeds), except for the trigger (an ioctl cmd, or a method name; default
 // IOMMU_IOAS_MAP), where it misbehaves by <mode>:
 //   ok | garbage | hang | crash | exit0 | wrong-schema | rpc-error | wrong-id | stderr-then-crash | slow-hello
+//   | flood (a line of FLOOD_BYTES, default 2 MiB, written 64 KiB at a time)
 import { createInterface } from 'node:readline';
 
 const [mode = 'ok', trigger = 'IOMMU_IOAS_MAP'] = process.argv.slice(2);
@@ -44,6 +45,14 @@ async function main() {
         case 'wrong-schema': send({ jsonrpc: '2.0', id: req.id, result: { ret: 'zero' } }); continue;
         case 'rpc-error': send({ jsonrpc: '2.0', id: req.id, error: { code: -32601, message: `no ${trigger} here` } }); continue;
         case 'wrong-id': send({ jsonrpc: '2.0', id: req.id + 1000, result: { ret: 0, arg: {} } }); continue;
+        case 'flood': {
+          const chunk = Buffer.alloc(65536, 0x61);
+          for (let left = Number(process.env.FLOOD_BYTES ?? 2 * 1024 * 1024); left > 0; left -= chunk.length) {
+            if (!process.stdout.write(left >= chunk.length ? chunk : chunk.subarray(0, left))) await new Promise((r) => process.stdout.once('drain', r));
+          }
+          process.stdout.write('\n');
+          continue;
+        }
         case 'stderr-then-crash': process.stderr.write('adapter: fatal: out of cheese\n'); setTimeout(() => process.exit(3), 10); continue;
       }
     }
