@@ -376,7 +376,7 @@ function classify(e: unknown): { result: CaseResultName; message: string; failur
     return { result: inner.result, message, ...(e.step ? { failure: { step: e.step, message } } : {}) };
   }
   if (e instanceof StepFailed) return { result: 'fail', message: e.failure.message, failure: e.failure };
-  if (e instanceof CaseError) return { result: 'error', message: `case error: ${e.message}` };
+  if (e instanceof CaseError) return { result: 'invalid', message: `case error: ${e.message}` };
   if (e instanceof AdapterError) return { result: 'error', message: `adapter error ${e.code}: ${e.message}` };
   if (e instanceof ProtocolViolation) return { result: 'error', message: `protocol violation: ${e.message}` };
   if (e instanceof TransportTimeout) return { result: 'timeout', message: e.message };
@@ -421,7 +421,7 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
     return done();
   }
   if (c.steps.length === 0) {
-    report.result = 'error';
+    report.result = 'invalid';
     report.message = 'case error: the case has no steps';
     return done();
   }
@@ -448,7 +448,7 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
   report.steps_run = x.stepsRun;
   if (x.failNthSteps > 0) report.fail_nth = { steps: x.failNthSteps, attempts: x.failNthAttempts };
   if (outcome === null && x.comparisons === 0) {
-    outcome = { result: 'error', message: 'case error: no step compared anything (no errno, no out value, no ioctl expected to succeed)' };
+    outcome = { result: 'invalid', message: 'case error: no step compared anything (no errno, no out value, no ioctl expected to succeed)' };
   }
   if (outcome) {
     report.result = outcome.result;
