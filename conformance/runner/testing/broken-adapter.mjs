@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 const [mode = 'ok', trigger = 'IOMMU_IOAS_MAP'] = process.argv.slice(2);
 let nextFd = 3;
 let nextId = 1;
+const written = new Map();
 const send = (m) => process.stdout.write(JSON.stringify(m) + '\n');
 
 function normal(req) {
@@ -25,6 +26,9 @@ function normal(req) {
       return { ret: 0, arg: p.arg };
     case 'test':
       if (p.op === 'MMAP') return { ret: 0, out: { addr: 0x100000 } };
+      // Memory good enough for the smoke check: what was written at an address reads back.
+      if (p.op === 'MEM_WRITE') { written.set(String(p.arg.addr), p.arg.data); return { ret: 0, out: {} }; }
+      if (p.op === 'MEM_READ') return { ret: 0, out: { data: (written.get(String(p.arg.addr)) ?? '').padEnd(2 * Number(p.arg.length), '0').slice(0, 2 * Number(p.arg.length)) } };
       return { ret: 0, out: {} };
   }
   return null;
