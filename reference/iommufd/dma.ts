@@ -30,6 +30,8 @@ export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number
   const hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
   if (hwpt === null) return { fault: 'blocked' };
   if (hwpt.kind === 'HWPT_NESTED') {
+    // A model whose nested domain translates nothing (the selftest mock) blocks, as before.
+    if (hwpt.nested.stage1 === undefined) return { fault: 'blocked' };
     return translateNested(phys, hwpt.parent.domain, hwpt.nested, {
       iova,
       pasid,

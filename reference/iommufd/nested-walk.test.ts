@@ -10,6 +10,9 @@ import { dma, translate } from './dma.ts';
 import { hwptAlloc } from './hwpt.ts';
 import type { DeviceObject, HwptPagingObject } from './objects.ts';
 import { big, errnoOf } from './test-helpers.ts';
+import { createFormat } from '../formats/registry.ts';
+import type { NestedDomain, Stage1Fault, Stage1Request, Stage1Walk } from '../iommu/unit.ts';
+import { translateNested } from './nested-walk.ts';
 
 const NEST_PARENT = 1;
 const VTD_S1 = 1;
@@ -218,5 +221,51 @@ describe('nested VT-d first stage over the NEST_PARENT second stage', () => {
     attachDevice(f.ctx, f.dev, f.nested(0n, PML4, 57), 0, false);
     expect(tr(f, 0x40201000n)).toMatchObject({ fault: null, t: { physBytes: f.hostOf(GPA + 0x5000n) } });
     expect(f.get(PML4)).toBe(PDPT | PWU | A);
+  });
+});
+
+describe('the same two-stage walk for another format (a nested domain that reads its context from guest memory)', () => {
+  it('ARM LPAE stage 1 (4 KiB granule, 4 levels): the context word is read through stage 2, then the table', () => {
+    const w = setup();
+    // A context descriptor at GPA DATA + 0x800 whose word holds the stage-1 root (like CD.TTB0).
+    const CD = DATA + 0x800n;
+    w.put(CD, PML4);
+    // ARM VMSAv8-64 descriptors by hand: table = addr | 0b11; level-3 page = addr | 0b11 | AF(b10)
+    // | AP[1](b6, EL0 access); AP[2] (b7) makes it read-only.
+    w.put(PML4, PDPT | 3n);
+    w.put(PDPT + 8n, PD | 3n);
+    w.put(PD + 8n, PT | 3n);
+    w.put(PT + 8n, (GPA + 0x5000n) | 0x443n);
+    w.put(PT + 16n, (GPA + 0x6000n) | 0x4c3n);
+    const format = createFormat('arm-lpae-s1', { granule: 4096, levels: 4, ias: 48 });
+    const ro = (lo: number) => (lo & 0x80) !== 0;
+    const domain = {
+      unit: w.dev.dev.unit,
+      dataType: 0,
+      fields: {},
+      pasid: false,
+      stage1(req: Stage1Request): Stage1Walk | Stage1Fault {
+        const ttb = req.readIpa64(CD);
+        if (typeof ttb !== 'bigint') return ttb;
+        return {
+          format,
+          rootIpa: ttb,
+          inputUnit: Number(req.iova >> 12n),
+          rules: {
+            reserved: () => false,
+            permits: (path, write) => !write || !ro(path[path.length - 1].lo),
+            accessBits: (path) => path.map(() => ({ lo: 0, hi: 0 })),
+          },
+        };
+      },
+    } satisfies NestedDomain;
+    const host = (gpa: bigint) => w.parent.domain.table.translate(gpa)!.physBytes;
+    const req = (iova: bigint, write: boolean) => ({ iova, pasid: 0, hasPasid: false, write, privileged: false });
+    expect(translateNested(w.m.phys, w.parent.domain, domain, req(IOVA + 4n, true))).toEqual({ fault: null, t: { physBytes: host(GPA + 0x5000n) + 4, pageSizeBytes: 4096, read: true, write: true } });
+    expect(translateNested(w.m.phys, w.parent.domain, domain, req(IOVA + 0x1000n, true))).toEqual({ fault: 'permission', stage: 1 });
+    expect(translateNested(w.m.phys, w.parent.domain, domain, req(IOVA + 0x1000n, false))).toMatchObject({ fault: null, t: { write: false } });
+    // The context itself is at a GPA: without stage 2 under it, the fault is stage 2's.
+    w.ctx.ioasUnmap(big({ ioas_id: w.ioas, iova: DATA, length: 4096 }));
+    expect(translateNested(w.m.phys, w.parent.domain, domain, req(IOVA, false))).toEqual({ fault: 'not-present', stage: 2 });
   });
 });
