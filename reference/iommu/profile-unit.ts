@@ -60,6 +60,8 @@ export interface ProfileExtras {
   invalidateNested?(fields: Record<string, bigint>, array: InvalidateArray): InvalidateResult;
   /** Extra set_dev_pasid rules of the driver for a paging domain (SMMUv3: stage 1 only). */
   checkPasidAttach?(plan: PagingPlan): Errno | null;
+  /** How hardware starts the stage-1 walk of a nested domain with these fields (NestedDomain.stage1). */
+  nestedStage1?(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
 }
 
 /**
@@ -173,6 +175,8 @@ export class ProfileUnit implements IommuUnit {
     };
     const invalidate = this.profile.invalidateNested;
     if (invalidate) nested.invalidateUser = (array) => invalidate(fields, array);
+    const stage1 = this.profile.nestedStage1?.(fields);
+    if (stage1) nested.stage1 = stage1;
     this.nesteds.set(nested, { parent: plan, nested: r.nested });
     return ok(nested);
   }
