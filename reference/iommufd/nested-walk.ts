@@ -110,7 +110,7 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
     walked.push({ level, lo, hi, hostAddr, gpa: lastGpa, s2Write: lastS2!.write });
     return !rules.reserved(level, lo, hi);
   };
-  const w = walkTable(phys, format, Number(start.rootIpa >> 12n), start.inputUnit, format.levels, tableFrame, visit);
+  const w = walkTable(phys, format, Number(start.rootIpa >> 12n), start.inputUnit, format.levels, tableFrame, visit, Number(start.rootIpa & 0xfffn));
   if (!w.ok) {
     if (w.fault === 'table-fetch') return s2Fault!;
     // out-of-range is the domain's job (canonical / T0SZ checks); it can only mean a bad input.
