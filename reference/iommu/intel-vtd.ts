@@ -448,6 +448,7 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
   checkNestedAttach(fields: Record<string, bigint>): Errno | null;
   invalidateNested(fields: Record<string, bigint>, array: InvalidateEntries): { handled: number; errno?: Errno };
   nestedStage1(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
+  checkNestedPasidAttach(parent: PagingPlan): Errno | null;
 } {
   const k = readVtdKnobs(input);
   const cap = encodeCapReg(k);
@@ -476,6 +477,9 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     checkNestedAttach: (fields) => checkVtdNestedAttach(d, fields),
     invalidateNested: (_fields, array) => vtdInvalidateUser(array),
     nestedStage1: (fields) => vtdStage1({ fs1gp: d.fl1gp }, fields),
+    // intel_nested_set_dev_pasid: a dirty-tracking parent cannot back a PASID (2026 fix,
+    // "Block PASID attachment to nested domain with dirty tracking", Fixes 67f6f56b5912).
+    checkNestedPasidAttach: (parent) => (parent.dirtyTracking ? 'EINVAL' : null),
   };
 }
 

@@ -60,6 +60,8 @@ export interface ProfileExtras {
   invalidateNested?(fields: Record<string, bigint>, array: InvalidateArray): InvalidateResult;
   /** Extra set_dev_pasid rules of the driver for a paging domain (SMMUv3: stage 1 only). */
   checkPasidAttach?(plan: PagingPlan): Errno | null;
+  /** Extra set_dev_pasid rules of the driver for a nested domain over `parent` (VT-d: no dirty-tracking parent). */
+  checkNestedPasidAttach?(parent: PagingPlan): Errno | null;
   /** How hardware starts the stage-1 walk of a nested domain with these fields (NestedDomain.stage1). */
   nestedStage1?(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
 }
@@ -212,6 +214,12 @@ export class ProfileUnit implements IommuUnit {
       const plan = this.planOf(domain);
       if (plan && this.profile.checkPasidAttach) {
         const why = this.profile.checkPasidAttach(plan);
+        if (why) return why;
+      }
+    } else {
+      const rec = domain.unit instanceof ProfileUnit ? domain.unit.nesteds.get(domain) : undefined;
+      if (rec && this.profile.checkNestedPasidAttach) {
+        const why = this.profile.checkNestedPasidAttach(rec.parent);
         if (why) return why;
       }
     }
