@@ -432,7 +432,13 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
         if (sid === undefined) streamIds.set(dev.name, (sid = streamIds.size));
         return sid;
       };
-      return ok(new Vsmmu(unit, vmid, core, streamId, (batch) => unit.invalidationSink?.issue(batch)));
+      const caps = {
+        granules: d.granules.map((g) => Number(g).toString(2).length - 1),
+        oasBits: d.oas,
+        vax52: d.vax,
+        httu: (k.httu === 'none' ? 0 : k.httu === 'access' ? 1 : 2) as 0 | 1 | 2,
+      };
+      return ok(new Vsmmu(unit, vmid, core, streamId, (batch) => unit.invalidationSink?.issue(batch), caps));
     },
     foreignInstanceErrno: 'EINVAL',
     // arm_smmu_s1_set_dev_pasid: only stage-1 domains go on a PASID.

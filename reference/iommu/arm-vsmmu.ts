@@ -13,6 +13,7 @@
  */
 
 import { validateNestedSte, STE_CFG_ABORT, STE_CFG_S1_TRANS } from './arm-smmuv3.ts';
+import { smmuStage1, type SmmuStage1Caps } from './arm-smmuv3-stage1.ts';
 import { copyUserData, fail, ok } from './unit.ts';
 import type { Errno, HwInvalidation, InvalidateArray, InvalidateResult, IommuUnit, NestedDomain, Result, UnitDevice, UserData, ViommuCore, ViommuDriver } from './unit.ts';
 
@@ -142,6 +143,8 @@ export class Vsmmu implements ViommuDriver {
     /** The physical StreamID of a device behind this unit. */
     private readonly streamId: (dev: UnitDevice) => number,
     private readonly issue: (batch: SmmuCommand[]) => void,
+    /** What the unit's ID registers let a guest CD use. */
+    private readonly caps: SmmuStage1Caps,
   ) {}
 
   /** arm_vsmmu_alloc_domain_nested: flags (EOPNOTSUPP), the copy (EINVAL/EFAULT/E2BIG), the vSTE (EIO). */
@@ -161,6 +164,7 @@ export class Vsmmu implements ViommuDriver {
     const cfg = vsteConfig(ste0);
     ste1 &= ~(3n << 28n);
     const core = this.core;
+    const caps = this.caps;
     const nested: VsmmuNested = {
       unit: this.unit,
       dataType: IOMMU_HWPT_DATA_ARM_SMMUV3,
@@ -172,6 +176,9 @@ export class Vsmmu implements ViommuDriver {
       enableAts: cfg === STE_CFG_S1_TRANS && eats === 1,
       // arm_smmu_attach_prepare_vmaster: abort and bypass may attach without a vDEVICE.
       checkAttach: (dev) => (cfg === STE_CFG_S1_TRANS && core.virtIdOf(dev) === null ? 'ENOENT' : null),
+      stage1: (req) => smmuStage1(caps, ste0, ste1, req),
+      substreams: true,
+      dumpState: () => ({ ste0: `0x${ste0.toString(16)}`, ste1: `0x${ste1.toString(16)}`, vmid: this.vmid }),
     };
     return ok(nested);
   }

@@ -191,20 +191,26 @@ export interface Stage1Rules {
   /**
    * The bits (OR masks, logical halves) hardware sets in each walked entry when the request
    * succeeds (x86: A everywhere, D on the leaf of a write); same length as `path`. Entries
-   * whose bits are already set are not written.
+   * whose bits are already set are not written. `clearLo`/`clearHi` are bits hardware clears
+   * (Arm HD: a write through a DBM leaf clears AP[2], which is how it records dirty).
    */
-  accessBits(path: readonly Stage1Entry[], write: boolean): Array<{ lo: number; hi: number }>;
+  accessBits(path: readonly Stage1Entry[], write: boolean): Array<{ lo: number; hi: number; clearLo?: number; clearHi?: number }>;
 }
 
 /** How to walk stage 1 for one request: the table's format, its root, the input, the rules. */
 export interface Stage1Walk {
   /** The stage-1 format, configured (levels, ias…): built once per domain from reference/formats. */
   format: PtFormat;
-  /** Intermediate address of the root table (4 KiB aligned: VT-d FSPTPTR, SMMUv3 CD.TTB0). */
+  /** Intermediate address of the root table (VT-d FSPTPTR: 4 KiB aligned; SMMUv3 CD.TTB0: aligned to the root table's size, at least 64 bytes). */
   rootIpa: bigint;
   /** The input page number the table indexes (units of 2^format.unitLg2, below 2^format.iasLg2). */
   inputUnit: number;
   rules: Stage1Rules;
+}
+
+/** Stage 1 is bypassed for this request (SMMUv3 bypass vSTE, S1DSS bypass): the input is the IPA. */
+export interface Stage1Bypass {
+  bypass: true;
 }
 
 /** A nested (user-managed stage-1) domain made by the driver from user data. */
@@ -219,6 +225,12 @@ export interface NestedDomain {
   /** Model state shown in STATE dumps (mock: the four iotlb slots). */
   dumpState?(): Record<string, unknown>;
   /**
+   * A nested domain made on a vIOMMU: the driver's own attach rules for `dev`, checked after
+   * the unit's instance rule (SMMUv3 arm_smmu_attach_prepare_vmaster: a translating vSTE needs
+   * the device's vDEVICE on that vIOMMU). Null = attaches.
+   */
+  checkAttach?(dev: UnitDevice): Errno | null;
+  /**
    * How hardware starts the stage-1 walk of `req` on this domain, or the fault that stops it
    * before any stage-1 table is read: the domain's own checks (VT-d: a privileged request
    * without SRE, a non-canonical input; SMMUv3: the vSTE's Config, the CD read through
@@ -229,13 +241,12 @@ export interface NestedDomain {
    * what follows from it. Absent ⇔ the model does not translate through this domain (the
    * selftest mock's stage 1 translates nothing): its DMA reports `blocked`.
    */
-  stage1?(req: Stage1Request): Stage1Walk | Stage1Fault;
+  stage1?(req: Stage1Request): Stage1Walk | Stage1Fault | Stage1Bypass;
   /**
-   * A nested domain made on a vIOMMU: the driver's own attach rules for `dev`, checked after
-   * the unit's instance rule (SMMUv3 arm_smmu_attach_prepare_vmaster: a translating vSTE needs
-   * the device's vDEVICE on that vIOMMU). Null = attaches.
+   * The RID's domain also serves requests with a PASID (SMMUv3: the vSTE's CD table holds
+   * every SubstreamID), so a PASID DMA of a device attached only by its RID comes here.
    */
-  checkAttach?(dev: UnitDevice): Errno | null;
+  substreams?: boolean;
 }
 
 export type DomainSpec = PagingDomainSpec | NestedDomain;
