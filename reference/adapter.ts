@@ -47,7 +47,7 @@ export function capabilities(): string[] {
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
     'test:process',
-    'test:access-rw-slow-path', 'test:temp-memory-limit',
+    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb',
     'x-raw-ioctl',
   ];
 }
@@ -293,12 +293,13 @@ export class ReferenceAdapter implements Adapter {
     DMA_WRITE: (c, a) => {
       const ctx = this.need(c);
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), hexToBytes(a.data, 'data').length, hexToBytes(a.data, 'data'));
-      return { fault: r.fault };
+      return r.stale ? { fault: r.fault, stale: true } : { fault: r.fault };
     },
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null);
       const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : { fault: r.fault };
+      if (r.stale) out.stale = true;
       return out;
     },
     TRANSLATE: (c, a) => {
@@ -306,6 +307,7 @@ export class ReferenceAdapter implements Adapter {
       const r = translate(this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), a.write === true);
       const out: JsonObject = r.fault !== null ? { fault: r.fault }
         : { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
+      if (r.stale) out.stale = true;
       return out;
     },
     CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
@@ -466,6 +468,16 @@ export class ReferenceAdapter implements Adapter {
       return { nr_dirty: nr };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
+    IOTLB_STATS: (c, a) => {
+      check((a.dev_id === undefined) !== (a.iommu === undefined), 'EINVAL', 'IOTLB_STATS takes exactly one of dev_id and iommu');
+      let tlb;
+      if (a.dev_id !== undefined) tlb = this.device(this.need(c), a).dev.bridge.iotlb;
+      else {
+        tlb = this.machine.topology.bridges.get(String(a.iommu))?.iotlb;
+        check(tlb !== undefined, 'ENODEV', `no bridge '${String(a.iommu)}' in the topology`);
+      }
+      return { ...tlb.stats };
+    },
   };
 }
 
