@@ -30,7 +30,10 @@ export const ENTRY_DIRTY = 4;
 /** Key-high bit marking a paging-structure (non-leaf) entry. */
 const NON_LEAF = 0x40000000;
 const EMPTY = 0;
-const DEAD = 0xffffffff;
+const DEAD = -1;
+const REALISTIC = 0;
+const STICKY = 1;
+const OFF = 2;
 const MAX_SIZES = 64;
 /** Range invalidations needing more probes than this scan the table instead. */
 const PROBE_LIMIT = 256;
@@ -65,26 +68,36 @@ export interface InvalidateOptions {
   sizeLg2?: number;
 }
 
-/** Page number of (hi:lo) at 2^s bytes, low and high 32-bit halves. */
-function pageLo(hi: number, lo: number, s: number): number {
-  return s >= 32 ? hi >>> (s - 32) : ((lo >>> s) | (hi << (32 - s))) >>> 0;
+/**
+ * Page number of (hi:lo) at 2^s bytes: low half, and high half with the size (and the non-leaf
+ * bit) packed above bit 24. Both as int32 (`| 0`), so V8 keeps them in registers.
+ */
+function keyLoOf(hi: number, lo: number, s: number): number {
+  return s >= 32 ? (hi >>> (s - 32)) | 0 : (lo >>> s) | (hi << (32 - s));
 }
-function pageHi(hi: number, s: number): number {
-  return s >= 32 ? 0 : hi >>> s;
+function keyHiOf(hi: number, s: number, nonLeaf: number): number {
+  return (s >= 32 ? 0 : hi >>> s) | (s << 24) | nonLeaf;
+}
+function hashOf(ctx: number, kHi: number, kLo: number): number {
+  let h = Math.imul(kLo ^ Math.imul(kHi, 0x9e3779b1), 0x85ebca6b) ^ Math.imul(ctx + 1, 0xc2b2ae35);
+  h ^= h >>> 15;
+  return h;
 }
 
 export class IotlbEngine {
   readonly policy: IotlbPolicy;
+  private readonly mode: number;
   /** realistic: number of ways per set. */
   readonly ways: number;
   private sets: number;
   private mask: number;
   private used = 0;
 
-  keyLo: Uint32Array;
-  keyHi: Uint32Array;
-  ctxOf: Int32Array;
-  gen: Uint32Array;
+  /**
+   * Four int32 per slot, interleaved so that a probe reads one cache line: key low half, key
+   * high half (page number bits 32.., size << 24, non-leaf bit), context, generation.
+   */
+  keys: Int32Array;
   /** Leaf (or next table) output address in bytes, at the entry's base. */
   oa: Float64Array;
   flags: Uint8Array;
@@ -96,7 +109,7 @@ export class IotlbEngine {
   private walkEntries = 0;
 
   // Contexts.
-  private ctxGen = new Uint32Array(64);
+  private ctxGen = new Int32Array(64);
   private ctxKind = new Int32Array(64);
   private ctxGroup = new Float64Array(64);
   private ctxSub = new Float64Array(64);
@@ -106,20 +119,28 @@ export class IotlbEngine {
   private readonly ctxIds = new Map<number, number>();
   private nextGen = 1;
 
-  readonly stats: IotlbStats = { hits: 0, misses: 0, evictions: 0, invalidations: 0, stale_uses: 0 };
+  // Counters as plain fields: the hit path bumps one number, no object to load first.
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+  private invalidations = 0;
+  /** Counted by the caller that checks a hit against the tables (cachedTranslate). */
+  staleUses = 0;
+
+  get stats(): IotlbStats {
+    return { hits: this.hits, misses: this.misses, evictions: this.evictions, invalidations: this.invalidations, stale_uses: this.staleUses };
+  }
 
   constructor(policy: IotlbPolicy, entries: number, ways = 8) {
     this.policy = policy;
+    this.mode = policy === 'realistic' ? REALISTIC : policy === 'sticky' ? STICKY : OFF;
     this.ways = policy === 'realistic' ? Math.min(ways, entries) : 1;
     const capacity = policy === 'realistic' ? entries : policy === 'sticky' ? 1024 : 1;
     this.sets = Math.max(1, capacity / this.ways);
     if ((this.sets & (this.sets - 1)) !== 0) throw new RangeError(`IOTLB: entries / ways must be a power of two (${capacity} / ${this.ways})`);
     this.mask = this.sets - 1;
     const n = this.sets * this.ways;
-    this.keyLo = new Uint32Array(n);
-    this.keyHi = new Uint32Array(n);
-    this.ctxOf = new Int32Array(n);
-    this.gen = new Uint32Array(n);
+    this.keys = new Int32Array(n * 4);
     this.oa = new Float64Array(n);
     this.flags = new Uint8Array(n);
     this.epoch = new Float64Array(n);
@@ -128,7 +149,7 @@ export class IotlbEngine {
 
   /** Slots in the table (capacity for realistic; the current table size for sticky). */
   get slots(): number {
-    return this.keyLo.length;
+    return this.oa.length;
   }
 
   // ---- contexts ----
@@ -150,7 +171,7 @@ export class IotlbEngine {
 
   private growContexts(): void {
     const n = this.ctxGen.length * 2;
-    const grow = <T extends Uint32Array | Int32Array | Float64Array | Uint8Array>(a: T, size: number): T => {
+    const grow = <T extends Int32Array | Float64Array | Uint8Array>(a: T, size: number): T => {
       const b = new (a.constructor as new (n: number) => T)(size);
       b.set(a);
       return b;
@@ -171,52 +192,78 @@ export class IotlbEngine {
 
   // ---- lookup / fill (hot path) ----
 
-  private hash(ctx: number, kHi: number, kLo: number, s: number): number {
-    let h = Math.imul(kLo ^ Math.imul(kHi + s, 0x9e3779b1), 0x85ebca6b) ^ Math.imul(ctx + 1, 0xc2b2ae35);
-    h ^= h >>> 15;
-    return h & this.mask;
-  }
-
   /**
    * The slot of the live leaf entry of `ctx` covering the byte address hi:lo, or −1. One probe
-   * sequence per leaf size present in the context. Counts a hit or a miss.
+   * sequence per leaf size present in the context. Counts a hit or a miss. The hot path: int32
+   * keys, everything inlined, no allocation.
    */
   lookup(ctx: number, hi: number, lo: number): number {
-    if (this.policy === 'off') {
-      this.stats.misses++;
-      return -1;
-    }
-    const g = this.ctxGen[ctx];
+    return this.mode === STICKY ? this.lookupOpen(ctx, hi, lo) : this.lookupSet(ctx, hi, lo);
+  }
+
+  /** sticky: linear probing until an empty slot. */
+  private lookupOpen(ctx: number, hi: number, lo: number): number {
     const nSizes = this.ctxSizeCount[ctx];
-    const base = ctx * MAX_SIZES;
+    const g = this.ctxGen[ctx];
+    const keys = this.keys;
+    const mask = this.mask;
     for (let i = 0; i < nSizes; i++) {
-      const s = this.ctxSizes[base + i];
-      const kLo = pageLo(hi, lo, s);
-      const kHi = (pageHi(hi, s) | (s << 24)) >>> 0;
-      const slot = this.find(ctx, g, kHi, kLo, this.hash(ctx, kHi, kLo, s));
-      if (slot >= 0) {
-        this.stats.hits++;
-        if (this.ways > 1) this.stamp[slot] = ++this.clock;
-        return slot;
+      const s = this.ctxSizes[ctx * MAX_SIZES + i];
+      const kLo = keyLoOf(hi, lo, s);
+      const kHi = keyHiOf(hi, s, 0);
+      for (let j = hashOf(ctx, kHi, kLo) & mask; ; j = (j + 1) & mask) {
+        const k = j << 2;
+        const e = keys[k + 3];
+        if (e === EMPTY) break;
+        if (keys[k] === kLo && e === g && keys[k + 1] === kHi && keys[k + 2] === ctx) {
+          this.hits++;
+          return j;
+        }
       }
     }
-    this.stats.misses++;
+    this.misses++;
+    return -1;
+  }
+
+  /** realistic (and off, which has no sizes): the ways of one set, LRU stamp on a hit. */
+  private lookupSet(ctx: number, hi: number, lo: number): number {
+    const nSizes = this.ctxSizeCount[ctx];
+    const g = this.ctxGen[ctx];
+    const keys = this.keys;
+    const ways = this.ways;
+    for (let i = 0; i < nSizes; i++) {
+      const s = this.ctxSizes[ctx * MAX_SIZES + i];
+      const kLo = keyLoOf(hi, lo, s);
+      const kHi = keyHiOf(hi, s, 0);
+      for (let j = (hashOf(ctx, kHi, kLo) & this.mask) * ways, end = j + ways; j < end; j++) {
+        const k = j << 2;
+        if (keys[k] === kLo && keys[k + 3] === g && keys[k + 1] === kHi && keys[k + 2] === ctx) {
+          this.hits++;
+          this.stamp[j] = ++this.clock;
+          return j;
+        }
+      }
+    }
+    this.misses++;
     return -1;
   }
 
   private find(ctx: number, g: number, kHi: number, kLo: number, set: number): number {
-    if (this.policy === 'realistic') {
+    const keys = this.keys;
+    if (this.mode === REALISTIC) {
       const start = set * this.ways;
       for (let j = start, end = start + this.ways; j < end; j++) {
-        if (this.gen[j] === g && this.keyLo[j] === kLo && this.keyHi[j] === kHi && this.ctxOf[j] === ctx) return j;
+        const k = j << 2;
+        if (keys[k] === kLo && keys[k + 3] === g && keys[k + 1] === kHi && keys[k + 2] === ctx) return j;
       }
       return -1;
     }
     // sticky: linear probing until an empty slot.
     for (let j = set; ; j = (j + 1) & this.mask) {
-      const e = this.gen[j];
+      const k = j << 2;
+      const e = keys[k + 3];
       if (e === EMPTY) return -1;
-      if (e === g && this.keyLo[j] === kLo && this.keyHi[j] === kHi && this.ctxOf[j] === ctx) return j;
+      if (e === g && keys[k] === kLo && keys[k + 1] === kHi && keys[k + 2] === ctx) return j;
     }
   }
 
@@ -235,30 +282,31 @@ export class IotlbEngine {
 
   /** The live walk-cache slot of `ctx` for the non-leaf entry covering 2^coverLg2 bytes at hi:lo, or −1. */
   lookupWalk(ctx: number, hi: number, lo: number, coverLg2: number): number {
-    if (this.policy === 'off') return -1;
-    const kLo = pageLo(hi, lo, coverLg2);
-    const kHi = (pageHi(hi, coverLg2) | (coverLg2 << 24) | NON_LEAF) >>> 0;
-    return this.find(ctx, this.ctxGen[ctx], kHi, kLo, this.hash(ctx, kHi, kLo, coverLg2 | 64));
+    if (this.mode === OFF) return -1;
+    const kLo = keyLoOf(hi, lo, coverLg2);
+    const kHi = keyHiOf(hi, coverLg2, NON_LEAF);
+    return this.find(ctx, this.ctxGen[ctx], kHi, kLo, hashOf(ctx, kHi, kLo) & this.mask);
   }
 
   private insert(ctx: number, hi: number, lo: number, s: number, oaBytes: number, flags: number, epoch: number, nonLeaf: number): number {
-    if (this.policy === 'off') return -1;
+    if (this.mode === OFF) return -1;
     const g = this.ctxGen[ctx];
-    const kLo = pageLo(hi, lo, s);
-    const kHi = (pageHi(hi, s) | (s << 24) | nonLeaf) >>> 0;
-    const set = this.hash(ctx, kHi, kLo, nonLeaf ? s | 64 : s);
+    const kLo = keyLoOf(hi, lo, s);
+    const kHi = keyHiOf(hi, s, nonLeaf);
+    const set = hashOf(ctx, kHi, kLo) & this.mask;
     let slot = this.find(ctx, g, kHi, kLo, set);
     if (slot < 0) {
-      slot = this.policy === 'realistic' ? this.victim(set) : this.freeSlot(set);
+      slot = this.mode === REALISTIC ? this.victim(set) : this.freeSlot(set);
       if (slot < 0) {
         this.grow();
         return this.insert(ctx, hi, lo, s, oaBytes, flags, epoch, nonLeaf);
       }
     }
-    this.keyLo[slot] = kLo;
-    this.keyHi[slot] = kHi;
-    this.ctxOf[slot] = ctx;
-    this.gen[slot] = g;
+    const k = slot << 2;
+    this.keys[k] = kLo;
+    this.keys[k + 1] = kHi;
+    this.keys[k + 2] = ctx;
+    this.keys[k + 3] = g;
     this.oa[slot] = oaBytes;
     this.flags[slot] = flags;
     this.epoch[slot] = epoch;
@@ -283,8 +331,8 @@ export class IotlbEngine {
   }
 
   private live(j: number): boolean {
-    const e = this.gen[j];
-    return e !== EMPTY && e !== DEAD && e === this.ctxGen[this.ctxOf[j]];
+    const e = this.keys[(j << 2) + 3];
+    return e !== EMPTY && e !== DEAD && e === this.ctxGen[this.keys[(j << 2) + 2]];
   }
 
   /** realistic: a dead way of the set, else the least recently used (an eviction). */
@@ -295,7 +343,7 @@ export class IotlbEngine {
       if (!this.live(j)) return j;
       if (this.stamp[j] < this.stamp[best]) best = j;
     }
-    this.stats.evictions++;
+    this.evictions++;
     return best;
   }
 
@@ -303,7 +351,7 @@ export class IotlbEngine {
   private freeSlot(set: number): number {
     if ((this.used + 1) * 2 > this.slots) return -1;
     for (let j = set; ; j = (j + 1) & this.mask) {
-      const e = this.gen[j];
+      const e = this.keys[(j << 2) + 3];
       if (e === EMPTY) {
         this.used++;
         return j;
@@ -312,36 +360,30 @@ export class IotlbEngine {
     }
   }
 
-  /** sticky: doubles the table, keeping only live entries. */
+  /** sticky: doubles the table (or rehashes it), keeping only live entries. */
   private grow(): void {
-    const old = { keyLo: this.keyLo, keyHi: this.keyHi, ctxOf: this.ctxOf, gen: this.gen, oa: this.oa, flags: this.flags, epoch: this.epoch };
+    const old = { keys: this.keys, oa: this.oa, flags: this.flags, epoch: this.epoch, slots: this.slots };
     let live = 0;
-    for (let j = 0; j < old.gen.length; j++) if (this.live(j)) live++;
-    let n = old.gen.length;
-    while ((live + 1) * 4 > n) n *= 2;
+    for (let j = 0; j < old.slots; j++) if (this.live(j)) live++;
+    let n = old.slots;
+    while ((live + 1) * 2 > n) n *= 2;
     this.sets = n;
     this.mask = n - 1;
-    this.keyLo = new Uint32Array(n);
-    this.keyHi = new Uint32Array(n);
-    this.ctxOf = new Int32Array(n);
-    this.gen = new Uint32Array(n);
+    this.keys = new Int32Array(n * 4);
     this.oa = new Float64Array(n);
     this.flags = new Uint8Array(n);
     this.epoch = new Float64Array(n);
     this.stamp = new Uint32Array(n);
     this.used = 0;
-    for (let j = 0; j < old.gen.length; j++) {
-      const c = old.ctxOf[j];
-      if (old.gen[j] === EMPTY || old.gen[j] === DEAD || old.gen[j] !== this.ctxGen[c]) continue;
-      const kHi = old.keyHi[j];
-      const s = (kHi >>> 24) & 63;
-      const nonLeaf = kHi & NON_LEAF;
-      let k = this.hash(c, kHi, old.keyLo[j], nonLeaf ? s | 64 : s);
-      while (this.gen[k] !== EMPTY) k = (k + 1) & this.mask;
-      this.keyLo[k] = old.keyLo[j];
-      this.keyHi[k] = kHi;
-      this.ctxOf[k] = c;
-      this.gen[k] = old.gen[j];
+    const ok = old.keys;
+    for (let j = 0; j < old.slots; j++) {
+      const o = j << 2;
+      const c = ok[o + 2];
+      const g = ok[o + 3];
+      if (g === EMPTY || g === DEAD || g !== this.ctxGen[c]) continue;
+      let k = hashOf(c, ok[o + 1], ok[o]) & this.mask;
+      while (this.keys[(k << 2) + 3] !== EMPTY) k = (k + 1) & this.mask;
+      this.keys.set(ok.subarray(o, o + 4), k << 2);
       this.oa[k] = old.oa[j];
       this.flags[k] = old.flags[j];
       this.epoch[k] = old.epoch[j];
@@ -351,12 +393,12 @@ export class IotlbEngine {
 
   /** Size (log2 bytes) of the entry in `slot`. */
   sizeLg2Of(slot: number): number {
-    return (this.keyHi[slot] >>> 24) & 63;
+    return (this.keys[(slot << 2) + 1] >>> 24) & 63;
   }
 
   /** Drops one entry (a hit found stale and refreshed by the caller, or a targeted removal). */
   remove(slot: number): void {
-    this.gen[slot] = this.policy === 'sticky' ? DEAD : EMPTY;
+    this.keys[(slot << 2) + 3] = this.mode === STICKY ? DEAD : EMPTY;
   }
 
   // ---- invalidation ----
@@ -368,8 +410,8 @@ export class IotlbEngine {
    * invalidation per call.
    */
   invalidate(sel: ContextSelector, opts: InvalidateOptions = {}): void {
-    this.stats.invalidations++;
-    if (this.policy === 'off') return;
+    this.invalidations++;
+    if (this.mode === OFF) return;
     const whole = opts.range === undefined && !opts.leafOnly && opts.sizeLg2 === undefined;
     const chosen: number[] = [];
     for (let c = 0; c < this.ctxCount; c++) if (this.selects(c, sel)) chosen.push(c);
@@ -386,14 +428,14 @@ export class IotlbEngine {
     const chosenSet = new Uint8Array(this.ctxCount);
     for (const c of chosen) chosenSet[c] = 1;
     for (let j = 0; j < this.slots; j++) {
-      if (!this.live(j) || chosenSet[this.ctxOf[j]] === 0) continue;
-      const kHi = this.keyHi[j];
+      if (!this.live(j) || chosenSet[this.keys[(j << 2) + 2]] === 0) continue;
+      const kHi = this.keys[(j << 2) + 1];
       const nonLeaf = (kHi & NON_LEAF) !== 0;
       if (nonLeaf && opts.leafOnly) continue;
       const s = (kHi >>> 24) & 63;
       if (!nonLeaf && opts.sizeLg2 !== undefined && s !== opts.sizeLg2) continue;
       if (r !== undefined) {
-        const page = (BigInt(kHi & 0xffffff) << 32n) | BigInt(this.keyLo[j]);
+        const page = (BigInt(kHi & 0xffffff) << 32n) | BigInt(this.keys[j << 2] >>> 0);
         const first = page << BigInt(s);
         const last = first + (1n << BigInt(s)) - 1n;
         if (last < r.start || first > r.last) continue;
@@ -424,9 +466,9 @@ export class IotlbEngine {
         if (onlySize !== undefined && sz !== onlySize) continue;
         const s = BigInt(sz);
         for (let page = r.start >> s; page <= r.last >> s; page++) {
-          const kLo = Number(page & 0xffffffffn);
-          const kHi = (Number(page >> 32n) | (sz << 24)) >>> 0;
-          const slot = this.find(c, g, kHi, kLo, this.hash(c, kHi, kLo, sz));
+          const kLo = Number(page & 0xffffffffn) | 0;
+          const kHi = Number(page >> 32n) | (sz << 24);
+          const slot = this.find(c, g, kHi, kLo, hashOf(c, kHi, kLo) & this.mask);
           if (slot >= 0) this.remove(slot);
         }
       }
@@ -439,10 +481,10 @@ export class IotlbEngine {
     const out = [];
     for (let j = 0; j < this.slots; j++) {
       if (!this.live(j)) continue;
-      const c = this.ctxOf[j];
-      const kHi = this.keyHi[j];
+      const c = this.keys[(j << 2) + 2];
+      const kHi = this.keys[(j << 2) + 1];
       const s = (kHi >>> 24) & 63;
-      const page = (BigInt(kHi & 0xffffff) << 32n) | BigInt(this.keyLo[j]);
+      const page = (BigInt(kHi & 0xffffff) << 32n) | BigInt(this.keys[j << 2] >>> 0);
       out.push({ ctx: c, kind: this.ctxKind[c], group: this.ctxGroup[c], sub: this.ctxSub[c], iova: page << BigInt(s), sizeLg2: s, leaf: (kHi & NON_LEAF) === 0, oa: this.oa[j], flags: this.flags[j] });
     }
     return out;

@@ -240,7 +240,7 @@ export function cachedTranslate(dev: UnitDevice & { unit: IommuUnit }, pasid: nu
         e.epoch[slot] = table.epoch;
       } else {
         stale = true;
-        e.stats.stale_uses++;
+        e.staleUses++;
       }
     }
     const f = e.flags[slot];
