@@ -42,7 +42,7 @@ export function createHwptPaging(ctx: IommufdContext, ioas: IoasObject, dev: Dev
   try {
     ioas.iopt.addDomain(domain);
   } catch (e) {
-    table.destroy();
+    domain.destroy();
     throw e;
   }
   const hwpt = new HwptPagingObject(ioas, domain);
@@ -55,7 +55,7 @@ export function createHwptPaging(ctx: IommufdContext, ioas: IoasObject, dev: Dev
 export function destroyHwpt(ctx: IommufdContext, hwpt: HwptObject): void {
   if (hwpt.kind === 'HWPT_PAGING') {
     hwpt.ioas.iopt.removeDomain(hwpt.domain);
-    hwpt.domain.table.destroy();
+    hwpt.domain.destroy();
     hwpt.ioas.hwpts.splice(hwpt.ioas.hwpts.indexOf(hwpt), 1);
     hwpt.ioas.users--;
   } else if (hwpt.viommu !== null) {
