@@ -12,7 +12,7 @@ import type { IoctlResult, JsonObject, WireStruct } from '../../schemas/lib/adap
 import { AdapterError, RPC_INTERNAL, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
 import { bytesToHex, copyStructFromUser, hexToBytes as codecHexToBytes, isHexBytes } from '../../schemas/lib/codec.ts';
 import type { StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
-import { u64ToWire } from '../../schemas/lib/u64.ts';
+import { parseWireInt, u64ToWire } from '../../schemas/lib/u64.ts';
 import { IOMMU_NO_PASID, attachDevice, bindDevice, detachDevice } from './device.ts';
 import type { IommufdContext } from './context.ts';
 import { check, UapiError } from './errors.ts';
@@ -95,7 +95,11 @@ export function implementedIoctls(): string[] {
   return Object.keys(HANDLERS);
 }
 
-/** A JSON integer (number, "0x…", decimal, negative for signed fields) as a u64 bigint. */
+/**
+ * A JSON integer (number, "0x…", decimal, negative for signed fields) as a u64 bigint, by the
+ * wire rule (schemas/lib/u64.ts parseWireInt): a value past 2^64−1 or below −2^63 is the
+ * caller's invalid params, never wrapped.
+ */
 export function toBig(v: unknown, what: string): bigint {
   if (v === undefined || v === null) return 0n;
   if (typeof v === 'boolean') return v ? 1n : 0n;
@@ -103,17 +107,11 @@ export function toBig(v: unknown, what: string): bigint {
     // Fixed arrays (e.g. __reserved[3]) as little-endian bytes of their elements: only zero-ness matters to handlers.
     return v.reduce<bigint>((acc, x) => acc | toBig(x, what), 0n);
   }
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new AdapterError(RPC_INTERNAL, `${what}: ${v} is not an integer`);
-    return BigInt.asUintN(64, BigInt(v));
+  try {
+    return parseWireInt(v, what);
+  } catch (e) {
+    throw new AdapterError(RPC_INVALID_PARAMS, (e as Error).message);
   }
-  if (typeof v === 'string') {
-    const s = v.trim();
-    if (/^-?(0x[0-9a-fA-F]+|[0-9]+)$/.test(s)) {
-      return BigInt.asUintN(64, s.startsWith('-') ? -BigInt(s.slice(1)) : BigInt(s));
-    }
-  }
-  throw new AdapterError(RPC_INTERNAL, `${what}: '${String(v)}' is not an integer`);
 }
 
 /** Hex bytes, optionally "0x"-prefixed, as a hook or `__trailing` carries them; linear time. */
