@@ -185,7 +185,8 @@ export class ReferenceAdapter implements Adapter {
   }
 
   private async testAsCurrent(params: TestParams): Promise<TestResult> {
-    const hook = this.hooks[params.op];
+    // Object.hasOwn: an op named like an Object.prototype member (constructor, toString) is unknown.
+    const hook = Object.hasOwn(this.hooks, params.op) ? this.hooks[params.op] : undefined;
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const bad = validateBySchemaId(`protocol.schema.json#/$defs/hookArg_${params.op}`, params.arg ?? {});
     if (bad) throw new AdapterError(RPC_INVALID_PARAMS, formatIssues(`${params.op} arg`, bad).join('; '));

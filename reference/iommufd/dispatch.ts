@@ -9,7 +9,7 @@
  */
 
 import type { IoctlResult, JsonObject, WireStruct } from '../../schemas/lib/adapter.ts';
-import { AdapterError, RPC_INTERNAL, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
+import { AdapterError, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
 import { bytesToHex, copyStructFromUser, hexToBytes as codecHexToBytes, isHexBytes } from '../../schemas/lib/codec.ts';
 import type { StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { parseWireInt, u64ToWire } from '../../schemas/lib/u64.ts';
@@ -30,7 +30,7 @@ const VFIO_DEVICE_DETACH_PASID = 1 << 0;
 
 function boundDevice(ctx: IommufdContext, raw: JsonObject): DeviceObject {
   const name = raw.device;
-  if (typeof name !== 'string') throw new AdapterError(RPC_INTERNAL, 'VFIO device commands name the device in arg.device');
+  if (typeof name !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, 'VFIO device commands name the device in arg.device');
   const dev = ctx.machineBindings.get(name);
   check(dev !== undefined && ctx.table.all().includes(dev), 'EINVAL', `device '${name}' is not bound to this iommufd`);
   return dev;
@@ -55,7 +55,7 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
   VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw) => {
     check(a.argsz >= 16n && a.flags === 0n && BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n, 'EINVAL', 'argsz, flags or iommufd');
-    if (typeof raw.device !== 'string') throw new AdapterError(RPC_INTERNAL, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');
+    if (typeof raw.device !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');
     return { out_devid: bindDevice(c, raw.device).id };
   },
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: (c, a, raw) => {
@@ -139,12 +139,13 @@ function truncateField(v: bigint, offsetBytes: number, sizeBytes: number, userSi
  * the size rules; without it every field is taken as given.
  */
 export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, cmd: string, arg: WireStruct): IoctlResult {
-  const handler = HANDLERS[cmd];
+  // Object.hasOwn: a command named like an Object.prototype member (constructor, __proto__) is unknown.
+  const handler = Object.hasOwn(HANDLERS, cmd) ? HANDLERS[cmd] : undefined;
   const info = catalog?.ioctls.get(cmd);
   if (handler === undefined) {
     // A command the catalog knows but the reference does not model is the adapter's failure,
     // not an errno; anything else is not an ioctl of /dev/iommu.
-    if (info !== undefined) throw new AdapterError(RPC_INTERNAL, `${cmd} is not implemented by the reference`);
+    if (info !== undefined) throw new AdapterError(RPC_INVALID_PARAMS, `${cmd} is not implemented by the reference`);
     return { errno: 'ENOTTY' };
   }
   const struct: StructInfo | undefined = info?.struct !== undefined ? catalog?.structs.get(info.struct) : undefined;
