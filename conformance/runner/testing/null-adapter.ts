@@ -7,7 +7,7 @@
  * it passes checks too little, or says in its note why an adapter that does nothing may pass it
  * (suite-strength.test.ts). It is a measure of the suite, not a model of anything.
  */
-import type { Adapter, HelloResult, IoctlResult, JsonObject, TestResult } from '../../../schemas/lib/adapter.ts';
+import type { Adapter, HelloResult, IoctlResult, JsonObject, TestResult, WireStruct } from '../../../schemas/lib/adapter.ts';
 import { capabilities } from '../../../reference/adapter.ts';
 
 /** The least each hook's out must hold to be schema-valid (protocol.schema.json hookOut_<OP>). */
@@ -47,7 +47,7 @@ export function createNullAdapter(): Adapter {
       return {};
     },
     async ioctl(p): Promise<IoctlResult> {
-      const arg: JsonObject = { ...(p.arg ?? {}) };
+      const arg: WireStruct = { ...(p.arg ?? {}) };
       for (const k of ID_OUTPUTS) if (k in arg) arg[k] = nextId++;
       return { ret: 0, arg };
     },
