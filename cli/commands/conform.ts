@@ -40,6 +40,8 @@ Run the golden cases against an implementation and write reports.
   --timeout <ms>          time limit per case (default 30000)
   --hello-timeout <ms>    time limit for the adapter's hello (default 30000)
   --restart-budget <n>    adapter restarts allowed after crashes/timeouts (default 10)
+  --deadline <s>          time budget of the whole run in seconds (default 7200; 0: none); the
+                          cases left when it passes are not run, and the run counts as stopped
   --bail                  stop after the first failing case
   --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
   --help                  this text
@@ -50,6 +52,9 @@ Exit status: 0 nothing failed; 1 a case failed or the run stopped early; 2 usage
 function list(values: string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
 }
+
+/** Two hours: the whole suite takes about a minute on the reference, and a slow adapter whose every case times out would otherwise run for about 8 hours. */
+const DEFAULT_DEADLINE_S = 7200;
 
 function positiveInt(text: string | undefined, flag: string, fallback: number): number {
   if (text === undefined) return fallback;
@@ -93,6 +98,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       timeout: { type: 'string' },
       'hello-timeout': { type: 'string' },
       'restart-budget': { type: 'string' },
+      deadline: { type: 'string' },
       bail: { type: 'boolean', default: false },
       mutant: { type: 'string' },
     },
@@ -105,6 +111,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     const caseTimeoutMs = positiveInt(opts.timeout, '--timeout', 30_000);
     const helloTimeoutMs = positiveInt(opts['hello-timeout'], '--hello-timeout', 30_000);
     const restartBudget = positiveInt(opts['restart-budget'], '--restart-budget', 10);
+    const deadlineMs = positiveInt(opts.deadline, '--deadline', DEFAULT_DEADLINE_S) * 1000;
     const shard = opts.shard ? parseShard(opts.shard) : undefined;
     const casePaths = opts.cases && opts.cases.length > 0 ? opts.cases : [DEFAULT_CASES_DIR];
     const expectations = opts.expectations ? loadExpectations(opts.expectations) : undefined;
@@ -134,6 +141,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       caseTimeoutMs,
       helloTimeoutMs,
       restartBudget,
+      deadlineMs,
       bail: opts.bail!,
       config: {
         command_line: ['conform', ...argv],

@@ -6,7 +6,14 @@
  * expectations file applied; then the report.
  *
  * The run stops early only on --bail (after the first failing result), when the adapter's
- * restart budget is spent, or when the smoke check finds the adapter broken; `completed` says so.
+ * restart budget is spent, when the smoke check finds the adapter broken, when the run's
+ * deadline has passed, or when UNRESPONSIVE_STARTS_MAX adapter instances in a row timed out
+ * before answering anything after hello (restarting does not help: the rest would each cost a
+ * case timeout); `completed` says so, and the cases not run count as `not_run`. Each case's time
+ * limit is cut to what is left of the deadline.
+ *
+ * A second answer to a request already answered (stdio) is traced back to the case that sent
+ * the request: that case becomes `error` if it had passed, and its diagnostics say so.
  */
 import { performance } from 'node:perf_hooks';
 import { AdapterError, type IoctlResult } from '../../schemas/lib/adapter.ts';
@@ -19,8 +26,11 @@ import { oldIdsOf, type Renames } from './renames.ts';
 import { RestartBudgetExhausted, Session } from './session.ts';
 import { summarize } from './summary.ts';
 import { suiteInfo } from './suite-info.ts';
-import { ProtocolViolation, TransportCrash, TransportTimeout, type TransportFactory } from './transport.ts';
+import { ProtocolViolation, TransportCrash, TransportTimeout, type LateAnswer, type TransportFactory } from './transport.ts';
 import type { AnyMember, CaseReport, Json, InvalidCase, LoadedCase, Report, RunConfig, SmokeReport } from './types.ts';
+
+/** Adapter instances in a row that may time out before answering anything, before the run stops. */
+export const UNRESPONSIVE_STARTS_MAX = 3;
 
 export interface RunOptions {
   factory: TransportFactory;
@@ -34,6 +44,8 @@ export interface RunOptions {
   caseTimeoutMs: number;
   helloTimeoutMs: number;
   restartBudget: number;
+  /** The whole run's time budget in ms; absent or 0: none. */
+  deadlineMs?: number;
   bail: boolean;
   config: Pick<RunConfig, 'command_line' | 'cases'> & Partial<Pick<RunConfig, 'filter' | 'shard' | 'expectations' | 'requires' | 'skip_features'>>;
   onCase?: (r: CaseReport, done: number, total: number) => void;
@@ -142,6 +154,17 @@ export async function smoke(session: Session, catalog: UapiCatalog, timeoutMs: n
   }
 }
 
+/** A second answer to request `late.id` of case `r`: the adapter broke the protocol in that case. */
+function attributeLateAnswer(r: CaseReport | undefined, late: LateAnswer): void {
+  if (r === undefined) return;
+  const note = `protocol violation: request ${late.id} (${late.method}) of this case was answered twice; the second answer came later and was discarded`;
+  r.diagnostics = r.diagnostics ? `${r.diagnostics}\n${note}` : note;
+  if (r.result === 'pass') {
+    r.result = 'error';
+    r.message = note;
+  }
+}
+
 function isoNow(): string {
   return new Date().toISOString();
 }
@@ -156,6 +179,7 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
     suite: { version: suite.version, ...(suite.commit ? { commit: suite.commit } : {}) },
   });
   const results: CaseReport[] = [];
+  const byId = new Map<string, CaseReport>();
   let completed = true;
   let abortReason: string | undefined;
   const { smoke: smokeReport, broken } = await smoke(session, opts.catalog, opts.caseTimeoutMs);
@@ -166,6 +190,18 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
   } else {
     let done = 0;
     for (const lc of opts.cases) {
+      const leftMs = opts.deadlineMs ? opts.deadlineMs - (performance.now() - t0) : Infinity;
+      if (leftMs <= 0) {
+        completed = false;
+        abortReason = `the run's deadline of ${Math.round(opts.deadlineMs! / 1000)} s passed; ${opts.cases.length - done} case(s) not run`;
+        break;
+      }
+      if (session.unresponsiveStarts >= UNRESPONSIVE_STARTS_MAX) {
+        completed = false;
+        abortReason = `${session.unresponsiveStarts} adapter instances in a row timed out before answering anything after hello; restarting does not help, ${opts.cases.length - done} case(s) not run`;
+        break;
+      }
+      session.setLabel(lc.case.id);
       const e = opts.expectations ? expectationFor(opts.expectations, lc.case.id, opts.renames ? oldIdsOf(opts.renames, lc.case.id) : []) : undefined;
       let r: CaseReport;
       if (e?.expect === 'skip') {
@@ -177,7 +213,7 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
         };
       } else {
         try {
-          r = applyExpectation(await runCase({ session, catalog: opts.catalog, caseTimeoutMs: opts.caseTimeoutMs }, lc), e);
+          r = applyExpectation(await runCase({ session, catalog: opts.catalog, caseTimeoutMs: Math.max(1, Math.min(opts.caseTimeoutMs, leftMs)) }, lc), e);
         } catch (err) {
           if (err instanceof RestartBudgetExhausted) {
             completed = false;
@@ -196,6 +232,8 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
         }
       }
       results.push(r);
+      byId.set(r.id, r);
+      for (const late of session.takeLateAnswers()) attributeLateAnswer(byId.get(late.label), late);
       done++;
       opts.onCase?.(r, done, opts.cases.length);
       if (opts.bail && FAILING_RESULTS.has(r.result) && done < opts.cases.length) {
@@ -206,6 +244,7 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
     }
   }
   await session.close();
+  for (const late of session.takeLateAnswers()) attributeLateAnswer(byId.get(late.label), late);
   const hello = session.hello;
   const run: RunConfig = {
     command_line: opts.config.command_line,
