@@ -62,7 +62,13 @@ async function run(argv: string[]): Promise<number> {
       return EXIT_OK;
     }
     if (sub === 'diff' && files.length === 2) {
-      const d = diffReports(readReport(files[0]), readReport(files[1]), loadRenames(o.renames ?? DEFAULT_RENAMES));
+      const [before, after] = [readReport(files[0]), readReport(files[1])];
+      // A side that ran nothing (a broken adapter, a filter typo) makes every case look
+      // removed or new: say so, or an empty diff reads as "no regression".
+      for (const [file, r] of [[files[0], before], [files[1], after]] as const) {
+        if (r.cases.length === 0) process.stderr.write(`ioasid report diff: warning: ${file} ran no case${r.completed ? '' : ` (${r.abort_reason ?? 'the run stopped early'})`}; the diff compares nothing with it\n`);
+      }
+      const d = diffReports(before, after, loadRenames(o.renames ?? DEFAULT_RENAMES));
       process.stdout.write(renderDiff(d));
       if (o.json) writeJson(o.json, `${JSON.stringify(d, null, 2)}\n`);
       return d.regressions.length > 0 ? EXIT_FAILED : EXIT_OK;

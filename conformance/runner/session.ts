@@ -6,6 +6,7 @@
  */
 import { AdapterError, PROTOCOL_VERSION, type HelloResult } from '../../schemas/lib/adapter.ts';
 import { validateProtocol } from './schemas.ts';
+import type { CallRecord } from './transcript.ts';
 import {
   ProtocolViolation,
   TransportCrash,
@@ -36,6 +37,8 @@ export class Session {
   /** The topology last sent with `world` (JSON), or null when the next case must send one. */
   worldKey: string | null = null;
   private diagnostics = '';
+  /** Sees every call and how it ended (transcripts, repro); never changes an answer. */
+  onCall: ((record: CallRecord) => void) | null = null;
 
   constructor(
     private readonly factory: TransportFactory,
@@ -78,7 +81,9 @@ export class Session {
     try {
       const f = t[method] as (p: object) => Promise<unknown>;
       result = await Promise.race([f.call(t, params), timeout]);
+      this.onCall?.({ method, params, result });
     } catch (e) {
+      this.onCall?.({ method, params, failure: e instanceof AdapterError ? { code: e.code, message: e.message } : { kind: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) } });
       if (e instanceof TransportTimeout || e instanceof TransportCrash || !(e instanceof AdapterError)) {
         await this.drop();
       }

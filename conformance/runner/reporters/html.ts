@@ -60,6 +60,7 @@ function caseBody(c: Report['cases'][number]): string {
     if ('expected' in c.failure) rows.push(`<div>expected</div><pre class="expected">${esc(JSON.stringify(c.failure.expected, null, 2) ?? 'null')}</pre>`);
     if ('actual' in c.failure) rows.push(`<div>actual</div><pre class="actual">${esc(JSON.stringify(c.failure.actual, null, 2) ?? 'null')}</pre>`);
   }
+  if (c.rerun) rows.push(`<div>re-run this case alone</div><pre class="rerun">${esc(c.rerun)}</pre>`);
   if (c.diagnostics) rows.push(`<div>adapter stderr</div><pre>${esc(c.diagnostics)}</pre>`);
   return rows.join('\n');
 }
