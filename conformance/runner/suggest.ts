@@ -17,7 +17,7 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** The closest known names (up to three), best first; [] when none is close. */
+/** The closest known names (up to three, all at the smallest distance); [] when none is close. */
 export function closest(name: string, known: Iterable<string>): string[] {
   const limit = Math.max(1, Math.floor(name.length / 3));
   const scored: [string, number][] = [];
@@ -26,7 +26,9 @@ export function closest(name: string, known: Iterable<string>): string[] {
     const d = editDistance(lower, k.toLowerCase());
     if (d <= limit) scored.push([k, d]);
   }
-  return scored.sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0])).slice(0, 3).map(([k]) => k);
+  if (scored.length === 0) return [];
+  const best = Math.min(...scored.map(([, d]) => d));
+  return scored.filter(([, d]) => d === best).map(([k]) => k).sort().slice(0, 3);
 }
 
 /** ` (did you mean X or Y?)`, or '' when nothing is close. */
