@@ -31,7 +31,15 @@ export interface CaseEnv {
   session: Session;
   catalog: UapiCatalog;
   caseTimeoutMs: number;
+  /** Sees each step as compiled and each call the case makes (ioasid repro). */
+  trace?: (event: TraceEvent) => void;
 }
+
+/** What `ioasid repro` prints: a step as compiled, a call with its purpose, the captures a step made. */
+export type TraceEvent =
+  | { kind: 'step'; ref: StepRef; step: CaseStep; compiled: CompiledStep }
+  | { kind: 'call'; ref: StepRef | null; doing: string; method: string; params: object; result?: unknown; failure?: string }
+  | { kind: 'captured'; ref: StepRef; captures: Record<string, unknown> };
 
 /**
  * A protocol-level failure (JSON-RPC error, schema violation, timeout, crash) of one call, with
@@ -117,9 +125,13 @@ class CaseExecution {
   private at: { ref: StepRef | null; doing: string } = { ref: null, doing: 'setting up the world' };
 
   private async call(method: 'world' | 'open' | 'close' | 'ioctl' | 'test', params: object, hookOp?: string): Promise<unknown> {
+    const trace = this.env.trace;
     try {
-      return await this.env.session.call(method, params, this.remaining(method), hookOp);
+      const result = await this.env.session.call(method, params, this.remaining(method), hookOp);
+      trace?.({ kind: 'call', ref: this.at.ref, doing: this.at.doing, method, params, result });
+      return result;
     } catch (e) {
+      trace?.({ kind: 'call', ref: this.at.ref, doing: this.at.doing, method, params, failure: e instanceof AdapterError ? `JSON-RPC error ${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e) });
       if (e instanceof AdapterError || e instanceof ProtocolViolation || e instanceof TransportTimeout || e instanceof TransportCrash) {
         const p = params as { cmd?: string; op?: string; fd?: number };
         const target = method === 'ioctl' ? `ioctl ${p.cmd}` : method === 'test' ? `test ${p.op}` : method === 'close' ? `close fd ${p.fd}` : method;
@@ -170,8 +182,13 @@ class CaseExecution {
   async runSteps(): Promise<void> {
     const steps = this.lc.case.steps;
     for (let i = 0; i < steps.length; i++) {
+      const before = this.env.trace ? new Set(this.match.captures.keys()) : null;
       await this.runStep(steps[i], i);
       this.stepsRun++;
+      if (before) {
+        const made = [...this.match.captures].filter(([k]) => !before.has(k));
+        if (made.length > 0) this.env.trace!({ kind: 'captured', ref: stepRef(steps[i], i), captures: Object.fromEntries(made) });
+      }
     }
   }
 
@@ -185,6 +202,7 @@ class CaseExecution {
       if (e instanceof CaseError) throw new CaseError(`${describeStep(ref)}: ${e.message}`);
       throw e;
     }
+    this.env.trace?.({ kind: 'step', ref, step, compiled });
     if (compiled.kind === 'close') {
       // A context opens on first use, CLOSE included: closing a fresh context is a valid case.
       const fd = await this.fdOf(compiled.ctx);

@@ -10,6 +10,7 @@
  */
 import { AdapterError, PROTOCOL_VERSION, type HelloResult } from '../../schemas/lib/adapter.ts';
 import { validateProtocol } from './schemas.ts';
+import type { CallRecord } from './transcript.ts';
 import {
   ProtocolViolation,
   TransportCrash,
@@ -47,6 +48,8 @@ export class Session {
   private answeredSinceStart = 0;
   /** Instances in a row whose first call after hello timed out. */
   unresponsiveStarts = 0;
+  /** Sees every call and how it ended (transcripts, repro); never changes an answer. */
+  onCall: ((record: CallRecord) => void) | null = null;
 
   constructor(
     private readonly factory: TransportFactory,
@@ -93,7 +96,9 @@ export class Session {
       result = await Promise.race([f.call(t, params), timeout]);
       // hello itself is call -1 → 0: only an answer after it shows the instance is alive.
       if (this.answeredSinceStart++ >= 0) this.unresponsiveStarts = 0;
+      this.onCall?.({ method, params, result });
     } catch (e) {
+      this.onCall?.({ method, params, failure: e instanceof AdapterError ? { code: e.code, message: e.message } : { kind: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) } });
       if (e instanceof TransportTimeout && this.answeredSinceStart <= 0) this.unresponsiveStarts++;
       else if (e instanceof AdapterError) this.unresponsiveStarts = 0;
       if (e instanceof TransportTimeout || e instanceof TransportCrash || !(e instanceof AdapterError)) {

@@ -24,7 +24,9 @@ describe('suite strength', () => {
       factory: inProcessFactory(() => createNullAdapter()), catalog, cases, invalid, adapter: { kind: 'module', spec: 'null-adapter' },
       caseTimeoutMs: 60_000, helloTimeoutMs: 60_000, restartBudget: 0, bail: false, config: { command_line: ['conform'], cases: [DEFAULT_CASES_DIR] },
     });
-    expect(report.smoke.ok).toBe(true);
+    // The smoke check sees MEM_READ give back nothing it wrote: non-conforming, yet it speaks
+    // the protocol, so the run goes on and every case is scored.
+    expect(report.smoke.message).toMatch(/^non-conforming implementation: /);
     expect(report.completed).toBe(true);
     const noteOf = new Map(cases.map((lc) => [lc.case.id, lc.case.note ?? '']));
     const unexplained = report.cases.filter((c) => c.result === 'pass' && !NULL_NOTE.test(noteOf.get(c.id)!)).map((c) => c.id);
