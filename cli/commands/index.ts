@@ -7,5 +7,6 @@ import list from './list.ts';
 import spec from './spec.ts';
 import gen from './gen.ts';
 import bench from './bench.ts';
+import schema from './schema.ts';
 
-export const commands: Command[] = [conform, serve, report, list, spec, gen, bench];
+export const commands: Command[] = [conform, serve, report, list, spec, schema, gen, bench];
