@@ -8,5 +8,6 @@ import spec from './spec.ts';
 import gen from './gen.ts';
 import bench from './bench.ts';
 import schema from './schema.ts';
+import review from './review.ts';
 
-export const commands: Command[] = [conform, serve, report, list, spec, schema, gen, bench];
+export const commands: Command[] = [conform, serve, report, list, spec, schema, review, gen, bench];

@@ -67,7 +67,7 @@ function capped(items: string[], limit: number): string {
  */
 export function renderSpecDiff(d: SpecDiff, texts?: { old: SpecSnapshot; new: SpecSnapshot }, opts: { headingLevel?: number; caseLimit?: number } = {}): string {
   const h = '#'.repeat(opts.headingLevel ?? 1);
-  const limit = opts.caseLimit ?? 25;
+  const limit = opts.caseLimit ?? 8;
   const count = (k: ChangeKind) => d.changes.filter((c) => c.kind === k).length;
   const out = [
     `${h} Spec diff: ${d.old.label} → ${d.new.label}`,
@@ -96,7 +96,7 @@ export function renderSpecDiff(d: SpecDiff, texts?: { old: SpecSnapshot; new: Sp
     return ['', '  ```diff', ...before.split('\n').map((l) => `  - ${l}`), ...after.split('\n').map((l) => `  + ${l}`), '  ```'];
   } : undefined);
   if (d.impacted_cases.length > 0) {
-    out.push('', `${h}# Impacted cases (${d.impacted_cases.length})`, '', capped(d.impacted_cases, limit * 4));
+    out.push('', `${h}# Impacted cases (${d.impacted_cases.length})`, '', capped(d.impacted_cases, limit * 8));
   }
   if (d.problems.length > 0) {
     out.push('', `${h}# Read with problems`, '', ...d.problems.slice(0, 20).map((p) => `- ${p}`));
