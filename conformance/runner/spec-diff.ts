@@ -80,16 +80,18 @@ export function renderSpecDiff(d: SpecDiff, texts?: { old: SpecSnapshot; new: Sp
     out.push('', `${h}# ${KIND_TITLE[k]}`, '', '| rule | item | detail |', '|---|---|---|');
     for (const c of list) out.push(`| ${c.what} | \`${c.path}\` | ${c.detail.replace(/\|/g, '\\|')} |`);
   }
+  const withdrawn = (id: string) => /^\*\*[^*]+\*\*\s*Withdrawn\b/.test(texts?.new.clauses.get(id)?.paragraph ?? '');
   const clauseSection = (title: string, list: SpecDiff['clauses']['added'], show?: (id: string) => string[]) => {
     if (list.length === 0) return;
     out.push('', `${h}# ${title}`, '');
     for (const c of list) {
-      out.push(`- **${c.id}** (${c.file}) — ${c.cases.length ? `cited by ${capped(c.cases, limit)}` : 'cited by no case'}`);
+      out.push(`- **${c.id}**${withdrawn(c.id) ? ' (withdrawn)' : ''} (${c.file}) — ${c.cases.length ? `cited by ${capped(c.cases, limit)}` : 'cited by no case'}`);
       if (show) out.push(...show(c.id));
     }
   };
   clauseSection('Clauses added', d.clauses.added);
-  clauseSection('Clauses removed', d.clauses.removed);
+  // spec/README.md: identifiers are stable forever; a withdrawn behaviour keeps its id.
+  clauseSection('Clauses removed (identifiers are stable forever: withdraw instead, spec/README.md)', d.clauses.removed);
   clauseSection('Clauses changed', d.clauses.changed, texts ? (id) => {
     const before = texts.old.clauses.get(id)?.paragraph ?? '';
     const after = texts.new.clauses.get(id)?.paragraph ?? '';
