@@ -51,6 +51,10 @@ describe('spec diff of two folders', () => {
     expect(diff.verdict).toBe('breaking');
     expect(diff.changes).toEqual([expect.objectContaining({ kind: 'breaking', what: 'ioctl-renumbered', item: 'ioctl', path: 'IOMMU_IOAS_MAP' })]);
   });
+  it('names the cases that call the ioctl a breaking change touches', () => {
+    expect(diff.ioctl_cases).toEqual({ IOMMU_IOAS_MAP: ['ioas/map/bad-flag', 'ioas/map/new', 'ioas/map/ok'] });
+    expect(markdown).toContain('- `IOMMU_IOAS_MAP`: 3 case(s): ioas/map/bad-flag, ioas/map/new, ioas/map/ok');
+  });
   it('lists clauses added, removed and changed (whitespace alone is no change), with the cases citing them', () => {
     expect(diff.clauses.added).toEqual([{ id: 'MAP-4', file: 'spec/ioas.md', cases: ['ioas/map/new'] }]);
     expect(diff.clauses.removed).toEqual([{ id: 'MAP-3', file: 'spec/ioas.md', cases: ['ioas/map/old'] }]);
