@@ -6,6 +6,7 @@
  * worktree (conformance/runner/suite-at-revision.ts). Exit 0 when the review was made, whatever
  * it found; 2 when it cannot run, naming the bad argument.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -64,7 +65,6 @@ async function suiteOf(side: Side, filters: string[], scratch: string, name: str
     await runConform(['--report', dir, '--format', 'json', ...args]);
   } else {
     if (!existsSync(join(side.folder!, 'bin', 'ioasid.mjs'))) return { problems: [`${side.arg}: a spec folder without bin/ioasid.mjs: its suite cannot run`] };
-    const { spawnSync } = await import('node:child_process');
     spawnSync(process.execPath, ['bin/ioasid.mjs', 'conform', '--report', dir, ...args], { cwd: side.folder, encoding: 'utf8', maxBuffer: 1 << 28 });
   }
   const path = join(dir, 'report.json');

@@ -41,7 +41,7 @@ export interface HeaderCheck {
   differences: HeaderDifference[];
   /** Integer constants of the header that are neither an ioctl nor a value of a modelled set. */
   otherConstants: string[];
-  /** Drafts for what the schemas lack (see draftImports). */
+  /** What the reader found in the header (draftImports builds on it). */
   items: HeaderItems;
   probe: ProbeResult;
 }
