@@ -10,6 +10,9 @@
 
 import type { IommuUnit, UnitDevice } from '../iommu/unit.ts';
 import { createUnit } from '../iommu/registry.ts';
+import { DEFAULT_MEMORY_BYTES, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES } from './physical-memory.ts';
+
+const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
 
 export const KNOWN_CAPS = ['CAP_IPC_LOCK', 'CAP_SYS_RESOURCE'] as const;
 const DEVICE_FLAGS = ['no_dirty', 'pasid'] as const;
@@ -29,6 +32,8 @@ export interface Topology {
   devices: Map<string, Device>;
   /** Capabilities the process holds (everything but what the topology drops). */
   caps: Set<string>;
+  /** Bytes of physical memory (`memory.bytes`, DEFAULT_MEMORY_BYTES when absent). */
+  memoryBytes: number;
 }
 
 export class TopologyError extends Error {
@@ -43,7 +48,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function buildTopology(json: unknown): Topology {
   if (!isObject(json)) throw new TopologyError('(root)', 'must be an object');
   for (const key of Object.keys(json)) {
-    if (!['bridges', 'devices', 'process', 'name', 'description'].includes(key)) throw new TopologyError(key, 'unknown field');
+    if (!['bridges', 'devices', 'process', 'memory', 'name', 'title', 'note', 'description'].includes(key)) throw new TopologyError(key, 'unknown field');
   }
   const bridges = new Map<string, Bridge>();
   const bridgeList = json.bridges ?? [];
@@ -93,5 +98,15 @@ export function buildTopology(json: unknown): Topology {
     }
     for (const c of drop) caps.delete(c as string);
   }
-  return { bridges, devices, caps };
+  let memoryBytes = DEFAULT_MEMORY_BYTES;
+  if (json.memory !== undefined) {
+    const m = json.memory;
+    if (!isObject(m) || Object.keys(m).some((k) => k !== 'bytes')) throw new TopologyError('memory', 'must be an object {bytes}');
+    const b = typeof m.bytes === 'string' && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(m.bytes) ? Number(BigInt(m.bytes)) : m.bytes;
+    if (typeof b !== 'number' || !Number.isSafeInteger(b) || b % HUGE_PAGE_BYTES !== 0 || b < MIN_MEMORY_BYTES || b > MAX_MEMORY_BYTES) {
+      throw new TopologyError('memory.bytes', `must be a multiple of 2 MiB from ${MIN_MEMORY_BYTES} to ${MAX_MEMORY_BYTES}`);
+    }
+    memoryBytes = b;
+  }
+  return { bridges, devices, caps, memoryBytes };
 }

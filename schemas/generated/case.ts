@@ -123,6 +123,7 @@ export interface Topology {
   bridges: TopologyBridge[];
   devices: TopologyDevice[];
   process?: TopologyProcess;
+  memory?: TopologyMemory;
 }
 /**
  * This interface was referenced by `GoldenCase`'s JSON-Schema
@@ -166,6 +167,15 @@ export interface TopologyDevice {
  */
 export interface TopologyProcess {
   drop?: string[];
+}
+/**
+ * The machine's physical memory (protocol extension, compatible: absent means 128 GiB, the reference's default). Pinning more pages than have frames fails with ENOMEM, as GUP does when a fault runs out of memory; a topology that needs less or more says so. A multiple of 2 MiB from 16 MiB to 4 TiB.
+ *
+ * This interface was referenced by `GoldenCase`'s JSON-Schema
+ * via the `definition` "memory".
+ */
+export interface TopologyMemory {
+  bytes: number;
 }
 /**
  * This interface was referenced by `GoldenCase`'s JSON-Schema
