@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
 import { getCatalog } from '../../schemas/lib/catalog.ts';
-import { checkHeader, draftImports, renderHeaderCheck, type HeaderCheck, type HeaderKind } from '../../schemas/lib/header-check.ts';
+import { checkHeader, draftImports, headerCheckJson, renderHeaderCheck, type HeaderCheck, type HeaderKind } from '../../schemas/lib/header-check.ts';
+import { formatIssues, validateBySchemaId } from '../../schemas/lib/validate.ts';
 import { compilerCommand, haveCompiler } from '../../schemas/lib/layout-probe.ts';
 
 const usage = `usage: ioasid schema check-header <header.h>… [--as iommufd|vfio] [--import] [--json <file>] [--report <dir>]
@@ -23,7 +24,7 @@ header has that the schemas lack. Each header is iommufd.h or vfio.h (recognised
   --as <kind>      treat every header as iommufd or vfio instead of recognising it
   --import         print draft schema entries (JSON) for what the schemas lack, instead of
                    the Markdown report (which --report still writes)
-  --json <file>    write the differences as JSON
+  --json <file>    write the differences as JSON (schemas/header-check.schema.json)
   --report <dir>   write header-check.md there
   --help           this text
 
@@ -80,7 +81,12 @@ async function run(argv: string[]): Promise<number> {
   if (o.import) process.stdout.write(`${JSON.stringify(checks.map((c) => draftImports(c, cat)), null, 2)}\n`);
   else if (!o.report) process.stdout.write(markdown);
   if (o.json) {
-    const doc = checks.map((c) => ({ header: c.header, kind: c.kind, compiler: c.compiler, agreed: c.agreed, differences: c.differences, other_constants: c.otherConstants }));
+    const doc = headerCheckJson(checks);
+    const bad = validateBySchemaId('header-check.schema.json', doc);
+    if (bad) {
+      process.stderr.write(`ioasid schema check-header: the result breaks header-check.schema.json: ${formatIssues('', bad).join('; ')}\n`);
+      return EXIT_USAGE;
+    }
     writeFile(o.json, `${JSON.stringify(doc, null, 2)}\n`);
   }
   return checks.some((c) => c.differences.length > 0) ? EXIT_FAILED : EXIT_OK;

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { getCatalog } from './catalog.ts';
 import { readHeader } from './c-header-reader.ts';
-import { checkHeader, draftImports, headerKind, isConflict, type HeaderCheck } from './header-check.ts';
+import { checkHeader, draftImports, headerCheckJson, headerKind, isConflict, type HeaderCheck } from './header-check.ts';
+import { validateBySchemaId } from './validate.ts';
 import { haveCompiler } from './layout-probe.ts';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'iommufd-known-differences.h');
@@ -81,6 +82,13 @@ describe.skipIf(!cc)('check-header on a header with known differences', async ()
     // and what the schemas have that this small header does not
     expect(diff(check, 'ioctl-missing-in-header', 'IOMMU_IOAS_ALLOC')?.schema).toBe('0x3b81');
     expect(check.probe.notConstant).toEqual(['IOMMU_FROB_NAME']);
+  });
+  it('its JSON is valid against header-check.schema.json, which rejects an unknown difference', () => {
+    const doc = headerCheckJson([check]);
+    expect(validateBySchemaId('header-check.schema.json', doc)).toBeNull();
+    expect(doc.headers[0].differences.find((d) => d.what === 'ioctl-number')).toEqual({ what: 'ioctl-number', path: 'IOMMU_IOAS_MAP', schema: '0x3b85', header: '0x3b86', line: 61 });
+    const bad = { ...doc, headers: [{ ...doc.headers[0], differences: [{ what: 'looks-odd', path: 'x' }] }] };
+    expect(validateBySchemaId('header-check.schema.json', bad)).not.toBeNull();
   });
   it('drafts schema entries for the missing struct, ioctl and value (--import)', () => {
     const d = draftImports(check, getCatalog()) as { structs: Record<string, any>; ioctls: Record<string, any>; values: Record<string, any> };

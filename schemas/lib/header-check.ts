@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import type { Difference, HeaderCheck as HeaderCheckJson } from '../generated/header-check.ts';
 import type { EnumInfo, IoctlInfo, StructInfo, UapiCatalog } from './catalog-types.ts';
 import { SCALAR_BYTES, isScalar } from './catalog.ts';
 import { readHeader, type HeaderItems, type HeaderStruct } from './c-header-reader.ts';
@@ -20,17 +21,8 @@ import { probeLayout, type ProbeResult } from './layout-probe.ts';
 
 export type HeaderKind = 'iommufd' | 'vfio';
 
-export interface HeaderDifference {
-  /** `struct-size`, `field-offset`, `ioctl-number`, `value-differs`, `struct-missing-in-header`, `value-missing-in-schemas`, … */
-  what: string;
-  /** The item as C names it. */
-  path: string;
-  /** What the schemas say, when they have it. */
-  schema?: string;
-  /** What the header says, when it has it. */
-  header?: string;
-  line?: number;
-}
+/** One difference, as schemas/header-check.schema.json states it (`what`, `path`, `schema`, `header`, `line`). */
+export type HeaderDifference = Difference;
 
 export interface HeaderCheck {
   header: string;
@@ -211,6 +203,19 @@ export async function checkHeader(headerPath: string, cat: UapiCatalog, kindOver
     } else otherConstants.push(name);
   }
   return { header: headerPath, kind, compiler: probe.compiler, agreed, differences, otherConstants, items, probe };
+}
+
+/** The --json document (schemas/header-check.schema.json) for the checked headers. */
+export function headerCheckJson(checks: readonly HeaderCheck[]): HeaderCheckJson {
+  return {
+    format: 'ioasid-header-check',
+    headers: checks.map((c) => ({
+      header: c.header, kind: c.kind, compiler: c.compiler, agreed: c.agreed,
+      // JSON has no undefined: absent sides are left out.
+      differences: c.differences.map((d) => JSON.parse(JSON.stringify(d)) as Difference),
+      other_constants: c.otherConstants,
+    })),
+  };
 }
 
 /** Whether a difference says the schemas disagree with the header on an item both have. */
