@@ -80,6 +80,23 @@ describe('spec diff of two folders', () => {
   });
 });
 
+describe('spec diff: cases calling the ioctls a value change touches', () => {
+  it('a flag removed from iommufd_ioas_map_flags names the ioctls whose fields carry the set (MAP, MAP_FILE, COPY) and their cases', () => {
+    const cases = { 'ioas/map/ok': ['MAP-1'] };
+    const a = side('flags-a', OLD_SPEC, cases);
+    const b = side('flags-b', OLD_SPEC, cases);
+    const enums = join(b, 'schemas', 'defs', 'enums.schema.json');
+    const e = JSON.parse(readFileSync(enums, 'utf8'));
+    delete e.$defs.iommufd_ioas_map_flags['x-values'].IOMMU_IOAS_MAP_READABLE;
+    writeFileSync(enums, JSON.stringify(e));
+    const { diff } = specDiffOf(a, b);
+    expect(diff.changes.map((c) => `${c.kind} ${c.what} ${c.path}`)).toEqual(['breaking flag-removed iommufd_ioas_map_flags.IOMMU_IOAS_MAP_READABLE']);
+    expect(Object.keys(diff.ioctl_cases)).toEqual(['IOMMU_IOAS_COPY', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE']);
+    expect(diff.ioctl_cases.IOMMU_IOAS_MAP).toEqual(['ioas/map/ok']);
+    expect(diff.ioctl_cases.IOMMU_IOAS_COPY).toEqual([]);
+  });
+});
+
 describe('spec diff on this repository\'s history', () => {
   // iommu_hwpt_selftest gained pagetable_type (and MOCK_IOMMUPT_*) in 5363698.
   const commit = resolveCommit(REPO_ROOT, '5363698');
