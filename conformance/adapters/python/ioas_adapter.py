@@ -1096,14 +1096,18 @@ def ioctl_map_file(m, ctx, arg):
     if not flags & (MAP_READABLE | MAP_WRITEABLE):
         raise Errno("EINVAL")
     ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    # iopt_map_file_pages (v6.19): length and last byte before the fd lookup (v6.13-v6.18
+    # looked the fd up first and checked the length after it).
+    start = field(arg, "start")
+    if length == 0:
+        raise Errno("EINVAL")
+    if start + length - 1 > U64_MAX:
+        raise Errno("EOVERFLOW")
     fd = u64_in(arg.get("fd", 0), "fd") if not (isinstance(arg.get("fd"), int) and arg["fd"] < 0) else -1
     memfile = m.files.get(fd)
     if memfile is None:
         raise Errno("EBADF")
-    start = field(arg, "start")
-    if length and start + length - 1 > U64_MAX:
-        raise Errno("EOVERFLOW")
-    if length == 0 or length > SIZE_MAX - PAGE:
+    if length > SIZE_MAX - PAGE:
         raise Errno("EINVAL")
     account = account_mode(m, ctx)
     # The file's size is not checked here (iopt_alloc_file_pages does not): pinning a page
