@@ -66,9 +66,10 @@ export interface ProfileExtras {
  */
 function tableConfig(c: FormatConfig): { format: string; [key: string]: unknown } {
   if (c.window === undefined) return { ...c };
-  // With a window the format derives its input bits from the window's end (bus address bits).
-  const { ias: _ias, ...rest } = c;
-  return rest;
+  // With a window the table's input is the bus address: as many bits as the window's end needs
+  // (the PGTABLE_DUMP `ias`), the window itself being log2(size) of it.
+  const end = BigInt(c.window.start) + BigInt(c.window.sizeBytes) - 1n;
+  return { ...c, ias: Math.max(c.ias, end.toString(2).length) };
 }
 
 interface NestedRecord {
