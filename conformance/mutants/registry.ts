@@ -36,6 +36,10 @@ import { riscvWriteBitMoved } from './bugs/riscv-write-bit-moved.ts';
 import { vtdssDirtyBitMoved } from './bugs/vtdss-dirty-bit-moved.ts';
 import { vtdssPageSizeBitMoved } from './bugs/vtdss-page-size-bit-moved.ts';
 import { vtdssWriteBitMoved } from './bugs/vtdss-write-bit-moved.ts';
+import { amdv1NoForceCoherence } from './bugs/amdv1-no-force-coherence.ts';
+import { bindIgnoresVfToken } from './bugs/bind-ignores-vf-token.ts';
+import { mapFileChecksFileSize } from './bugs/map-file-checks-file-size.ts';
+import { tceWindowOffsetIgnored } from './bugs/tce-window-offset-ignored.ts';
 import type { Mutant } from './mutant.ts';
 
 const MUTANTS: readonly Mutant[] = [
@@ -73,6 +77,10 @@ const MUTANTS: readonly Mutant[] = [
   riscvWriteBitMoved,
   armS1ApBitsSwapped,
   armS1NoAccessFlag,
+  amdv1NoForceCoherence,
+  tceWindowOffsetIgnored,
+  bindIgnoresVfToken,
+  mapFileChecksFileSize,
 ];
 
 export function listMutants(): readonly Mutant[] {
