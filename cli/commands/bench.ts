@@ -28,6 +28,11 @@ const suites: Suite[] = [
     run: async (o) => (await import('../../bench/ioas.ts')).benchIoas(o),
   },
   {
+    name: 'iotlb',
+    what: 'IOTLB hit lookups vs a Map cache, the uncached walk and a C open-addressing loop (cc); a NIC/storage DMA stream',
+    run: async (o) => (await import('../../bench/iotlb.ts')).benchIotlb(o),
+  },
+  {
     name: 'stdio',
     what: 'per-case overhead of the stdio transport vs in-process, same cases, same run',
     run: async (o) => (await import('../../bench/stdio.ts')).benchStdio(o),

@@ -7,12 +7,12 @@
  * so it turns red (move the entry out) as soon as a case for the missing clause lands.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProfileUnit } from '../../reference/iommu/profile-unit.ts';
 import { AccessObject } from '../../reference/iommufd/access.ts';
 import { Accounting } from '../../reference/iommufd/accounting.ts';
 import { IommufdContext } from '../../reference/iommufd/context.ts';
 import { IoPagetable } from '../../reference/iommufd/io-pagetable.ts';
 import { PageTable } from '../../reference/formats/page-table.ts';
-import { ProfileUnit } from '../../reference/iommu/profile-unit.ts';
 import { ObjectTable } from '../../reference/iommufd/objects.ts';
 import { IoptPages } from '../../reference/iommufd/pages.ts';
 import { ProcessMemory } from '../../reference/machine/process-memory.ts';

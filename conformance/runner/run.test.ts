@@ -65,8 +65,8 @@ describe('run loop verdicts', () => {
       mkCase('a/empty', []),
       mkCase('a/no-assertion', [{ op: 'MMAP', arg: { length: 4096 }, out: { addr: '$b' } }]),
     ], toy());
-    expect(byId(r, 'a/empty')).toMatchObject({ result: 'error', message: 'case error: the case has no steps' });
-    expect(byId(r, 'a/no-assertion')).toMatchObject({ result: 'error', message: expect.stringMatching(/no step compared anything/) });
+    expect(byId(r, 'a/empty')).toMatchObject({ result: 'invalid', message: 'case error: the case has no steps' });
+    expect(byId(r, 'a/no-assertion')).toMatchObject({ result: 'invalid', message: expect.stringMatching(/no step compared anything/) });
   });
 
   it('fails a case that leaks pins past close, where STATE is offered', async () => {
@@ -194,6 +194,9 @@ a/flaky         skip
   it('turns a listed failure into expected fail and a listed pass into unexpected pass', () => {
     expect(applyExpectation(base, list[0])).toMatchObject({ result: 'expected fail', outcome: 'fail', expectation: { pattern: 'ioas/map/*' } });
     expect(applyExpectation({ ...base, result: 'crash' }, list[0])).toMatchObject({ result: 'expected fail', outcome: 'crash' });
+    // An adapter answering outside the protocol, or an unusable case, is never an expected failure.
+    expect(applyExpectation({ ...base, result: 'error' }, list[0]).result).toBe('error');
+    expect(applyExpectation({ ...base, result: 'invalid' }, list[0]).result).toBe('invalid');
     expect(applyExpectation({ ...base, result: 'pass' }, list[0])).toMatchObject({ result: 'unexpected pass', outcome: 'pass' });
     expect(applyExpectation({ ...base, result: 'unsupported' }, list[0]).result).toBe('unsupported');
   });

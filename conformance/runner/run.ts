@@ -20,7 +20,7 @@ import { RestartBudgetExhausted, Session } from './session.ts';
 import { summarize } from './summary.ts';
 import { suiteInfo } from './suite-info.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout, type TransportFactory } from './transport.ts';
-import type { AnyMember, CaseReport, InvalidCase, LoadedCase, Report, RunConfig, SmokeReport } from './types.ts';
+import type { AnyMember, CaseReport, Json, InvalidCase, LoadedCase, Report, RunConfig, SmokeReport } from './types.ts';
 
 export interface RunOptions {
   factory: TransportFactory;
@@ -47,6 +47,42 @@ function isBroken(e: unknown): e is Error {
 function what(e: Error): string {
   if (e instanceof AdapterError) return `JSON-RPC error ${e.code}: ${e.message}`;
   return e.message;
+}
+
+/** The hooks every adapter offers (protocol.schema.json gives them no capability). */
+export const MEMORY_HOOKS = ['MMAP', 'MEM_WRITE', 'MEM_READ', 'MUNMAP'] as const;
+
+/**
+ * Calls each user-memory hook once. A hook answered with a JSON-RPC error is missing; one that
+ * answers an errno exists (MEM_WRITE of an unmapped address may well say EFAULT when MMAP is
+ * the missing one). Data read back that differs from what was written is a wrong answer, not
+ * a missing hook. Timeouts, crashes and schema violations propagate: the adapter is broken.
+ */
+export async function probeMemoryHooks(session: Session, timeoutMs: number): Promise<{ missing: string[]; wrong: string | null; detail: string }> {
+  const missing: string[] = [];
+  const answers: string[] = [];
+  const hook = async (op: (typeof MEMORY_HOOKS)[number], arg: Record<string, Json>): Promise<{ errno?: string; out?: Record<string, Json> } | null> => {
+    try {
+      return (await session.call('test', { op, arg }, timeoutMs, op)) as { errno?: string; out?: Record<string, Json> };
+    } catch (e) {
+      if (!(e instanceof AdapterError)) throw e;
+      missing.push(op);
+      answers.push(`test ${op} answered JSON-RPC error ${e.code}: ${e.message}`);
+      return null;
+    }
+  };
+  const LENGTH = 4096;
+  const mapped = await hook('MMAP', { length: LENGTH });
+  const addr: Json = mapped?.out?.addr ?? '0x10000';
+  let wrong: string | null = mapped?.errno ? `test MMAP {length: ${LENGTH}} answered ${mapped.errno}` : null;
+  const wrote = await hook('MEM_WRITE', { addr, data: 'a55a' });
+  const read = await hook('MEM_READ', { addr, length: 2 });
+  if (!wrong && mapped && !mapped.errno && wrote && !wrote.errno && read && !read.errno && String(read.out?.data).toLowerCase() !== 'a55a') {
+    wrong = `test MEM_READ gave ${JSON.stringify(read.out?.data)} after MEM_WRITE of a55a at ${JSON.stringify(addr)}`;
+  }
+  await hook('MUNMAP', { addr, length: LENGTH });
+  const detail = missing.length > 0 ? `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing: ${answers.join('; ')}` : wrong ?? 'MMAP, MEM_WRITE, MEM_READ, MUNMAP answered';
+  return { missing, wrong, detail };
 }
 
 /** The smoke check. Returns the report and whether the run can go on. */
@@ -82,13 +118,22 @@ export async function smoke(session: Session, catalog: UapiCatalog, timeoutMs: n
         } else steps.push({ what: current, ok: true });
       }
     }
+    current = 'user-memory hooks';
+    const memory = await probeMemoryHooks(session, timeoutMs);
+    steps.push({ what: current, ok: memory.missing.length === 0 && memory.wrong === null, detail: memory.detail });
     current = 'close';
     await session.call('close', { fd }, timeoutMs);
     steps.push({ what: 'close', ok: true });
+    if (memory.missing.length > 0) {
+      const message = `broken adapter: the user-memory hooks are mandatory (conformance/PROTOCOL.md, "User memory"), and ${memory.detail} — ` +
+        `implement ${MEMORY_HOOKS.join(', ')} (the runner places every pointer's content with them) before reading any result`;
+      return { broken: true, smoke: { ok: false, steps, message } };
+    }
+    if (memory.wrong) nonConforming = nonConforming ? `${nonConforming}; ${memory.wrong}` : memory.wrong;
     if (nonConforming) {
       return { broken: false, smoke: { ok: false, steps, message: `non-conforming implementation: ${nonConforming} (the adapter speaks the protocol; read the case results)` } };
     }
-    return { broken: false, smoke: { ok: true, steps, message: 'adapter OK: hello, world, open, IOAS alloc and destroy, close answered as protocol v1 says' } };
+    return { broken: false, smoke: { ok: true, steps, message: 'adapter OK: hello, world, open, IOAS alloc and destroy, the user-memory hooks, close answered as protocol v1 says' } };
   } catch (e) {
     if (!isBroken(e)) throw e;
     steps.push({ what: current, ok: false, detail: what(e) });

@@ -2,14 +2,16 @@
  * The stdio transport: spawns the adapter command (through the shell, in its own process
  * group, so that a kill reaches whatever the command started) and speaks JSON-RPC 2.0 to it,
  * one JSON object per line each way, one request in flight at a time. Anything on stdout that
- * is not a JSON-RPC response to the request in flight is garbage and counts as a crash; stderr
- * is free for logs and kept (bounded) as diagnostics. A small standard-library program in any
+ * is not a JSON-RPC response to the request in flight is garbage and counts as a crash, and so
+ * is a line longer than MESSAGE_MAX_BYTES (never assembled: line-reader.ts); stderr is free for
+ * logs and kept (bounded) as diagnostics. A request the runner would make longer than that
+ * limit is not sent: the call fails with JSON-RPC error -32600, as the other side would answer. A small standard-library program in any
  * language can speak this: read a line, json-decode it, write one json line back, flush.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { constants as osConstants } from 'node:os';
-import { AdapterError } from '../../schemas/lib/adapter.ts';
+import { AdapterError, MESSAGE_MAX_BYTES, RPC_INVALID_REQUEST } from '../../schemas/lib/adapter.ts';
+import { readLines } from './line-reader.ts';
 import { validateProtocol } from './schemas.ts';
 import { TransportCrash, type Method, type Transport, type TransportFactory } from './transport.ts';
 import type { RpcResponse } from '../../schemas/generated/protocol.ts';
@@ -34,11 +36,19 @@ export function exitReason(code: number | null, signal: NodeJS.Signals | null): 
   return `adapter exited with status ${code}`;
 }
 
-export function stdioFactory(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): TransportFactory {
+export interface StdioOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The longest line either way (tests lower it); MESSAGE_MAX_BYTES by default. */
+  maxMessageBytes?: number;
+}
+
+export function stdioFactory(command: string, opts: StdioOptions = {}): TransportFactory {
   return async () => startStdio(command, opts);
 }
 
-export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Transport {
+export function startStdio(command: string, opts: StdioOptions = {}): Transport {
+  const maxMessageBytes = opts.maxMessageBytes ?? MESSAGE_MAX_BYTES;
   const child: ChildProcess = spawn(command, {
     shell: true,
     detached: true,
@@ -78,8 +88,7 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
     stderr += chunk;
     if (stderr.length > DIAGNOSTICS_MAX_CHARS) stderr = '…' + stderr.slice(stderr.length - DIAGNOSTICS_MAX_CHARS);
   });
-  const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
-  lines.on('line', (line) => {
+  const onLine = (line: string) => {
     if (dead !== null) return;
     if (line.trim() === '') return;
     let msg: unknown;
@@ -103,15 +112,30 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
     pending = null;
     if (m.error) p.reject(new AdapterError(m.error.code, m.error.message, m.error.data as never));
     else p.resolve(m.result);
-  });
+  };
+  void (async () => {
+    try {
+      for await (const ev of readLines(child.stdout!, maxMessageBytes)) {
+        if (dead !== null) break;
+        if ('oversizeBytes' in ev) die(`the adapter wrote a line of ${ev.oversizeBytes} bytes, more than the ${maxMessageBytes}-byte message limit`);
+        else onLine(ev.line);
+      }
+    } catch (e) {
+      die(`reading the adapter's stdout failed: ${(e as Error).message}`);
+    }
+  })();
 
   const call = (method: Method, params: unknown): Promise<never> =>
     new Promise((resolve, reject) => {
       if (dead !== null) return reject(new TransportCrash(dead));
       if (pending) return reject(new Error(`stdio transport: ${method} while ${pending.method} is in flight`));
       const id = nextId++;
+      const text = JSON.stringify({ jsonrpc: '2.0', id, method, params });
+      if (Buffer.byteLength(text) > maxMessageBytes) {
+        return reject(new AdapterError(RPC_INVALID_REQUEST, `the ${method} request of ${Buffer.byteLength(text)} bytes exceeds the ${maxMessageBytes}-byte message limit; not sent`));
+      }
       pending = { id, method, resolve: resolve as (v: unknown) => void, reject };
-      child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+      child.stdin!.write(text + '\n');
     });
 
   return {
@@ -127,7 +151,7 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
       if (dead === null) dead = 'adapter disposed';
       pending = null;
       kill();
-      lines.close();
+      child.stdout!.destroy();
       child.stdin!.destroy();
     },
     takeDiagnostics() {

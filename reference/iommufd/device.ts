@@ -14,11 +14,13 @@
  */
 
 import type { DomainSpec } from '../iommu/unit.ts';
+import { deviceAttached } from '../iotlb/unit-iotlb.ts';
 import type { IommufdContext } from './context.ts';
 import { check, fail, UapiError } from './errors.ts';
 import { createHwptPaging, destroyHwpt } from './hwpt.ts';
 import type { HwptObject, HwptPagingObject, IoasObject } from './objects.ts';
 import { DeviceObject } from './objects.ts';
+import { destroyVdevice } from './viommu.ts';
 
 export const IOMMU_NO_PASID = 0;
 
@@ -113,6 +115,8 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
     else m.hwpt = hwpt;
     // The caller drops the device's own reference on `old`; the peers' go here.
     if (m !== dev && old !== null) old.users--;
+    // The driver's context / PASID entry now names the new domain; the old tag is flushed.
+    deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : null);
   }
   return old;
 }
@@ -177,6 +181,7 @@ export function detachDevice(ctx: IommufdContext, dev: DeviceObject, pasid: numb
   if (pasid !== IOMMU_NO_PASID) dev.dev.unit.setDevPasid?.(dev.dev, 'blocked', pasid);
   if (pasid === IOMMU_NO_PASID) dev.hwpt = null;
   else dev.pasids.delete(pasid);
+  deviceAttached(dev.dev, pasid, null);
   if (!hasOtherUse(dev, hwpt)) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
   putHwpt(ctx, hwpt);
 }
@@ -187,10 +192,15 @@ function hasOtherUse(dev: DeviceObject, hwpt: HwptObject): boolean {
   return uses.length > 0;
 }
 
-/** Unbind (VFIO device fd closed): every PASID, then the RID, then the object goes. */
+/**
+ * Unbind (VFIO device fd closed): every PASID, then the RID, then (v6.17+,
+ * iommufd_device_pre_destroy) its vDEVICE is destroyed with its ID left a tombstone, then the
+ * object goes.
+ */
 export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
   for (const pasid of [...dev.pasids.keys()]) detachDevice(ctx, dev, pasid);
   if (dev.hwpt !== null) detachDevice(ctx, dev, IOMMU_NO_PASID);
+  if (dev.vdev !== null) destroyVdevice(ctx, dev.vdev, true);
   ctx.table.remove(dev);
   ctx.machineBindings.delete(dev.dev.name);
 }

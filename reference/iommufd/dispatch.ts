@@ -10,7 +10,7 @@
 
 import type { IoctlResult, JsonObject, WireStruct } from '../../schemas/lib/adapter.ts';
 import { AdapterError, RPC_INTERNAL, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
-import { copyStructFromUser } from '../../schemas/lib/codec.ts';
+import { bytesToHex, copyStructFromUser, hexToBytes as codecHexToBytes, isHexBytes } from '../../schemas/lib/codec.ts';
 import type { StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { u64ToWire } from '../../schemas/lib/u64.ts';
 import { IOMMU_NO_PASID, attachDevice, bindDevice, detachDevice } from './device.ts';
@@ -22,6 +22,7 @@ import type { Args, Out } from './hwpt.ts';
 import type { CompatOut } from './vfio-compat.ts';
 import { checkExtension, getInfo, mapDma, setIommu, unmapDma, VFIO_API_VERSION } from './vfio-compat.ts';
 import type { DeviceObject } from './objects.ts';
+import { vdeviceAlloc, viommuAlloc } from './viommu.ts';
 
 type Handler = (ctx: IommufdContext, a: Args, raw: JsonObject, trailing: Uint8Array) => Out | CompatOut;
 
@@ -54,6 +55,8 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_HWPT_SET_DIRTY_TRACKING: (c, a) => setDirtyTracking(c, a),
   IOMMU_HWPT_GET_DIRTY_BITMAP: (c, a) => getDirtyBitmap(c, a),
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
+  IOMMU_VIOMMU_ALLOC: (c, a) => viommuAlloc(c, a),
+  IOMMU_VDEVICE_ALLOC: (c, a) => vdeviceAlloc(c, a),
   VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw, trailing) => {
     // vfio_df_ioctl_bind_iommufd (v6.17+, fixed ksize in v6.18): argsz < 16 → EINVAL;
     // copy_struct_from_user of the 24-byte struct (non-zero bytes past it → E2BIG, fields past
@@ -124,18 +127,16 @@ export function toBig(v: unknown, what: string): bigint {
   throw new AdapterError(RPC_INTERNAL, `${what}: '${String(v)}' is not an integer`);
 }
 
+/** Hex bytes, optionally "0x"-prefixed, as a hook or `__trailing` carries them; linear time. */
 export function hexToBytes(hex: unknown, what: string): Uint8Array {
   if (hex === undefined || hex === null || hex === '') return new Uint8Array(0);
-  if (typeof hex !== 'string' || !/^(0x)?([0-9a-fA-F]{2})*$/.test(hex)) throw new AdapterError(RPC_INTERNAL, `${what}: not a hex byte string`);
+  if (typeof hex !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, `${what}: not a hex byte string`);
   const h = hex.startsWith('0x') ? hex.slice(2) : hex;
-  const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
-  return out;
+  if (!isHexBytes(h)) throw new AdapterError(RPC_INVALID_PARAMS, `${what}: not a hex byte string`);
+  return codecHexToBytes(h, what);
 }
 
-export function bytesToHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
+export { bytesToHex };
 
 const wire = (v: bigint | number): number | string => (typeof v === 'number' ? v : u64ToWire(BigInt.asUintN(64, v)));
 

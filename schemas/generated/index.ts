@@ -9,3 +9,4 @@ export * as CaseSchema from './case.ts';
 export * as ProtocolSchema from './protocol.ts';
 export * as ReportSchema from './report.ts';
 export * as SelftestsSchema from './selftests.ts';
+export * as SpecDiffSchema from './spec-diff.ts';

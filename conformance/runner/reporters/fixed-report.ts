@@ -32,10 +32,10 @@ export const fixedReport: Report = {
     total: 9,
     not_run: 0,
     invalid_cases: 1,
-    by_result: { pass: 2, fail: 1, unsupported: 1, error: 1, timeout: 1, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 1 },
+    by_result: { pass: 2, fail: 1, unsupported: 1, error: 1, timeout: 1, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 1, flaky: 0, invalid: 0 },
     by_area: {
-      hwpt: { pass: 0, fail: 0, unsupported: 1, error: 1, timeout: 1, crash: 0, 'expected fail': 0, 'unexpected pass': 0, skipped: 1 },
-      ioas: { pass: 2, fail: 1, unsupported: 0, error: 0, timeout: 0, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 0 },
+      hwpt: { pass: 0, fail: 0, unsupported: 1, error: 1, timeout: 1, crash: 0, 'expected fail': 0, 'unexpected pass': 0, skipped: 1, flaky: 0, invalid: 0 },
+      ioas: { pass: 2, fail: 1, unsupported: 0, error: 0, timeout: 0, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 0, flaky: 0, invalid: 0 },
     },
   },
   cases: [

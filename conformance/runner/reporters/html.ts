@@ -66,7 +66,7 @@ function caseBody(c: Report['cases'][number]): string {
 
 export function renderHtml(r: Report): string {
   const impl = r.implementation ? `${r.implementation.name} ${r.implementation.version}` : 'unknown implementation';
-  const used = RESULTS.filter((k) => r.summary.by_result[k] > 0);
+  const used = RESULTS.filter((k) => (r.summary.by_result[k] ?? 0) > 0);
   const h: string[] = [];
   h.push('<!doctype html>', '<html lang="en"><head><meta charset="utf-8">', `<title>ioasid conformance: ${esc(impl)}</title>`);
   h.push(`<meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head><body>`);

@@ -29,7 +29,7 @@ export function renderMarkdown(r: Report): string {
   out.push(`- Completed: ${r.completed ? 'yes' : `**no** — ${r.abort_reason ?? 'stopped early'}`}`);
   out.push(`- Capabilities: ${r.capabilities.length ? r.capabilities.join(', ') : '—'}`, '');
   out.push('## Summary', '');
-  const used = RESULTS.filter((k) => r.summary.by_result[k] > 0);
+  const used = RESULTS.filter((k) => (r.summary.by_result[k] ?? 0) > 0);
   out.push(`${r.summary.total} case(s) selected, ${r.cases.length} with a result, ${r.summary.not_run} not run, ${r.summary.invalid_cases} invalid case file(s).`, '');
   out.push(`| result | cases |`, `|---|---:|`);
   for (const k of used) out.push(`| ${k} | ${r.summary.by_result[k]} |`);
