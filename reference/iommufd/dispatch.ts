@@ -26,6 +26,7 @@ import { vdeviceAlloc, viommuAlloc } from './viommu.ts';
 
 type Handler = (ctx: IommufdContext, a: Args, raw: JsonObject, trailing: Uint8Array) => Out | CompatOut;
 
+const VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0;
 const VFIO_DEVICE_ATTACH_PASID = 1 << 0;
 const VFIO_DEVICE_DETACH_PASID = 1 << 0;
 
@@ -56,10 +57,17 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
   IOMMU_VIOMMU_ALLOC: (c, a) => viommuAlloc(c, a),
   IOMMU_VDEVICE_ALLOC: (c, a) => vdeviceAlloc(c, a),
-  VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw) => {
-    check(a.argsz >= 16n && a.flags === 0n && BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n, 'EINVAL', 'argsz, flags or iommufd');
+  VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw, trailing) => {
+    // vfio_df_ioctl_bind_iommufd (v6.17+, fixed ksize in v6.18): argsz < 16 → EINVAL;
+    // copy_struct_from_user of the 24-byte struct (non-zero bytes past it → E2BIG, fields past
+    // argsz read as zero); then iommufd < 0 or an unknown flag → EINVAL.
+    check(a.argsz >= 16n, 'EINVAL', 'argsz');
+    check(trailing.every((b) => b === 0), 'E2BIG', 'non-zero bytes past the struct');
+    const flags = Number(a.flags);
+    check(BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n && (flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) === 0, 'EINVAL', 'iommufd or flags');
     if (typeof raw.device !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');
-    return { out_devid: bindDevice(c, raw.device).id };
+    const tokenPtr = a.argsz >= 24n ? a.token_uuid_ptr : 0n;
+    return { out_devid: bindDevice(c, raw.device, (flags & VFIO_DEVICE_BIND_FLAG_TOKEN) !== 0 ? tokenPtr : null).id };
   },
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: (c, a, raw) => {
     const flags = Number(a.flags);

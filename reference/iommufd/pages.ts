@@ -157,6 +157,11 @@ export class IoptPages {
     return b.holders === null ? b.uniformHolders : b.holders[(index + this.slotOffset) & BLOCK_MASK];
   }
 
+  private unresolvable(): never {
+    if (this.source.kind === 'user') throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+    throw new UapiError('EINVAL', 'file pages past the end of the file');
+  }
+
   /** True when page `index` can be pinned now (its memory is mapped / inside the file). */
   private resolvable(first: number, count: number): boolean {
     if (this.source.kind === 'user') return this.memory.isMapped(this.source.startVpn + first, count);
@@ -177,7 +182,8 @@ export class IoptPages {
 
   /**
    * Adds one holder to pages [first, first + count): pins (and charges) the pages that had
-   * none. EFAULT when such a page's memory is gone, ENOMEM over RLIMIT_MEMLOCK.
+   * none. EFAULT when such a page's memory is gone (EINVAL for a file page past the end of
+   * the file: memfd_pin_folios → shmem_get_folio_gfp), ENOMEM over RLIMIT_MEMLOCK.
    */
   pin(first: number, count: number): void {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
@@ -187,7 +193,7 @@ export class IoptPages {
     if (!this.holdsAny) {
       // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
       // check over the whole range fails fast, as GUP does at the first hole.
-      if (!this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+      if (!this.resolvable(first, count)) this.unresolvable();
       fresh = count;
     } else {
       let runStart = -1;
@@ -205,7 +211,7 @@ export class IoptPages {
         const h = b.holders;
         if (h === null) {
           // Compact: every page of it is held.
-          if (runStart >= 0 && !this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+          if (runStart >= 0 && !this.resolvable(runStart, i - runStart)) this.unresolvable();
           runStart = -1;
           i = end;
           continue;
@@ -215,12 +221,12 @@ export class IoptPages {
             fresh++;
             if (runStart < 0) runStart = i;
           } else if (runStart >= 0) {
-            if (!this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+            if (!this.resolvable(runStart, i - runStart)) this.unresolvable();
             runStart = -1;
           }
         }
       }
-      if (runStart >= 0 && !this.resolvable(runStart, last - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+      if (runStart >= 0 && !this.resolvable(runStart, last - runStart)) this.unresolvable();
     }
     // Each fresh page needs a frame of its own: more than the machine has can never be pinned
     // (GUP's fault fails with VM_FAULT_OOM → ENOMEM), whatever length the caller claims.

@@ -1,7 +1,7 @@
 /**
  * The machine a `world` topology describes: host bridges, each with one IOMMU unit of a
- * hardware model, devices behind bridges (flags `no_dirty` / `pasid`, optional group), and the
- * simulated process's capabilities. Parsing checks everything and names the field that is
+ * hardware model, devices behind bridges (flags `no_dirty` / `pasid`, optional group, optional
+ * SR-IOV `vf_token`), and the simulated process's capabilities. Parsing checks everything and names the field that is
  * wrong; a topology either builds completely or throws.
  *
  * Invariants: device and bridge names are unique; every device's bridge exists; the unit
@@ -28,7 +28,15 @@ export interface Bridge {
 export interface Device extends UnitDevice {
   bridge: Bridge;
   unit: IommuUnit;
+  /**
+   * Topology `vf_token` (a UUID, as 32 lowercase hex digits): the device is an SR-IOV VF whose
+   * PF is bound to vfio-pci with this VF token, so binding it needs the token
+   * (vfio_pci_validate_vf_token). null: a device that is neither such a VF nor a PF with VFs in use.
+   */
+  vfToken: string | null;
 }
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 export interface Topology {
   bridges: Map<string, Bridge>;
@@ -87,6 +95,9 @@ export function buildTopology(json: unknown): Topology {
       throw new TopologyError(`${at}.flags`, `must be a list of ${DEVICE_FLAGS.join(', ')}`);
     }
     if (d.group !== undefined && typeof d.group !== 'string') throw new TopologyError(`${at}.group`, 'must be a string');
+    if (d.vf_token !== undefined && (typeof d.vf_token !== 'string' || !UUID.test(d.vf_token))) {
+      throw new TopologyError(`${at}.vf_token`, 'must be a UUID (8-4-4-4-12 hex digits)');
+    }
     devices.set(d.name, {
       name: d.name,
       bridge,
@@ -94,6 +105,7 @@ export function buildTopology(json: unknown): Topology {
       noDirty: flags.includes('no_dirty'),
       pasid: flags.includes('pasid'),
       group: d.group as string | undefined,
+      vfToken: typeof d.vf_token === 'string' ? d.vf_token.replaceAll('-', '').toLowerCase() : null,
     });
   });
   const caps = new Set<string>(KNOWN_CAPS);

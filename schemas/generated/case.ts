@@ -158,6 +158,10 @@ export interface TopologyDevice {
    * An IOMMU group name shared by devices that must be isolated together.
    */
   group?: ObjectName;
+  /**
+   * The device is an SR-IOV VF whose PF is bound to vfio-pci with this VF token (a UUID): VFIO_DEVICE_BIND_IOMMUFD needs VFIO_DEVICE_BIND_FLAG_TOKEN with it (v6.17+).
+   */
+  vf_token?: string;
 }
 /**
  * The simulated process runs as root with every capability unless it drops some.
