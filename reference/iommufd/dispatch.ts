@@ -120,13 +120,14 @@ export function hexToBytes(hex: unknown, what: string): Uint8Array {
   if (hex === undefined || hex === null || hex === '') return new Uint8Array(0);
   if (typeof hex !== 'string' || !/^(0x)?([0-9a-fA-F]{2})*$/.test(hex)) throw new AdapterError(RPC_INTERNAL, `${what}: not a hex byte string`);
   const h = hex.startsWith('0x') ? hex.slice(2) : hex;
-  const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
-  return out;
+  // Validated above, so Buffer's decoder (which stops at the first bad digit) sees only good ones.
+  const buf = Buffer.from(h, 'hex');
+  // A copy of its own: Buffer's small results share a pool, callers may view `.buffer` from 0.
+  return new Uint8Array(buf);
 }
 
 export function bytesToHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 const wire = (v: bigint | number): number | string => (typeof v === 'number' ? v : u64ToWire(BigInt.asUintN(64, v)));

@@ -192,16 +192,14 @@ export function hexToBytes(hex: unknown, what = TRAILING): Uint8Array {
   if (typeof hex !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(hex)) {
     throw new TypeError(`${what}: expected hex bytes (two hex digits per byte), got ${JSON.stringify(hex)}`);
   }
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
+  const buf = Buffer.from(hex, 'hex');
+  // A copy of its own: Buffer's small results share a pool, callers may view `.buffer` from 0.
+  return new Uint8Array(buf);
 }
 
 /** Bytes to lowercase hex. */
 export function bytesToHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
 export type CopyFromUserResult =
