@@ -19,7 +19,7 @@ import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access
 import { IommufdContext } from './iommufd/context.ts';
 import { unbindDevice } from './iommufd/device.ts';
 import { markDirtyFromBitmap } from './iommufd/dirty.ts';
-import { dma, translate } from './iommufd/dma.ts';
+import { dma, translate, type DmaAttrs } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
 import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
@@ -42,7 +42,7 @@ const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN',
 export function capabilities(): string[] {
   return [
     'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
-    'nesting:selftest',
+    'nesting:selftest', 'nesting:vtd-s1',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
@@ -235,6 +235,13 @@ export class ReferenceAdapter implements Adapter {
     return Number(v);
   }
 
+  /** A DMA hook's request attributes: `privileged` is a PASID-prefix bit, so it needs a pasid. */
+  private dmaAttrs(a: JsonObject): DmaAttrs {
+    if (a.privileged !== true) return {};
+    if (a.pasid === undefined || this.num(a, 'pasid') === 0) throw new AdapterError(RPC_INVALID_PARAMS, 'privileged: a request without PASID cannot be privileged (the privilege bit travels in the PASID prefix)');
+    return { privileged: true };
+  }
+
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {
     const obj = ctx.table.get(this.num(a, 'access_id'), 'ACCESS');
     return obj as AccessObject;
@@ -292,21 +299,21 @@ export class ReferenceAdapter implements Adapter {
     },
     DMA_WRITE: (c, a) => {
       const ctx = this.need(c);
-      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), hexToBytes(a.data, 'data').length, hexToBytes(a.data, 'data'));
-      return { fault: r.fault };
+      const data = hexToBytes(a.data, 'data');
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), data.length, data, this.dmaAttrs(a));
+      return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
     },
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
-      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null);
-      const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : { fault: r.fault };
-      return out;
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null, this.dmaAttrs(a));
+      if (r.fault === null) return { fault: null, data: bytesToHex(r.data!) };
+      return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
     },
     TRANSLATE: (c, a) => {
       const ctx = this.need(c);
-      const r = translate(this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), a.write === true);
-      const out: JsonObject = r.fault !== null ? { fault: r.fault }
-        : { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
-      return out;
+      const r = translate(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), a.write === true, this.dmaAttrs(a));
+      if (r.fault === null) return { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
+      return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
     },
     CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
     ACCOUNTING: () => {

@@ -7,6 +7,7 @@
  * so it turns red (move the entry out) as soon as a case for the missing clause lands.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProfileUnit } from '../../reference/iommu/profile-unit.ts';
 import { AccessObject } from '../../reference/iommufd/access.ts';
 import { Accounting } from '../../reference/iommufd/accounting.ts';
 import { IommufdContext } from '../../reference/iommufd/context.ts';
@@ -29,7 +30,7 @@ const KNOWN_GAPS: Record<string, string> = {
 };
 
 const PATCHED_CLASSES: Array<{ prototype: object; name: string }> = [
-  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory,
+  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory, ProfileUnit,
 ].map((c) => ({ prototype: c.prototype as object, name: c.name }));
 
 function methodSnapshot(): Map<string, unknown> {

@@ -18,6 +18,8 @@ import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.t
 import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
 import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
 import { mapPinsFdOwnerMm } from './bugs/map-pins-fd-owner-mm.ts';
+import { nestedAccessedLeafOnly } from './bugs/nested-accessed-leaf-only.ts';
+import { nestedPermsLeafOnly } from './bugs/nested-perms-leaf-only.ts';
 import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
 import { pinKeepsPrivatePageShared } from './bugs/pin-keeps-private-page-shared.ts';
 import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
@@ -58,6 +60,8 @@ const MUTANTS: readonly Mutant[] = [
   mapPinsFdOwnerMm,
   changeProcessIgnoresCaller,
   pinKeepsPrivatePageShared,
+  nestedPermsLeafOnly,
+  nestedAccessedLeafOnly,
   getInfoChainPastArgsz,
 ];
 

@@ -57,6 +57,10 @@ export interface ProfileExtras {
   viommuInvalidate?(array: InvalidateArray, vsidKnown: (vsid: bigint) => boolean): InvalidateResult;
   /** Extra set_dev_pasid rules of the driver for a paging domain (SMMUv3: stage 1 only). */
   checkPasidAttach?(plan: PagingPlan): Errno | null;
+  /** Extra set_dev_pasid rules of the driver for a nested domain over `parent` (VT-d: no dirty-tracking parent). */
+  checkNestedPasidAttach?(parent: PagingPlan): Errno | null;
+  /** How hardware starts the stage-1 walk of a nested domain with these fields (NestedDomain.stage1). */
+  nestedStage1?(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
 }
 
 /**
@@ -162,6 +166,8 @@ export class ProfileUnit implements IommuUnit {
     };
     const invalidate = this.profile.invalidateNested;
     if (invalidate) nested.invalidateUser = (array) => invalidate(fields, array);
+    const stage1 = this.profile.nestedStage1?.(fields);
+    if (stage1) nested.stage1 = stage1;
     this.nesteds.set(nested, { parent: plan, nested: r.nested });
     return ok(nested);
   }
@@ -216,6 +222,12 @@ export class ProfileUnit implements IommuUnit {
       const plan = this.planOf(domain);
       if (plan && this.profile.checkPasidAttach) {
         const why = this.profile.checkPasidAttach(plan);
+        if (why) return why;
+      }
+    } else {
+      const rec = domain.unit instanceof ProfileUnit ? domain.unit.nesteds.get(domain) : undefined;
+      if (rec && this.profile.checkNestedPasidAttach) {
+        const why = this.profile.checkNestedPasidAttach(rec.parent);
         if (why) return why;
       }
     }

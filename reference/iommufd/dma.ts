@@ -5,23 +5,41 @@
  * IOPTE as `not-present`, a write through a read-only IOPTE as `permission`, and a detached
  * device (blocking domain) as `blocked`.
  *
- * Nested (user-managed stage-1) translation belongs to software nesting and reports `blocked`
- * here until that lands.
+ * A nested HWPT translates in two stages (nested-walk.ts): the user-owned stage 1 in guest
+ * memory over its NEST_PARENT's table as stage 2; its faults also say which stage faulted.
+ * A nested domain whose model does not translate (the selftest mock) reports `blocked`.
  */
 
 import { FRAME_BYTES } from '../machine/physical-memory.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import type { Translation } from './domain.ts';
 import { IOMMU_NO_PASID } from './device.ts';
+import { translateNested } from './nested-walk.ts';
 import type { DeviceObject } from './objects.ts';
 
 export type DmaFault = 'not-present' | 'permission' | 'aperture' | 'blocked';
 
-export type DmaResult = { fault: null; t: Translation } | { fault: DmaFault };
+export type DmaResult = { fault: null; t: Translation } | { fault: DmaFault; stage?: 1 | 2 };
 
-export function translate(dev: DeviceObject, pasid: number, iova: bigint, write: boolean): DmaResult {
+/** Request attributes beyond the address: a privileged (supervisor) request needs a PASID. */
+export interface DmaAttrs {
+  privileged?: boolean;
+}
+
+export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, write: boolean, attrs: DmaAttrs = {}): DmaResult {
   const hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
-  if (hwpt === null || hwpt.kind !== 'HWPT_PAGING') return { fault: 'blocked' };
+  if (hwpt === null) return { fault: 'blocked' };
+  if (hwpt.kind === 'HWPT_NESTED') {
+    // A model whose nested domain translates nothing (the selftest mock) blocks, as before.
+    if (hwpt.nested.stage1 === undefined) return { fault: 'blocked' };
+    return translateNested(phys, hwpt.parent.domain, hwpt.nested, {
+      iova,
+      pasid,
+      hasPasid: pasid !== IOMMU_NO_PASID,
+      write,
+      privileged: attrs.privileged === true,
+    });
+  }
   const { aperture } = hwpt.domain.spec;
   if (iova < aperture.start || iova > aperture.last) return { fault: 'aperture' };
   const t = hwpt.domain.table.translate(iova);
@@ -33,13 +51,21 @@ export function translate(dev: DeviceObject, pasid: number, iova: bigint, write:
 }
 
 /** A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any byte moves. */
-export function dma(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, length: number, data: Uint8Array | null): { fault: DmaFault | null; data?: Uint8Array } {
+export function dma(
+  phys: PhysicalMemory,
+  dev: DeviceObject,
+  pasid: number,
+  iova: bigint,
+  length: number,
+  data: Uint8Array | null,
+  attrs: DmaAttrs = {},
+): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array } {
   const write = data !== null;
   const pieces: Array<{ phys: number; len: number; at: number }> = [];
   let done = 0;
   while (done < length) {
-    const r = translate(dev, pasid, iova + BigInt(done), write);
-    if (r.fault !== null) return { fault: r.fault };
+    const r = translate(phys, dev, pasid, iova + BigInt(done), write, attrs);
+    if (r.fault !== null) return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
     const inPage = Number((iova + BigInt(done)) % BigInt(r.t.pageSizeBytes));
     const len = Math.min(length - done, r.t.pageSizeBytes - inPage, FRAME_BYTES - (r.t.physBytes % FRAME_BYTES));
     pieces.push({ phys: r.t.physBytes, len, at: done });

@@ -169,6 +169,13 @@ export type RpcResponse =
       id: number | null;
       error: RpcError;
     };
+/**
+ * Which stage of a nested (two-stage) translation faulted: 1 = the user-owned stage-1 table or the nested domain's own checks, 2 = the NEST_PARENT's table (a stage-1 table page, a context descriptor or the output address). Only with a fault through a nested HWPT.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "dmaStage".
+ */
+export type DmaStage = 1 | 2;
 
 /**
  * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — on an argument field, the capability a step needs when it sets that field; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
@@ -500,6 +507,10 @@ export interface HookArg_DMA_WRITE {
   pasid?: ObjectId;
   iova: U64;
   data: HexData;
+  /**
+   * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
+   */
+  privileged?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -507,6 +518,7 @@ export interface HookArg_DMA_WRITE {
  */
 export interface HookOut_DMA_WRITE {
   fault: DmaFault;
+  stage?: DmaStage;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -517,6 +529,10 @@ export interface HookArg_DMA_READ {
   pasid?: ObjectId;
   iova: U64;
   length: U64;
+  /**
+   * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
+   */
+  privileged?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -525,6 +541,7 @@ export interface HookArg_DMA_READ {
 export interface HookOut_DMA_READ {
   fault: DmaFault;
   data?: HexData;
+  stage?: DmaStage;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -535,6 +552,10 @@ export interface HookArg_TRANSLATE {
   pasid?: ObjectId;
   iova: U64;
   write?: boolean;
+  /**
+   * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
+   */
+  privileged?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -546,6 +567,7 @@ export interface HookOut_TRANSLATE {
   page_size?: U64;
   readable?: boolean;
   writeable?: boolean;
+  stage?: DmaStage;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
