@@ -21,6 +21,7 @@ import { IoPagetable, PAGE_SIZE, ULONG_MAX, U64_MAX } from './io-pagetable.ts';
 import type { DeviceObject, HwptObject, IommufdObject } from './objects.ts';
 import { IoasObject, ObjectTable } from './objects.ts';
 import { IoptPages } from './pages.ts';
+import { destroyVdevice, destroyViommu, type VdeviceObject, type ViommuObject } from './viommu.ts';
 
 export const IOMMU_IOAS_MAP_FIXED_IOVA = 1 << 0;
 export const IOMMU_IOAS_MAP_WRITEABLE = 1 << 1;
@@ -99,6 +100,12 @@ export class IommufdContext {
       case 'HWPT_PAGING':
       case 'HWPT_NESTED':
         destroyHwpt(this, obj as HwptObject);
+        break;
+      case 'VIOMMU':
+        destroyViommu(this, obj as ViommuObject);
+        break;
+      case 'VDEVICE':
+        destroyVdevice(this, obj as VdeviceObject, false);
         break;
       default:
         throw new Error(`destroyObject: ${obj.kind} with no users`);

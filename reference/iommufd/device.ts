@@ -19,6 +19,7 @@ import { check, fail, UapiError } from './errors.ts';
 import { createHwptPaging, destroyHwpt } from './hwpt.ts';
 import type { HwptObject, HwptPagingObject, IoasObject } from './objects.ts';
 import { DeviceObject } from './objects.ts';
+import { destroyVdevice } from './viommu.ts';
 
 export const IOMMU_NO_PASID = 0;
 
@@ -187,10 +188,15 @@ function hasOtherUse(dev: DeviceObject, hwpt: HwptObject): boolean {
   return uses.length > 0;
 }
 
-/** Unbind (VFIO device fd closed): every PASID, then the RID, then the object goes. */
+/**
+ * Unbind (VFIO device fd closed): every PASID, then the RID, then (v6.17+,
+ * iommufd_device_pre_destroy) its vDEVICE is destroyed with its ID left a tombstone, then the
+ * object goes.
+ */
 export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
   for (const pasid of [...dev.pasids.keys()]) detachDevice(ctx, dev, pasid);
   if (dev.hwpt !== null) detachDevice(ctx, dev, IOMMU_NO_PASID);
+  if (dev.vdev !== null) destroyVdevice(ctx, dev.vdev, true);
   ctx.table.remove(dev);
   ctx.machineBindings.delete(dev.dev.name);
 }

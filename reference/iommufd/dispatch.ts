@@ -22,6 +22,7 @@ import type { Args, Out } from './hwpt.ts';
 import type { CompatOut } from './vfio-compat.ts';
 import { checkExtension, getInfo, mapDma, setIommu, unmapDma, VFIO_API_VERSION } from './vfio-compat.ts';
 import type { DeviceObject } from './objects.ts';
+import { vdeviceAlloc, viommuAlloc } from './viommu.ts';
 
 type Handler = (ctx: IommufdContext, a: Args, raw: JsonObject, trailing: Uint8Array) => Out | CompatOut;
 
@@ -53,6 +54,8 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_HWPT_SET_DIRTY_TRACKING: (c, a) => setDirtyTracking(c, a),
   IOMMU_HWPT_GET_DIRTY_BITMAP: (c, a) => getDirtyBitmap(c, a),
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
+  IOMMU_VIOMMU_ALLOC: (c, a) => viommuAlloc(c, a),
+  IOMMU_VDEVICE_ALLOC: (c, a) => vdeviceAlloc(c, a),
   VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw) => {
     check(a.argsz >= 16n && a.flags === 0n && BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n, 'EINVAL', 'argsz, flags or iommufd');
     if (typeof raw.device !== 'string') throw new AdapterError(RPC_INTERNAL, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');

@@ -27,7 +27,9 @@ export interface DmaAttrs {
 }
 
 export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, write: boolean, attrs: DmaAttrs = {}): DmaResult {
-  const hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
+  let hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
+  // A RID domain that holds every substream (SMMUv3 vSTE with a CD table) serves PASIDs too.
+  if (hwpt === null && dev.hwpt?.kind === 'HWPT_NESTED' && dev.hwpt.nested.substreams === true) hwpt = dev.hwpt;
   if (hwpt === null) return { fault: 'blocked' };
   if (hwpt.kind === 'HWPT_NESTED') {
     // A model whose nested domain translates nothing (the selftest mock) blocks, as before.

@@ -83,6 +83,13 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
   };
   const start = nested.stage1({ ...req, readIpa64 });
   if (isFault(start)) return start;
+  if ('bypass' in start) {
+    // Stage 1 bypassed (SMMUv3 bypass vSTE): the input address is the IPA.
+    const out = stage2(parent, req.iova, req.write);
+    if (isFault(out)) return out;
+    if (parent.dirtyTracking) parent.table.markAccess(req.iova, req.write);
+    return { fault: null, t: { physBytes: out.physBytes, pageSizeBytes: out.pageSizeBytes, read: out.read, write: out.write } };
+  }
   const { format, rules } = start;
 
   const walked: Walked[] = [];
@@ -125,8 +132,8 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
   const updates: Array<{ e: Walked; lo: number; hi: number }> = [];
   for (let i = 0; i < walked.length; i++) {
     const e = walked[i];
-    const lo = (e.lo | bits[i].lo) >>> 0;
-    const hi = (e.hi | bits[i].hi) >>> 0;
+    const lo = ((e.lo | bits[i].lo) & ~(bits[i].clearLo ?? 0)) >>> 0;
+    const hi = ((e.hi | bits[i].hi) & ~(bits[i].clearHi ?? 0)) >>> 0;
     if (lo === e.lo >>> 0 && hi === e.hi >>> 0) continue;
     if (!e.s2Write) return { fault: 'permission', stage: 2 };
     updates.push({ e, lo, hi });
