@@ -7,5 +7,6 @@ import list from './list.ts';
 import spec from './spec.ts';
 import gen from './gen.ts';
 import bench from './bench.ts';
+import swnest from './swnest.ts';
 
-export const commands: Command[] = [conform, serve, report, list, spec, gen, bench];
+export const commands: Command[] = [conform, serve, report, list, spec, gen, bench, swnest];

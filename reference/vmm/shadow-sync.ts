@@ -67,7 +67,8 @@ export class ShadowSync {
     const t = this.watched.get(Math.floor(gpa / 4096));
     const cfg = this.cfg;
     if (t === undefined || cfg === null) return;
-    this.stats.traps++;
+    // Each descriptor store into a write-protected frame is one trap.
+    this.stats.traps += Math.max(1, Math.round(lengthBytes / 8));
     const first = Math.floor((gpa - t.frame * 4096) / 8);
     const last = Math.floor((gpa + lengthBytes - 1 - t.frame * 4096) / 8);
     const itemPfns = 2 ** (cfg.format.itemLg2[t.level] - 12);
