@@ -8,8 +8,10 @@
  * (a 16K/64K page → 4K pages, a 32M/512M block → 2M leaves, 1G stays 1G where the host has
  * 1G leaves); output addresses stay GPAs; attributes go through leaf-transform.ts. A guest
  * leaf that faults or is refused is left out (the device faults there, as it would on the
- * guest's table). Every entry written is counted; the IOVA runs whose entries changed are
- * collected for the host invalidation (`takeChanged`).
+ * guest's table). Every entry written is counted; the IOVA runs whose present entries changed
+ * or went are collected for the host invalidation (`takeChanged`) — an entry that was empty
+ * needs none, since neither VT-d (caching mode off, as hardware has it) nor SMMUv3 caches a
+ * translation that faulted.
  *
  * Invariant: shadow leaves never straddle a guest leaf edge, so any range widened to whole
  * guest leaves is also whole in the shadow.
@@ -93,7 +95,7 @@ export class HostShadow implements ShadowSink {
       for (let i = 0; i < n; i++) want.set(l.iovaPfn + i * step, { level: this.levelFor[l.sizeLg2], sizeLg2: size, oaUnit: l.gpa / 4096 + i * step, access: l.meaning.access });
     }
     const b = this.builder;
-    const edits0 = b.tableEdits;
+    const unlinks0 = b.tableUnlinks;
     const stale: Array<[number, number]> = [];
     walkRange(this.pool, this.format, b.rootFrame, startPfn, endPfn, {
       leaf: (iova, _oa, sizeLg2, level) => {
@@ -107,9 +109,11 @@ export class HostShadow implements ShadowSink {
     }
     for (const [iova, p] of want) {
       this.encodeAttrs(p.access, this.attr);
-      if (b.setLeaf(iova, p.level, p.oaUnit, p.sizeLg2, this.attr.lo, this.attr.hi)) this.runs.push([iova, iova + 2 ** (p.sizeLg2 - 12)]);
+      // Only a present entry that changed can be cached by the host: an empty one that becomes
+      // present needs no invalidation (VT-d without caching mode, SMMUv3: faults are not cached).
+      if (b.setLeaf(iova, p.level, p.oaUnit, p.sizeLg2, this.attr.lo, this.attr.hi) === 'replaced') this.runs.push([iova, iova + 2 ** (p.sizeLg2 - 12)]);
     }
-    if (b.tableEdits !== edits0) this.tablesChanged = true;
+    if (b.tableUnlinks !== unlinks0) this.tablesChanged = true;
     await this.pool.flush();
   }
 

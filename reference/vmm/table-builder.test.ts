@@ -46,12 +46,14 @@ describe('TableBuilder', () => {
     f.leafAttrs(IOMMU_READ | IOMMU_WRITE, attr);
     const big = f.itemLg2[1];
     const bigUnits = 2 ** (big - f.unitLg2);
-    expect(b.setLeaf(bigUnits * 3, 1, bigUnits * 9, big, attr.lo, attr.hi)).toBe(true);
-    expect(b.setLeaf(bigUnits * 4 + 5, 0, 77, f.unitLg2, attr.lo, attr.hi)).toBe(true);
+    expect(b.setLeaf(bigUnits * 3, 1, bigUnits * 9, big, attr.lo, attr.hi)).toBe('new');
+    expect(b.setLeaf(bigUnits * 4 + 5, 0, 77, f.unitLg2, attr.lo, attr.hi)).toBe('new');
     // The same leaf again writes nothing.
     const writes = b.pteWrites;
-    expect(b.setLeaf(bigUnits * 4 + 5, 0, 77, f.unitLg2, attr.lo, attr.hi)).toBe(false);
+    expect(b.setLeaf(bigUnits * 4 + 5, 0, 77, f.unitLg2, attr.lo, attr.hi)).toBe('none');
     expect(b.pteWrites).toBe(writes);
+    expect(b.setLeaf(bigUnits * 4 + 5, 0, 78, f.unitLg2, attr.lo, attr.hi)).toBe('replaced');
+    expect(b.setLeaf(bigUnits * 4 + 5, 0, 77, f.unitLg2, attr.lo, attr.hi)).toBe('replaced');
     expect(walkTable(mem, f, b.rootFrame, bigUnits * 3 + 1)).toMatchObject({ ok: true, oaUnit: bigUnits * 9 + 1, sizeLg2: big });
     expect(walkTable(mem, f, b.rootFrame, bigUnits * 4 + 5)).toMatchObject({ ok: true, oaUnit: 77, level: 0 });
     // A leaf under the block, or a block over the page table, is refused.

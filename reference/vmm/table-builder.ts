@@ -18,8 +18,8 @@ export class TableBuilder {
   readonly rootFrame: number;
   /** Descriptors written so far (leaves, table pointers and clears). */
   pteWrites = 0;
-  /** Tables linked or unlinked so far (a walk cache may hold them: not a leaf-only change). */
-  tableEdits = 0;
+  /** Tables unlinked so far (a walk cache may hold them: not a leaf-only change). */
+  tableUnlinks = 0;
   /** Live entries per table frame (the first frame of a multi-frame table). */
   private readonly live = new Map<number, number>();
   private readonly levelOf = new Map<number, number>();
@@ -56,10 +56,11 @@ export class TableBuilder {
 
   /**
    * Installs a leaf of 2^sizeLg2 bytes at `level` for the IOVA unit `iovaUnit` (aligned),
-   * allocating the tables on the way. Returns true when a descriptor changed. Throws when a
+   * allocating the tables on the way. Returns what changed: 'none', 'new' (the entry was empty
+   * — no walker can have cached it) or 'replaced' (a present entry changed). Throws when a
    * leaf above or a table at `level` is in the way.
    */
-  setLeaf(iovaUnit: number, level: number, oaUnit: number, sizeLg2: number, attrLo: number, attrHi: number): boolean {
+  setLeaf(iovaUnit: number, level: number, oaUnit: number, sizeLg2: number, attrLo: number, attrHi: number): 'none' | 'new' | 'replaced' {
     const f = this.format;
     let frame = this.rootFrame;
     for (let l = this.top; l > level; l--) {
@@ -78,7 +79,6 @@ export class TableBuilder {
       f.encodeTable(l, child, this.w);
       this.put(addr, this.w.lo, this.w.hi);
       this.live.set(frame, this.live.get(frame)! + 1);
-      this.tableEdits++;
       frame = child;
     }
     const addr = frame * 4096 + this.index(level, iovaUnit) * 8;
@@ -87,10 +87,10 @@ export class TableBuilder {
     const kind = f.kind(level, lo, hi);
     if (kind === ENTRY_TABLE) throw new Error(`a table sits at level ${level} for IOVA unit ${iovaUnit}`);
     f.encodeLeaf(level, oaUnit, sizeLg2, attrLo, attrHi, this.w);
-    if (kind !== ENTRY_EMPTY && lo === this.w.lo && hi === this.w.hi) return false;
+    if (kind !== ENTRY_EMPTY && lo === this.w.lo && hi === this.w.hi) return 'none';
     if (kind === ENTRY_EMPTY) this.live.set(frame, this.live.get(frame)! + 1);
     this.put(addr, this.w.lo, this.w.hi);
-    return true;
+    return kind === ENTRY_EMPTY ? 'new' : 'replaced';
   }
 
   /**
@@ -133,7 +133,7 @@ export class TableBuilder {
         this.live.delete(child);
         this.levelOf.delete(child);
         this.mem.freeFrames(child, f.tableFrames[level - 1]);
-        this.tableEdits++;
+        this.tableUnlinks++;
         this.live.set(frame, this.live.get(frame)! - 1);
       }
     }

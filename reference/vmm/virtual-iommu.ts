@@ -55,6 +55,9 @@ export function chooseStrategy(caps: HostCaps, guest: GuestFormatName): { strate
 }
 
 export class VirtualIommu {
+  /** Invalidation submissions the guest made (each a VM exit: a CMDQ producer or QI tail write). */
+  guestSubmissions = 0;
+
   private constructor(
     readonly client: UapiClient,
     readonly host: HostSession,
@@ -103,11 +106,22 @@ export class VirtualIommu {
   }
 
   async invalidateCmdq(cmds: CmdqCommand[]): Promise<void> {
+    this.guestSubmissions++;
     await this.strategy.invalidate({ kind: 'cmdq', cmds });
   }
 
   async invalidateVtd(descs: VtdPiotlb[]): Promise<void> {
+    this.guestSubmissions++;
     await this.strategy.invalidate({ kind: 'vtd', descs });
+  }
+
+  /**
+   * What an emulated VT-d advertises as CAP.CM: set when the VMM shadows (a guest must then
+   * invalidate after mapping too, so that the VMM sees new mappings); clear for native nesting,
+   * where the host walks the guest's table itself.
+   */
+  get cachingMode(): boolean {
+    return this.strategy.name !== 'native';
   }
 
   /** Whether a guest store to `gpa` traps into the VMM (a write-protected table frame). */

@@ -5,8 +5,9 @@
  * counterpart issues:
  * - ARM (arm-smmu-v3 + io-pgtable-arm): a map invalidates nothing; an unmap sends TLBI_NH_VA
  *   over the unmapped range, then CMD_SYNC.
- * - x86 (intel-iommu on a vIOMMU with caching mode): a map and an unmap each send a
- *   page-selective-within-PASID IOTLB invalidation covering the range (PASID-wide when wide).
+ * - x86 (intel-iommu): an unmap sends a page-selective-within-PASID IOTLB invalidation
+ *   covering the range (PASID-wide when wide); so does a map when the vIOMMU has caching mode
+ *   (what a shadowing VMM advertises), none when it has not (native nesting).
  * Every store to its table memory goes to guest RAM; a store to a frame the VMM watches traps
  * into each attached vIOMMU (`guestTableWrite`), as a write-protected page would.
  *
@@ -141,7 +142,7 @@ export class GuestDriver {
     const u = this.unitPfns;
     this.builder.setLeaf(iovaPfn / u, level, gpa / 2 ** this.format.unitLg2, sizeLg2, a.lo, a.hi);
     await this.commit();
-    if (this.shape.guest === 'vtd-fs') await this.invalidateVtd([vtdCovering(iovaPfn, 2 ** (sizeLg2 - 12))]);
+    if (this.shape.guest === 'vtd-fs' && this.viommus.some((v) => v.cachingMode)) await this.invalidateVtd([vtdCovering(iovaPfn, 2 ** (sizeLg2 - 12))]);
   }
 
   async unmap(iovaPfn: number, sizeLg2: number): Promise<void> {
