@@ -36,7 +36,7 @@ describe('ARM guest context (vSTE + CD)', () => {
     ['stage 2 in the guest (Config 6)', 1n | (6n << 1n), 0n, cd(), /EL2 format/],
     ['an EL2 regime (STRW 2)', STE_S1, 2n << 30n, cd(), /EL2 translation regime/],
     ['substreams (S1CDMax 3)', STE_S1 | (3n << 59n), 0n, cd(), /substreams/],
-    ['AArch32 tables', STE_S1, 0n, cd({ clear: 1n << 41n }), /AArch32/],
+    ['VMSAv8-32 tables', STE_S1, 0n, cd({ clear: 1n << 41n }), /VMSAv8-32/],
     ['big-endian tables', STE_S1, 0n, cd({ set: 1n << 15n }), /big-endian/],
     ['TTB1 in use', STE_S1, 0n, cd({ clear: 1n << 30n }), /TTB1/],
     ['top-byte-ignore', STE_S1, 0n, cd({ set: 1n << 38n }), /top-byte-ignore/],

@@ -66,7 +66,7 @@ export function decodeArmContext(ste0: bigint, ste1: bigint, cd: readonly bigint
   if (cd === null) return refuse('the context descriptor lies outside guest RAM');
   const w0 = cd[0];
   if (bits(w0, 31, 31) === 0) return inactive('arm-lpae-s1', 'abort');
-  if (bits(w0, 41, 41) === 0) return refuse('CD.AA64 = 0: AArch32 LPAE tables are not shadowed');
+  if (bits(w0, 41, 41) === 0) return refuse('CD.AA64 = 0: VMSAv8-32 LPAE (or VMSAv9-128) descriptors are not shadowed');
   if (bits(w0, 15, 15) === 1) return refuse('CD.ENDI = 1: big-endian tables');
   if (bits(w0, 30, 30) === 0) return refuse('CD.EPD1 = 0: the upper VA range (TTB1) is in use; the host first stage has one range');
   if (bits(w0, 38, 38) === 1) return refuse('CD.TBI0 = 1: top-byte-ignore has no host equivalent (the address must be canonical)');
@@ -80,7 +80,8 @@ export function decodeArmContext(ste0: bigint, ste1: bigint, cd: readonly bigint
   const ias = 64 - bits(w0, 5, 0);
   let format: PtFormat;
   try {
-    format = createFormat('arm-lpae-s1', { granule, ias, oas: IPS_BITS[ips] });
+    // A 4K/16K-granule descriptor holds 48 address bits: a wider IPS changes nothing there.
+    format = createFormat('arm-lpae-s1', { granule, ias, oas: Math.min(IPS_BITS[ips], granule === 65536 ? 52 : 48) });
   } catch (e) {
     if (e instanceof FormatConfigError) return refuse(`T0SZ ${64 - ias} / TG0 ${granule} / IPS ${IPS_BITS[ips]}: ${e.message}`);
     throw e;

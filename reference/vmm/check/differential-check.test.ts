@@ -28,6 +28,13 @@ describe('swnest differential check', () => {
     expect(r.difference).toBeNull();
   }, 120_000);
 
+  it('a 52-bit 64K-granule ARM guest gets a 5-level shadow where the VT-d host has FS5LP, and is refused where it has not', async () => {
+    const r = await runCheck({ guest: 'arm-lpae-s1', host: 'intel-vtd', hostKnobs: { levels: 5 }, seed: 4, ops: 100, shape: { granule: 65536, ias: 52 } });
+    expect([r.strategy, r.difference]).toEqual(['swnest', null]);
+    await expect(runCheck({ guest: 'arm-lpae-s1', host: 'intel-vtd', hostKnobs: { levels: 4 }, seed: 4, ops: 1, shape: { granule: 65536, ias: 52 } })).rejects.toThrow(/address width 52 bits exceeds the host's first stage \(48 bits\)/);
+    await expect(runCheck({ guest: 'vtd-fs', host: 'arm-smmuv3', seed: 4, ops: 1, shape: { ias: 57 } })).rejects.toThrow(/57 bits exceeds the 48 bits/);
+  }, 120_000);
+
   it('a host that reports a wrong permission is caught, with the op list as reproducer', async () => {
     const ref = createReferenceAdapter();
     // An implementation bug: TRANSLATE says every page is writable.
