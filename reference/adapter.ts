@@ -47,7 +47,7 @@ export function capabilities(): string[] {
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
     'test:process',
-    'test:access-rw-slow-path', 'test:temp-memory-limit',
+    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb',
     'x-raw-ioctl',
   ];
 }
@@ -301,19 +301,24 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       const data = hexToBytes(a.data, 'data');
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), data.length, data, this.dmaAttrs(a));
-      return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      const out: JsonObject = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (r.stale) out.stale = true;
+      return out;
     },
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null, this.dmaAttrs(a));
-      if (r.fault === null) return { fault: null, data: bytesToHex(r.data!) };
-      return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (r.stale) out.stale = true;
+      return out;
     },
     TRANSLATE: (c, a) => {
       const ctx = this.need(c);
       const r = translate(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), a.write === true, this.dmaAttrs(a));
-      if (r.fault === null) return { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
-      return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      const out: JsonObject = r.fault === null ? { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write }
+        : r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (r.stale) out.stale = true;
+      return out;
     },
     CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
     ACCOUNTING: () => {
@@ -473,6 +478,16 @@ export class ReferenceAdapter implements Adapter {
       return { nr_dirty: nr };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
+    IOTLB_STATS: (c, a) => {
+      check((a.dev_id === undefined) !== (a.iommu === undefined), 'EINVAL', 'IOTLB_STATS takes exactly one of dev_id and iommu');
+      let tlb;
+      if (a.dev_id !== undefined) tlb = this.device(this.need(c), a).dev.bridge.iotlb;
+      else {
+        tlb = this.machine.topology.bridges.get(String(a.iommu))?.iotlb;
+        check(tlb !== undefined, 'ENODEV', `no bridge '${String(a.iommu)}' in the topology`);
+      }
+      return { ...tlb.stats };
+    },
   };
 }
 

@@ -33,6 +33,11 @@ const suites: Suite[] = [
     run: async (o) => (await import('../../bench/swnest.ts')).benchSwnest({ quick: o.quick, costs: (await import('../../reference/vmm/cost-model.ts')).parseCostModel(o.cost), print: o.print }),
   },
   {
+    name: 'iotlb',
+    what: 'IOTLB hit lookups vs a Map cache, the uncached walk and a C open-addressing loop (cc); a NIC/storage DMA stream',
+    run: async (o) => (await import('../../bench/iotlb.ts')).benchIotlb(o),
+  },
+  {
     name: 'stdio',
     what: 'per-case overhead of the stdio transport vs in-process, same cases, same run',
     run: async (o) => (await import('../../bench/stdio.ts')).benchStdio(o),

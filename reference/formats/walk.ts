@@ -36,7 +36,8 @@ function bswap32(x: number): number {
  * at `rootFrame` with `levels` levels (default: the format's). `tableFrame` maps the frame
  * number (4 KiB units, intermediate for a nested stage 1) of each table entry the walk reads to
  * the host frame to read, or null for a fault.
- * `visit` (optional) is called on every present entry, root first.
+ * `visit` (optional) is called on every present entry, root first. `rootOffsetBytes` places a
+ * root smaller than 4 KiB inside its frame.
  */
 export function walkTable(
   mem: WordReader,
@@ -46,6 +47,8 @@ export function walkTable(
   levels = format.levels,
   tableFrame: (frame: number) => number | null = (frame) => frame,
   visit?: WalkVisitor,
+  /** Byte offset of the root table inside `rootFrame` (an Arm TTB0 needs only table-size alignment). */
+  rootOffsetBytes = 0,
 ): WalkResult {
   const u = format.unitLg2;
   const top = levels - 1;
@@ -58,7 +61,7 @@ export function walkTable(
   for (let level = top; level >= 0; level--) {
     const itemUnits = 2 ** (format.itemLg2[level] - u);
     const index = Math.floor(rel / itemUnits) % 2 ** format.indexBits[level];
-    const offsetBytes = index * 8;
+    const offsetBytes = index * 8 + (level === top ? rootOffsetBytes : 0);
     const frame = tableFrame(tableBase + Math.floor(offsetBytes / 4096));
     if (frame === null) return { ok: false, fault: 'table-fetch', level };
     const addr = frame * 4096 + (offsetBytes % 4096);

@@ -219,10 +219,14 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
   if (va >= 1n << BigInt(iasBits)) return NOT_PRESENT;
   const format = s1Format(cd.granuleLg2, iasBits, oasBits, cd.endi);
   const privileged = req.hasPasid && req.privileged;
+  // TTB0 bits below the start table's size (at least 64 bytes) are RES0: taken as zero.
+  const top = format.levels - 1;
+  const rootBytes = Math.max(64, 8 * 2 ** format.indexBits[top]);
   return {
     format,
-    rootIpa: cd.ttb0,
+    rootIpa: cd.ttb0 & ~BigInt(rootBytes - 1),
     inputUnit: Number(va >> BigInt(cd.granuleLg2)),
     rules: stage1Rules(format, cd, caps, oasBits, privileged),
+    tag: cd.asid,
   };
 }

@@ -201,11 +201,16 @@ export interface Stage1Rules {
 export interface Stage1Walk {
   /** The stage-1 format, configured (levels, ias…): built once per domain from reference/formats. */
   format: PtFormat;
-  /** Intermediate address of the root table (4 KiB aligned: VT-d FSPTPTR, SMMUv3 CD.TTB0). */
+  /** Intermediate address of the root table (VT-d FSPTPTR: 4 KiB aligned; SMMUv3 CD.TTB0: aligned to the root table's size, at least 64 bytes). */
   rootIpa: bigint;
   /** The input page number the table indexes (units of 2^format.unitLg2, below 2^format.iasLg2). */
   inputUnit: number;
   rules: Stage1Rules;
+  /**
+   * The address-space tag the hardware caches this walk's translations under, when it comes
+   * from the guest's own structures (SMMUv3: the CD's ASID); absent when the host knows it.
+   */
+  tag?: number;
 }
 
 /** Stage 1 is bypassed for this request (SMMUv3 bypass vSTE, S1DSS bypass): the input is the IPA. */

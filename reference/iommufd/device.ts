@@ -14,6 +14,7 @@
  */
 
 import type { DomainSpec } from '../iommu/unit.ts';
+import { deviceAttached } from '../iotlb/unit-iotlb.ts';
 import type { IommufdContext } from './context.ts';
 import { check, fail, UapiError } from './errors.ts';
 import { createHwptPaging, destroyHwpt } from './hwpt.ts';
@@ -114,6 +115,8 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
     else m.hwpt = hwpt;
     // The caller drops the device's own reference on `old`; the peers' go here.
     if (m !== dev && old !== null) old.users--;
+    // The driver's context / PASID entry now names the new domain; the old tag is flushed.
+    deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : { nested: hwpt.nested, parent: hwpt.parent.domain });
   }
   return old;
 }
@@ -178,6 +181,7 @@ export function detachDevice(ctx: IommufdContext, dev: DeviceObject, pasid: numb
   if (pasid !== IOMMU_NO_PASID) dev.dev.unit.setDevPasid?.(dev.dev, 'blocked', pasid);
   if (pasid === IOMMU_NO_PASID) dev.hwpt = null;
   else dev.pasids.delete(pasid);
+  deviceAttached(dev.dev, pasid, null);
   if (!hasOtherUse(dev, hwpt)) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
   putHwpt(ctx, hwpt);
 }

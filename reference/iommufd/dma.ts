@@ -8,18 +8,22 @@
  * A nested HWPT translates in two stages (nested-walk.ts): the user-owned stage 1 in guest
  * memory over its NEST_PARENT's table as stage 2; its faults also say which stage faulted.
  * A nested domain whose model does not translate (the selftest mock) reports `blocked`.
+ *
+ * Translations go through the unit's IOTLB (reference/iotlb): a hit is served from the cache,
+ * a miss walks and fills. A hit the current tables no longer give is a stale use: the DMA is
+ * still served from the entry, as the hardware would, and the answer says `stale`.
  */
 
 import { FRAME_BYTES } from '../machine/physical-memory.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import type { Translation } from './domain.ts';
 import { IOMMU_NO_PASID } from './device.ts';
-import { translateNested } from './nested-walk.ts';
+import { cachedNestedTranslate, cachedTranslate } from '../iotlb/unit-iotlb.ts';
 import type { DeviceObject } from './objects.ts';
 
 export type DmaFault = 'not-present' | 'permission' | 'aperture' | 'blocked';
 
-export type DmaResult = { fault: null; t: Translation } | { fault: DmaFault; stage?: 1 | 2 };
+export type DmaResult = { fault: null; t: Translation; stale?: boolean } | { fault: DmaFault; stage?: 1 | 2; stale?: boolean };
 
 /** Request attributes beyond the address: a privileged (supervisor) request needs a PASID. */
 export interface DmaAttrs {
@@ -34,7 +38,7 @@ export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number
   if (hwpt.kind === 'HWPT_NESTED') {
     // A model whose nested domain translates nothing (the selftest mock) blocks, as before.
     if (hwpt.nested.stage1 === undefined) return { fault: 'blocked' };
-    return translateNested(phys, hwpt.parent.domain, hwpt.nested, {
+    return cachedNestedTranslate(phys, dev.dev, pasid, hwpt.parent.domain, hwpt.nested, {
       iova,
       pasid,
       hasPasid: pasid !== IOMMU_NO_PASID,
@@ -44,12 +48,8 @@ export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number
   }
   const { aperture } = hwpt.domain.spec;
   if (iova < aperture.start || iova > aperture.last) return { fault: 'aperture' };
-  const t = hwpt.domain.table.translate(iova);
-  if (t === null) return { fault: 'not-present' };
-  if (write ? !t.write : !t.read) return { fault: 'permission' };
   // The IOMMU updates A/D bits only while dirty tracking is on (AMD DTE.HAD, VT-d SSADE).
-  if (hwpt.domain.dirtyTracking) hwpt.domain.table.markAccess(iova, write);
-  return { fault: null, t };
+  return cachedTranslate(dev.dev, pasid, hwpt.domain, iova, write);
 }
 
 /** A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any byte moves. */
@@ -61,13 +61,19 @@ export function dma(
   length: number,
   data: Uint8Array | null,
   attrs: DmaAttrs = {},
-): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array } {
+): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array; stale?: boolean } {
   const write = data !== null;
   const pieces: Array<{ phys: number; len: number; at: number }> = [];
   let done = 0;
+  let stale = false;
   while (done < length) {
     const r = translate(phys, dev, pasid, iova + BigInt(done), write, attrs);
-    if (r.fault !== null) return r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+    if (r.stale) stale = true;
+    if (r.fault !== null) {
+      const out: { fault: DmaFault; stage?: 1 | 2; stale?: boolean } = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (stale) out.stale = true;
+      return out;
+    }
     const inPage = Number((iova + BigInt(done)) % BigInt(r.t.pageSizeBytes));
     const len = Math.min(length - done, r.t.pageSizeBytes - inPage, FRAME_BYTES - (r.t.physBytes % FRAME_BYTES));
     pieces.push({ phys: r.t.physBytes, len, at: done });
@@ -75,9 +81,9 @@ export function dma(
   }
   if (write) {
     for (const p of pieces) phys.writeBytes(p.phys, data.subarray(p.at, p.at + p.len));
-    return { fault: null };
+    return stale ? { fault: null, stale } : { fault: null };
   }
   const out = new Uint8Array(length);
   for (const p of pieces) out.set(phys.readBytes(p.phys, p.len), p.at);
-  return { fault: null, data: out };
+  return stale ? { fault: null, data: out, stale } : { fault: null, data: out };
 }

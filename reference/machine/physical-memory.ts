@@ -31,6 +31,12 @@ export class PhysicalMemory {
   readonly pins: PinTable = new PinTable(this);
 
   /** Frames start above `firstPfn` so that physical address 0 is never handed out. */
+  /**
+   * Bumped by every write, free and copy: an IOTLB entry of a table in this memory (a guest's
+   * stage 1) made at the current epoch is known to match the memory, so it needs no re-walk.
+   */
+  writeEpoch = 0;
+
   constructor(readonly firstPfn = 0x100) {
     this.nextPfn = firstPfn;
   }
@@ -55,6 +61,7 @@ export class PhysicalMemory {
 
   /** Returns frames to the allocator; their content is discarded. */
   freeFrames(pfn: number, count = 1): void {
+    this.writeEpoch++;
     for (let i = 0; i < count; i++) {
       if (!this.isAllocated(pfn + i)) throw new Error(`freeFrames: pfn 0x${(pfn + i).toString(16)} is not allocated`);
     }
@@ -124,6 +131,7 @@ export class PhysicalMemory {
 
   /** The words of frame `pfn` in place, for writing (its storage is created). */
   frameWordsForWrite(pfn: number): Uint32Array {
+    this.writeEpoch++;
     return this.frameForWrite(pfn * FRAME_BYTES);
   }
 
@@ -134,6 +142,7 @@ export class PhysicalMemory {
   }
 
   write32(phys: number, value: number): void {
+    this.writeEpoch++;
     const frame = this.storage.get(Math.floor(phys / FRAME_BYTES));
     if (frame === undefined && value === 0) {
       this.frameForRead(phys);
@@ -173,6 +182,7 @@ export class PhysicalMemory {
   }
 
   writeBytes(phys: number, data: Uint8Array): void {
+    this.writeEpoch++;
     let done = 0;
     while (done < data.length) {
       const addr = phys + done;
@@ -186,6 +196,7 @@ export class PhysicalMemory {
 
   /** Copies a whole frame's content to another frame (copy-on-write breaks, file pages). */
   copyFrame(fromPfn: number, toPfn: number): void {
+    this.writeEpoch++;
     const src = this.frameForRead(fromPfn * FRAME_BYTES);
     this.frameForRead(toPfn * FRAME_BYTES);
     if (src === undefined) this.storage.delete(toPfn);

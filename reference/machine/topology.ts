@@ -10,6 +10,7 @@
 
 import type { IommuUnit, UnitDevice } from '../iommu/unit.ts';
 import { createUnit } from '../iommu/registry.ts';
+import { createUnitIotlb, IotlbWorld, type UnitIotlb } from '../iotlb/unit-iotlb.ts';
 
 export const KNOWN_CAPS = ['CAP_IPC_LOCK', 'CAP_SYS_RESOURCE'] as const;
 const DEVICE_FLAGS = ['no_dirty', 'pasid'] as const;
@@ -17,6 +18,8 @@ const DEVICE_FLAGS = ['no_dirty', 'pasid'] as const;
 export interface Bridge {
   name: string;
   unit: IommuUnit;
+  /** The unit's translation cache (knob `iommu.iotlb`, read by reference/iotlb/knobs.ts). */
+  iotlb: UnitIotlb;
 }
 
 export interface Device extends UnitDevice {
@@ -46,6 +49,7 @@ export function buildTopology(json: unknown): Topology {
     if (!['bridges', 'devices', 'process', 'name', 'description'].includes(key)) throw new TopologyError(key, 'unknown field');
   }
   const bridges = new Map<string, Bridge>();
+  const iotlbWorld = new IotlbWorld();
   const bridgeList = json.bridges ?? [];
   if (!Array.isArray(bridgeList)) throw new TopologyError('bridges', 'must be an array');
   bridgeList.forEach((b, i) => {
@@ -54,12 +58,15 @@ export function buildTopology(json: unknown): Topology {
     if (bridges.has(b.name)) throw new TopologyError(`${at}.name`, `duplicate bridge '${b.name}'`);
     if (!isObject(b.iommu)) throw new TopologyError(`${at}.iommu`, 'must be an object with a model');
     let unit: IommuUnit;
+    let iotlb: UnitIotlb;
     try {
-      unit = createUnit(b.iommu);
+      const { iotlb: iotlbKnob, ...modelKnobs } = b.iommu;
+      unit = createUnit(modelKnobs);
+      iotlb = createUnitIotlb(unit, iotlbKnob, iotlbWorld);
     } catch (e) {
       throw new TopologyError(`${at}.iommu`, (e as Error).message);
     }
-    bridges.set(b.name, { name: b.name, unit });
+    bridges.set(b.name, { name: b.name, unit, iotlb });
   });
   const devices = new Map<string, Device>();
   const deviceList = json.devices ?? [];

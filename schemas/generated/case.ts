@@ -133,7 +133,7 @@ export interface TopologyBridge {
   iommu: TopologyIommuUnit;
 }
 /**
- * An IOMMU unit of a hardware model with its knobs in the same object ({"model":"intel-vtd","levels":5}); unknown knobs are the model's to reject.
+ * An IOMMU unit of a hardware model with its knobs in the same object ({"model":"intel-vtd","levels":5}); unknown knobs are the model's to reject. Every model also takes `iotlb` ($defs/iotlbKnob, checked through dependentSchemas so that the generated type keeps its Json index signature).
  *
  * This interface was referenced by `GoldenCase`'s JSON-Schema
  * via the `definition` "iommuUnit".
@@ -224,4 +224,15 @@ export interface CaseStep {
  */
 export interface Fields {
   [k: string]: Value | undefined;
+}
+/**
+ * The unit's IOTLB (reference/iotlb, spec/iotlb.md): policy realistic (bounded, ways-way set-associative, LRU; the default), sticky (keeps every translation until an invalidation the architecture honours removes it) or off (walk every time); entries and ways are powers of two (defaults 512 and 8).
+ *
+ * This interface was referenced by `GoldenCase`'s JSON-Schema
+ * via the `definition` "iotlbKnob".
+ */
+export interface IotlbKnob {
+  policy?: "realistic" | "sticky" | "off";
+  entries?: number;
+  ways?: number;
 }

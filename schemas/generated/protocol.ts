@@ -89,6 +89,7 @@ export type Capability =
       | "test:process"
       | "test:access-rw-slow-path"
       | "test:temp-memory-limit"
+      | "test:iotlb"
     )
   | string;
 /**
@@ -365,7 +366,8 @@ export interface TestParams {
     | "PROCESS_FORK"
     | "PROCESS_EXIT"
     | "SET_DIRTY"
-    | "STATE";
+    | "STATE"
+    | "IOTLB_STATS";
   arg: JsonObject;
   /**
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
@@ -517,6 +519,10 @@ export interface HookArg_DMA_WRITE {
  * via the `definition` "hookOut_DMA_WRITE".
  */
 export interface HookOut_DMA_WRITE {
+  /**
+   * test:iotlb: the DMA was served (at least in part) by an IOTLB entry that the current tables no longer give — a translation that outlived its invalidation. Absent or false otherwise.
+   */
+  stale?: boolean;
   fault: DmaFault;
   stage?: DmaStage;
 }
@@ -539,6 +545,10 @@ export interface HookArg_DMA_READ {
  * via the `definition` "hookOut_DMA_READ".
  */
 export interface HookOut_DMA_READ {
+  /**
+   * test:iotlb: the DMA was served (at least in part) by an IOTLB entry that the current tables no longer give — a translation that outlived its invalidation. Absent or false otherwise.
+   */
+  stale?: boolean;
   fault: DmaFault;
   data?: HexData;
   stage?: DmaStage;
@@ -562,6 +572,10 @@ export interface HookArg_TRANSLATE {
  * via the `definition` "hookOut_TRANSLATE".
  */
 export interface HookOut_TRANSLATE {
+  /**
+   * test:iotlb: the DMA was served (at least in part) by an IOTLB entry that the current tables no longer give — a translation that outlived its invalidation. Absent or false otherwise.
+   */
+  stale?: boolean;
   fault: DmaFault;
   phys?: U64;
   page_size?: U64;
@@ -836,6 +850,27 @@ export interface HookOut_PROCESS_FORK {
  */
 export interface HookArg_PROCESS_EXIT {
   pid: number;
+}
+/**
+ * The counters of one IOMMU unit's IOTLB: the unit of the bound device dev_id, or the unit of the topology bridge named iommu (exactly one of them). Counters run from the world's start: hits and misses of device translations, evictions (realistic policy), invalidation operations, stale_uses (translations served by an entry the tables no longer give).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_IOTLB_STATS".
+ */
+export interface HookArg_IOTLB_STATS {
+  dev_id?: ObjectId;
+  iommu?: string;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_IOTLB_STATS".
+ */
+export interface HookOut_IOTLB_STATS {
+  hits: number;
+  misses: number;
+  evictions: number;
+  invalidations: number;
+  stale_uses: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
