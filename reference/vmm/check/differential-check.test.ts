@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Adapter } from '../../../schemas/lib/adapter.ts';
 import { createReferenceAdapter } from '../../adapter.ts';
+import { SwnestStrategy } from '../swnest-strategy.ts';
 import { runCheck } from './differential-check.ts';
 
 describe('swnest differential check', () => {
@@ -33,6 +34,22 @@ describe('swnest differential check', () => {
     expect([r.strategy, r.difference]).toEqual(['swnest', null]);
     await expect(runCheck({ guest: 'arm-lpae-s1', host: 'intel-vtd', hostKnobs: { levels: 4 }, seed: 4, ops: 1, shape: { granule: 65536, ias: 52 } })).rejects.toThrow(/address width 52 bits exceeds the host's first stage \(48 bits\)/);
     await expect(runCheck({ guest: 'vtd-fs', host: 'arm-smmuv3', seed: 4, ops: 1, shape: { ias: 57 } })).rejects.toThrow(/57 bits exceeds the 48 bits/);
+  }, 120_000);
+
+  it('a VMM that forgets the host invalidation is caught through the host IOTLB', async () => {
+    const proto = SwnestStrategy.prototype as unknown as { flushHost(this: { shadow: { takeChanged(): unknown } }): Promise<void> };
+    const flushHost = proto.flushHost;
+    // A VMM bug: the shadow changes, the host is never told.
+    proto.flushHost = async function () {
+      this.shadow.takeChanged();
+    };
+    try {
+      const r = await runCheck({ guest: 'vtd-fs', host: 'arm-smmuv3', seed: 12, ops: 400 });
+      expect(r.difference).not.toBeNull();
+      expect(r.difference!.what).toMatch(/TRANSLATE|DMA/);
+    } finally {
+      proto.flushHost = flushHost;
+    }
   }, 120_000);
 
   it('a host that reports a wrong permission is caught, with the op list as reproducer', async () => {

@@ -11,7 +11,9 @@
  * privileged-only, or its GPA is outside guest RAM; else the physical address the stage-2
  * probe device (an IOAS mapping guest RAM at IOVA = GPA) gives for that GPA, readable, and
  * writable exactly when the leaf is. DMA_READ returns the bytes at that GPA (a fresh tag in the
- * data area); DMA_WRITE of those same bytes succeeds iff writable.
+ * data area); DMA_WRITE of those same bytes succeeds iff writable. An answer the host marks
+ * `stale` (its IOTLB served a translation the tables no longer give) is a difference too: the
+ * VMM owed the host an invalidation.
  *
  * Operations are concrete (addresses, sizes, permissions) so that a failing run's op list is
  * its reproducer (`replay`). The first difference stops the run.
@@ -197,9 +199,12 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
     return { fault: false, gpa, write: m.access.write };
   };
 
-  const translate = async (devId: number, iova: number): Promise<{ fault: string | null; phys?: number; readable?: boolean; writeable?: boolean }> => {
+  const translate = async (devId: number, iova: number): Promise<{ fault: string | null; phys?: number; readable?: boolean; writeable?: boolean; stale?: boolean }> => {
     const r = await client.hook('TRANSLATE', { dev_id: devId, iova });
-    return { fault: (r.fault as string | null) ?? null, phys: r.phys === undefined ? undefined : num(String(r.phys)), readable: r.readable as boolean | undefined, writeable: r.writeable as boolean | undefined };
+    const out = { fault: (r.fault as string | null) ?? null, phys: r.phys === undefined ? undefined : num(String(r.phys)), readable: r.readable as boolean | undefined, writeable: r.writeable as boolean | undefined };
+    // An implementation with an IOTLB may say that a cached translation was stale (the tables no
+    // longer give it): an invalidation the VMM owed the host is missing.
+    return r.stale === true ? { ...out, stale: true } : out;
   };
 
   const probeOne = async (opIndex: number, iovaPfn: number): Promise<Difference | null> => {
@@ -207,6 +212,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
     const at = hex(iova);
     const want = oracle(iovaPfn);
     const got = await translate(viommu.devId, iova);
+    if (got.stale === true) return { opIndex, iova: at, what: 'TRANSLATE from a stale IOTLB entry', expected: want, got };
     if (want.fault) {
       if (got.fault === null) return { opIndex, iova: at, what: 'TRANSLATE', expected: `fault (${want.why})`, got };
       result.agreements++;
