@@ -10,5 +10,6 @@ import bench from './bench.ts';
 import repro from './repro.ts';
 import schema from './schema.ts';
 import review from './review.ts';
+import swnest from './swnest.ts';
 
-export const commands: Command[] = [conform, repro, serve, report, list, spec, schema, review, gen, bench];
+export const commands: Command[] = [conform, repro, serve, report, list, spec, schema, review, gen, bench, swnest];
