@@ -44,6 +44,9 @@ Run the golden cases against an implementation and write reports.
                           cases left when it passes are not run, and the run counts as stopped
   --bail                  stop after the first failing case
   --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
+  --check-invariants      debug mode of the embedded reference: after every call, check that its
+                          areas, domain tables, pins, accounting and frames agree
+                          (reference/invariants.ts); a broken invariant makes that case an error
   --help                  this text
 
 Exit status: 0 nothing failed; 1 a case failed or the run stopped early; 2 usage or adapter error.
@@ -101,6 +104,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       deadline: { type: 'string' },
       bail: { type: 'boolean', default: false },
       mutant: { type: 'string' },
+      'check-invariants': { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
@@ -124,7 +128,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       shard,
     });
     const catalog = await deps.loadCatalog();
-    const adapter = await parseAdapterSpec(opts.adapter!, catalog);
+    const adapter = await parseAdapterSpec(opts.adapter!, catalog, { checkInvariants: opts['check-invariants'] === true });
     // --mutant: the embedded reference with one seeded bug, to see which cases catch it.
     const mutant = opts.mutant === undefined ? null : mutantNamed(opts.mutant, adapter.config.kind);
     const factory = mutant ? inProcessFactory(mutantAdapterFactory(mutant, catalog)) : adapter.factory;

@@ -354,6 +354,8 @@ export class IommufdContext {
     for (const p of moving) {
       if (p.accountMode === 'mm' && !p.memory.live) {
         deadOwner = true;
+        // The caller was charged for these pages, and the store will never uncharge them.
+        caller.accounting.unbackedPages += p.npinned - p.unchargedPinned;
         p.unchargedPinned = p.npinned;
       } else {
         p.accounting.uncharge(p.accountMode, p.npinned);
