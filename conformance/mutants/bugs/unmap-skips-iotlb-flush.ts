@@ -11,7 +11,7 @@ import { Patches } from '../patch.ts';
 export const unmapSkipsIotlbFlush: Mutant = {
   name: 'unmap-skips-iotlb-flush',
   models: 'iommu_unmap without iotlb_sync: cached translations outlive the unmap',
-  violates: ['IOTLB-KERN-1', 'IOTLB-DIRTY-2'],
+  violates: ['IOTLB-KERN-1', 'IOTLB-KERN-3'],
   areas: ['iotlb/*'],
   install: () => Patches.install((p) => p.method(PagingDomain.prototype, 'unmap', () => function (this: PagingDomain, iova: bigint, lengthBytes: number): void {
     // BUG: the table changes, the IOTLBs are not told.
