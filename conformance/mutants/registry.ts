@@ -29,6 +29,7 @@ import { unmapEndOffByOne } from './bugs/unmap-end-off-by-one.ts';
 import { unmapFirstDomainOnly } from './bugs/unmap-first-domain-only.ts';
 import { unmapKeepsPins } from './bugs/unmap-keeps-pins.ts';
 import { unmapKeepsPte } from './bugs/unmap-keeps-pte.ts';
+import { unmapSkipsIotlbFlush } from './bugs/unmap-skips-iotlb-flush.ts';
 import { unmapLastPageLeftMapped } from './bugs/unmap-last-page-left-mapped.ts';
 import { unmapPartialSucceeds } from './bugs/unmap-partial-succeeds.ts';
 import { amdv1WriteBitMoved } from './bugs/amdv1-write-bit-moved.ts';
@@ -48,6 +49,7 @@ const MUTANTS: readonly Mutant[] = [
   unmapEndOffByOne,
   unmapLastPageLeftMapped,
   unmapKeepsPte,
+  unmapSkipsIotlbFlush,
   unmapFirstDomainOnly,
   unmapPartialSucceeds,
   unmapKeepsPins,
