@@ -8,5 +8,6 @@ import spec from './spec.ts';
 import gen from './gen.ts';
 import bench from './bench.ts';
 import repro from './repro.ts';
+import expectations from './expectations.ts';
 
-export const commands: Command[] = [conform, repro, serve, report, list, spec, gen, bench];
+export const commands: Command[] = [conform, repro, serve, report, expectations, list, spec, gen, bench];
