@@ -11,7 +11,7 @@ function overview(): string {
   return [
     'ioasid — specification, reference implementation and conformance suite of the Linux IOMMUFD uAPI',
     '',
-    'usage: ioasid <command> [options]      ioasid <command> --help',
+    'usage: ioasid <command> [options]      ioasid <command> --help      ioasid --version',
     '',
     'commands:',
     ...lines,
@@ -19,8 +19,19 @@ function overview(): string {
   ].join('\n');
 }
 
+/** `ioasid <version> (<commit>)`: the package version, and the checkout's commit when it is one. */
+async function version(): Promise<string> {
+  const { suiteInfo, INTERPRETING_VERSION } = await import('../conformance/runner/suite-info.ts');
+  const s = suiteInfo();
+  return `ioasid ${s.version}${s.commit ? ` (${s.commit.slice(0, 12)})` : ''}, protocol 1, interpreting ${INTERPRETING_VERSION}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(await version());
+    return 0;
+  }
   if (name === undefined || name === 'help' || (wantsHelp([name]))) {
     process.stdout.write(overview());
     return name === undefined ? EXIT_USAGE : 0;

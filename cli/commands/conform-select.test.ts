@@ -116,6 +116,28 @@ describe('conform never loses a good report', () => {
   });
 });
 
+describe('conform while waiting', () => {
+  it('says what it waits for when the adapter\'s hello is slow', async () => {
+    const BROKEN = join(import.meta.dirname, '..', '..', 'conformance', 'runner', 'testing', 'broken-adapter.mjs');
+    const s = suite();
+    const spec = `stdio:${JSON.stringify(process.execPath)} ${JSON.stringify(BROKEN)} slow-hello`;
+    expect(await runConform(['--adapter', spec, '--cases', s.cases, '--report', join(s.dir, 'slow'), '--hello-timeout', '1500', '--format', 'json'], deps)).toBe(2);
+    expect(err).toContain(`waiting for ${spec}'s hello (up to 1500 ms)…`);
+    expect(err).toMatch(/broken adapter: hello: no answer to hello within 1500 ms/);
+  });
+});
+
+describe('npm ci', () => {
+  it('every dependency with an install script is decided in package.json allowScripts (no warning on npm ci)', () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+    const withScripts = Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript).map(([k]) => k.replace(/^.*node_modules\//, ''));
+    expect(withScripts.length).toBeGreaterThan(0);
+    expect(withScripts.filter((name) => !(name in (pkg.allowScripts ?? {})))).toEqual([]);
+  });
+});
+
 describe('ioasid repro', () => {
   const BROKEN = join(import.meta.dirname, '..', '..', 'conformance', 'runner', 'testing', 'broken-adapter.mjs');
   const stdio = (mode: string, trigger = 'IOMMU_IOAS_MAP') => `${JSON.stringify(process.execPath)} ${JSON.stringify(BROKEN)} ${mode} ${trigger}`;

@@ -108,6 +108,16 @@ describe('ioasid conform usage errors', () => {
       expect(out).toMatch(new RegExp(`^usage: ioasid ${name}`));
     }
     expect(serve.usage).toContain('JSON-RPC 2.0');
+    for (const name of ['repro', 'expectations']) {
+      out = '';
+      expect(await main([name, '--help'])).toBe(0);
+      expect(out).toMatch(new RegExp(`^usage: ioasid ${name}`));
+    }
+  });
+  it('answers --version with the package version, the commit and the rules version', async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(await main(['--version'])).toBe(0);
+    expect(out).toMatch(new RegExp(`^ioasid ${pkg.version.replace(/\./g, '\\.')}( \\([0-9a-f]{12}\\))?, protocol 1, interpreting 2\n$`));
   });
 });
 
