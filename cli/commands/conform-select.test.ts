@@ -109,6 +109,16 @@ describe('conform never loses a good report', () => {
     expect(defaultReportDir('stdio:./fake --verbose')).toMatch(/^reports\/fake-[0-9a-f]{8}$/);
     expect(rerunCommand('a/b', { adapter: "stdio:python3 it's.py" })).toBe(`npx ioasid repro a/b --adapter 'stdio:python3 it'\\''s.py'`);
   });
+  it('prints one line per case only with --verbose; by default only the cases that failed', async () => {
+    const s = suite();
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', join(s.dir, 'd'), '--format', 'json'], deps)).toBe(1);
+    expect(err).toContain('running 4 case(s)');
+    expect(err).not.toMatch(/\] pass /);
+    expect(err).toMatch(/\[\d\/4\] fail hwpt\/paging\/c: /);
+    err = '';
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', join(s.dir, 'v'), '--format', 'json', '--verbose'], deps)).toBe(1);
+    expect(err.match(/^\[\d\/4\] /gm)).toHaveLength(4);
+  });
   it('--quiet prints only the summary', async () => {
     const s = suite();
     expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', join(s.dir, 'q'), '--format', 'json', '--quiet'], deps)).toBe(1);
