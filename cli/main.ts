@@ -1,6 +1,6 @@
 /**
- * `ioasid` command-line dispatcher: finds the sub-command in the registry and hands it the
- * remaining arguments. Every sub-command answers --help.
+ * `ioasid` command-line dispatcher: finds the sub-command in the registry, loads only that
+ * command's module, and hands it the remaining arguments. Every sub-command answers --help.
  */
 import { commands } from './commands/index.ts';
 import { EXIT_USAGE, wantsHelp } from './command.ts';
@@ -36,11 +36,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(overview());
     return name === undefined ? EXIT_USAGE : 0;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     process.stderr.write(`ioasid: unknown command '${name}'\n\n${overview()}`);
     return EXIT_USAGE;
   }
+  const command = await entry.load();
   if (wantsHelp(rest)) {
     process.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
     return 0;

@@ -114,6 +114,13 @@ describe('ioasid conform usage errors', () => {
       expect(out).toMatch(new RegExp(`^usage: ioasid ${name}`));
     }
   });
+  it('the registry loads every command lazily, and its summaries are the commands\' own', async () => {
+    const { commands } = await import('../../cli/commands/index.ts');
+    for (const entry of commands) {
+      const c = await entry.load();
+      expect([c.name, c.summary]).toEqual([entry.name, entry.summary]);
+    }
+  });
   it('answers --version with the package version, the commit and the rules version', async () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
     expect(await main(['--version'])).toBe(0);
