@@ -35,6 +35,15 @@ describe('ioasid list', () => {
       { id: 'ioas/a', title: 'ioas/a holds', clauses: ['TEST-1'], requires: ['ioas', 'test:refs'], topology: null, steps: 1, source: 'iommufd_ioas.x', file: expect.stringMatching(/cases\/ioas\/a\.json$/) },
     ]);
   });
+  it('selects like conform: positional ids, prefixes and globs, --clause', async () => {
+    const dir = writeCases([mkCase('ioas/a', [{ op: 'IOMMU_IOAS_ALLOC' }], { clauses: ['X-1'] }), mkCase('ioas/b', [{ op: 'IOMMU_IOAS_ALLOC' }], { clauses: ['X-2'] }), mkCase('hwpt/c', [{ op: 'IOMMU_IOAS_ALLOC' }], { clauses: ['X-2'] })]);
+    expect(await list.run(['--cases', dir, 'ioas/'])).toBe(0);
+    expect(JSON.parse(out).map((c: { id: string }) => c.id)).toEqual(['ioas/a', 'ioas/b']);
+    out = '';
+    expect(await list.run(['--cases', dir, '--clause', 'X-2', '*/c'])).toBe(0);
+    expect(JSON.parse(out).map((c: { id: string }) => c.id)).toEqual(['hwpt/c']);
+    expect(await list.run(['--cases', join(dir, 'nope')])).toBe(2);
+  });
   it('names invalid case files on stderr and exits 1', async () => {
     const dir = writeCases([{ id: 'ioas/bad', title: 'x', clauses: [], steps: [] }]);
     expect(await list.run(['--cases', dir])).toBe(1);
