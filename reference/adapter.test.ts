@@ -28,7 +28,7 @@ describe('reference adapter', () => {
     expect(h.capabilities).toContain('model:mock');
     expect(h.capabilities).toContain('format:mock');
     expect(h.capabilities).toContain('test:fail-nth');
-    expect(h.capabilities).not.toContain('viommu');
+    expect(h.capabilities).toContain('viommu');
     await expect(ad.hello({ protocol: 2 })).rejects.toThrow(/protocol 2/);
   });
 

@@ -10,7 +10,7 @@
  */
 
 import type { Adapter, CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlResult, JsonObject, OpenResult, TestParams, TestResult, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
-import { AdapterError, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
+import { AdapterError, HOOK_DATA_MAX_BYTES, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../schemas/lib/catalog.ts';
 import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/lib/validate.ts';
@@ -19,7 +19,7 @@ import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access
 import { IommufdContext } from './iommufd/context.ts';
 import { unbindDevice } from './iommufd/device.ts';
 import { markDirtyFromBitmap } from './iommufd/dirty.ts';
-import { dma, translate } from './iommufd/dma.ts';
+import { dma, translate, type DmaAttrs } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
 import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
@@ -42,12 +42,12 @@ const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN',
 export function capabilities(): string[] {
   return [
     'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
-    'nesting:selftest',
+    'nesting:selftest', 'nesting:vtd-s1', 'viommu', 'vdevice', 'nesting:smmuv3-s1',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
     'test:process',
-    'test:access-rw-slow-path', 'test:temp-memory-limit',
+    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb',
     'x-raw-ioctl',
   ];
 }
@@ -63,8 +63,8 @@ function lowestFreeFd(used: Set<number>): number {
 const PFN_BATCH_ELEMENT_BYTES = 12;
 
 const IOMMUFD_TYPE = 0x3b;
-/** Hooks that hand bytes back (MEM_READ, DMA_READ, CHECK_REFS) refuse more than this. */
-const HOOK_MAX_BYTES = 256 * 1024 * 1024;
+/** CHECK_REFS answers one number a page: it refuses ranges longer than this. */
+const REFS_MAX_BYTES = 256 * 1024 * 1024;
 const IOMMUFD_CMD_BASE = 0x80;
 /** IOMMU_HW_QUEUE_ALLOC: the last slot of the (non-test) iommufd ioctl table. */
 const IOMMUFD_CMD_LAST = 0x94;
@@ -185,7 +185,8 @@ export class ReferenceAdapter implements Adapter {
   }
 
   private async testAsCurrent(params: TestParams): Promise<TestResult> {
-    const hook = this.hooks[params.op];
+    // Object.hasOwn: an op named like an Object.prototype member (constructor, toString) is unknown.
+    const hook = Object.hasOwn(this.hooks, params.op) ? this.hooks[params.op] : undefined;
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const bad = validateBySchemaId(`protocol.schema.json#/$defs/hookArg_${params.op}`, params.arg ?? {});
     if (bad) throw new AdapterError(RPC_INVALID_PARAMS, formatIssues(`${params.op} arg`, bad).join('; '));
@@ -223,16 +224,30 @@ export class ReferenceAdapter implements Adapter {
   }
 
   /** A byte count a hook materialises in memory: bounded, or the adapter refuses the request. */
-  private bytesLen(a: JsonObject, key: string): number {
+  private bytesLen(a: JsonObject, key: string, max = HOOK_DATA_MAX_BYTES): number {
     const n = this.num(a, key);
-    if (n > HOOK_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `${key} ${n} exceeds the ${HOOK_MAX_BYTES}-byte limit of this hook`);
+    if (n > max) throw new AdapterError(RPC_INVALID_PARAMS, `${key} ${n} exceeds the ${max}-byte limit of this hook`);
     return n;
+  }
+
+  /** Hex data a hook writes: bounded like what a hook reads. */
+  private data(a: JsonObject, key: string): Uint8Array {
+    const bytes = hexToBytes(a[key], key);
+    if (bytes.length > HOOK_DATA_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `${key} exceeds the ${HOOK_DATA_MAX_BYTES}-byte limit of this hook`);
+    return bytes;
   }
 
   private num(a: JsonObject, key: string): number {
     const v = toBig(a[key], key);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new AdapterError(RPC_INVALID_PARAMS, `${key} is too large for this hook`);
     return Number(v);
+  }
+
+  /** A DMA hook's request attributes: `privileged` is a PASID-prefix bit, so it needs a pasid. */
+  private dmaAttrs(a: JsonObject): DmaAttrs {
+    if (a.privileged !== true) return {};
+    if (a.pasid === undefined || this.num(a, 'pasid') === 0) throw new AdapterError(RPC_INVALID_PARAMS, 'privileged: a request without PASID cannot be privileged (the privilege bit travels in the PASID prefix)');
+    return { privileged: true };
   }
 
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {
@@ -282,7 +297,7 @@ export class ReferenceAdapter implements Adapter {
       return {};
     },
     MEM_WRITE: (_c, a) => {
-      check(this.machine.memory.write(this.num(a, 'addr'), hexToBytes(a.data, 'data')), 'EFAULT', 'addr');
+      check(this.machine.memory.write(this.num(a, 'addr'), this.data(a, 'data')), 'EFAULT', 'addr');
       return {};
     },
     MEM_READ: (_c, a) => {
@@ -292,23 +307,28 @@ export class ReferenceAdapter implements Adapter {
     },
     DMA_WRITE: (c, a) => {
       const ctx = this.need(c);
-      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), hexToBytes(a.data, 'data').length, hexToBytes(a.data, 'data'));
-      return { fault: r.fault };
+      const data = this.data(a, 'data');
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), data.length, data, this.dmaAttrs(a));
+      const out: JsonObject = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (r.stale) out.stale = true;
+      return out;
     },
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
-      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null);
-      const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : { fault: r.fault };
+      const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null, this.dmaAttrs(a));
+      const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (r.stale) out.stale = true;
       return out;
     },
     TRANSLATE: (c, a) => {
       const ctx = this.need(c);
-      const r = translate(this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), a.write === true);
-      const out: JsonObject = r.fault !== null ? { fault: r.fault }
-        : { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write };
+      const r = translate(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), a.write === true, this.dmaAttrs(a));
+      const out: JsonObject = r.fault === null ? { fault: null, phys: r.t.physBytes, page_size: r.t.pageSizeBytes, readable: r.t.read, writeable: r.t.write }
+        : r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (r.stale) out.stale = true;
       return out;
     },
-    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
+    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length', REFS_MAX_BYTES)) }),
     ACCOUNTING: () => {
       const acc = this.machine.accounting;
       return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages, pinned_pages: acc.mmPinnedPages };
@@ -340,6 +360,9 @@ export class ReferenceAdapter implements Adapter {
       const flags = this.num(a, 'flags');
       check((flags & ~ACCESS_NEEDS_PIN_PAGES) === 0, 'EOPNOTSUPP', 'flags');
       const ioas = ctx.table.ioas(this.num(a, 'ioas_id'));
+      // selftest.c iommufd_test_create_access allocates (the selftest_access, its file, the
+      // access object) before anything is attached: one injection point for them.
+      this.machine.failNth.point('access object');
       const access = new AccessObject(flags, this.machine.memory);
       ioas.iopt.addAccess(access);
       access.ioas = ioas;
@@ -376,6 +399,8 @@ export class ReferenceAdapter implements Adapter {
       const rwLength = a.data !== undefined ? hexToBytes(a.data, 'data').length : Number(toBig(a.length, 'length') > 2n ** 40n ? 2n ** 40n : toBig(a.length, 'length'));
       check(rwLength <= ACCESS_PAGES_MAX_BYTES, 'ENOMEM', 'more than 16 MiB');
       const access = this.access(ctx, a);
+      // The selftest's bounce buffer (kvzalloc of length), after the access lookup.
+      this.machine.failNth.point('access_rw bounce buffer');
       if (a.write === true || a.data !== undefined) {
         const data = hexToBytes(a.data, 'data');
         access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true, a.slow_path === true, this.machine.memory);
@@ -466,6 +491,16 @@ export class ReferenceAdapter implements Adapter {
       return { nr_dirty: nr };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
+    IOTLB_STATS: (c, a) => {
+      check((a.dev_id === undefined) !== (a.iommu === undefined), 'EINVAL', 'IOTLB_STATS takes exactly one of dev_id and iommu');
+      let tlb;
+      if (a.dev_id !== undefined) tlb = this.device(this.need(c), a).dev.bridge.iotlb;
+      else {
+        tlb = this.machine.topology.bridges.get(String(a.iommu))?.iotlb;
+        check(tlb !== undefined, 'ENODEV', `no bridge '${String(a.iommu)}' in the topology`);
+      }
+      return { ...tlb.stats };
+    },
   };
 }
 

@@ -55,6 +55,8 @@ something.
   --timeout <ms>          time limit per case (default 30000)
   --hello-timeout <ms>    time limit for the adapter's hello (default 30000)
   --restart-budget <n>    adapter restarts allowed after crashes/timeouts (default 10)
+  --deadline <s>          time budget of the whole run in seconds (default 7200; 0: none); the
+                          cases left when it passes are not run, and the run counts as stopped
   --bail                  stop after the first failing case
   --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
   --quiet                 print only the final summary and errors
@@ -71,6 +73,9 @@ Exit status: 0 nothing failed; 1 a case failed or the run stopped early; 2 usage
 function list(values: string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
 }
+
+/** Two hours: the whole suite takes about a minute on the reference, and a slow adapter whose every case times out would otherwise run for about 8 hours. */
+const DEFAULT_DEADLINE_S = 7200;
 
 /** What conform needs from outside; tests give a small catalog instead of the full one. */
 export interface ConformDeps {
@@ -109,6 +114,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       timeout: { type: 'string' },
       'hello-timeout': { type: 'string' },
       'restart-budget': { type: 'string' },
+      deadline: { type: 'string' },
       bail: { type: 'boolean', default: false },
       mutant: { type: 'string' },
       quiet: { type: 'boolean', default: false },
@@ -126,6 +132,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     const caseTimeoutMs = nonNegativeInt(opts.timeout, '--timeout', 30_000);
     const helloTimeoutMs = nonNegativeInt(opts['hello-timeout'], '--hello-timeout', 30_000);
     const restartBudget = nonNegativeInt(opts['restart-budget'], '--restart-budget', 10);
+    const deadlineMs = nonNegativeInt(opts.deadline, '--deadline', DEFAULT_DEADLINE_S) * 1000;
     const repeat = nonNegativeInt(opts.repeat, '--repeat', 1);
     const retries = nonNegativeInt(opts.retries, '--retries', 0);
     const workers = nonNegativeInt(opts.workers, '--workers', 1);
@@ -180,6 +187,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       caseTimeoutMs,
       helloTimeoutMs,
       restartBudget,
+      deadlineMs,
       bail: opts.bail!,
       repeat,
       retries,

@@ -20,7 +20,10 @@ export const commands: CommandEntry[] = [
   { name: 'report', summary: 'render, diff, merge conformance reports; several side by side', load: async () => (await import('./report.ts')).default },
   { name: 'expectations', summary: 'update an expectations file from a report', load: async () => (await import('./expectations.ts')).default },
   { name: 'list', summary: 'list the golden cases as JSON without running them', load: async () => (await import('./list.ts')).default },
-  { name: 'spec', summary: 'spec clauses and their case coverage; the kernel selftest ledger', load: async () => (await import('./spec.ts')).default },
+  { name: 'spec', summary: 'spec clauses and their case coverage; the kernel selftest ledger; diff two spec versions', load: async () => (await import('./spec.ts')).default },
+  { name: 'schema', summary: 'check real kernel uAPI headers against the schemas (C compiler probe)', load: async () => (await import('./schema.ts')).default },
+  { name: 'review', summary: "review a change: spec diff plus the suite's report diff between two revisions", load: async () => (await import('./review.ts')).default },
   { name: 'gen', summary: 'generate TypeScript types and a C header from the schemas', load: async () => (await import('./gen.ts')).default },
   { name: 'bench', summary: 'run the benchmarks and print ratios against in-run baselines', load: async () => (await import('./bench.ts')).default },
+  { name: 'swnest', summary: "software nesting: the VMM library's differential check (swnest check)", load: async () => (await import('./swnest.ts')).default },
 ];

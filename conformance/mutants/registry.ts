@@ -18,6 +18,8 @@ import { iovaRangesIgnoresReserved } from './bugs/iova-ranges-ignores-reserved.t
 import { iovaRangesNoCount } from './bugs/iova-ranges-no-count.ts';
 import { mapFailureKeepsArea } from './bugs/map-failure-keeps-area.ts';
 import { mapPinsFdOwnerMm } from './bugs/map-pins-fd-owner-mm.ts';
+import { nestedAccessedLeafOnly } from './bugs/nested-accessed-leaf-only.ts';
+import { nestedPermsLeafOnly } from './bugs/nested-perms-leaf-only.ts';
 import { pinFailureKeepsPartial } from './bugs/pin-failure-keeps-partial.ts';
 import { pinKeepsPrivatePageShared } from './bugs/pin-keeps-private-page-shared.ts';
 import { reservedFieldEinval } from './bugs/reserved-field-einval.ts';
@@ -29,6 +31,17 @@ import { unmapKeepsPins } from './bugs/unmap-keeps-pins.ts';
 import { unmapKeepsPte } from './bugs/unmap-keeps-pte.ts';
 import { unmapLastPageLeftMapped } from './bugs/unmap-last-page-left-mapped.ts';
 import { unmapPartialSucceeds } from './bugs/unmap-partial-succeeds.ts';
+import { amdv1WriteBitMoved } from './bugs/amdv1-write-bit-moved.ts';
+import { armS1ApBitsSwapped } from './bugs/arm-s1-ap-bits-swapped.ts';
+import { armS1NoAccessFlag } from './bugs/arm-s1-no-access-flag.ts';
+import { riscvWriteBitMoved } from './bugs/riscv-write-bit-moved.ts';
+import { vtdssDirtyBitMoved } from './bugs/vtdss-dirty-bit-moved.ts';
+import { vtdssPageSizeBitMoved } from './bugs/vtdss-page-size-bit-moved.ts';
+import { vtdssWriteBitMoved } from './bugs/vtdss-write-bit-moved.ts';
+import { amdv1NoForceCoherence } from './bugs/amdv1-no-force-coherence.ts';
+import { bindIgnoresVfToken } from './bugs/bind-ignores-vf-token.ts';
+import { mapFileChecksFileSize } from './bugs/map-file-checks-file-size.ts';
+import { tceWindowOffsetIgnored } from './bugs/tce-window-offset-ignored.ts';
 import type { Mutant } from './mutant.ts';
 
 const MUTANTS: readonly Mutant[] = [
@@ -58,7 +71,20 @@ const MUTANTS: readonly Mutant[] = [
   mapPinsFdOwnerMm,
   changeProcessIgnoresCaller,
   pinKeepsPrivatePageShared,
+  nestedPermsLeafOnly,
+  nestedAccessedLeafOnly,
   getInfoChainPastArgsz,
+  vtdssWriteBitMoved,
+  vtdssPageSizeBitMoved,
+  vtdssDirtyBitMoved,
+  amdv1WriteBitMoved,
+  riscvWriteBitMoved,
+  armS1ApBitsSwapped,
+  armS1NoAccessFlag,
+  amdv1NoForceCoherence,
+  tceWindowOffsetIgnored,
+  bindIgnoresVfToken,
+  mapFileChecksFileSize,
 ];
 
 export function listMutants(): readonly Mutant[] {

@@ -4,7 +4,8 @@
  * differs from the last one sent, then the steps in fresh contexts, then every context closed
  * and — where the adapter offers STATE — a leak check: no context, object, pin or charge may
  * outlive the case. A `fail_nth` step becomes the injection sweep when the adapter offers
- * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state.
+ * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state;
+ * a case whose sweeps never injected a failure fails (it would prove nothing about error paths).
  *
  * Invariants: a case passes only if at least one comparison was made and every step met its
  * expectation; a failure records the step, the expected and the actual value.
@@ -98,6 +99,8 @@ class CaseExecution {
   stepsRun = 0;
   failNthAttempts = 0;
   failNthSteps = 0;
+  /** Sweep attempts in which the injected failure happened (point n reached, the call failed). */
+  failNthInjected = 0;
   touchedProcess = false;
 
   constructor(
@@ -303,6 +306,7 @@ class CaseExecution {
         return;
       }
       await this.hook('FAIL_NTH', { n: 0 }, ref);
+      this.failNthInjected++;
       if (!allowed.has(answer.errno)) {
         throw new StepFailed({ step: ref, expected: { errno: [...allowed].join('|') }, actual: { errno: answer.errno }, message: `${describeStep(ref)}: an injected allocation failure gave ${answer.errno}, expected ${[...allowed].join(' or ')}` });
       }
@@ -465,6 +469,15 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
   }
   report.steps_run = x.stepsRun;
   if (x.failNthSteps > 0) report.fail_nth = { steps: x.failNthSteps, attempts: x.failNthAttempts };
+  // A sweep proves something only where a failure was injected: a case whose sweeps never
+  // reached point 1 anywhere (an adapter that offers test:fail-nth but injects nothing) has
+  // checked no error path at all. One step may have no allocation point; a whole case may not.
+  if (outcome === null && x.failNthSteps > 0 && x.failNthInjected === 0) {
+    outcome = {
+      result: 'fail',
+      message: `fail_nth: ${x.failNthSteps} swept step(s), and no attempt reached an injection point (FAIL_NTH {n: 1} injected nothing): the implementation offers test:fail-nth but no failure was ever injected`,
+    };
+  }
   if (outcome === null && x.comparisons === 0) {
     outcome = { result: 'invalid', message: 'case error: no step compared anything (no errno, no out value, no ioctl expected to succeed)' };
   }

@@ -6,7 +6,14 @@
  * expectations file applied; then the report.
  *
  * The run stops early only on --bail (after the first failing result), when the adapter's
- * restart budget is spent, or when the smoke check finds the adapter broken; `completed` says so.
+ * restart budget is spent, when the smoke check finds the adapter broken, when the run's
+ * deadline has passed, or when UNRESPONSIVE_STARTS_MAX adapter instances in a row timed out
+ * before answering anything after hello (restarting does not help: the rest would each cost a
+ * case timeout); `completed` says so, and the cases not run count as `not_run`. Each case's time
+ * limit is cut to what is left of the deadline.
+ *
+ * A second answer to a request already answered (stdio) is traced back to the case that sent
+ * the request: that case becomes `error` if it had passed, and its diagnostics say so.
  */
 import { performance } from 'node:perf_hooks';
 import { AdapterError, type IoctlResult } from '../../schemas/lib/adapter.ts';
@@ -19,9 +26,12 @@ import { oldIdsOf, type Renames } from './renames.ts';
 import { RestartBudgetExhausted, Session } from './session.ts';
 import { summarize } from './summary.ts';
 import { suiteInfo } from './suite-info.ts';
-import { ProtocolViolation, TransportCrash, TransportTimeout, type TransportFactory } from './transport.ts';
+import { ProtocolViolation, TransportCrash, TransportTimeout, type LateAnswer, type TransportFactory } from './transport.ts';
 import { writeTranscript, type CallRecord } from './transcript.ts';
 import type { AnyMember, CaseReport, Json, InvalidCase, LoadedCase, Report, RunConfig, SmokeReport } from './types.ts';
+
+/** Adapter instances in a row that may time out before answering anything, before the run stops. */
+export const UNRESPONSIVE_STARTS_MAX = 3;
 
 export interface RunOptions {
   factory: TransportFactory;
@@ -35,6 +45,8 @@ export interface RunOptions {
   caseTimeoutMs: number;
   helloTimeoutMs: number;
   restartBudget: number;
+  /** The whole run's time budget in ms; absent or 0: none. */
+  deadlineMs?: number;
   bail: boolean;
   config: Pick<RunConfig, 'command_line' | 'cases'> & Partial<Pick<RunConfig, 'filter' | 'shard' | 'expectations' | 'requires' | 'skip_features' | 'select' | 'clauses' | 'last_failed' | 'repeat' | 'retries' | 'workers' | 'transcripts'>>;
   /** --repeat: tries of every case (default 1); --retries: more tries of a case that did not pass. */
@@ -154,6 +166,17 @@ export async function smoke(session: Session, catalog: UapiCatalog, timeoutMs: n
   }
 }
 
+/** A second answer to request `late.id` of case `r`: the adapter broke the protocol in that case. */
+function attributeLateAnswer(r: CaseReport | undefined, late: LateAnswer): void {
+  if (r === undefined) return;
+  const note = `protocol violation: request ${late.id} (${late.method}) of this case was answered twice; the second answer came later and was discarded`;
+  r.diagnostics = r.diagnostics ? `${r.diagnostics}\n${note}` : note;
+  if (r.result === 'pass') {
+    r.result = 'error';
+    r.message = note;
+  }
+}
+
 function isoNow(): string {
   return new Date().toISOString();
 }
@@ -231,6 +254,10 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
   const session = new Session(opts.factory, sessionOptions);
   const sessions = [session];
   const slots: (CaseReport | undefined)[] = new Array(opts.cases.length);
+  const byId = new Map<string, CaseReport>();
+  const takeLate = (s: Session) => {
+    for (const late of s.takeLateAnswers()) attributeLateAnswer(byId.get(late.label), late);
+  };
   let completed = true;
   let abortReason: string | undefined;
   const { smoke: smokeReport, broken } = await smoke(session, opts.catalog, opts.caseTimeoutMs);
@@ -242,22 +269,35 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
     let next = 0;
     let done = 0;
     let stop = false;
+    const halt = (reason: string) => {
+      if (completed) abortReason = reason;
+      completed = false;
+      stop = true;
+    };
     const worker = async (s: Session): Promise<void> => {
       while (!stop && next < opts.cases.length) {
+        const leftMs = opts.deadlineMs ? opts.deadlineMs - (performance.now() - t0) : Infinity;
+        if (leftMs <= 0) {
+          halt(`the run's deadline of ${Math.round(opts.deadlineMs! / 1000)} s passed; ${opts.cases.length - done} case(s) not run`);
+          return;
+        }
+        if (s.unresponsiveStarts >= UNRESPONSIVE_STARTS_MAX) {
+          halt(`${s.unresponsiveStarts} adapter instances in a row timed out before answering anything after hello; restarting does not help, ${opts.cases.length - done} case(s) not run`);
+          return;
+        }
         const k = next++;
         const lc = opts.cases[k];
+        s.setLabel(lc.case.id);
         const e = opts.expectations ? expectationFor(opts.expectations, lc.case.id, opts.renames ? oldIdsOf(opts.renames, lc.case.id) : []) : undefined;
         let r: CaseReport;
         if (e?.expect === 'skip') r = skippedReport(lc, e);
         else {
           const calls: CallRecord[] | null = opts.transcriptDir ? [] : null;
           try {
-            r = applyExpectation(await runWithTries(s, opts, lc, calls), e);
+            r = applyExpectation(await runWithTries(s, { ...opts, caseTimeoutMs: Math.max(1, Math.min(opts.caseTimeoutMs, leftMs)) }, lc, calls), e);
           } catch (err) {
             if (err instanceof RestartBudgetExhausted) {
-              if (completed) abortReason = err.message;
-              completed = false;
-              stop = true;
+              halt(err.message);
               return;
             }
             throw err;
@@ -266,13 +306,11 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
         }
         if (opts.rerun && (FAILING_RESULTS.has(r.result) || r.result === 'flaky')) r.rerun = opts.rerun(lc.case.id);
         slots[k] = r;
+        byId.set(r.id, r);
+        takeLate(s);
         done++;
         opts.onCase?.(r, done, opts.cases.length);
-        if (opts.bail && FAILING_RESULTS.has(r.result) && done < opts.cases.length && !stop) {
-          completed = false;
-          abortReason = `--bail: ${r.id} ended ${r.result}`;
-          stop = true;
-        }
+        if (opts.bail && FAILING_RESULTS.has(r.result) && done < opts.cases.length && !stop) halt(`--bail: ${r.id} ended ${r.result}`);
       }
     };
     // --workers: more adapter instances, each started and said hello to before it takes a case.
@@ -293,6 +331,7 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
   }
   const results = slots.filter((r): r is CaseReport => r !== undefined);
   await Promise.all(sessions.map((s) => s.close()));
+  for (const s of sessions) takeLate(s);
   const hello = session.hello;
   const run: RunConfig = {
     command_line: opts.config.command_line,

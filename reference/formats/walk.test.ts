@@ -47,3 +47,31 @@ describe('walkTable', () => {
     expect(walkTable(mem, s1.format, s1.rootPfn + 0x1000, 0x10, 4, viaS2)).toEqual({ ok: false, fault: 'table-fetch', level: 2 });
   });
 });
+
+describe('walkTable visitor and per-entry stage-2 frames', () => {
+  it('sees every present entry root first, and stops the walk where it says reserved', () => {
+    const mem = new PhysicalMemory(0x100);
+    const pt = PageTable.create(mem, 'vtd-fs', {});
+    pt.map(0x10, 0x7, 1, RW);
+    const seen: number[] = [];
+    const ok = walkTable(mem, pt.format, pt.rootPfn, 0x10, 4, undefined, (level) => (seen.push(level), true));
+    expect(ok.ok).toBe(true);
+    expect(seen).toEqual([3, 2, 1, 0]);
+    expect(walkTable(mem, pt.format, pt.rootPfn, 0x10, 4, undefined, (level) => level !== 1)).toEqual({ ok: false, fault: 'reserved', level: 1 });
+  });
+
+  it('an entry past the first 4 KiB of a larger table is read from its own stage-2 frame', () => {
+    const mem = new PhysicalMemory(0x100);
+    // ARM 64 KiB granule: a table is 16 frames; root index 600 lies in the root's second frame.
+    const pt = PageTable.create(mem, 'arm-lpae-s1', { granule: 65536, ias: 42, levels: 2 });
+    const unit = 600 * 2 ** 13;
+    pt.map(unit, 0x55, 1, RW);
+    // Stage 2 moves that one frame elsewhere: the walk must ask for it by its own number.
+    const moved = mem.allocFrames(1);
+    mem.copyFrame(pt.rootPfn + 1, moved);
+    mem.write64((pt.rootPfn + 1) * 4096 + (600 * 8) % 4096, 0, 0);
+    const hook = (gfn: number): number | null => (gfn === pt.rootPfn + 1 ? moved : gfn);
+    expect(walkTable(mem, pt.format, pt.rootPfn, unit, pt.levels, hook)).toMatchObject({ ok: true, oaUnit: 0x55 });
+    expect(walkTable(mem, pt.format, pt.rootPfn, unit, pt.levels)).toMatchObject({ ok: false, fault: 'not-present', level: 1 });
+  });
+});

@@ -6,16 +6,26 @@
  * `tableFrame` turns it into a host frame through stage 2, or says the stage-2 walk faulted.
  * The final OA of a stage-1 walk is likewise still intermediate; the caller runs stage 2 on it.
  *
- * Invariants: reads only (A/D updates are PageTable.markAccess's job); allocates only the
- * result object; the codec decides presence and leaf/table (format.kind).
+ * Invariants: reads only (A/D updates are PageTable.markAccess's job, or for a user-owned
+ * stage 1 the nested walk's, reference/iommufd/nested-walk.ts); allocates only the result
+ * object; the codec decides presence and leaf/table (format.kind). An optional `visit` sees
+ * every present entry the walk reads (its level, host address and halves) before the walk
+ * uses it and may stop the walk there (`reserved`): that is how a model checks the reserved
+ * bits of its architecture and how a nested walk learns the entries whose A bits it sets.
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import { ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
 
+/** What a walk reads: aligned 32-bit words by byte address (PhysicalMemory, or a VMM's view of guest memory). */
+export type WordReader = Pick<PhysicalMemory, 'read32'>;
+
 export type WalkResult =
   | { ok: true; oaUnit: number; leafOaUnit: number; sizeLg2: number; perm: number; level: number; entryAddr: number; lo: number; hi: number }
-  | { ok: false; fault: 'not-present' | 'table-fetch' | 'out-of-range'; level: number };
+  | { ok: false; fault: 'not-present' | 'table-fetch' | 'out-of-range' | 'reserved'; level: number };
+
+/** Sees one present entry of a walk; returning false stops the walk with a `reserved` fault. */
+export type WalkVisitor = (level: number, entryAddr: number, lo: number, hi: number) => boolean;
 
 function bswap32(x: number): number {
   return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
@@ -23,28 +33,38 @@ function bswap32(x: number): number {
 
 /**
  * Walks `iovaUnit` (units of 2^format.unitLg2, relative to format.iovaBaseUnit) from the table
- * at `rootFrame` with `levels` levels (default: the format's). `tableFrame` maps a table
- * pointer's frame number (4 KiB units) to the host frame to read, or null for a fault.
+ * at `rootFrame` with `levels` levels (default: the format's). `tableFrame` maps the frame
+ * number (4 KiB units, intermediate for a nested stage 1) of each table entry the walk reads to
+ * the host frame to read, or null for a fault.
+ * `visit` (optional) is called on every present entry, root first. `rootOffsetBytes` places a
+ * root smaller than 4 KiB inside its frame.
  */
 export function walkTable(
-  mem: PhysicalMemory,
+  mem: WordReader,
   format: PtFormat,
   rootFrame: number,
   iovaUnit: number,
   levels = format.levels,
   tableFrame: (frame: number) => number | null = (frame) => frame,
+  visit?: WalkVisitor,
+  /** Byte offset of the root table inside `rootFrame` (an Arm TTB0 needs only table-size alignment). */
+  rootOffsetBytes = 0,
 ): WalkResult {
   const u = format.unitLg2;
   const top = levels - 1;
   const rel = iovaUnit - (format.iovaBaseUnit ?? 0);
   const cover = Math.min(2 ** (format.iasLg2 - u), 2 ** (format.itemLg2[top] + format.indexBits[top] - u));
   if (!(rel >= 0 && rel < cover)) return { ok: false, fault: 'out-of-range', level: top };
-  let frame: number | null = tableFrame(rootFrame);
+  // Table addresses stay intermediate until an entry is read: a table larger than 4 KiB (ARM
+  // 16K/64K granule) may lie in several stage-2 pages, so each read translates its own frame.
+  let tableBase = rootFrame;
   for (let level = top; level >= 0; level--) {
-    if (frame === null) return { ok: false, fault: 'table-fetch', level };
     const itemUnits = 2 ** (format.itemLg2[level] - u);
     const index = Math.floor(rel / itemUnits) % 2 ** format.indexBits[level];
-    const addr = frame * 4096 + index * 8;
+    const offsetBytes = index * 8 + (level === top ? rootOffsetBytes : 0);
+    const frame = tableFrame(tableBase + Math.floor(offsetBytes / 4096));
+    if (frame === null) return { ok: false, fault: 'table-fetch', level };
+    const addr = frame * 4096 + (offsetBytes % 4096);
     let lo = mem.read32(addr);
     let hi = mem.read32(addr + 4);
     if (format.bigEndian) {
@@ -54,9 +74,10 @@ export function walkTable(
     }
     const kind = format.kind(level, lo, hi);
     if (kind === ENTRY_EMPTY) return { ok: false, fault: 'not-present', level };
+    if (visit !== undefined && !visit(level, addr, lo, hi)) return { ok: false, fault: 'reserved', level };
     if (kind === ENTRY_TABLE) {
       if (level === 0) return { ok: false, fault: 'not-present', level };
-      frame = tableFrame(format.tablePfn(level, lo, hi));
+      tableBase = format.tablePfn(level, lo, hi);
       continue;
     }
     const sizeLg2 = format.leafSizeLg2(level, lo, hi);

@@ -91,8 +91,12 @@ class X86_64 implements PtFormat {
   tablePfn(_level: number, lo: number, hi: number): number {
     return fieldGet(lo, hi, 12, 51);
   }
-  leafOaUnit(_level: number, lo: number, hi: number): number {
-    return fieldGet(lo, hi, 12, 51);
+  leafOaUnit(level: number, lo: number, hi: number): number {
+    const oa = fieldGet(lo, hi, 12, 51);
+    if (level === 0) return oa;
+    // A large leaf's bit 12 is PAT and the bits below its size are reserved: not address bits.
+    const units = 2 ** (this.itemLg2[level] - 12);
+    return oa - (oa % units);
   }
   leafSizeLg2(level: number): number {
     return this.itemLg2[level];

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KnobError } from './knobs.ts';
-import { createArmSmmuV3Profile, smmuViommuInvalidate, validateNestedSte } from './arm-smmuv3.ts';
+import { createArmSmmuV3Profile, validateNestedSte } from './arm-smmuv3.ts';
 import {
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
@@ -108,6 +108,11 @@ describe('arm-smmuv3 paging domains', () => {
     expect(p.config).toMatchObject({ format: 'arm-lpae-s2', stage: 2, ias: oas, oas, levels, concat });
     expect(p.nestParent).toBe(true);
   });
+  it('a NEST_PARENT stage 2 uses S2FWB only with IDR3.FWB and coherent walks (arm_smmu_domain_finalise)', () => {
+    expect(plan({}, IOMMU_HWPT_ALLOC_NEST_PARENT).config.s2fwb).toBe(true);
+    expect(plan({ fwb: false }, IOMMU_HWPT_ALLOC_NEST_PARENT).config.s2fwb).toBeUndefined();
+    expect(plan({ stage1: false }, 0).config.s2fwb).toBeUndefined();
+  });
   it('flag combinations the driver refuses are EOPNOTSUPP', () => {
     const p = createArmSmmuV3Profile({});
     expect(p.planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID)).toMatchObject({ errno: 'EOPNOTSUPP' });
@@ -139,20 +144,11 @@ describe('arm-smmuv3 nesting', () => {
     expect(validateNestedSte(0x100bn, 0x100n)).toBe('EIO');
     expect(validateNestedSte(0xdeadbeef0n, 0xffn << 40n)).toBeNull(); // V=0: ignored
   });
-  it('vIOMMU nested allocation: flags, parent, type/length (EINVAL), STE checks (EIO)', () => {
-    const dd = (bytes: Uint8Array | null, type = IOMMU_HWPT_DATA_ARM_SMMUV3, len = bytes?.length ?? 16) => ({ type, lengthBytes: len, bytes });
-    const p = createArmSmmuV3Profile({});
-    const parent = plan({}, IOMMU_HWPT_ALLOC_NEST_PARENT);
-    expect(p.checkViommuAlloc(parent)).toBeNull();
-    expect(createArmSmmuV3Profile({ fwb: false }).checkViommuAlloc(parent)).toBe('EOPNOTSUPP');
-    expect(p.checkViommuAlloc(plan({}, 0))).toBe('EINVAL');
-    expect(p.planNested!(parent, 0, dd(data(0x100bn, 0n)))).toMatchObject({ ok: true, nested: { format: 'arm-lpae-s1', fields: { ste0: 0x100bn } } });
-    expect(p.planNested!(parent, 0, dd(data(0x100bn, 0n), 1))).toMatchObject({ errno: 'EINVAL' });
-    expect(p.planNested!(parent, 0, dd(data(0xdn, 0n)))).toMatchObject({ errno: 'EIO' });
-    expect(p.planNested!(parent, 0, dd(data(0x100bn, 0n).subarray(0, 8)))).toMatchObject({ errno: 'EINVAL' });
-    expect(p.planNested!(parent, 0, dd(null))).toMatchObject({ errno: 'EFAULT' });
-    expect(p.planNested!(plan({}, 0), 0, dd(data(0x100bn, 0n)))).toMatchObject({ errno: 'EINVAL' });
-    expect(p.planNested!(parent, IOMMU_HWPT_ALLOC_NEST_PARENT, dd(data(0x100bn, 0n)))).toMatchObject({ errno: 'EOPNOTSUPP' });
+  it('vIOMMU offered only with nesting and S2FWB, and only of type ARM_SMMUV3 (arm_smmu_get_viommu_size)', () => {
+    expect(createArmSmmuV3Profile({}).viommuSupported(1)).toBe(true);
+    expect(createArmSmmuV3Profile({}).viommuSupported(2)).toBe(false);
+    expect(createArmSmmuV3Profile({ fwb: false }).viommuSupported(1)).toBe(false);
+    expect(createArmSmmuV3Profile({ stage1: false }).viommuSupported(1)).toBe(false);
   });
   it('attach: foreign-driver domains EINVAL; another SMMU instance is EINVAL too', () => {
     const p = createArmSmmuV3Profile({});
@@ -177,28 +173,5 @@ describe('arm-smmuv3 knobs', () => {
     } catch (e) {
       expect((e as KnobError).key).toBe(key);
     }
-  });
-});
-
-describe('arm-smmuv3 vIOMMU invalidation (arm_vsmmu_cache_invalidate)', () => {
-  const cmd = (op: number, sid = 0n): Uint8Array => {
-    const b = new Uint8Array(16);
-    new DataView(b.buffer).setBigUint64(0, BigInt(op) | (sid << 32n), true);
-    return b;
-  };
-  const run = (cmds: Array<Uint8Array | null>, known = (v: bigint) => v === 7n, dataType = 1, entryLenBytes = 16) =>
-    smmuViommuInvalidate({ dataType, entryLenBytes, entryNum: cmds.length, readEntry: (i) => cmds[i] }, known);
-  it('accepts the TLBI NH/NSNH commands and SID-tagged commands for a known vSID', () => {
-    expect(run([cmd(0x30), cmd(0x10), cmd(0x11), cmd(0x12), cmd(0x13), cmd(0x40, 7n), cmd(0x05, 7n), cmd(0x06, 7n)])).toEqual({ handled: 8 });
-  });
-  it('EIO for other opcodes and unknown vSIDs, after the entries already handled', () => {
-    expect(run([cmd(0x12), cmd(0x28)])).toEqual({ handled: 1, errno: 'EIO' }); // TLBI_S12_VMALL
-    expect(run([cmd(0x03, 7n)])).toEqual({ handled: 0, errno: 'EIO' }); // CFGI_STE
-    expect(run([cmd(0x40, 8n)])).toEqual({ handled: 0, errno: 'EIO' });
-  });
-  it('wrong data type EINVAL; short entry EINVAL; faulting entry EFAULT', () => {
-    expect(run([cmd(0x10)], undefined, 0)).toEqual({ handled: 0, errno: 'EINVAL' });
-    expect(run([cmd(0x10)], undefined, 1, 8)).toEqual({ handled: 0, errno: 'EINVAL' });
-    expect(run([cmd(0x10), null])).toEqual({ handled: 1, errno: 'EFAULT' });
   });
 });

@@ -15,12 +15,13 @@
  * registers as arm_smmu_device_hw_probe reads them.
  */
 
-import { ProfileUnit } from './profile-unit.ts';
+import { ProfileUnit, type ProfileExtras } from './profile-unit.ts';
+import { Vsmmu } from './arm-vsmmu.ts';
+import { fail, ok, type PagingDomainSpec, type UnitDevice } from './unit.ts';
 import type { UnitFactory } from './unit.ts';
 import { boolKnob, enumKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob } from './knobs.ts';
 import { compose, extract, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
-  copyDriverData,
   IOMMU_HW_CAP_DIRTY_TRACKING,
   IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
   IOMMU_HW_INFO_TYPE_NONE,
@@ -28,10 +29,8 @@ import {
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_ALLOC_PASID,
   IOMMU_HWPT_DATA_ARM_SMMUV3,
-  IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
   maxAddr,
-  readU64Le,
   SZ_16K,
   SZ_1G,
   SZ_2M,
@@ -40,11 +39,9 @@ import {
   SZ_4T,
   SZ_512M,
   SZ_64K,
-  type DriverData,
   type Errno,
   type FormatConfig,
   type HwInfo,
-  type NestedResult,
   type PagingPlan,
   type PlanResult,
   type ReservedRegion,
@@ -350,6 +347,9 @@ export function planSmmuPaging(d: SmmuDerived, flags: number): PlanResult {
   const oas = stage === 1 ? d.ias : d.oas;
   const { config, pgsizeBitmap } = lpaeConfig(stage, granule, ias, oas);
   if (dirty) config.hw_dirty = true;
+  // arm_smmu_domain_finalise (v6.13+): a NEST_PARENT stage 2 on an SMMU with S2FWB (IDR3.FWB and
+  // coherent walks) gets IO_PGTABLE_QUIRK_ARM_S2FWB, so cacheable leaves carry MemAttr 0b0110.
+  if (nestParent && d.fwb && d.coherent) config.s2fwb = true;
   return {
     ok: true,
     plan: {
@@ -376,72 +376,6 @@ export function validateNestedSte(ste0: bigint, ste1: bigint): Errno | null {
   return null;
 }
 
-/** arm_vsmmu_alloc_domain_nested on a vIOMMU whose parent is `parent`. */
-export function planSmmuNested(parent: PagingPlan, flags: number, data: DriverData): NestedResult {
-  if (flags & ~(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID)) return { ok: false, errno: 'EOPNOTSUPP', why: 'bad flags' };
-  if (parent.config.format !== 'arm-lpae-s2' || !parent.nestParent) return { ok: false, errno: 'EINVAL', why: 'parent is not a stage-2 NEST_PARENT' };
-  // iommu_copy_struct_from_user refuses a type other than the one asked for (EINVAL).
-  const bytes = copyDriverData(data, IOMMU_HWPT_DATA_ARM_SMMUV3, 16, 16);
-  if (typeof bytes === 'string') return { ok: false, errno: bytes, why: 'iommu_hwpt_arm_smmuv3 length' };
-  const ste0 = readU64Le(bytes, 0);
-  const ste1 = readU64Le(bytes, 8);
-  const bad = validateNestedSte(ste0, ste1);
-  if (bad) return { ok: false, errno: bad, why: 'STE words outside the nesting-allowed fields' };
-  const valid = (ste0 & 1n) !== 0n;
-  return { ok: true, nested: { dataType: data.type, format: 'arm-lpae-s1', fields: { ste0: valid ? ste0 : 0n, ste1: valid ? ste1 : 0n } } };
-}
-
-/** IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 and the CMDQ opcodes a vIOMMU accepts. */
-export const IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1;
-export const CMDQ_OP_CFGI_CD = 0x05;
-export const CMDQ_OP_CFGI_CD_ALL = 0x06;
-export const CMDQ_OP_TLBI_NH_ALL = 0x10;
-export const CMDQ_OP_TLBI_NH_ASID = 0x11;
-export const CMDQ_OP_TLBI_NH_VA = 0x12;
-export const CMDQ_OP_TLBI_NH_VAA = 0x13;
-export const CMDQ_OP_TLBI_NSNH_ALL = 0x30;
-export const CMDQ_OP_ATC_INV = 0x40;
-
-/**
- * arm_vsmmu_cache_invalidate / arm_vsmmu_convert_user_cmd: each entry is one 16-byte CMDQ
- * command (struct iommu_viommu_arm_smmuv3_invalidate). TLBI_NSNH_ALL/NH_ALL/NH_ASID/NH_VA/NH_VAA
- * are accepted (their VMID is replaced by the vIOMMU's); ATC_INV/CFGI_CD/CFGI_CD_ALL must name a
- * virtual StreamID (bits 63:32) that has a vDEVICE; any other opcode → EIO. `handled` is the
- * number of entries before the first failure (written back to entry_num).
- */
-export function smmuViommuInvalidate(
-  array: { dataType: number; entryLenBytes: number; entryNum: number; readEntry(index: number): Uint8Array | null },
-  vsidKnown: (vsid: bigint) => boolean,
-): { handled: number; errno?: Errno } {
-  if (array.dataType !== IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3) return { handled: 0, errno: 'EINVAL' };
-  let handled = 0;
-  for (let i = 0; i < array.entryNum; i++) {
-    if (array.entryLenBytes < 16) return { handled, errno: 'EINVAL' };
-    const raw = array.readEntry(i);
-    if (raw === null) return { handled, errno: 'EFAULT' };
-    for (let b = 16; b < raw.length; b++) if (raw[b] !== 0) return { handled, errno: 'E2BIG' };
-    const cmd0 = readU64Le(raw, 0);
-    const op = Number(cmd0 & 0xffn);
-    switch (op) {
-      case CMDQ_OP_TLBI_NSNH_ALL:
-      case CMDQ_OP_TLBI_NH_VA:
-      case CMDQ_OP_TLBI_NH_VAA:
-      case CMDQ_OP_TLBI_NH_ALL:
-      case CMDQ_OP_TLBI_NH_ASID:
-        break;
-      case CMDQ_OP_ATC_INV:
-      case CMDQ_OP_CFGI_CD:
-      case CMDQ_OP_CFGI_CD_ALL:
-        if (!vsidKnown(cmd0 >> 32n)) return { handled, errno: 'EIO' };
-        break;
-      default:
-        return { handled, errno: 'EIO' };
-    }
-    handled++;
-  }
-  return { handled };
-}
-
 export const SMMU_RESERVED_REGIONS: ReservedRegion[] = [
   { start: MSI_IOVA_BASE, last: MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1n, kind: 'sw-msi' },
 ];
@@ -449,17 +383,19 @@ export const SMMU_RESERVED_REGIONS: ReservedRegion[] = [
 export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProfile & {
   derived: SmmuDerived;
   idRegisters: SmmuRegisters;
-  /** IOMMU_VIOMMU_ALLOC of type ARM_SMMUV3 on a parent: null or the errno (arm_vsmmu_alloc). */
-  checkViommuAlloc(parent: PagingPlan): Errno | null;
   /** A domain is bound to the SMMU instance that allocated it; another instance refuses it. */
   foreignInstanceErrno: Errno;
   checkPasidAttach(plan: PagingPlan): Errno | null;
-  viommuInvalidate: typeof smmuViommuInvalidate;
-} {
+} & Required<Pick<ProfileExtras, 'viommuSupported' | 'viommuInit'>> {
   const k = readSmmuKnobs(input);
   const r = encodeSmmuRegisters(k);
   const d = deriveSmmu(r, k.host_va_bits);
   const bytes = smmuHwInfoBytes(r);
+  // VMIDs of S2 domains (allocated at domain finalise in Linux: from 1) and StreamIDs of the
+  // devices behind this unit, in the order first needed.
+  const vmids = new WeakMap<PagingDomainSpec, number>();
+  let nextVmid = 1;
+  const streamIds = new Map<string, number>();
   const registers: Record<string, bigint> = {};
   r.idr.forEach((v, i) => (registers[`IDR${i}`] = BigInt(v)));
   registers.IIDR = BigInt(r.iidr);
@@ -482,18 +418,31 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
     nestedDataTypes: d.nesting ? [IOMMU_HWPT_DATA_ARM_SMMUV3] : [],
     viommuTypes: d.nesting ? [IOMMU_VIOMMU_TYPE_ARM_SMMUV3] : [],
     nestingFormats: d.nesting ? ['arm-lpae-s1'] : [],
-    planNested: planSmmuNested,
-    checkViommuAlloc(parent) {
-      if (!d.nesting) return 'EOPNOTSUPP';
-      if (parent.unitModel !== MODEL || !parent.nestParent) return 'EINVAL';
-      // Without S2FWB the guest could make non-coherent mappings (firmware CANWBS not modelled).
-      if (!d.fwb) return 'EOPNOTSUPP';
-      return null;
+    // arm_smmu_get_viommu_size: FEAT_NESTING, and S2FWB so that the guest's stage-1 memory
+    // attributes cannot make DMA non-coherent (the firmware CANWBS alternative is not modelled);
+    // another type needs implementation ops (Tegra241 CMDQV), which this unit has not.
+    viommuSupported: (type) => d.nesting && d.fwb && type === IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+    viommuInit(unit, _type, parent, core) {
+      // arm_vsmmu_init: the S2 parent must belong to this very SMMU.
+      if (parent.unit !== unit) return fail('EINVAL', 'S2 parent of another SMMU instance');
+      let vmid = vmids.get(parent);
+      if (vmid === undefined) vmids.set(parent, (vmid = nextVmid++));
+      const streamId = (dev: UnitDevice): number => {
+        let sid = streamIds.get(dev.name);
+        if (sid === undefined) streamIds.set(dev.name, (sid = streamIds.size));
+        return sid;
+      };
+      const caps = {
+        granules: d.granules.map((g) => Number(g).toString(2).length - 1),
+        oasBits: d.oas,
+        vax52: d.vax,
+        httu: (k.httu === 'none' ? 0 : k.httu === 'access' ? 1 : 2) as 0 | 1 | 2,
+      };
+      return ok(new Vsmmu(unit, vmid, core, streamId, (batch) => unit.invalidationSink?.issue(batch), caps));
     },
     foreignInstanceErrno: 'EINVAL',
     // arm_smmu_s1_set_dev_pasid: only stage-1 domains go on a PASID.
     checkPasidAttach: (plan) => (plan.config.stage === 1 ? null : 'EINVAL'),
-    viommuInvalidate: smmuViommuInvalidate,
   };
 }
 

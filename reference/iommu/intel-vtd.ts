@@ -17,6 +17,8 @@
  */
 
 import { ProfileUnit } from './profile-unit.ts';
+import type { NestedDomain } from './unit.ts';
+import { vtdStage1 } from './vtd-stage1.ts';
 import type { UnitFactory } from './unit.ts';
 import { boolKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob, type KnobSpec } from './knobs.ts';
 import { compose, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
@@ -135,6 +137,8 @@ export const KNOBS = {
   superpages: setKnob(['2M', '1G'], ['2M', '1G'] as const),
   scalable: boolKnob(true),
   first_stage: boolKnob(true),
+  /** First-stage 1 GiB pages (CAP.FS1GP). */
+  first_stage_1g: boolKnob(true),
   second_stage: boolKnob(true),
   nesting: boolKnob(true),
   /** Second-stage accessed/dirty (ECAP.SSADS, "SLADS" in Linux). */
@@ -188,7 +192,7 @@ export function encodeCapReg(k: VtdKnobs): bigint {
     [CAP.MAMV, 18],
     [CAP.DWD, true],
     [CAP.DRD, true],
-    [CAP.FL1GP, true],
+    [CAP.FL1GP, k.first_stage_1g],
     [CAP.PI, true],
     [CAP.FL5LP, k.levels === 5],
   ]);
@@ -415,9 +419,9 @@ export interface InvalidateEntries {
  * intel_nested_cache_invalidate_user: struct iommu_hwpt_vtd_s1_invalidate {addr, npages, flags,
  * __reserved} entries in order; `handled` is what the kernel writes back to entry_num.
  * iommu_copy_struct_from_user_array: entry_len below the struct → EINVAL, a longer entry must
- * have a zero tail (else E2BIG), a faulting read → EFAULT. Unknown flags → EOPNOTSUPP (the
- * merged driver does not look at __reserved); an unaligned addr, or npages = U64_MAX with
- * addr ≠ 0 → EINVAL.
+ * have a zero tail (else E2BIG), a faulting read → EFAULT. Unknown flags or a non-zero
+ * __reserved → EOPNOTSUPP (every kernel since the op was merged in 6.8 checks both, nested.c);
+ * an unaligned addr, or npages = U64_MAX with addr ≠ 0 → EINVAL.
  */
 export function vtdInvalidateUser(array: InvalidateEntries): { handled: number; errno?: Errno } {
   if (array.dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) return { handled: 0, errno: 'EINVAL' };
@@ -430,7 +434,7 @@ export function vtdInvalidateUser(array: InvalidateEntries): { handled: number; 
     const addr = readU64Le(raw, 0);
     const npages = readU64Le(raw, 8);
     const flags = readU32Le(raw, 16);
-    if (flags & ~IOMMU_VTD_INV_FLAGS_LEAF) return { handled, errno: 'EOPNOTSUPP' };
+    if (flags & ~IOMMU_VTD_INV_FLAGS_LEAF || readU32Le(raw, 20) !== 0) return { handled, errno: 'EOPNOTSUPP' };
     if ((addr & 0xfffn) !== 0n || (npages === U64_MAX && addr !== 0n)) return { handled, errno: 'EINVAL' };
     handled++;
   }
@@ -443,6 +447,8 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
   derived: VtdDerived;
   checkNestedAttach(fields: Record<string, bigint>): Errno | null;
   invalidateNested(fields: Record<string, bigint>, array: InvalidateEntries): { handled: number; errno?: Errno };
+  nestedStage1(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
+  checkNestedPasidAttach(parent: PagingPlan): Errno | null;
 } {
   const k = readVtdKnobs(input);
   const cap = encodeCapReg(k);
@@ -470,6 +476,10 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     planNested: (parent, flags, data) => planVtdNested(d, parent, flags, data),
     checkNestedAttach: (fields) => checkVtdNestedAttach(d, fields),
     invalidateNested: (_fields, array) => vtdInvalidateUser(array),
+    nestedStage1: (fields) => vtdStage1({ fs1gp: d.fl1gp }, fields),
+    // intel_nested_set_dev_pasid: a dirty-tracking parent cannot back a PASID (2026 fix,
+    // "Block PASID attachment to nested domain with dirty tracking", Fixes 67f6f56b5912).
+    checkNestedPasidAttach: (parent) => (parent.dirtyTracking ? 'EINVAL' : null),
   };
 }
 

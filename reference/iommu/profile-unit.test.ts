@@ -48,7 +48,11 @@ describe('hardware models through IommuUnit', () => {
     expect(s.aperture).toEqual({ start: 0n, last: 0xffffffffffffn });
     expect(s.nestParent).toBe(true);
     const t = paging({ model: 'ppc-tce', paging: true });
-    expect(t.table).toEqual({ format: 'ppc-tce', levels: 1, granule: 4096, ias: 30, oas: 52, big_endian: true });
+    expect(t.table).toEqual({ format: 'ppc-tce', levels: 1, granule: 4096, ias: 30, oas: 52, big_endian: true, window: { start: 0n, sizeBytes: 0x40000000n } });
+    // The 64-bit DDW window: the table indexes bus pages from 2^59 (it_offset), its input is 60 bits.
+    const ddw = paging({ model: 'ppc-tce', paging: true, window_start: '0x800000000000000' });
+    expect(ddw.table).toMatchObject({ ias: 60, window: { start: 1n << 59n, sizeBytes: 0x40000000n } });
+    expect(ddw.aperture).toEqual({ start: 1n << 59n, last: (1n << 59n) + 0x3fffffffn });
   });
 
   it('driver data on a paging domain is EOPNOTSUPP; dirty on a no_dirty device is EOPNOTSUPP', () => {
@@ -111,23 +115,26 @@ describe('hardware models through IommuUnit', () => {
     expect(createUnit({ model: 'ppc-tce' }).setDevPasid).toBeUndefined();
   });
 
-  it('SMMUv3 vIOMMU: alloc checks, nested STE through the vIOMMU, command invalidation', () => {
+  it('SMMUv3 vIOMMU: init on its own NEST_PARENT only; nested domains attach by the vSTE rules', () => {
     const u = createUnit({ model: 'arm-smmuv3' }) as ProfileUnit;
+    const other = createUnit({ model: 'arm-smmuv3' }) as ProfileUnit;
     const parent = u.allocPaging(dev, IOMMU_HWPT_ALLOC_NEST_PARENT, null);
-    const plain = u.allocPaging(dev, 0, null);
-    if (!parent.ok || !plain.ok) throw new Error('alloc');
-    expect(u.checkViommuAlloc(1, parent.value)).toBeNull();
-    expect(u.checkViommuAlloc(2, parent.value)).toBe('EOPNOTSUPP');
-    expect(u.checkViommuAlloc(1, plain.value)).toBe('EINVAL');
-    expect((createUnit({ model: 'arm-smmuv3' }) as ProfileUnit).checkViommuAlloc(1, parent.value)).toBe('EINVAL');
+    if (!parent.ok) throw new Error('alloc');
+    let vdev: bigint | null = null;
+    const core = { deviceOf: () => null, virtIdOf: () => vdev };
+    expect(u.viommuSupported!(dev, 1)).toBe(true);
+    expect(createUnit({ model: 'intel-vtd' }).viommuSupported).toBeUndefined();
+    expect(other.viommuInit!(dev, 1, parent.value, null, core)).toMatchObject({ ok: false, errno: 'EINVAL' });
+    const v = u.viommuInit!(dev, 1, parent.value, null, core);
+    if (!v.ok) throw new Error('viommu');
     const ste = new Uint8Array(16);
     new DataView(ste.buffer).setBigUint64(0, 0x100bn, true);
-    const n = u.allocNestedOnViommu(dev, parent.value, 0, { type: 2, lengthBytes: 16, bytes: ste });
-    expect(n).toMatchObject({ ok: true, value: { dataType: 2, fields: { ste0: 0x100bn } } });
-    if (n.ok) expect(n.value.invalidateUser).toBeUndefined();
-    const cmd = new Uint8Array(16);
-    cmd[0] = 0x28;
-    expect(u.viommuInvalidate({ dataType: 1, entryLenBytes: 16, entryNum: 1, readEntry: () => cmd }, () => true)).toEqual({ handled: 0, errno: 'EIO' });
-    expect((createUnit({ model: 'intel-vtd' }) as ProfileUnit).checkViommuAlloc(1, parent.value)).toBe('EOPNOTSUPP');
+    const n = v.value.allocNested!(0, { type: 2, lengthBytes: 16, bytes: ste });
+    if (!n.ok) throw new Error('nested');
+    expect(n.value.invalidateUser).toBeUndefined();
+    expect(u.checkAttach(dev, n.value)).toBe('ENOENT');
+    vdev = 0x99n;
+    expect(u.checkAttach(dev, n.value)).toBeNull();
+    expect(other.checkAttach(dev, n.value)).toBe('EINVAL');
   });
 });

@@ -24,6 +24,7 @@ import type {
   HwInfo,
   InvalidateArray,
   InvalidateResult,
+  InvalidationSink,
   IommuUnit,
   NestedDomain,
   PagingDomainSpec,
@@ -31,6 +32,8 @@ import type {
   ReservedRegion,
   UnitDevice,
   UserData,
+  ViommuCore,
+  ViommuDriver,
 } from './unit.ts';
 import {
   IOMMU_HW_INFO_TYPE_NONE,
@@ -49,23 +52,31 @@ export const DEVICE_PASID_BITS = 20;
 export interface ProfileExtras {
   /** VT-d: intel_pasid_setup_nested checks of a nested domain's user data at attach. */
   checkNestedAttach?(fields: Record<string, bigint>): Errno | null;
-  /** SMMUv3: arm_vsmmu_alloc checks for IOMMU_VIOMMU_ALLOC on a parent. */
-  checkViommuAlloc?(parent: PagingPlan): Errno | null;
+  /** get_viommu_size(dev, type) != 0 (SMMUv3: arm_smmu_get_viommu_size). */
+  viommuSupported?(type: number): boolean;
+  /** viommu_init over the NEST_PARENT domain `parent` of any unit (SMMUv3: arm_vsmmu_init). */
+  viommuInit?(unit: ProfileUnit, type: number, parent: PagingDomainSpec, core: ViommuCore): Result<ViommuDriver>;
   /** The nested domain's cache_invalidate_user (VT-d); absent → INVALIDATE is EOPNOTSUPP. */
   invalidateNested?(fields: Record<string, bigint>, array: InvalidateArray): InvalidateResult;
-  /** The vIOMMU's cache_invalidate (SMMUv3 CMDQ commands); vsidKnown says if a vDEVICE exists. */
-  viommuInvalidate?(array: InvalidateArray, vsidKnown: (vsid: bigint) => boolean): InvalidateResult;
   /** Extra set_dev_pasid rules of the driver for a paging domain (SMMUv3: stage 1 only). */
   checkPasidAttach?(plan: PagingPlan): Errno | null;
+  /** Extra set_dev_pasid rules of the driver for a nested domain over `parent` (VT-d: no dirty-tracking parent). */
+  checkNestedPasidAttach?(parent: PagingPlan): Errno | null;
+  /** How hardware starts the stage-1 walk of a nested domain with these fields (NestedDomain.stage1). */
+  nestedStage1?(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
 }
 
 /**
- * The spec's `table`: the format name plus reference/formats FormatConfig keys only. The PPC
- * window's bus offset is the aperture start (the TCE format indexes pages inside the window).
+ * The spec's `table`: the format name plus reference/formats FormatConfig keys. The PPC window
+ * goes along: the TCE format indexes bus page numbers minus the window's first page (Linux
+ * it_offset), so a window at a non-zero bus address (the 64-bit DDW window) maps inside it.
  */
 function tableConfig(c: FormatConfig): { format: string; [key: string]: unknown } {
-  const { window: _window, ...rest } = c;
-  return { ...rest };
+  if (c.window === undefined) return { ...c };
+  // With a window the table's input is the bus address: as many bits as the window's end needs
+  // (the PGTABLE_DUMP `ias`), the window itself being log2(size) of it.
+  const end = BigInt(c.window.start) + BigInt(c.window.sizeBytes) - 1n;
+  return { ...c, ias: Math.max(c.ias, end.toString(2).length) };
 }
 
 interface NestedRecord {
@@ -81,6 +92,9 @@ export class ProfileUnit implements IommuUnit {
   private readonly nesteds = new WeakMap<NestedDomain, NestedRecord>();
   readonly allocNested?: IommuUnit['allocNested'];
   readonly setDevPasid?: IommuUnit['setDevPasid'];
+  readonly viommuSupported?: IommuUnit['viommuSupported'];
+  readonly viommuInit?: IommuUnit['viommuInit'];
+  invalidationSink: InvalidationSink | null = null;
 
   constructor(
     readonly profile: UnitProfile & ProfileExtras,
@@ -99,6 +113,11 @@ export class ProfileUnit implements IommuUnit {
     this.formats = [...formats];
     if (nestedViaParent && profile.planNested) this.allocNested = (dev, parent, flags, data) => this.nestedOn(dev, parent, flags, data);
     if (pasidAttach) this.setDevPasid = (dev, domain, pasid) => this.pasidAttach(dev, domain, pasid);
+    const { viommuSupported, viommuInit } = profile;
+    if (viommuSupported && viommuInit) {
+      this.viommuSupported = (_dev, type) => viommuSupported(type);
+      this.viommuInit = (_dev, type, parent, _data, core) => viommuInit(this, type, parent, core);
+    }
   }
 
   hwInfo(_dev: UnitDevice, requestedType: number): Result<HwInfo> | null {
@@ -162,32 +181,10 @@ export class ProfileUnit implements IommuUnit {
     };
     const invalidate = this.profile.invalidateNested;
     if (invalidate) nested.invalidateUser = (array) => invalidate(fields, array);
+    const stage1 = this.profile.nestedStage1?.(fields);
+    if (stage1) nested.stage1 = stage1;
     this.nesteds.set(nested, { parent: plan, nested: r.nested });
     return ok(nested);
-  }
-
-  /**
-   * IOMMU_VIOMMU_ALLOC of `type` over the NEST_PARENT `parent` (not yet in the core's
-   * interface): null when the driver accepts, else its errno (a type the unit does not offer →
-   * EOPNOTSUPP, as iommufd reports a driver without that vIOMMU type).
-   */
-  checkViommuAlloc(type: number, parent: PagingDomainSpec): Errno | null {
-    if (!this.profile.viommuTypes.includes(type) || !this.profile.checkViommuAlloc) return 'EOPNOTSUPP';
-    const plan = this.planOf(parent);
-    if (plan === null || parent.unit !== this) return 'EINVAL';
-    return this.profile.checkViommuAlloc(plan);
-  }
-
-  /** A nested HWPT allocated on a vIOMMU (viommu->ops->alloc_domain_nested). */
-  allocNestedOnViommu(dev: UnitDevice, parent: PagingDomainSpec, flags: number, data: UserData): Result<NestedDomain> {
-    if (this.profile.viommuTypes.length === 0 || !this.profile.planNested) return fail('EOPNOTSUPP', 'no vIOMMU');
-    return this.nestedOn(dev, parent, flags, data);
-  }
-
-  /** IOMMU_HWPT_INVALIDATE on a vIOMMU of this unit. */
-  viommuInvalidate(array: InvalidateArray, vsidKnown: (vsid: bigint) => boolean): InvalidateResult {
-    if (!this.profile.viommuInvalidate) return { handled: 0, errno: 'EOPNOTSUPP' };
-    return this.profile.viommuInvalidate(array, vsidKnown);
   }
 
   checkAttach(dev: UnitDevice, domain: DomainSpec): Errno | null {
@@ -197,6 +194,11 @@ export class ProfileUnit implements IommuUnit {
       if (domain.unit !== this && this.profile.foreignInstanceErrno) return this.profile.foreignInstanceErrno;
       const plan = this.planOf(domain);
       return plan === null ? 'EINVAL' : this.profile.checkAttach(plan);
+    }
+    if (domain.checkAttach !== undefined) {
+      // A nested domain of a vIOMMU: bound to the unit instance, then the driver's own rules.
+      if (domain.unit !== this) return this.profile.foreignInstanceErrno ?? 'EINVAL';
+      return domain.checkAttach(dev);
     }
     const rec = domain.unit instanceof ProfileUnit ? domain.unit.nesteds.get(domain) : undefined;
     if (rec === undefined) return 'EINVAL';
@@ -216,6 +218,12 @@ export class ProfileUnit implements IommuUnit {
       const plan = this.planOf(domain);
       if (plan && this.profile.checkPasidAttach) {
         const why = this.profile.checkPasidAttach(plan);
+        if (why) return why;
+      }
+    } else {
+      const rec = domain.unit instanceof ProfileUnit ? domain.unit.nesteds.get(domain) : undefined;
+      if (rec && this.profile.checkNestedPasidAttach) {
+        const why = this.profile.checkNestedPasidAttach(rec.parent);
         if (why) return why;
       }
     }

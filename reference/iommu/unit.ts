@@ -13,6 +13,8 @@
  * values read a few times per ioctl, and may reach 2^64−1.
  */
 
+import type { PtFormat } from '../formats/format.ts';
+
 /** An errno name as Linux spells it (`EINVAL`, `EOPNOTSUPP`, …). */
 export type Errno = string;
 
@@ -135,6 +137,87 @@ export interface InvalidateResult {
   errno?: Errno;
 }
 
+/**
+ * How a translation request through a nested domain faults: the DMA hooks' fault kinds plus
+ * the stage that faulted. Stage 1 is the user-owned table (and what the nested domain itself
+ * decides: privilege, canonical input, reserved bits); stage 2 is the NEST_PARENT's
+ * kernel-managed table, met when a stage-1 table, a context descriptor or the final output
+ * address is translated from its intermediate (guest-physical) address.
+ */
+export interface Stage1Fault {
+  fault: 'not-present' | 'permission' | 'aperture' | 'blocked';
+  stage: 1 | 2;
+}
+
+/**
+ * One DMA request (one IOMMU page of it) as the core hands it to NestedDomain.stage1. The
+ * request reads guest memory only through `readIpa64`, i.e. through stage 2, as hardware does
+ * when it fetches a context descriptor from an intermediate address (SMMUv3 CD, RISC-V PDT).
+ */
+export interface Stage1Request {
+  /** The input address (IOVA / guest virtual address) of the request, any 64-bit value. */
+  iova: bigint;
+  /** The PASID (substream ID) of the request; IOMMU_NO_PASID (0) = a request without PASID. */
+  pasid: number;
+  /** Whether the request carries a PASID at all (false for the RID). */
+  hasPasid: boolean;
+  write: boolean;
+  /** Privileged-mode request (PCIe PASID prefix PMR, SMMU StreamID privilege); only with a PASID. */
+  privileged: boolean;
+  /**
+   * The little-endian 64-bit word at intermediate address `ipa` (8-byte aligned), read through
+   * stage 2; a stage-2 fault comes back as a Stage1Fault with stage 2, which the domain
+   * returns as it is.
+   */
+  readIpa64(ipa: bigint): bigint | Stage1Fault;
+}
+
+/** One present stage-1 entry the walk read, root first, leaf last (logical halves). */
+export interface Stage1Entry {
+  level: number;
+  lo: number;
+  hi: number;
+}
+
+/**
+ * The architecture's rules for one stage-1 walk, given by the nested domain (they depend on
+ * its configuration: VT-d PASID-entry SRE/WPE/EAFE, FS1GP; SMMUv3 CD fields).
+ */
+export interface Stage1Rules {
+  /** True when `lo`/`hi` at `level` has a reserved bit set: the walk faults not-present (stage 1). */
+  reserved(level: number, lo: number, hi: number): boolean;
+  /** Whether the walked entries let this request read (write = false) or write (write = true). */
+  permits(path: readonly Stage1Entry[], write: boolean): boolean;
+  /**
+   * The bits (OR masks, logical halves) hardware sets in each walked entry when the request
+   * succeeds (x86: A everywhere, D on the leaf of a write); same length as `path`. Entries
+   * whose bits are already set are not written. `clearLo`/`clearHi` are bits hardware clears
+   * (Arm HD: a write through a DBM leaf clears AP[2], which is how it records dirty).
+   */
+  accessBits(path: readonly Stage1Entry[], write: boolean): Array<{ lo: number; hi: number; clearLo?: number; clearHi?: number }>;
+}
+
+/** How to walk stage 1 for one request: the table's format, its root, the input, the rules. */
+export interface Stage1Walk {
+  /** The stage-1 format, configured (levels, ias…): built once per domain from reference/formats. */
+  format: PtFormat;
+  /** Intermediate address of the root table (VT-d FSPTPTR: 4 KiB aligned; SMMUv3 CD.TTB0: aligned to the root table's size, at least 64 bytes). */
+  rootIpa: bigint;
+  /** The input page number the table indexes (units of 2^format.unitLg2, below 2^format.iasLg2). */
+  inputUnit: number;
+  rules: Stage1Rules;
+  /**
+   * The address-space tag the hardware caches this walk's translations under, when it comes
+   * from the guest's own structures (SMMUv3: the CD's ASID); absent when the host knows it.
+   */
+  tag?: number;
+}
+
+/** Stage 1 is bypassed for this request (SMMUv3 bypass vSTE, S1DSS bypass): the input is the IPA. */
+export interface Stage1Bypass {
+  bypass: true;
+}
+
 /** A nested (user-managed stage-1) domain made by the driver from user data. */
 export interface NestedDomain {
   unit: IommuUnit;
@@ -146,6 +229,29 @@ export interface NestedDomain {
   invalidateUser?(array: InvalidateArray): InvalidateResult;
   /** Model state shown in STATE dumps (mock: the four iotlb slots). */
   dumpState?(): Record<string, unknown>;
+  /**
+   * A nested domain made on a vIOMMU: the driver's own attach rules for `dev`, checked after
+   * the unit's instance rule (SMMUv3 arm_smmu_attach_prepare_vmaster: a translating vSTE needs
+   * the device's vDEVICE on that vIOMMU). Null = attaches.
+   */
+  checkAttach?(dev: UnitDevice): Errno | null;
+  /**
+   * How hardware starts the stage-1 walk of `req` on this domain, or the fault that stops it
+   * before any stage-1 table is read: the domain's own checks (VT-d: a privileged request
+   * without SRE, a non-canonical input; SMMUv3: the vSTE's Config, the CD read through
+   * `req.readIpa64`, its V bit, EPD0/T0SZ…). The core then walks the table
+   * (reference/iommufd/nested-walk.ts): every table address through stage 2, `rules` for
+   * reserved bits and permissions, the output through stage 2, A/D bits into guest memory.
+   * Pure: reads guest memory only through readIpa64 and changes nothing, so an IOTLB may cache
+   * what follows from it. Absent ⇔ the model does not translate through this domain (the
+   * selftest mock's stage 1 translates nothing): its DMA reports `blocked`.
+   */
+  stage1?(req: Stage1Request): Stage1Walk | Stage1Fault | Stage1Bypass;
+  /**
+   * The RID's domain also serves requests with a PASID (SMMUv3: the vSTE's CD table holds
+   * every SubstreamID), so a PASID DMA of a device attached only by its RID comes here.
+   */
+  substreams?: boolean;
 }
 
 export type DomainSpec = PagingDomainSpec | NestedDomain;
@@ -196,6 +302,59 @@ export interface IommuUnit {
    * driver has no PASID support.
    */
   setDevPasid?(dev: UnitDevice, domain: DomainSpec | 'blocked', pasid: number): Errno | null;
+  /**
+   * ops->get_viommu_size(dev, type) != 0: the driver offers vIOMMUs of `type` for this device.
+   * Absent = no get_viommu_size / viommu_init (IOMMU_VIOMMU_ALLOC → EOPNOTSUPP).
+   */
+  viommuSupported?(dev: UnitDevice, type: number): boolean;
+  /**
+   * ops->viommu_init over the NEST_PARENT paging domain `parent` (the core checked that it is
+   * one): the driver's vIOMMU, or its errno. `core` answers the driver's questions about the
+   * vIOMMU's vDEVICEs (iommufd_viommu_find_dev / iommufd_viommu_get_vdev_id).
+   */
+  viommuInit?(dev: UnitDevice, type: number, parent: PagingDomainSpec, data: UserData | null, core: ViommuCore): Result<ViommuDriver>;
+  /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
+  invalidationSink?: InvalidationSink | null;
+}
+
+/** One invalidation command as the unit's queue executes it (physical IDs), e.g. an SMMU CMDQ command. */
+export interface HwInvalidation {
+  op: number;
+  words: readonly bigint[];
+}
+
+/**
+ * Where a unit's executed invalidations go: the IOTLB engine's hook. Without one the walk is
+ * live (nothing is cached), so nothing needs invalidating.
+ */
+export interface InvalidationSink {
+  issue(commands: readonly HwInvalidation[]): void;
+}
+
+/** What a vIOMMU driver may ask the iommufd core about its vIOMMU (driver.c helpers). */
+export interface ViommuCore {
+  /** iommufd_viommu_find_dev: the device whose vDEVICE has this virt_id, or null. */
+  deviceOf(virtId: bigint): UnitDevice | null;
+  /** iommufd_viommu_get_vdev_id: the virt_id of the device's vDEVICE here, or null (ENOENT). */
+  virtIdOf(dev: UnitDevice): bigint | null;
+}
+
+/**
+ * struct iommufd_viommu_ops as the core calls them. One object per vIOMMU; a driver offering
+ * several vIOMMU types returns one per type (a selftest vIOMMU is one more implementation).
+ */
+export interface ViommuDriver {
+  readonly unit: IommuUnit;
+  readonly type: number;
+  /** alloc_domain_nested: flags without IOMMU_HWPT_FAULT_ID_VALID. Absent → EOPNOTSUPP. */
+  allocNested?(flags: number, data: UserData): Result<NestedDomain>;
+  /**
+   * cache_invalidate: `handled` is what the driver leaves in array->entry_num (the core copies
+   * it back whatever the errno). Absent → EOPNOTSUPP.
+   */
+  invalidate?(array: InvalidateArray): InvalidateResult;
+  /** Driver state for STATE dumps (SMMUv3: the VMID). */
+  dumpState?(): Record<string, unknown>;
 }
 
 /** Builds a unit from its topology knobs (everything in the `iommu` object except `model`). */

@@ -14,11 +14,13 @@
  */
 
 import type { DomainSpec } from '../iommu/unit.ts';
+import { deviceAttached } from '../iotlb/unit-iotlb.ts';
 import type { IommufdContext } from './context.ts';
 import { check, fail, UapiError } from './errors.ts';
 import { createHwptPaging, destroyHwpt } from './hwpt.ts';
 import type { HwptObject, HwptPagingObject, IoasObject } from './objects.ts';
 import { DeviceObject } from './objects.ts';
+import { destroyVdevice } from './viommu.ts';
 
 export const IOMMU_NO_PASID = 0;
 
@@ -113,6 +115,8 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
     else m.hwpt = hwpt;
     // The caller drops the device's own reference on `old`; the peers' go here.
     if (m !== dev && old !== null) old.users--;
+    // The driver's context / PASID entry now names the new domain; the old tag is flushed.
+    deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : { nested: hwpt.nested, parent: hwpt.parent.domain });
   }
   return old;
 }
@@ -177,6 +181,7 @@ export function detachDevice(ctx: IommufdContext, dev: DeviceObject, pasid: numb
   if (pasid !== IOMMU_NO_PASID) dev.dev.unit.setDevPasid?.(dev.dev, 'blocked', pasid);
   if (pasid === IOMMU_NO_PASID) dev.hwpt = null;
   else dev.pasids.delete(pasid);
+  deviceAttached(dev.dev, pasid, null);
   if (!hasOtherUse(dev, hwpt)) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
   putHwpt(ctx, hwpt);
 }
@@ -187,10 +192,15 @@ function hasOtherUse(dev: DeviceObject, hwpt: HwptObject): boolean {
   return uses.length > 0;
 }
 
-/** Unbind (VFIO device fd closed): every PASID, then the RID, then the object goes. */
+/**
+ * Unbind (VFIO device fd closed): every PASID, then the RID, then (v6.17+,
+ * iommufd_device_pre_destroy) its vDEVICE is destroyed with its ID left a tombstone, then the
+ * object goes.
+ */
 export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
   for (const pasid of [...dev.pasids.keys()]) detachDevice(ctx, dev, pasid);
   if (dev.hwpt !== null) detachDevice(ctx, dev, IOMMU_NO_PASID);
+  if (dev.vdev !== null) destroyVdevice(ctx, dev.vdev, true);
   ctx.table.remove(dev);
   ctx.machineBindings.delete(dev.dev.name);
 }
@@ -198,15 +208,40 @@ export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
 /**
  * VFIO_DEVICE_BIND_IOMMUFD by topology name (the name stands for the device fd): ENODEV for a
  * name the topology lacks; EINVAL when already bound (vfio_df_ioctl_bind_iommufd: "one device
- * cannot be bound twice", df->access_granted).
+ * cannot be bound twice", df->access_granted); then the VF token (`tokenPtr`: the user address
+ * of the 16-byte UUID when VFIO_DEVICE_BIND_FLAG_TOKEN is set, else null).
  */
-export function bindDevice(ctx: IommufdContext, name: string): DeviceObject {
+export function bindDevice(ctx: IommufdContext, name: string, tokenPtr: bigint | null = null): DeviceObject {
   const dev = ctx.machine.topology.devices.get(name);
   check(dev !== undefined, 'ENODEV', `no device '${name}' in the topology`);
   check(!ctx.machineBindings.has(name), 'EINVAL', `device '${name}' is already bound`);
+  checkVfToken(ctx, dev.vfToken, tokenPtr);
   ctx.machine.failNth.point('device object');
   const obj = new DeviceObject(dev);
   ctx.table.add(obj);
   ctx.machineBindings.set(name, obj);
   return obj;
+}
+
+/**
+ * vfio_df_check_token with vfio-pci's match_token_uuid (vfio_pci_core_match_token_uuid →
+ * vfio_pci_validate_vf_token): every topology device is a vfio-pci device. With the flag the
+ * UUID is read first (EFAULT). A VF of a vfio-pci PF needs the PF's token: none or another one
+ * is EACCES. Any other device refuses a token with EINVAL ("not a PF or VF", "PF not bound to
+ * vfio-pci"). A PF with VFs in use checks its token the same way as its VFs do; a PF without
+ * VFs in use that takes a token (setting it) is not modelled.
+ */
+function checkVfToken(ctx: IommufdContext, vfToken: string | null, tokenPtr: bigint | null): void {
+  let given: string | null = null;
+  if (tokenPtr !== null) {
+    const bytes = ctx.readUser(tokenPtr, 16);
+    check(bytes !== null, 'EFAULT', 'token_uuid_ptr');
+    given = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  if (vfToken === null) {
+    check(given === null, 'EINVAL', 'a VF token for a device that is neither a VF of a vfio-pci PF nor a PF with VFs');
+    return;
+  }
+  check(given !== null, 'EACCES', 'VF token required to access device');
+  check(given === vfToken, 'EACCES', 'incorrect VF token');
 }

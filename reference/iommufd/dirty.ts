@@ -7,6 +7,11 @@
  * user pointer of any alignment, and bits are only ever set (the user zeroes the buffer).
  * `markDirtyFromBitmap` is the selftest's IOMMU_TEST_OP_DIRTY (selftest.c iommufd_test_dirty),
  * reached through the SET_DIRTY test hook.
+ *
+ * IOTLB: a leaf whose dirty bit is cleared goes into an iotlb gather and the domain is flushed
+ * over the gathered range before the call returns (iommu_read_and_clear_dirty → iommu_iotlb_sync,
+ * skipped with NO_CLEAR; iopt_clear_dirty_data likewise), so the next DMA write walks and sets D
+ * again. Switching tracking makes VT-d and AMD rewrite the PASID entry / DTE and flush the domain.
  */
 
 import type { IommufdContext } from './context.ts';
@@ -14,6 +19,22 @@ import { check } from './errors.ts';
 import type { Args, Out } from './hwpt.ts';
 import { areaLength, ULONG_MAX, U64_MAX } from './io-pagetable.ts';
 import type { HwptPagingObject } from './objects.ts';
+import { domainDirtySwitched, domainRangeChanged } from '../iotlb/unit-iotlb.ts';
+import type { PagingDomain } from './domain.ts';
+
+/** struct iommu_iotlb_gather: the span of the leaves recorded dirty (start/end only grow). */
+class Gather {
+  start = -1n;
+  last = -1n;
+  add(iova: bigint, lengthBytes: bigint): void {
+    if (this.start < 0n || iova < this.start) this.start = iova;
+    if (iova + lengthBytes - 1n > this.last) this.last = iova + lengthBytes - 1n;
+  }
+  /** iommu_iotlb_sync of the gathered span; an empty gather flushes nothing. */
+  sync(domain: PagingDomain): void {
+    if (this.start >= 0n) domainRangeChanged(domain, this.start, this.last - this.start + 1n);
+  }
+}
 
 export const IOMMU_HWPT_DIRTY_TRACKING_ENABLE = 1 << 0;
 export const IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR = 1 << 0;
@@ -26,9 +47,13 @@ export function setDirtyTracking(ctx: IommufdContext, a: Args): Out {
   check(domain.spec.dirtyOps, 'EOPNOTSUPP', 'HWPT was not allocated with DIRTY_TRACKING');
   const enable = (Number(a.flags) & IOMMU_HWPT_DIRTY_TRACKING_ENABLE) !== 0;
   if (enable) {
-    for (const area of hwpt.ioas.iopt.areas) domain.table.readAndClearDirty(area.start, areaLength(area), false, () => {});
+    const gather = new Gather();
+    for (const area of hwpt.ioas.iopt.areas) domain.table.readAndClearDirty(area.start, areaLength(area), false, (iova, len) => gather.add(iova, len));
+    gather.sync(domain);
   }
+  const changed = domain.dirtyTracking !== enable;
   domain.dirtyTracking = enable;
+  if (changed) domainDirtySwitched(domain);
   return {};
 }
 
@@ -52,7 +77,9 @@ export function getDirtyBitmap(ctx: IommufdContext, a: Args): Out {
   // Bit n stands for [iova + n·page_size, +page_size); bits are gathered per byte as JS numbers
   // (a bitmap index fits well below 2^53) and ORed into user memory one contiguous run at a time.
   const byteMasks = new Map<number, number>();
+  const gather = new Gather();
   const record = (iova: bigint, length: bigint): void => {
+    gather.add(iova, length);
     const from = iova > a.iova ? iova : a.iova;
     const to = iova + length - 1n < last ? iova + length - 1n : last;
     const lastBit = Number((to - a.iova) / a.page_size);
@@ -66,6 +93,7 @@ export function getDirtyBitmap(ctx: IommufdContext, a: Args): Out {
     const to = area.last < last ? area.last : last;
     domain.table.readAndClearDirty(from, to - from + 1n, (flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) !== 0, record);
   }
+  if ((flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) === 0) gather.sync(domain);
   const bytes = [...byteMasks.keys()].sort((x, y) => x - y);
   for (let i = 0; i < bytes.length; ) {
     let j = i + 1;

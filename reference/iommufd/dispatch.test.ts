@@ -16,7 +16,7 @@ const catalog: UapiCatalog = {
   ioctls: new Map([
     ['IOMMU_DESTROY', ioctl('IOMMU_DESTROY', 0x80, 'iommu_destroy', 8)],
     ['IOMMU_IOAS_ALLOC', ioctl('IOMMU_IOAS_ALLOC', 0x81, 'iommu_ioas_alloc', 12)],
-    ['IOMMU_VIOMMU_ALLOC', ioctl('IOMMU_VIOMMU_ALLOC', 0x90, 'iommu_ioas_alloc', 12)],
+    ['IOMMU_VEVENTQ_ALLOC', ioctl('IOMMU_VEVENTQ_ALLOC', 0x92, 'iommu_ioas_alloc', 12)],
   ]),
   structs,
   enums: new Map(),
@@ -40,6 +40,6 @@ describe('dispatch size rules (main.c iommufd_fops_ioctl; iommufd.cmd_length, cm
 
   it('unknown commands → ENOTTY; a catalogued command the reference lacks is an adapter error', () => {
     expect(dispatchIoctl(ctx(), catalog, 'IOMMU_NOPE', {})).toEqual({ errno: 'ENOTTY' });
-    expect(() => dispatchIoctl(ctx(), catalog, 'IOMMU_VIOMMU_ALLOC', { size: 12 })).toThrow(/not implemented/);
+    expect(() => dispatchIoctl(ctx(), catalog, 'IOMMU_VEVENTQ_ALLOC', { size: 12 })).toThrow(/not implemented/);
   });
 });

@@ -5,41 +5,75 @@
  * IOPTE as `not-present`, a write through a read-only IOPTE as `permission`, and a detached
  * device (blocking domain) as `blocked`.
  *
- * Nested (user-managed stage-1) translation belongs to software nesting and reports `blocked`
- * here until that lands.
+ * A nested HWPT translates in two stages (nested-walk.ts): the user-owned stage 1 in guest
+ * memory over its NEST_PARENT's table as stage 2; its faults also say which stage faulted.
+ * A nested domain whose model does not translate (the selftest mock) reports `blocked`.
+ *
+ * Translations go through the unit's IOTLB (reference/iotlb): a hit is served from the cache,
+ * a miss walks and fills. A hit the current tables no longer give is a stale use: the DMA is
+ * still served from the entry, as the hardware would, and the answer says `stale`.
  */
 
 import { FRAME_BYTES } from '../machine/physical-memory.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import type { Translation } from './domain.ts';
 import { IOMMU_NO_PASID } from './device.ts';
+import { cachedNestedTranslate, cachedTranslate } from '../iotlb/unit-iotlb.ts';
 import type { DeviceObject } from './objects.ts';
 
 export type DmaFault = 'not-present' | 'permission' | 'aperture' | 'blocked';
 
-export type DmaResult = { fault: null; t: Translation } | { fault: DmaFault };
+export type DmaResult = { fault: null; t: Translation; stale?: boolean } | { fault: DmaFault; stage?: 1 | 2; stale?: boolean };
 
-export function translate(dev: DeviceObject, pasid: number, iova: bigint, write: boolean): DmaResult {
-  const hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
-  if (hwpt === null || hwpt.kind !== 'HWPT_PAGING') return { fault: 'blocked' };
+/** Request attributes beyond the address: a privileged (supervisor) request needs a PASID. */
+export interface DmaAttrs {
+  privileged?: boolean;
+}
+
+export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, write: boolean, attrs: DmaAttrs = {}): DmaResult {
+  let hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
+  // A RID domain that holds every substream (SMMUv3 vSTE with a CD table) serves PASIDs too.
+  if (hwpt === null && dev.hwpt?.kind === 'HWPT_NESTED' && dev.hwpt.nested.substreams === true) hwpt = dev.hwpt;
+  if (hwpt === null) return { fault: 'blocked' };
+  if (hwpt.kind === 'HWPT_NESTED') {
+    // A model whose nested domain translates nothing (the selftest mock) blocks, as before.
+    if (hwpt.nested.stage1 === undefined) return { fault: 'blocked' };
+    return cachedNestedTranslate(phys, dev.dev, pasid, hwpt.parent.domain, hwpt.nested, {
+      iova,
+      pasid,
+      hasPasid: pasid !== IOMMU_NO_PASID,
+      write,
+      privileged: attrs.privileged === true,
+    });
+  }
   const { aperture } = hwpt.domain.spec;
   if (iova < aperture.start || iova > aperture.last) return { fault: 'aperture' };
-  const t = hwpt.domain.table.translate(iova);
-  if (t === null) return { fault: 'not-present' };
-  if (write ? !t.write : !t.read) return { fault: 'permission' };
   // The IOMMU updates A/D bits only while dirty tracking is on (AMD DTE.HAD, VT-d SSADE).
-  if (hwpt.domain.dirtyTracking) hwpt.domain.table.markAccess(iova, write);
-  return { fault: null, t };
+  return cachedTranslate(dev.dev, pasid, hwpt.domain, iova, write);
 }
 
 /** A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any byte moves. */
-export function dma(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, length: number, data: Uint8Array | null): { fault: DmaFault | null; data?: Uint8Array } {
+export function dma(
+  phys: PhysicalMemory,
+  dev: DeviceObject,
+  pasid: number,
+  iova: bigint,
+  length: number,
+  data: Uint8Array | null,
+  attrs: DmaAttrs = {},
+): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array; stale?: boolean } {
   const write = data !== null;
   const pieces: Array<{ phys: number; len: number; at: number }> = [];
   let done = 0;
+  let stale = false;
   while (done < length) {
-    const r = translate(dev, pasid, iova + BigInt(done), write);
-    if (r.fault !== null) return { fault: r.fault };
+    const r = translate(phys, dev, pasid, iova + BigInt(done), write, attrs);
+    if (r.stale) stale = true;
+    if (r.fault !== null) {
+      const out: { fault: DmaFault; stage?: 1 | 2; stale?: boolean } = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      if (stale) out.stale = true;
+      return out;
+    }
     const inPage = Number((iova + BigInt(done)) % BigInt(r.t.pageSizeBytes));
     const len = Math.min(length - done, r.t.pageSizeBytes - inPage, FRAME_BYTES - (r.t.physBytes % FRAME_BYTES));
     pieces.push({ phys: r.t.physBytes, len, at: done });
@@ -47,9 +81,9 @@ export function dma(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova
   }
   if (write) {
     for (const p of pieces) phys.writeBytes(p.phys, data.subarray(p.at, p.at + p.len));
-    return { fault: null };
+    return stale ? { fault: null, stale } : { fault: null };
   }
   const out = new Uint8Array(length);
   for (const p of pieces) out.set(phys.readBytes(p.phys, p.len), p.at);
-  return { fault: null, data: out };
+  return stale ? { fault: null, data: out, stale } : { fault: null, data: out };
 }

@@ -12,6 +12,7 @@ import type { HookOut_PGTABLE_DUMP } from '../../schemas/generated/protocol.ts';
 import type { PagingDomainSpec } from '../iommu/unit.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import { FormatTable } from './format-table.ts';
+import { domainCreated, domainDestroyed, domainRangeChanged } from '../iotlb/unit-iotlb.ts';
 
 export interface Prot {
   read: boolean;
@@ -43,6 +44,8 @@ export interface IoPageTable {
   readAndClearDirty(iova: bigint, lengthBytes: bigint, noClear: boolean, record: (iova: bigint, lengthBytes: bigint) => void): void;
   /** Makes the leaf covering `iova` write-dirty (the selftest's DIRTY op); false when nothing is mapped there. */
   setDirty(iova: bigint): boolean;
+  /** Bumped by every map and unmap: an IOTLB entry made at the current epoch is known to match the table. */
+  readonly epoch: number;
   /** Bytes currently mapped (leak checks). */
   mappedBytes(): number;
   /** 4 KiB frames the table's levels hold now (leak checks). */
@@ -64,7 +67,21 @@ export class PagingDomain {
   constructor(
     readonly spec: PagingDomainSpec,
     readonly table: IoPageTable,
-  ) {}
+  ) {
+    domainCreated(this);
+  }
+
+  /** iommu_unmap: the IOPTEs go, then the IOTLBs of every unit the domain is attached on (iotlb_sync). */
+  unmap(iova: bigint, lengthBytes: number): void {
+    this.table.unmap(iova, lengthBytes);
+    domainRangeChanged(this, iova, lengthBytes);
+  }
+
+  /** domain_free: the table and the driver's ids. */
+  destroy(): void {
+    this.table.destroy();
+    domainDestroyed(this);
+  }
 
   /** The smallest IOPTE size (bytes): the IOVA alignment this domain imposes. */
   get minPageBytes(): number {

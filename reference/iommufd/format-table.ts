@@ -23,6 +23,7 @@ export class FormatTable implements IoPageTable {
   private readonly unitBig: bigint;
   private readonly unitBytes: number;
   private mapped = 0;
+  epoch = 0;
   /** Ranges mapped with neither READ nor WRITE that the format skipped (io-pgtable-arm). */
   private readonly skipped = new Map<bigint, number>();
 
@@ -54,6 +55,7 @@ export class FormatTable implements IoPageTable {
       this.skipped.set(iova, lengthBytes);
       return;
     }
+    this.epoch++;
     this.pt.map(Number(iova >> this.unitBig), this.units(physBytes), this.units(lengthBytes), p, { pageSizesLg2: sizes });
     this.mapped += lengthBytes;
   }
@@ -63,6 +65,7 @@ export class FormatTable implements IoPageTable {
       this.skipped.delete(iova);
       return;
     }
+    this.epoch++;
     const want = this.units(lengthBytes);
     const got = this.pt.unmap(Number(iova >> this.unitBig), want, { partial: 'kernel' });
     if (got !== want) throw new Error(`page table unmapped ${got} of ${want} units at 0x${iova.toString(16)}`);

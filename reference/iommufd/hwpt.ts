@@ -1,6 +1,7 @@
 /**
  * HW page tables (hw_pagetable.c) and the device-side queries next to them: IOMMU_HWPT_ALLOC
- * (paging on an IOAS, nested on a NEST_PARENT paging HWPT), IOMMU_HWPT_INVALIDATE,
+ * (paging on an IOAS, nested on a NEST_PARENT paging HWPT or on a vIOMMU), IOMMU_HWPT_INVALIDATE
+ * (nested HWPT or vIOMMU),
  * IOMMU_GET_HW_INFO, and the paging-domain life cycle shared with automatic domains.
  *
  * A HWPT_PAGING's domain joins its IOAS at allocation (alignment, aperture reservation, fill),
@@ -8,13 +9,15 @@
  * Check order per ioctl is the kernel's; each is cited where it is not obvious.
  */
 
-import type { NestedDomain, UserData } from '../iommu/unit.ts';
+import type { InvalidateArray, InvalidateResult, NestedDomain, UserData } from '../iommu/unit.ts';
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../iommu/unit.ts';
 import type { IommufdContext } from './context.ts';
+import { nestedInvalidated } from '../iotlb/unit-iotlb.ts';
 import { createPageTable, PagingDomain } from './domain.ts';
 import { check, fail, UapiError } from './errors.ts';
 import type { DeviceObject, HwptObject, IoasObject } from './objects.ts';
 import { HwptNestedObject, HwptPagingObject } from './objects.ts';
+import { allocNestedOnViommu, type ViommuObject } from './viommu.ts';
 
 export type Args = Record<string, bigint>;
 export type Out = Record<string, bigint | number>;
@@ -40,7 +43,7 @@ export function createHwptPaging(ctx: IommufdContext, ioas: IoasObject, dev: Dev
   try {
     ioas.iopt.addDomain(domain);
   } catch (e) {
-    table.destroy();
+    domain.destroy();
     throw e;
   }
   const hwpt = new HwptPagingObject(ioas, domain);
@@ -53,9 +56,11 @@ export function createHwptPaging(ctx: IommufdContext, ioas: IoasObject, dev: Dev
 export function destroyHwpt(ctx: IommufdContext, hwpt: HwptObject): void {
   if (hwpt.kind === 'HWPT_PAGING') {
     hwpt.ioas.iopt.removeDomain(hwpt.domain);
-    hwpt.domain.table.destroy();
+    hwpt.domain.destroy();
     hwpt.ioas.hwpts.splice(hwpt.ioas.hwpts.indexOf(hwpt), 1);
     hwpt.ioas.users--;
+  } else if (hwpt.viommu !== null) {
+    hwpt.viommu.users--;
   } else {
     hwpt.parent.users--;
   }
@@ -94,8 +99,10 @@ export function hwptAlloc(ctx: IommufdContext, a: Args): Out {
     if (!nested.ok) fail(nested.errno, nested.why);
     hwpt = new HwptNestedObject(parent, nested.value as NestedDomain);
     parent.users++;
+  } else if (pt.kind === 'VIOMMU') {
+    hwpt = allocNestedOnViommu(ctx, pt as ViommuObject, dev, flags, dataType, dataLen, a.data_uptr);
   } else {
-    return fail('EINVAL', 'pt_id is not an IOAS or a paging HWPT');
+    return fail('EINVAL', 'pt_id is not an IOAS, a paging HWPT or a vIOMMU');
   }
   if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
     // No FAULT objects exist in this reference, so every fault_id is unknown (ENOENT).
@@ -122,16 +129,23 @@ export function hwptInvalidate(ctx: IommufdContext, a: Args): Out {
   } catch (e) {
     return respond(0, (e as UapiError).errno, 'hwpt_id');
   }
-  if (obj.kind !== 'HWPT_NESTED') return respond(0, 'EINVAL', 'not a nested HWPT');
-  const nested = (obj as HwptNestedObject).nested;
-  if (nested.invalidateUser === undefined) return respond(0, 'EOPNOTSUPP', 'driver has no cache_invalidate_user');
+  let invalidate: ((array: InvalidateArray) => InvalidateResult) | undefined;
+  if (obj.kind === 'HWPT_NESTED') {
+    const nested = (obj as HwptNestedObject).nested;
+    invalidate = nested.invalidateUser?.bind(nested);
+    if (invalidate === undefined) return respond(0, 'EOPNOTSUPP', 'driver has no cache_invalidate_user');
+  } else if (obj.kind === 'VIOMMU') {
+    const driver = (obj as ViommuObject).driver;
+    invalidate = driver.invalidate?.bind(driver);
+    if (invalidate === undefined) return respond(0, 'EOPNOTSUPP', 'vIOMMU has no cache_invalidate');
+  } else {
+    return respond(0, 'EINVAL', 'not a nested HWPT or a vIOMMU');
+  }
   const entryLen = Number(a.entry_len);
-  const r = nested.invalidateUser({
-    dataType: Number(a.data_type),
-    entryLenBytes: entryLen,
-    entryNum,
-    readEntry: (i) => ctx.readUser(a.data_uptr + BigInt(i * entryLen), entryLen),
-  });
+  const readEntry = (i: number) => ctx.readUser(a.data_uptr + BigInt(i * entryLen), entryLen);
+  const r = invalidate({ dataType: Number(a.data_type), entryLenBytes: entryLen, entryNum, readEntry });
+  // The entries the driver accepted reach the IOTLB (a vIOMMU's commands go through the unit's queue).
+  if (obj.kind === 'HWPT_NESTED') nestedInvalidated((obj as HwptNestedObject).nested, Number(a.data_type), r.handled, readEntry);
   return respond(r.handled, r.errno, 'driver invalidation');
 }
 

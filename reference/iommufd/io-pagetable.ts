@@ -425,7 +425,7 @@ export class IoPagetable {
   }
 
   private unmapAreaFrom(area: Area, domain: PagingDomain): void {
-    domain.table.unmap(area.start, area.lengthBytes);
+    domain.unmap(area.start, area.lengthBytes);
   }
 
   /**

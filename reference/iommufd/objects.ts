@@ -1,6 +1,6 @@
 /**
  * The object table of one iommufd context and the object kinds the reference implements
- * (include/linux/iommufd.h: IOAS, DEVICE, HWPT_PAGING, HWPT_NESTED, ACCESS). IDs come from an
+ * (include/linux/iommufd.h: IOAS, DEVICE, HWPT_PAGING, HWPT_NESTED, ACCESS, VIOMMU, VDEVICE). IDs come from an
  * xarray with ALLOC1 and a 31-bit limit: 1..INT_MAX, lowest free first, so destroyed IDs are
  * reused; 0 is never valid. Lookup of an unknown ID or of the wrong kind is ENOENT.
  *
@@ -17,10 +17,11 @@ import type { Device } from '../machine/topology.ts';
 import type { PagingDomain } from './domain.ts';
 import { check, fail } from './errors.ts';
 import type { IoPagetable } from './io-pagetable.ts';
+import type { VdeviceObject, ViommuObject } from './viommu.ts';
 
 export const INT_MAX = 0x7fffffff;
 
-export type ObjectKind = 'IOAS' | 'DEVICE' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'ACCESS';
+export type ObjectKind = 'IOAS' | 'DEVICE' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'ACCESS' | 'VIOMMU' | 'VDEVICE';
 
 export abstract class IommufdObject {
   id = 0;
@@ -58,8 +59,11 @@ export class HwptNestedObject extends IommufdObject {
   readonly kind = 'HWPT_NESTED';
 
   constructor(
+    /** The NEST_PARENT (for a vIOMMU's nested HWPT: the vIOMMU's, not held by this HWPT). */
     readonly parent: HwptPagingObject,
     readonly nested: NestedDomain,
+    /** Allocated on this vIOMMU (holds it), else null (holds `parent`). */
+    readonly viommu: ViommuObject | null = null,
   ) {
     super();
   }
@@ -75,6 +79,8 @@ export class DeviceObject extends IommufdObject {
   hwpt: HwptObject | null = null;
   /** PASID attachments. */
   readonly pasids = new Map<number, HwptObject>();
+  /** idev->vdev: its vDEVICE (at most one, on any vIOMMU). */
+  vdev: VdeviceObject | null = null;
 
   constructor(readonly dev: Device) {
     super();
@@ -86,6 +92,8 @@ export class ObjectTable {
   private readonly objects = new Map<number, IommufdObject>();
   /** Freed IDs below `next`, sorted ascending. */
   private readonly freeIds: number[] = [];
+  /** Tombstoned IDs: gone (lookup ENOENT) but not reusable until the context closes. */
+  private readonly tombstones = new Set<number>();
   private next = 1;
 
   add(obj: IommufdObject): number {
@@ -111,6 +119,17 @@ export class ObjectTable {
       else hi = mid;
     }
     this.freeIds.splice(lo, 0, obj.id);
+    obj.id = 0;
+  }
+
+  /**
+   * iommufd_object_tombstone_user: the object leaves the table but its ID stays taken (a later
+   * DESTROY of it is ENOENT and no new object gets it) until the context is closed.
+   */
+  tombstone(obj: IommufdObject): void {
+    if (this.objects.get(obj.id) !== obj) throw new Error(`object ${obj.id} is not in the table`);
+    this.objects.delete(obj.id);
+    this.tombstones.add(obj.id);
     obj.id = 0;
   }
 

@@ -16,6 +16,7 @@ import type { AccessObject } from './access.ts';
 import type { IommufdContext } from './context.ts';
 import type { DeviceObject, HwptNestedObject, HwptPagingObject, IoasObject, IommufdObject } from './objects.ts';
 import { PAGE_SIZE } from './io-pagetable.ts';
+import type { VdeviceObject, ViommuObject } from './viommu.ts';
 import type { IoptPages } from './pages.ts';
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -50,11 +51,25 @@ function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record
     }
     case 'HWPT_NESTED': {
       const h = o as HwptNestedObject;
-      return { ...base, parent: h.parent.id, data_type: h.nested.dataType, driver: h.nested.dumpState?.() ?? {} };
+      return {
+        ...base, parent: h.parent.id, ...(h.viommu !== null ? { viommu: h.viommu.id } : {}), data_type: h.nested.dataType,
+        driver: h.nested.dumpState?.() ?? {},
+      };
     }
     case 'DEVICE': {
       const d = o as DeviceObject;
-      return { ...base, device: d.dev.name, hwpt: d.hwpt?.id ?? null, pasids: [...d.pasids].map(([p, h]) => ({ pasid: p, hwpt: h.id })) };
+      return {
+        ...base, device: d.dev.name, hwpt: d.hwpt?.id ?? null, pasids: [...d.pasids].map(([p, h]) => ({ pasid: p, hwpt: h.id })),
+        ...(d.vdev !== null ? { vdevice: d.vdev.id } : {}),
+      };
+    }
+    case 'VIOMMU': {
+      const v = o as ViommuObject;
+      return { ...base, hwpt: v.parent.id, viommu_type: v.type, vdevices: [...v.vdevs.values()].map((d) => d.id).sort((x, y) => x - y), driver: v.driver.dumpState?.() ?? {} };
+    }
+    case 'VDEVICE': {
+      const d = o as VdeviceObject;
+      return { ...base, viommu: d.viommu.id, dev: d.dev.id, virt_id: hex(d.virtId) };
     }
     case 'ACCESS':
       return { ...base, ...(o as AccessObject).describe() };

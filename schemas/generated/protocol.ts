@@ -89,6 +89,7 @@ export type Capability =
       | "test:process"
       | "test:access-rw-slow-path"
       | "test:temp-memory-limit"
+      | "test:iotlb"
     )
   | string;
 /**
@@ -169,6 +170,13 @@ export type RpcResponse =
       id: number | null;
       error: RpcError;
     };
+/**
+ * Which stage of a nested (two-stage) translation faulted: 1 = the user-owned stage-1 table or the nested domain's own checks, 2 = the NEST_PARENT's table (a stage-1 table page, a context descriptor or the output address). Only with a fault through a nested HWPT.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "dmaStage".
+ */
+export type DmaStage = 1 | 2;
 
 /**
  * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — on an argument field, the capability a step needs when it sets that field; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
@@ -198,6 +206,13 @@ export interface WorldTopology {
   devices: {
     [k: string]: unknown;
   }[];
+  /**
+   * Physical memory size: case.schema.json#/$defs/memory.
+   */
+  memory?: {
+    bytes?: number;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 /**
@@ -358,7 +373,8 @@ export interface TestParams {
     | "PROCESS_FORK"
     | "PROCESS_EXIT"
     | "SET_DIRTY"
-    | "STATE";
+    | "STATE"
+    | "IOTLB_STATS";
   arg: JsonObject;
   /**
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
@@ -500,13 +516,22 @@ export interface HookArg_DMA_WRITE {
   pasid?: ObjectId;
   iova: U64;
   data: HexData;
+  /**
+   * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
+   */
+  privileged?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookOut_DMA_WRITE".
  */
 export interface HookOut_DMA_WRITE {
+  /**
+   * test:iotlb: the DMA was served (at least in part) by an IOTLB entry that the current tables no longer give — a translation that outlived its invalidation. Absent or false otherwise.
+   */
+  stale?: boolean;
   fault: DmaFault;
+  stage?: DmaStage;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -517,14 +542,23 @@ export interface HookArg_DMA_READ {
   pasid?: ObjectId;
   iova: U64;
   length: U64;
+  /**
+   * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
+   */
+  privileged?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookOut_DMA_READ".
  */
 export interface HookOut_DMA_READ {
+  /**
+   * test:iotlb: the DMA was served (at least in part) by an IOTLB entry that the current tables no longer give — a translation that outlived its invalidation. Absent or false otherwise.
+   */
+  stale?: boolean;
   fault: DmaFault;
   data?: HexData;
+  stage?: DmaStage;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -535,17 +569,26 @@ export interface HookArg_TRANSLATE {
   pasid?: ObjectId;
   iova: U64;
   write?: boolean;
+  /**
+   * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
+   */
+  privileged?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookOut_TRANSLATE".
  */
 export interface HookOut_TRANSLATE {
+  /**
+   * test:iotlb: the DMA was served (at least in part) by an IOTLB entry that the current tables no longer give — a translation that outlived its invalidation. Absent or false otherwise.
+   */
+  stale?: boolean;
   fault: DmaFault;
   phys?: U64;
   page_size?: U64;
   readable?: boolean;
   writeable?: boolean;
+  stage?: DmaStage;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -814,6 +857,27 @@ export interface HookOut_PROCESS_FORK {
  */
 export interface HookArg_PROCESS_EXIT {
   pid: number;
+}
+/**
+ * The counters of one IOMMU unit's IOTLB: the unit of the bound device dev_id, or the unit of the topology bridge named iommu (exactly one of them). Counters run from the world's start: hits and misses of device translations, evictions (realistic policy), invalidation operations, stale_uses (translations served by an entry the tables no longer give).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_IOTLB_STATS".
+ */
+export interface HookArg_IOTLB_STATS {
+  dev_id?: ObjectId;
+  iommu?: string;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_IOTLB_STATS".
+ */
+export interface HookOut_IOTLB_STATS {
+  hits: number;
+  misses: number;
+  evictions: number;
+  invalidations: number;
+  stale_uses: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

@@ -15,6 +15,8 @@ export interface ToyOptions {
   dirtyFailNth?: boolean;
   /** IOAS_MAP over an existing area answers EINVAL instead of EEXIST. */
   wrongOverlapErrno?: boolean;
+  /** FAIL_NTH is accepted and does nothing: no allocation ever fails. */
+  ignoreFailNth?: boolean;
   /** Throw a plain exception (an in-process crash) on this ioctl. */
   throwOn?: string;
   /** Never answer this ioctl. */
@@ -220,7 +222,7 @@ export function createToyAdapter(opts: ToyOptions = {}): Adapter {
         }
         case 'FAIL_NTH': {
           failNth = Number(arg.n);
-          armed = failNth > 0;
+          armed = failNth > 0 && opts.ignoreFailNth !== true;
           return { ret: 0, out: {} };
         }
         default:
