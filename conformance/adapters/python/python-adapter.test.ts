@@ -7,6 +7,7 @@
  * methods, the u64 wire rule) checked line by line. Skipped only when python3 is absent.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MESSAGE_MAX_BYTES } from '../../../schemas/lib/adapter.ts';
@@ -80,6 +81,11 @@ describe.skipIf(!hasPython)('python IOAS adapter (stdio)', () => {
     expect(s.fail + s.error + s.crash + s.timeout).toBe(0);
     expect(s.pass).toBeGreaterThanOrEqual(MIN_PASSES);
     expect(s.unsupported).toBe(cases.filter((lc) => lc.effectiveRequires.some((c) => !declared.has(c))).length);
+    // The adapters README shows this run's summary line: its numbers must be this run's.
+    const readme = readFileSync(join(REPO_ROOT, 'conformance', 'adapters', 'README.md'), 'utf8');
+    const shown = /^ioasid-python-ioas [^:]+: (\d+) pass, (\d+) fail, (\d+) error, (\d+) timeout, (\d+) crash, (\d+) unsupported, \.\.\.$/m.exec(readme);
+    const actual = `${s.pass} pass, ${s.fail} fail, ${s.error} error, ${s.timeout} timeout, ${s.crash} crash, ${s.unsupported} unsupported`;
+    expect(shown ? `${shown[1]} pass, ${shown[2]} fail, ${shown[3]} error, ${shown[4]} timeout, ${shown[5]} crash, ${shown[6]} unsupported` : 'no summary line in conformance/adapters/README.md', 'update the summary line in conformance/adapters/README.md').toBe(actual);
   });
 
   it('answers JSON-RPC errors for what it cannot do, and errnos for what the kernel refuses', () => {
