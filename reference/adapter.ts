@@ -185,7 +185,8 @@ export class ReferenceAdapter implements Adapter {
   }
 
   private async testAsCurrent(params: TestParams): Promise<TestResult> {
-    const hook = this.hooks[params.op];
+    // Object.hasOwn: an op named like an Object.prototype member (constructor, toString) is unknown.
+    const hook = Object.hasOwn(this.hooks, params.op) ? this.hooks[params.op] : undefined;
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const bad = validateBySchemaId(`protocol.schema.json#/$defs/hookArg_${params.op}`, params.arg ?? {});
     if (bad) throw new AdapterError(RPC_INVALID_PARAMS, formatIssues(`${params.op} arg`, bad).join('; '));
@@ -359,6 +360,9 @@ export class ReferenceAdapter implements Adapter {
       const flags = this.num(a, 'flags');
       check((flags & ~ACCESS_NEEDS_PIN_PAGES) === 0, 'EOPNOTSUPP', 'flags');
       const ioas = ctx.table.ioas(this.num(a, 'ioas_id'));
+      // selftest.c iommufd_test_create_access allocates (the selftest_access, its file, the
+      // access object) before anything is attached: one injection point for them.
+      this.machine.failNth.point('access object');
       const access = new AccessObject(flags, this.machine.memory);
       ioas.iopt.addAccess(access);
       access.ioas = ioas;
@@ -395,6 +399,8 @@ export class ReferenceAdapter implements Adapter {
       const rwLength = a.data !== undefined ? hexToBytes(a.data, 'data').length : Number(toBig(a.length, 'length') > 2n ** 40n ? 2n ** 40n : toBig(a.length, 'length'));
       check(rwLength <= ACCESS_PAGES_MAX_BYTES, 'ENOMEM', 'more than 16 MiB');
       const access = this.access(ctx, a);
+      // The selftest's bounce buffer (kvzalloc of length), after the access lookup.
+      this.machine.failNth.point('access_rw bounce buffer');
       if (a.write === true || a.data !== undefined) {
         const data = hexToBytes(a.data, 'data');
         access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true, a.slow_path === true, this.machine.memory);

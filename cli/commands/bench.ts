@@ -13,7 +13,7 @@ type Figures = Record<string, number>;
 interface Suite {
   name: string;
   what: string;
-  run(opts: { quick: boolean }): Promise<Figures>;
+  run(opts: { quick: boolean; cost?: string; print: (s: string) => void }): Promise<Figures>;
 }
 
 const suites: Suite[] = [
@@ -28,6 +28,11 @@ const suites: Suite[] = [
     run: async (o) => (await import('../../bench/ioas.ts')).benchIoas(o),
   },
   {
+    name: 'swnest',
+    what: 'guest map/unmap workloads through emulation, software nesting and native nesting: counts per guest operation and ratios',
+    run: async (o) => (await import('../../bench/swnest.ts')).benchSwnest({ quick: o.quick, costs: (await import('../../reference/vmm/cost-model.ts')).parseCostModel(o.cost), print: o.print }),
+  },
+  {
     name: 'iotlb',
     what: 'IOTLB hit lookups vs a Map cache, the uncached walk and a C open-addressing loop (cc); a NIC/storage DMA stream',
     run: async (o) => (await import('../../bench/iotlb.ts')).benchIotlb(o),
@@ -39,7 +44,7 @@ const suites: Suite[] = [
   },
 ];
 
-const usage = `usage: ioasid bench [--only <suite>[,<suite>…]] [--quick] [--json <file>]
+const usage = `usage: ioasid bench [--only <suite>[,<suite>…]] [--quick] [--json <file>] [--cost <spec>]
 
 Runs the benchmarks and prints every figure. Figures named *_ratio_* are ratios against a
 baseline measured in the same run (lower is better); others are absolute rates.
@@ -48,6 +53,9 @@ options:
   --only <list>   run only these suites (${suites.map((s) => s.name).join(', ')})
   --quick         small sizes, for a smoke run
   --json <file>   also write the figures as a flat JSON object {"<suite>.<figure>": number}
+  --cost <spec>   swnest: µs per counted operation for the estimated time, as
+                  ioctl=1,pin=0.25,pte=0.005,inval=1,trap=2,exit=2,readKib=0.05 (any subset)
+                  or a JSON file of the same keys (reference/vmm/SWNEST.md)
   --help          this text
 
 suites:
@@ -63,7 +71,7 @@ const bench: Command = {
     try {
       ({ values } = parseArgs({
         args: argv,
-        options: { only: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'string' } },
+        options: { only: { type: 'string' }, quick: { type: 'boolean' }, json: { type: 'string' }, cost: { type: 'string' } },
         strict: true,
       }));
     } catch (err) {
@@ -76,10 +84,26 @@ const bench: Command = {
       process.stderr.write(`ioasid bench: --only: unknown suite '${unknown.join(', ')}' (known: ${suites.map((s) => s.name).join(', ')})\n`);
       return EXIT_USAGE;
     }
+    if (values.cost !== undefined) {
+      // Checked before any suite runs, so a typo costs nothing.
+      try {
+        (await import('../../reference/vmm/cost-model.ts')).parseCostModel(values.cost);
+      } catch (e) {
+        process.stderr.write(`ioasid bench: ${(e as Error).message}\n`);
+        return EXIT_USAGE;
+      }
+    }
     const all: Figures = {};
     for (const suite of suites.filter((s) => wanted.includes(s.name))) {
       process.stdout.write(`# ${suite.name}: ${suite.what}\n`);
-      const figures = await suite.run({ quick: values.quick === true });
+      let figures: Figures;
+      try {
+        figures = await suite.run({ quick: values.quick === true, cost: values.cost, print: (s) => process.stdout.write(s) });
+      } catch (e) {
+        if ((e as Error).name !== 'CostModelError' && !(e as Error).message.startsWith('--cost')) throw e;
+        process.stderr.write(`ioasid bench: ${(e as Error).message}\n`);
+        return EXIT_USAGE;
+      }
       for (const [key, value] of Object.entries(figures)) {
         // Suites may or may not prefix their keys with their own name; the JSON is uniform.
         const full = key.startsWith(`${suite.name}.`) ? key : `${suite.name}.${key}`;

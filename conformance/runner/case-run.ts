@@ -4,7 +4,8 @@
  * differs from the last one sent, then the steps in fresh contexts, then every context closed
  * and — where the adapter offers STATE — a leak check: no context, object, pin or charge may
  * outlive the case. A `fail_nth` step becomes the injection sweep when the adapter offers
- * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state.
+ * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state;
+ * a case whose sweeps never injected a failure fails (it would prove nothing about error paths).
  *
  * Invariants: a case passes only if at least one comparison was made and every step met its
  * expectation; a failure records the step, the expected and the actual value.
@@ -30,7 +31,15 @@ export interface CaseEnv {
   session: Session;
   catalog: UapiCatalog;
   caseTimeoutMs: number;
+  /** Sees each step as compiled and each call the case makes (ioasid repro). */
+  trace?: (event: TraceEvent) => void;
 }
+
+/** What `ioasid repro` prints: a step as compiled, a call with its purpose, the captures a step made. */
+export type TraceEvent =
+  | { kind: 'step'; ref: StepRef; step: CaseStep; compiled: CompiledStep }
+  | { kind: 'call'; ref: StepRef | null; doing: string; method: string; params: object; result?: unknown; failure?: string }
+  | { kind: 'captured'; ref: StepRef; captures: Record<string, unknown> };
 
 /**
  * A protocol-level failure (JSON-RPC error, schema violation, timeout, crash) of one call, with
@@ -90,6 +99,8 @@ class CaseExecution {
   stepsRun = 0;
   failNthAttempts = 0;
   failNthSteps = 0;
+  /** Sweep attempts in which the injected failure happened (point n reached, the call failed). */
+  failNthInjected = 0;
   touchedProcess = false;
 
   constructor(
@@ -114,9 +125,13 @@ class CaseExecution {
   private at: { ref: StepRef | null; doing: string } = { ref: null, doing: 'setting up the world' };
 
   private async call(method: 'world' | 'open' | 'close' | 'ioctl' | 'test', params: object, hookOp?: string): Promise<unknown> {
+    const trace = this.env.trace;
     try {
-      return await this.env.session.call(method, params, this.remaining(method), hookOp);
+      const result = await this.env.session.call(method, params, this.remaining(method), hookOp);
+      trace?.({ kind: 'call', ref: this.at.ref, doing: this.at.doing, method, params, result });
+      return result;
     } catch (e) {
+      trace?.({ kind: 'call', ref: this.at.ref, doing: this.at.doing, method, params, failure: e instanceof AdapterError ? `JSON-RPC error ${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e) });
       if (e instanceof AdapterError || e instanceof ProtocolViolation || e instanceof TransportTimeout || e instanceof TransportCrash) {
         const p = params as { cmd?: string; op?: string; fd?: number };
         const target = method === 'ioctl' ? `ioctl ${p.cmd}` : method === 'test' ? `test ${p.op}` : method === 'close' ? `close fd ${p.fd}` : method;
@@ -167,8 +182,13 @@ class CaseExecution {
   async runSteps(): Promise<void> {
     const steps = this.lc.case.steps;
     for (let i = 0; i < steps.length; i++) {
+      const before = this.env.trace ? new Set(this.match.captures.keys()) : null;
       await this.runStep(steps[i], i);
       this.stepsRun++;
+      if (before) {
+        const made = [...this.match.captures].filter(([k]) => !before.has(k));
+        if (made.length > 0) this.env.trace!({ kind: 'captured', ref: stepRef(steps[i], i), captures: Object.fromEntries(made) });
+      }
     }
   }
 
@@ -182,6 +202,7 @@ class CaseExecution {
       if (e instanceof CaseError) throw new CaseError(`${describeStep(ref)}: ${e.message}`);
       throw e;
     }
+    this.env.trace?.({ kind: 'step', ref, step, compiled });
     if (compiled.kind === 'close') {
       // A context opens on first use, CLOSE included: closing a fresh context is a valid case.
       const fd = await this.fdOf(compiled.ctx);
@@ -285,6 +306,7 @@ class CaseExecution {
         return;
       }
       await this.hook('FAIL_NTH', { n: 0 }, ref);
+      this.failNthInjected++;
       if (!allowed.has(answer.errno)) {
         throw new StepFailed({ step: ref, expected: { errno: [...allowed].join('|') }, actual: { errno: answer.errno }, message: `${describeStep(ref)}: an injected allocation failure gave ${answer.errno}, expected ${[...allowed].join(' or ')}` });
       }
@@ -447,6 +469,15 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
   }
   report.steps_run = x.stepsRun;
   if (x.failNthSteps > 0) report.fail_nth = { steps: x.failNthSteps, attempts: x.failNthAttempts };
+  // A sweep proves something only where a failure was injected: a case whose sweeps never
+  // reached point 1 anywhere (an adapter that offers test:fail-nth but injects nothing) has
+  // checked no error path at all. One step may have no allocation point; a whole case may not.
+  if (outcome === null && x.failNthSteps > 0 && x.failNthInjected === 0) {
+    outcome = {
+      result: 'fail',
+      message: `fail_nth: ${x.failNthSteps} swept step(s), and no attempt reached an injection point (FAIL_NTH {n: 1} injected nothing): the implementation offers test:fail-nth but no failure was ever injected`,
+    };
+  }
   if (outcome === null && x.comparisons === 0) {
     outcome = { result: 'invalid', message: 'case error: no step compared anything (no errno, no out value, no ioctl expected to succeed)' };
   }

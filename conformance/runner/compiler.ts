@@ -57,7 +57,8 @@ export function toWire(v: bigint): Json {
 export function nameValue(catalog: UapiCatalog, enumName: string, name: string, what: string): bigint {
   const e = catalog.enums.get(enumName);
   if (!e) throw new CaseError(`${what}: unknown flag set or enum ${enumName}`);
-  const v = e.values[name] ?? e.values[e.prefix + name];
+  const own = (k: string) => (Object.hasOwn(e.values, k) ? e.values[k] : undefined);
+  const v = own(name) ?? own(e.prefix + name);
   if (v === undefined) {
     throw new CaseError(`${what}: '${name}' is not a value of ${enumName} (known: ${Object.keys(e.values).map((k) => k.startsWith(e.prefix) ? k.slice(e.prefix.length) : k).join(', ')})`);
   }
@@ -266,7 +267,7 @@ function compileHook(step: CaseStep, captures: Captures): CompiledStep {
   const h = hooks().get(step.op)!;
   const arg: JsonObject = {};
   for (const [name, value] of Object.entries(step.arg ?? {})) {
-    const kind = h.fields[name];
+    const kind = Object.hasOwn(h.fields, name) ? h.fields[name] : undefined;
     const what = `${step.op}.arg.${name}`;
     if (kind === undefined) throw new CaseError(`${what}: the ${step.op} hook takes no ${name} (it takes ${Object.keys(h.fields).join(', ') || 'nothing'})`);
     if (kind === 'u64' || kind === 'id' || kind === 'int') {

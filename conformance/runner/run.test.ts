@@ -92,6 +92,9 @@ describe('run loop verdicts', () => {
       result: 'fail',
       failure: { step: { index: 0, fail_nth: 2 }, message: 'step 0 IOMMU_IOAS_ALLOC [fail_nth=2]: state changed after the injected failure failed the call' },
     });
+    // An adapter that offers test:fail-nth but never injects tested no error path: not a pass.
+    const inert = await runCases([sweep], toy({ ignoreFailNth: true }));
+    expect(byId(inert, 'a/sweep')).toMatchObject({ result: 'fail', fail_nth: { steps: 1, attempts: 1 }, message: expect.stringMatching(/no attempt reached an injection point/) });
     const without = await runCases([sweep], toy({ dirtyFailNth: true, capabilities: ['ioas', 'test:mem', 'test:state'] }));
     expect(byId(without, 'a/sweep')).toMatchObject({ result: 'pass' });
     expect(byId(without, 'a/sweep').fail_nth).toBeUndefined();

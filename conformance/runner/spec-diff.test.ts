@@ -51,6 +51,10 @@ describe('spec diff of two folders', () => {
     expect(diff.verdict).toBe('breaking');
     expect(diff.changes).toEqual([expect.objectContaining({ kind: 'breaking', what: 'ioctl-renumbered', item: 'ioctl', path: 'IOMMU_IOAS_MAP' })]);
   });
+  it('names the cases that call the ioctl a breaking change touches', () => {
+    expect(diff.ioctl_cases).toEqual({ IOMMU_IOAS_MAP: ['ioas/map/bad-flag', 'ioas/map/new', 'ioas/map/ok'] });
+    expect(markdown).toContain('- `IOMMU_IOAS_MAP`: 3 case(s): ioas/map/bad-flag, ioas/map/new, ioas/map/ok');
+  });
   it('lists clauses added, removed and changed (whitespace alone is no change), with the cases citing them', () => {
     expect(diff.clauses.added).toEqual([{ id: 'MAP-4', file: 'spec/ioas.md', cases: ['ioas/map/new'] }]);
     expect(diff.clauses.removed).toEqual([{ id: 'MAP-3', file: 'spec/ioas.md', cases: ['ioas/map/old'] }]);
@@ -73,6 +77,23 @@ describe('spec diff of two folders', () => {
     expect(same.verdict).toBe('none');
     expect(same.changes).toEqual([]);
     expect(same.clauses).toEqual({ added: [], removed: [], changed: [] });
+  });
+});
+
+describe('spec diff: cases calling the ioctls a value change touches', () => {
+  it('a flag removed from iommufd_ioas_map_flags names the ioctls whose fields carry the set (MAP, MAP_FILE, COPY) and their cases', () => {
+    const cases = { 'ioas/map/ok': ['MAP-1'] };
+    const a = side('flags-a', OLD_SPEC, cases);
+    const b = side('flags-b', OLD_SPEC, cases);
+    const enums = join(b, 'schemas', 'defs', 'enums.schema.json');
+    const e = JSON.parse(readFileSync(enums, 'utf8'));
+    delete e.$defs.iommufd_ioas_map_flags['x-values'].IOMMU_IOAS_MAP_READABLE;
+    writeFileSync(enums, JSON.stringify(e));
+    const { diff } = specDiffOf(a, b);
+    expect(diff.changes.map((c) => `${c.kind} ${c.what} ${c.path}`)).toEqual(['breaking flag-removed iommufd_ioas_map_flags.IOMMU_IOAS_MAP_READABLE']);
+    expect(Object.keys(diff.ioctl_cases)).toEqual(['IOMMU_IOAS_COPY', 'IOMMU_IOAS_MAP', 'IOMMU_IOAS_MAP_FILE']);
+    expect(diff.ioctl_cases.IOMMU_IOAS_MAP).toEqual(['ioas/map/ok']);
+    expect(diff.ioctl_cases.IOMMU_IOAS_COPY).toEqual([]);
   });
 });
 

@@ -9,7 +9,9 @@
  * behaviour, but no rule can judge prose, so clause changes are listed for the reviewer.
  */
 import type { SpecDiff } from '../../schemas/generated/spec-diff.ts';
-import { compareCatalogs, verdictOf, type ChangeKind } from '../../schemas/lib/uapi-compat.ts';
+import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
+import { definedEntries } from '../../schemas/lib/defined-entries.ts';
+import { compareCatalogs, verdictOf, type ChangeKind, type UapiChange } from '../../schemas/lib/uapi-compat.ts';
 import type { CaseCitation, ClauseText, SpecSnapshot } from './spec-snapshot.ts';
 
 export type { SpecDiff };
@@ -21,6 +23,36 @@ function citing(cases: readonly CaseCitation[]): Map<string, string[]> {
 }
 
 const squash = (s: string): string => s.replace(/\s+/g, ' ').trim();
+
+/** The ioctls a change touches in a catalog: itself, the ioctls whose argument is the struct, or whose fields carry the set. */
+function ioctlsTouched(c: UapiChange, cat: UapiCatalog): string[] {
+  if (c.item === 'ioctl') return cat.ioctls.has(c.path) ? [c.path] : [];
+  const name = c.path.replace(/^struct /, '').split('.')[0];
+  const out: string[] = [];
+  for (const i of cat.ioctls.values()) {
+    if (i.struct === undefined) continue;
+    if ((c.item === 'struct' || c.item === 'field') && i.struct === name) out.push(i.name);
+    if ((c.item === 'enum' || c.item === 'value') && cat.structs.get(i.struct)?.fields.some((f) => f.flags === name || f.enum === name)) out.push(i.name);
+  }
+  return out;
+}
+
+/** Cases calling each ioctl that a breaking or source-only change touches. */
+function casesByIoctl(changes: readonly UapiChange[], oldS: SpecSnapshot, newS: SpecSnapshot): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const c of changes) {
+    if (c.kind === 'compatible') continue;
+    for (const [cat, cases] of [[newS.catalog, newS.cases], [oldS.catalog, oldS.cases]] as const) {
+      const touched = ioctlsTouched(c, cat);
+      for (const ioctl of touched) {
+        if (out[ioctl] !== undefined) continue;
+        out[ioctl] = cases.filter((k) => k.ops.includes(ioctl)).map((k) => k.id).sort();
+      }
+      if (touched.length > 0) break;
+    }
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
 
 export function diffSnapshots(oldS: SpecSnapshot, newS: SpecSnapshot, sides: { oldCommit?: string; newCommit?: string } = {}): SpecDiff {
   const changes = compareCatalogs(oldS.catalog, newS.catalog).map((c) => {
@@ -46,6 +78,7 @@ export function diffSnapshots(oldS: SpecSnapshot, newS: SpecSnapshot, sides: { o
     changes,
     clauses: { added, removed, changed },
     impacted_cases: [...impacted].sort(),
+    ioctl_cases: casesByIoctl(changes, oldS, newS),
     problems: [...oldS.problems.map((p) => `old: ${p}`), ...newS.problems.map((p) => `new: ${p}`)],
   };
 }
@@ -67,7 +100,7 @@ function capped(items: string[], limit: number): string {
  */
 export function renderSpecDiff(d: SpecDiff, texts?: { old: SpecSnapshot; new: SpecSnapshot }, opts: { headingLevel?: number; caseLimit?: number } = {}): string {
   const h = '#'.repeat(opts.headingLevel ?? 1);
-  const limit = opts.caseLimit ?? 25;
+  const limit = opts.caseLimit ?? 8;
   const count = (k: ChangeKind) => d.changes.filter((c) => c.kind === k).length;
   const out = [
     `${h} Spec diff: ${d.old.label} → ${d.new.label}`,
@@ -80,23 +113,30 @@ export function renderSpecDiff(d: SpecDiff, texts?: { old: SpecSnapshot; new: Sp
     out.push('', `${h}# ${KIND_TITLE[k]}`, '', '| rule | item | detail |', '|---|---|---|');
     for (const c of list) out.push(`| ${c.what} | \`${c.path}\` | ${c.detail.replace(/\|/g, '\\|')} |`);
   }
+  const withdrawn = (id: string) => /^\*\*[^*]+\*\*\s*Withdrawn\b/.test(texts?.new.clauses.get(id)?.paragraph ?? '');
   const clauseSection = (title: string, list: SpecDiff['clauses']['added'], show?: (id: string) => string[]) => {
     if (list.length === 0) return;
     out.push('', `${h}# ${title}`, '');
     for (const c of list) {
-      out.push(`- **${c.id}** (${c.file}) — ${c.cases.length ? `cited by ${capped(c.cases, limit)}` : 'cited by no case'}`);
+      out.push(`- **${c.id}**${withdrawn(c.id) ? ' (withdrawn)' : ''} (${c.file}) — ${c.cases.length ? `cited by ${capped(c.cases, limit)}` : 'cited by no case'}`);
       if (show) out.push(...show(c.id));
     }
   };
   clauseSection('Clauses added', d.clauses.added);
-  clauseSection('Clauses removed', d.clauses.removed);
+  // spec/README.md: identifiers are stable forever; a withdrawn behaviour keeps its id.
+  clauseSection('Clauses removed (identifiers are stable forever: withdraw instead, spec/README.md)', d.clauses.removed);
   clauseSection('Clauses changed', d.clauses.changed, texts ? (id) => {
     const before = texts.old.clauses.get(id)?.paragraph ?? '';
     const after = texts.new.clauses.get(id)?.paragraph ?? '';
     return ['', '  ```diff', ...before.split('\n').map((l) => `  - ${l}`), ...after.split('\n').map((l) => `  + ${l}`), '  ```'];
   } : undefined);
+  const ioctlCases = definedEntries(d.ioctl_cases);
+  if (ioctlCases.length > 0) {
+    out.push('', `${h}# Cases calling an ioctl with a breaking or source-only change`, '');
+    for (const [ioctl, ids] of ioctlCases) out.push(`- \`${ioctl}\`: ${ids.length ? `${ids.length} case(s): ${capped(ids, limit)}` : 'no case calls it'}`);
+  }
   if (d.impacted_cases.length > 0) {
-    out.push('', `${h}# Impacted cases (${d.impacted_cases.length})`, '', capped(d.impacted_cases, limit * 4));
+    out.push('', `${h}# Impacted cases (${d.impacted_cases.length})`, '', capped(d.impacted_cases, limit * 8));
   }
   if (d.problems.length > 0) {
     out.push('', `${h}# Read with problems`, '', ...d.problems.slice(0, 20).map((p) => `- ${p}`));

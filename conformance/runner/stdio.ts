@@ -2,8 +2,9 @@
  * The stdio transport: spawns the adapter command (through the shell, in its own process
  * group, so that a kill reaches whatever the command started) and speaks JSON-RPC 2.0 to it,
  * one JSON object per line each way, one request in flight at a time. Anything on stdout that
- * is not a JSON-RPC response to the request in flight is garbage and counts as a crash, and so
- * is a line longer than MESSAGE_MAX_BYTES (never assembled: line-reader.ts); stderr is free for
+ * is not a JSON-RPC response to the request in flight is garbage and counts as a crash — except
+ * a second answer to a request already answered, which is set aside (takeLateAnswers) for the
+ * run to report against the case that sent the request — and so is a line longer than MESSAGE_MAX_BYTES (never assembled: line-reader.ts); stderr is free for
  * logs and kept (bounded) as diagnostics. A request the runner would make longer than that
  * limit is not sent: the call fails with JSON-RPC error -32600, as the other side would answer. A small standard-library program in any
  * language can speak this: read a line, json-decode it, write one json line back, flush.
@@ -13,15 +14,19 @@ import { constants as osConstants } from 'node:os';
 import { AdapterError, MESSAGE_MAX_BYTES, RPC_INVALID_REQUEST } from '../../schemas/lib/adapter.ts';
 import { readLines } from './line-reader.ts';
 import { validateProtocol } from './schemas.ts';
-import { TransportCrash, type Method, type Transport, type TransportFactory } from './transport.ts';
+import { TransportCrash, type LateAnswer, type Method, type Transport, type TransportFactory } from './transport.ts';
 import type { RpcResponse } from '../../schemas/generated/protocol.ts';
 import type { AnyMember } from './types.ts';
 
 const DIAGNOSTICS_MAX_CHARS = 16_384;
 
+/** How many answered requests are remembered, to tell a late duplicate from garbage. */
+const ANSWERED_MEMORY = 4096;
+
 interface Pending {
   id: number;
   method: string;
+  label: string;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
 }
@@ -58,6 +63,10 @@ export function startStdio(command: string, opts: StdioOptions = {}): Transport 
   });
   let nextId = 1;
   let pending: Pending | null = null;
+  let label = '';
+  /** Requests answered lately: id → who sent it, in answer order (a Map keeps insertion order). */
+  const answered = new Map<number, { method: string; label: string }>();
+  let late: LateAnswer[] = [];
   let dead: string | null = null;
   let stderr = '';
 
@@ -104,12 +113,21 @@ export function startStdio(command: string, opts: StdioOptions = {}): Transport 
       return;
     }
     const m = msg as AnyMember<RpcResponse>;
+    const earlier = typeof m.id === 'number' && (!pending || m.id !== pending.id) ? answered.get(m.id) : undefined;
+    if (earlier !== undefined) {
+      // A second answer to a request already answered: not this request's answer, and not the
+      // fault of the case in flight. Discarded; the run reports it against the case that sent it.
+      late.push({ label: earlier.label, id: m.id as number, method: earlier.method });
+      return;
+    }
     if (!pending || (m.id !== pending.id && !(m.error && m.id === null))) {
       die(`answer with id ${m.id} while ${pending ? `request ${pending.id} is` : 'no request is'} in flight`);
       return;
     }
     const p = pending;
     pending = null;
+    answered.set(p.id, { method: p.method, label: p.label });
+    if (answered.size > ANSWERED_MEMORY) answered.delete(answered.keys().next().value as number);
     if (m.error) p.reject(new AdapterError(m.error.code, m.error.message, m.error.data as never));
     else p.resolve(m.result);
   };
@@ -134,7 +152,7 @@ export function startStdio(command: string, opts: StdioOptions = {}): Transport 
       if (Buffer.byteLength(text) > maxMessageBytes) {
         return reject(new AdapterError(RPC_INVALID_REQUEST, `the ${method} request of ${Buffer.byteLength(text)} bytes exceeds the ${maxMessageBytes}-byte message limit; not sent`));
       }
-      pending = { id, method, resolve: resolve as (v: unknown) => void, reject };
+      pending = { id, method, label, resolve: resolve as (v: unknown) => void, reject };
       child.stdin!.write(text + '\n');
     });
 
@@ -158,6 +176,14 @@ export function startStdio(command: string, opts: StdioOptions = {}): Transport 
       const s = stderr;
       stderr = '';
       return s;
+    },
+    setLabel(l: string) {
+      label = l;
+    },
+    takeLateAnswers() {
+      const l = late;
+      late = [];
+      return l;
     },
   };
 }

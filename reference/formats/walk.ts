@@ -17,6 +17,9 @@
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import { ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
 
+/** What a walk reads: aligned 32-bit words by byte address (PhysicalMemory, or a VMM's view of guest memory). */
+export type WordReader = Pick<PhysicalMemory, 'read32'>;
+
 export type WalkResult =
   | { ok: true; oaUnit: number; leafOaUnit: number; sizeLg2: number; perm: number; level: number; entryAddr: number; lo: number; hi: number }
   | { ok: false; fault: 'not-present' | 'table-fetch' | 'out-of-range' | 'reserved'; level: number };
@@ -37,7 +40,7 @@ function bswap32(x: number): number {
  * root smaller than 4 KiB inside its frame.
  */
 export function walkTable(
-  mem: PhysicalMemory,
+  mem: WordReader,
   format: PtFormat,
   rootFrame: number,
   iovaUnit: number,

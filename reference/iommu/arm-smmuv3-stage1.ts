@@ -227,5 +227,6 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
     rootIpa: cd.ttb0 & ~BigInt(rootBytes - 1),
     inputUnit: Number(va >> BigInt(cd.granuleLg2)),
     rules: stage1Rules(format, cd, caps, oasBits, privileged),
+    tag: cd.asid,
   };
 }

@@ -206,6 +206,11 @@ export interface Stage1Walk {
   /** The input page number the table indexes (units of 2^format.unitLg2, below 2^format.iasLg2). */
   inputUnit: number;
   rules: Stage1Rules;
+  /**
+   * The address-space tag the hardware caches this walk's translations under, when it comes
+   * from the guest's own structures (SMMUv3: the CD's ASID); absent when the host knows it.
+   */
+  tag?: number;
 }
 
 /** Stage 1 is bypassed for this request (SMMUv3 bypass vSTE, S1DSS bypass): the input is the IPA. */

@@ -116,7 +116,7 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
     // The caller drops the device's own reference on `old`; the peers' go here.
     if (m !== dev && old !== null) old.users--;
     // The driver's context / PASID entry now names the new domain; the old tag is flushed.
-    deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : null);
+    deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : { nested: hwpt.nested, parent: hwpt.parent.domain });
   }
   return old;
 }

@@ -9,10 +9,10 @@
  */
 
 import type { IoctlResult, JsonObject, WireStruct } from '../../schemas/lib/adapter.ts';
-import { AdapterError, RPC_INTERNAL, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
+import { AdapterError, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
 import { bytesToHex, copyStructFromUser, hexToBytes as codecHexToBytes, isHexBytes } from '../../schemas/lib/codec.ts';
 import type { StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
-import { u64ToWire } from '../../schemas/lib/u64.ts';
+import { parseWireInt, u64ToWire } from '../../schemas/lib/u64.ts';
 import { IOMMU_NO_PASID, attachDevice, bindDevice, detachDevice } from './device.ts';
 import type { IommufdContext } from './context.ts';
 import { check, UapiError } from './errors.ts';
@@ -32,7 +32,7 @@ const VFIO_DEVICE_DETACH_PASID = 1 << 0;
 
 function boundDevice(ctx: IommufdContext, raw: JsonObject): DeviceObject {
   const name = raw.device;
-  if (typeof name !== 'string') throw new AdapterError(RPC_INTERNAL, 'VFIO device commands name the device in arg.device');
+  if (typeof name !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, 'VFIO device commands name the device in arg.device');
   const dev = ctx.machineBindings.get(name);
   check(dev !== undefined && ctx.table.all().includes(dev), 'EINVAL', `device '${name}' is not bound to this iommufd`);
   return dev;
@@ -65,7 +65,7 @@ const HANDLERS: Record<string, Handler> = {
     check(trailing.every((b) => b === 0), 'E2BIG', 'non-zero bytes past the struct');
     const flags = Number(a.flags);
     check(BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n && (flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) === 0, 'EINVAL', 'iommufd or flags');
-    if (typeof raw.device !== 'string') throw new AdapterError(RPC_INTERNAL, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');
+    if (typeof raw.device !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');
     const tokenPtr = a.argsz >= 24n ? a.token_uuid_ptr : 0n;
     return { out_devid: bindDevice(c, raw.device, (flags & VFIO_DEVICE_BIND_FLAG_TOKEN) !== 0 ? tokenPtr : null).id };
   },
@@ -106,7 +106,11 @@ export function implementedIoctls(): string[] {
   return Object.keys(HANDLERS);
 }
 
-/** A JSON integer (number, "0x…", decimal, negative for signed fields) as a u64 bigint. */
+/**
+ * A JSON integer (number, "0x…", decimal, negative for signed fields) as a u64 bigint, by the
+ * wire rule (schemas/lib/u64.ts parseWireInt): a value past 2^64−1 or below −2^63 is the
+ * caller's invalid params, never wrapped.
+ */
 export function toBig(v: unknown, what: string): bigint {
   if (v === undefined || v === null) return 0n;
   if (typeof v === 'boolean') return v ? 1n : 0n;
@@ -114,17 +118,11 @@ export function toBig(v: unknown, what: string): bigint {
     // Fixed arrays (e.g. __reserved[3]) as little-endian bytes of their elements: only zero-ness matters to handlers.
     return v.reduce<bigint>((acc, x) => acc | toBig(x, what), 0n);
   }
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new AdapterError(RPC_INTERNAL, `${what}: ${v} is not an integer`);
-    return BigInt.asUintN(64, BigInt(v));
+  try {
+    return parseWireInt(v, what);
+  } catch (e) {
+    throw new AdapterError(RPC_INVALID_PARAMS, (e as Error).message);
   }
-  if (typeof v === 'string') {
-    const s = v.trim();
-    if (/^-?(0x[0-9a-fA-F]+|[0-9]+)$/.test(s)) {
-      return BigInt.asUintN(64, s.startsWith('-') ? -BigInt(s.slice(1)) : BigInt(s));
-    }
-  }
-  throw new AdapterError(RPC_INTERNAL, `${what}: '${String(v)}' is not an integer`);
 }
 
 /** Hex bytes, optionally "0x"-prefixed, as a hook or `__trailing` carries them; linear time. */
@@ -152,12 +150,13 @@ function truncateField(v: bigint, offsetBytes: number, sizeBytes: number, userSi
  * the size rules; without it every field is taken as given.
  */
 export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, cmd: string, arg: WireStruct): IoctlResult {
-  const handler = HANDLERS[cmd];
+  // Object.hasOwn: a command named like an Object.prototype member (constructor, __proto__) is unknown.
+  const handler = Object.hasOwn(HANDLERS, cmd) ? HANDLERS[cmd] : undefined;
   const info = catalog?.ioctls.get(cmd);
   if (handler === undefined) {
     // A command the catalog knows but the reference does not model is the adapter's failure,
     // not an errno; anything else is not an ioctl of /dev/iommu.
-    if (info !== undefined) throw new AdapterError(RPC_INTERNAL, `${cmd} is not implemented by the reference`);
+    if (info !== undefined) throw new AdapterError(RPC_INVALID_PARAMS, `${cmd} is not implemented by the reference`);
     return { errno: 'ENOTTY' };
   }
   const struct: StructInfo | undefined = info?.struct !== undefined ? catalog?.structs.get(info.struct) : undefined;

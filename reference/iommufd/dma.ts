@@ -18,8 +18,7 @@ import { FRAME_BYTES } from '../machine/physical-memory.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import type { Translation } from './domain.ts';
 import { IOMMU_NO_PASID } from './device.ts';
-import { cachedTranslate } from '../iotlb/unit-iotlb.ts';
-import { translateNested } from './nested-walk.ts';
+import { cachedNestedTranslate, cachedTranslate } from '../iotlb/unit-iotlb.ts';
 import type { DeviceObject } from './objects.ts';
 
 export type DmaFault = 'not-present' | 'permission' | 'aperture' | 'blocked';
@@ -39,7 +38,7 @@ export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number
   if (hwpt.kind === 'HWPT_NESTED') {
     // A model whose nested domain translates nothing (the selftest mock) blocks, as before.
     if (hwpt.nested.stage1 === undefined) return { fault: 'blocked' };
-    return translateNested(phys, hwpt.parent.domain, hwpt.nested, {
+    return cachedNestedTranslate(phys, dev.dev, pasid, hwpt.parent.domain, hwpt.nested, {
       iova,
       pasid,
       hasPasid: pasid !== IOMMU_NO_PASID,

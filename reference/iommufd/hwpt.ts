@@ -12,6 +12,7 @@
 import type { InvalidateArray, InvalidateResult, NestedDomain, UserData } from '../iommu/unit.ts';
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, IOMMU_HWPT_DATA_NONE, IOMMU_HWPT_FAULT_ID_VALID } from '../iommu/unit.ts';
 import type { IommufdContext } from './context.ts';
+import { nestedInvalidated } from '../iotlb/unit-iotlb.ts';
 import { createPageTable, PagingDomain } from './domain.ts';
 import { check, fail, UapiError } from './errors.ts';
 import type { DeviceObject, HwptObject, IoasObject } from './objects.ts';
@@ -141,12 +142,10 @@ export function hwptInvalidate(ctx: IommufdContext, a: Args): Out {
     return respond(0, 'EINVAL', 'not a nested HWPT or a vIOMMU');
   }
   const entryLen = Number(a.entry_len);
-  const r = invalidate({
-    dataType: Number(a.data_type),
-    entryLenBytes: entryLen,
-    entryNum,
-    readEntry: (i) => ctx.readUser(a.data_uptr + BigInt(i * entryLen), entryLen),
-  });
+  const readEntry = (i: number) => ctx.readUser(a.data_uptr + BigInt(i * entryLen), entryLen);
+  const r = invalidate({ dataType: Number(a.data_type), entryLenBytes: entryLen, entryNum, readEntry });
+  // The entries the driver accepted reach the IOTLB (a vIOMMU's commands go through the unit's queue).
+  if (obj.kind === 'HWPT_NESTED') nestedInvalidated((obj as HwptNestedObject).nested, Number(a.data_type), r.handled, readEntry);
   return respond(r.handled, r.errno, 'driver invalidation');
 }
 

@@ -20,7 +20,8 @@
  * With dirty tracking on in the parent, stage 2's own A/D follow every page stage 2 served.
  *
  * Invariant: the walk is a pure function of the tables (nothing is cached here) so an IOTLB can
- * cache its result; the only writes are the A/D updates of a successful request.
+ * cache its result; the only writes are the A/D updates of a successful request, and none with
+ * `probe` (the IOTLB re-checking a cached translation).
  */
 
 import type { PtFormat } from '../formats/format.ts';
@@ -74,7 +75,7 @@ function writeEntry(phys: PhysicalMemory, format: PtFormat, addr: number, lo: nu
  * combined translation (host physical address of `req.iova`, the smaller leaf, the combined
  * permissions for this request's privilege) or the fault and its stage.
  */
-export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nested: NestedDomain, req: NestedRequest): NestedResult {
+export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nested: NestedDomain, req: NestedRequest, probe = false): NestedResult {
   if (nested.stage1 === undefined) return { fault: 'blocked', stage: 1 };
   const readIpa64 = (ipa: bigint): bigint | Stage1Fault => {
     const r = stage2(parent, ipa, false);
@@ -87,7 +88,7 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
     // Stage 1 bypassed (SMMUv3 bypass vSTE): the input address is the IPA.
     const out = stage2(parent, req.iova, req.write);
     if (isFault(out)) return out;
-    if (parent.dirtyTracking) parent.table.markAccess(req.iova, req.write);
+    if (parent.dirtyTracking && !probe) parent.table.markAccess(req.iova, req.write);
     return { fault: null, t: { physBytes: out.physBytes, pageSizeBytes: out.pageSizeBytes, read: out.read, write: out.write } };
   }
   const { format, rules } = start;
@@ -127,6 +128,8 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
   const out = stage2(parent, outIpa, req.write);
   if (isFault(out)) return out;
 
+  // An IOTLB checking a cached translation against the tables (probe) changes nothing.
+  if (probe) return { fault: null, t: { physBytes: out.physBytes, pageSizeBytes: Math.min(2 ** w.sizeLg2, out.pageSizeBytes), read: canRead && out.read, write: canWrite && out.write } };
   // A/D: only bits not yet set are written, each write needing stage 2's write permission.
   const bits = rules.accessBits(walked, req.write);
   const updates: Array<{ e: Walked; lo: number; hi: number }> = [];

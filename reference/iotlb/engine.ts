@@ -123,7 +123,7 @@ export class IotlbEngine {
   private hits = 0;
   private misses = 0;
   private evictions = 0;
-  private invalidations = 0;
+  invalidations = 0;
   /** Counted by the caller that checks a hit against the tables (cachedTranslate). */
   staleUses = 0;
 

@@ -8,7 +8,7 @@
  * Invariant: a family never touches a page table; it only selects cache entries.
  */
 
-import type { PagingDomainSpec, UnitDevice } from '../iommu/unit.ts';
+import type { NestedDomain, PagingDomainSpec, UnitDevice } from '../iommu/unit.ts';
 import type { ByteRange, IotlbEngine } from './engine.ts';
 import type { IdAllocator } from './ids.ts';
 
@@ -52,6 +52,16 @@ export interface Family {
   unbind(u: FamilyUnit, spec: PagingDomainSpec, tag: Tag, lastOnUnit: boolean): void;
   /** The domain's last device on `u` left: per-unit ids go back (VT-d domain_detach_iommu). */
   unitReleased(u: FamilyUnit, unitIds: DomainIds): void;
+  /**
+   * The tag of a nested domain (user-owned stage 1 over a kernel stage 2) bound to (dev, pasid);
+   * `sub` −1 = taken from the guest's configuration at the first walk (SMMUv3 CD.ASID). Absent:
+   * the family's nested translations are not cached.
+   */
+  bindNested?(u: FamilyUnit, ids: BindIds, parentIds: DomainIds, pasid: number, nested: NestedDomain): Tag;
+  /** A nested domain over this parent saw its parent change [range] (VT-d: the nesting cache tag's flush). */
+  flushNestedOfParent?(u: FamilyUnit, tag: Tag, range: ByteRange | null): void;
+  /** IOMMU_HWPT_INVALIDATE entries on a nested domain (VT-d VTD_S1), applied to one of its tags. */
+  userInvalidate?(u: FamilyUnit, tag: Tag, dataType: number, entry: Uint8Array): void;
   /** The kernel changed [range] of the domain (unmap, dirty clear): the driver's iotlb_sync for one tag. */
   flushRange(u: FamilyUnit, spec: PagingDomainSpec, tag: Tag, range: ByteRange): void;
   /** The driver's whole-domain flush for one tag (dirty-tracking switch, domain-wide sync). */

@@ -44,6 +44,25 @@ export interface SmmuTlbi {
   ttl?: number;
 }
 
+/**
+ * A command as the SMMU's queue executes it (two little-endian words): TLBI fields w0 NUM
+ * 16:12, SCALE 24:20, VMID 47:32, ASID 63:48; w1 LEAF 0, TTL 9:8, TG 11:10, ADDR 63:12.
+ */
+export function decodeTlbi(w0: bigint, w1: bigint): SmmuTlbi {
+  const f = (w: bigint, hi: number, lo: number) => Number((w >> BigInt(lo)) & ((1n << BigInt(hi - lo + 1)) - 1n));
+  return {
+    opcode: f(w0, 7, 0),
+    num: f(w0, 16, 12),
+    scale: f(w0, 24, 20),
+    vmid: f(w0, 47, 32),
+    asid: f(w0, 63, 48),
+    leaf: (w1 & 1n) === 1n,
+    ttl: f(w1, 9, 8),
+    tg: f(w1, 11, 10),
+    addr: w1 & ~0xfffn,
+  };
+}
+
 /** Applies one TLBI command to the SMMU's TLB; false for an opcode that is not a TLBI this model has. */
 export function smmuTlbi(e: IotlbEngine, c: SmmuTlbi): boolean {
   const vmid = c.vmid ?? 0;
@@ -109,9 +128,21 @@ export const smmuv3Family: Family = {
   },
   unbind() {},
   unitReleased() {},
-  flushRange(u, _spec, tag, range) {
+  flushRange(u, spec, tag, range) {
     const op = tag.kind === SMMU_S2 ? CMDQ_OP_TLBI_S2_IPA : CMDQ_OP_TLBI_NH_VA;
     smmuTlbi(u.engine, rangeCommand(op, tag.group, tag.sub, range.start, range.last));
+    // arm_smmu_tlb_inv_range_domain: a nest parent's change also drops every nested stage-1 entry of the VMID.
+    if (tag.kind === SMMU_S2 && spec.nestParent) smmuTlbi(u.engine, { opcode: CMDQ_OP_TLBI_NH_ALL, vmid: tag.group });
+  },
+  bindNested(_u, _ids, parentIds, _pasid, nested) {
+    // arm_vsmmu_init (v6.17): the vSMMU's VMID is its S2 parent's (the model keeps it on the
+    // vSMMU, as the converted commands carry it); the ASID is the guest CD's.
+    const vmid = 'vsmmu' in nested ? (nested as { vsmmu: { vmid: number } }).vsmmu.vmid : parentIds.vmid;
+    return { kind: SMMU_NESTED, group: vmid, sub: -1 };
+  },
+  flushNestedOfParent(u, tag) {
+    // The parent's change drops every nested stage-1 entry of the VMID (TLBI_NH_ALL).
+    smmuTlbi(u.engine, { opcode: CMDQ_OP_TLBI_NH_ALL, vmid: tag.group });
   },
   flushAll(u, _spec, tag) {
     if (tag.kind === SMMU_S2) smmuTlbi(u.engine, { opcode: CMDQ_OP_TLBI_S12_VMALL, vmid: tag.group });

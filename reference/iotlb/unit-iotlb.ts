@@ -12,8 +12,11 @@
  * when the tables no longer give it, the DMA is a stale use (counted and reported).
  */
 
-import type { IommuUnit, PagingDomainSpec, UnitDevice } from '../iommu/unit.ts';
+import type { HwInvalidation, IommuUnit, NestedDomain, PagingDomainSpec, Stage1Fault, UnitDevice } from '../iommu/unit.ts';
 import type { PagingDomain, Translation } from '../iommufd/domain.ts';
+import { translateNested, type NestedRequest, type NestedResult } from '../iommufd/nested-walk.ts';
+import type { PhysicalMemory } from '../machine/physical-memory.ts';
+import { decodeTlbi, smmuTlbi } from './smmuv3.ts';
 import { ENTRY_DIRTY, ENTRY_READ, ENTRY_WRITE, IotlbEngine, type ByteRange, type IotlbStats } from './engine.ts';
 import type { DomainIds, Family, FamilyUnit, SharedIds, Tag } from './family.ts';
 import { IdAllocator } from './ids.ts';
@@ -23,6 +26,11 @@ import { riscvFamily } from './riscv.ts';
 import { smmuv3Family } from './smmuv3.ts';
 import { mockFamily, tceFamily } from './software.ts';
 import { vtdFamily } from './vtd.ts';
+
+const CMDQ_OP_CFGI_STE = 0x03;
+const CMDQ_OP_CFGI_STE_RANGE = 0x04;
+const CMDQ_OP_CFGI_CD = 0x05;
+const CMDQ_OP_CFGI_CD_ALL = 0x06;
 
 const FAMILIES: Record<string, Family> = {
   'intel-vtd': vtdFamily,
@@ -47,10 +55,18 @@ export class IotlbWorld implements SharedIds {
 }
 
 interface Binding {
-  domain: PagingDomain;
+  /** The PagingDomain, or the NestedDomain of a nested attach. */
+  domain: object;
+  /** A nested attach's NEST_PARENT. */
+  parent: PagingDomain | null;
   tag: Tag;
+  /** The engine context; −1 while the tag waits for the guest's configuration (SMMUv3 ASID). */
   ctx: number;
 }
+
+/** What a device's RID / PASID is attached to, as the IOTLB sees it. */
+export type BindTarget = PagingDomain | { nested: NestedDomain; parent: PagingDomain } | null;
+const targetKey = (t: Exclude<BindTarget, null>): object => ('nested' in t ? t.nested : t);
 
 /** A domain on one unit: its per-unit ids and how many bindings use it. */
 interface UnitDomain {
@@ -58,15 +74,34 @@ interface UnitDomain {
   refs: number;
 }
 
-/** The tags a domain is cached under, per unit, with how many bindings share each (flushes go once per tag). */
-const domainTags = new WeakMap<PagingDomain, Map<UnitIotlb, Map<number, { tag: Tag; refs: number }>>>();
+/** The tags a domain (paging or nested) is cached under, per unit, with how many bindings share each (flushes go once per tag). */
+type TagMap = WeakMap<object, Map<UnitIotlb, Map<number, { tag: Tag; refs: number }>>>;
+const domainTags: TagMap = new WeakMap();
+/** The tags of nested domains, under their NEST_PARENT (the parent's changes flush them). */
+const nestedTags: TagMap = new WeakMap();
+
+function addTag(map: TagMap, key: object, u: UnitIotlb, ctx: number, tag: Tag): void {
+  let perUnit = map.get(key);
+  if (perUnit === undefined) map.set(key, (perUnit = new Map()));
+  let perCtx = perUnit.get(u);
+  if (perCtx === undefined) perUnit.set(u, (perCtx = new Map()));
+  const t = perCtx.get(ctx);
+  if (t === undefined) perCtx.set(ctx, { tag, refs: 1 });
+  else t.refs++;
+}
+
+function dropTag(map: TagMap, key: object, u: UnitIotlb, ctx: number, keepAtZero: boolean): void {
+  const perCtx = map.get(key)?.get(u);
+  const t = perCtx?.get(ctx);
+  if (t !== undefined && --t.refs === 0 && !keepAtZero) perCtx!.delete(ctx);
+}
 const unitTlbs = new WeakMap<IommuUnit, UnitIotlb>();
 
 export class UnitIotlb implements FamilyUnit {
   readonly engine: IotlbEngine;
   readonly family: Family;
   private readonly locals = new Map<string, IdAllocator>();
-  private readonly domains = new Map<PagingDomain, UnitDomain>();
+  private readonly domains = new Map<object, UnitDomain>();
   private readonly bindings = new Map<UnitDevice, Map<number, Binding>>();
 
   constructor(
@@ -79,6 +114,27 @@ export class UnitIotlb implements FamilyUnit {
     if (family === undefined) throw new Error(`IOTLB: no tag scheme for model '${unit.model}'`);
     this.family = family;
     unitTlbs.set(unit, this);
+    // The unit's command queue (SMMUv3 vIOMMU commands, converted to physical VMID / SID) executes here.
+    if ('invalidationSink' in unit) (unit as { invalidationSink: unknown }).invalidationSink = { issue: (cmds: readonly HwInvalidation[]) => this.execute(cmds) };
+  }
+
+  /** SMMUv3 commands from the queue: TLBIs select entries; CFGI_* drop the configuration cache (the ASIDs read from CDs). */
+  execute(cmds: readonly HwInvalidation[]): void {
+    for (const c of cmds) {
+      if (c.op === CMDQ_OP_CFGI_STE || c.op === CMDQ_OP_CFGI_STE_RANGE || c.op === CMDQ_OP_CFGI_CD || c.op === CMDQ_OP_CFGI_CD_ALL) {
+        this.engine.invalidations++;
+        for (const perDev of this.bindings.values()) for (const b of perDev.values()) if (b.parent !== null && b.tag.sub === -1) this.forgetConfig(b);
+        continue;
+      }
+      smmuTlbi(this.engine, decodeTlbi(c.words[0] ?? 0n, c.words[1] ?? 0n));
+    }
+  }
+
+  private forgetConfig(b: Binding): void {
+    if (b.ctx < 0) return;
+    dropTag(domainTags, b.domain, this, b.ctx, false);
+    if (b.parent !== null) dropTag(nestedTags, b.parent, this, b.ctx, false);
+    b.ctx = -1;
   }
 
   get knobs(): Readonly<Record<string, unknown>> {
@@ -95,52 +151,78 @@ export class UnitIotlb implements FamilyUnit {
     return a;
   }
 
-  /** The binding of (dev, pasid), made (or moved) so that it names `domain`. */
-  binding(dev: UnitDevice, pasid: number, domain: PagingDomain): Binding {
+  /** The binding of (dev, pasid), made (or moved) so that it names `target`; null when not cached (a family without nested tags). */
+  binding(dev: UnitDevice, pasid: number, target: Exclude<BindTarget, null>): Binding | null {
     const b = this.bindings.get(dev)?.get(pasid);
-    if (b !== undefined && b.domain === domain) return b;
-    this.rebind(dev, pasid, domain);
-    return this.bindings.get(dev)!.get(pasid)!;
+    if (b !== undefined && b.domain === targetKey(target)) return b;
+    this.rebind(dev, pasid, target);
+    return this.bindings.get(dev)?.get(pasid) ?? null;
   }
 
-  /** The device's RID / PASID now uses `domain` (null: blocked or not a kernel paging domain). */
-  rebind(dev: UnitDevice, pasid: number, domain: PagingDomain | null): void {
+  /** The device's RID / PASID now uses `target` (null: blocked or detached). */
+  rebind(dev: UnitDevice, pasid: number, target: BindTarget): void {
     let perDev = this.bindings.get(dev);
     const old = perDev?.get(pasid);
     if (old !== undefined) {
-      if (old.domain === domain) return;
+      if (target !== null && old.domain === targetKey(target)) return;
       this.unbind(dev, pasid, old);
     }
-    if (domain === null) return;
+    if (target === null) return;
+    const nested = 'nested' in target ? target : null;
+    if (nested !== null && this.family.bindNested === undefined) return;
     if (perDev === undefined) this.bindings.set(dev, (perDev = new Map()));
-    let ud = this.domains.get(domain);
-    if (ud === undefined) this.domains.set(domain, (ud = { ids: {}, refs: 0 }));
-    const ids = this.shared.domainIds.get(domain.spec) ?? {};
-    const tag = this.family.bind(this, domain.spec, { domain: ids, unit: ud.ids }, dev, pasid);
+    const key = targetKey(target);
+    let ud = this.domains.get(key);
+    if (ud === undefined) this.domains.set(key, (ud = { ids: {}, refs: 0 }));
+    let tag: Tag;
+    let parent: PagingDomain | null = null;
+    if (nested !== null) {
+      parent = nested.parent;
+      const parentIds = this.shared.domainIds.get(parent.spec) ?? {};
+      tag = this.family.bindNested!(this, { domain: {}, unit: ud.ids }, parentIds, pasid, nested.nested);
+    } else {
+      const domain = target as PagingDomain;
+      tag = this.family.bind(this, domain.spec, { domain: this.shared.domainIds.get(domain.spec) ?? {}, unit: ud.ids }, dev, pasid);
+    }
     ud.refs++;
-    const ctx = this.engine.context(tag.kind, tag.group, tag.sub);
-    perDev.set(pasid, { domain, tag, ctx });
-    let perUnit = domainTags.get(domain);
-    if (perUnit === undefined) domainTags.set(domain, (perUnit = new Map()));
-    let perCtx = perUnit.get(this);
-    if (perCtx === undefined) perUnit.set(this, (perCtx = new Map()));
-    const t = perCtx.get(ctx);
-    if (t === undefined) perCtx.set(ctx, { tag, refs: 1 });
-    else t.refs++;
+    const ctx = tag.sub === -1 ? -1 : this.engine.context(tag.kind, tag.group, tag.sub);
+    perDev.set(pasid, { domain: key, parent, tag, ctx });
+    if (ctx >= 0) {
+      addTag(domainTags, key, this, ctx, tag);
+      if (parent !== null) addTag(nestedTags, parent, this, ctx, tag);
+    }
+  }
+
+  /** The context of a binding whose tag comes from the guest's configuration, once it is read. */
+  configure(b: Binding, sub: number): number {
+    b.ctx = this.engine.context(b.tag.kind, b.tag.group, sub);
+    const tag = { kind: b.tag.kind, group: b.tag.group, sub };
+    addTag(domainTags, b.domain, this, b.ctx, tag);
+    if (b.parent !== null) addTag(nestedTags, b.parent, this, b.ctx, tag);
+    return b.ctx;
   }
 
   private unbind(dev: UnitDevice, pasid: number, b: Binding): void {
     const ud = this.domains.get(b.domain)!;
-    this.family.unbind(this, b.domain.spec, b.tag, ud.refs === 1);
+    if (b.ctx >= 0) this.family.unbind(this, (b.domain as PagingDomain).spec, b.tag, ud.refs === 1);
     b.tag.free?.();
     this.bindings.get(dev)!.delete(pasid);
     if (--ud.refs === 0) {
       this.family.unitReleased(this, ud.ids);
       this.domains.delete(b.domain);
     }
-    const perCtx = domainTags.get(b.domain)?.get(this);
-    const t = perCtx?.get(b.ctx);
-    if (t !== undefined && --t.refs === 0 && !this.family.domainScopedTags) perCtx!.delete(b.ctx);
+    if (b.ctx >= 0) {
+      dropTag(domainTags, b.domain, this, b.ctx, this.family.domainScopedTags);
+      if (b.parent !== null) dropTag(nestedTags, b.parent, this, b.ctx, false);
+    }
+  }
+
+  /** A domain-scoped tag (SMMUv3, mock, TCE) exists from the domain's allocation on its unit. */
+  registerDomainTag(domain: PagingDomain): void {
+    const tag = this.family.bind(this, domain.spec, { domain: this.shared.domainIds.get(domain.spec) ?? {}, unit: {} }, { name: '', noDirty: false, pasid: false }, 0);
+    const ctx = this.engine.context(tag.kind, tag.group, tag.sub);
+    addTag(domainTags, domain, this, ctx, tag);
+    dropTag(domainTags, domain, this, ctx, true);
   }
 }
 
@@ -162,18 +244,35 @@ export function domainCreated(domain: PagingDomain): void {
   const ids: DomainIds = {};
   u.family.domainAllocated(u, domain.spec, ids);
   u.shared.domainIds.set(domain.spec, ids);
+  if (u.family.domainScopedTags) u.registerDomainTag(domain);
 }
 
-function forEachTag(domain: PagingDomain, fn: (u: UnitIotlb, tag: Tag) => void): void {
-  const perUnit = domainTags.get(domain);
+function forEachTag(domain: object, fn: (u: UnitIotlb, tag: Tag) => void, map: TagMap = domainTags): void {
+  const perUnit = map.get(domain);
   if (perUnit === undefined) return;
   for (const [u, perCtx] of perUnit) for (const { tag } of perCtx.values()) fn(u, tag);
 }
 
-/** iommu_unmap's iotlb_sync: the kernel removed [iova, iova + lengthBytes) from the domain. */
+/** iommu_unmap's iotlb_sync: the kernel removed [iova, iova + lengthBytes) from the domain (and from every nested domain over it). */
 export function domainRangeChanged(domain: PagingDomain, iova: bigint, lengthBytes: bigint | number): void {
   const range: ByteRange = { start: iova, last: iova + BigInt(lengthBytes) - 1n };
   forEachTag(domain, (u, tag) => u.family.flushRange(u, domain.spec, tag, range));
+  forEachTag(domain, (u, tag) => u.family.flushNestedOfParent?.(u, tag, range), nestedTags);
+}
+
+/**
+ * IOMMU_HWPT_INVALIDATE on a nested domain: the entries the driver accepted (the first
+ * `handled`), each applied as the driver's cache_invalidate_user flushes it.
+ */
+export function nestedInvalidated(nested: NestedDomain, dataType: number, handled: number, readEntry: (i: number) => Uint8Array | null): void {
+  const entries: Uint8Array[] = [];
+  for (let i = 0; i < handled; i++) {
+    const e = readEntry(i);
+    if (e !== null) entries.push(e);
+  }
+  forEachTag(nested, (u, tag) => {
+    for (const e of entries) u.family.userInvalidate?.(u, tag, dataType, e);
+  });
 }
 
 /** The driver's whole-domain flush (dirty tracking switched on a family that rewrites the context). */
@@ -195,8 +294,8 @@ export function domainDestroyed(domain: PagingDomain): void {
 }
 
 /** The device's RID (pasid 0) or PASID is now on `domain` (null: blocked, detached, or nested). */
-export function deviceAttached(dev: UnitDevice & { unit: IommuUnit }, pasid: number, domain: PagingDomain | null): void {
-  unitTlbs.get(dev.unit)?.rebind(dev, pasid, domain);
+export function deviceAttached(dev: UnitDevice & { unit: IommuUnit }, pasid: number, target: BindTarget): void {
+  unitTlbs.get(dev.unit)?.rebind(dev, pasid, target);
 }
 
 // ---- device DMA ----
@@ -224,7 +323,7 @@ export function cachedTranslate(dev: UnitDevice & { unit: IommuUnit }, pasid: nu
   const table = domain.table;
   const u = unitTlbs.get(dev.unit);
   if (u === undefined) return walkOnly(domain, iova, write);
-  const { ctx } = u.binding(dev, pasid, domain);
+  const { ctx } = u.binding(dev, pasid, domain)!;
   const e = u.engine;
   const hi = Number(iova >> 32n);
   const lo = Number(iova & 0xffffffffn);
@@ -272,4 +371,78 @@ function walkOnly(domain: PagingDomain, iova: bigint, write: boolean): CachedAns
   if (write ? !t.write : !t.read) return { fault: 'permission', stale: false };
   if (domain.dirtyTracking) domain.table.markAccess(iova, write);
   return { fault: null, t, stale: false };
+}
+
+/**
+ * A nested translation through the unit's IOTLB: the tag of the binding (for SMMUv3 the
+ * ASID of the guest's CD, kept in a configuration cache that CFGI commands drop), then a
+ * lookup; a miss runs the two-stage walk (nested-walk.ts, A/D updates included) and caches
+ * the combined translation (size = the smaller leaf, rights of both stages). A hit made before
+ * the last memory write is checked by a walk that changes nothing; when the tables no longer
+ * give it, the DMA is a stale use. A write through an entry cached clean walks again, so the
+ * stage-1 D and the parent's stage-2 D are set. Privileged requests are not cached (their
+ * rights differ from the unprivileged ones the entry holds).
+ */
+export function cachedNestedTranslate(phys: PhysicalMemory, dev: UnitDevice & { unit: IommuUnit }, pasid: number, parent: PagingDomain, nested: NestedDomain, req: NestedRequest): NestedResult & { stale?: boolean } {
+  const u = unitTlbs.get(dev.unit);
+  if (u === undefined || req.privileged || nested.stage1 === undefined) return translateNested(phys, parent, nested, req);
+  const b = u.binding(dev, pasid, { nested, parent });
+  if (b === null) return translateNested(phys, parent, nested, req);
+  let ctx = b.ctx;
+  if (ctx < 0) {
+    const start = nested.stage1({ ...req, readIpa64: (ipa) => readThroughStage2(phys, parent, ipa) });
+    if ('fault' in start || 'bypass' in start || start.tag === undefined) return translateNested(phys, parent, nested, req);
+    ctx = u.configure(b, start.tag);
+  }
+  const e = u.engine;
+  const hi = Number(req.iova >> 32n);
+  const lo = Number(req.iova & 0xffffffffn);
+  const slot = e.lookup(ctx, hi, lo);
+  if (slot >= 0) {
+    const s = e.sizeLg2Of(slot);
+    const off = offsetIn(hi, lo, s);
+    let stale = false;
+    if (e.epoch[slot] !== phys.writeEpoch) {
+      const cur = translateNested(phys, parent, nested, req, true);
+      const f = e.flags[slot];
+      if (cur.fault === null && cur.t.physBytes - off === e.oa[slot] && cur.t.pageSizeBytes === 2 ** s && cur.t.read === ((f & ENTRY_READ) !== 0) && cur.t.write === ((f & ENTRY_WRITE) !== 0)) {
+        e.epoch[slot] = phys.writeEpoch;
+      } else {
+        stale = true;
+        e.staleUses++;
+      }
+    }
+    const f = e.flags[slot];
+    const read = (f & ENTRY_READ) !== 0;
+    const writable = (f & ENTRY_WRITE) !== 0;
+    if (req.write ? !writable : !read) {
+      // The entry holds the combined rights; which stage refused is the walk's to say.
+      const w = translateNested(phys, parent, nested, req, true);
+      return w.fault !== null ? { ...w, stale } : { fault: 'permission', stage: 1, stale };
+    }
+    if (req.write && (f & ENTRY_DIRTY) === 0 && !stale) {
+      // The cached entry is clean: the hardware walks to set D (and the parent's D with tracking on).
+      const w = translateNested(phys, parent, nested, req);
+      if (w.fault !== null) return w;
+      e.flags[slot] = f | ENTRY_DIRTY;
+      e.epoch[slot] = phys.writeEpoch;
+    }
+    return { fault: null, t: { physBytes: e.oa[slot] + off, pageSizeBytes: 2 ** s, read, write: writable }, stale };
+  }
+  const r = translateNested(phys, parent, nested, req);
+  if (r.fault !== null) return r;
+  const s = sizeLg2Of(r.t.pageSizeBytes);
+  const flags = (r.t.read ? ENTRY_READ : 0) | (r.t.write ? ENTRY_WRITE : 0) | (req.write ? ENTRY_DIRTY : 0);
+  e.fill(ctx, hi, lo, s, r.t.physBytes - offsetIn(hi, lo, s), flags, phys.writeEpoch);
+  return r;
+}
+
+/** The guest's 64-bit word at `ipa` through stage 2 (a configuration read), or the stage-2 fault. */
+function readThroughStage2(phys: PhysicalMemory, parent: PagingDomain, ipa: bigint): bigint | Stage1Fault {
+  const { aperture } = parent.spec;
+  if (ipa < aperture.start || ipa > aperture.last) return { fault: 'aperture', stage: 2 };
+  const t = parent.table.translate(ipa);
+  if (t === null) return { fault: 'not-present', stage: 2 };
+  if (!t.read) return { fault: 'permission', stage: 2 };
+  return (BigInt(phys.read64Hi(t.physBytes)) << 32n) | BigInt(phys.read64Lo(t.physBytes));
 }

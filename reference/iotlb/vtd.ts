@@ -113,6 +113,40 @@ export const vtdFamily: Family = {
     if (tag.kind === VTD_SS) vtdIotlbInvalidate(u.engine, 'domain', tag.group);
     else vtdPiotlbInvalidate(u.engine, 'pasid', tag.group, tag.sub);
   },
+  bindNested(u, ids, _parentIds, pasid) {
+    if (ids.unit.did === undefined) {
+      const did = didAllocator(u).alloc();
+      if (did < 0) throw new Error('VT-d: no free domain ids');
+      ids.unit.did = did;
+    }
+    return { kind: VTD_NESTED, group: ids.unit.did, sub: pasid };
+  },
+  flushNestedOfParent(u, tag, range) {
+    // cache.c CACHE_TAG_NESTING_IOTLB: a type-2 IOTLB invalidation with the nested domain's DID,
+    // which in scalable mode drops every nested entry of that DID whatever the address.
+    if (range === null) return vtdIotlbInvalidate(u.engine, 'domain', tag.group);
+    const { addr, am } = vtdPsiAligned(range.start, range.last);
+    if (am > VTD_MAMV) vtdIotlbInvalidate(u.engine, 'domain', tag.group);
+    else vtdIotlbInvalidate(u.engine, 'page', tag.group, addr, am, false);
+  },
+  userInvalidate(u, tag, dataType, entry) {
+    if (dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) return;
+    const { addr, npages, leaf } = decodeVtdS1Invalidate(entry);
+    // nested.c intel_nested_flush_cache: npages U64_MAX → cache_tag_flush_all, else the range with IH = LEAF.
+    if (npages === U64_MAX) return vtdPiotlbInvalidate(u.engine, 'pasid', tag.group, tag.sub);
+    if (npages === 0n) return;
+    const r = vtdPsiAligned(addr, addr + npages * 4096n - 1n);
+    if (r.am > VTD_MAMV) vtdPiotlbInvalidate(u.engine, 'pasid', tag.group, tag.sub);
+    else vtdPiotlbInvalidate(u.engine, 'page', tag.group, tag.sub, r.addr, r.am, leaf);
+  },
 };
+
+/** struct iommu_hwpt_vtd_s1_invalidate {addr, npages, flags, __reserved}: entries the driver accepted. */
+export const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0;
+const U64_MAX = (1n << 64n) - 1n;
+export function decodeVtdS1Invalidate(entry: Uint8Array): { addr: bigint; npages: bigint; leaf: boolean } {
+  const v = new DataView(entry.buffer, entry.byteOffset, entry.byteLength);
+  return { addr: v.getBigUint64(0, true), npages: v.getBigUint64(8, true), leaf: (v.getUint32(16, true) & 1) !== 0 };
+}
 
 export type { FamilyUnit, Tag, ByteRange };

@@ -60,6 +60,12 @@ export class PhysicalMemory {
   readonly pins: PinTable = new PinTable(this);
 
   /**
+   * Bumped by every write, free and copy: an IOTLB entry of a table in this memory (a guest's
+   * stage 1) made at the current epoch is known to match the memory, so it needs no re-walk.
+   */
+  writeEpoch = 0;
+
+  /**
    * Frames start above `firstPfn` so that physical address 0 is never handed out; the machine
    * has `sizeBytes` of memory (a multiple of the frame size).
    */
@@ -156,6 +162,7 @@ export class PhysicalMemory {
 
   /** Returns frames to the allocator; their content is discarded. */
   freeFrames(pfn: number, count = 1): void {
+    this.writeEpoch++;
     for (let i = 0; i < count; i++) {
       if (!this.isAllocated(pfn + i)) throw new Error(`freeFrames: pfn 0x${(pfn + i).toString(16)} is not allocated`);
     }
@@ -226,6 +233,7 @@ export class PhysicalMemory {
 
   /** The words of frame `pfn` in place, for writing (its storage is created). */
   frameWordsForWrite(pfn: number): Uint32Array {
+    this.writeEpoch++;
     return this.frameForWrite(pfn * FRAME_BYTES);
   }
 
@@ -236,6 +244,7 @@ export class PhysicalMemory {
   }
 
   write32(phys: number, value: number): void {
+    this.writeEpoch++;
     const frame = this.storage.get(Math.floor(phys / FRAME_BYTES));
     if (frame === undefined && value === 0) {
       this.frameForRead(phys);
@@ -275,6 +284,7 @@ export class PhysicalMemory {
   }
 
   writeBytes(phys: number, data: Uint8Array): void {
+    this.writeEpoch++;
     let done = 0;
     while (done < data.length) {
       const addr = phys + done;
@@ -288,6 +298,7 @@ export class PhysicalMemory {
 
   /** Copies a whole frame's content to another frame (copy-on-write breaks, file pages). */
   copyFrame(fromPfn: number, toPfn: number): void {
+    this.writeEpoch++;
     const src = this.frameForRead(fromPfn * FRAME_BYTES);
     this.frameForRead(toPfn * FRAME_BYTES);
     if (src === undefined) this.storage.delete(toPfn);

@@ -149,6 +149,13 @@ export interface RunConfig {
    * --transcript: the folder holding one JSON-lines file of requests and responses per case.
    */
   transcripts?: string;
+  /**
+   * Lines of the expectations file whose pattern matches no loaded case (a renamed or removed case, a typo).
+   */
+  expectations_unmatched?: {
+    line: number;
+    pattern: string;
+  }[];
 }
 /**
  * This interface was referenced by `ConformanceReport`'s JSON-Schema

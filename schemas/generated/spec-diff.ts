@@ -26,6 +26,12 @@ export interface SpecDiff {
    */
   impacted_cases: string[];
   /**
+   * For every ioctl that a breaking or source-only change touches (the ioctl itself, its argument struct, or a flag set or enum one of its fields carries): the golden cases whose steps call it, from the new side (the old side for a removed ioctl). These cases send its fields by name and its values by number, so they may have to change.
+   */
+  ioctl_cases: {
+    [k: string]: string[] | undefined;
+  };
+  /**
    * Rules a side's files broke, read leniently (file: what: rule).
    */
   problems: string[];

@@ -204,8 +204,9 @@ export function hexToBytes(hex: unknown, what = TRAILING): Uint8Array {
   if (typeof hex !== 'string' || !isHexBytes(hex)) {
     throw new TypeError(`${what}: expected hex bytes (two hex digits per byte), got ${JSON.stringify(String(hex).slice(0, 80))}`);
   }
-  const b = Buffer.from(hex, 'hex');
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  const buf = Buffer.from(hex, 'hex');
+  // A copy of its own: Buffer's small results share a pool, callers may view `.buffer` from 0.
+  return new Uint8Array(buf);
 }
 
 /** Bytes to lowercase hex. */

@@ -111,11 +111,13 @@ function compareField(out: Collector, sPath: string, o: FieldInfo, n: FieldInfo)
     out.add('breaking', 'field-retyped', 'field', path, `type ${o.ctype} → ${n.ctype}: same size, but signedness, alignment or byte order is part of the ABI`);
   }
   if (o.direction !== n.direction) {
-    const readsNow = o.direction === 'out' && n.direction !== 'out';
-    const stopsWriting = o.direction !== 'in' && n.direction === 'in';
-    if (readsNow) out.add('breaking', 'field-now-read', 'field', path, `direction ${o.direction} → ${n.direction}: the kernel now reads a field old binaries leave uninitialised`);
-    else if (stopsWriting) out.add('breaking', 'field-no-longer-written', 'field', path, `direction ${o.direction} → ${n.direction}: old binaries expect the kernel to fill it`);
-    else out.add('compatible', 'field-now-written', 'field', path, `direction ${o.direction} → ${n.direction}: the kernel also writes it back; old binaries that ignore it are unaffected`);
+    const reads = (d: FieldInfo['direction']) => d !== 'out';
+    const writes = (d: FieldInfo['direction']) => d !== 'in';
+    const dir = `direction ${o.direction} → ${n.direction}`;
+    if (reads(n.direction) && !reads(o.direction)) out.add('breaking', 'field-now-read', 'field', path, `${dir}: the kernel now reads a field old binaries leave uninitialised`);
+    if (reads(o.direction) && !reads(n.direction)) out.add('breaking', 'field-no-longer-read', 'field', path, `${dir}: what old binaries pass there is now ignored`);
+    if (writes(o.direction) && !writes(n.direction)) out.add('breaking', 'field-no-longer-written', 'field', path, `${dir}: old binaries expect the kernel to fill it`);
+    if (writes(n.direction) && !writes(o.direction)) out.add('compatible', 'field-now-written', 'field', path, `${dir}: the kernel also writes it back; old binaries that ignore it are unaffected`);
   }
   const setOld = o.flags ?? o.enum;
   const setNew = n.flags ?? n.enum;

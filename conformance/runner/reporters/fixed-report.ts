@@ -50,6 +50,7 @@ export const fixedReport: Report = {
       path: 'conformance/cases/ioas/map/fixed-iova-overlap.json', clauses: ['IOAS-MAP-FIXED-2'], requires: ['ioas', 'test:refs'], result: 'fail', duration_ms: 3.5, steps_run: 3,
       message: 'step 3 (second-map) IOMMU_IOAS_MAP: expected EEXIST, got EINVAL',
       failure: { step: { index: 3, label: 'second-map', op: 'IOMMU_IOAS_MAP' }, expected: { errno: 'EEXIST' }, actual: { errno: 'EINVAL' }, message: 'step 3 (second-map) IOMMU_IOAS_MAP: expected EEXIST, got EINVAL' },
+      rerun: "npx ioasid repro ioas/map/fixed-iova-overlap --adapter 'stdio:python3 adapter.py'",
     },
     { id: 'ioas/map/known-bug', title: 'a known bug', area: 'ioas', clauses: ['IOAS-MAP-7'], requires: ['ioas'], result: 'expected fail', outcome: 'fail', duration_ms: 1, message: 'step 1 IOMMU_IOAS_MAP: iova should be 4096: expected 4096, got 8192', expectation: { pattern: 'ioas/map/known-*', expect: 'fail', reason: 'bug 7' } },
     { id: 'ioas/unmap/all', title: 'UNMAP of everything empties the IOAS', area: 'ioas', clauses: ['IOAS-UNMAP-1'], requires: ['ioas'], result: 'pass', duration_ms: 1.75, steps_run: 4 },

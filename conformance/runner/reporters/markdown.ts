@@ -7,7 +7,7 @@ import { RESULTS } from '../results.ts';
 import type { Report } from '../types.ts';
 import { reasonOf, type Reporter } from './reporter.ts';
 
-const NOT_OK = new Set(['fail', 'error', 'timeout', 'crash', 'unexpected pass']);
+const NOT_OK = new Set(['fail', 'error', 'timeout', 'crash', 'unexpected pass', 'invalid', 'flaky']);
 
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -55,6 +55,7 @@ export function renderMarkdown(r: Report): string {
         if ('expected' in c.failure) out.push(`- Expected: ${code(c.failure.expected)}`);
         if ('actual' in c.failure) out.push(`- Actual: ${code(c.failure.actual)}`);
       }
+      if (c.rerun) out.push(`- Re-run: \`${c.rerun}\``);
       if (c.diagnostics) out.push('', '```', c.diagnostics.trimEnd(), '```');
       out.push('');
     }

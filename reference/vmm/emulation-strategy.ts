@@ -1,0 +1,110 @@
+/**
+ * Emulation: the device sits on an IOAS of the VMM's own, and every translation the guest's
+ * table gives becomes an IOAS mapping (EmulatedMappings) — the fallback the RFC expects when
+ * the host cannot nest. Translate mode shadows; bypass maps guest RAM at IOVA = GPA; abort
+ * detaches the device (it is blocked).
+ *
+ * Guests that must invalidate after mapping (VT-d with caching mode, which an emulated VT-d
+ * advertises) are followed by their invalidations alone; an SMMUv3 guest maps without
+ * invalidating, so its table frames are write-protected and each store traps (`watches`).
+ */
+
+import { decodeCmdq, decodeVtdPiotlb, type GuestInvalidation } from './guest-invalidation.ts';
+import type { GuestTableConfig } from './guest-context.ts';
+import type { GuestRam } from './guest-memory.ts';
+import { EmulatedMappings } from './emulated-mappings.ts';
+import type { HostSession } from './host-session.ts';
+import { ShadowSync } from './shadow-sync.ts';
+import type { RawContext, RawInvalidation, Strategy, StrategyCounters } from './strategy.ts';
+
+/** Neutral invalidations of a raw command list (CMD_SYNC and the like drop out). */
+export function neutralInvalidations(raw: RawInvalidation): GuestInvalidation[] {
+  const out: GuestInvalidation[] = [];
+  if (raw.kind === 'cmdq') {
+    for (const c of raw.cmds) {
+      const n = decodeCmdq(c);
+      if (n !== null) out.push(n);
+    }
+  } else for (const d of raw.descs) out.push(decodeVtdPiotlb(d));
+  return out;
+}
+
+export class EmulationStrategy implements Strategy {
+  readonly name = 'emulation' as const;
+  private readonly sync: ShadowSync;
+  private readonly maps: EmulatedMappings;
+  private hwpt: number | null = null;
+  private bypassMapped = false;
+  private lastRaw: RawContext | null = null;
+
+  private constructor(
+    readonly host: HostSession,
+    readonly ram: GuestRam,
+    readonly ioasId: number,
+    /** The guest maps without invalidating (SMMUv3): watch its table frames. */
+    readonly trapWrites: boolean,
+    private readonly decode: (raw: RawContext) => Promise<GuestTableConfig>,
+  ) {
+    this.maps = new EmulatedMappings(host.client, ram, ioasId);
+    this.sync = new ShadowSync(ram, this.maps);
+  }
+
+  static async create(host: HostSession, ram: GuestRam, trapWrites: boolean, decode: (raw: RawContext) => Promise<GuestTableConfig>): Promise<EmulationStrategy> {
+    const ioas = await host.allocIoas();
+    return new EmulationStrategy(host, ram, ioas, trapWrites, decode);
+  }
+
+  async setContext(raw: RawContext, cfg: GuestTableConfig | null): Promise<void> {
+    this.lastRaw = raw;
+    const c = cfg ?? (await this.decode(raw));
+    if (this.bypassMapped) {
+      await this.host.client.ioctl('IOMMU_IOAS_UNMAP', { ioas_id: this.ioasId, iova: this.ram.gpaBase, length: this.ram.ramBytes });
+      this.maps.pagesUnpinned += this.ram.ramBytes / 4096;
+      this.bypassMapped = false;
+    }
+    if (c.mode === 'abort') {
+      await this.sync.setConfig(c);
+      if (this.hwpt !== null) await this.host.detach();
+      this.hwpt = null;
+      return;
+    }
+    if (c.mode === 'bypass') {
+      await this.sync.setConfig(c);
+      await this.host.map(this.ioasId, this.ram.hva, this.ram.ramBytes, this.ram.gpaBase);
+      this.maps.pagesPinned += this.ram.ramBytes / 4096;
+      this.bypassMapped = true;
+    } else await this.sync.setConfig(c);
+    if (this.hwpt === null) this.hwpt = await this.host.attach(this.ioasId);
+  }
+
+  async invalidate(raw: RawInvalidation): Promise<void> {
+    for (const inv of neutralInvalidations(raw)) {
+      if ((await this.sync.invalidate(inv)) === 'context' && this.lastRaw !== null) await this.setContext(this.lastRaw, null);
+    }
+  }
+
+  watches(gpa: number): boolean {
+    return this.trapWrites && this.sync.isWatched(gpa);
+  }
+
+  async tableWritten(gpa: number, lengthBytes: number): Promise<void> {
+    await this.sync.tableWritten(gpa, lengthBytes);
+  }
+
+  counters(): StrategyCounters {
+    return {
+      pagesPinned: this.maps.pagesPinned,
+      pagesUnpinned: this.maps.pagesUnpinned,
+      shadowPtesWritten: 0,
+      invalidateCalls: this.host.invalidateCalls,
+      invalidateEntries: this.host.invalidateEntries,
+      traps: this.sync.stats.traps,
+      guestBytesRead: this.sync.stats.guestBytesRead,
+      refusals: this.sync.stats.refusals,
+    };
+  }
+
+  attachedHwpt(): number | null {
+    return this.hwpt;
+  }
+}
