@@ -43,6 +43,7 @@ import { amdv1NoForceCoherence } from './bugs/amdv1-no-force-coherence.ts';
 import { bindIgnoresVfToken } from './bugs/bind-ignores-vf-token.ts';
 import { mapFileChecksFileSize } from './bugs/map-file-checks-file-size.ts';
 import { tceWindowOffsetIgnored } from './bugs/tce-window-offset-ignored.ts';
+import { amdv1DirtyBitMoved } from './bugs/amdv1-dirty-bit-moved.ts';
 import type { Mutant } from './mutant.ts';
 
 const MUTANTS: readonly Mutant[] = [
@@ -87,6 +88,7 @@ const MUTANTS: readonly Mutant[] = [
   tceWindowOffsetIgnored,
   bindIgnoresVfToken,
   mapFileChecksFileSize,
+  amdv1DirtyBitMoved,
 ];
 
 export function listMutants(): readonly Mutant[] {
