@@ -81,8 +81,9 @@ export interface CheckResult {
 }
 
 const GIB = 2 ** 30;
-const RAM_BYTES = GIB;
 const TABLE_AREA_BYTES = 64 << 20;
+/** 1 GiB of data (a 1 GiB block fits, 1 GiB aligned) and the guest's table area above it. */
+const RAM_BYTES = GIB + TABLE_AREA_BYTES;
 /** Guest IOVAs live in [8 GiB, 24 GiB): clear of every MSI window an IOAS reserves. */
 const WINDOW_PFN = (8 * GIB) / 4096;
 const WINDOW_PAGES = (16 * GIB) / 4096;
