@@ -4,6 +4,11 @@
  * IOVA (FIXED_IOVA, READABLE, WRITEABLE when the leaf is), so the kernel pins it and writes its
  * own IOPTEs; a leaf that goes or changes is one IOMMU_IOAS_UNMAP of exactly that area.
  *
+ * With `copySource` (an IOAS that maps all guest RAM at IOVA = GPA, kept by the VMM) a guest
+ * leaf becomes an IOMMU_IOAS_COPY from it instead of a MAP: the new area shares the source's
+ * pages, so whether the kernel pins again is the implementation's answer (the benchmark reads
+ * it from ACCOUNTING), not this sink's.
+ *
  * Every device request is unprivileged here, so a leaf only privileged requests may use is not
  * mapped (the device faults, as it would through the guest's table). Counters: ioctls go
  * through the client; pages pinned and unpinned are the MAP/UNMAP lengths (iommufd pins a
@@ -37,6 +42,7 @@ export class EmulatedMappings implements ShadowSink {
     readonly client: UapiClient,
     readonly ram: GuestRam,
     readonly ioasId: number,
+    readonly copySource: number | null = null,
   ) {}
 
   /** Index of the first area ending after `pfn`. */
@@ -87,7 +93,9 @@ export class EmulatedMappings implements ShadowSink {
     for (const w of want.values()) {
       if (!this.ram.inRam(w.gpa, w.pages * 4096)) continue; // outside guest RAM: the device faults
       const flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (w.write ? IOMMU_IOAS_MAP_WRITEABLE : 0);
-      await this.client.ioctl('IOMMU_IOAS_MAP', { ioas_id: this.ioasId, flags, user_va: this.ram.hvaOf(w.gpa), length: w.pages * 4096, iova: w.iovaPfn * 4096 });
+      if (this.copySource !== null) {
+        await this.client.ioctl('IOMMU_IOAS_COPY', { flags, dst_ioas_id: this.ioasId, src_ioas_id: this.copySource, length: w.pages * 4096, dst_iova: w.iovaPfn * 4096, src_iova: w.gpa });
+      } else await this.client.ioctl('IOMMU_IOAS_MAP', { ioas_id: this.ioasId, flags, user_va: this.ram.hvaOf(w.gpa), length: w.pages * 4096, iova: w.iovaPfn * 4096 });
       this.pagesPinned += w.pages;
       added.push(w);
     }
