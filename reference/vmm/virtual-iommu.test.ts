@@ -96,3 +96,26 @@ describe('software nesting of an ARM guest on VT-d', () => {
     expect(await client.hook('TRANSLATE', { dev_id: viommu.devId, iova: gpa })).toMatchObject({ fault: null, writeable: true });
   });
 });
+
+describe('context changes through invalidation', () => {
+  it.each(['swnest', 'emulation'] as const)('%s: a CD made valid and announced with CFGI_CD starts translating', async (strategy) => {
+    const { driver, translate, viommu } = await boot({ model: 'intel-vtd' }, ARM, strategy);
+    await driver.map(IOVA, 12, viommu.ram.gpaBase, RW);
+    expect((await translate(IOVA)).fault).toBeNull();
+    // The guest clears CD.V (word 0 bit 31) and says so: the device is cut off.
+    const w0 = await viommu.ram.readWords64(driver.cdGpa, 1);
+    const [lo, hi] = w0[0];
+    const word = (l: number): Uint8Array => {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setUint32(0, l >>> 0, true);
+      new DataView(b.buffer).setUint32(4, hi, true);
+      return b;
+    };
+    await viommu.ram.write(driver.cdGpa, word(lo & ~(1 << 31)));
+    await viommu.invalidateCmdq([[0x05n, 1n]]);
+    expect((await translate(IOVA)).fault).not.toBeNull();
+    await viommu.ram.write(driver.cdGpa, word(lo));
+    await viommu.invalidateCmdq([[0x05n, 1n]]);
+    expect((await translate(IOVA)).fault).toBeNull();
+  });
+});
