@@ -37,6 +37,8 @@ export class EmulatedMappings implements ShadowSink {
   private areas: Area[] = [];
   pagesPinned = 0;
   pagesUnpinned = 0;
+  /** IOMMU_IOAS_UNMAPs made: each makes the kernel invalidate the host IOTLB over its range. */
+  unmaps = 0;
 
   constructor(
     readonly client: UapiClient,
@@ -88,6 +90,7 @@ export class EmulatedMappings implements ShadowSink {
       }
       await this.client.ioctl('IOMMU_IOAS_UNMAP', { ioas_id: this.ioasId, iova: a.iovaPfn * 4096, length: a.pages * 4096 });
       this.pagesUnpinned += a.pages;
+      this.unmaps++;
     }
     const added: Area[] = [];
     for (const w of want.values()) {
@@ -107,6 +110,7 @@ export class EmulatedMappings implements ShadowSink {
     for (const a of this.areas) {
       await this.client.ioctl('IOMMU_IOAS_UNMAP', { ioas_id: this.ioasId, iova: a.iovaPfn * 4096, length: a.pages * 4096 });
       this.pagesUnpinned += a.pages;
+      this.unmaps++;
     }
     this.areas = [];
   }

@@ -108,7 +108,8 @@ export class EmulationStrategy implements Strategy {
       pagesUnpinned: this.maps.pagesUnpinned,
       shadowPtesWritten: 0,
       invalidateCalls: this.host.invalidateCalls,
-      invalidateEntries: this.host.invalidateEntries,
+      // The VMM sends none; the kernel invalidates the IOTLB once per UNMAP it makes.
+      invalidateEntries: this.host.invalidateEntries + this.maps.unmaps,
       traps: this.sync.stats.traps,
       guestBytesRead: this.sync.stats.guestBytesRead,
       refusals: this.sync.stats.refusals,
