@@ -4,6 +4,7 @@
  * 0 success, 1 the checked thing failed (a non-conforming run, a failing check), 2 usage or
  * infrastructure error.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export interface Command {
@@ -38,4 +39,18 @@ export function parseFlags<T extends ParseArgsConfig>(name: string, usage: strin
 /** True when argv asks for help, wherever the flag stands. */
 export function wantsHelp(argv: string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
+}
+
+/** A flag's non-negative integer value, or the fallback when the flag is absent. */
+export function nonNegativeInt(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isInteger(n) || n < 0) throw new Error(`${flag} ${text}: expected a non-negative integer`);
+  return n;
+}
+
+/** --cases paths must exist: a typo is a usage error that writes nothing, not an empty run. */
+export function checkCasePaths(paths: readonly string[]): void {
+  const missing = paths.filter((p) => !existsSync(p));
+  if (missing.length > 0) throw new Error(`--cases ${missing.join(', ')}: no such file or folder`);
 }

@@ -10,7 +10,7 @@
  */
 
 import type { Adapter, CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlResult, JsonObject, OpenResult, TestParams, TestResult, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
-import { AdapterError, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
+import { AdapterError, HOOK_DATA_MAX_BYTES, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../schemas/lib/catalog.ts';
 import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/lib/validate.ts';
@@ -63,8 +63,8 @@ function lowestFreeFd(used: Set<number>): number {
 const PFN_BATCH_ELEMENT_BYTES = 12;
 
 const IOMMUFD_TYPE = 0x3b;
-/** Hooks that hand bytes back (MEM_READ, DMA_READ, CHECK_REFS) refuse more than this. */
-const HOOK_MAX_BYTES = 256 * 1024 * 1024;
+/** CHECK_REFS answers one number a page: it refuses ranges longer than this. */
+const REFS_MAX_BYTES = 256 * 1024 * 1024;
 const IOMMUFD_CMD_BASE = 0x80;
 /** IOMMU_HW_QUEUE_ALLOC: the last slot of the (non-test) iommufd ioctl table. */
 const IOMMUFD_CMD_LAST = 0x94;
@@ -185,7 +185,8 @@ export class ReferenceAdapter implements Adapter {
   }
 
   private async testAsCurrent(params: TestParams): Promise<TestResult> {
-    const hook = this.hooks[params.op];
+    // Object.hasOwn: an op named like an Object.prototype member (constructor, toString) is unknown.
+    const hook = Object.hasOwn(this.hooks, params.op) ? this.hooks[params.op] : undefined;
     if (hook === undefined) throw new AdapterError(RPC_METHOD_NOT_FOUND, `test hook ${params.op} is not offered`);
     const bad = validateBySchemaId(`protocol.schema.json#/$defs/hookArg_${params.op}`, params.arg ?? {});
     if (bad) throw new AdapterError(RPC_INVALID_PARAMS, formatIssues(`${params.op} arg`, bad).join('; '));
@@ -223,10 +224,17 @@ export class ReferenceAdapter implements Adapter {
   }
 
   /** A byte count a hook materialises in memory: bounded, or the adapter refuses the request. */
-  private bytesLen(a: JsonObject, key: string): number {
+  private bytesLen(a: JsonObject, key: string, max = HOOK_DATA_MAX_BYTES): number {
     const n = this.num(a, key);
-    if (n > HOOK_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `${key} ${n} exceeds the ${HOOK_MAX_BYTES}-byte limit of this hook`);
+    if (n > max) throw new AdapterError(RPC_INVALID_PARAMS, `${key} ${n} exceeds the ${max}-byte limit of this hook`);
     return n;
+  }
+
+  /** Hex data a hook writes: bounded like what a hook reads. */
+  private data(a: JsonObject, key: string): Uint8Array {
+    const bytes = hexToBytes(a[key], key);
+    if (bytes.length > HOOK_DATA_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `${key} exceeds the ${HOOK_DATA_MAX_BYTES}-byte limit of this hook`);
+    return bytes;
   }
 
   private num(a: JsonObject, key: string): number {
@@ -289,7 +297,7 @@ export class ReferenceAdapter implements Adapter {
       return {};
     },
     MEM_WRITE: (_c, a) => {
-      check(this.machine.memory.write(this.num(a, 'addr'), hexToBytes(a.data, 'data')), 'EFAULT', 'addr');
+      check(this.machine.memory.write(this.num(a, 'addr'), this.data(a, 'data')), 'EFAULT', 'addr');
       return {};
     },
     MEM_READ: (_c, a) => {
@@ -299,7 +307,7 @@ export class ReferenceAdapter implements Adapter {
     },
     DMA_WRITE: (c, a) => {
       const ctx = this.need(c);
-      const data = hexToBytes(a.data, 'data');
+      const data = this.data(a, 'data');
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), data.length, data, this.dmaAttrs(a));
       const out: JsonObject = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (r.stale) out.stale = true;
@@ -320,7 +328,7 @@ export class ReferenceAdapter implements Adapter {
       if (r.stale) out.stale = true;
       return out;
     },
-    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length')) }),
+    CHECK_REFS: (_c, a) => ({ refs: this.machine.memory.refs(this.num(a, 'addr'), this.bytesLen(a, 'length', REFS_MAX_BYTES)) }),
     ACCOUNTING: () => {
       const acc = this.machine.accounting;
       return { user_pages: acc.userLockedPages, mm_pages: acc.mmLockedPages, pinned_pages: acc.mmPinnedPages };
@@ -352,6 +360,9 @@ export class ReferenceAdapter implements Adapter {
       const flags = this.num(a, 'flags');
       check((flags & ~ACCESS_NEEDS_PIN_PAGES) === 0, 'EOPNOTSUPP', 'flags');
       const ioas = ctx.table.ioas(this.num(a, 'ioas_id'));
+      // selftest.c iommufd_test_create_access allocates (the selftest_access, its file, the
+      // access object) before anything is attached: one injection point for them.
+      this.machine.failNth.point('access object');
       const access = new AccessObject(flags, this.machine.memory);
       ioas.iopt.addAccess(access);
       access.ioas = ioas;
@@ -388,6 +399,8 @@ export class ReferenceAdapter implements Adapter {
       const rwLength = a.data !== undefined ? hexToBytes(a.data, 'data').length : Number(toBig(a.length, 'length') > 2n ** 40n ? 2n ** 40n : toBig(a.length, 'length'));
       check(rwLength <= ACCESS_PAGES_MAX_BYTES, 'ENOMEM', 'more than 16 MiB');
       const access = this.access(ctx, a);
+      // The selftest's bounce buffer (kvzalloc of length), after the access lookup.
+      this.machine.failNth.point('access_rw bounce buffer');
       if (a.write === true || a.data !== undefined) {
         const data = hexToBytes(a.data, 'data');
         access.rw(toBig(a.iova, 'iova'), BigInt(data.length), data, true, a.slow_path === true, this.machine.memory);

@@ -25,4 +25,19 @@ describe('reference input validation', () => {
     await a.world({ topology: { bridges: [], devices: [] } });
     await expect(a.test({ op: 'MMAP', arg: { length: -1 } })).rejects.toMatchObject({ code: RPC_INVALID_PARAMS });
   });
+
+  it('refuses a u64 past 2^64-1 on every path instead of wrapping it (issue #15, defect 4)', async () => {
+    const a = createReferenceAdapter();
+    await a.world({ topology: { bridges: [], devices: [] } });
+    const { fd } = await a.open({});
+    // 2^64 + 16384 and 2^64: twenty digits, so the schema's [0-9]{1,20} lets them through.
+    await expect(a.test({ fd, op: 'MMAP', arg: { length: '18446744073709568000' } })).rejects.toMatchObject({ code: RPC_INVALID_PARAMS });
+    await expect(a.test({ fd, op: 'SET_MEMLOCK_LIMIT', arg: { pages: '18446744073709551616' } })).rejects.toMatchObject({ code: RPC_INVALID_PARAMS });
+    await expect(a.test({ fd, op: 'MEM_READ', arg: { addr: '99999999999999999999', length: 1 } })).rejects.toMatchObject({ code: RPC_INVALID_PARAMS });
+    // The limit was not changed to 0 by the refused call: a 1-page pin in USER mode still fits.
+    expect(await a.test({ fd, op: 'ACCOUNTING', arg: {} })).toMatchObject({ ret: 0 });
+    await expect(a.ioctl({ fd, cmd: 'IOMMU_IOAS_MAP', arg: { size: 40, flags: 6, ioas_id: 1, __reserved: 0, user_va: 0x1000000, length: '18446744073709551616', iova: 0 } })).rejects.toMatchObject({ code: RPC_INVALID_PARAMS });
+    // A u64 written as a string within range is still taken.
+    expect(await a.test({ fd, op: 'SET_MEMLOCK_LIMIT', arg: { pages: '4096' } })).toEqual({ ret: 0, out: {} });
+  });
 });

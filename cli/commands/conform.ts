@@ -7,42 +7,65 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../command.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, checkCasePaths, nonNegativeInt, parseFlags, type Command } from '../command.ts';
 import { parseAdapterSpec } from '../../conformance/runner/adapter-spec.ts';
 import { inProcessFactory } from '../../conformance/runner/in-process.ts';
 import { getMutant, listMutants } from '../../conformance/mutants/registry.ts';
 import { mutantAdapterFactory, withMutant } from '../../conformance/mutants/run-mutant.ts';
 import { DEFAULT_CASES_DIR, loadCases } from '../../conformance/runner/case-loader.ts';
 import { loadCatalog } from '../../conformance/runner/catalog-source.ts';
-import { loadExpectations } from '../../conformance/runner/expectations.ts';
+import { loadExpectations, unmatchedExpectations } from '../../conformance/runner/expectations.ts';
+import { failedIds, foldRerun, previousReport } from '../../conformance/runner/last-failed.ts';
+import { defaultReportDir, rerunCommand } from '../../conformance/runner/report-dir.ts';
+import { suggest } from '../../conformance/runner/suggest.ts';
 import { createProgress } from '../../conformance/runner/progress.ts';
-import { loadRenames } from '../../conformance/runner/renames.ts';
+import { loadRenames, oldIdsOf } from '../../conformance/runner/renames.ts';
 import { renderJsonReport } from '../../conformance/runner/render-json.ts';
 import { runFailed, runSuite } from '../../conformance/runner/run.ts';
 import { parseShard, selectCases } from '../../conformance/runner/select.ts';
 import { parseFormats, writeReport } from '../../conformance/runner/write-report.ts';
 
-const usage = `usage: ioasid conform [options]
+const usage = `usage: ioasid conform [options] [<case id | id prefix/ | glob>…]
 
-Run the golden cases against an implementation and write reports.
+Run the golden cases against an implementation and write reports. Positional arguments select
+cases by id, id prefix (hwpt/nested/) or glob (ioas/map/*, **/fail-nth-*); each must select
+something.
 
   --adapter <spec>        reference (default) | stdio:'<command>' | module:<path>
-  --cases <path>          a case folder or file; repeatable (default conformance/cases)
-  --report <dir>          where the reports go (default reports/<implementation>/,
-                          reports/reference/ for the reference)
+  --cases <path>          a case folder or file; repeatable (default conformance/cases); a path
+                          that does not exist is a usage error
+  --report <dir>          where the reports go (default reports/reference/ for the reference,
+                          reports/<adapter program>-<hash of --adapter>/ otherwise, so runs of
+                          different adapters never share a folder)
   --json <file>           also write report.json here
   --format <list>         json,md,html,junit,ktap (default: all)
   --expectations <file>   known failures/skips: '<id or glob> fail|skip [reason]' per line
+  --clause <id>           run only cases citing this spec clause (repeatable, globs allowed)
+  --last-failed           re-run only what failed (or was flaky) in the report folder's last
+                          run, and fold the new results into that report
   --filter <glob>         run only matching case ids (repeatable; must select something)
   --requires <cap>        run only cases needing this capability (repeatable, or a,b)
   --skip-feature <cap>    leave out cases needing this capability (repeatable, or a,b)
   --shard <i/n>           run the i-th of n disjoint shards
+  --repeat <n>            run every case n times; passed some times only → flaky
+  --retries <n>           try a case that did not pass up to n more times; passed later → flaky
+  --workers <n>           run cases on n adapter instances at once (default 1)
+  --transcript            write every request and response of each case as JSON lines in
+                          <report>/transcripts/<case id>.jsonl
   --timeout <ms>          time limit per case (default 30000)
   --hello-timeout <ms>    time limit for the adapter's hello (default 30000)
   --restart-budget <n>    adapter restarts allowed after crashes/timeouts (default 10)
+  --deadline <s>          time budget of the whole run in seconds (default 7200; 0: none); the
+                          cases left when it passes are not run, and the run counts as stopped
   --bail                  stop after the first failing case
   --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
+  --quiet                 print only the final summary and errors
+  --verbose               one line per case (the default shows a progress bar on a terminal
+                          and nothing per case otherwise)
   --help                  this text
+
+Every case that does not pass carries in each report the command that re-runs it alone
+(ioasid repro <case-id> --adapter …).
 
 Exit status: 0 nothing failed; 1 a case failed or the run stopped early; 2 usage or adapter error.
 `;
@@ -51,16 +74,8 @@ function list(values: string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(',')).map((s) => s.trim()).filter(Boolean);
 }
 
-function positiveInt(text: string | undefined, flag: string, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} ${text}: expected a non-negative integer`);
-  return n;
-}
-
-export function slugify(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || 'implementation';
-}
+/** Two hours: the whole suite takes about a minute on the reference, and a slow adapter whose every case times out would otherwise run for about 8 hours. */
+const DEFAULT_DEADLINE_S = 7200;
 
 /** What conform needs from outside; tests give a small catalog instead of the full one. */
 export interface ConformDeps {
@@ -86,55 +101,99 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       json: { type: 'string' },
       format: { type: 'string' },
       expectations: { type: 'string' },
+      clause: { type: 'string', multiple: true },
+      'last-failed': { type: 'boolean', default: false },
       filter: { type: 'string', multiple: true },
       requires: { type: 'string', multiple: true },
       'skip-feature': { type: 'string', multiple: true },
       shard: { type: 'string' },
+      repeat: { type: 'string' },
+      retries: { type: 'string' },
+      workers: { type: 'string' },
+      transcript: { type: 'boolean', default: false },
       timeout: { type: 'string' },
       'hello-timeout': { type: 'string' },
       'restart-budget': { type: 'string' },
+      deadline: { type: 'string' },
       bail: { type: 'boolean', default: false },
       mutant: { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
     },
-    allowPositionals: false,
+    allowPositionals: true,
   });
   if (parsed === null) return EXIT_USAGE;
   const opts = parsed.values;
+  const say = (line: string) => {
+    if (!opts.quiet) process.stderr.write(`${line}\n`);
+  };
   try {
     const formats = parseFormats(opts.format ?? 'json,md,html,junit,ktap');
-    const caseTimeoutMs = positiveInt(opts.timeout, '--timeout', 30_000);
-    const helloTimeoutMs = positiveInt(opts['hello-timeout'], '--hello-timeout', 30_000);
-    const restartBudget = positiveInt(opts['restart-budget'], '--restart-budget', 10);
+    const caseTimeoutMs = nonNegativeInt(opts.timeout, '--timeout', 30_000);
+    const helloTimeoutMs = nonNegativeInt(opts['hello-timeout'], '--hello-timeout', 30_000);
+    const restartBudget = nonNegativeInt(opts['restart-budget'], '--restart-budget', 10);
+    const deadlineMs = nonNegativeInt(opts.deadline, '--deadline', DEFAULT_DEADLINE_S) * 1000;
+    const repeat = nonNegativeInt(opts.repeat, '--repeat', 1);
+    const retries = nonNegativeInt(opts.retries, '--retries', 0);
+    const workers = nonNegativeInt(opts.workers, '--workers', 1);
+    if (repeat < 1) throw new Error('--repeat 0: expected at least 1');
+    if (workers < 1) throw new Error('--workers 0: expected at least 1');
     const shard = opts.shard ? parseShard(opts.shard) : undefined;
-    const casePaths = opts.cases && opts.cases.length > 0 ? opts.cases : [DEFAULT_CASES_DIR];
+    const givenCases = opts.cases && opts.cases.length > 0 ? opts.cases : undefined;
+    const casePaths = givenCases ?? [DEFAULT_CASES_DIR];
+    checkCasePaths(casePaths);
     const expectations = opts.expectations ? loadExpectations(opts.expectations) : undefined;
+    const dir = opts.report ?? defaultReportDir(opts.adapter!, opts.mutant);
+    // --last-failed reads the folder's last report before anything runs or is written.
+    const previous = opts['last-failed'] ? previousReport(dir) : null;
+    if (opts['last-failed'] && !previous) throw new Error(`--last-failed: no report.json in ${dir} (run once without it, or give --report)`);
+    const only = previous ? failedIds(previous.report) : undefined;
+    if (previous && only!.size === 0) {
+      say(`--last-failed: nothing failed in ${previous.path}; nothing to run, nothing written`);
+      return EXIT_OK;
+    }
     const { cases, invalid } = loadCases(casePaths);
     for (const i of invalid) process.stderr.write(`invalid case ${i.path}${i.pointer ? ` at ${i.pointer}` : ''}: ${i.message} [${i.rule}]\n`);
+    const renames = loadRenames();
+    const unmatched = expectations ? unmatchedExpectations(expectations, cases.map((c) => c.case.id), (id) => oldIdsOf(renames, id)) : [];
+    for (const e of unmatched) process.stderr.write(`${opts.expectations}:${e.line}: '${e.pattern}' matches no case${suggest(e.pattern, cases.map((c) => c.case.id))}\n`);
     const selected = selectCases(cases, {
+      select: parsed.positionals,
+      clauses: opts.clause,
+      only,
       filter: opts.filter,
       requires: list(opts.requires),
       skipFeatures: list(opts['skip-feature']),
       shard,
     });
+    if (previous) say(`--last-failed: ${selected.length} case(s) that failed in ${previous.path}`);
     const catalog = await deps.loadCatalog();
     const adapter = await parseAdapterSpec(opts.adapter!, catalog);
     // --mutant: the embedded reference with one seeded bug, to see which cases catch it.
     const mutant = opts.mutant === undefined ? null : mutantNamed(opts.mutant, adapter.config.kind);
     const factory = mutant ? inProcessFactory(mutantAdapterFactory(mutant, catalog)) : adapter.factory;
-    const progress = createProgress();
+    const progress = createProgress(process.stderr, { quiet: opts.quiet!, verbose: opts.verbose! });
     let started = false;
-    const report = await withMutant(mutant, () => runSuite({
+    // A slow adapter (a VM booting, a kernel module loading) gets a note instead of silence.
+    const helloNote = setTimeout(() => say(`waiting for ${opts.adapter}'s hello (up to ${helloTimeoutMs} ms)…`), 1000);
+    let report = await withMutant(mutant, () => runSuite({
       factory,
       adapter: adapter.config,
       catalog,
       cases: selected,
       invalid,
       expectations,
-      renames: loadRenames(),
+      renames,
       caseTimeoutMs,
       helloTimeoutMs,
       restartBudget,
+      deadlineMs,
       bail: opts.bail!,
+      repeat,
+      retries,
+      workers,
+      transcriptDir: opts.transcript ? dir : undefined,
+      rerun: (id) => rerunCommand(id, { adapter: opts.adapter!, cases: givenCases, mutant: mutant?.name }),
       config: {
         command_line: ['conform', ...argv],
         cases: casePaths,
@@ -143,8 +202,16 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
         expectations: opts.expectations,
         requires: list(opts.requires),
         skip_features: list(opts['skip-feature']),
+        select: parsed.positionals,
+        clauses: opts.clause,
+        ...(previous ? { last_failed: previous.path } : {}),
+        ...(repeat > 1 ? { repeat } : {}),
+        ...(retries > 0 ? { retries } : {}),
+        ...(workers > 1 ? { workers } : {}),
+        ...(opts.transcript ? { transcripts: join(dir, 'transcripts') } : {}),
       },
       onSmoke: (s) => {
+        clearTimeout(helloNote);
         progress.smoke(s);
       },
       onCase: (r, done, total) => {
@@ -154,11 +221,11 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
         }
         progress.caseDone(r, done, total);
       },
-    }));
+      onNote: say,
+    })).finally(() => clearTimeout(helloNote));
     progress.stop();
-    // The embedded reference reports to reports/reference/ (as the README says); any other
-    // implementation to a folder named after what it said in hello.
-    const dir = opts.report ?? join('reports', mutant ? `reference-mutant-${mutant.name}` : adapter.config.kind === 'reference' ? 'reference' : slugify(report.implementation?.name ?? adapter.config.kind));
+    if (unmatched.length > 0) report.run.expectations_unmatched = unmatched.map((e) => ({ line: e.line, pattern: e.pattern }));
+    if (previous) report = foldRerun(previous.report, report);
     const written = writeReport(report, dir, formats);
     if (opts.json) {
       mkdirSync(dirname(opts.json), { recursive: true });
@@ -166,10 +233,11 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       written.push(opts.json);
     }
     const s = report.summary.by_result;
+    const extra = (['flaky', 'invalid'] as const).filter((k) => (s[k] ?? 0) > 0).map((k) => `, ${s[k]} ${k}`).join('');
     process.stderr.write(
       `${report.implementation ? `${report.implementation.name} ${report.implementation.version}` : 'adapter'}: ` +
         `${s.pass} pass, ${s.fail} fail, ${s.error} error, ${s.timeout} timeout, ${s.crash} crash, ${s.unsupported} unsupported, ` +
-        `${s['expected fail']} expected fail, ${s['unexpected pass']} unexpected pass, ${s.skipped} skipped` +
+        `${s['expected fail']} expected fail, ${s['unexpected pass']} unexpected pass, ${s.skipped} skipped${extra}` +
         `${report.summary.not_run ? `, ${report.summary.not_run} not run` : ''}${invalid.length ? `, ${invalid.length} invalid case file(s)` : ''}\n` +
         `${report.completed ? '' : `run stopped early: ${report.abort_reason}\n`}reports: ${written.join(', ')}\n`,
     );

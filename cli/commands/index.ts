@@ -7,6 +7,9 @@ import list from './list.ts';
 import spec from './spec.ts';
 import gen from './gen.ts';
 import bench from './bench.ts';
+import repro from './repro.ts';
+import schema from './schema.ts';
+import review from './review.ts';
 import swnest from './swnest.ts';
 
-export const commands: Command[] = [conform, serve, report, list, spec, gen, bench, swnest];
+export const commands: Command[] = [conform, repro, serve, report, list, spec, schema, review, gen, bench, swnest];

@@ -13,7 +13,8 @@ const usage = `usage: ioasid serve [--adapter reference|module:<path>]
 Serve the reference implementation (or an in-process adapter module) as a stdio adapter:
 JSON-RPC 2.0 requests one per line on stdin, one response line each on stdout, logs on
 stderr. Methods: hello, world, open, close, ioctl, test, shutdown (schemas/protocol.schema.json).
-Exits 0 after answering shutdown or at the end of stdin.
+A request line longer than 64 MiB (MESSAGE_MAX_BYTES) is answered with JSON-RPC error -32600
+and id null, unread. Exits 0 after answering shutdown or at the end of stdin.
 
   --adapter <spec>   reference (default) | module:<path> (default export: a function returning an Adapter)
   --help             this text

@@ -2,6 +2,7 @@
  * `ioasid spec coverage`: per spec clause, the cases that cite it; fails on gaps and unknown citations.
  * `ioasid spec selftests`: the kernel selftest ledger (conformance/selftests.json) against the
  * cases' `source` fields: counts per fixture and the not-ported list; fails when they disagree.
+ * `ioasid spec diff`: the review of a specification change (cli/commands/spec-diff.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,9 +10,11 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, parseFlags, type Command } from '../c
 import { DEFAULT_CASES_DIR, REPO_ROOT, loadCases } from '../../conformance/runner/case-loader.ts';
 import { coverage, coverageFailed, loadClauses, renderCoverage } from '../../conformance/runner/spec-coverage.ts';
 import { DEFAULT_LEDGER_PATH, loadLedger, renderLedger, summarizeLedger } from '../../conformance/selftests-ledger.ts';
+import { runSpecDiff, specDiffUsage } from './spec-diff.ts';
 
 const usage = `usage: ioasid spec coverage [--spec <dir>] [--cases <path>]… [--json <file>] [--report <dir>]
        ioasid spec selftests [--ledger <file>] [--cases <path>]… [--json <file>]
+       ioasid spec diff <old> <new> [--json <file>] [--report <dir>] [--repo <dir>]
 
 coverage:
 
@@ -35,10 +38,11 @@ from the ledger, or an instance list that is not the fixtures' expansion.
   --cases <path>   a case folder or file; repeatable (default conformance/cases)
   --json <file>    write the counts, lists and problems as JSON
 
-  --help           this text
-`;
+diff:
+${specDiffUsage.slice(specDiffUsage.indexOf('\n\n') + 2)}`;
 
 async function run(argv: string[]): Promise<number> {
+  if (argv[0] === 'diff') return runSpecDiff(argv.slice(1));
   const parsed = parseFlags('spec', usage, {
     args: argv,
     allowPositionals: true,
@@ -53,7 +57,7 @@ async function run(argv: string[]): Promise<number> {
   if (parsed === null) return EXIT_USAGE;
   const sub = parsed.positionals[0];
   if ((sub !== 'coverage' && sub !== 'selftests') || parsed.positionals.length !== 1) {
-    process.stderr.write(`ioasid spec: expected 'coverage' or 'selftests'\n\n${usage}`);
+    process.stderr.write(`ioasid spec: expected 'coverage', 'selftests' or 'diff'\n\n${usage}`);
     return EXIT_USAGE;
   }
   const o = parsed.values;
@@ -112,5 +116,5 @@ function runCoverage(o: Options): number {
   }
 }
 
-const spec: Command = { name: 'spec', summary: 'spec clauses and their case coverage; the kernel selftest ledger', usage, run };
+const spec: Command = { name: 'spec', summary: 'spec clauses and their case coverage; the kernel selftest ledger; diff two spec versions', usage, run };
 export default spec;

@@ -12,6 +12,7 @@ import { AccessObject } from '../../reference/iommufd/access.ts';
 import { Accounting } from '../../reference/iommufd/accounting.ts';
 import { IommufdContext } from '../../reference/iommufd/context.ts';
 import { IoPagetable } from '../../reference/iommufd/io-pagetable.ts';
+import { PageTable } from '../../reference/formats/page-table.ts';
 import { ObjectTable } from '../../reference/iommufd/objects.ts';
 import { IoptPages } from '../../reference/iommufd/pages.ts';
 import { ProcessMemory } from '../../reference/machine/process-memory.ts';
@@ -31,7 +32,9 @@ const KNOWN_GAPS: Record<string, string> = {
 
 const PATCHED_CLASSES: Array<{ prototype: object; name: string }> = [
   IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory, ProfileUnit,
-].map((c) => ({ prototype: c.prototype as object, name: c.name }));
+].map((c) => ({ prototype: c.prototype as object, name: c.name }))
+  // Format mutants patch the static PageTable.create (format-patch.ts).
+  .concat([{ prototype: PageTable as object, name: 'PageTable(static)' }]);
 
 function methodSnapshot(): Map<string, unknown> {
   const out = new Map<string, unknown>();

@@ -31,6 +31,17 @@ import { unmapKeepsPins } from './bugs/unmap-keeps-pins.ts';
 import { unmapKeepsPte } from './bugs/unmap-keeps-pte.ts';
 import { unmapLastPageLeftMapped } from './bugs/unmap-last-page-left-mapped.ts';
 import { unmapPartialSucceeds } from './bugs/unmap-partial-succeeds.ts';
+import { amdv1WriteBitMoved } from './bugs/amdv1-write-bit-moved.ts';
+import { armS1ApBitsSwapped } from './bugs/arm-s1-ap-bits-swapped.ts';
+import { armS1NoAccessFlag } from './bugs/arm-s1-no-access-flag.ts';
+import { riscvWriteBitMoved } from './bugs/riscv-write-bit-moved.ts';
+import { vtdssDirtyBitMoved } from './bugs/vtdss-dirty-bit-moved.ts';
+import { vtdssPageSizeBitMoved } from './bugs/vtdss-page-size-bit-moved.ts';
+import { vtdssWriteBitMoved } from './bugs/vtdss-write-bit-moved.ts';
+import { amdv1NoForceCoherence } from './bugs/amdv1-no-force-coherence.ts';
+import { bindIgnoresVfToken } from './bugs/bind-ignores-vf-token.ts';
+import { mapFileChecksFileSize } from './bugs/map-file-checks-file-size.ts';
+import { tceWindowOffsetIgnored } from './bugs/tce-window-offset-ignored.ts';
 import type { Mutant } from './mutant.ts';
 
 const MUTANTS: readonly Mutant[] = [
@@ -63,6 +74,17 @@ const MUTANTS: readonly Mutant[] = [
   nestedPermsLeafOnly,
   nestedAccessedLeafOnly,
   getInfoChainPastArgsz,
+  vtdssWriteBitMoved,
+  vtdssPageSizeBitMoved,
+  vtdssDirtyBitMoved,
+  amdv1WriteBitMoved,
+  riscvWriteBitMoved,
+  armS1ApBitsSwapped,
+  armS1NoAccessFlag,
+  amdv1NoForceCoherence,
+  tceWindowOffsetIgnored,
+  bindIgnoresVfToken,
+  mapFileChecksFileSize,
 ];
 
 export function listMutants(): readonly Mutant[] {

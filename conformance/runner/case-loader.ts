@@ -2,7 +2,9 @@
  * Finds and loads case files: every `*.json` below each given folder (or the given files),
  * parsed, checked against case.schema.json and against the runner's own rules — the id is the
  * path below the cases folder, ids are unique, a named topology exists, capability names are
- * known. A file that breaks a rule is returned as an InvalidCase (path, JSON pointer, rule,
+ * known, errno names, ops and arg fields are known (case-lint.ts). A JSON syntax error names
+ * its line and column; a file in a cases folder that is not `*.json` is reported (see
+ * isIgnoredFile for the ones left alone). A file that breaks a rule is returned as an InvalidCase (path, JSON pointer, rule,
  * message) and never stops the others from loading.
  *
  * Topologies by name are looked up in `topologies/` next to the cases folder, then in
@@ -11,6 +13,9 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
+import { getCatalog } from '../../schemas/lib/catalog.ts';
+import { jsonErrorWhere, lintCase } from './case-lint.ts';
 import { hooks, knownCapabilities, validateCase, validateTopology } from './schemas.ts';
 import type { GoldenCase, InvalidCase, LoadedCase, Topology } from './types.ts';
 
@@ -24,12 +29,22 @@ export interface LoadResult {
   invalid: InvalidCase[];
 }
 
-function listJson(dir: string): string[] {
+/**
+ * Files in a cases folder that are not cases and are left alone: documentation (`*.md`), the
+ * folder's own tests (`*.test.ts`) and hidden files (`.gitkeep`). Any other file that is not
+ * `*.json` is reported: a case saved as `.jsonc` or `.json.bak` must not vanish silently.
+ */
+export function isIgnoredFile(name: string): boolean {
+  return name.startsWith('.') || name.endsWith('.md') || name.endsWith('.test.ts');
+}
+
+function listFiles(dir: string, strays: string[]): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const p = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...listJson(p));
+    if (entry.isDirectory()) out.push(...listFiles(p, strays));
     else if (entry.isFile() && entry.name.endsWith('.json')) out.push(p);
+    else if (entry.isFile() && !isIgnoredFile(entry.name)) strays.push(p);
   }
   return out;
 }
@@ -75,7 +90,7 @@ export function loadTopology(name: string, searchDirs: string[]): { topology?: T
   return { problem: `no topology named '${name}' in ${searchDirs.map(display).join(' or ')}` };
 }
 
-export function loadCases(paths: string[]): LoadResult {
+export function loadCases(paths: string[], catalog: UapiCatalog = getCatalog()): LoadResult {
   const cases: LoadedCase[] = [];
   const invalid: InvalidCase[] = [];
   const seen = new Map<string, string>();
@@ -87,13 +102,18 @@ export function loadCases(paths: string[]): LoadResult {
       continue;
     }
     const isDir = statSync(abs).isDirectory();
-    for (const file of isDir ? listJson(abs) : [abs]) {
+    const strays: string[] = [];
+    const files = isDir ? listFiles(abs, strays) : [abs];
+    for (const f of strays) invalid.push({ path: display(f), rule: 'case-file-name', message: 'not a case file: a cases folder holds *.json cases (and *.md, *.test.ts, hidden files, which are left alone)' });
+    for (const file of files) {
       const path = display(file);
       let json: unknown;
+      const text = readFileSync(file, 'utf8');
       try {
-        json = JSON.parse(readFileSync(file, 'utf8'));
+        json = JSON.parse(text);
       } catch (e) {
-        invalid.push({ path, rule: 'json', message: `not JSON: ${(e as Error).message}` });
+        const where = jsonErrorWhere(text, (e as Error).message);
+        invalid.push({ path, rule: 'json', message: `not JSON${where ? ` (line ${where.line}, column ${where.column})` : ''}: ${(e as Error).message}` });
         continue;
       }
       const bad = validateCase(json);
@@ -117,6 +137,11 @@ export function loadCases(paths: string[]): LoadResult {
       const unknownCaps = (c.requires ?? []).filter((r) => !known.has(r) && !r.startsWith('x-'));
       if (unknownCaps.length > 0) {
         invalid.push({ path, pointer: '/requires', rule: 'known-capability', message: `unknown capability ${unknownCaps.join(', ')} (protocol.schema.json#/$defs/capability lists them)` });
+        continue;
+      }
+      const lint = lintCase(c, catalog);
+      if (lint.length > 0) {
+        for (const l of lint) invalid.push({ path, pointer: l.pointer, rule: l.rule, message: l.message });
         continue;
       }
       let topology = EMPTY_TOPOLOGY;

@@ -4,7 +4,8 @@
  * differs from the last one sent, then the steps in fresh contexts, then every context closed
  * and — where the adapter offers STATE — a leak check: no context, object, pin or charge may
  * outlive the case. A `fail_nth` step becomes the injection sweep when the adapter offers
- * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state.
+ * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state;
+ * a case whose sweeps never injected a failure fails (it would prove nothing about error paths).
  *
  * Invariants: a case passes only if at least one comparison was made and every step met its
  * expectation; a failure records the step, the expected and the actual value.
@@ -30,6 +31,27 @@ export interface CaseEnv {
   session: Session;
   catalog: UapiCatalog;
   caseTimeoutMs: number;
+  /** Sees each step as compiled and each call the case makes (ioasid repro). */
+  trace?: (event: TraceEvent) => void;
+}
+
+/** What `ioasid repro` prints: a step as compiled, a call with its purpose, the captures a step made. */
+export type TraceEvent =
+  | { kind: 'step'; ref: StepRef; step: CaseStep; compiled: CompiledStep }
+  | { kind: 'call'; ref: StepRef | null; doing: string; method: string; params: object; result?: unknown; failure?: string }
+  | { kind: 'captured'; ref: StepRef; captures: Record<string, unknown> };
+
+/**
+ * A protocol-level failure (JSON-RPC error, schema violation, timeout, crash) of one call, with
+ * where it happened: the step, the method and the ioctl or hook it carried, and what the
+ * runner was doing (a step's own call, placing pointer content, closing contexts). The case's
+ * result comes from the cause; the message says where.
+ */
+export class CallFailed extends Error {
+  constructor(readonly reason: AdapterError | ProtocolViolation | TransportTimeout | TransportCrash, readonly where: string, readonly step: StepRef | null) {
+    super(`${where}: ${reason.message}`);
+    this.name = 'CallFailed';
+  }
 }
 
 class StepFailed extends Error {
@@ -77,6 +99,8 @@ class CaseExecution {
   stepsRun = 0;
   failNthAttempts = 0;
   failNthSteps = 0;
+  /** Sweep attempts in which the injected failure happened (point n reached, the call failed). */
+  failNthInjected = 0;
   touchedProcess = false;
 
   constructor(
@@ -97,8 +121,25 @@ class CaseExecution {
     return ms;
   }
 
-  private call(method: 'world' | 'open' | 'close' | 'ioctl' | 'test', params: object, hookOp?: string): Promise<unknown> {
-    return this.env.session.call(method, params, this.remaining(method), hookOp);
+  /** The step being run (null before the first and after the last), and what the runner does for it. */
+  private at: { ref: StepRef | null; doing: string } = { ref: null, doing: 'setting up the world' };
+
+  private async call(method: 'world' | 'open' | 'close' | 'ioctl' | 'test', params: object, hookOp?: string): Promise<unknown> {
+    const trace = this.env.trace;
+    try {
+      const result = await this.env.session.call(method, params, this.remaining(method), hookOp);
+      trace?.({ kind: 'call', ref: this.at.ref, doing: this.at.doing, method, params, result });
+      return result;
+    } catch (e) {
+      trace?.({ kind: 'call', ref: this.at.ref, doing: this.at.doing, method, params, failure: e instanceof AdapterError ? `JSON-RPC error ${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e) });
+      if (e instanceof AdapterError || e instanceof ProtocolViolation || e instanceof TransportTimeout || e instanceof TransportCrash) {
+        const p = params as { cmd?: string; op?: string; fd?: number };
+        const target = method === 'ioctl' ? `ioctl ${p.cmd}` : method === 'test' ? `test ${p.op}` : method === 'close' ? `close fd ${p.fd}` : method;
+        const where = `${this.at.ref ? describeStep(this.at.ref) : 'outside any step'}, ${this.at.doing}: ${target}`;
+        throw new CallFailed(e, where, this.at.ref);
+      }
+      throw e;
+    }
   }
 
   private async fdOf(ctx: number): Promise<number> {
@@ -111,8 +152,15 @@ class CaseExecution {
   }
 
   /** A runner-internal hook call that must succeed (buffer placement, state dumps). */
-  private async hook(op: string, arg: JsonObject, ref: StepRef, pid?: number): Promise<JsonObject> {
-    const r = (await this.call('test', pid === undefined ? { op, arg } : { op, arg, pid }, op)) as TestAnswer;
+  private async hook(op: string, arg: JsonObject, ref: StepRef, pid?: number, doing?: string): Promise<JsonObject> {
+    const saved = this.at;
+    this.at = { ref, doing: doing ?? `the runner's ${op}` };
+    let r: TestAnswer;
+    try {
+      r = (await this.call('test', pid === undefined ? { op, arg } : { op, arg, pid }, op)) as TestAnswer;
+    } finally {
+      this.at = saved;
+    }
     if (r.errno !== undefined) {
       throw new StepFailed({ step: ref, message: `${describeStep(ref)}: the runner's ${op} ${JSON.stringify(arg).slice(0, 120)} failed with ${r.errno}` });
     }
@@ -127,16 +175,26 @@ class CaseExecution {
     this.env.session.worldKey = key;
   }
 
+  beginSteps(): void {
+    this.at = { ref: null, doing: 'opening a context' };
+  }
+
   async runSteps(): Promise<void> {
     const steps = this.lc.case.steps;
     for (let i = 0; i < steps.length; i++) {
+      const before = this.env.trace ? new Set(this.match.captures.keys()) : null;
       await this.runStep(steps[i], i);
       this.stepsRun++;
+      if (before) {
+        const made = [...this.match.captures].filter(([k]) => !before.has(k));
+        if (made.length > 0) this.env.trace!({ kind: 'captured', ref: stepRef(steps[i], i), captures: Object.fromEntries(made) });
+      }
     }
   }
 
   private async runStep(step: CaseStep, index: number): Promise<void> {
     const ref = stepRef(step, index);
+    this.at = { ref, doing: "the step's call" };
     let compiled: CompiledStep;
     try {
       compiled = compileStep(this.env.catalog, step, this.match.captures);
@@ -144,6 +202,7 @@ class CaseExecution {
       if (e instanceof CaseError) throw new CaseError(`${describeStep(ref)}: ${e.message}`);
       throw e;
     }
+    this.env.trace?.({ kind: 'step', ref, step, compiled });
     if (compiled.kind === 'close') {
       // A context opens on first use, CLOSE included: closing a fresh context is a valid case.
       const fd = await this.fdOf(compiled.ctx);
@@ -198,9 +257,9 @@ class CaseExecution {
     const placed: { addr: Json | undefined; length: number }[] = [];
     for (const p of compiled.pointers) {
       const length = Math.max(PAGE_BYTES, Math.ceil(p.bytes.length / PAGE_BYTES) * PAGE_BYTES);
-      const { addr } = await this.hook('MMAP', { length }, ref, compiled.pid);
+      const { addr } = await this.hook('MMAP', { length }, ref, compiled.pid, `placing ${p.field}'s content`);
       placed.push({ addr, length });
-      if (p.bytes.some((b) => b !== 0)) await this.hook('MEM_WRITE', { addr, data: bytesToHex(p.bytes) }, ref, compiled.pid);
+      if (p.bytes.some((b) => b !== 0)) await this.hook('MEM_WRITE', { addr, data: bytesToHex(p.bytes) }, ref, compiled.pid, `placing ${p.field}'s content`);
       arg[p.field] = addr;
     }
     if (beforeCall) await beforeCall();
@@ -213,11 +272,11 @@ class CaseExecution {
       const p = compiled.pointers[i];
       if (p.decode) {
         const n = 'struct' in p.decode ? p.decode.struct.sizeBytes * p.decode.count : p.decode.bytes;
-        const { data } = await this.hook('MEM_READ', { addr: placed[i].addr, length: n }, ref, compiled.pid);
+        const { data } = await this.hook('MEM_READ', { addr: placed[i].addr, length: n }, ref, compiled.pid, `reading ${p.field} back`);
         const bytes = hexToBytes(String(data));
         decoded[p.field] = 'struct' in p.decode ? (decodeStructArray(p.decode.struct.name, bytes, p.decode.count) as Json) : bytesToHex(bytes);
       }
-      await this.hook('MUNMAP', placed[i], ref, compiled.pid);
+      await this.hook('MUNMAP', placed[i], ref, compiled.pid, `unmapping ${p.field}'s buffer`);
     }
     return { answer, decoded };
   }
@@ -247,6 +306,7 @@ class CaseExecution {
         return;
       }
       await this.hook('FAIL_NTH', { n: 0 }, ref);
+      this.failNthInjected++;
       if (!allowed.has(answer.errno)) {
         throw new StepFailed({ step: ref, expected: { errno: [...allowed].join('|') }, actual: { errno: answer.errno }, message: `${describeStep(ref)}: an injected allocation failure gave ${answer.errno}, expected ${[...allowed].join(' or ')}` });
       }
@@ -310,13 +370,14 @@ class CaseExecution {
 
   /** Closes every context the case left open, then checks for leaks where STATE allows. */
   async finish(checkLeaks: boolean): Promise<void> {
+    this.at = { ref: null, doing: 'closing the contexts the case left open' };
     for (const [ctx, fd] of [...this.contexts]) {
       this.contexts.delete(ctx);
       await this.call('close', { fd });
     }
     if (!checkLeaks || !this.env.session.capabilities.has('test:state')) return;
     const ref: StepRef = { index: this.lc.case.steps.length, op: 'STATE', label: 'leak-check' };
-    const s = (await this.hook('STATE', {}, ref)) as StateDump; // the session checked it against hookOut_STATE
+    const s = (await this.hook('STATE', {}, ref, undefined, 'the leak check')) as StateDump; // the session checked it against hookOut_STATE
     const left: string[] = [];
     for (const c of s.contexts ?? []) left.push(`context fd ${c.fd} with ${c.objects.length} object(s)`);
     if (s.pins?.pinned_frames) left.push(`${s.pins.pinned_frames} pinned frame(s)`);
@@ -330,13 +391,24 @@ class CaseExecution {
 }
 
 function classify(e: unknown): { result: CaseResultName; message: string; failure?: Failure } {
+  if (e instanceof CallFailed) {
+    const inner = classify(e.reason);
+    const kind = e.reason instanceof AdapterError ? 'adapter error' : e.reason instanceof ProtocolViolation ? 'protocol violation' : inner.result;
+    const message = `${kind} at ${e.where}: ${describeCause(e.reason)}`;
+    return { result: inner.result, message, ...(e.step ? { failure: { step: e.step, message } } : {}) };
+  }
   if (e instanceof StepFailed) return { result: 'fail', message: e.failure.message, failure: e.failure };
-  if (e instanceof CaseError) return { result: 'error', message: `case error: ${e.message}` };
+  if (e instanceof CaseError) return { result: 'invalid', message: `case error: ${e.message}` };
   if (e instanceof AdapterError) return { result: 'error', message: `adapter error ${e.code}: ${e.message}` };
   if (e instanceof ProtocolViolation) return { result: 'error', message: `protocol violation: ${e.message}` };
   if (e instanceof TransportTimeout) return { result: 'timeout', message: e.message };
   if (e instanceof TransportCrash) return { result: 'crash', message: e.message };
   return { result: 'error', message: `runner error: ${e instanceof Error ? e.stack ?? e.message : String(e)}` };
+}
+
+function describeCause(e: Error): string {
+  if (e instanceof AdapterError) return `JSON-RPC error ${e.code}: ${e.message}`;
+  return e.message;
 }
 
 export function missingCapabilities(lc: LoadedCase, capabilities: ReadonlySet<string>): string[] {
@@ -371,7 +443,7 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
     return done();
   }
   if (c.steps.length === 0) {
-    report.result = 'error';
+    report.result = 'invalid';
     report.message = 'case error: the case has no steps';
     return done();
   }
@@ -379,6 +451,7 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
   let outcome: ReturnType<typeof classify> | null = null;
   try {
     await x.world();
+    x.beginSteps();
     await x.runSteps();
   } catch (e) {
     if (e instanceof RestartBudgetExhausted) throw e;
@@ -396,8 +469,17 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
   }
   report.steps_run = x.stepsRun;
   if (x.failNthSteps > 0) report.fail_nth = { steps: x.failNthSteps, attempts: x.failNthAttempts };
+  // A sweep proves something only where a failure was injected: a case whose sweeps never
+  // reached point 1 anywhere (an adapter that offers test:fail-nth but injects nothing) has
+  // checked no error path at all. One step may have no allocation point; a whole case may not.
+  if (outcome === null && x.failNthSteps > 0 && x.failNthInjected === 0) {
+    outcome = {
+      result: 'fail',
+      message: `fail_nth: ${x.failNthSteps} swept step(s), and no attempt reached an injection point (FAIL_NTH {n: 1} injected nothing): the implementation offers test:fail-nth but no failure was ever injected`,
+    };
+  }
   if (outcome === null && x.comparisons === 0) {
-    outcome = { result: 'error', message: 'case error: no step compared anything (no errno, no out value, no ioctl expected to succeed)' };
+    outcome = { result: 'invalid', message: 'case error: no step compared anything (no errno, no out value, no ioctl expected to succeed)' };
   }
   if (outcome) {
     report.result = outcome.result;

@@ -73,6 +73,11 @@ describe('ioasid report', () => {
     expect(out).toContain('- ioas/alloc/basic: pass → fail — now broken');
     expect(JSON.parse(readFileSync(join(dir, 'diff.json'), 'utf8')).regressions).toHaveLength(1);
     expect(await report.run(['diff', a, a])).toBe(0);
+    expect(err).not.toContain('ran no case');
+    const empty = join(dir, 'empty.json');
+    writeFileSync(empty, JSON.stringify({ ...fixedReport, completed: false, abort_reason: 'broken adapter: hello', cases: [] }));
+    await report.run(['diff', a, empty]);
+    expect(err).toContain(`ioasid report diff: warning: ${empty} ran no case (broken adapter: hello); the diff compares nothing with it`);
 
     expect(await report.run(['merge', a, '--json', join(dir, 'merged.json')])).toBe(1); // the fixed report has failures
     expect(validateReport(JSON.parse(readFileSync(join(dir, 'merged.json'), 'utf8')))).toEqual([]);

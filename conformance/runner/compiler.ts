@@ -14,7 +14,7 @@ import type { FieldInfo, StructInfo, UapiCatalog } from '../../schemas/lib/catal
 import { u64ToWire } from '../../schemas/lib/u64.ts';
 import { CaseError, integerOf, parseExpr } from './expression.ts';
 import { hooks } from './schemas.ts';
-import { encodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
+import { encodeStructArray, hexToBytes, isHexBytes } from '../../schemas/lib/codec.ts';
 import { getCatalog } from '../../schemas/lib/catalog.ts';
 import { validateIoctlArg } from '../../schemas/lib/validate.ts';
 import type { CaseStep, Json, JsonObject } from './types.ts';
@@ -43,7 +43,6 @@ export interface CompiledStep {
 
 export type Captures = ReadonlyMap<string, unknown>;
 
-const HEX_BYTES = /^([0-9a-fA-F]{2})*$/;
 
 export function isHookOp(op: string): boolean {
   return hooks().has(op);
@@ -58,7 +57,8 @@ export function toWire(v: bigint): Json {
 export function nameValue(catalog: UapiCatalog, enumName: string, name: string, what: string): bigint {
   const e = catalog.enums.get(enumName);
   if (!e) throw new CaseError(`${what}: unknown flag set or enum ${enumName}`);
-  const v = e.values[name] ?? e.values[e.prefix + name];
+  const own = (k: string) => (Object.hasOwn(e.values, k) ? e.values[k] : undefined);
+  const v = own(name) ?? own(e.prefix + name);
   if (v === undefined) {
     throw new CaseError(`${what}: '${name}' is not a value of ${enumName} (known: ${Object.keys(e.values).map((k) => k.startsWith(e.prefix) ? k.slice(e.prefix.length) : k).join(', ')})`);
   }
@@ -131,7 +131,7 @@ function pointerContent(
     const s = catalog.structs.get(p.struct);
     if (!s) throw new CaseError(`${what}: unknown pointee struct ${p.struct}`);
     let elements: StructValues[];
-    if (typeof value === 'string' && HEX_BYTES.test(value)) {
+    if (typeof value === 'string' && isHexBytes(value)) {
       // Raw bytes for a struct buffer: what a case writes to test a malformed entry.
       const bytes = hexToBytes(value);
       const count = Math.floor(bytes.length / s.sizeBytes);
@@ -158,7 +158,7 @@ function pointerContent(
     };
   }
   let bytes: Uint8Array;
-  if (typeof value === 'string' && HEX_BYTES.test(value)) bytes = hexToBytes(value);
+  if (typeof value === 'string' && isHexBytes(value)) bytes = hexToBytes(value);
   else if (value && typeof value === 'object' && !Array.isArray(value) && 'capacity' in value) {
     bytes = new Uint8Array(Number(integerOf((value as JsonObject).capacity, captures, `${what}.capacity`)));
   } else throw new CaseError(`${what}: expected an address, hex bytes or {"capacity": N}`);
@@ -196,7 +196,7 @@ function compileIoctl(catalog: UapiCatalog, step: CaseStep, captures: Captures):
   const implied = new Map<string, number>();
   for (const [name, value] of Object.entries(given)) {
     if (name === '__trailing') {
-      if (typeof value !== 'string' || !HEX_BYTES.test(value)) throw new CaseError(`${what(name)}: hex bytes expected`);
+      if (typeof value !== 'string' || !isHexBytes(value)) throw new CaseError(`${what(name)}: hex bytes expected`);
       arg[name] = value.toLowerCase();
       trailingBytes = value.length / 2;
       continue;
@@ -267,14 +267,14 @@ function compileHook(step: CaseStep, captures: Captures): CompiledStep {
   const h = hooks().get(step.op)!;
   const arg: JsonObject = {};
   for (const [name, value] of Object.entries(step.arg ?? {})) {
-    const kind = h.fields[name];
+    const kind = Object.hasOwn(h.fields, name) ? h.fields[name] : undefined;
     const what = `${step.op}.arg.${name}`;
     if (kind === undefined) throw new CaseError(`${what}: the ${step.op} hook takes no ${name} (it takes ${Object.keys(h.fields).join(', ') || 'nothing'})`);
     if (kind === 'u64' || kind === 'id' || kind === 'int') {
       const v = integerOf(value, captures, what);
       arg[name] = kind === 'u64' ? toWire(v) : Number(v);
     } else if (kind === 'hex') {
-      if (typeof value !== 'string' || !HEX_BYTES.test(value)) throw new CaseError(`${what}: hex bytes expected`);
+      if (typeof value !== 'string' || !isHexBytes(value)) throw new CaseError(`${what}: hex bytes expected`);
       arg[name] = value.toLowerCase();
     } else {
       arg[name] = value;

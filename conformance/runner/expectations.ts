@@ -59,3 +59,9 @@ export function applyExpectation(report: CaseReport, e: Expectation | undefined)
   }
   return r;
 }
+
+/** The lines whose pattern matches none of the ids (old names from renames.json included). */
+export function unmatchedExpectations(list: Expectation[], ids: readonly string[], oldIdsOf: (id: string) => readonly string[] = () => []): Expectation[] {
+  const all = ids.flatMap((id) => [id, ...oldIdsOf(id)]);
+  return list.filter((e) => !all.some((id) => globMatches(e.pattern, id)));
+}

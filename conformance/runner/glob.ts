@@ -1,12 +1,14 @@
 /**
  * Case-id globs, as --filter, --expectations and shards use them: `*` matches within one path
  * segment, `**` across segments, `?` one character. A pattern without glob characters also
- * selects everything below it as a folder (`ioas/map` selects `ioas/map/fixed-iova`).
+ * selects everything below it as a folder (`ioas/map` and `ioas/map/` select `ioas/map/fixed-iova`).
  */
 
 const cache = new Map<string, RegExp>();
 
 function toRegExp(pattern: string): RegExp {
+  // `hwpt/nested/` is the folder `hwpt/nested`: what a shell's completion writes.
+  if (pattern.length > 1 && pattern.endsWith('/')) pattern = pattern.replace(/\/+$/, '');
   let re = '';
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];

@@ -5,9 +5,16 @@
  * stand for; lists compare whole, except a field decoded from user memory after the call,
  * whose expected list (or hex string) compares with the first elements. Every comparison made
  * is counted, so that a case that asserts nothing can be told from one that passes.
+ *
+ * Two matchers let a case assert memory an implementation lays out itself (PGTABLE_DUMP words,
+ * whose table frames are wherever its allocator put them) without knowing the addresses:
+ * a keyed list (`{"by": "addr", "items": [...]}`) finds each expected element by the value of
+ * its key field, in the order written, so a key may use captures made by earlier items; and a
+ * descriptor word (`{"bits": …, "addr_field": [hi, lo, shift], "addr": "$t"}`) splits an
+ * integer into an address field, captured or compared, and the other bits, compared exactly.
  */
 import type { FieldInfo, StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
-import { CaseError, bareCapture, evalExpr, parseExpr } from './expression.ts';
+import { CaseError, bareCapture, evalExpr, integerOf, parseExpr } from './expression.ts';
 import { scalarValue } from './compiler.ts';
 import { definedEntries } from '../../schemas/lib/defined-entries.ts';
 import type { Fields, Json, JsonObject, Value } from './types.ts';
@@ -109,6 +116,8 @@ export function matchValue(
     }
     return null;
   }
+  if (isKeyedList(expected) && Array.isArray(actual)) return matchKeyedList(ctx, expected, actual, field);
+  if (isWordPattern(expected) && asInteger(actual) !== null) return matchWord(ctx, expected, asInteger(actual)!, actual as Json, field);
   // An object: a struct element (fields compared by name) or a hook's nested output.
   if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) {
     ctx.comparisons++;
@@ -134,3 +143,110 @@ export function matchFields(
 }
 
 export { CaseError };
+
+const U64 = (1n << 64n) - 1n;
+
+interface KeyedList {
+  by: string;
+  items: Fields[];
+  exact?: boolean;
+}
+
+function isKeyedList(v: Value): v is Value & KeyedList {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as JsonObject).by === 'string' && Array.isArray((v as JsonObject).items);
+}
+
+/**
+ * A list compared as a set keyed by one field: each expected item is found by the integer its
+ * key evaluates to (with the captures so far, including those earlier items made), then
+ * compared field by field. With `exact` (the default) the list holds nothing else.
+ */
+function matchKeyedList(ctx: MatchContext, expected: KeyedList, actual: Json[], field: string): Mismatch | null {
+  const used = new Set<number>();
+  for (let i = 0; i < expected.items.length; i++) {
+    const item = expected.items[i];
+    const key = item[expected.by];
+    if (typeof key !== 'string' && typeof key !== 'number') {
+      throw new CaseError(`${field}.items[${i}].${expected.by}: the key must be an integer or a $capture expression`);
+    }
+    const want = typeof key === 'number' ? BigInt(key) : evalExpr(parseExpr(key) ?? (() => {
+      throw new CaseError(`${field}.items[${i}].${expected.by}: ${JSON.stringify(key)} is not an integer or expression`);
+    })(), ctx.captures, true);
+    ctx.comparisons++;
+    const at = actual.findIndex((a, j) => !used.has(j) && a !== null && typeof a === 'object' && !Array.isArray(a) && asInteger((a as JsonObject)[expected.by]) === want);
+    if (at < 0) {
+      return { field: `${field}[${expected.by}=0x${want.toString(16)}]`, expected: item as Json, actual: null, message: `${field} has no element whose ${expected.by} is 0x${want.toString(16)}` };
+    }
+    used.add(at);
+    const m = matchFields(ctx, item, actual[at] as JsonObject, `${field}[${expected.by}=0x${want.toString(16)}]`);
+    if (m) return m;
+  }
+  if (expected.exact !== false) {
+    ctx.comparisons++;
+    const extra = actual.findIndex((_, j) => !used.has(j));
+    if (extra >= 0) {
+      return { field: `${field}[${extra}]`, expected: null, actual: actual[extra], message: `${field} has ${actual.length - used.size} element(s) the case does not name, the first shown` };
+    }
+  }
+  return null;
+}
+
+interface WordPattern {
+  bits: string | number;
+  addr?: string | number;
+  addr_field?: [number, number, number];
+  big_endian?: boolean;
+}
+
+function isWordPattern(v: Value): v is Value & WordPattern {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.hasOwn(v, 'bits');
+}
+
+function bswap64(v: bigint): bigint {
+  let out = 0n;
+  for (let i = 0n; i < 8n; i++) out |= ((v >> (8n * i)) & 0xffn) << (8n * (7n - i));
+  return out;
+}
+
+/**
+ * A descriptor word: `addr_field` [hi, lo, shift] names bits hi..lo that hold an address
+ * shifted right by `shift` (bits 51:12 with shift 12 for an x86 or Arm table address; RISC-V's
+ * PPN in bits 53:10 with shift 12); `addr` captures that address or compares it with an
+ * expression; every other bit must equal `bits`. `big_endian` reads the word's bytes in the
+ * other order first (PGTABLE_DUMP shows memory as little-endian words, a TCE is big-endian).
+ */
+function matchWord(ctx: MatchContext, expected: WordPattern, value: bigint, actual: Json, field: string): Mismatch | null {
+  const word = expected.big_endian === true ? bswap64(value & U64) : value;
+  const bitsWant = integerOf(expected.bits, ctx.captures, `${field}.bits`);
+  let rest = word;
+  let address: bigint | null = null;
+  if (expected.addr_field !== undefined) {
+    const [hi, lo, shift] = expected.addr_field;
+    if (!(Number.isInteger(hi) && Number.isInteger(lo) && Number.isInteger(shift) && hi >= lo && lo >= 0 && hi < 64 && shift >= 0)) {
+      throw new CaseError(`${field}.addr_field: ${JSON.stringify(expected.addr_field)} is not [hi, lo, shift] with 63 >= hi >= lo >= 0`);
+    }
+    const mask = ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo);
+    address = ((word & mask) >> BigInt(lo)) << BigInt(shift);
+    rest = word & ~mask & U64;
+  } else if (expected.addr !== undefined) {
+    throw new CaseError(`${field}: "addr" needs "addr_field"`);
+  }
+  const shown = `0x${word.toString(16)}`;
+  ctx.comparisons++;
+  if (rest !== bitsWant) {
+    return { field, expected: expected as unknown as Json, actual, message: `${field}: the bits outside the address are 0x${rest.toString(16)}, 0x${bitsWant.toString(16)} expected (word ${shown})` };
+  }
+  if (expected.addr !== undefined && address !== null) {
+    const name = typeof expected.addr === 'string' ? bareCapture(expected.addr) : null;
+    if (name !== null && !ctx.captures.has(name)) {
+      ctx.captures.set(name, `0x${address.toString(16)}`);
+      return null;
+    }
+    ctx.comparisons++;
+    const want = integerOf(expected.addr, ctx.captures, `${field}.addr`);
+    if (address !== want) {
+      return { field, expected: expected as unknown as Json, actual, message: `${field}: the address field holds 0x${address.toString(16)}, 0x${want.toString(16)} expected (word ${shown})` };
+    }
+  }
+  return null;
+}

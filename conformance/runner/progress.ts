@@ -1,8 +1,11 @@
 /**
- * Progress while cases run: a cli-progress bar on a terminal, one plain line per case
- * otherwise (CI logs), both on stderr so that stdout stays for data.
+ * Progress while cases run, on stderr so that stdout stays for data. On a terminal: a
+ * cli-progress bar. Elsewhere (CI logs, a pipe): the smoke line, the number of cases, and one
+ * line per case that failed. --verbose: one line per case, everywhere. --quiet: nothing but a
+ * smoke check that failed (the final summary is the command's).
  */
 import cliProgress from 'cli-progress';
+import { FAILING_RESULTS } from './results.ts';
 import type { CaseReport, SmokeReport } from './types.ts';
 
 export interface Progress {
@@ -12,8 +15,27 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
-  if (stream.isTTY) {
+export interface ProgressOptions {
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+function line(r: CaseReport, done: number, total: number): string {
+  return `[${done}/${total}] ${r.result} ${r.id}${r.result === 'pass' ? '' : `: ${r.message ?? ''}`}\n`;
+}
+
+export function createProgress(stream: NodeJS.WriteStream = process.stderr, opts: ProgressOptions = {}): Progress {
+  if (opts.quiet) {
+    return {
+      smoke: (s) => {
+        if (!s.ok) stream.write(`smoke: ${s.message}\n`);
+      },
+      start: () => {},
+      caseDone: () => {},
+      stop: () => {},
+    };
+  }
+  if (stream.isTTY && !opts.verbose) {
     const bar = new cliProgress.SingleBar(
       { format: 'ioasid conform |{bar}| {value}/{total} cases | {failed} failing | {id}', stream, hideCursor: true, clearOnComplete: false },
       cliProgress.Presets.shades_classic,
@@ -23,7 +45,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
       smoke: (s) => stream.write(`smoke: ${s.message}\n`),
       start: (total) => bar.start(total, 0, { failed: 0, id: '' }),
       caseDone: (r, done) => {
-        if (['fail', 'error', 'timeout', 'crash', 'unexpected pass'].includes(r.result)) failed++;
+        if (FAILING_RESULTS.has(r.result)) failed++;
         bar.update(done, { failed, id: r.id });
       },
       stop: () => bar.stop(),
@@ -32,7 +54,9 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
   return {
     smoke: (s) => stream.write(`smoke: ${s.message}\n`),
     start: (total) => stream.write(`running ${total} case(s)\n`),
-    caseDone: (r, done, total) => stream.write(`[${done}/${total}] ${r.result} ${r.id}${r.result === 'pass' ? '' : `: ${r.message ?? ''}`}\n`),
+    caseDone: (r, done, total) => {
+      if (opts.verbose || FAILING_RESULTS.has(r.result)) stream.write(line(r, done, total));
+    },
     stop: () => {},
   };
 }

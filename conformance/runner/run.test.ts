@@ -65,8 +65,8 @@ describe('run loop verdicts', () => {
       mkCase('a/empty', []),
       mkCase('a/no-assertion', [{ op: 'MMAP', arg: { length: 4096 }, out: { addr: '$b' } }]),
     ], toy());
-    expect(byId(r, 'a/empty')).toMatchObject({ result: 'error', message: 'case error: the case has no steps' });
-    expect(byId(r, 'a/no-assertion')).toMatchObject({ result: 'error', message: expect.stringMatching(/no step compared anything/) });
+    expect(byId(r, 'a/empty')).toMatchObject({ result: 'invalid', message: 'case error: the case has no steps' });
+    expect(byId(r, 'a/no-assertion')).toMatchObject({ result: 'invalid', message: expect.stringMatching(/no step compared anything/) });
   });
 
   it('fails a case that leaks pins past close, where STATE is offered', async () => {
@@ -92,6 +92,9 @@ describe('run loop verdicts', () => {
       result: 'fail',
       failure: { step: { index: 0, fail_nth: 2 }, message: 'step 0 IOMMU_IOAS_ALLOC [fail_nth=2]: state changed after the injected failure failed the call' },
     });
+    // An adapter that offers test:fail-nth but never injects tested no error path: not a pass.
+    const inert = await runCases([sweep], toy({ ignoreFailNth: true }));
+    expect(byId(inert, 'a/sweep')).toMatchObject({ result: 'fail', fail_nth: { steps: 1, attempts: 1 }, message: expect.stringMatching(/no attempt reached an injection point/) });
     const without = await runCases([sweep], toy({ dirtyFailNth: true, capabilities: ['ioas', 'test:mem', 'test:state'] }));
     expect(byId(without, 'a/sweep')).toMatchObject({ result: 'pass' });
     expect(byId(without, 'a/sweep').fail_nth).toBeUndefined();
@@ -194,6 +197,9 @@ a/flaky         skip
   it('turns a listed failure into expected fail and a listed pass into unexpected pass', () => {
     expect(applyExpectation(base, list[0])).toMatchObject({ result: 'expected fail', outcome: 'fail', expectation: { pattern: 'ioas/map/*' } });
     expect(applyExpectation({ ...base, result: 'crash' }, list[0])).toMatchObject({ result: 'expected fail', outcome: 'crash' });
+    // An adapter answering outside the protocol, or an unusable case, is never an expected failure.
+    expect(applyExpectation({ ...base, result: 'error' }, list[0]).result).toBe('error');
+    expect(applyExpectation({ ...base, result: 'invalid' }, list[0]).result).toBe('invalid');
     expect(applyExpectation({ ...base, result: 'pass' }, list[0])).toMatchObject({ result: 'unexpected pass', outcome: 'pass' });
     expect(applyExpectation({ ...base, result: 'unsupported' }, list[0]).result).toBe('unsupported');
   });

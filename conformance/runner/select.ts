@@ -1,13 +1,22 @@
 /**
- * Which loaded cases a run takes: --filter globs (any may match; a filter that selects nothing
+ * Which loaded cases a run takes: positional selectors (a case id, an id prefix such as
+ * `hwpt/nested/`, or a glob; each must select something), --clause (cases citing one of the
+ * clause ids, globs allowed), --last-failed (the ids given), --filter globs (any may match; a filter that selects nothing
  * is a usage error, so a typo cannot make a green run), --requires (cases that need every named
  * capability), --skip-feature (cases that need none of them), then --shard i/n over the sorted
  * ids (case k, counting from 0, goes to shard k mod n + 1), so that shards partition the suite.
  */
-import { anyGlobMatches } from './glob.ts';
+import { anyGlobMatches, globMatches } from './glob.ts';
+import { suggest } from './suggest.ts';
 import type { LoadedCase } from './types.ts';
 
 export interface Selection {
+  /** Positional selectors: ids, prefixes, globs; a case matching any is taken. */
+  select?: string[];
+  /** Spec clause ids (or globs of them); a case citing any is taken. */
+  clauses?: string[];
+  /** Exact ids (--last-failed). */
+  only?: ReadonlySet<string>;
   filter?: string[];
   requires?: string[];
   skipFeatures?: string[];
@@ -26,6 +35,21 @@ export function parseShard(text: string): { index: number; count: number } {
 
 export function selectCases(cases: LoadedCase[], sel: Selection): LoadedCase[] {
   let out = cases;
+  if (sel.select && sel.select.length > 0) {
+    const ids = cases.map((c) => c.case.id);
+    for (const p of sel.select) {
+      if (!ids.some((id) => globMatches(p, id))) throw new SelectionError(`${p} selects no case (of ${cases.length})${suggest(p, ids)}`);
+    }
+    out = out.filter((c) => anyGlobMatches(sel.select!, c.case.id));
+  }
+  if (sel.clauses && sel.clauses.length > 0) {
+    const cited = new Set(cases.flatMap((c) => c.case.clauses));
+    for (const p of sel.clauses) {
+      if (![...cited].some((id) => globMatches(p, id))) throw new SelectionError(`--clause ${p}: no case cites it${suggest(p, cited)}`);
+    }
+    out = out.filter((c) => c.case.clauses.some((id) => anyGlobMatches(sel.clauses!, id)));
+  }
+  if (sel.only) out = out.filter((c) => sel.only!.has(c.case.id));
   if (sel.filter && sel.filter.length > 0) {
     out = out.filter((c) => anyGlobMatches(sel.filter!, c.case.id));
     if (out.length === 0) throw new SelectionError(`--filter ${sel.filter.join(' ')} selects no case (of ${cases.length})`);

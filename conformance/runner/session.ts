@@ -3,13 +3,19 @@
  * hello, puts a time limit on every call, validates every answer against protocol.schema.json,
  * and restarts the adapter after a timeout or a crash within a bounded budget. After a restart
  * only hello is replayed; the next case sends `world` again (worldKey is cleared).
+ *
+ * `unresponsiveStarts` counts the adapter instances in a row that timed out on hello or on the
+ * first call after it: restarting does not help such an adapter, and the run stops after
+ * a few (run.ts) instead of spending a case timeout on every remaining case.
  */
 import { AdapterError, PROTOCOL_VERSION, type HelloResult } from '../../schemas/lib/adapter.ts';
 import { validateProtocol } from './schemas.ts';
+import type { CallRecord } from './transcript.ts';
 import {
   ProtocolViolation,
   TransportCrash,
   TransportTimeout,
+  type LateAnswer,
   type Method,
   type Transport,
   type TransportFactory,
@@ -36,6 +42,14 @@ export class Session {
   /** The topology last sent with `world` (JSON), or null when the next case must send one. */
   worldKey: string | null = null;
   private diagnostics = '';
+  private late: LateAnswer[] = [];
+  private label = '';
+  /** Calls answered by the current instance since its hello. */
+  private answeredSinceStart = 0;
+  /** Instances in a row whose first call after hello timed out. */
+  unresponsiveStarts = 0;
+  /** Sees every call and how it ended (transcripts, repro); never changes an answer. */
+  onCall: ((record: CallRecord) => void) | null = null;
 
   constructor(
     private readonly factory: TransportFactory,
@@ -49,7 +63,9 @@ export class Session {
   /** Starts the adapter and says hello; throws what the call threw. */
   async start(): Promise<HelloResult> {
     this.transport = await this.factory();
+    this.transport.setLabel?.(this.label);
     this.worldKey = null;
+    this.answeredSinceStart = -1;
     const params: { protocol: number; suite?: { version: string; commit?: string } } = { protocol: PROTOCOL_VERSION };
     if (this.opts.suite) params.suite = this.opts.suite;
     const hello = (await this.call('hello', params, this.opts.helloTimeoutMs)) as HelloResult;
@@ -78,7 +94,13 @@ export class Session {
     try {
       const f = t[method] as (p: object) => Promise<unknown>;
       result = await Promise.race([f.call(t, params), timeout]);
+      // hello itself is call -1 → 0: only an answer after it shows the instance is alive.
+      if (this.answeredSinceStart++ >= 0) this.unresponsiveStarts = 0;
+      this.onCall?.({ method, params, result });
     } catch (e) {
+      this.onCall?.({ method, params, failure: e instanceof AdapterError ? { code: e.code, message: e.message } : { kind: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e) } });
+      if (e instanceof TransportTimeout && this.answeredSinceStart <= 0) this.unresponsiveStarts++;
+      else if (e instanceof AdapterError) this.unresponsiveStarts = 0;
       if (e instanceof TransportTimeout || e instanceof TransportCrash || !(e instanceof AdapterError)) {
         await this.drop();
       }
@@ -104,6 +126,19 @@ export class Session {
     return result;
   }
 
+  /** Names the case whose calls follow (late answers are traced back to it). */
+  setLabel(label: string): void {
+    this.label = label;
+    this.transport?.setLabel?.(label);
+  }
+
+  /** Second answers to requests already answered, since the last call, dropped instances included. */
+  takeLateAnswers(): LateAnswer[] {
+    const l = [...this.late, ...(this.transport?.takeLateAnswers?.() ?? [])];
+    this.late = [];
+    return l;
+  }
+
   /** Diagnostics (adapter stderr) since the last call, including those of dropped instances. */
   takeDiagnostics(): string {
     const s = this.diagnostics + (this.transport?.takeDiagnostics() ?? '');
@@ -119,6 +154,7 @@ export class Session {
       // Give a dying child a moment to flush stderr: its last words explain the crash.
       await new Promise((r) => setTimeout(r, 20));
       this.diagnostics += t.takeDiagnostics();
+      this.late.push(...(t.takeLateAnswers?.() ?? []));
       await t.dispose();
     }
   }

@@ -2,24 +2,31 @@
  * The stdio transport: spawns the adapter command (through the shell, in its own process
  * group, so that a kill reaches whatever the command started) and speaks JSON-RPC 2.0 to it,
  * one JSON object per line each way, one request in flight at a time. Anything on stdout that
- * is not a JSON-RPC response to the request in flight is garbage and counts as a crash; stderr
- * is free for logs and kept (bounded) as diagnostics. A small standard-library program in any
+ * is not a JSON-RPC response to the request in flight is garbage and counts as a crash — except
+ * a second answer to a request already answered, which is set aside (takeLateAnswers) for the
+ * run to report against the case that sent the request — and so is a line longer than MESSAGE_MAX_BYTES (never assembled: line-reader.ts); stderr is free for
+ * logs and kept (bounded) as diagnostics. A request the runner would make longer than that
+ * limit is not sent: the call fails with JSON-RPC error -32600, as the other side would answer. A small standard-library program in any
  * language can speak this: read a line, json-decode it, write one json line back, flush.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { constants as osConstants } from 'node:os';
-import { AdapterError } from '../../schemas/lib/adapter.ts';
+import { AdapterError, MESSAGE_MAX_BYTES, RPC_INVALID_REQUEST } from '../../schemas/lib/adapter.ts';
+import { readLines } from './line-reader.ts';
 import { validateProtocol } from './schemas.ts';
-import { TransportCrash, type Method, type Transport, type TransportFactory } from './transport.ts';
+import { TransportCrash, type LateAnswer, type Method, type Transport, type TransportFactory } from './transport.ts';
 import type { RpcResponse } from '../../schemas/generated/protocol.ts';
 import type { AnyMember } from './types.ts';
 
 const DIAGNOSTICS_MAX_CHARS = 16_384;
 
+/** How many answered requests are remembered, to tell a late duplicate from garbage. */
+const ANSWERED_MEMORY = 4096;
+
 interface Pending {
   id: number;
   method: string;
+  label: string;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
 }
@@ -34,11 +41,19 @@ export function exitReason(code: number | null, signal: NodeJS.Signals | null): 
   return `adapter exited with status ${code}`;
 }
 
-export function stdioFactory(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): TransportFactory {
+export interface StdioOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** The longest line either way (tests lower it); MESSAGE_MAX_BYTES by default. */
+  maxMessageBytes?: number;
+}
+
+export function stdioFactory(command: string, opts: StdioOptions = {}): TransportFactory {
   return async () => startStdio(command, opts);
 }
 
-export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Transport {
+export function startStdio(command: string, opts: StdioOptions = {}): Transport {
+  const maxMessageBytes = opts.maxMessageBytes ?? MESSAGE_MAX_BYTES;
   const child: ChildProcess = spawn(command, {
     shell: true,
     detached: true,
@@ -48,6 +63,10 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
   });
   let nextId = 1;
   let pending: Pending | null = null;
+  let label = '';
+  /** Requests answered lately: id → who sent it, in answer order (a Map keeps insertion order). */
+  const answered = new Map<number, { method: string; label: string }>();
+  let late: LateAnswer[] = [];
   let dead: string | null = null;
   let stderr = '';
 
@@ -78,8 +97,7 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
     stderr += chunk;
     if (stderr.length > DIAGNOSTICS_MAX_CHARS) stderr = '…' + stderr.slice(stderr.length - DIAGNOSTICS_MAX_CHARS);
   });
-  const lines = createInterface({ input: child.stdout!, crlfDelay: Infinity });
-  lines.on('line', (line) => {
+  const onLine = (line: string) => {
     if (dead !== null) return;
     if (line.trim() === '') return;
     let msg: unknown;
@@ -95,23 +113,47 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
       return;
     }
     const m = msg as AnyMember<RpcResponse>;
+    const earlier = typeof m.id === 'number' && (!pending || m.id !== pending.id) ? answered.get(m.id) : undefined;
+    if (earlier !== undefined) {
+      // A second answer to a request already answered: not this request's answer, and not the
+      // fault of the case in flight. Discarded; the run reports it against the case that sent it.
+      late.push({ label: earlier.label, id: m.id as number, method: earlier.method });
+      return;
+    }
     if (!pending || (m.id !== pending.id && !(m.error && m.id === null))) {
       die(`answer with id ${m.id} while ${pending ? `request ${pending.id} is` : 'no request is'} in flight`);
       return;
     }
     const p = pending;
     pending = null;
+    answered.set(p.id, { method: p.method, label: p.label });
+    if (answered.size > ANSWERED_MEMORY) answered.delete(answered.keys().next().value as number);
     if (m.error) p.reject(new AdapterError(m.error.code, m.error.message, m.error.data as never));
     else p.resolve(m.result);
-  });
+  };
+  void (async () => {
+    try {
+      for await (const ev of readLines(child.stdout!, maxMessageBytes)) {
+        if (dead !== null) break;
+        if ('oversizeBytes' in ev) die(`the adapter wrote a line of ${ev.oversizeBytes} bytes, more than the ${maxMessageBytes}-byte message limit`);
+        else onLine(ev.line);
+      }
+    } catch (e) {
+      die(`reading the adapter's stdout failed: ${(e as Error).message}`);
+    }
+  })();
 
   const call = (method: Method, params: unknown): Promise<never> =>
     new Promise((resolve, reject) => {
       if (dead !== null) return reject(new TransportCrash(dead));
       if (pending) return reject(new Error(`stdio transport: ${method} while ${pending.method} is in flight`));
       const id = nextId++;
-      pending = { id, method, resolve: resolve as (v: unknown) => void, reject };
-      child.stdin!.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+      const text = JSON.stringify({ jsonrpc: '2.0', id, method, params });
+      if (Buffer.byteLength(text) > maxMessageBytes) {
+        return reject(new AdapterError(RPC_INVALID_REQUEST, `the ${method} request of ${Buffer.byteLength(text)} bytes exceeds the ${maxMessageBytes}-byte message limit; not sent`));
+      }
+      pending = { id, method, label, resolve: resolve as (v: unknown) => void, reject };
+      child.stdin!.write(text + '\n');
     });
 
   return {
@@ -127,13 +169,21 @@ export function startStdio(command: string, opts: { cwd?: string; env?: NodeJS.P
       if (dead === null) dead = 'adapter disposed';
       pending = null;
       kill();
-      lines.close();
+      child.stdout!.destroy();
       child.stdin!.destroy();
     },
     takeDiagnostics() {
       const s = stderr;
       stderr = '';
       return s;
+    },
+    setLabel(l: string) {
+      label = l;
+    },
+    takeLateAnswers() {
+      const l = late;
+      late = [];
+      return l;
     },
   };
 }

@@ -32,8 +32,8 @@ describe('stdio transport failure modes', () => {
     ['hang', 'timeout', /no answer to ioctl/, 1],
     ['crash', 'crash', /killed by SIGSEGV/, 1],
     ['exit0', 'crash', /exited with status 0/, 1],
-    ['wrong-schema', 'error', /protocol violation: ioctl answered .*ioctlResult/, 0],
-    ['rpc-error', 'error', /adapter error -32601: no IOMMU_IOAS_MAP here/, 0],
+    ['wrong-schema', 'error', /^protocol violation at step 1 IOMMU_IOAS_MAP, the step's call: ioctl IOMMU_IOAS_MAP: ioctl answered .*ioctlResult/, 0],
+    ['rpc-error', 'error', /^adapter error at step 1 IOMMU_IOAS_MAP, the step's call: ioctl IOMMU_IOAS_MAP: JSON-RPC error -32601: no IOMMU_IOAS_MAP here$/, 0],
     ['wrong-id', 'crash', /answer with id 10\d\d/, 1],
   ];
   for (const [mode, result, message, restarts] of modes) {
@@ -64,6 +64,33 @@ describe('stdio transport failure modes', () => {
     expect(report.completed).toBe(false);
     expect(report.cases).toHaveLength(0);
     expect(report.summary.not_run).toBe(3);
+  });
+
+  it('an adapter without the user-memory hooks is refused by the smoke check, which names them', async () => {
+    // The first adapter a newcomer writes often answers every `test` with "unknown method".
+    const report = await runCases(trio, broken('rpc-error', 'test'), {}, true);
+    expect(report.smoke.ok).toBe(false);
+    expect(report.completed).toBe(false);
+    expect(report.cases).toHaveLength(0);
+    expect(report.smoke.message).toMatch(/^broken adapter: the user-memory hooks are mandatory .* MMAP, MEM_WRITE, MEM_READ, MUNMAP are missing: test MMAP answered JSON-RPC error -32601: no test here;/);
+    expect(report.smoke.steps?.find((s) => s.what === 'user-memory hooks')).toMatchObject({ ok: false });
+  });
+
+  it('an adapter error inside a case names the step, the method, the hook and what the runner was doing', async () => {
+    const placing = mkCase('d/ranges', [
+      { op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: '$i' } },
+      { op: 'IOMMU_IOAS_ALLOW_IOVAS', label: 'allow', arg: { ioas_id: '$i', allowed_iovas: [{ start: 0, last: 4095 }] } },
+    ]);
+    const fails = (op: string) => inProcessFactory(() => {
+      const a = createToyAdapter();
+      let worlds = 0; // the smoke check sends the first world, the case the second
+      return { ...a, async world(p) { worlds++; return a.world(p); }, async test(p) { const armed = worlds > 1; if (armed && p.op === op) throw new AdapterError(-32601, `unknown hook ${op}`); return a.test(p); } };
+    });
+    const r = await runCases([placing], fails('MEM_WRITE'), {}, true);
+    const c = byId(r, 'd/ranges');
+    expect(c.result).toBe('error');
+    expect(c.message).toBe("adapter error at step 1 (allow) IOMMU_IOAS_ALLOW_IOVAS, placing allowed_iovas's content: test MEM_WRITE: JSON-RPC error -32601: unknown hook MEM_WRITE");
+    expect(c.failure?.step).toEqual({ index: 1, label: 'allow', op: 'IOMMU_IOAS_ALLOW_IOVAS' });
   });
 
   it('a hello that never comes is a timeout of the smoke check', async () => {

@@ -19,6 +19,18 @@ export interface Transport extends Adapter {
   dispose(): Promise<void>;
   /** What the adapter wrote on stderr since the last call (empty in process). */
   takeDiagnostics(): string;
+  /** Names the case whose requests follow, so that a late answer can be traced back to it. */
+  setLabel?(label: string): void;
+  /** Second answers to requests already answered, seen since the last call (stdio only). */
+  takeLateAnswers?(): LateAnswer[];
+}
+
+/** An answer to a request that had already been answered: discarded, and reported against its case. */
+export interface LateAnswer {
+  /** The label (case id) in force when the request was sent. */
+  label: string;
+  id: number;
+  method: string;
 }
 
 export type TransportFactory = () => Promise<Transport>;

@@ -12,7 +12,8 @@
  * paddr_to_iopte). Leaf attributes from arm_lpae_prot_to_pte:
  * - S1: nG b11 | AP[2] b7 (read-only, when READ without WRITE; else DBM b51 with HTTU dirty)
  *   | AP[1] b6 (unprivileged, unless IOMMU_PRIV) | AttrIndx b4:2 (2 MMIO, 1 cacheable, 0 NC);
- * - S2: S2AP b7:6 (W b7, R b6) | MemAttr b5:2 (0x1 MMIO, 0xf cacheable, 0x5 NC);
+ * - S2: S2AP b7:6 (W b7, R b6) | MemAttr b5:2 (0x1 MMIO, 0xf cacheable, 0x5 NC; with `s2fwb`,
+ *   IO_PGTABLE_QUIRK_ARM_S2FWB, cacheable is 0x6 "force write-back", Arm ARM D8.6.6);
  * - both: SH b9:8 = 11 inner if IOMMU_CACHE else 10 outer | XN b54:53 if NOEXEC | AF b10.
  * A table entry is addr | 11. Linux never sets the contiguous hint (b52), neither do we.
  * Stage 2 concatenates the start level into up to 16 tables (`concat`): by default when the
@@ -91,10 +92,11 @@ class ArmLpae implements PtFormat {
   private readonly s2: boolean;
   private readonly g64: boolean;
   private readonly hd: boolean;
+  private readonly s2fwb: boolean;
   private readonly unitBytes: number;
 
   constructor(stage: 1 | 2, config: FormatConfig) {
-    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'stage', 'concat', 'max_leaf_lg2', ...(stage === 1 ? ['hw_dirty'] : [])]);
+    checkKeys(config, ['levels', 'granule', 'ias', 'oas', 'stage', 'concat', 'max_leaf_lg2', ...(stage === 1 ? ['hw_dirty'] : ['s2fwb'])]);
     if (config.stage !== undefined && config.stage !== stage) throw new FormatConfigError('stage', `${config.stage} is not ${stage} for this format`);
     this.name = stage === 1 ? 'arm-lpae-s1' : 'arm-lpae-s2';
     this.s2 = stage === 2;
@@ -137,6 +139,7 @@ class ArmLpae implements PtFormat {
     this.tableFrames = this.indexBits.map(framesFor);
     this.hd = stage === 1 && (config.hw_dirty ?? false);
     this.hasDirty = this.hd;
+    this.s2fwb = stage === 2 && (config.s2fwb ?? false);
     this.dumpConfig = { levels, granule, ias: this.iasLg2, oas: this.oasLg2, stage, ...(this.s2 ? { concat } : {}), ...(this.hd ? { hd: true } : {}) };
   }
 
@@ -193,7 +196,7 @@ class ArmLpae implements PtFormat {
       if (prot & IOMMU_READ) lo |= ARM_HAP_READ;
       if (prot & IOMMU_WRITE) lo |= ARM_HAP_WRITE;
       if (prot & IOMMU_MMIO) lo |= 0x1 << 2;
-      else if (prot & IOMMU_CACHE) lo |= 0xf << 2;
+      else if (prot & IOMMU_CACHE) lo |= (this.s2fwb ? 0x6 : 0xf) << 2;
       else lo |= 0x5 << 2;
     }
     lo |= prot & IOMMU_CACHE ? ARM_SH_IS : ARM_SH_OS;

@@ -84,6 +84,8 @@ export interface FormatConfig {
   max_leaf_lg2?: number;
   /** ARM stage 1: hardware dirty tracking (DBM) on writable leaves (IO_PGTABLE_QUIRK_ARM_HD). */
   hw_dirty?: boolean;
+  /** ARM stage 2: the SMMU forces write-back (IO_PGTABLE_QUIRK_ARM_S2FWB), cacheable MemAttr 0b0110. */
+  s2fwb?: boolean;
   /** Snoop/force-coherent leaves (VT-d SNP, AMD FC; Linux PT_FEAT_*_FORCE_COHERENCE). */
   force_coherence?: boolean;
   /** RISC-V: Svnapot 64 KiB contiguous leaves (gpt PT_FEAT_RISCV_SVNAPOT_64K). */

@@ -40,7 +40,7 @@
  *   without READ/WRITE, a prot the format refuses, e.g. read-only on a VT-d errata parent),
  *   ERANGE (IOVA beyond ias, OA beyond oas), ENXIO (IOVA/OA/length not aligned to the smallest
  *   allowed size); found while mapping: EADDRINUSE (EEXIST for ARM, io-pgtable-arm) when a
- *   leaf is in the way, ENOMEM when `failAlloc` refuses a table — then what this call mapped is
+ *   leaf is in the way, ENOMEM when `failAlloc` refuses a table or physical memory has no frames for it — then what this call mapped is
  *   unmapped again (iommu_map does) and, with freeEmptyTables, the tables it installed are
  *   freed too (the kernel keeps them, empty: freeEmptyTables false).
  * - unmap, mode 'kernel' (default): stops at the first hole and returns what it unmapped before
@@ -266,7 +266,12 @@ export class PageTable {
       if (target + 1 >= this.format.levels) return 'ERANGE';
       target += 1;
     }
-    for (let l = this.top + 1; l <= target; l++) if (this.failAlloc?.()) return 'ENOMEM';
+    let frames = 0;
+    for (let l = this.top + 1; l <= target; l++) {
+      if (this.failAlloc?.() || !this.mem.canAllocFrames(this.format.tableFrames[l], this.format.tableFrames[l])) return 'ENOMEM';
+      frames += this.format.tableFrames[l];
+    }
+    if (frames > this.mem.framesFree) return 'ENOMEM';
     while (this.top < target) {
       const newRoot = this.allocTable(this.top + 1);
       this.format.encodeTable(this.top + 1, this.root, this.w);
@@ -592,7 +597,8 @@ export class PageTable {
       if (kind === ENTRY_TABLE) {
         pfn = f.tablePfn(l, this.eLo, this.eHi);
       } else if (kind === ENTRY_EMPTY) {
-        if (this.failAlloc?.()) {
+        // A table the machine has no frames for fails as an injected failure does.
+        if (this.failAlloc?.() || !this.mem.canAllocFrames(f.tableFrames[l - 1], f.tableFrames[l - 1])) {
           this.mapError = new PtError('ENOMEM', `no memory for a level-${l - 1} table`);
           return -1;
         }

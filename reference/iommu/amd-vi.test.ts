@@ -94,7 +94,7 @@ describe('amd-vi paging domains', () => {
     [6, 64, 0xffffffffffffffffn, 0x000fff7ffffff000n],
   ])('levels %i: v1 table, %i-bit aperture', (levels, bits, end, pgsizes) => {
     const p = plan({ levels }, 0);
-    expect(p.config).toEqual({ format: 'amd-v1', levels, granule: 4096, ias: bits, oas: 52 });
+    expect(p.config).toEqual({ format: 'amd-v1', levels, granule: 4096, ias: bits, oas: 52, force_coherence: true });
     expect(p.aperture).toEqual({ start: 0n, end });
     expect(p.pgsizeBitmap).toBe(pgsizes);
   });

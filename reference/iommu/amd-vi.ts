@@ -185,7 +185,9 @@ function v1Plan(d: AmdDerived, dirty: boolean, pasidCapable: boolean, nestParent
   const vaBits = Math.min(64, (d.hptLevels - 1) * 9 + 21);
   return {
     unitModel: MODEL,
-    config: { format: 'amd-v1', levels: d.hptLevels, granule: 4096, ias: vaBits, oas: 52 },
+    // amd_iommu_domain_alloc_paging_v1 (v6.19, generic_pt) enables PT_FEAT_AMDV1_FORCE_COHERENCE
+    // unconditionally, as the io_pgtable.c v1 map did before it: FC (b60) in every PTE.
+    config: { format: 'amd-v1', levels: d.hptLevels, granule: 4096, ias: vaBits, oas: 52, force_coherence: true },
     pgsizeBitmap: AMD_IOMMU_PGSIZES & maxAddr(vaBits),
     aperture: { start: 0n, end: maxAddr(vaBits) },
     dirtyTracking: dirty,

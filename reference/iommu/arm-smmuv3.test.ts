@@ -108,6 +108,11 @@ describe('arm-smmuv3 paging domains', () => {
     expect(p.config).toMatchObject({ format: 'arm-lpae-s2', stage: 2, ias: oas, oas, levels, concat });
     expect(p.nestParent).toBe(true);
   });
+  it('a NEST_PARENT stage 2 uses S2FWB only with IDR3.FWB and coherent walks (arm_smmu_domain_finalise)', () => {
+    expect(plan({}, IOMMU_HWPT_ALLOC_NEST_PARENT).config.s2fwb).toBe(true);
+    expect(plan({ fwb: false }, IOMMU_HWPT_ALLOC_NEST_PARENT).config.s2fwb).toBeUndefined();
+    expect(plan({ stage1: false }, 0).config.s2fwb).toBeUndefined();
+  });
   it('flag combinations the driver refuses are EOPNOTSUPP', () => {
     const p = createArmSmmuV3Profile({});
     expect(p.planPaging(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID)).toMatchObject({ errno: 'EOPNOTSUPP' });

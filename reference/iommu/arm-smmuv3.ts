@@ -347,6 +347,9 @@ export function planSmmuPaging(d: SmmuDerived, flags: number): PlanResult {
   const oas = stage === 1 ? d.ias : d.oas;
   const { config, pgsizeBitmap } = lpaeConfig(stage, granule, ias, oas);
   if (dirty) config.hw_dirty = true;
+  // arm_smmu_domain_finalise (v6.13+): a NEST_PARENT stage 2 on an SMMU with S2FWB (IDR3.FWB and
+  // coherent walks) gets IO_PGTABLE_QUIRK_ARM_S2FWB, so cacheable leaves carry MemAttr 0b0110.
+  if (nestParent && d.fwb && d.coherent) config.s2fwb = true;
   return {
     ok: true,
     plan: {

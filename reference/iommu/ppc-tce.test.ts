@@ -48,6 +48,8 @@ describe('ppc-tce', () => {
     [{ window_start: -1 }, 'window_start'],
     [{ levels: 6 }, 'levels'],
     [{ window_size: '0x4000', levels: 3 }, 'levels'],
+    // 1 GiB of 4 KiB TCEs over 5 levels: 5 × 9 + 12 = 57 bits (pnv_pci_ioda2_table_alloc_pages: < 55)
+    [{ paging: true, levels: 5 }, 'levels'],
   ])('rejects %j naming %s', (knobs, key) => {
     try {
       createPpcTceProfile(knobs as Record<string, unknown>);

@@ -59,9 +59,14 @@ export function readPpcKnobs(input: Record<string, unknown>) {
     throw new KnobError(MODEL, 'window_start', 'must be 0 or 0x800000000000000 (1 << 59)');
   }
   if (start + size > 1n << 60n) throw new KnobError(MODEL, 'window_size', 'the window must end below 2^60');
-  // Each level indexes at least one bit; the top level gets any remainder.
+  // pnv_pci_ioda2_table_alloc_pages: the index bits are split evenly over the levels, each level
+  // table at least one 4 KiB page (9 bits), and (level bits)·levels + page_shift must stay below 55.
   const entriesShift = Number(size.toString(2).length - 1) - k.page_shift;
   if (entriesShift < k.levels) throw new KnobError(MODEL, 'levels', `a ${entriesShift}-bit TCE index cannot be split into ${k.levels} levels`);
+  const levelBits = Math.max(Math.ceil(entriesShift / k.levels), 9);
+  if (levelBits * k.levels + k.page_shift >= 55) {
+    throw new KnobError(MODEL, 'levels', `${k.levels} levels of ${levelBits} index bits with ${2 ** k.page_shift}-byte TCEs reach the 55-bit limit of pnv_pci_ioda2_table_alloc_pages`);
+  }
   return { ...k, start, size };
 }
 export type PpcKnobs = ReturnType<typeof readPpcKnobs>;

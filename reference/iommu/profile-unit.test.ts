@@ -48,7 +48,11 @@ describe('hardware models through IommuUnit', () => {
     expect(s.aperture).toEqual({ start: 0n, last: 0xffffffffffffn });
     expect(s.nestParent).toBe(true);
     const t = paging({ model: 'ppc-tce', paging: true });
-    expect(t.table).toEqual({ format: 'ppc-tce', levels: 1, granule: 4096, ias: 30, oas: 52, big_endian: true });
+    expect(t.table).toEqual({ format: 'ppc-tce', levels: 1, granule: 4096, ias: 30, oas: 52, big_endian: true, window: { start: 0n, sizeBytes: 0x40000000n } });
+    // The 64-bit DDW window: the table indexes bus pages from 2^59 (it_offset), its input is 60 bits.
+    const ddw = paging({ model: 'ppc-tce', paging: true, window_start: '0x800000000000000' });
+    expect(ddw.table).toMatchObject({ ias: 60, window: { start: 1n << 59n, sizeBytes: 0x40000000n } });
+    expect(ddw.aperture).toEqual({ start: 1n << 59n, last: (1n << 59n) + 0x3fffffffn });
   });
 
   it('driver data on a paging domain is EOPNOTSUPP; dirty on a no_dirty device is EOPNOTSUPP', () => {

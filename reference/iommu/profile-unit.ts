@@ -67,12 +67,16 @@ export interface ProfileExtras {
 }
 
 /**
- * The spec's `table`: the format name plus reference/formats FormatConfig keys only. The PPC
- * window's bus offset is the aperture start (the TCE format indexes pages inside the window).
+ * The spec's `table`: the format name plus reference/formats FormatConfig keys. The PPC window
+ * goes along: the TCE format indexes bus page numbers minus the window's first page (Linux
+ * it_offset), so a window at a non-zero bus address (the 64-bit DDW window) maps inside it.
  */
 function tableConfig(c: FormatConfig): { format: string; [key: string]: unknown } {
-  const { window: _window, ...rest } = c;
-  return { ...rest };
+  if (c.window === undefined) return { ...c };
+  // With a window the table's input is the bus address: as many bits as the window's end needs
+  // (the PGTABLE_DUMP `ias`), the window itself being log2(size) of it.
+  const end = BigInt(c.window.start) + BigInt(c.window.sizeBytes) - 1n;
+  return { ...c, ias: Math.max(c.ias, end.toString(2).length) };
 }
 
 interface NestedRecord {

@@ -29,7 +29,7 @@ export function unitModels(): string[] {
 export function createUnit(iommu: Record<string, unknown>): IommuUnit {
   const { model, ...knobs } = iommu;
   if (typeof model !== 'string') throw new TypeError(`iommu: 'model' must be a string (one of ${unitModels().join(', ')})`);
-  const factory = MODELS[model];
+  const factory = Object.hasOwn(MODELS, model) ? MODELS[model] : undefined;
   if (factory === undefined) throw new TypeError(`iommu: unknown model '${model}' (known: ${unitModels().join(', ')})`);
   return factory(knobs);
 }

@@ -69,6 +69,10 @@ export interface FormatConfig {
   max_leaf_lg2?: number;
   /** ARM stage 1 with IO_PGTABLE_QUIRK_ARM_HD: writable leaves carry DBM. */
   hw_dirty?: boolean;
+  /** ARM stage 2 with IO_PGTABLE_QUIRK_ARM_S2FWB: cacheable leaves carry MemAttr 0b0110. */
+  s2fwb?: boolean;
+  /** AMD v1 PT_FEAT_AMDV1_FORCE_COHERENCE: FC (b60) in every PTE. */
+  force_coherence?: boolean;
   /** VT-d nest parent on ERRATA_772415_SPR17 parts: read-only maps are refused (EINVAL). */
   force_writeable?: boolean;
   /** PPC: the DMA window the table maps. */

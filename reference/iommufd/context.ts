@@ -231,19 +231,28 @@ export class IommufdContext {
     check(a.iova < ULONG_MAX && a.length < ULONG_MAX, 'EOVERFLOW', 'iova or length');
     check((flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) !== 0, 'EINVAL', 'neither READABLE nor WRITEABLE');
     const ioas = this.table.ioas(Number(a.ioas_id));
+    // iopt_map_file_pages (v6.19, with the dma-buf support): the length and the range's last
+    // byte are checked before the fd is looked up; v6.13–v6.18 looked the fd up first (in
+    // iommufd_ioas_map_file) and checked the length later, in iopt_alloc_pages.
+    check(a.length !== 0n, 'EINVAL', 'length 0');
+    check(a.start + a.length - 1n <= U64_MAX, 'EOVERFLOW', 'start + length - 1');
     const fdNum = Number(BigInt.asIntN(32, a.fd));
     const file = this.machine.files.get(fdNum);
     check(file !== undefined, 'EBADF', 'fd is not an open file');
-    check(a.start + a.length <= U64_MAX, 'EOVERFLOW', 'start + length');
-    check(a.length !== 0n && a.start + a.length <= BigInt(file.sizeBytes), 'EINVAL', 'file range');
+    // iopt_alloc_pages: the length of any pages store.
+    check(a.length <= MAX_PAGES_LENGTH, 'EINVAL', 'length');
+    // The file's size is not checked here: a range past its end fails with EINVAL only when
+    // its pages are pinned (memfd_pin_folios → shmem refuses a folio beyond i_size), i.e. in
+    // this call when the IOAS has a domain — after the IOVA is allocated — or later at attach
+    // or ACCESS_PIN.
     const startDown = a.start - (a.start % PAGE_SIZE);
     const startByte = Number(a.start - startDown);
-    const npages = Math.ceil((startByte + Number(a.length)) / PAGE_BYTES);
+    const npages = a.length <= MAX_SAFE_LENGTH ? Math.ceil((startByte + Number(a.length)) / PAGE_BYTES) : Number((BigInt(startByte) + a.length + PAGE_SIZE - 1n) / PAGE_SIZE);
     const pages = new IoptPages(this.machine.memory, this.machine.accounting,
       { kind: 'file', file, startPage: Number(startDown / PAGE_SIZE) }, npages,
       (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0, this.pagesAccountMode(), startDown, this.machine.failNth);
     this.machine.failNth.point('iopt_pages');
-    const iova = ioas.iopt.mapPages([{ pages, firstPageIndex: 0, pageOffsetBytes: startByte, lengthBytes: Number(a.length) }], Number(a.length),
+    const iova = ioas.iopt.mapPages([{ pages, firstPageIndex: 0, pageOffsetBytes: startByte, lengthBytes: Number(a.length), lengthBig: a.length }], Number(a.length),
       flags & IOMMU_IOAS_MAP_FIXED_IOVA ? a.iova : null, this.mapProt(flags));
     return { iova };
   }

@@ -208,15 +208,40 @@ export function unbindDevice(ctx: IommufdContext, dev: DeviceObject): void {
 /**
  * VFIO_DEVICE_BIND_IOMMUFD by topology name (the name stands for the device fd): ENODEV for a
  * name the topology lacks; EINVAL when already bound (vfio_df_ioctl_bind_iommufd: "one device
- * cannot be bound twice", df->access_granted).
+ * cannot be bound twice", df->access_granted); then the VF token (`tokenPtr`: the user address
+ * of the 16-byte UUID when VFIO_DEVICE_BIND_FLAG_TOKEN is set, else null).
  */
-export function bindDevice(ctx: IommufdContext, name: string): DeviceObject {
+export function bindDevice(ctx: IommufdContext, name: string, tokenPtr: bigint | null = null): DeviceObject {
   const dev = ctx.machine.topology.devices.get(name);
   check(dev !== undefined, 'ENODEV', `no device '${name}' in the topology`);
   check(!ctx.machineBindings.has(name), 'EINVAL', `device '${name}' is already bound`);
+  checkVfToken(ctx, dev.vfToken, tokenPtr);
   ctx.machine.failNth.point('device object');
   const obj = new DeviceObject(dev);
   ctx.table.add(obj);
   ctx.machineBindings.set(name, obj);
   return obj;
+}
+
+/**
+ * vfio_df_check_token with vfio-pci's match_token_uuid (vfio_pci_core_match_token_uuid →
+ * vfio_pci_validate_vf_token): every topology device is a vfio-pci device. With the flag the
+ * UUID is read first (EFAULT). A VF of a vfio-pci PF needs the PF's token: none or another one
+ * is EACCES. Any other device refuses a token with EINVAL ("not a PF or VF", "PF not bound to
+ * vfio-pci"). A PF with VFs in use checks its token the same way as its VFs do; a PF without
+ * VFs in use that takes a token (setting it) is not modelled.
+ */
+function checkVfToken(ctx: IommufdContext, vfToken: string | null, tokenPtr: bigint | null): void {
+  let given: string | null = null;
+  if (tokenPtr !== null) {
+    const bytes = ctx.readUser(tokenPtr, 16);
+    check(bytes !== null, 'EFAULT', 'token_uuid_ptr');
+    given = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+  if (vfToken === null) {
+    check(given === null, 'EINVAL', 'a VF token for a device that is neither a VF of a vfio-pci PF nor a PF with VFs');
+    return;
+  }
+  check(given !== null, 'EACCES', 'VF token required to access device');
+  check(given === vfToken, 'EACCES', 'incorrect VF token');
 }

@@ -9,10 +9,10 @@
  */
 
 import type { IoctlResult, JsonObject, WireStruct } from '../../schemas/lib/adapter.ts';
-import { AdapterError, RPC_INTERNAL, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
-import { copyStructFromUser } from '../../schemas/lib/codec.ts';
+import { AdapterError, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
+import { bytesToHex, copyStructFromUser, hexToBytes as codecHexToBytes, isHexBytes } from '../../schemas/lib/codec.ts';
 import type { StructInfo, UapiCatalog } from '../../schemas/lib/catalog-types.ts';
-import { u64ToWire } from '../../schemas/lib/u64.ts';
+import { parseWireInt, u64ToWire } from '../../schemas/lib/u64.ts';
 import { IOMMU_NO_PASID, attachDevice, bindDevice, detachDevice } from './device.ts';
 import type { IommufdContext } from './context.ts';
 import { check, UapiError } from './errors.ts';
@@ -26,12 +26,13 @@ import { vdeviceAlloc, viommuAlloc } from './viommu.ts';
 
 type Handler = (ctx: IommufdContext, a: Args, raw: JsonObject, trailing: Uint8Array) => Out | CompatOut;
 
+const VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0;
 const VFIO_DEVICE_ATTACH_PASID = 1 << 0;
 const VFIO_DEVICE_DETACH_PASID = 1 << 0;
 
 function boundDevice(ctx: IommufdContext, raw: JsonObject): DeviceObject {
   const name = raw.device;
-  if (typeof name !== 'string') throw new AdapterError(RPC_INTERNAL, 'VFIO device commands name the device in arg.device');
+  if (typeof name !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, 'VFIO device commands name the device in arg.device');
   const dev = ctx.machineBindings.get(name);
   check(dev !== undefined && ctx.table.all().includes(dev), 'EINVAL', `device '${name}' is not bound to this iommufd`);
   return dev;
@@ -56,10 +57,17 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
   IOMMU_VIOMMU_ALLOC: (c, a) => viommuAlloc(c, a),
   IOMMU_VDEVICE_ALLOC: (c, a) => vdeviceAlloc(c, a),
-  VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw) => {
-    check(a.argsz >= 16n && a.flags === 0n && BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n, 'EINVAL', 'argsz, flags or iommufd');
-    if (typeof raw.device !== 'string') throw new AdapterError(RPC_INTERNAL, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');
-    return { out_devid: bindDevice(c, raw.device).id };
+  VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw, trailing) => {
+    // vfio_df_ioctl_bind_iommufd (v6.17+, fixed ksize in v6.18): argsz < 16 → EINVAL;
+    // copy_struct_from_user of the 24-byte struct (non-zero bytes past it → E2BIG, fields past
+    // argsz read as zero); then iommufd < 0 or an unknown flag → EINVAL.
+    check(a.argsz >= 16n, 'EINVAL', 'argsz');
+    check(trailing.every((b) => b === 0), 'E2BIG', 'non-zero bytes past the struct');
+    const flags = Number(a.flags);
+    check(BigInt.asIntN(32, a.iommufd ?? 0n) >= 0n && (flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN) === 0, 'EINVAL', 'iommufd or flags');
+    if (typeof raw.device !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, 'VFIO_DEVICE_BIND_IOMMUFD names the device in arg.device');
+    const tokenPtr = a.argsz >= 24n ? a.token_uuid_ptr : 0n;
+    return { out_devid: bindDevice(c, raw.device, (flags & VFIO_DEVICE_BIND_FLAG_TOKEN) !== 0 ? tokenPtr : null).id };
   },
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: (c, a, raw) => {
     const flags = Number(a.flags);
@@ -98,7 +106,11 @@ export function implementedIoctls(): string[] {
   return Object.keys(HANDLERS);
 }
 
-/** A JSON integer (number, "0x…", decimal, negative for signed fields) as a u64 bigint. */
+/**
+ * A JSON integer (number, "0x…", decimal, negative for signed fields) as a u64 bigint, by the
+ * wire rule (schemas/lib/u64.ts parseWireInt): a value past 2^64−1 or below −2^63 is the
+ * caller's invalid params, never wrapped.
+ */
 export function toBig(v: unknown, what: string): bigint {
   if (v === undefined || v === null) return 0n;
   if (typeof v === 'boolean') return v ? 1n : 0n;
@@ -106,32 +118,23 @@ export function toBig(v: unknown, what: string): bigint {
     // Fixed arrays (e.g. __reserved[3]) as little-endian bytes of their elements: only zero-ness matters to handlers.
     return v.reduce<bigint>((acc, x) => acc | toBig(x, what), 0n);
   }
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new AdapterError(RPC_INTERNAL, `${what}: ${v} is not an integer`);
-    return BigInt.asUintN(64, BigInt(v));
+  try {
+    return parseWireInt(v, what);
+  } catch (e) {
+    throw new AdapterError(RPC_INVALID_PARAMS, (e as Error).message);
   }
-  if (typeof v === 'string') {
-    const s = v.trim();
-    if (/^-?(0x[0-9a-fA-F]+|[0-9]+)$/.test(s)) {
-      return BigInt.asUintN(64, s.startsWith('-') ? -BigInt(s.slice(1)) : BigInt(s));
-    }
-  }
-  throw new AdapterError(RPC_INTERNAL, `${what}: '${String(v)}' is not an integer`);
 }
 
+/** Hex bytes, optionally "0x"-prefixed, as a hook or `__trailing` carries them; linear time. */
 export function hexToBytes(hex: unknown, what: string): Uint8Array {
   if (hex === undefined || hex === null || hex === '') return new Uint8Array(0);
-  if (typeof hex !== 'string' || !/^(0x)?([0-9a-fA-F]{2})*$/.test(hex)) throw new AdapterError(RPC_INTERNAL, `${what}: not a hex byte string`);
+  if (typeof hex !== 'string') throw new AdapterError(RPC_INVALID_PARAMS, `${what}: not a hex byte string`);
   const h = hex.startsWith('0x') ? hex.slice(2) : hex;
-  // Validated above, so Buffer's decoder (which stops at the first bad digit) sees only good ones.
-  const buf = Buffer.from(h, 'hex');
-  // A copy of its own: Buffer's small results share a pool, callers may view `.buffer` from 0.
-  return new Uint8Array(buf);
+  if (!isHexBytes(h)) throw new AdapterError(RPC_INVALID_PARAMS, `${what}: not a hex byte string`);
+  return codecHexToBytes(h, what);
 }
 
-export function bytesToHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
+export { bytesToHex };
 
 const wire = (v: bigint | number): number | string => (typeof v === 'number' ? v : u64ToWire(BigInt.asUintN(64, v)));
 
@@ -147,12 +150,13 @@ function truncateField(v: bigint, offsetBytes: number, sizeBytes: number, userSi
  * the size rules; without it every field is taken as given.
  */
 export function dispatchIoctl(ctx: IommufdContext, catalog: UapiCatalog | null, cmd: string, arg: WireStruct): IoctlResult {
-  const handler = HANDLERS[cmd];
+  // Object.hasOwn: a command named like an Object.prototype member (constructor, __proto__) is unknown.
+  const handler = Object.hasOwn(HANDLERS, cmd) ? HANDLERS[cmd] : undefined;
   const info = catalog?.ioctls.get(cmd);
   if (handler === undefined) {
     // A command the catalog knows but the reference does not model is the adapter's failure,
     // not an errno; anything else is not an ioctl of /dev/iommu.
-    if (info !== undefined) throw new AdapterError(RPC_INTERNAL, `${cmd} is not implemented by the reference`);
+    if (info !== undefined) throw new AdapterError(RPC_INVALID_PARAMS, `${cmd} is not implemented by the reference`);
     return { errno: 'ENOTTY' };
   }
   const struct: StructInfo | undefined = info?.struct !== undefined ? catalog?.structs.get(info.struct) : undefined;

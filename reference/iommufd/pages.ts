@@ -12,8 +12,9 @@
  * typed arrays of counts and frames, which read the same. Page indices are JS numbers (< 2^52:
  * a MAP is below 2^64 bytes).
  *
- * Invariants: `pin` succeeds completely or changes nothing (resolution and RLIMIT are checked
- * for every page first); `npinned` equals the number of pages with a non-zero holder count and
+ * Invariants: `pin` succeeds completely or changes nothing but the pages it faulted in
+ * (resolution, RLIMIT and a claim beyond the machine's memory are checked for every page first;
+ * memory that runs out part way is unwound); `npinned` equals the number of pages with a non-zero holder count and
  * equals what this store has charged plus `unchargedPinned`.
  */
 
@@ -156,6 +157,11 @@ export class IoptPages {
     return b.holders === null ? b.uniformHolders : b.holders[(index + this.slotOffset) & BLOCK_MASK];
   }
 
+  private unresolvable(): never {
+    if (this.source.kind === 'user') throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+    throw new UapiError('EINVAL', 'file pages past the end of the file');
+  }
+
   /** True when page `index` can be pinned now (its memory is mapped / inside the file). */
   private resolvable(first: number, count: number): boolean {
     if (this.source.kind === 'user') return this.memory.isMapped(this.source.startVpn + first, count);
@@ -176,7 +182,8 @@ export class IoptPages {
 
   /**
    * Adds one holder to pages [first, first + count): pins (and charges) the pages that had
-   * none. EFAULT when such a page's memory is gone, ENOMEM over RLIMIT_MEMLOCK.
+   * none. EFAULT when such a page's memory is gone (EINVAL for a file page past the end of
+   * the file: memfd_pin_folios → shmem_get_folio_gfp), ENOMEM over RLIMIT_MEMLOCK.
    */
   pin(first: number, count: number): void {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
@@ -186,7 +193,7 @@ export class IoptPages {
     if (!this.holdsAny) {
       // Nothing held yet (the common case, and a garbage range of 2^40 pages): one resolution
       // check over the whole range fails fast, as GUP does at the first hole.
-      if (!this.resolvable(first, count)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+      if (!this.resolvable(first, count)) this.unresolvable();
       fresh = count;
     } else {
       let runStart = -1;
@@ -204,7 +211,7 @@ export class IoptPages {
         const h = b.holders;
         if (h === null) {
           // Compact: every page of it is held.
-          if (runStart >= 0 && !this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+          if (runStart >= 0 && !this.resolvable(runStart, i - runStart)) this.unresolvable();
           runStart = -1;
           i = end;
           continue;
@@ -214,17 +221,46 @@ export class IoptPages {
             fresh++;
             if (runStart < 0) runStart = i;
           } else if (runStart >= 0) {
-            if (!this.resolvable(runStart, i - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+            if (!this.resolvable(runStart, i - runStart)) this.unresolvable();
             runStart = -1;
           }
         }
       }
-      if (runStart >= 0 && !this.resolvable(runStart, last - runStart)) throw new UapiError('EFAULT', 'user memory behind the mapping is gone');
+      if (runStart >= 0 && !this.resolvable(runStart, last - runStart)) this.unresolvable();
     }
+    // Each fresh page needs a frame of its own: more than the machine has can never be pinned
+    // (GUP's fault fails with VM_FAULT_OOM → ENOMEM), whatever length the caller claims.
+    if (fresh > this.memory.phys.limitPfn - this.memory.phys.firstPfn) throw new UapiError('ENOMEM', `${fresh} pages to pin, more than the machine's memory`);
     this.failNth?.point('pin batch');
-    this.accounting.charge(this.accountMode, fresh + this.unchargedPinned);
+    const uncharged = this.unchargedPinned;
+    this.accounting.charge(this.accountMode, fresh + uncharged);
     this.unchargedPinned = 0;
+    try {
+      this.addHolders(first, last);
+    } catch (e) {
+      if (!(e instanceof UapiError)) throw e;
+      // Memory ran out part way (GUP faults pages in as it goes): what this call pinned is
+      // unpinned again and the charge undone; the pages it faulted in stay the process's.
+      this.releaseHolders(first, this.failedAt - first);
+      this.accounting.uncharge(this.accountMode, fresh + uncharged);
+      this.unchargedPinned = uncharged;
+      throw e;
+    }
+    this.npinned += fresh;
+  }
+
+  /** Where addHolders stopped: pages before it got their holder, none from it on. */
+  private failedAt = 0;
+
+  /**
+   * The commit half of `pin`: one more holder on pages [first, last), resolving and pinning
+   * the frames of pages that had none. When a frame cannot be had (OutOfMemory), it throws
+   * with `failedAt` saying how far it got: pages before it have their holder, none from it on.
+   */
+  private addHolders(first: number, last: number): void {
+    const off = this.slotOffset;
     for (let i = first; i < last; ) {
+      this.failedAt = i;
       const blockNo = Math.floor((i + off) / BLOCK_PAGES);
       const slot0 = blockNo * BLOCK_PAGES - off;
       const end = Math.min(last, slot0 + BLOCK_PAGES);
@@ -274,22 +310,38 @@ export class IoptPages {
         if (h[k] !== 0) {
           h[k]++;
           k++;
+          this.failedAt = slot0 + k;
           continue;
         }
         // A run of pages nobody holds: resolve their frames and pin them in one go.
         const k0 = k;
-        for (; k < kEnd && h[k] === 0; k++) h[k] = 1;
-        this.resolveFrames(slot0 + k0, k - k0, f, k0);
+        while (k < kEnd && h[k] === 0) k++;
+        try {
+          this.resolveFrames(slot0 + k0, k - k0, f, k0);
+        } catch (e) {
+          f.fill(0, k0, k);
+          throw e;
+        }
+        h.fill(1, k0, k);
         this.memory.pinFrameList(f, k0, k);
         b.held += k - k0;
+        this.failedAt = slot0 + k;
       }
       i = end;
     }
-    this.npinned += fresh;
   }
 
   /** Removes one holder from pages [first, first + count); unpins and uncharges at zero. */
   unpin(first: number, count: number): void {
+    const released = this.releaseHolders(first, count);
+    this.npinned -= released;
+    const forgotten = Math.min(released, this.unchargedPinned);
+    this.unchargedPinned -= forgotten;
+    this.accounting.uncharge(this.accountMode, released - forgotten);
+  }
+
+  /** Removes one holder from pages [first, first + count), unpinning at zero; returns how many went to zero. */
+  private releaseHolders(first: number, count: number): number {
     let released = 0;
     const last = first + count;
     const off = this.slotOffset;
@@ -332,10 +384,7 @@ export class IoptPages {
       if (b.held === 0) this.dropBlock(blockNo);
       i = end;
     }
-    this.npinned -= released;
-    const forgotten = Math.min(released, this.unchargedPinned);
-    this.unchargedPinned -= forgotten;
-    this.accounting.uncharge(this.accountMode, released - forgotten);
+    return released;
   }
 
   /**

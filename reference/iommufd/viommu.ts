@@ -13,7 +13,7 @@
  * wait_cnt in Linux): unbinding the device destroys the vDEVICE instead.
  */
 
-import type { UnitDevice, ViommuCore, ViommuDriver } from '../iommu/unit.ts';
+import type { IommuUnit, UnitDevice, ViommuCore, ViommuDriver } from '../iommu/unit.ts';
 import { IOMMU_HWPT_FAULT_ID_VALID, IOMMU_HWPT_ALLOC_PASID } from '../iommu/unit.ts';
 import type { IommufdContext } from './context.ts';
 import { check, fail } from './errors.ts';
@@ -37,7 +37,7 @@ export class ViommuObject extends IommufdObject {
     readonly parent: HwptPagingObject,
     readonly type: number,
     /** viommu->iommu_dev: devices of other units cannot use this vIOMMU. */
-    readonly unitOf: DeviceObject['dev']['unit'],
+    readonly unitOf: IommuUnit,
   ) {
     super();
   }

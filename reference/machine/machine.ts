@@ -24,7 +24,7 @@ import { buildTopology } from './topology.ts';
 export const INITIAL_PID = 100;
 
 export class Machine {
-  readonly phys = new PhysicalMemory();
+  readonly phys: PhysicalMemory;
   readonly failNth = new FailNth();
   readonly topology: Topology;
   /** Every process ever started in this world, exited ones included (their counters stay readable in STATE). */
@@ -37,6 +37,7 @@ export class Machine {
 
   constructor(topologyJson: unknown) {
     this.topology = buildTopology(topologyJson);
+    this.phys = new PhysicalMemory(undefined, this.topology.memoryBytes);
     this.initial = new Process(INITIAL_PID, new ProcessMemory(this.phys), new Accounting());
     this.processes.set(INITIAL_PID, this.initial);
     this.current = this.initial;

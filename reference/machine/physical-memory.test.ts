@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FRAME_BYTES, PhysicalMemory } from './physical-memory.ts';
+import { FRAME_BYTES, OutOfMemory, PhysicalMemory } from './physical-memory.ts';
 
 describe('PhysicalMemory', () => {
   it('never hands out frame 0 and reads zeros from fresh frames', () => {
@@ -66,5 +66,38 @@ describe('PhysicalMemory at scale', () => {
     mem.freeFrames(last, 512);
     expect(mem.framesInUse).toBe((runs - 1) * 512);
     expect(mem.isAllocated(last)).toBe(false);
+  });
+});
+
+describe('PhysicalMemory size', () => {
+  it('hands out frames only below its size and throws OutOfMemory (ENOMEM) past it, changing nothing', () => {
+    const mem = new PhysicalMemory(0x100, 0x200 * FRAME_BYTES);
+    expect(mem.framesFree).toBe(0x100);
+    expect(() => mem.allocFrames(0x101)).toThrow(OutOfMemory);
+    const run = mem.allocFrames(0x80, 0x80);
+    expect(run + 0x80).toBeLessThanOrEqual(0x200);
+    for (let i = 0; i < 0x80; i++) expect(mem.allocFrames()).toBeLessThan(0x200);
+    expect(mem.framesFree).toBe(0);
+    expect(mem.canAllocFrames()).toBe(false);
+    const e = (() => {
+      try {
+        mem.allocFrames();
+      } catch (x) {
+        return x as OutOfMemory;
+      }
+    })();
+    expect(e?.errno).toBe('ENOMEM');
+    expect(mem.framesInUse).toBe(0x100);
+  });
+
+  it('finds a freed aligned run below the top once the top is full', () => {
+    const mem = new PhysicalMemory(0x100, 0x400 * FRAME_BYTES);
+    const a = mem.allocFrames(0x100, 0x100);
+    mem.allocFrames(0x200, 0x100);
+    expect(mem.canAllocFrames(0x100, 0x100)).toBe(false);
+    mem.freeFrames(a, 0x100);
+    expect(mem.allocFrames(0x100, 0x100)).toBe(a);
+    // A single frame freed later is reused, never one the run took back.
+    expect(() => mem.allocFrames()).toThrow(OutOfMemory);
   });
 });

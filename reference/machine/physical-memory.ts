@@ -6,16 +6,39 @@
  * host's order of halves (lo at the lower address): a little-endian machine, as x86, ARM and
  * RISC-V IOMMUs see memory. A big-endian format (PPC TCE) swaps bytes itself.
  *
- * Invariants: a frame is either free or allocated exactly once; reads and writes must fall in
- * allocated frames (a bug in a walker shows up as an exception, not silent corruption);
- * freeing clears a frame, so a later allocation reads zeros.
+ * The machine has a size (the topology's `memory.bytes`, DEFAULT_MEMORY_BYTES otherwise): every
+ * frame lies below it, and an allocation that finds no room throws OutOfMemory (ENOMEM), so a
+ * caller that claims terabytes runs out of frames, never of host memory or of frame numbers.
+ *
+ * Invariants: a frame is either free or allocated exactly once, and lies in [firstPfn, limitPfn);
+ * reads and writes must fall in allocated frames (a bug in a walker shows up as an exception,
+ * not silent corruption); freeing clears a frame, so a later allocation reads zeros; every free
+ * frame below `nextPfn` is on `freeSingles` (which may also hold stale entries a run took since).
  */
 
+import { UapiError } from '../iommufd/errors.ts';
 import { PinTable } from './pin-table.ts';
 
 export const FRAME_SHIFT = 12;
 export const FRAME_BYTES = 1 << FRAME_SHIFT;
 const WORDS_PER_FRAME = FRAME_BYTES / 4;
+const GIB = 1024 ** 3;
+/**
+ * Physical memory of a machine whose topology does not say: 128 GiB, enough for the 64 GiB
+ * map benchmark with its page tables, and little enough that a pin of more runs out quickly.
+ */
+export const DEFAULT_MEMORY_BYTES = 128 * GIB;
+/** The smallest and largest sizes a topology may give (frame numbers + 1 fit an Int32Array). */
+export const MIN_MEMORY_BYTES = 16 * 1024 * 1024;
+export const MAX_MEMORY_BYTES = 4096 * GIB;
+
+/** No free frame (or no free aligned run) is left: what a kernel allocation gives as ENOMEM. */
+export class OutOfMemory extends UapiError {
+  constructor(what: string) {
+    super('ENOMEM', `physical memory exhausted: ${what}`);
+    this.name = 'OutOfMemory';
+  }
+}
 
 export class PhysicalMemory {
   private readonly storage = new Map<number, Uint32Array>();
@@ -27,36 +50,114 @@ export class PhysicalMemory {
   private allocatedCount = 0;
   private readonly freeSingles: number[] = [];
   private nextPfn: number;
+  /** One past the last frame of the machine. */
+  readonly limitPfn: number;
+  /**
+   * The run shapes ("count/align") a search found no room for; cleared when a frame is freed. Keeps a machine that is out of 2 MiB runs from rescanning per THP fault.
+   */
+  private readonly noFreeRun = new Set<string>();
   /** Pin counts of the frames (and the frames kept alive only by a pin). */
   readonly pins: PinTable = new PinTable(this);
 
-  /** Frames start above `firstPfn` so that physical address 0 is never handed out. */
   /**
    * Bumped by every write, free and copy: an IOTLB entry of a table in this memory (a guest's
    * stage 1) made at the current epoch is known to match the memory, so it needs no re-walk.
    */
   writeEpoch = 0;
 
-  constructor(readonly firstPfn = 0x100) {
+  /**
+   * Frames start above `firstPfn` so that physical address 0 is never handed out; the machine
+   * has `sizeBytes` of memory (a multiple of the frame size).
+   */
+  constructor(readonly firstPfn = 0x100, readonly sizeBytes = DEFAULT_MEMORY_BYTES) {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes % FRAME_BYTES !== 0 || sizeBytes / FRAME_BYTES <= firstPfn || sizeBytes > MAX_MEMORY_BYTES) {
+      throw new RangeError(`physical memory of ${sizeBytes} bytes: not whole frames above frame ${firstPfn} and at most ${MAX_MEMORY_BYTES}`);
+    }
     this.nextPfn = firstPfn;
+    this.limitPfn = sizeBytes / FRAME_BYTES;
   }
 
-  /** Allocates `count` contiguous frames whose first PFN is a multiple of `alignFrames`. */
+  /** Frames that can still be allocated (one at a time; a run also needs them contiguous). */
+  get framesFree(): number {
+    return this.limitPfn - this.firstPfn - this.allocatedCount;
+  }
+
+  /** Whether `allocFrames(count, alignFrames)` would succeed now. */
+  canAllocFrames(count = 1, alignFrames = 1): boolean {
+    if (count > this.framesFree) return false;
+    if (count === 1) return true;
+    return Math.ceil(this.nextPfn / alignFrames) * alignFrames + count <= this.limitPfn || this.findFreeRun(count, alignFrames) >= 0;
+  }
+
+  /**
+   * Allocates `count` contiguous frames whose first PFN is a multiple of `alignFrames`; throws
+   * OutOfMemory (changing nothing) when the machine has no such run free.
+   */
   allocFrames(count = 1, alignFrames = 1): number {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`allocFrames: bad count ${count}`);
     if (!Number.isInteger(alignFrames) || alignFrames < 1 || (alignFrames & (alignFrames - 1)) !== 0) {
       throw new RangeError(`allocFrames: alignment ${alignFrames} is not a power of two`);
     }
-    let pfn: number;
-    if (count === 1 && alignFrames === 1 && this.freeSingles.length > 0) {
-      pfn = this.freeSingles.pop()!;
-    } else {
-      pfn = Math.ceil(this.nextPfn / alignFrames) * alignFrames;
-      for (let gap = this.nextPfn; gap < pfn; gap++) this.freeSingles.push(gap);
-      this.nextPfn = pfn + count;
+    if (count > this.framesFree) throw new OutOfMemory(`${count} frame(s) wanted, ${this.framesFree} free`);
+    let pfn = -1;
+    if (count === 1 && alignFrames === 1) {
+      // Entries a run took since they were freed are stale: skip them.
+      while (this.freeSingles.length > 0) {
+        const f = this.freeSingles.pop()!;
+        if (!this.isAllocated(f)) {
+          pfn = f;
+          break;
+        }
+      }
+    }
+    if (pfn < 0) {
+      const bumped = Math.ceil(this.nextPfn / alignFrames) * alignFrames;
+      if (bumped + count <= this.limitPfn) {
+        pfn = bumped;
+        for (let gap = this.nextPfn; gap < pfn; gap++) this.freeSingles.push(gap);
+        this.nextPfn = pfn + count;
+      } else {
+        pfn = this.findFreeRun(count, alignFrames);
+        if (pfn < 0) throw new OutOfMemory(`no free run of ${count} frame(s) aligned to ${alignFrames}`);
+      }
     }
     this.markRun(pfn, count);
     return pfn;
+  }
+
+  /**
+   * The first free run of `count` frames aligned to `alignFrames` in the machine, or -1; a run
+   * that reaches past `nextPfn` moves it. Linear in the frames below `nextPfn`: only asked when
+   * the top of memory has no room, and remembered when it finds none.
+   */
+  private findFreeRun(count: number, alignFrames: number): number {
+    const shape = `${count}/${alignFrames}`;
+    if (this.noFreeRun.has(shape)) return -1;
+    const step = Math.max(alignFrames, 1);
+    for (let pfn = Math.ceil(this.firstPfn / step) * step; pfn + count <= this.limitPfn && pfn < this.nextPfn; pfn += step) {
+      let free = true;
+      for (let f = pfn; f < pfn + count; ) {
+        if ((f & 31) === 0 && pfn + count - f >= 32) {
+          if ((this.allocatedBits[f >>> 5] ?? 0) !== 0) {
+            free = false;
+            break;
+          }
+          f += 32;
+        } else {
+          if (this.isAllocated(f)) {
+            free = false;
+            break;
+          }
+          f++;
+        }
+      }
+      if (free) {
+        this.nextPfn = Math.max(this.nextPfn, pfn + count);
+        return pfn;
+      }
+    }
+    this.noFreeRun.add(shape);
+    return -1;
   }
 
   /** Returns frames to the allocator; their content is discarded. */
@@ -72,6 +173,7 @@ export class PhysicalMemory {
       this.freeSingles.push(f);
     }
     this.allocatedCount -= count;
+    this.noFreeRun.clear();
   }
 
   isAllocated(pfn: number): boolean {

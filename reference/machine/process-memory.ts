@@ -160,8 +160,19 @@ export class ProcessMemory {
     const vma: Vma = { startVpn: addr / PAGE_BYTES, pageCount, object, objectPage: fileOffsetBytes / PAGE_BYTES };
     if (file !== undefined && options.private === true) vma.cow = new MemoryObject('anon', file.sizeBytes);
     this.vmas.push(vma);
-    // MAP_POPULATE: hugetlb memory the selftests map is faulted in at mmap time.
-    if (file === undefined && huge) for (let p = 0; p < pageCount; p += BLOCK_PAGES) this.objectFrame(object, p);
+    // MAP_POPULATE: hugetlb memory the selftests map is faulted in at mmap time. Without enough
+    // free huge pages the mmap fails with ENOMEM (hugetlb_reserve_pages) and leaves nothing.
+    if (file === undefined && huge) {
+      try {
+        for (let p = 0; p < pageCount; p += BLOCK_PAGES) this.objectFrame(object, p);
+      } catch (e) {
+        this.vmas.pop();
+        this.lastVma = undefined;
+        this.nextVa = addr;
+        this.dropObjectPages(object, 0, pageCount);
+        throw e;
+      }
+    }
     return addr;
   }
 
@@ -272,9 +283,12 @@ export class ProcessMemory {
     // Hugetlb objects are whole 2 MiB pages (their size is a multiple of 2 MiB).
     const wholeBlock = object.huge || (object.kind === 'anon' && blockFirst + BLOCK_PAGES <= object.sizePages);
     if (wholeBlock && object.blocks.get(page >>> BLOCK_SHIFT) === undefined) {
-      const base = this.phys.allocFrames(BLOCK_PAGES, BLOCK_PAGES);
-      object.blocks.setRun(page >>> BLOCK_SHIFT, base);
-      return base + (page - blockFirst);
+      // Without a free 2 MiB run a THP fault falls back to a 4 KiB page; hugetlb has no fallback.
+      if (object.huge || this.phys.canAllocFrames(BLOCK_PAGES, BLOCK_PAGES)) {
+        const base = this.phys.allocFrames(BLOCK_PAGES, BLOCK_PAGES);
+        object.blocks.setRun(page >>> BLOCK_SHIFT, base);
+        return base + (page - blockFirst);
+      }
     }
     const single = this.phys.allocFrames(1, 1);
     object.setFrame(page, single);
@@ -424,6 +438,9 @@ export class ProcessMemory {
     if (!this.rangeOk(addr, data.length)) return false;
     if (data.length === 0) return true;
     if (!this.isMapped(Math.floor(addr / PAGE_BYTES), this.pageSpan(addr, data.length))) return false;
+    // Fault every page in before writing any (OutOfMemory then leaves the content untouched).
+    const firstVpn = Math.floor(addr / PAGE_BYTES);
+    for (let i = 0, n = this.pageSpan(addr, data.length); i < n; i++) this.frameForVpn(firstVpn + i, true);
     let done = 0;
     while (done < data.length) {
       const a = addr + done;
@@ -520,14 +537,21 @@ export class ProcessMemory {
       }
       return copy;
     };
-    for (const v of this.vmas) {
-      // Anonymous memory and the private copies of a MAP_PRIVATE file are the process's own:
-      // the child gets their content, not the pages (a later write on either side stays there).
-      const object = v.object.kind === 'anon' ? copyOf(v.object) : v.object;
-      object.mapCount++;
-      const vma: Vma = { ...v, object };
-      if (v.cow !== undefined) vma.cow = copyOf(v.cow);
-      child.vmas.push(vma);
+    try {
+      for (const v of this.vmas) {
+        // Anonymous memory and the private copies of a MAP_PRIVATE file are the process's own:
+        // the child gets their content, not the pages (a later write on either side stays there).
+        const object = v.object.kind === 'anon' ? copyOf(v.object) : v.object;
+        object.mapCount++;
+        const vma: Vma = { ...v, object };
+        if (v.cow !== undefined) vma.cow = copyOf(v.cow);
+        child.vmas.push(vma);
+      }
+    } catch (e) {
+      // fork fails with ENOMEM when the copies do not fit: the frames copied so far go back.
+      for (const copy of copies.values()) child.dropObjectPages(copy, 0, Number.MAX_SAFE_INTEGER);
+      for (const v of child.vmas) if (v.object.kind === 'file') v.object.mapCount--;
+      throw e;
     }
     return child;
   }
@@ -535,11 +559,16 @@ export class ProcessMemory {
   /** A fresh anonymous object with the content of every page of `from` that has a frame. */
   private copyAnon(from: MemoryObject): MemoryObject {
     const copy = new MemoryObject('anon', from.sizeBytes, from.huge);
-    for (const [blockNo, frames] of from.blocks) {
-      for (let i = 0; i < BLOCK_PAGES; i++) {
-        if (frames[i] === 0) continue;
-        this.phys.copyFrame(frames[i] - 1, this.objectFrame(copy, blockNo * BLOCK_PAGES + i));
+    try {
+      for (const [blockNo, frames] of from.blocks) {
+        for (let i = 0; i < BLOCK_PAGES; i++) {
+          if (frames[i] === 0) continue;
+          this.phys.copyFrame(frames[i] - 1, this.objectFrame(copy, blockNo * BLOCK_PAGES + i));
+        }
       }
+    } catch (e) {
+      this.dropObjectPages(copy, 0, Number.MAX_SAFE_INTEGER);
+      throw e;
     }
     return copy;
   }

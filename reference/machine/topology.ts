@@ -1,7 +1,7 @@
 /**
  * The machine a `world` topology describes: host bridges, each with one IOMMU unit of a
- * hardware model, devices behind bridges (flags `no_dirty` / `pasid`, optional group), and the
- * simulated process's capabilities. Parsing checks everything and names the field that is
+ * hardware model, devices behind bridges (flags `no_dirty` / `pasid`, optional group, optional
+ * SR-IOV `vf_token`), and the simulated process's capabilities. Parsing checks everything and names the field that is
  * wrong; a topology either builds completely or throws.
  *
  * Invariants: device and bridge names are unique; every device's bridge exists; the unit
@@ -10,7 +10,10 @@
 
 import type { IommuUnit, UnitDevice } from '../iommu/unit.ts';
 import { createUnit } from '../iommu/registry.ts';
+import { DEFAULT_MEMORY_BYTES, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES } from './physical-memory.ts';
 import { createUnitIotlb, IotlbWorld, type UnitIotlb } from '../iotlb/unit-iotlb.ts';
+
+const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
 
 export const KNOWN_CAPS = ['CAP_IPC_LOCK', 'CAP_SYS_RESOURCE'] as const;
 const DEVICE_FLAGS = ['no_dirty', 'pasid'] as const;
@@ -25,13 +28,23 @@ export interface Bridge {
 export interface Device extends UnitDevice {
   bridge: Bridge;
   unit: IommuUnit;
+  /**
+   * Topology `vf_token` (a UUID, as 32 lowercase hex digits): the device is an SR-IOV VF whose
+   * PF is bound to vfio-pci with this VF token, so binding it needs the token
+   * (vfio_pci_validate_vf_token). null: a device that is neither such a VF nor a PF with VFs in use.
+   */
+  vfToken: string | null;
 }
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
 export interface Topology {
   bridges: Map<string, Bridge>;
   devices: Map<string, Device>;
   /** Capabilities the process holds (everything but what the topology drops). */
   caps: Set<string>;
+  /** Bytes of physical memory (`memory.bytes`, DEFAULT_MEMORY_BYTES when absent). */
+  memoryBytes: number;
 }
 
 export class TopologyError extends Error {
@@ -46,7 +59,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function buildTopology(json: unknown): Topology {
   if (!isObject(json)) throw new TopologyError('(root)', 'must be an object');
   for (const key of Object.keys(json)) {
-    if (!['bridges', 'devices', 'process', 'name', 'description'].includes(key)) throw new TopologyError(key, 'unknown field');
+    if (!['bridges', 'devices', 'process', 'memory', 'name', 'title', 'note', 'description'].includes(key)) throw new TopologyError(key, 'unknown field');
   }
   const bridges = new Map<string, Bridge>();
   const iotlbWorld = new IotlbWorld();
@@ -82,6 +95,9 @@ export function buildTopology(json: unknown): Topology {
       throw new TopologyError(`${at}.flags`, `must be a list of ${DEVICE_FLAGS.join(', ')}`);
     }
     if (d.group !== undefined && typeof d.group !== 'string') throw new TopologyError(`${at}.group`, 'must be a string');
+    if (d.vf_token !== undefined && (typeof d.vf_token !== 'string' || !UUID.test(d.vf_token))) {
+      throw new TopologyError(`${at}.vf_token`, 'must be a UUID (8-4-4-4-12 hex digits)');
+    }
     devices.set(d.name, {
       name: d.name,
       bridge,
@@ -89,6 +105,7 @@ export function buildTopology(json: unknown): Topology {
       noDirty: flags.includes('no_dirty'),
       pasid: flags.includes('pasid'),
       group: d.group as string | undefined,
+      vfToken: typeof d.vf_token === 'string' ? d.vf_token.replaceAll('-', '').toLowerCase() : null,
     });
   });
   const caps = new Set<string>(KNOWN_CAPS);
@@ -100,5 +117,15 @@ export function buildTopology(json: unknown): Topology {
     }
     for (const c of drop) caps.delete(c as string);
   }
-  return { bridges, devices, caps };
+  let memoryBytes = DEFAULT_MEMORY_BYTES;
+  if (json.memory !== undefined) {
+    const m = json.memory;
+    if (!isObject(m) || Object.keys(m).some((k) => k !== 'bytes')) throw new TopologyError('memory', 'must be an object {bytes}');
+    const b = typeof m.bytes === 'string' && /^(0x[0-9a-fA-F]+|[0-9]+)$/.test(m.bytes) ? Number(BigInt(m.bytes)) : m.bytes;
+    if (typeof b !== 'number' || !Number.isSafeInteger(b) || b % HUGE_PAGE_BYTES !== 0 || b < MIN_MEMORY_BYTES || b > MAX_MEMORY_BYTES) {
+      throw new TopologyError('memory.bytes', `must be a multiple of 2 MiB from ${MIN_MEMORY_BYTES} to ${MAX_MEMORY_BYTES}`);
+    }
+    memoryBytes = b;
+  }
+  return { bridges, devices, caps, memoryBytes };
 }

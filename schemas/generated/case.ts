@@ -123,6 +123,7 @@ export interface Topology {
   bridges: TopologyBridge[];
   devices: TopologyDevice[];
   process?: TopologyProcess;
+  memory?: TopologyMemory;
 }
 /**
  * This interface was referenced by `GoldenCase`'s JSON-Schema
@@ -157,6 +158,10 @@ export interface TopologyDevice {
    * An IOMMU group name shared by devices that must be isolated together.
    */
   group?: ObjectName;
+  /**
+   * The device is an SR-IOV VF whose PF is bound to vfio-pci with this VF token (a UUID): VFIO_DEVICE_BIND_IOMMUFD needs VFIO_DEVICE_BIND_FLAG_TOKEN with it (v6.17+).
+   */
+  vf_token?: string;
 }
 /**
  * The simulated process runs as root with every capability unless it drops some.
@@ -166,6 +171,15 @@ export interface TopologyDevice {
  */
 export interface TopologyProcess {
   drop?: string[];
+}
+/**
+ * The machine's physical memory (protocol extension, compatible: absent means 128 GiB, the reference's default). Pinning more pages than have frames fails with ENOMEM, as GUP does when a fault runs out of memory; a topology that needs less or more says so. A multiple of 2 MiB from 16 MiB to 4 TiB.
+ *
+ * This interface was referenced by `GoldenCase`'s JSON-Schema
+ * via the `definition` "memory".
+ */
+export interface TopologyMemory {
+  bytes: number;
 }
 /**
  * This interface was referenced by `GoldenCase`'s JSON-Schema

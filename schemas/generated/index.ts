@@ -6,6 +6,8 @@
 
 export * from './uapi.ts';
 export * as CaseSchema from './case.ts';
+export * as HeaderCheckSchema from './header-check.ts';
 export * as ProtocolSchema from './protocol.ts';
 export * as ReportSchema from './report.ts';
 export * as SelftestsSchema from './selftests.ts';
+export * as SpecDiffSchema from './spec-diff.ts';

@@ -569,6 +569,8 @@ struct ioasid_iommu_viommu_invalidate_selftest {
 struct ioasid_iommu_viommu_selftest {
 	uint32_t in_data;
 	uint32_t out_data;
+	ioasid_aligned_u64 out_mmap_offset;
+	ioasid_aligned_u64 out_mmap_length;
 };
 
 struct ioasid_iommu_viommu_tegra241_cmdqv {

@@ -206,6 +206,13 @@ export interface WorldTopology {
   devices: {
     [k: string]: unknown;
   }[];
+  /**
+   * Physical memory size: case.schema.json#/$defs/memory.
+   */
+  memory?: {
+    bytes?: number;
+    [k: string]: unknown;
+  };
   [k: string]: unknown;
 }
 /**

@@ -5,13 +5,23 @@
  */
 
 /**
- * pass/fail: compared; unsupported: a required capability is missing; error: the adapter said something the protocol does not allow, or the case itself is unusable; timeout: no answer in time; crash: the adapter died or wrote garbage; expected fail / unexpected pass / skipped: the expectations file applied.
+ * pass/fail: compared; unsupported: a required capability is missing; error: the adapter said something the protocol does not allow; timeout: no answer in time; crash: the adapter died or wrote garbage; expected fail / unexpected pass / skipped: the expectations file applied. flaky: with --repeat or --retries, the case both passed and failed (attempts lists each try). invalid: a step could not be compiled when the case ran (an unknown name, a $capture used before it was made): the case author's mistake, never the implementation's fail.
  *
  * This interface was referenced by `ConformanceReport`'s JSON-Schema
  * via the `definition` "result".
  */
 export type Result =
-  "pass" | "fail" | "unsupported" | "error" | "timeout" | "crash" | "expected fail" | "unexpected pass" | "skipped";
+  | "pass"
+  | "fail"
+  | "unsupported"
+  | "error"
+  | "timeout"
+  | "crash"
+  | "expected fail"
+  | "unexpected pass"
+  | "skipped"
+  | "flaky"
+  | "invalid";
 /**
  * Any JSON value.
  *
@@ -111,6 +121,41 @@ export interface RunConfig {
     node: string;
     platform: string;
   };
+  /**
+   * Positional case selectors: ids, id prefixes (ending in /) or globs.
+   */
+  select?: string[];
+  /**
+   * --clause: only the cases citing one of these spec clause ids.
+   */
+  clauses?: string[];
+  /**
+   * --last-failed: the report whose failing cases were selected.
+   */
+  last_failed?: string;
+  /**
+   * --repeat: every case ran this many times.
+   */
+  repeat?: number;
+  /**
+   * --retries: a case that did not pass was tried again up to this many times.
+   */
+  retries?: number;
+  /**
+   * --workers: adapter instances that ran cases at the same time.
+   */
+  workers?: number;
+  /**
+   * --transcript: the folder holding one JSON-lines file of requests and responses per case.
+   */
+  transcripts?: string;
+  /**
+   * Lines of the expectations file whose pattern matches no loaded case (a renamed or removed case, a typo).
+   */
+  expectations_unmatched?: {
+    line: number;
+    pattern: string;
+  }[];
 }
 /**
  * This interface was referenced by `ConformanceReport`'s JSON-Schema
@@ -155,6 +200,8 @@ export interface Summary {
   };
 }
 /**
+ * Cases per result. flaky and invalid were added after report version 1 was first written and may be absent from older reports (read absent as 0).
+ *
  * This interface was referenced by `ConformanceReport`'s JSON-Schema
  * via the `definition` "counts".
  */
@@ -168,6 +215,8 @@ export interface Counts {
   "expected fail": number;
   "unexpected pass": number;
   skipped: number;
+  flaky?: number;
+  invalid?: number;
 }
 /**
  * This interface was referenced by `ConformanceReport`'s JSON-Schema
@@ -212,6 +261,14 @@ export interface CaseResult {
    * What the adapter wrote on stderr while the case ran (truncated).
    */
   diagnostics?: string;
+  /**
+   * The command that runs this case alone and prints every step next to its answer (on a case that did not pass).
+   */
+  rerun?: string;
+  /**
+   * With --repeat or --retries: the result of each try, in order.
+   */
+  attempts?: Result[];
 }
 /**
  * This interface was referenced by `ConformanceReport`'s JSON-Schema

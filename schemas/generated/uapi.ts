@@ -1742,7 +1742,7 @@ export interface IommuViommuInvalidateSelftest {
   cache_id?: number;
 }
 /**
- * Mock vIOMMU data (IOMMU_VIOMMU_TYPE_SELFTEST): out_data = in_data.
+ * Mock vIOMMU data (IOMMU_VIOMMU_TYPE_SELFTEST): out_data = in_data; with a hardware queue page, the mmap offset and length of the mock's two-page register window (iommufd_test.h, v6.17+, the HW queue series; 8 bytes before). The driver copies in and out with min_last out_data, so an 8-byte buffer is still accepted.
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
  * via the `definition` "IommuViommuSelftest".
@@ -1756,6 +1756,14 @@ export interface IommuViommuSelftest {
    * __u32
    */
   out_data?: number;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  out_mmap_offset?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  out_mmap_length?: number | string;
 }
 /**
  * Tegra241 CMDQV vIOMMU data (IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV).

@@ -18,6 +18,15 @@ export type { CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlRe
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The largest message either side of the stdio transport reads: one line of at most this many
+ * bytes before its newline (conformance/PROTOCOL.md). A longer line is refused unread, so a
+ * runaway peer costs neither side more memory than this.
+ */
+export const MESSAGE_MAX_BYTES = 64 * 1024 * 1024;
+/** The most bytes one hook call moves as hex (MEM_READ, MEM_WRITE, DMA_READ, DMA_WRITE): well inside a message. */
+export const HOOK_DATA_MAX_BYTES = 16 * 1024 * 1024;
+
 export interface Adapter {
   hello(params: HelloParams): Promise<HelloResult>;
   /** Discards every context and builds the machine described by the topology. */

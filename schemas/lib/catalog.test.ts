@@ -54,7 +54,7 @@ const LAYOUTS: Record<string, [number, Record<string, number>]> = {
   iommu_test_hw_info: [8, { flags: 0, test_reg: 4 }],
   iommu_hwpt_selftest: [8, { iotlb: 0, pagetable_type: 4 }], // newest revision (generic_pt mock)
   iommu_hwpt_invalidate_selftest: [8, { flags: 0, iotlb_id: 4 }],
-  iommu_viommu_selftest: [8, { in_data: 0, out_data: 4 }],
+  iommu_viommu_selftest: [24, { in_data: 0, out_data: 4, out_mmap_offset: 8, out_mmap_length: 16 }], // v6.17+ (HW queue mmap window)
   iommu_viommu_invalidate_selftest: [12, { flags: 0, vdev_id: 4, cache_id: 8 }],
   iommu_viommu_event_selftest: [4, { virt_id: 0 }],
   // include/uapi/linux/vfio.h

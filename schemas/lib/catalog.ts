@@ -9,9 +9,11 @@
  * offsets follow the C layout rules (each field aligned to its type, no overlap except fields of
  * one union, struct size a multiple of its alignment and covering every field), every flag set,
  * enum, embedded struct and pointee a field names exists, and every ioctl's minimum size lies
- * within its struct.
+ * within its struct. loadCatalogFrom() reads the same from another folder (a past revision, a
+ * proposed change), optionally collecting the broken rules instead of throwing, so that a review
+ * can still compare what it can read.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type {
@@ -37,16 +39,35 @@ interface LoadedSchema {
   schema: Json;
 }
 
-function readSchemas(sub: string): LoadedSchema[] {
-  const dir = join(SCHEMAS_DIR, sub);
+function readSchemas(schemasDir: string, sub: string): LoadedSchema[] {
+  const dir = join(schemasDir, sub);
+  if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((f) => f.endsWith('.schema.json'))
     .sort()
     .map((f) => ({ file: `${sub}/${f}`, schema: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Json }));
 }
 
+/** Thrown for a broken rule; a lenient load collects these and carries on without the item. */
+class SchemaRuleError extends Error {}
+
 function fail(file: string, what: string, rule: string): never {
-  throw new Error(`schemas/${file}: ${what}: ${rule}`);
+  throw new SchemaRuleError(`schemas/${file}: ${what}: ${rule}`);
+}
+
+/**
+ * Runs `check`; in a lenient load a broken rule is recorded and `check` counts as failed
+ * (false), in a strict load it propagates.
+ */
+function attempt(problems: string[] | undefined, check: () => void): boolean {
+  try {
+    check();
+    return true;
+  } catch (e) {
+    if (problems === undefined || !(e instanceof SchemaRuleError)) throw e;
+    problems.push(e.message);
+    return false;
+  }
 }
 
 function parseStruct(file: string, schema: Json): StructInfo {
@@ -124,28 +145,35 @@ function checkLayout(file: string, s: StructInfo, structs: ReadonlyMap<string, S
   if (s.sizeBytes !== size) fail(file, s.name, `x-struct size ${s.sizeBytes}, C layout gives ${size}`);
 }
 
-function buildCatalog(): UapiCatalog & { files: readonly LoadedSchema[] } {
-  const uapi = readSchemas('uapi');
-  const defs = readSchemas('defs');
+export type LoadedCatalog = UapiCatalog & { files: readonly LoadedSchema[] };
+
+/**
+ * Reads the catalog from `schemasDir` (a folder laid out as schemas/). With `problems`, a
+ * broken rule is pushed there (`schemas/<file>: <what>: <rule>`) and the offending item left
+ * out; without, the first one throws. A missing uapi/ or defs/ folder reads as empty.
+ */
+function buildCatalog(schemasDir: string, problems?: string[]): LoadedCatalog {
+  const uapi = readSchemas(schemasDir, 'uapi');
+  const defs = readSchemas(schemasDir, 'defs');
   const structs = new Map<string, StructInfo>();
   const structFile = new Map<string, string>();
   const enums = new Map<string, EnumInfo>();
   const errnos = new Map<string, number>();
   const ioctls = new Map<string, IoctlInfo>();
 
-  const addStruct = (file: string, schema: Json): void => {
+  const addStruct = (file: string, schema: Json): boolean => attempt(problems, () => {
     const s = parseStruct(file, schema);
     if (structs.has(s.name)) fail(file, s.name, `struct defined twice (also in ${structFile.get(s.name)})`);
     structs.set(s.name, s);
     structFile.set(s.name, file);
-  };
+  });
 
   for (const { file, schema } of defs) {
     const $defs = (schema.$defs ?? {}) as Record<string, Json>;
     for (const [key, d] of Object.entries($defs)) {
       if (d['x-struct'] !== undefined) addStruct(file, d);
       if (d['x-kind'] !== undefined) {
-        if (enums.has(key)) fail(file, key, 'flag set or enum defined twice');
+        if (!attempt(problems, () => { if (enums.has(key)) fail(file, key, 'flag set or enum defined twice'); })) continue;
         const e: EnumInfo = {
           name: key,
           kind: d['x-kind'] as EnumInfo['kind'],
@@ -164,13 +192,15 @@ function buildCatalog(): UapiCatalog & { files: readonly LoadedSchema[] } {
     const x = schema['x-ioctl'] as {
       name: string; family: IoctlFamily; nr: number; request: number; minSize?: number; sizeField?: 'size' | 'argsz'; intArg?: string;
     } | undefined;
-    if (!x) fail(file, '(root)', 'missing x-ioctl');
-    if (ioctls.has(x.name)) fail(file, x.name, 'ioctl defined twice');
+    if (!attempt(problems, () => {
+      if (!x) fail(file, '(root)', 'missing x-ioctl');
+      if (ioctls.has(x.name)) fail(file, x.name, 'ioctl defined twice');
+    }) || !x) continue;
     const info: IoctlInfo = { name: x.name, family: x.family, nr: x.nr, request: x.request, schema: file };
     if (typeof schema.$id === 'string') info.schemaId = schema.$id;
     if (typeof schema.description === 'string') info.description = schema.description;
     if (schema['x-struct'] !== undefined) {
-      addStruct(file, schema);
+      if (!addStruct(file, schema)) continue;
       info.struct = (schema['x-struct'] as { name: string }).name;
       if (x.minSize !== undefined) info.minSizeBytes = x.minSize;
       if (x.sizeField !== undefined) info.sizeField = x.sizeField;
@@ -181,8 +211,8 @@ function buildCatalog(): UapiCatalog & { files: readonly LoadedSchema[] } {
 
   for (const [name, s] of structs) {
     const file = structFile.get(name)!;
-    checkLayout(file, s, structs);
-    for (const f of s.fields) {
+    attempt(problems, () => checkLayout(file, s, structs));
+    for (const f of s.fields) attempt(problems, () => {
       const where = `${name}.${f.name}`;
       if (f.flags !== undefined && enums.get(f.flags)?.kind !== 'flags') fail(file, where, `x-flags names no flag set: ${f.flags}`);
       if (f.enum !== undefined && enums.get(f.enum)?.kind !== 'enum') fail(file, where, `x-enum names no enum: ${f.enum}`);
@@ -191,32 +221,45 @@ function buildCatalog(): UapiCatalog & { files: readonly LoadedSchema[] } {
       for (const ref of [p?.countField, p?.lengthField, p?.entrySizeField]) {
         if (ref !== undefined && !s.fields.some((g) => g.name === ref)) fail(file, where, `x-pointee names no field of ${name}: ${ref}`);
       }
-    }
-    if (s.flexibleArray && !structs.has(s.flexibleArray.struct)) fail(file, name, `flexible array of unknown struct ${s.flexibleArray.struct}`);
+    });
+    attempt(problems, () => {
+      if (s.flexibleArray && !structs.has(s.flexibleArray.struct)) fail(file, name, `flexible array of unknown struct ${s.flexibleArray.struct}`);
+    });
   }
   for (const info of ioctls.values()) {
     if (info.struct === undefined) continue;
     const s = structs.get(info.struct)!;
-    if (info.minSizeBytes === undefined || info.minSizeBytes > s.sizeBytes || info.minSizeBytes < 4) {
-      fail(info.schema, info.name, `minSize ${info.minSizeBytes} must lie in 4..${s.sizeBytes}`);
-    }
-    if (info.sizeField === undefined || s.fields[0]?.name !== info.sizeField) fail(info.schema, info.name, 'the size field must be the first field');
+    attempt(problems, () => {
+      if (info.minSizeBytes === undefined || info.minSizeBytes > s.sizeBytes || info.minSizeBytes < 4) {
+        fail(info.schema, info.name, `minSize ${info.minSizeBytes} must lie in 4..${s.sizeBytes}`);
+      }
+      if (info.sizeField === undefined || s.fields[0]?.name !== info.sizeField) fail(info.schema, info.name, 'the size field must be the first field');
+    });
   }
   return { ioctls, structs, enums, errnos, files: [...uapi, ...defs] };
 }
 
-let cached: (UapiCatalog & { files: readonly LoadedSchema[] }) | undefined;
+let cached: LoadedCatalog | undefined;
 
 /** The catalog, loaded on first use and cached. */
 export function getCatalog(): UapiCatalog {
-  cached ??= buildCatalog();
+  cached ??= buildCatalog(SCHEMAS_DIR);
   return cached;
 }
 
 /** The uAPI schema files (uapi/ and defs/) as parsed JSON, with their paths below schemas/. */
 export function catalogSchemaFiles(): readonly LoadedSchema[] {
-  cached ??= buildCatalog();
+  cached ??= buildCatalog(SCHEMAS_DIR);
   return cached.files;
+}
+
+/**
+ * The catalog of another schemas folder, not cached. With `problems` the load is lenient: every
+ * broken rule is pushed there and the item it concerns left out (a struct whose layout breaks
+ * the C rules is kept: its stated offsets are what a review compares).
+ */
+export function loadCatalogFrom(schemasDir: string, problems?: string[]): LoadedCatalog {
+  return buildCatalog(schemasDir, problems);
 }
 
 /** The ioctl called `name` (`IOMMU_IOAS_MAP`); throws naming it when there is none. */

@@ -186,11 +186,23 @@ export function decodeStructArray(structName: string, bytes: Uint8Array, count?:
   return Array.from({ length: n }, (_, i) => decodeAt(s, view, i * stride));
 }
 
+/** Hex digits only; no repeated group, so V8 checks it without backtracking state per byte. */
+const HEX_DIGITS = /^[0-9a-fA-F]*$/;
+
+/**
+ * Whether `s` is hex bytes (two digits a byte, any case), in linear time and constant stack: a
+ * pattern like ^([0-9a-f]{2})*$ keeps a backtrack entry per byte and throws "Maximum call stack
+ * size exceeded" past about 4 M bytes.
+ */
+export function isHexBytes(s: string): boolean {
+  return s.length % 2 === 0 && HEX_DIGITS.test(s);
+}
+
 /** Hex (two digits a byte, any case) to bytes; throws naming `what` on a malformed string. */
 export function hexToBytes(hex: unknown, what = TRAILING): Uint8Array {
   if (hex === undefined || hex === '') return new Uint8Array(0);
-  if (typeof hex !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(hex)) {
-    throw new TypeError(`${what}: expected hex bytes (two hex digits per byte), got ${JSON.stringify(hex)}`);
+  if (typeof hex !== 'string' || !isHexBytes(hex)) {
+    throw new TypeError(`${what}: expected hex bytes (two hex digits per byte), got ${JSON.stringify(String(hex).slice(0, 80))}`);
   }
   const buf = Buffer.from(hex, 'hex');
   // A copy of its own: Buffer's small results share a pool, callers may view `.buffer` from 0.

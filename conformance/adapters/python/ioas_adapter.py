@@ -621,11 +621,13 @@ class Access:
 
 
 class TopoDevice:
-    def __init__(self, name, model, flags):
+    def __init__(self, name, model, flags, vf_token=None):
         self.name = name
         self.model = model
         self.no_dirty = "no_dirty" in flags
         self.pasid = "pasid" in flags
+        # A VF of a vfio-pci PF with this VF token (32 hex digits), or None.
+        self.vf_token = vf_token.replace("-", "").lower() if isinstance(vf_token, str) else None
         self.bound = None  # (Context, Device) while bound
 
 
@@ -668,7 +670,7 @@ class Machine:
             model = bridges.get(d.get("bridge"))
             if model != "mock":
                 raise RpcError(-32602, f"device {d.get('name')}: IOMMU model {model!r} is not implemented (only mock)")
-            self.devices[d.get("name")] = TopoDevice(d.get("name"), model, d.get("flags") or [])
+            self.devices[d.get("name")] = TopoDevice(d.get("name"), model, d.get("flags") or [], d.get("vf_token"))
         drop = ((topology.get("process") or {}).get("drop")) or []
         self.phys = PhysicalMemory()
         self.initial = Process(1, self.phys, User(), drop)
@@ -1096,14 +1098,18 @@ def ioctl_map_file(m, ctx, arg):
     if not flags & (MAP_READABLE | MAP_WRITEABLE):
         raise Errno("EINVAL")
     ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+    # iopt_map_file_pages (v6.19): length and last byte before the fd lookup (v6.13-v6.18
+    # looked the fd up first and checked the length after it).
+    start = field(arg, "start")
+    if length == 0:
+        raise Errno("EINVAL")
+    if start + length - 1 > U64_MAX:
+        raise Errno("EOVERFLOW")
     fd = u64_in(arg.get("fd", 0), "fd") if not (isinstance(arg.get("fd"), int) and arg["fd"] < 0) else -1
     memfile = m.files.get(fd)
     if memfile is None:
         raise Errno("EBADF")
-    start = field(arg, "start")
-    if length and start + length - 1 > U64_MAX:
-        raise Errno("EOVERFLOW")
-    if length == 0 or length > SIZE_MAX - PAGE:
+    if length > SIZE_MAX - PAGE:
         raise Errno("EINVAL")
     account = account_mode(m, ctx)
     # The file's size is not checked here (iopt_alloc_file_pages does not): pinning a page
@@ -1462,12 +1468,34 @@ def vfio_device(m, ctx, arg):
     return dev
 
 
+VFIO_DEVICE_BIND_FLAG_TOKEN = 1 << 0
+
+
 def vfio_bind(m, ctx, arg):
-    if field(arg, "flags", 32):
-        raise Errno("EINVAL")  # VFIO_DEVICE_BIND_FLAG_TOKEN is not modelled
+    # device_cdev.c vfio_df_ioctl_bind_iommufd (v6.17+, ksize fixed in v6.18): the 24-byte
+    # struct is copied with copy_struct_from_user (non-zero bytes past it: E2BIG; fields past
+    # argsz read zero), then iommufd < 0 or unknown flags: EINVAL, then bound twice: EINVAL,
+    # then the VF token (vfio_df_check_token, vfio-pci's vfio_pci_validate_vf_token).
+    argsz = field(arg, "argsz", 32)
+    if any(hex_bytes(arg.get("__trailing", ""), "__trailing")):
+        raise Errno("E2BIG")
+    flags = field(arg, "flags", 32)
+    raw_fd = arg.get("iommufd", 0)
+    negative = isinstance(raw_fd, int) and raw_fd < 0
+    if negative or field(arg, "iommufd", 32) >> 31 or flags & ~VFIO_DEVICE_BIND_FLAG_TOKEN:
+        raise Errno("EINVAL")
     dev = vfio_device(m, ctx, arg)
     if dev.bound is not None:
         raise Errno("EINVAL")
+    given = None
+    if flags & VFIO_DEVICE_BIND_FLAG_TOKEN:
+        ptr = field(arg, "token_uuid_ptr") if argsz >= 24 else 0
+        given = m.process.read(ptr, 16).hex()
+    if dev.vf_token is None:
+        if given is not None:
+            raise Errno("EINVAL")  # "not a PF or VF" / "PF not bound to vfio-pci"
+    elif given != dev.vf_token:
+        raise Errno("EACCES")  # "VF token required" / "Incorrect VF token"
     obj = Device(ctx.new_id(), dev)
     ctx.objects[obj.id] = obj
     dev.bound = (ctx, obj)

@@ -19,7 +19,7 @@ export const nestedAccessedLeafOnly: Mutant = {
     const stage1 = r.value.stage1;
     r.value.stage1 = (req) => {
       const w = stage1(req);
-      if ('fault' in w || 'bypass' in w) return w;
+      if ('fault' in w || !('rules' in w)) return w;
       const rules = w.rules;
       // BUG: every entry but the leaf gets no bits.
       const accessBits = (path: Parameters<typeof rules.accessBits>[0], write: boolean) =>

@@ -19,7 +19,7 @@ export const nestedPermsLeafOnly: Mutant = {
     const stage1 = r.value.stage1;
     r.value.stage1 = (req) => {
       const w = stage1(req);
-      if ('fault' in w || 'bypass' in w) return w;
+      if ('fault' in w || !('rules' in w)) return w;
       const rules = w.rules;
       // BUG: only the last entry of the path is looked at.
       return { ...w, rules: { ...rules, permits: (path, write) => rules.permits(path.slice(-1), write) } } satisfies Stage1Walk;

@@ -32,10 +32,10 @@ export const fixedReport: Report = {
     total: 9,
     not_run: 0,
     invalid_cases: 1,
-    by_result: { pass: 2, fail: 1, unsupported: 1, error: 1, timeout: 1, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 1 },
+    by_result: { pass: 2, fail: 1, unsupported: 1, error: 1, timeout: 1, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 1, flaky: 0, invalid: 0 },
     by_area: {
-      hwpt: { pass: 0, fail: 0, unsupported: 1, error: 1, timeout: 1, crash: 0, 'expected fail': 0, 'unexpected pass': 0, skipped: 1 },
-      ioas: { pass: 2, fail: 1, unsupported: 0, error: 0, timeout: 0, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 0 },
+      hwpt: { pass: 0, fail: 0, unsupported: 1, error: 1, timeout: 1, crash: 0, 'expected fail': 0, 'unexpected pass': 0, skipped: 1, flaky: 0, invalid: 0 },
+      ioas: { pass: 2, fail: 1, unsupported: 0, error: 0, timeout: 0, crash: 1, 'expected fail': 1, 'unexpected pass': 0, skipped: 0, flaky: 0, invalid: 0 },
     },
   },
   cases: [
@@ -50,6 +50,7 @@ export const fixedReport: Report = {
       path: 'conformance/cases/ioas/map/fixed-iova-overlap.json', clauses: ['IOAS-MAP-FIXED-2'], requires: ['ioas', 'test:refs'], result: 'fail', duration_ms: 3.5, steps_run: 3,
       message: 'step 3 (second-map) IOMMU_IOAS_MAP: expected EEXIST, got EINVAL',
       failure: { step: { index: 3, label: 'second-map', op: 'IOMMU_IOAS_MAP' }, expected: { errno: 'EEXIST' }, actual: { errno: 'EINVAL' }, message: 'step 3 (second-map) IOMMU_IOAS_MAP: expected EEXIST, got EINVAL' },
+      rerun: "npx ioasid repro ioas/map/fixed-iova-overlap --adapter 'stdio:python3 adapter.py'",
     },
     { id: 'ioas/map/known-bug', title: 'a known bug', area: 'ioas', clauses: ['IOAS-MAP-7'], requires: ['ioas'], result: 'expected fail', outcome: 'fail', duration_ms: 1, message: 'step 1 IOMMU_IOAS_MAP: iova should be 4096: expected 4096, got 8192', expectation: { pattern: 'ioas/map/known-*', expect: 'fail', reason: 'bug 7' } },
     { id: 'ioas/unmap/all', title: 'UNMAP of everything empties the IOAS', area: 'ioas', clauses: ['IOAS-UNMAP-1'], requires: ['ioas'], result: 'pass', duration_ms: 1.75, steps_run: 4 },

@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../testing/fixtures.ts';
 import { fixedReport } from './fixed-report.ts';
 import { renderHtml } from './html.ts';
+import { renderSpecHtml } from './spec-html.ts';
+import { REPO_ROOT } from '../case-loader.ts';
 import { renderJunit } from './junit.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -79,6 +81,60 @@ describe.skipIf(!mustRun)('report.html in headless Chromium', () => {
     await page.close();
   });
 
+  it('searches, combines result filters, puts failures first, keeps the state in a permalink, links clauses to the spec', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'report.html'), renderHtml(fixedReport));
+    writeFileSync(join(dir, 'spec.html'), renderSpecHtml(join(REPO_ROOT, 'spec')));
+    const base = pathToFileURL(join(dir, 'report.html')).href;
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base);
+    // Failures first: fail and unexpected pass, then error/crash/timeout, …, passes last.
+    const order = await page.locator('details.case').evaluateAll((ds) => ds.map((d) => (d as unknown as { dataset: { result: string } }).dataset.result));
+    expect(order).toEqual(['fail', 'error', 'timeout', 'crash', 'expected-fail', 'unsupported', 'skipped', 'pass', 'pass']);
+    // Two results at once.
+    await page.click('#filters button[data-result="fail"]');
+    await page.click('#filters button[data-result="crash"]');
+    await expect(page.locator('#shown').textContent()).resolves.toBe('2');
+    await expect(page.locator('details.case:visible').evaluateAll((ds) => ds.map((d) => (d as unknown as { dataset: { id: string } }).dataset.id))).resolves.toEqual(['ioas/map/fixed-iova-overlap', 'ioas/map/crash']);
+    await expect(page.locator('#filters button[data-result="all"]').getAttribute('aria-pressed')).resolves.toBe('false');
+    // The search narrows further; the URL keeps both.
+    await page.fill('#search', 'overlap');
+    await expect(page.locator('#shown').textContent()).resolves.toBe('1');
+    expect(new URL(page.url()).hash).toBe('#r=fail%2Ccrash&q=overlap');
+    // The permalink of a case carries the filters and opens the case in a fresh page.
+    const failure = page.locator('details.case[data-id="ioas/map/fixed-iova-overlap"]');
+    const href = await failure.locator('a.permalink').getAttribute('href');
+    expect(href).toBe('#r=fail%2Ccrash&q=overlap&case=ioas%2Fmap%2Ffixed-iova-overlap');
+    const other = await browser.newPage();
+    await other.goto(base + href);
+    await expect(other.locator('#shown').textContent()).resolves.toBe('1');
+    await expect(other.locator('#search').inputValue()).resolves.toBe('overlap');
+    await expect(other.locator('details.case[data-id="ioas/map/fixed-iova-overlap"]').getAttribute('open')).resolves.not.toBeNull();
+    await expect(other.locator('#filters button[data-result="crash"]').getAttribute('aria-pressed')).resolves.toBe('true');
+    // Expected and actual side by side, the differing line marked; the re-run command shown.
+    const body = other.locator('details.case[data-id="ioas/map/fixed-iova-overlap"]');
+    await expect(body.locator('pre.expected mark').allTextContents()).resolves.toEqual(['  "errno": "EEXIST"']);
+    await expect(body.locator('pre.actual mark').allTextContents()).resolves.toEqual(['  "errno": "EINVAL"']);
+    const boxes = await Promise.all([body.locator('pre.expected').boundingBox(), body.locator('pre.actual').boundingBox()]);
+    expect(boxes[1]!.x).toBeGreaterThan(boxes[0]!.x + boxes[0]!.width - 1);
+    expect(Math.abs(boxes[1]!.y - boxes[0]!.y)).toBeLessThan(2);
+    await expect(body.locator('pre.rerun').textContent()).resolves.toBe(fixedReport.cases[6].rerun);
+    // A clause id leads to its text in spec.html.
+    const clause = body.locator('a.clause').first();
+    await expect(clause.textContent()).resolves.toBe('IOAS-MAP-FIXED-2');
+    await expect(clause.getAttribute('href')).resolves.toBe('spec.html#clause-IOAS-MAP-FIXED-2');
+    await other.goto(base);
+    await other.locator('details.case[data-id="ioas/unmap/all"] summary').click();
+    await other.locator('details.case[data-id="ioas/unmap/all"] a.clause').click();
+    await other.waitForURL(/spec\.html#clause-IOAS-UNMAP-1$/);
+    await expect(other.locator('#clause-IOAS-UNMAP-1').textContent()).resolves.toMatch(/IOAS-UNMAP-1\./);
+    expect(errors).toEqual([]);
+    await page.close();
+    await other.close();
+  });
+
   it('JUnit XML is well-formed for a real XML parser', async () => {
     const page = await browser.newPage();
     const aborted = { ...fixedReport, completed: false, abort_reason: 'broken adapter: <open> & "x"' };
@@ -91,7 +147,8 @@ describe.skipIf(!mustRun)('report.html in headless Chromium', () => {
         const err = doc.querySelector('parsererror');
         return err ? `error: ${err.textContent}` : `${doc.documentElement.tagName} ${doc.querySelectorAll('testcase').length}`;
       }, renderJunit(r));
-      expect(result).toBe(r.completed ? 'testsuites 9' : 'testsuites 10');
+      // 9 cases and 1 invalid case file, plus the run itself when it stopped early.
+      expect(result).toBe(r.completed ? 'testsuites 10' : 'testsuites 11');
     }
     await page.close();
   });

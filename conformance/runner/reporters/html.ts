@@ -1,17 +1,26 @@
 /**
  * report.html: one self-contained page (inline style and script, no external resource, works
- * from file://): the summary, the matrix of areas × results, buttons that filter the case list
- * by result, and every case as an expandable entry whose body shows the failing step, the
- * expected and the actual values. The report itself is embedded as JSON for tools.
+ * from file://): the summary, the matrix of areas × results, a search box and result buttons
+ * that combine (several results at once), and every case — failures first — as an expandable
+ * entry whose body shows the failing step, expected and actual side by side with the differing
+ * lines marked, the command that re-runs it, and its clause ids linked to their text in
+ * spec.html (written next to the report). The filter state and an open case live in the URL
+ * (`#r=fail,error&q=map&case=<id>`), so a link shows what its sender saw; each case has a
+ * permalink. The report itself is embedded as JSON for tools.
  */
 import { definedEntries } from '../../../schemas/lib/defined-entries.ts';
 import { RESULTS } from '../results.ts';
 import type { Report } from '../types.ts';
+import { esc } from './html-escape.ts';
+import { sideBySide, type DiffLine } from './json-diff.ts';
 import { reasonOf, type Reporter } from './reporter.ts';
+import { clauseAnchor } from './spec-html.ts';
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
+/** Case order on the page: what needs a look first, then what was not scored, then passes. */
+const RANK: Record<string, number> = {
+  fail: 0, 'unexpected pass': 0, error: 1, crash: 1, timeout: 1, invalid: 2, flaky: 3,
+  'expected fail': 4, unsupported: 5, skipped: 5, pass: 6,
+};
 
 function slug(result: string): string {
   return result.replace(/ /g, '-');
@@ -30,43 +39,92 @@ details.case{border-bottom:1px solid #eee;padding:.15rem 0}details.case>summary{
 details.case .body{margin:.3rem 0 .6rem 1.2rem}
 pre{background:#f6f6f6;padding:.4rem;overflow:auto;white-space:pre-wrap}
 .muted{color:#6b6b6b}
+#search{padding:.25rem .5rem;width:22rem;margin:0 0 .5rem 0}
+.diff{display:grid;grid-template-columns:1fr 1fr;gap:.6rem}.diff pre{margin:.2rem 0}
+mark{background:#ffd6d6}pre.actual mark{background:#ffe9a8}
+a.permalink{color:#aaa;text-decoration:none;margin-left:.4rem}a.permalink:hover{color:#333}
+pre.rerun{user-select:all}
 `;
 
 const SCRIPT = `
 (function(){
-  var buttons=document.querySelectorAll('#filters button');
-  function apply(result){
-    buttons.forEach(function(b){b.setAttribute('aria-pressed', String(b.dataset.result===result));});
-    var shown=0;
-    document.querySelectorAll('details.case').forEach(function(d){
-      var on=result==='all'||d.dataset.result===result;
+  var buttons=Array.prototype.slice.call(document.querySelectorAll('#filters button'));
+  var cases=Array.prototype.slice.call(document.querySelectorAll('details.case'));
+  var search=document.getElementById('search');
+  var chosen={}; var query='';
+  function hashFor(id){
+    var p=[]; var rs=Object.keys(chosen);
+    if(rs.length) p.push('r='+encodeURIComponent(rs.join(',')));
+    if(query) p.push('q='+encodeURIComponent(query));
+    if(id) p.push('case='+encodeURIComponent(id));
+    return '#'+p.join('&');
+  }
+  function save(id){
+    try{history.replaceState(null,'',hashFor(id));}catch(e){location.replace(hashFor(id));}
+  }
+  function apply(){
+    var none=Object.keys(chosen).length===0;
+    buttons.forEach(function(b){b.setAttribute('aria-pressed', String(b.dataset.result==='all'?none:!!chosen[b.dataset.result]));});
+    var q=query.toLowerCase(); var shown=0;
+    cases.forEach(function(d){
+      var on=(none||!!chosen[d.dataset.result])&&(!q||d.dataset.text.indexOf(q)>=0);
       d.hidden=!on; if(on) shown++;
+      var a=d.querySelector('a.permalink'); if(a) a.setAttribute('href', hashFor(d.dataset.id));
     });
     document.getElementById('shown').textContent=String(shown);
   }
-  buttons.forEach(function(b){b.addEventListener('click',function(){apply(b.dataset.result);});});
-  apply('all');
+  buttons.forEach(function(b){b.addEventListener('click',function(){
+    if(b.dataset.result==='all') chosen={};
+    else if(chosen[b.dataset.result]) delete chosen[b.dataset.result];
+    else chosen[b.dataset.result]=true;
+    apply(); save();
+  });});
+  search.addEventListener('input',function(){query=search.value.trim(); apply(); save();});
+  cases.forEach(function(d){
+    var a=d.querySelector('a.permalink');
+    if(a) a.addEventListener('click',function(e){e.preventDefault(); d.open=true; save(d.dataset.id);});
+  });
+  var params={};
+  location.hash.replace(/^#/,'').split('&').forEach(function(kv){var i=kv.indexOf('='); if(i>0) params[kv.slice(0,i)]=decodeURIComponent(kv.slice(i+1));});
+  (params.r||'').split(',').forEach(function(r){if(r) chosen[r]=true;});
+  query=params.q||''; search.value=query;
+  apply();
+  if(params['case']){
+    var target=cases.filter(function(d){return d.dataset.id===params['case'];})[0];
+    if(target){target.hidden=false; target.open=true; target.scrollIntoView();}
+  }
 })();
 `;
+
+function lines(list: DiffLine[]): string {
+  return list.map((l) => (l.changed ? `<mark>${esc(l.text)}</mark>` : esc(l.text))).join('\n');
+}
+
+function clauseLinks(ids: string[]): string {
+  return ids.map((id) => `<a class="clause" href="spec.html#${esc(clauseAnchor(id))}">${esc(id)}</a>`).join(', ');
+}
 
 function caseBody(c: Report['cases'][number]): string {
   const rows: string[] = [];
   rows.push(`<div>${esc(c.title)}</div>`);
-  rows.push(`<div class="muted">clauses: ${esc(c.clauses.join(', '))}${c.requires.length ? ` · requires: ${esc(c.requires.join(', '))}` : ''}${c.path ? ` · ${esc(c.path)}` : ''} · ${c.duration_ms} ms</div>`);
+  rows.push(`<div class="muted">clauses: ${clauseLinks(c.clauses)}${c.requires.length ? ` · requires: ${esc(c.requires.join(', '))}` : ''}${c.path ? ` · ${esc(c.path)}` : ''} · ${c.duration_ms} ms</div>`);
   const why = reasonOf(c);
   if (why) rows.push(`<div class="why">${esc(why)}</div>`);
   if (c.failure) {
     if (c.failure.step) rows.push(`<div class="step">step ${c.failure.step.index}${c.failure.step.label ? ` (${esc(c.failure.step.label)})` : ''} <code>${esc(c.failure.step.op)}</code>${c.failure.step.fail_nth ? ` fail_nth=${c.failure.step.fail_nth}` : ''}${c.failure.field ? ` field <code>${esc(c.failure.field)}</code>` : ''}</div>`);
-    if ('expected' in c.failure) rows.push(`<div>expected</div><pre class="expected">${esc(JSON.stringify(c.failure.expected, null, 2) ?? 'null')}</pre>`);
-    if ('actual' in c.failure) rows.push(`<div>actual</div><pre class="actual">${esc(JSON.stringify(c.failure.actual, null, 2) ?? 'null')}</pre>`);
+    if ('expected' in c.failure || 'actual' in c.failure) {
+      const d = sideBySide(c.failure.expected ?? null, c.failure.actual ?? null);
+      rows.push(`<div class="diff"><div><div>expected</div><pre class="expected">${lines(d.expected)}</pre></div><div><div>actual</div><pre class="actual">${lines(d.actual)}</pre></div></div>`);
+    }
   }
+  if (c.rerun) rows.push(`<div>re-run this case alone</div><pre class="rerun">${esc(c.rerun)}</pre>`);
   if (c.diagnostics) rows.push(`<div>adapter stderr</div><pre>${esc(c.diagnostics)}</pre>`);
   return rows.join('\n');
 }
 
 export function renderHtml(r: Report): string {
   const impl = r.implementation ? `${r.implementation.name} ${r.implementation.version}` : 'unknown implementation';
-  const used = RESULTS.filter((k) => r.summary.by_result[k] > 0);
+  const used = RESULTS.filter((k) => (r.summary.by_result[k] ?? 0) > 0);
   const h: string[] = [];
   h.push('<!doctype html>', '<html lang="en"><head><meta charset="utf-8">', `<title>ioasid conformance: ${esc(impl)}</title>`);
   h.push(`<meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head><body>`);
@@ -84,12 +142,15 @@ export function renderHtml(r: Report): string {
     h.push(`<tr data-area="${esc(area)}"><td>${esc(area)}</td>${used.map((k) => `<td>${counts[k] || ''}</td>`).join('')}</tr>`);
   }
   h.push('</table></section>');
-  h.push('<section id="cases"><h2>Cases (<span id="shown"></span> shown)</h2><div id="filters">');
+  h.push('<section id="cases"><h2>Cases (<span id="shown"></span> shown)</h2>');
+  h.push('<input id="search" type="search" placeholder="search ids, titles, clauses, messages" aria-label="search cases"><div id="filters">');
   h.push(`<button type="button" data-result="all" aria-pressed="true">all (${r.cases.length})</button>`);
   for (const k of used) h.push(`<button type="button" data-result="${slug(k)}" aria-pressed="false">${k} (${r.summary.by_result[k]})</button>`);
   h.push('</div>');
-  for (const c of r.cases) {
-    h.push(`<details class="case" data-result="${slug(c.result)}" data-id="${esc(c.id)}"><summary><span class="r-${slug(c.result)}">${esc(c.result)}</span> ${esc(c.id)}</summary><div class="body">${caseBody(c)}</div></details>`);
+  const ordered = [...r.cases].sort((a, b) => (RANK[a.result] ?? 9) - (RANK[b.result] ?? 9) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const c of ordered) {
+    const text = [c.id, c.title, c.result, ...c.clauses, reasonOf(c)].join(' ').toLowerCase();
+    h.push(`<details class="case" id="case-${esc(c.id)}" data-result="${slug(c.result)}" data-id="${esc(c.id)}" data-text="${esc(text)}"><summary><span class="r-${slug(c.result)}">${esc(c.result)}</span> ${esc(c.id)}<a class="permalink" href="#case=${esc(encodeURIComponent(c.id))}" title="link to this case with the current filters">¶</a></summary><div class="body">${caseBody(c)}</div></details>`);
   }
   h.push('</section>');
   if (r.invalid_cases.length > 0) {

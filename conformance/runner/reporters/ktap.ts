@@ -3,7 +3,8 @@
  * result line per case named by its (unique) id, the reason in the directive's diagnostic.
  * Mapping: pass → ok; fail → not ok; unsupported and skipped → ok # SKIP; expected fail →
  * ok # XFAIL (not a failure); timeout → not ok # TIMEOUT; error and crash → not ok # ERROR;
- * unexpected pass → not ok, with a diagnostic line. A run that stopped early adds a final
+ * unexpected pass → not ok, with a diagnostic line; flaky → ok with a diagnostic line; invalid →
+ * not ok # ERROR. A case that did not pass has a `# re-run:` line with its command. A run that stopped early adds a final
  * `not ok` line for the run itself, so a parser cannot take it for a green run.
  */
 import type { Report } from '../types.ts';
@@ -24,6 +25,7 @@ export function renderKtap(r: Report): string {
   for (const c of r.cases) {
     n++;
     const why = oneLine(reasonOf(c));
+    const rerun = c.rerun ? [`# re-run: ${oneLine(c.rerun)}`] : [];
     switch (c.result) {
       case 'pass':
         totals.pass++;
@@ -31,7 +33,7 @@ export function renderKtap(r: Report): string {
         break;
       case 'fail':
         totals.fail++;
-        out.push(`not ok ${n} ${c.id}`, `# ${why}`);
+        out.push(`not ok ${n} ${c.id}`, `# ${why}`, ...rerun);
         break;
       case 'unsupported':
       case 'skipped':
@@ -44,16 +46,21 @@ export function renderKtap(r: Report): string {
         break;
       case 'timeout':
         totals.error++;
-        out.push(`not ok ${n} ${c.id} # TIMEOUT ${why}`);
+        out.push(`not ok ${n} ${c.id} # TIMEOUT ${why}`, ...rerun);
         break;
+      case 'flaky':
+        totals.pass++;
+        out.push(`ok ${n} ${c.id}`, `# flaky: ${why}`, ...rerun);
+        break;
+      case 'invalid':
       case 'error':
       case 'crash':
         totals.error++;
-        out.push(`not ok ${n} ${c.id} # ERROR ${c.result}: ${why}`);
+        out.push(`not ok ${n} ${c.id} # ERROR ${c.result}: ${why}`, ...rerun);
         break;
       case 'unexpected pass':
         totals.xpass++;
-        out.push(`not ok ${n} ${c.id}`, `# unexpected pass: ${why}`);
+        out.push(`not ok ${n} ${c.id}`, `# unexpected pass: ${why}`, ...rerun);
         break;
     }
   }

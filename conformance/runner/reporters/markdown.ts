@@ -7,7 +7,7 @@ import { RESULTS } from '../results.ts';
 import type { Report } from '../types.ts';
 import { reasonOf, type Reporter } from './reporter.ts';
 
-const NOT_OK = new Set(['fail', 'error', 'timeout', 'crash', 'unexpected pass']);
+const NOT_OK = new Set(['fail', 'error', 'timeout', 'crash', 'unexpected pass', 'invalid', 'flaky']);
 
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
@@ -29,7 +29,7 @@ export function renderMarkdown(r: Report): string {
   out.push(`- Completed: ${r.completed ? 'yes' : `**no** — ${r.abort_reason ?? 'stopped early'}`}`);
   out.push(`- Capabilities: ${r.capabilities.length ? r.capabilities.join(', ') : '—'}`, '');
   out.push('## Summary', '');
-  const used = RESULTS.filter((k) => r.summary.by_result[k] > 0);
+  const used = RESULTS.filter((k) => (r.summary.by_result[k] ?? 0) > 0);
   out.push(`${r.summary.total} case(s) selected, ${r.cases.length} with a result, ${r.summary.not_run} not run, ${r.summary.invalid_cases} invalid case file(s).`, '');
   out.push(`| result | cases |`, `|---|---:|`);
   for (const k of used) out.push(`| ${k} | ${r.summary.by_result[k]} |`);
@@ -55,6 +55,7 @@ export function renderMarkdown(r: Report): string {
         if ('expected' in c.failure) out.push(`- Expected: ${code(c.failure.expected)}`);
         if ('actual' in c.failure) out.push(`- Actual: ${code(c.failure.actual)}`);
       }
+      if (c.rerun) out.push(`- Re-run: \`${c.rerun}\``);
       if (c.diagnostics) out.push('', '```', c.diagnostics.trimEnd(), '```');
       out.push('');
     }

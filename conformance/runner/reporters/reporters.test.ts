@@ -41,7 +41,7 @@ describe('reporters', () => {
   it('JUnit golden rendering', async () => {
     const xml = renderJunit(fixedReport);
     await expect(xml).toMatchFileSnapshot(golden('report.junit.xml'));
-    expect(xml).toContain('<testsuites name="ioasid conformance: pyfake 0.3.1" tests="9" failures="1" errors="3" skipped="3"');
+    expect(xml).toContain('<testsuites name="ioasid conformance: pyfake 0.3.1" tests="10" failures="1" errors="4" skipped="3"'); // the invalid case file is an error
     expect(xml).toContain('Traceback: &lt;module&gt; &amp; &quot;quotes&quot;');
   });
   it('KTAP golden rendering', async () => {

@@ -15,10 +15,14 @@ export interface ToyOptions {
   dirtyFailNth?: boolean;
   /** IOAS_MAP over an existing area answers EINVAL instead of EEXIST. */
   wrongOverlapErrno?: boolean;
+  /** FAIL_NTH is accepted and does nothing: no allocation ever fails. */
+  ignoreFailNth?: boolean;
   /** Throw a plain exception (an in-process crash) on this ioctl. */
   throwOn?: string;
   /** Never answer this ioctl. */
   hangOn?: string;
+  /** IOMMU_DESTROY of a missing id answers EINVAL (instead of ENOENT) on these calls, counted from 1 per adapter. */
+  wrongDestroyOnCalls?: number[];
 }
 
 const PAGE = 4096n;
@@ -44,6 +48,7 @@ export function createToyAdapter(opts: ToyOptions = {}): Adapter {
   let nextVa = 0x10000000n;
   let failNth = 0;
   let armed = false;
+  let destroyCalls = 0;
 
   const ctxOf = (fd: number) => {
     const c = contexts.get(fd);
@@ -120,7 +125,8 @@ export function createToyAdapter(opts: ToyOptions = {}): Adapter {
           return done({ ret: 0, arg: { ...a, out_ioas_id: id } });
         }
         case 'IOMMU_DESTROY': {
-          if (!c.objects.delete(Number(a.id))) return done({ errno: 'ENOENT' });
+          destroyCalls++;
+          if (!c.objects.delete(Number(a.id))) return done({ errno: opts.wrongDestroyOnCalls?.includes(destroyCalls) ? 'EINVAL' : 'ENOENT' });
           return done({ ret: 0, arg: a });
         }
         case 'IOMMU_IOAS_MAP': {
@@ -216,7 +222,7 @@ export function createToyAdapter(opts: ToyOptions = {}): Adapter {
         }
         case 'FAIL_NTH': {
           failNth = Number(arg.n);
-          armed = failNth > 0;
+          armed = failNth > 0 && opts.ignoreFailNth !== true;
           return { ret: 0, out: {} };
         }
         default:
