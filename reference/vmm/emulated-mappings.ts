@@ -1,5 +1,5 @@
 /**
- * The emulation shadow: what an emulated vIOMMU in caching mode does today — every guest leaf
+ * The emulation shadow: what an emulated vIOMMU does today for an assigned device — every guest leaf
  * the device may use becomes one IOMMU_IOAS_MAP of the guest page's VMM address at the guest's
  * IOVA (FIXED_IOVA, READABLE, WRITEABLE when the leaf is), so the kernel pins it and writes its
  * own IOPTEs; a leaf that goes or changes is one IOMMU_IOAS_UNMAP of exactly that area.

@@ -4,9 +4,9 @@
  * the host cannot nest. Translate mode shadows; bypass maps guest RAM at IOVA = GPA; abort
  * detaches the device (it is blocked).
  *
- * Guests that must invalidate after mapping (VT-d with caching mode, which an emulated VT-d
- * advertises) are followed by their invalidations alone; an SMMUv3 guest maps without
- * invalidating, so its table frames are write-protected and each store traps (`watches`).
+ * Neither guest invalidates after mapping (SMMUv3 has no caching mode; VT-d's does not cover
+ * first-stage tables), so the guest's table frames are write-protected and each store traps
+ * (`watches`); its invalidations cover what it unmaps or changes.
  */
 
 import { decodeCmdq, decodeVtdPiotlb, type GuestInvalidation } from './guest-invalidation.ts';

@@ -50,6 +50,10 @@ describe('choosing a strategy from GET_HW_INFO', () => {
     expect(chooseStrategy({ ...vtd, nestsFormats: ['vtd-fs'] }, 'vtd-fs').strategy).toBe('native');
   });
 
+  it('an SMMUv3 host without the 4K granule cannot hold an x86 guest: refused with the reason', async () => {
+    await expect(boot({ model: 'arm-smmuv3', granules: ['64K'] }, X86)).rejects.toThrow(/no 4K granule \(IDR5 granules: 64K\)/);
+  });
+
   it('a forced strategy the host cannot do is refused with the reason', async () => {
     await expect(boot({ model: 'intel-vtd' }, ARM, 'native')).rejects.toThrow(/does not walk arm-lpae-s1/);
     await expect(boot({ model: 'amd-vi' }, X86, 'swnest')).rejects.toThrow(/offers no nesting/);

@@ -5,9 +5,10 @@
  * counterpart issues:
  * - ARM (arm-smmu-v3 + io-pgtable-arm): a map invalidates nothing; an unmap sends TLBI_NH_VA
  *   over the unmapped range, then CMD_SYNC.
- * - x86 (intel-iommu): an unmap sends a page-selective-within-PASID IOTLB invalidation
- *   covering the range (PASID-wide when wide); so does a map when the vIOMMU has caching mode
- *   (what a shadowing VMM advertises), none when it has not (native nesting).
+ * - x86 (intel-iommu, first-stage table): an unmap sends a page-selective-within-PASID IOTLB
+ *   invalidation covering the range (PASID-wide when wide); a map sends none, even on a vIOMMU
+ *   with caching mode — VT-d §6.1 asks for invalidation after updates "other than first-stage
+ *   mapping" (cache_tag_flush_range_np skips first-level domains).
  * Every store to its table memory goes to guest RAM; a store to a frame the VMM watches traps
  * into each attached vIOMMU (`guestTableWrite`), as a write-protected page would.
  *
@@ -147,7 +148,6 @@ export class GuestDriver {
     const u = this.unitPfns;
     this.builder.setLeaf(iovaPfn / u, level, gpa / 2 ** this.format.unitLg2, sizeLg2, attrLo, attrHi);
     await this.commit();
-    if (this.shape.guest === 'vtd-fs' && this.viommus.some((v) => v.cachingMode)) await this.invalidateVtd([vtdCovering(iovaPfn, 2 ** (sizeLg2 - 12))]);
   }
 
   async unmap(iovaPfn: number, sizeLg2: number): Promise<void> {
