@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MESSAGE_MAX_BYTES } from '../../../schemas/lib/adapter.ts';
 import { DEFAULT_CASES_DIR, REPO_ROOT, loadCases } from '../../runner/case-loader.ts';
 import { loadCatalog } from '../../runner/catalog-source.ts';
 import { runSuite } from '../../runner/run.ts';
@@ -107,6 +108,13 @@ describe.skipIf(!hasPython)('python IOAS adapter (stdio)', () => {
     expect(answers[5]).toEqual({ jsonrpc: '2.0', id: 5, result: { errno: 'ENOTTY' } });
     expect(answers[6]).toEqual({ jsonrpc: '2.0', id: 6, result: { errno: 'ENOENT' } });
     expect(answers[7]).toEqual({ jsonrpc: '2.0', id: 7, result: {} });
+  });
+
+  it('refuses a request line over the 64 MiB message limit with -32600 and reads on', () => {
+    const { answers, status } = exchange(['x'.repeat(MESSAGE_MAX_BYTES + 1), rpc(1, 'open', {}), rpc(2, 'shutdown', {})]);
+    expect(status).toBe(0);
+    expect(answers[0]).toMatchObject({ id: null, error: { code: -32600, message: `request line of ${MESSAGE_MAX_BYTES + 1} bytes exceeds the ${MESSAGE_MAX_BYTES}-byte message limit` } });
+    expect(answers[1]).toEqual({ jsonrpc: '2.0', id: 1, result: { fd: 3 } });
   });
 
   it('dispatches RAW_IOCTL request numbers as main.c does', () => {
