@@ -99,6 +99,19 @@ describe('conform never loses a good report', () => {
     expect(err).toMatch(/--cases .*casse: no such file or folder/);
     expect(existsSync(r)).toBe(false);
   });
+  it('a run that ran no case keeps the folder\'s report with results as report.previous.json', async () => {
+    const s = suite();
+    const r = join(s.dir, 'r');
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', r, '--format', 'json', '--quiet'], deps)).toBe(1);
+    const good = readFileSync(join(r, 'report.json'), 'utf8');
+    const BROKEN = join(import.meta.dirname, '..', '..', 'conformance', 'runner', 'testing', 'broken-adapter.mjs');
+    expect(await runConform(['--adapter', `stdio:${JSON.stringify(process.execPath)} ${JSON.stringify(BROKEN)} rpc-error hello`, '--cases', s.cases, '--report', r, '--format', 'json'], deps)).toBe(2);
+    expect(readFileSync(join(r, 'report.previous.json'), 'utf8')).toBe(good);
+    expect(JSON.parse(readFileSync(join(r, 'report.json'), 'utf8')).cases).toEqual([]);
+    expect(err).toContain(`the folder's previous report, which has results, is kept as ${join(r, 'report.previous.json')}`);
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', r, '--last-failed'], deps)).toBe(2);
+    expect(err).toMatch(/--last-failed: the last run in .* ran no case \(broken adapter: hello: /);
+  });
   it('the default report folder is derived from the --adapter value: different adapters, different folders', () => {
     expect(defaultReportDir('reference')).toBe(join('reports', 'reference'));
     expect(defaultReportDir('reference', 'skip-pin')).toBe(join('reports', 'reference-mutant-skip-pin'));

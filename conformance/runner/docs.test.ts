@@ -31,7 +31,7 @@ function basenames(dir: string, out = new Set<string>()): Set<string> {
 
 /** The names in backticks that are not files, and why. */
 export function missingFileNames(doc: string, text: string, known: Set<string>): string[] {
-  const generated = new Set([...reporters.map((r) => r.fileName), 'spec.html']);
+  const generated = new Set([...reporters.map((r) => r.fileName), 'spec.html', 'report.previous.json']);
   const bad: string[] = [];
   for (const m of text.matchAll(/`([^`\s]+)`/g)) {
     const t = m[1];
