@@ -28,7 +28,8 @@ async function quiet<T>(f: () => Promise<T>): Promise<{ value: T; stderr: string
   }
 }
 
-const worktrees = () => execFileSync('git', ['-C', REPO_ROOT, 'worktree', 'list', '--porcelain'], { encoding: 'utf8' });
+// The worktree paths only: other worktrees of the same repository may move their HEADs meanwhile.
+const worktrees = () => execFileSync('git', ['-C', REPO_ROOT, 'worktree', 'list', '--porcelain'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('worktree ')).join('\n');
 
 describe('ioasid review', () => {
   it('names a bad argument, exit 2', async () => {
