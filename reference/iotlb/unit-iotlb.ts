@@ -235,6 +235,11 @@ export function iotlbOf(unit: IommuUnit): UnitIotlb | undefined {
   return unitTlbs.get(unit);
 }
 
+/** The ids the driver took when it allocated `spec` (SMMUv3 S2: the VMID a vSMMU over it uses); undefined without an IOTLB. */
+export function domainIdsOf(spec: PagingDomainSpec): Readonly<DomainIds> | undefined {
+  return unitTlbs.get(spec.unit)?.shared.domainIds.get(spec);
+}
+
 // ---- domain life cycle (called by reference/iommufd/domain.ts and dirty.ts) ----
 
 /** domain_alloc_paging: the allocating unit's driver takes the domain's ids. */
