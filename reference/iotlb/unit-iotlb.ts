@@ -381,8 +381,14 @@ function walkOnly(domain: PagingDomain, iova: bigint, write: boolean): CachedAns
 /**
  * A nested translation through the unit's IOTLB: the tag of the binding (for SMMUv3 the
  * ASID of the guest's CD, kept in a configuration cache that CFGI commands drop), then a
- * lookup; a miss runs the two-stage walk (nested-walk.ts, A/D updates included) and caches
- * the combined translation (size = the smaller leaf, rights of both stages). A hit made before
+ * lookup; a miss runs the two-stage walk (nested-walk.ts, A/D updates included) from the
+ * deepest paging-structure entry the unit holds for the address, caches the non-leaf stage-1
+ * entries it read and the combined translation (size = the smaller leaf, rights of both
+ * stages). A walk that started from a cached entry made before the last memory write is
+ * checked against a walk from the root: when they differ the DMA is a stale use (the leaf it
+ * caches is checked again at every hit). Kernel-managed (single-stage) walks fill no
+ * paging-structure entries: the kernel invalidates them with every table change, so they could
+ * not change what a DMA sees (IOTLB-KERN-1), only cost time. A hit made before
  * the last memory write is checked by a walk that changes nothing; when the tables no longer
  * give it, the DMA is a stale use. A write through an entry cached clean walks again, so the
  * stage-1 D and the parent's stage-2 D are set. Privileged requests are not cached (their
