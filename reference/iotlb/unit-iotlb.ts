@@ -387,8 +387,9 @@ function walkOnly(domain: PagingDomain, iova: bigint, write: boolean): CachedAns
  * stages). A walk that started from a cached entry made before the last memory write is
  * checked against a walk from the root: when they differ the DMA is a stale use (the leaf it
  * caches is checked again at every hit). Kernel-managed (single-stage) walks fill no
- * paging-structure entries: the kernel invalidates them with every table change, so they could
- * not change what a DMA sees (IOTLB-KERN-1), only cost time. A hit made before
+ * paging-structure entries: the kernel invalidates them whenever it frees or replaces a table
+ * (io-pgtable tlb_flush_walk, VT-d IH = 0 with a freelist), so they could not change what a DMA
+ * sees (IOTLB-KERN-1), only cost time. A hit made before
  * the last memory write is checked by a walk that changes nothing; when the tables no longer
  * give it, the DMA is a stale use. A write through an entry cached clean walks again, so the
  * stage-1 D and the parent's stage-2 D are set. Privileged requests are not cached (their
