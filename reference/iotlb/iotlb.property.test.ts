@@ -5,12 +5,14 @@
  *    sequence with the IOTLB off, no DMA is ever stale, and IOTLB_STATS counts no stale use:
  *    no translation outlives its mapping.
  * 2. User-owned tables (VT-d nested, the guest's 4-level table in guest memory): random guest
- *    PTE rewrites, guest invalidations (HWPT_INVALIDATE VTD_S1, one page) and DMAs. With
- *    `sticky` the answer is exactly a cache that keeps every translation until its page is
- *    invalidated: a DMA through a translation the guest changed without invalidating returns the
- *    old page and says `stale`; after the invalidation it sees exactly what the table says. With
- *    `off` every DMA sees the table; with `realistic` a DMA sees the table or, if it says stale,
- *    a translation the guest had before.
+ *    PTE rewrites in two leaf tables, PDE repoints between them, guest invalidations
+ *    (HWPT_INVALIDATE VTD_S1, one page, with or without IOMMU_VTD_INV_FLAGS_LEAF = IH) and DMAs.
+ *    With `sticky` the answer is exactly a cache that keeps every leaf translation until its page
+ *    is invalidated and the PDE (paging-structure) entry until an invalidation without the leaf
+ *    flag: a DMA through a translation or a table pointer the guest changed without the
+ *    invalidation that removes it returns what the old one gives and says `stale`; otherwise it
+ *    sees exactly what the tables say. With `off` every DMA sees the table; with `realistic` a DMA
+ *    sees the table or, if it says stale, a translation the guest had before.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -156,16 +158,24 @@ const pteHex = (gpa: number | null) => {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
 };
 
-type GuestOp = { op: 'remap'; page: number; to: number | null } | { op: 'inval'; page: number } | { op: 'dma'; page: number };
+/** The two leaf tables PD[1] may point at (GPA). */
+const PTS = [RAM_IOVA + 0x3000, RAM_IOVA + 0x4000];
+type GuestOp =
+  | { op: 'remap'; pt: number; page: number; to: number | null }
+  | { op: 'repoint'; pt: number }
+  | { op: 'inval'; page: number; leaf: boolean }
+  | { op: 'dma'; page: number };
 const guestOpArb: fc.Arbitrary<GuestOp> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('remap' as const), page: fc.nat(PAGES - 1), to: fc.option(fc.nat(5), { freq: 5 }) }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant('inval' as const), page: fc.nat(PAGES - 1) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('remap' as const), pt: fc.nat(1), page: fc.nat(PAGES - 1), to: fc.option(fc.nat(5), { freq: 5 }) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('repoint' as const), pt: fc.nat(1) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('inval' as const), page: fc.nat(PAGES - 1), leaf: fc.boolean() }) },
   { weight: 5, arbitrary: fc.record({ op: fc.constant('dma' as const), page: fc.nat(PAGES - 1) }) },
 );
 
-/** Runs the ops and checks each DMA; returns how many DMAs said stale. */
-async function runGuest(policy: Policy, ops: GuestOp[]): Promise<number> {
+/** Runs the ops and checks each DMA; returns how many DMAs said stale (and, sticky, how many of them through a stale PDE). */
+async function runGuest(policy: Policy, ops: GuestOp[]): Promise<{ stale: number; walkStale: number }> {
   let stale = 0;
+  let walkStale = 0;
   const ad = createReferenceAdapter();
   await ad.world({ topology: { bridges: [{ name: 'pci0', iommu: { model: 'intel-vtd', iotlb: iotlbOf(policy) } }], devices: [{ name: 'dev0', bridge: 'pci0' }] } });
   const { fd } = await ad.open({});
@@ -198,57 +208,76 @@ async function runGuest(policy: Policy, ops: GuestOp[]): Promise<number> {
   const hwpt = (await io('IOMMU_HWPT_ALLOC', { flags: 0, dev_id: dev, pt_id: parent, data_type: 1, data_len: 24, data_uptr: await user(s1Hex) })).out_hwpt_id as number;
   await io('VFIO_DEVICE_ATTACH_IOMMUFD_PT', { argsz: 16, device: 'dev0', pt_id: hwpt });
 
-  const table: Array<number | null> = new Array(PAGES).fill(null);
-  /** The sticky model: what the cache holds per page (undefined: nothing). */
+  /** The guest's tables: which leaf table PD[1] points at, and each leaf table's entries. */
+  let pd = 0;
+  const tables: Array<Array<number | null>> = PTS.map(() => new Array(PAGES).fill(null));
+  /** The sticky model: the leaf translation cached per page, and the PDE cached (undefined: nothing). */
   const cache: Array<number | null | undefined> = new Array(PAGES).fill(undefined);
+  let cachedPd: number | undefined;
   const seen: Array<Set<number>> = Array.from({ length: PAGES }, () => new Set<number>());
   for (const o of ops) {
     if (o.op === 'remap') {
-      table[o.page] = o.to;
+      tables[o.pt][o.page] = o.to;
       if (o.to !== null) seen[o.page].add(o.to);
-      await mem(RAM_IOVA + 0x3000 + 8 * (1 + o.page), pteHex(o.to === null ? null : DATA_GPA(o.to)));
+      await mem(PTS[o.pt] + 8 * (1 + o.page), pteHex(o.to === null ? null : DATA_GPA(o.to)));
+    } else if (o.op === 'repoint') {
+      pd = o.pt;
+      await mem(RAM_IOVA + 0x2008, pteHex(PTS[o.pt]));
     } else if (o.op === 'inval') {
       const e = new Uint8Array(24);
       const dv = new DataView(e.buffer);
       dv.setUint32(0, GVA0 + o.page * PAGE, true);
       dv.setUint32(8, 1, true);
+      dv.setUint32(16, o.leaf ? 1 : 0, true);
       const hex = [...e].map((x) => x.toString(16).padStart(2, '0')).join('');
       const r = await io('IOMMU_HWPT_INVALIDATE', { hwpt_id: hwpt, data_uptr: await user(hex), data_type: 0, entry_len: 24, entry_num: 1 });
       expect(r.entry_num).toBe(1);
       cache[o.page] = undefined;
+      // IH = 0 also drops the paging-structure entries over the page (the PDE covers every page).
+      if (!o.leaf) cachedPd = undefined;
     } else {
       const r = ((await ad.test({ fd, op: 'DMA_READ', arg: { dev_id: dev, iova: GVA0 + o.page * PAGE, length: 4 } })) as unknown as { out: { fault: string | null; data?: string; stale?: boolean } }).out;
       const dataOf = (k: number) => (0x11 * (k + 1)).toString(16).padStart(2, '0').repeat(4);
-      const truth = table[o.page];
+      const truth = tables[pd][o.page];
       if (r.stale) stale++;
       if (policy === 'sticky') {
         const held = cache[o.page];
-        const served = held !== undefined ? held : truth;
-        if (held === undefined && truth !== null) cache[o.page] = truth;
+        // A miss walks from the cached PDE when there is one; a successful walk caches the leaf and the PDE.
+        const walkedPd = cachedPd ?? pd;
+        const served = held !== undefined ? held : tables[walkedPd][o.page];
+        if (held === undefined && served !== null) {
+          cache[o.page] = served;
+          cachedPd = walkedPd;
+        }
         if (served === null) expect(r.fault).toBe('not-present');
         else expect(r.data).toBe(dataOf(served));
-        expect(r.stale === true, `page ${o.page}: cache ${held}, table ${truth}`).toBe(held !== undefined && held !== truth);
+        if (held === undefined && served !== truth) walkStale++;
+        expect(r.stale === true, `page ${o.page}: cache ${held}, pde ${cachedPd}/${pd}, table ${truth}`).toBe(served !== truth);
       } else if (policy === 'off' || !r.stale) {
         if (truth === null) expect(r.fault).toBe('not-present');
         else expect(r.data).toBe(dataOf(truth));
         expect(r.stale === true).toBe(false);
       } else {
-        // realistic, stale: an older translation of this page.
-        expect(r.fault).toBe(null);
-        expect([...seen[o.page]].map(dataOf)).toContain(r.data);
+        // realistic, stale: an older translation of this page, or (walked through a stale PDE) the
+        // other leaf table's empty entry.
+        if (r.fault !== null) expect(r.fault).toBe('not-present');
+        else expect([...seen[o.page]].map(dataOf)).toContain(r.data);
       }
     }
   }
   await ad.close({ fd });
-  return stale;
+  return { stale, walkStale };
 }
 
 describe('IOTLB property: user-owned tables see what the architecture allows', () => {
   for (const policy of ['sticky', 'realistic', 'off'] as const) {
     it(`${policy}: after the required invalidation DMA sees the table; a missing one ${policy === 'sticky' ? 'is always reported stale' : 'is stale or unseen'}`, async () => {
       let stale = 0;
-      await fc.assert(fc.asyncProperty(fc.array(guestOpArb, { minLength: 5, maxLength: 40 }), async (ops) => {
-        stale += await runGuest(policy, ops);
+      let walkStale = 0;
+      await fc.assert(fc.asyncProperty(fc.array(guestOpArb, { minLength: 10, maxLength: 60, size: 'medium' }), async (ops) => {
+        const r = await runGuest(policy, ops);
+        stale += r.stale;
+        walkStale += r.walkStale;
       }), {
         numRuns: 80,
         seed: Number(process.env.FC_SEED ?? 20261205),
@@ -256,6 +285,7 @@ describe('IOTLB property: user-owned tables see what the architecture allows', (
       // With a cache the sample must contain missing invalidations that show; without, none can.
       if (policy === 'off') expect(stale).toBe(0);
       else expect(stale).toBeGreaterThan(policy === 'sticky' ? 10 : 0);
+      if (policy === 'sticky') expect(walkStale).toBeGreaterThan(0);
     }, 120_000);
   }
 });

@@ -4,7 +4,7 @@
  * context (ARM: a vSTE and a CD; x86: a PASID entry) and issues the invalidations its Linux
  * counterpart issues:
  * - ARM (arm-smmu-v3 + io-pgtable-arm): a map invalidates nothing; an unmap sends TLBI_NH_VA
- *   over the unmapped range, then CMD_SYNC.
+ *   over the unmapped range (Leaf = 0 when it unlinked a table, else 1), then CMD_SYNC.
  * - x86 (intel-iommu, first-stage table): an unmap sends a page-selective-within-PASID IOTLB
  *   invalidation covering the range (PASID-wide when wide); a map sends none, even on a vIOMMU
  *   with caching mode — VT-d §6.1 asks for invalidation after updates "other than first-stage
@@ -153,10 +153,16 @@ export class GuestDriver {
   async unmap(iovaPfn: number, sizeLg2: number): Promise<void> {
     const u = this.unitPfns;
     const pages = 2 ** (sizeLg2 - 12);
+    const unlinks = this.builder.tableUnlinks;
     this.builder.clearRange(iovaPfn / u, (iovaPfn + pages) / u);
     await this.commit();
     if (this.shape.guest === 'vtd-fs') await this.invalidateVtd([vtdCovering(iovaPfn, pages)]);
-    else await this.invalidateCmdq([...encodeTlbiVa(GUEST_ASID, iovaPfn, pages, true, this.shape.granule, true), [BigInt(CMDQ_OP_CMD_SYNC), 0n]]);
+    else {
+      // io-pgtable-arm: an unmap that unlinks a table flushes the walk caches too (tlb_flush_walk,
+      // Leaf = 0); otherwise Leaf = 1 (iotlb_sync), and an SMMU may keep its walk-cache entries.
+      const leaf = this.builder.tableUnlinks === unlinks;
+      await this.invalidateCmdq([...encodeTlbiVa(GUEST_ASID, iovaPfn, pages, leaf, this.shape.granule, true), [BigInt(CMDQ_OP_CMD_SYNC), 0n]]);
+    }
   }
 
   async invalidateAll(): Promise<void> {
