@@ -42,7 +42,7 @@ describe('names of Object.prototype members', () => {
 describe('invalid params, not internal errors', () => {
   it('an ioctl the catalog knows but the reference does not model', async () => {
     const { a, fd } = await fresh();
-    await expect(a.ioctl({ fd, cmd: 'IOMMU_VEVENTQ_ALLOC', arg: { size: 24, flags: 0, viommu_id: 1, type: 1, veventq_depth: 2 } })).rejects.toMatchObject({ code: RPC_INVALID_PARAMS, message: expect.stringMatching(/not implemented/) });
+    await expect(a.ioctl({ fd, cmd: 'IOMMU_HW_QUEUE_ALLOC', arg: { size: 40, flags: 0, viommu_id: 1, type: 1, index: 0, nesting_parent_iova: 0, length: 4096 } })).rejects.toMatchObject({ code: RPC_INVALID_PARAMS, message: expect.stringMatching(/not implemented/) });
   });
 
   it('a VFIO device command without arg.device', async () => {

@@ -25,6 +25,10 @@ import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
 import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
+import { triggerIopf, type FaultObject } from './iommufd/fault.ts';
+import type { VeventqObject } from './iommufd/veventq.ts';
+import { MockUnit } from './iommu/mock.ts';
+import { triggerMockVevent } from './iommu/mock-viommu.ts';
 import { Machine } from './machine/machine.ts';
 import { HUGE_PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
 import { unitModels } from './iommu/registry.ts';
@@ -42,7 +46,7 @@ const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN',
 export function capabilities(): string[] {
   return [
     'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
-    'nesting:selftest', 'nesting:vtd-s1', 'viommu', 'vdevice', 'nesting:smmuv3-s1',
+    'nesting:selftest', 'nesting:vtd-s1', 'viommu', 'vdevice', 'nesting:smmuv3-s1', 'fault', 'veventq',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
@@ -103,13 +107,27 @@ export class ReferenceAdapter implements Adapter {
   }
 
   private usedFds(): Set<number> {
-    return new Set([...this.contexts.keys(), ...this.machine.files.keys()]);
+    const used = new Set([...this.contexts.keys(), ...this.machine.files.keys()]);
+    for (const c of this.contexts.values()) for (const fd of c.eventFds.keys()) used.add(fd);
+    return used;
   }
 
   async open(_params: Empty = {}): Promise<OpenResult> {
     const fd = lowestFreeFd(this.usedFds());
-    this.contexts.set(fd, new IommufdContext(fd, this.machine, this.bindings));
+    const ctx = new IommufdContext(fd, this.machine, this.bindings);
+    ctx.allocFd = () => lowestFreeFd(this.usedFds());
+    this.contexts.set(fd, ctx);
     return { fd };
+  }
+
+  /** The context and object behind a fault or vEVENTQ fd (EBADF when it is none: read(2) of a closed fd). */
+  private eventFd(a: JsonObject): { ctx: IommufdContext; obj: FaultObject | VeventqObject } {
+    const fd = this.num(a, 'fd_id');
+    for (const ctx of this.contexts.values()) {
+      const obj = ctx.eventFds.get(fd);
+      if (obj !== undefined) return { ctx, obj };
+    }
+    return fail('EBADF', `fd ${fd} is not a fault or vEVENTQ fd`);
   }
 
   async close(params: CloseParams): Promise<Empty> {
@@ -119,6 +137,8 @@ export class ReferenceAdapter implements Adapter {
       this.contexts.delete(params.fd);
     } else if (this.machine.files.has(params.fd)) {
       this.machine.files.delete(params.fd);
+    } else if ([...this.contexts.values()].some((c) => c.eventFds.has(params.fd))) {
+      for (const c of this.contexts.values()) if (c.eventFds.has(params.fd)) c.closeEventFd(params.fd);
     } else {
       throw new AdapterError(RPC_INVALID_PARAMS, `close: fd ${params.fd} is not open`);
     }
@@ -489,6 +509,46 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       const nr = markDirtyFromBitmap(ctx, this.num(a, 'hwpt_id'), toBig(a.iova, 'iova'), toBig(a.length, 'length'), toBig(a.page_size, 'page_size'), toBig(a.uptr, 'uptr'));
       return { nr_dirty: nr };
+    },
+    // fault / veventq: read(2) and write(2) of the fds IOMMU_FAULT_QUEUE_ALLOC and
+    // IOMMU_VEVENTQ_ALLOC return (offset 0, as every read of these nonseekable fds).
+    FD_READ: (_c, a) => {
+      const { obj } = this.eventFd(a);
+      const count = this.bytesLen(a, 'length');
+      return { data: bytesToHex(obj.read(count)) };
+    },
+    FD_WRITE: (_c, a) => {
+      const { obj } = this.eventFd(a);
+      // The vEVENTQ fd has no write op (vfs_write: EINVAL).
+      check(obj.kind === 'FAULT', 'EINVAL', 'a vEVENTQ fd is not writable');
+      return { written: (obj as FaultObject).write(this.data(a, 'data')) };
+    },
+    FD_CLOSE: (_c, a) => {
+      const { ctx } = this.eventFd(a);
+      ctx.closeEventFd(this.num(a, 'fd_id'));
+      return {};
+    },
+    TRIGGER_IOPF: (c, a) => {
+      const ctx = this.need(c);
+      const dev = this.device(ctx, a);
+      triggerIopf(dev, { pasid: this.num(a, 'pasid'), grpid: this.num(a, 'grpid'), perm: this.num(a, 'perm'), addrBytes: toBig(a.addr, 'addr') });
+      return {};
+    },
+    TRIGGER_VEVENT: (c, a) => {
+      const ctx = this.need(c);
+      const dev = this.device(ctx, a);
+      const unit = dev.dev.unit;
+      if (!(unit instanceof MockUnit)) throw new AdapterError(RPC_INVALID_PARAMS, 'TRIGGER_VEVENT is the mock driver\'s');
+      const errno = triggerMockVevent(unit.devState(dev.dev));
+      if (errno !== null) fail(errno);
+      return {};
+    },
+    MOCK_DEV_CACHE: (c, a) => {
+      const ctx = this.need(c);
+      const dev = this.device(ctx, a);
+      const unit = dev.dev.unit;
+      if (!(unit instanceof MockUnit)) throw new AdapterError(RPC_INVALID_PARAMS, 'MOCK_DEV_CACHE is the mock driver\'s');
+      return { cache: [...unit.devState(dev.dev).cache] };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
     IOTLB_STATS: (c, a) => {

@@ -121,7 +121,7 @@ describe('hardware models through IommuUnit', () => {
     const parent = u.allocPaging(dev, IOMMU_HWPT_ALLOC_NEST_PARENT, null);
     if (!parent.ok) throw new Error('alloc');
     let vdev: bigint | null = null;
-    const core = { deviceOf: () => null, virtIdOf: () => vdev };
+    const core = { deviceOf: () => null, virtIdOf: () => vdev, reportEvent: () => null };
     expect(u.viommuSupported!(dev, 1)).toBe(true);
     expect(createUnit({ model: 'intel-vtd' }).viommuSupported).toBeUndefined();
     expect(other.viommuInit!(dev, 1, parent.value, null, core)).toMatchObject({ ok: false, errno: 'EINVAL' });

@@ -313,6 +313,11 @@ export interface IommuUnit {
    * vIOMMU's vDEVICEs (iommufd_viommu_find_dev / iommufd_viommu_get_vdev_id).
    */
   viommuInit?(dev: UnitDevice, type: number, parent: PagingDomainSpec, data: UserData | null, core: ViommuCore): Result<ViommuDriver>;
+  /**
+   * ops->user_pasid_table: a page request with a PASID the device has no attachment for goes
+   * to the RID's nested domain (the guest owns the PASID table).
+   */
+  readonly userPasidTable?: boolean;
   /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
   invalidationSink?: InvalidationSink | null;
 }
@@ -337,6 +342,11 @@ export interface ViommuCore {
   deviceOf(virtId: bigint): UnitDevice | null;
   /** iommufd_viommu_get_vdev_id: the virt_id of the device's vDEVICE here, or null (ENOENT). */
   virtIdOf(dev: UnitDevice): bigint | null;
+  /**
+   * iommufd_viommu_report_event: queue an event of `type` (enum iommu_veventq_type) with its
+   * payload; null when queued (or counted lost), EOPNOTSUPP when the vIOMMU has no such queue.
+   */
+  reportEvent(type: number, data: Uint8Array): Errno | null;
 }
 
 /**
@@ -355,6 +365,8 @@ export interface ViommuDriver {
   invalidate?(array: InvalidateArray): InvalidateResult;
   /** Driver state for STATE dumps (SMMUv3: the VMID). */
   dumpState?(): Record<string, unknown>;
+  /** What viommu_init wrote back into the user's driver data (the selftest's out_data …), if anything. */
+  readonly userDataOut?: Uint8Array;
 }
 
 /** Builds a unit from its topology knobs (everything in the `iommu` object except `model`). */

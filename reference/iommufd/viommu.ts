@@ -20,6 +20,7 @@ import { check, fail } from './errors.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { DeviceObject, HwptPagingObject } from './objects.ts';
 import { HwptNestedObject, IommufdObject } from './objects.ts';
+import { reportVevent, type VeventqObject } from './veventq.ts';
 
 /** enum iommu_viommu_type: DEFAULT is reserved. */
 export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
@@ -30,6 +31,8 @@ export class ViommuObject extends IommufdObject {
   readonly kind = 'VIOMMU';
   /** viommu->vdevs: virt_id → vDEVICE. */
   readonly vdevs = new Map<bigint, VdeviceObject>();
+  /** viommu->veventqs: at most one per type (each holds one `users` reference). */
+  readonly veventqs: VeventqObject[] = [];
   driver!: ViommuDriver;
 
   constructor(
@@ -50,6 +53,7 @@ export class ViommuObject extends IommufdObject {
         for (const [id, v] of this.vdevs) if (v.dev.dev === dev) return id;
         return null;
       },
+      reportEvent: (type, data) => reportVevent(this, type, data),
     };
   }
 }
@@ -84,6 +88,9 @@ export function viommuAlloc(ctx: IommufdContext, a: Args): Out {
   const driver = unit.viommuInit(dev.dev, type, parent.domain.spec, data, viommu.core());
   if (!driver.ok) fail(driver.errno, driver.why);
   viommu.driver = driver.value;
+  // The driver's answer in its data (iommu_copy_struct_to_user: at most data_len bytes).
+  const back = driver.value.userDataOut;
+  if (back !== undefined && dataLen !== 0) check(ctx.writeUser(a.data_uptr, back.subarray(0, Math.min(dataLen, back.length))), 'EFAULT', 'data_uptr');
   parent.users++;
   ctx.table.add(viommu);
   return { out_viommu_id: viommu.id };

@@ -880,6 +880,111 @@ export interface HookOut_IOTLB_STATS {
   stale_uses: number;
 }
 /**
+ * read(2) at offset 0 of a fault fd (records of struct iommu_hwpt_pgfault, 40 bytes; length must be a multiple of 40, else ESPIPE; whole fault groups only) or a vEVENTQ fd (struct iommufd_vevent_header {flags, sequence} each followed by its payload; whole records only). Out: the bytes read, possibly none. EBADF for an fd that is neither.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_FD_READ".
+ */
+export interface HookArg_FD_READ {
+  /**
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   */
+  fd_id: number;
+  length: U64;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_FD_READ".
+ */
+export interface HookOut_FD_READ {
+  data: string;
+}
+/**
+ * write(2) at offset 0 of a fault fd: struct iommu_hwpt_page_response {cookie, code} records (a length that is not a multiple of 8 → ESPIPE; a code other than 0/1 or an unknown cookie → EINVAL unless earlier records were consumed, then their byte count). A vEVENTQ fd has no write (EINVAL).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_FD_WRITE".
+ */
+export interface HookArg_FD_WRITE {
+  /**
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   */
+  fd_id: number;
+  data: string;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_FD_WRITE".
+ */
+export interface HookOut_FD_WRITE {
+  written: number;
+}
+/**
+ * close(2) of a fault or vEVENTQ fd: it drops its reference on the object (so IOMMU_DESTROY of it can succeed). Closing the iommufd context closes its event fds too.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_FD_CLOSE".
+ */
+export interface HookArg_FD_CLOSE {
+  /**
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   */
+  fd_id: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_FD_CLOSE".
+ */
+export interface HookOut_FD_CLOSE {}
+/**
+ * The selftest's IOMMU_TEST_OP_TRIGGER_IOPF: the device reports one page request (flags LAST_PAGE, and PASID_VALID when pasid is not 0). It reaches the FAULT of the HWPT the device (or that PASID) is attached to, if that HWPT was allocated with one; otherwise the core answers it and nothing is queued. Always succeeds for a bound device.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_TRIGGER_IOPF".
+ */
+export interface HookArg_TRIGGER_IOPF {
+  dev_id: ObjectId;
+  pasid?: number;
+  grpid?: number;
+  perm?: number;
+  addr?: U64;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_TRIGGER_IOPF".
+ */
+export interface HookOut_TRIGGER_IOPF {}
+/**
+ * The selftest's IOMMU_TEST_OP_TRIGGER_VEVENT on a mock device: ENOENT unless the device is attached to a nested HWPT of a selftest vIOMMU with a non-zero virt_id (taken when it attached); EOPNOTSUPP when that vIOMMU has no IOMMU_VEVENTQ_TYPE_SELFTEST queue; else one event {virt_id u32} is queued (or counted lost).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_TRIGGER_VEVENT".
+ */
+export interface HookArg_TRIGGER_VEVENT {
+  dev_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_TRIGGER_VEVENT".
+ */
+export interface HookOut_TRIGGER_VEVENT {}
+/**
+ * The mock device's four cache slots (the selftest's IOMMU_TEST_OP_DEV_CHECK_CACHE reads one; 0xbaddad until a selftest vIOMMU invalidation clears it).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_MOCK_DEV_CACHE".
+ */
+export interface HookArg_MOCK_DEV_CACHE {
+  dev_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_MOCK_DEV_CACHE".
+ */
+export interface HookOut_MOCK_DEV_CACHE {
+  cache: number[];
+}
+/**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_STATE".
  */
