@@ -17,7 +17,7 @@ import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/l
 import { AccessObject } from './iommufd/access.ts';
 import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
-import { unbindDevice } from './iommufd/device.ts';
+import { attachDevice, detachDevice, unbindDevice } from './iommufd/device.ts';
 import { markDirtyFromBitmap } from './iommufd/dirty.ts';
 import { dma, translate, type DmaAttrs } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
@@ -268,6 +268,13 @@ export class ReferenceAdapter implements Adapter {
     if (a.privileged !== true) return {};
     if (a.pasid === undefined || this.num(a, 'pasid') === 0) throw new AdapterError(RPC_INVALID_PARAMS, 'privileged: a request without PASID cannot be privileged (the privilege bit travels in the PASID prefix)');
     return { privileged: true };
+  }
+
+  /** The selftest's PASID ops take IOMMU_NO_PASID as the caller's error (the RID has its own ops). */
+  private pasidArg(a: JsonObject): number {
+    const pasid = this.num(a, 'pasid');
+    if (pasid === 0) throw new AdapterError(RPC_INVALID_PARAMS, 'pasid 0 is the RID: use the device commands');
+    return pasid;
   }
 
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {
@@ -522,6 +529,25 @@ export class ReferenceAdapter implements Adapter {
       // The vEVENTQ fd has no write op (vfs_write: EINVAL).
       check(obj.kind === 'FAULT', 'EINVAL', 'a vEVENTQ fd is not writable');
       return { written: (obj as FaultObject).write(this.data(a, 'data')) };
+    },
+    // pasid: the selftest's PASID ops on the iommufd device itself (VFIO's ATTACH of an
+    // attached PASID is a replace, so EBUSY on attach is only reachable this way).
+    PASID_ATTACH: (c, a) => {
+      const ctx = this.need(c);
+      return { pt_id: attachDevice(ctx, this.device(ctx, a), this.num(a, 'pt_id'), this.pasidArg(a), false) };
+    },
+    PASID_REPLACE: (c, a) => {
+      const ctx = this.need(c);
+      return { pt_id: attachDevice(ctx, this.device(ctx, a), this.num(a, 'pt_id'), this.pasidArg(a), true) };
+    },
+    PASID_DETACH: (c, a) => {
+      const ctx = this.need(c);
+      detachDevice(ctx, this.device(ctx, a), this.pasidArg(a));
+      return {};
+    },
+    PASID_CHECK_HWPT: (c, a) => {
+      const ctx = this.need(c);
+      return { hwpt_id: this.device(ctx, a).pasids.get(this.pasidArg(a))?.id ?? 0 };
     },
     FD_CLOSE: (_c, a) => {
       const { ctx } = this.eventFd(a);

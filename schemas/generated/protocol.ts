@@ -985,6 +985,74 @@ export interface HookOut_MOCK_DEV_CACHE {
   cache: number[];
 }
 /**
+ * The selftest's IOMMU_TEST_OP_PASID_ATTACH (iommufd_device_attach of a PASID): pt_id names a HWPT (an IOAS is EINVAL: no automatic domains for PASIDs); an already attached PASID is EBUSY. Out: the attached HWPT's ID.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_ATTACH".
+ */
+export interface HookArg_PASID_ATTACH {
+  dev_id: ObjectId;
+  pasid: number;
+  pt_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_ATTACH".
+ */
+export interface HookOut_PASID_ATTACH {
+  pt_id: ObjectId;
+}
+/**
+ * The selftest's IOMMU_TEST_OP_PASID_REPLACE (iommufd_device_replace of a PASID): EINVAL when the PASID is not attached; on any failure the old HWPT stays. Out: the attached HWPT's ID.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_REPLACE".
+ */
+export interface HookArg_PASID_REPLACE {
+  dev_id: ObjectId;
+  pasid: number;
+  pt_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_REPLACE".
+ */
+export interface HookOut_PASID_REPLACE {
+  pt_id: ObjectId;
+}
+/**
+ * The selftest's IOMMU_TEST_OP_PASID_DETACH (iommufd_device_detach of a PASID): a PASID that is not attached is fine.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_DETACH".
+ */
+export interface HookArg_PASID_DETACH {
+  dev_id: ObjectId;
+  pasid: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_DETACH".
+ */
+export interface HookOut_PASID_DETACH {}
+/**
+ * The selftest's IOMMU_TEST_OP_PASID_CHECK_HWPT, as a read: the ID of the HWPT the device's PASID is attached to, 0 when none.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_CHECK_HWPT".
+ */
+export interface HookArg_PASID_CHECK_HWPT {
+  dev_id: ObjectId;
+  pasid: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_CHECK_HWPT".
+ */
+export interface HookOut_PASID_CHECK_HWPT {
+  hwpt_id: ObjectId;
+}
+/**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_STATE".
  */
