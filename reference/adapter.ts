@@ -46,7 +46,7 @@ const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN',
 export function capabilities(): string[] {
   return [
     'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
-    'nesting:selftest', 'nesting:vtd-s1', 'viommu', 'vdevice', 'nesting:smmuv3-s1', 'fault', 'veventq',
+    'nesting:selftest', 'nesting:vtd-s1', 'viommu', 'vdevice', 'nesting:smmuv3-s1', 'fault', 'veventq', 'hw-queue',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',

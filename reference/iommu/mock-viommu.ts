@@ -4,7 +4,7 @@
  * (IOMMU_HWPT_DATA_SELFTEST, as on a NEST_PARENT HWPT), its cache invalidation
  * (IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST entries {flags, vdev_id, cache_id} clearing the mock
  * device's four cache slots), the attach rule of its nested domains (the device needs a
- * vDEVICE on it: ENOENT) and the vEVENT the selftest triggers (IOMMU_VEVENTQ_TYPE_SELFTEST
+ * vDEVICE on it: ENOENT), its HW queues (IOMMU_HW_QUEUE_TYPE_SELFTEST, indexes 0..1 in order) and the vEVENT the selftest triggers (IOMMU_VEVENTQ_TYPE_SELFTEST
  * with the virt_id the device had when it attached).
  *
  * Per device (mock_dev): `cache` (MOCK_DEV_CACHE_NUM slots, IOMMU_TEST_DEV_CACHE_DEFAULT until
@@ -21,6 +21,8 @@ export const IOMMU_VEVENTQ_TYPE_SELFTEST = 0xbeefbeef;
 export const MOCK_DEV_CACHE_NUM = 4;
 export const MOCK_DEV_CACHE_ID_MAX = MOCK_DEV_CACHE_NUM - 1;
 export const IOMMU_TEST_DEV_CACHE_DEFAULT = 0xbaddad;
+export const IOMMU_HW_QUEUE_TYPE_SELFTEST = 0xdeadbeef;
+export const IOMMU_TEST_HW_QUEUE_MAX = 2;
 const IOMMU_TEST_INVALIDATE_FLAG_ALL = 1 << 0;
 /** struct iommu_viommu_selftest {in_data, out_data, out_mmap_offset, out_mmap_length}; first version ends at out_data. */
 const VIOMMU_SELFTEST_BYTES = 24;
@@ -68,6 +70,31 @@ export class MockViommuDriver implements ViommuDriver {
       dv.setBigUint64(16, BigInt(MOCK_VIOMMU_MMAP_BYTES), true);
       this.userDataOut = out;
     }
+  }
+
+  /** mock_viommu->hw_queue[]: the queue objects by index. */
+  private readonly hwQueues: Array<object | null> = new Array<object | null>(IOMMU_TEST_HW_QUEUE_MAX).fill(null);
+
+  /** mock_viommu_get_hw_queue_size: only IOMMU_HW_QUEUE_TYPE_SELFTEST. */
+  hwQueueSupported(type: number): boolean {
+    return type === IOMMU_HW_QUEUE_TYPE_SELFTEST;
+  }
+
+  /**
+   * mock_hw_queue_init_phys: index ≥ IOMMU_TEST_HW_QUEUE_MAX → EINVAL, a taken index → EEXIST,
+   * an index whose predecessor is missing → EIO; a queue depends on its predecessor.
+   */
+  hwQueueInit(index: number, queue: object): Result<object | null> {
+    if (index >= IOMMU_TEST_HW_QUEUE_MAX) return fail('EINVAL', 'index ≥ IOMMU_TEST_HW_QUEUE_MAX');
+    if (this.hwQueues[index] !== null) return fail('EEXIST', 'index taken');
+    const prev = index > 0 ? this.hwQueues[index - 1] : null;
+    if (index > 0 && prev === null) return fail('EIO', 'queues start at index 0');
+    this.hwQueues[index] = queue;
+    return ok(prev);
+  }
+
+  hwQueueDestroy(index: number): void {
+    this.hwQueues[index] = null;
   }
 
   /** mock_viommu_alloc_domain_nested. */

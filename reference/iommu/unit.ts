@@ -365,6 +365,15 @@ export interface ViommuDriver {
   invalidate?(array: InvalidateArray): InvalidateResult;
   /** Driver state for STATE dumps (SMMUv3: the VMID). */
   dumpState?(): Record<string, unknown>;
+  /** get_hw_queue_size(type) != 0. Absent → IOMMU_HW_QUEUE_ALLOC is EOPNOTSUPP. */
+  hwQueueSupported?(type: number): boolean;
+  /**
+   * hw_queue_init_phys for the queue at `index` (its memory already pinned and contiguous):
+   * the queue this one must depend on (iommufd_hw_queue_depend), null for none, or an errno.
+   */
+  hwQueueInit?(index: number, queue: object): Result<object | null>;
+  /** The HW queue at `index` is destroyed. */
+  hwQueueDestroy?(index: number): void;
   /** What viommu_init wrote back into the user's driver data (the selftest's out_data …), if anything. */
   readonly userDataOut?: Uint8Array;
 }

@@ -23,6 +23,7 @@ import { IoasObject, ObjectTable } from './objects.ts';
 import { IoptPages } from './pages.ts';
 import { destroyVdevice, destroyViommu, type VdeviceObject, type ViommuObject } from './viommu.ts';
 import type { FaultObject } from './fault.ts';
+import { destroyHwQueue, type HwQueueObject } from './hw-queue.ts';
 import { destroyVeventq, type VeventqObject } from './veventq.ts';
 
 export const IOMMU_IOAS_MAP_FIXED_IOVA = 1 << 0;
@@ -126,6 +127,9 @@ export class IommufdContext {
         break;
       case 'VEVENTQ':
         destroyVeventq(this, obj as VeventqObject);
+        break;
+      case 'HW_QUEUE':
+        destroyHwQueue(this, obj as HwQueueObject);
         break;
       default:
         throw new Error(`destroyObject: ${obj.kind} with no users`);
