@@ -27,6 +27,7 @@ import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
 import { triggerIopf, type FaultObject } from './iommufd/fault.ts';
 import type { VeventqObject } from './iommufd/veventq.ts';
+import type { MmapMapping } from './iommufd/mmap-region.ts';
 import { MockUnit } from './iommu/mock.ts';
 import { triggerMockVevent } from './iommu/mock-viommu.ts';
 import { Machine } from './machine/machine.ts';
@@ -80,6 +81,8 @@ type Hook = (ctx: IommufdContext | undefined, a: JsonObject) => JsonObject;
 export class ReferenceAdapter implements Adapter {
   private machine = new Machine(DEFAULT_TOPOLOGY);
   private contexts = new Map<number, IommufdContext>();
+  /** Live mmaps of iommufd regions (each holds its region's owner). */
+  private iommufdMaps: Array<MmapMapping & { ctx: IommufdContext }> = [];
   private bindings = new Map<string, DeviceObject>();
   private readonly catalog: UapiCatalog;
   private lastReached: boolean | undefined;
@@ -102,6 +105,7 @@ export class ReferenceAdapter implements Adapter {
     }
     this.machine = m;
     this.contexts = new Map();
+    this.iommufdMaps = [];
     this.bindings = new Map();
     return {};
   }
@@ -130,9 +134,23 @@ export class ReferenceAdapter implements Adapter {
     return fail('EBADF', `fd ${fd} is not a fault or vEVENTQ fd`);
   }
 
+  /** Drops the mappings of iommufd regions `which` selects (munmap, or the context's close). */
+  private releaseIommufdMaps(which: (m: MmapMapping & { ctx: IommufdContext }) => boolean, unmap = false): void {
+    for (let i = this.iommufdMaps.length - 1; i >= 0; i--) {
+      const m = this.iommufdMaps[i];
+      if (!which(m)) continue;
+      if (unmap) this.machine.memory.munmap(m.addr, m.lengthBytes);
+      m.region.owner.users--;
+      this.iommufdMaps.splice(i, 1);
+    }
+  }
+
   async close(params: CloseParams): Promise<Empty> {
     const ctx = this.contexts.get(params.fd);
     if (ctx !== undefined) {
+      // A mapping keeps the file open in Linux; the runner closes a context at the end of a
+      // case, so its mappings go with it.
+      this.releaseIommufdMaps((m) => m.ctx === ctx, true);
       ctx.close();
       this.contexts.delete(params.fd);
     } else if (this.machine.files.has(params.fd)) {
@@ -229,6 +247,7 @@ export class ReferenceAdapter implements Adapter {
   }
 
   async shutdown(_params: Empty = {}): Promise<Empty> {
+    this.releaseIommufdMaps(() => true, true);
     for (const [fd, ctx] of this.contexts) {
       ctx.close();
       this.contexts.delete(fd);
@@ -302,9 +321,20 @@ export class ReferenceAdapter implements Adapter {
       if (options.private && file!.huge) throw new AdapterError(RPC_INVALID_PARAMS, 'MAP_PRIVATE of a hugetlb file is not modelled');
       return { addr: memory.mmap(length, file, offset, options) };
     },
+    // mmap(2) of the iommufd itself: a region a vIOMMU driver published (mmap-region.ts).
+    IOMMUFD_MMAP: (c, a) => {
+      const ctx = this.need(c);
+      const m = ctx.mmapSpace.map(this.machine.memory, toBig(a.offset, 'offset'), this.bytesLen(a, 'length'), a.private === true);
+      this.iommufdMaps.push({ ctx, ...m });
+      return { addr: m.addr };
+    },
     MUNMAP: (_c, a) => {
-      const e = this.machine.memory.munmap(this.num(a, 'addr'), this.num(a, 'length'));
+      const addr = this.num(a, 'addr');
+      const length = this.num(a, 'length');
+      const e = this.machine.memory.munmap(addr, length);
       if (e !== null) fail(e);
+      // The VMA of an iommufd region is gone once all of it is unmapped: its owner is let go.
+      this.releaseIommufdMaps((m) => addr <= m.addr && m.addr + m.lengthBytes <= addr + length);
       return {};
     },
     MEMFD_CREATE: (_c, a) => {

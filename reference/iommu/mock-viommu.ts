@@ -51,7 +51,6 @@ const u32 = (b: Uint8Array, at: number): number => new DataView(b.buffer, b.byte
 
 export class MockViommuDriver implements ViommuDriver {
   readonly type = IOMMU_VIOMMU_TYPE_SELFTEST;
-  readonly userDataOut?: Uint8Array;
 
   constructor(
     readonly unit: IommuUnit,
@@ -59,18 +58,28 @@ export class MockViommuDriver implements ViommuDriver {
     private readonly devState: (dev: UnitDevice) => MockDevState,
     private readonly nestedFactory: (flags: number, data: UserData, viommu: MockViommuDriver) => Result<NestedDomain>,
     inData: number | null,
-    mmapOffsetBytes: bigint,
   ) {
     if (inData !== null) {
-      const out = new Uint8Array(VIOMMU_SELFTEST_BYTES);
-      const dv = new DataView(out.buffer);
-      dv.setUint32(0, inData, true);
-      dv.setUint32(4, inData, true); // out_data: the loopback
-      dv.setBigUint64(8, mmapOffsetBytes, true);
-      dv.setBigUint64(16, BigInt(MOCK_VIOMMU_MMAP_BYTES), true);
-      this.userDataOut = out;
+      // Two zeroed pages whose first word is in_data, and the data written back with the offset.
+      const initial = new Uint8Array(4);
+      new DataView(initial.buffer).setUint32(0, inData, true);
+      this.mmapRegion = {
+        lengthBytes: MOCK_VIOMMU_MMAP_BYTES,
+        initial,
+        withOffset: (offsetBytes: bigint) => {
+          const out = new Uint8Array(VIOMMU_SELFTEST_BYTES);
+          const dv = new DataView(out.buffer);
+          dv.setUint32(0, inData, true);
+          dv.setUint32(4, inData, true); // out_data: the loopback
+          dv.setBigUint64(8, offsetBytes, true);
+          dv.setBigUint64(16, BigInt(MOCK_VIOMMU_MMAP_BYTES), true);
+          return out;
+        },
+      };
     }
   }
+
+  readonly mmapRegion?: { lengthBytes: number; initial: Uint8Array; withOffset(offsetBytes: bigint): Uint8Array };
 
   /** mock_viommu->hw_queue[]: the queue objects by index. */
   private readonly hwQueues: Array<object | null> = new Array<object | null>(IOMMU_TEST_HW_QUEUE_MAX).fill(null);
@@ -136,8 +145,8 @@ export class MockViommuDriver implements ViommuDriver {
 
 /**
  * mock_viommu_init: optional driver data (type must be the vIOMMU type, at least up to
- * out_data, at most the 24-byte struct: EINVAL); out_data echoes in_data and the mmap region
- * is published.
+ * out_data, at most the 24-byte struct: EINVAL); out_data echoes in_data and a two-page mmap
+ * region whose first word is in_data is published (the core gives it its offset).
  */
 export function initMockViommu(
   unit: IommuUnit,
@@ -145,7 +154,6 @@ export function initMockViommu(
   core: ViommuCore,
   devState: (dev: UnitDevice) => MockDevState,
   nestedFactory: (flags: number, data: UserData, viommu: MockViommuDriver) => Result<NestedDomain>,
-  mmapOffsetBytes: bigint,
 ): Result<ViommuDriver> {
   let inData: number | null = null;
   if (data !== null) {
@@ -153,7 +161,7 @@ export function initMockViommu(
     if (!cfg.ok) return cfg;
     inData = u32(cfg.value, 0);
   }
-  return ok(new MockViommuDriver(unit, core, devState, nestedFactory, inData, mmapOffsetBytes));
+  return ok(new MockViommuDriver(unit, core, devState, nestedFactory, inData));
 }
 
 /**

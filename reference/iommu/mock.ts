@@ -42,7 +42,7 @@ import type {
   ViommuDriver,
 } from './unit.ts';
 import type { MockDevState, MockViommuDriver } from './mock-viommu.ts';
-import { initMockViommu, IOMMU_TEST_DEV_CACHE_DEFAULT, IOMMU_VIOMMU_TYPE_SELFTEST, MOCK_DEV_CACHE_NUM, MOCK_VIOMMU_MMAP_BYTES } from './mock-viommu.ts';
+import { initMockViommu, IOMMU_TEST_DEV_CACHE_DEFAULT, IOMMU_VIOMMU_TYPE_SELFTEST, MOCK_DEV_CACHE_NUM } from './mock-viommu.ts';
 
 export const MOCK_IO_PAGE_SIZE = 2048;
 export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE;
@@ -128,8 +128,6 @@ export class MockUnit implements IommuUnit {
   private readonly pasid1024Armed = new Set<string>();
   /** struct mock_dev state by device name: cache slots and the vIOMMU it is attached through. */
   private readonly devs = new Map<string, MockDevState>();
-  /** Offsets handed out for vIOMMU mmap regions (the kernel's maple tree picks them; nothing checks the value). */
-  private nextMmapOffsetBytes = BigInt(CPU_PAGE_SIZE);
 
   constructor(knobs: Record<string, unknown>) {
     for (const key of Object.keys(knobs)) {
@@ -229,10 +227,7 @@ export class MockUnit implements IommuUnit {
 
   /** mock_viommu_init. */
   viommuInit(_dev: UnitDevice, _type: number, _parent: PagingDomainSpec, data: UserData | null, core: ViommuCore): Result<ViommuDriver> {
-    const offset = this.nextMmapOffsetBytes;
-    const r = initMockViommu(this, data, core, (d) => this.devState(d), (f, d, v) => this.nested(f, d, v), offset);
-    if (r.ok && data !== null) this.nextMmapOffsetBytes += BigInt(MOCK_VIOMMU_MMAP_BYTES);
-    return r;
+    return initMockViommu(this, data, core, (d) => this.devState(d), (f, d, v) => this.nested(f, d, v));
   }
 
   /**

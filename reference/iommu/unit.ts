@@ -374,6 +374,12 @@ export interface ViommuDriver {
   hwQueueInit?(index: number, queue: object): Result<object | null>;
   /** The HW queue at `index` is destroyed. */
   hwQueueDestroy?(index: number): void;
+  /**
+   * A region the driver offers for mmap on the iommufd fd (iommufd_viommu_alloc_mmap): its
+   * length, the content its pages hold, and the user data to write back once the core has
+   * given it an offset.
+   */
+  readonly mmapRegion?: { lengthBytes: number; initial: Uint8Array; withOffset(offsetBytes: bigint): Uint8Array };
   /** What viommu_init wrote back into the user's driver data (the selftest's out_data …), if anything. */
   readonly userDataOut?: Uint8Array;
 }

@@ -23,6 +23,7 @@ import { IoasObject, ObjectTable } from './objects.ts';
 import { IoptPages } from './pages.ts';
 import { destroyVdevice, destroyViommu, type VdeviceObject, type ViommuObject } from './viommu.ts';
 import type { FaultObject } from './fault.ts';
+import { MmapSpace } from './mmap-region.ts';
 import { destroyHwQueue, type HwQueueObject } from './hw-queue.ts';
 import { destroyVeventq, type VeventqObject } from './veventq.ts';
 
@@ -51,6 +52,8 @@ export class IommufdContext {
   vfioIoas: IoasObject | null = null;
   /** VFIO type1 compat state: which SET_IOMMU type was chosen. */
   vfioType: number | null = null;
+  /** Regions drivers offer for mmap(2) on this fd. */
+  readonly mmapSpace = new MmapSpace();
   /** Open fault / vEVENTQ fds of this context (each holds one `users` reference on its object). */
   readonly eventFds = new Map<number, FaultObject | VeventqObject>();
   /**

@@ -88,8 +88,14 @@ export function viommuAlloc(ctx: IommufdContext, a: Args): Out {
   const driver = unit.viommuInit(dev.dev, type, parent.domain.spec, data, viommu.core());
   if (!driver.ok) fail(driver.errno, driver.why);
   viommu.driver = driver.value;
+  // iommufd_viommu_alloc_mmap: the driver's region gets its offset in this context's mmap space.
+  const want = driver.value.mmapRegion;
+  let back = driver.value.userDataOut;
+  if (want !== undefined) {
+    const region = ctx.mmapSpace.alloc(viommu, BigInt(want.lengthBytes), want.initial);
+    back = want.withOffset(region.offsetBytes);
+  }
   // The driver's answer in its data (iommu_copy_struct_to_user: at most data_len bytes).
-  const back = driver.value.userDataOut;
   if (back !== undefined && dataLen !== 0) check(ctx.writeUser(a.data_uptr, back.subarray(0, Math.min(dataLen, back.length))), 'EFAULT', 'data_uptr');
   parent.users++;
   ctx.table.add(viommu);
@@ -124,6 +130,7 @@ export function destroyVdevice(ctx: IommufdContext, vdev: VdeviceObject, tombsto
 
 /** iommufd_viommu_destroy. */
 export function destroyViommu(ctx: IommufdContext, viommu: ViommuObject): void {
+  ctx.mmapSpace.release(viommu);
   viommu.parent.users--;
   ctx.table.remove(viommu);
 }

@@ -1053,6 +1053,24 @@ export interface HookOut_PASID_CHECK_HWPT {
   hwpt_id: ObjectId;
 }
 /**
+ * mmap(2) of the step's /dev/iommu fd (MAP_SHARED unless private): the region a vIOMMU driver published (IOMMU_VIOMMU_ALLOC driver data: out_mmap_offset, out_mmap_length). offset and length must name a region exactly, else ENXIO; private → EINVAL. The mapping holds the vIOMMU (DESTROY → EBUSY) until MUNMAP of all of it; closing the context unmaps it.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_IOMMUFD_MMAP".
+ */
+export interface HookArg_IOMMUFD_MMAP {
+  offset: U64;
+  length: U64;
+  private?: boolean;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_IOMMUFD_MMAP".
+ */
+export interface HookOut_IOMMUFD_MMAP {
+  addr: U64;
+}
+/**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_STATE".
  */
