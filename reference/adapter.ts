@@ -25,7 +25,7 @@ import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
 import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
-import { triggerIopf, type FaultObject } from './iommufd/fault.ts';
+import { pageRequestStatus, raisePageRequest, triggerIopf, type FaultObject } from './iommufd/fault.ts';
 import type { VeventqObject } from './iommufd/veventq.ts';
 import type { MmapMapping } from './iommufd/mmap-region.ts';
 import { MockUnit } from './iommu/mock.ts';
@@ -296,6 +296,30 @@ export class ReferenceAdapter implements Adapter {
     return pasid;
   }
 
+  /**
+   * DMA with `iopf`: a translation fault (not-present, permission) becomes a page request when
+   * a FAULT takes it; the answer is then {fault: "pending", grpid}. Null: report the DMA as is.
+   */
+  private pageRequest(ctx: IommufdContext, a: JsonObject, fault: string | null, lengthBytes: number, write: boolean): JsonObject | null {
+    if (a.iopf !== true || (fault !== 'not-present' && fault !== 'permission')) return null;
+    const dev = this.device(ctx, a);
+    const pasid = this.num(a, 'pasid');
+    // The page that faulted: the first IOMMU page of the access that does not translate.
+    const iova = toBig(a.iova, 'iova');
+    let faultIova = iova;
+    for (let at = 0n; at < BigInt(lengthBytes); ) {
+      const t = translate(this.machine.phys, dev, pasid, iova + at, write, this.dmaAttrs(a));
+      if (t.fault !== null) {
+        faultIova = iova + at;
+        break;
+      }
+      at += BigInt(t.t.pageSizeBytes) - ((iova + at) % BigInt(t.t.pageSizeBytes));
+    }
+    const grpid = a.grpid === undefined ? 0 : this.num(a, 'grpid');
+    if (!raisePageRequest(dev, pasid, faultIova, write, grpid)) return null;
+    return { fault: 'pending', grpid };
+  }
+
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {
     const obj = ctx.table.get(this.num(a, 'access_id'), 'ACCESS');
     return obj as AccessObject;
@@ -366,6 +390,8 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       const data = this.data(a, 'data');
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), data.length, data, this.dmaAttrs(a));
+      const pending = this.pageRequest(ctx, a, r.fault, data.length, true);
+      if (pending !== null) return pending;
       const out: JsonObject = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (r.stale) out.stale = true;
       return out;
@@ -373,6 +399,8 @@ export class ReferenceAdapter implements Adapter {
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null, this.dmaAttrs(a));
+      const pending = this.pageRequest(ctx, a, r.fault, this.bytesLen(a, 'length'), false);
+      if (pending !== null) return pending;
       const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (r.stale) out.stale = true;
       return out;
@@ -578,6 +606,10 @@ export class ReferenceAdapter implements Adapter {
     PASID_CHECK_HWPT: (c, a) => {
       const ctx = this.need(c);
       return { hwpt_id: this.device(ctx, a).pasids.get(this.pasidArg(a))?.id ?? 0 };
+    },
+    IOPF_STATUS: (c, a) => {
+      const ctx = this.need(c);
+      return { response: pageRequestStatus(this.device(ctx, a), this.num(a, 'grpid')) };
     },
     FD_CLOSE: (_c, a) => {
       const { ctx } = this.eventFd(a);

@@ -121,6 +121,8 @@ export class MockUnit implements IommuUnit {
   readonly model = 'mock';
   /** mock_ops.user_pasid_table. */
   readonly userPasidTable = true;
+  /** The mock device reports page faults (iommu_report_device_fault) as the selftest does. */
+  readonly pageRequests = true;
   readonly formats = ['mock'] as const;
   readonly knobs: Readonly<Record<string, unknown>>;
   private readonly hugeIova: boolean;

@@ -318,6 +318,11 @@ export interface IommuUnit {
    * to the RID's nested domain (the guest owns the PASID table).
    */
   readonly userPasidTable?: boolean;
+  /**
+   * The model delivers a device's I/O page faults to software (PCIe PRI or a stall) when the
+   * domain has a fault handler: a DMA that may wait raises a page request instead of failing.
+   */
+  readonly pageRequests?: boolean;
   /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
   invalidationSink?: InvalidationSink | null;
 }

@@ -175,24 +175,77 @@ export function faultAlloc(ctx: IommufdContext, a: Args): Out {
   return { out_fault_id: fault.id, out_fault_fd: fd };
 }
 
+/** Page request groups a device raised by DMA (iopf), by grpid: the newest of each. */
+const deviceGroups = new WeakMap<DeviceObject, Map<number, FaultGroup>>();
+
 /**
- * A page request from the device (iommu_report_device_fault, as IOMMU_TEST_OP_TRIGGER_IOPF
- * makes one: a single-request group, LAST_PAGE, PASID_VALID when pasid ≠ 0). The handler is
- * the attach handle's: the PASID's own attachment, else — for a driver with a user-managed
- * PASID table (the mock, SMMUv3) — the RID's nested domain; with no handle, or a domain that
- * has no FAULT, the core answers the request itself and the VMM sees nothing.
+ * find_fault_handler: the HWPT whose FAULT a request of `dev` with `pasid` goes to — the PASID's
+ * own attachment, else (a driver with a user-managed PASID table: the mock, SMMUv3) the RID's
+ * nested domain; for no PASID the RID's. Null when that HWPT has no FAULT: the core answers
+ * the request itself and the VMM sees nothing.
  */
-export function triggerIopf(dev: DeviceObject, req: { pasid: number; grpid: number; perm: number; addrBytes: bigint }): void {
-  const flags = IOMMU_PGFAULT_FLAGS_LAST_PAGE | (req.pasid !== 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0);
+function faultTarget(dev: DeviceObject, pasid: number): { hwpt: HwptObject; attachPasid: number } | null {
   let hwpt: HwptObject | null = null;
   let attachPasid = 0;
-  if (req.pasid !== 0) {
-    hwpt = dev.pasids.get(req.pasid) ?? null;
-    if (hwpt !== null) attachPasid = req.pasid;
+  if (pasid !== 0) {
+    hwpt = dev.pasids.get(pasid) ?? null;
+    if (hwpt !== null) attachPasid = pasid;
     else if (dev.dev.unit.userPasidTable === true && dev.hwpt?.kind === 'HWPT_NESTED') hwpt = dev.hwpt;
   } else {
     hwpt = dev.hwpt;
   }
-  if (hwpt === null || hwpt.fault === null) return;
-  hwpt.fault.queue({ dev, attachPasid, hwpt, requests: [{ flags, pasid: req.pasid, grpid: req.grpid, perm: req.perm, addrBytes: req.addrBytes }], cookie: 0, response: null });
+  return hwpt === null || hwpt.fault === null ? null : { hwpt, attachPasid };
+}
+
+function report(dev: DeviceObject, req: PageRequest): FaultGroup | null {
+  const t = faultTarget(dev, req.pasid);
+  if (t === null) return null;
+  const group: FaultGroup = { dev, attachPasid: t.attachPasid, hwpt: t.hwpt, requests: [req], cookie: 0, response: null };
+  t.hwpt.fault!.queue(group);
+  return group;
+}
+
+const requestFlags = (pasid: number): number => IOMMU_PGFAULT_FLAGS_LAST_PAGE | (pasid !== 0 ? IOMMU_PGFAULT_FLAGS_PASID_VALID : 0);
+
+/**
+ * IOMMU_TEST_OP_TRIGGER_IOPF: the device reports one page request (iommu_report_device_fault):
+ * a single-request group, LAST_PAGE, PASID_VALID when pasid ≠ 0.
+ */
+export function triggerIopf(dev: DeviceObject, req: { pasid: number; grpid: number; perm: number; addrBytes: bigint }): void {
+  report(dev, { flags: requestFlags(req.pasid), pasid: req.pasid, grpid: req.grpid, perm: req.perm, addrBytes: req.addrBytes });
+}
+
+export const IOMMU_PGFAULT_PERM_READ = 1 << 0;
+export const IOMMU_PGFAULT_PERM_WRITE = 1 << 1;
+/** PCIe page requests name 4 KiB pages (the Page Request Message's address bits 63:12). */
+const PRI_PAGE_BYTES = 4096n;
+
+/**
+ * A DMA that faulted on a device that can wait (PCIe PRI, SMMU stall) raises one page request
+ * for the page of `iovaBytes` (perm: the access that faulted). Returns false when nothing
+ * queued it (no FAULT on the way, or a model that does not deliver page requests): the DMA
+ * then fails as usual.
+ */
+export function raisePageRequest(dev: DeviceObject, pasid: number, iovaBytes: bigint, write: boolean, grpid: number): boolean {
+  if (dev.dev.unit.pageRequests !== true) return false;
+  const group = report(dev, {
+    flags: requestFlags(pasid),
+    pasid,
+    grpid,
+    perm: write ? IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ,
+    addrBytes: iovaBytes - (iovaBytes % PRI_PAGE_BYTES),
+  });
+  if (group === null) return false;
+  let groups = deviceGroups.get(dev);
+  if (groups === undefined) deviceGroups.set(dev, (groups = new Map()));
+  groups.set(grpid, group);
+  return true;
+}
+
+/** What became of the device's page request group (IOPF_STATUS). */
+export function pageRequestStatus(dev: DeviceObject, grpid: number): 'none' | 'pending' | 'success' | 'invalid' {
+  const g = deviceGroups.get(dev)?.get(grpid);
+  if (g === undefined) return 'none';
+  if (g.response === null) return 'pending';
+  return g.response === IOMMUFD_PAGE_RESP_SUCCESS ? 'success' : 'invalid';
 }

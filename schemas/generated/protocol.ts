@@ -32,7 +32,7 @@ export type ErrnoName = string;
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "dmaFault".
  */
-export type DmaFault = null | ("not-present" | "permission" | "aperture" | "blocked");
+export type DmaFault = null | ("not-present" | "permission" | "aperture" | "blocked" | "pending");
 /**
  * A capability an implementation declares in hello. x-… names are vendor extensions the runner ignores.
  *
@@ -520,6 +520,14 @@ export interface HookArg_DMA_WRITE {
    * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
    */
   privileged?: boolean;
+  /**
+   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   */
+  iopf?: boolean;
+  /**
+   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -532,6 +540,10 @@ export interface HookOut_DMA_WRITE {
   stale?: boolean;
   fault: DmaFault;
   stage?: DmaStage;
+  /**
+   * With fault "pending": the group index of the queued page request.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -546,6 +558,14 @@ export interface HookArg_DMA_READ {
    * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
    */
   privileged?: boolean;
+  /**
+   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   */
+  iopf?: boolean;
+  /**
+   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -559,6 +579,10 @@ export interface HookOut_DMA_READ {
   fault: DmaFault;
   data?: HexData;
   stage?: DmaStage;
+  /**
+   * With fault "pending": the group index of the queued page request.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -1069,6 +1093,23 @@ export interface HookArg_IOMMUFD_MMAP {
  */
 export interface HookOut_IOMMUFD_MMAP {
   addr: U64;
+}
+/**
+ * What became of the device's page request group `grpid` (DMA with iopf): pending (not yet answered), success or invalid (the VMM's response code, or invalid when the kernel answered it on detach, replace or FAULT destroy); none when the device has no such group.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_IOPF_STATUS".
+ */
+export interface HookArg_IOPF_STATUS {
+  dev_id: ObjectId;
+  grpid: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_IOPF_STATUS".
+ */
+export interface HookOut_IOPF_STATUS {
+  response: "none" | "pending" | "success" | "invalid";
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
