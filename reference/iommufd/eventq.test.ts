@@ -65,7 +65,12 @@ describe('STATE with FAULT, VEVENTQ and HW_QUEUE objects', () => {
       if ('errno' in r) throw new Error(`${cmd}: ${r.errno}`);
       return r.arg as Record<string, number>;
     };
-    const { addr } = (await a.test({ op: 'MMAP', arg: { length: 4096 } })).out as { addr: number };
+    const hook = async <T>(op: string, arg: Record<string, unknown>): Promise<T> => {
+      const r = await a.test({ op, arg } as never);
+      if (!('out' in r)) throw new Error(`${op}: ${r.errno}`);
+      return r.out as T;
+    };
+    const { addr } = await hook<{ addr: number }>('MMAP', { length: 4096 });
     const ioas = (await io('IOMMU_IOAS_ALLOC', {})).out_ioas_id;
     const dev = (await io('VFIO_DEVICE_BIND_IOMMUFD', { device: 'mock0' })).out_devid;
     const parent = (await io('IOMMU_HWPT_ALLOC', { flags: 1, dev_id: dev, pt_id: ioas })).out_hwpt_id;
@@ -74,10 +79,10 @@ describe('STATE with FAULT, VEVENTQ and HW_QUEUE objects', () => {
     await io('IOMMU_VEVENTQ_ALLOC', { viommu_id: viommu, type: 0xbeefbeef, veventq_depth: 2 });
     const iova = (await io('IOMMU_IOAS_MAP', { ioas_id: ioas, flags: 6, user_va: addr, length: 4096 })).iova;
     await io('IOMMU_HW_QUEUE_ALLOC', { viommu_id: viommu, type: 0xdeadbeef, index: 0, nesting_parent_iova: iova, length: 4096 });
-    const state = (await a.test({ op: 'STATE', arg: {} })).out as { contexts: Array<{ objects: Array<{ type: string }> }> };
+    const state = await hook<{ contexts: Array<{ objects: Array<{ type: string }> }> }>('STATE', {});
     expect(state.contexts[0].objects.map((o) => o.type)).toEqual(['IOAS', 'DEVICE', 'HWPT_PAGING', 'VIOMMU', 'FAULT', 'VEVENTQ', 'HW_QUEUE']);
     expect(validateBySchemaId('protocol.schema.json#/$defs/hookOut_STATE', state)).toBeFalsy();
     await a.close({ fd });
-    expect(((await a.test({ op: 'STATE', arg: {} })).out as { contexts: unknown[] }).contexts).toEqual([]);
+    expect((await hook<{ contexts: unknown[] }>('STATE', {})).contexts).toEqual([]);
   });
 });
