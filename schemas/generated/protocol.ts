@@ -374,7 +374,19 @@ export interface TestParams {
     | "PROCESS_EXIT"
     | "SET_DIRTY"
     | "STATE"
-    | "IOTLB_STATS";
+    | "IOTLB_STATS"
+    | "FD_READ"
+    | "FD_WRITE"
+    | "FD_CLOSE"
+    | "TRIGGER_IOPF"
+    | "TRIGGER_VEVENT"
+    | "MOCK_DEV_CACHE"
+    | "PASID_ATTACH"
+    | "PASID_REPLACE"
+    | "PASID_DETACH"
+    | "PASID_CHECK_HWPT"
+    | "IOMMUFD_MMAP"
+    | "IOPF_STATUS";
   arg: JsonObject;
   /**
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
