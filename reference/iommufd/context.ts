@@ -53,7 +53,7 @@ export class IommufdContext {
   /** VFIO type1 compat state: which SET_IOMMU type was chosen. */
   vfioType: number | null = null;
   /** Regions drivers offer for mmap(2) on this fd. */
-  readonly mmapSpace = new MmapSpace();
+  readonly mmapSpace: MmapSpace;
   /** Open fault / vEVENTQ fds of this context (each holds one `users` reference on its object). */
   readonly eventFds = new Map<number, FaultObject | VeventqObject>();
   /**
@@ -74,6 +74,7 @@ export class IommufdContext {
     openedAsVfio = false,
   ) {
     this.accountMode = openedAsVfio ? 'mm' : 'user';
+    this.mmapSpace = new MmapSpace((o) => machine.memory.dropObjectPages(o, 0, o.sizePages));
   }
 
   // ---- user memory ----
@@ -89,6 +90,20 @@ export class IommufdContext {
     if (data.length === 0) return true;
     if (addr + BigInt(data.length) > BigInt(USER_VA_END)) return false;
     return this.machine.memory.write(Number(addr), data);
+  }
+
+  /** Whether every byte of [addr, addr + length) is mapped user memory. */
+  userMapped(addr: bigint, lengthBytes: number): boolean {
+    if (lengthBytes === 0) return true;
+    if (addr + BigInt(lengthBytes) > BigInt(USER_VA_END)) return false;
+    return this.machine.memory.mapped(Number(addr), lengthBytes);
+  }
+
+  /** clear_user: zeros [addr, addr + length) without a buffer of that size; false (EFAULT) if unmapped. */
+  clearUser(addr: bigint, lengthBytes: number): boolean {
+    if (lengthBytes === 0) return true;
+    if (addr + BigInt(lengthBytes) > BigInt(USER_VA_END)) return false;
+    return this.machine.memory.clear(Number(addr), lengthBytes);
   }
 
   devices(): DeviceObject[] {
@@ -410,6 +425,8 @@ export class IommufdContext {
     for (const p of moving) {
       if (p.accountMode === 'mm' && !p.memory.live) {
         deadOwner = true;
+        // The caller was charged for these pages, and the store will never uncharge them.
+        caller.accounting.unbackedPages += p.npinned - p.unchargedPinned;
         p.unchargedPinned = p.npinned;
       } else {
         p.accounting.uncharge(p.accountMode, p.npinned);

@@ -45,7 +45,7 @@ describe('vEVENTQ sequence numbers', () => {
 
 describe('iommufd mmap space', () => {
   it('hands out the lowest free page-aligned offset from PAGE_SIZE', () => {
-    const s = new MmapSpace();
+    const s = new MmapSpace(() => {});
     const a = new Owner();
     const b = new Owner();
     expect(s.alloc(a, 8192n, new Uint8Array(0)).offsetBytes).toBe(4096n);

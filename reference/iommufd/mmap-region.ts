@@ -35,6 +35,9 @@ export interface MmapMapping {
 export class MmapSpace {
   readonly regions: MmapRegion[] = [];
 
+  /** `dropPages` gives a released region's pages back (the driver frees its memory). */
+  constructor(private readonly dropPages: (object: MemoryObject) => void) {}
+
   /** iommufd_ctx_alloc_mmap: the lowest page-aligned gap ≥ PAGE_SIZE that fits. */
   alloc(owner: IommufdObject, lengthBytes: bigint, initial: Uint8Array): MmapRegion {
     const sorted = [...this.regions].sort((x, y) => (x.offsetBytes < y.offsetBytes ? -1 : 1));
@@ -51,7 +54,12 @@ export class MmapSpace {
 
   /** The owner is destroyed: its regions go (mappings of them keep it alive until then). */
   release(owner: IommufdObject): void {
-    for (let i = this.regions.length - 1; i >= 0; i--) if (this.regions[i].owner === owner) this.regions.splice(i, 1);
+    for (let i = this.regions.length - 1; i >= 0; i--) {
+      const r = this.regions[i];
+      if (r.owner !== owner) continue;
+      if (r.object !== null) this.dropPages(r.object);
+      this.regions.splice(i, 1);
+    }
   }
 
   /** iommufd_fops_mmap. */

@@ -12,6 +12,10 @@
  * in the context (usually one). Context-wide invalidation bumps the context's generation (O(1)):
  * entries of an older generation are dead and get overwritten. The hit path allocates nothing.
  *
+ * Paging-structure (walk-cache) entries are made by `fillWalk` and selected by the commands'
+ * leaf-only bits (VT-d IH, SMMUv3 Leaf, AMD PDE = 0, RISC-V NL = 0); the device DMA path does not
+ * make them yet, so today those bits decide only what a command removes, not what a walk uses.
+ *
  * Policies: `realistic` = bounded, `ways`-way set-associative, LRU within a set (deterministic);
  * `sticky` = unbounded (grows), so a translation stays until an invalidation removes it;
  * `off` = nothing is ever cached (every DMA walks).
@@ -198,11 +202,8 @@ export class IotlbEngine {
    * keys, everything inlined, no allocation.
    */
   lookup(ctx: number, hi: number, lo: number): number {
-    return this.mode === STICKY ? this.lookupOpen(ctx, hi, lo) : this.lookupSet(ctx, hi, lo);
-  }
-
-  /** sticky: linear probing until an empty slot. */
-  private lookupOpen(ctx: number, hi: number, lo: number): number {
+    if (this.mode !== STICKY) return this.lookupSet(ctx, hi, lo);
+    // sticky: linear probing until an empty slot.
     const nSizes = this.ctxSizeCount[ctx];
     const g = this.ctxGen[ctx];
     const keys = this.keys;
