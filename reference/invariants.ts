@@ -26,6 +26,7 @@ import type { Accounting, UserAccount } from './iommufd/accounting.ts';
 import type { IommufdContext } from './iommufd/context.ts';
 import { areaFirstByte, areaLength, type Area } from './iommufd/io-pagetable.ts';
 import type { HwptPagingObject, IoasObject } from './iommufd/objects.ts';
+import type { HwQueueObject } from './iommufd/hw-queue.ts';
 import type { IoptPages } from './iommufd/pages.ts';
 import type { Machine } from './machine/machine.ts';
 import { PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
@@ -142,8 +143,9 @@ function checkAccounting(machine: Machine, stores: Iterable<IoptPages>, out: str
   }
 }
 
-function checkFrames(machine: Machine, domainTableFrames: number, out: string[]): void {
-  const objects = new Set<MemoryObject>(machine.files.values());
+function checkFrames(machine: Machine, domainTableFrames: number, out: string[], driverObjects: MemoryObject[]): void {
+  // Files, mapped objects, and the pages vIOMMU drivers offer for mmap on an iommufd.
+  const objects = new Set<MemoryObject>([...machine.files.values(), ...driverObjects]);
   for (const p of machine.processes.values()) {
     for (const v of p.memory.mappings()) {
       objects.add(v.object);
@@ -170,7 +172,9 @@ export function checkInvariants(machine: Machine, contexts: Iterable<IommufdCont
   };
   let tableFrames = 0;
   const seenDomains = new Set<unknown>();
+  const driverObjects: MemoryObject[] = [];
   for (const ctx of contexts) {
+    for (const r of ctx.mmapSpace.regions) if (r.object !== null) driverObjects.push(r.object);
     for (const o of ctx.table.all()) {
       if (o.kind === 'IOAS') {
         const ioas = o as IoasObject;
@@ -185,8 +189,10 @@ export function checkInvariants(machine: Machine, contexts: Iterable<IommufdCont
           seenDomains.add(d);
           tableFrames += d.table.tableFrames();
         }
-      } else if (o.kind === 'ACCESS') {
-        for (const item of (o as AccessObject).items.values()) {
+      } else if (o.kind === 'ACCESS' || o.kind === 'HW_QUEUE') {
+        // A HW queue pins its memory through an internal access (not in the table itself).
+        const access = o.kind === 'ACCESS' ? (o as AccessObject) : (o as HwQueueObject).access;
+        for (const item of access.items.values()) {
           for (const p of item.pieces) holders(p.area.pages).push({ first: p.firstPage, count: p.pageCount });
         }
       }
@@ -203,6 +209,6 @@ export function checkInvariants(machine: Machine, contexts: Iterable<IommufdCont
   }
   if (machine.phys.pins.pinnedFrames !== framePins.size) out.push(`pins: ${machine.phys.pins.pinnedFrames} frame(s) pinned, the stores hold ${framePins.size}`);
   checkAccounting(machine, stores.keys(), out);
-  checkFrames(machine, tableFrames, out);
+  checkFrames(machine, tableFrames, out, driverObjects);
   return out;
 }

@@ -129,7 +129,7 @@ describe('hardware models through IommuUnit', () => {
     domainCreated({ spec: parent.value } as unknown as PagingDomain);
     const vmid = domainIdsOf(parent.value)!.vmid;
     let vdev: bigint | null = null;
-    const core = { deviceOf: () => null, virtIdOf: () => vdev };
+    const core = { deviceOf: () => null, virtIdOf: () => vdev, reportEvent: () => null };
     expect(u.viommuSupported!(dev, 1)).toBe(true);
     expect(createUnit({ model: 'intel-vtd' }).viommuSupported).toBeUndefined();
     expect(other.viommuInit!(dev, 1, parent.value, null, core)).toMatchObject({ ok: false, errno: 'EINVAL' });

@@ -115,6 +115,8 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
     else m.hwpt = hwpt;
     // The caller drops the device's own reference on `old`; the peers' go here.
     if (m !== dev && old !== null) old.users--;
+    // iommufd_hwpt_replace_device: faults pending through the old HWPT's handle are answered INVALID.
+    if (old !== null && old !== hwpt && old.fault !== null) old.fault.autoRespond(old, m, pasid);
     // The driver's context / PASID entry now names the new domain; the old tag is flushed.
     deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : { nested: hwpt.nested, parent: hwpt.parent.domain });
   }
@@ -182,6 +184,8 @@ export function detachDevice(ctx: IommufdContext, dev: DeviceObject, pasid: numb
   if (pasid === IOMMU_NO_PASID) dev.hwpt = null;
   else dev.pasids.delete(pasid);
   deviceAttached(dev.dev, pasid, null);
+  // iommufd_hwpt_detach_device: the handle's pending faults are answered INVALID.
+  hwpt.fault?.autoRespond(hwpt, dev, pasid);
   if (!hasOtherUse(dev, hwpt)) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
   putHwpt(ctx, hwpt);
 }

@@ -15,6 +15,7 @@ import type { IommufdContext } from './context.ts';
 import { nestedInvalidated } from '../iotlb/unit-iotlb.ts';
 import { createPageTable, PagingDomain } from './domain.ts';
 import { check, fail, UapiError } from './errors.ts';
+import type { FaultObject } from './fault.ts';
 import type { DeviceObject, HwptObject, IoasObject } from './objects.ts';
 import { HwptNestedObject, HwptPagingObject } from './objects.ts';
 import { allocNestedOnViommu, type ViommuObject } from './viommu.ts';
@@ -54,6 +55,10 @@ export function createHwptPaging(ctx: IommufdContext, ioas: IoasObject, dev: Dev
 
 /** Tears a HWPT down (its users must be 0) and removes it from the table if it is there. */
 export function destroyHwpt(ctx: IommufdContext, hwpt: HwptObject): void {
+  if (hwpt.fault !== null) {
+    hwpt.fault.users--;
+    hwpt.fault = null;
+  }
   if (hwpt.kind === 'HWPT_PAGING') {
     hwpt.ioas.iopt.removeDomain(hwpt.domain);
     hwpt.domain.destroy();
@@ -112,9 +117,17 @@ export function hwptAlloc(ctx: IommufdContext, a: Args): Out {
     return fail('EINVAL', 'pt_id is not an IOAS, a paging HWPT or a vIOMMU');
   }
   if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    // No FAULT objects exist in this reference, so every fault_id is unknown (ENOENT).
-    destroyHwpt(ctx, hwpt);
-    return fail('ENOENT', 'fault_id does not name a FAULT object');
+    // iommufd_hwpt_alloc: the FAULT is looked up after the HWPT exists; a bad fault_id
+    // destroys it again (out_hwpt).
+    let fault: FaultObject;
+    try {
+      fault = ctx.table.get(Number(a.fault_id), 'FAULT') as FaultObject;
+    } catch (e) {
+      destroyHwpt(ctx, hwpt);
+      throw e;
+    }
+    hwpt.fault = fault;
+    fault.users++;
   }
   ctx.table.add(hwpt);
   return { out_hwpt_id: hwpt.id };

@@ -62,6 +62,8 @@ export interface Area extends RangeLinks {
   filled: boolean;
   /** iopt_area.num_accesses: access pins inside this area. */
   accessPins: number;
+  /** iopt_area.num_locks: pins of internal accesses (a HW queue's memory); UNMAP is EBUSY while > 0. */
+  locks?: number;
   preventAccess: boolean;
 }
 
@@ -600,6 +602,11 @@ export class IoPagetable {
     let errno: string | undefined;
     for (;;) {
       if (a === undefined || a.start > last) break;
+      // iopt_unmap_iova_range: an area an internal access locked is not the caller's to unmap.
+      if ((a.locks ?? 0) > 0) {
+        errno = 'EBUSY';
+        break;
+      }
       if (a.start < start || a.last > last) {
         errno = 'ENOENT';
         break;
