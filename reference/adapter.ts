@@ -10,7 +10,7 @@
  */
 
 import type { Adapter, CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlResult, JsonObject, OpenResult, TestParams, TestResult, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
-import { AdapterError, HOOK_DATA_MAX_BYTES, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
+import { AdapterError, HOOK_DATA_MAX_BYTES, PROTOCOL_VERSION, RPC_INTERNAL, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../schemas/lib/catalog.ts';
 import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/lib/validate.ts';
@@ -25,6 +25,7 @@ import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
 import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
+import { checkInvariants } from './invariants.ts';
 import { Machine } from './machine/machine.ts';
 import { HUGE_PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
 import { unitModels } from './iommu/registry.ts';
@@ -73,6 +74,14 @@ const VFIO_CONTAINER_REQUESTS = new Set([0x3b64, 0x3b65, 0x3b66, 0x3b70, 0x3b71,
 
 type Hook = (ctx: IommufdContext | undefined, a: JsonObject) => JsonObject;
 
+export interface ReferenceOptions {
+  /**
+   * Debug mode: after every call that can change state, check the machine's invariants
+   * (invariants.ts) and answer an internal error naming the first ones that broke.
+   */
+  checkInvariants?: boolean;
+}
+
 export class ReferenceAdapter implements Adapter {
   private machine = new Machine(DEFAULT_TOPOLOGY);
   private contexts = new Map<number, IommufdContext>();
@@ -80,8 +89,15 @@ export class ReferenceAdapter implements Adapter {
   private readonly catalog: UapiCatalog;
   private lastReached: boolean | undefined;
 
-  constructor(catalog?: UapiCatalog) {
+  constructor(catalog?: UapiCatalog, private readonly options: ReferenceOptions = {}) {
     this.catalog = catalog ?? getCatalog();
+  }
+
+  /** In debug mode, an internal error if the call `what` left the machine inconsistent. */
+  private verify(what: string): void {
+    if (this.options.checkInvariants !== true) return;
+    const broken = checkInvariants(this.machine, this.contexts.values());
+    if (broken.length > 0) throw new AdapterError(RPC_INTERNAL, `invariant broken after ${what}: ${broken.slice(0, 3).join('; ')}${broken.length > 3 ? ` (+${broken.length - 3} more)` : ''}`);
   }
 
   async hello(params: HelloParams): Promise<HelloResult> {
@@ -122,6 +138,7 @@ export class ReferenceAdapter implements Adapter {
     } else {
       throw new AdapterError(RPC_INVALID_PARAMS, `close: fd ${params.fd} is not open`);
     }
+    this.verify('close');
     return {};
   }
 
@@ -177,6 +194,7 @@ export class ReferenceAdapter implements Adapter {
       if (reached !== undefined) this.lastReached = reached;
       else this.lastReached = undefined;
     }
+    this.verify(params.cmd);
     return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
   }
 
@@ -205,6 +223,7 @@ export class ReferenceAdapter implements Adapter {
     } finally {
       if (swept) this.lastReached = fn.end();
     }
+    if (params.op !== 'STATE') this.verify(params.op);
     return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached } : result;
   }
 
@@ -504,8 +523,8 @@ export class ReferenceAdapter implements Adapter {
   };
 }
 
-export function createReferenceAdapter(catalog?: UapiCatalog): ReferenceAdapter {
-  return new ReferenceAdapter(catalog);
+export function createReferenceAdapter(catalog?: UapiCatalog, options: ReferenceOptions = {}): ReferenceAdapter {
+  return new ReferenceAdapter(catalog, options);
 }
 
 export default createReferenceAdapter();

@@ -67,6 +67,9 @@ something.
   --quiet                 print only the final summary and errors
   --verbose               one line per case (the default shows a progress bar on a terminal
                           and nothing per case otherwise)
+  --check-invariants      debug mode of the embedded reference: after every call, check that its
+                          areas, domain tables, pins, accounting and frames agree
+                          (reference/invariants.ts); a broken invariant makes that case an error
   --help                  this text
 
 Every case that does not pass carries in each report the command that re-runs it alone
@@ -125,6 +128,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       mutant: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      'check-invariants': { type: 'boolean', default: false },
     },
     allowPositionals: true,
   });
@@ -174,7 +178,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     });
     if (previous) say(`--last-failed: ${selected.length} case(s) that failed in ${previous.path}`);
     const catalog = await deps.loadCatalog();
-    const adapter = await parseAdapterSpec(opts.adapter!, catalog);
+    const adapter = await parseAdapterSpec(opts.adapter!, catalog, { checkInvariants: opts['check-invariants'] === true });
     // --mutant: the embedded reference with one seeded bug, to see which cases catch it.
     const mutant = opts.mutant === undefined ? null : mutantNamed(opts.mutant, adapter.config.kind);
     const factory = mutant ? inProcessFactory(mutantAdapterFactory(mutant, catalog)) : adapter.factory;

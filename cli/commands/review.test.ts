@@ -8,11 +8,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { commands } from './index.ts';
+import review from './review.ts';
 import { REPO_ROOT } from '../../conformance/runner/case-loader.ts';
 import { resolveCommit } from '../../conformance/runner/spec-snapshot.ts';
 
-const review = commands.find((c) => c.name === 'review')!;
+
 const dir = mkdtempSync(join(tmpdir(), 'ioasid-review-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -172,8 +172,9 @@ export class MockUnit implements IommuUnit {
     else if (this.hugeIova) pgsizeBitmap |= BigInt(MOCK_HUGE_PAGE_SIZE);
     return ok({
       unit: this,
-      // generic_pt AMDv1 with a 2 KiB page: 3 levels (2^38) as the selftest driver starts; the
-      // huge type spans its whole 56-bit aperture (5 levels) since our walker does not grow the top.
+      // generic_pt AMDv1 with a 2 KiB page, PT_FEAT_DYNAMIC_TOP forced by the mock format
+      // (iommu_mock.c) and starting_level 2: 3 levels (2^38) to start; the huge type's 56-bit
+      // aperture lets the table grow to 5 levels on demand.
       table: { format: 'mock', levels: huge ? 5 : 3 },
       pgsizeBitmap,
       // Only the default table type gets the narrowed test aperture; the huge one keeps the

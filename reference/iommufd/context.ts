@@ -74,6 +74,20 @@ export class IommufdContext {
     return this.machine.memory.write(Number(addr), data);
   }
 
+  /** Whether every byte of [addr, addr + length) is mapped user memory. */
+  userMapped(addr: bigint, lengthBytes: number): boolean {
+    if (lengthBytes === 0) return true;
+    if (addr + BigInt(lengthBytes) > BigInt(USER_VA_END)) return false;
+    return this.machine.memory.mapped(Number(addr), lengthBytes);
+  }
+
+  /** clear_user: zeros [addr, addr + length) without a buffer of that size; false (EFAULT) if unmapped. */
+  clearUser(addr: bigint, lengthBytes: number): boolean {
+    if (lengthBytes === 0) return true;
+    if (addr + BigInt(lengthBytes) > BigInt(USER_VA_END)) return false;
+    return this.machine.memory.clear(Number(addr), lengthBytes);
+  }
+
   devices(): DeviceObject[] {
     return this.table.all().filter((o): o is DeviceObject => o.kind === 'DEVICE');
   }
@@ -370,6 +384,8 @@ export class IommufdContext {
     for (const p of moving) {
       if (p.accountMode === 'mm' && !p.memory.live) {
         deadOwner = true;
+        // The caller was charged for these pages, and the store will never uncharge them.
+        caller.accounting.unbackedPages += p.npinned - p.unchargedPinned;
         p.unchargedPinned = p.npinned;
       } else {
         p.accounting.uncharge(p.accountMode, p.npinned);

@@ -67,9 +67,16 @@ export function destroyHwpt(ctx: IommufdContext, hwpt: HwptObject): void {
   if (hwpt.id !== 0) ctx.table.remove(hwpt);
 }
 
+/**
+ * Every driver data struct is far shorter than this, and a longer data_len is EINVAL before any
+ * byte is read (__iommu_copy_struct_from_user): nothing past it is ever looked at, so it is not
+ * read — a data_len the caller merely claims costs nothing.
+ */
+const USER_DATA_READ_MAX_BYTES = 4096;
+
 /** Reads driver data for HWPT_ALLOC: the bytes or null when the pointer faults. */
 function userData(ctx: IommufdContext, type: number, uptr: bigint, lengthBytes: number): UserData {
-  return { type, lengthBytes, bytes: ctx.readUser(uptr, lengthBytes) };
+  return { type, lengthBytes, bytes: ctx.readUser(uptr, Math.min(lengthBytes, USER_DATA_READ_MAX_BYTES)) };
 }
 
 /** IOMMU_HWPT_ALLOC. */
@@ -168,9 +175,11 @@ export function getHwInfo(ctx: IommufdContext, a: Args): Out {
   const userLen = Number(a.data_len);
   const copyLen = Math.min(userLen, bytes.length);
   if (userLen > 0) {
-    const buf = new Uint8Array(userLen);
-    buf.set(bytes.subarray(0, copyLen));
-    check(ctx.writeUser(a.data_uptr, buf), 'EFAULT', 'data_uptr');
+    // The data, then zeros up to data_len (device.c: copy_to_user, then clear_user of the rest),
+    // written in place: data_len is the caller's claim, no buffer of that size is made.
+    check(ctx.userMapped(a.data_uptr, userLen), 'EFAULT', 'data_uptr');
+    check(ctx.writeUser(a.data_uptr, bytes.subarray(0, copyLen)), 'EFAULT', 'data_uptr');
+    check(ctx.clearUser(a.data_uptr + BigInt(copyLen), userLen - copyLen), 'EFAULT', 'data_uptr');
   }
   return {
     data_len: bytes.length,

@@ -198,11 +198,8 @@ export class IotlbEngine {
    * keys, everything inlined, no allocation.
    */
   lookup(ctx: number, hi: number, lo: number): number {
-    return this.mode === STICKY ? this.lookupOpen(ctx, hi, lo) : this.lookupSet(ctx, hi, lo);
-  }
-
-  /** sticky: linear probing until an empty slot. */
-  private lookupOpen(ctx: number, hi: number, lo: number): number {
+    if (this.mode !== STICKY) return this.lookupSet(ctx, hi, lo);
+    // sticky: linear probing until an empty slot.
     const nSizes = this.ctxSizeCount[ctx];
     const g = this.ctxGen[ctx];
     const keys = this.keys;

@@ -76,6 +76,8 @@ export class ShadowSync {
   }
 
   async invalidate(inv: GuestInvalidation): Promise<'context' | void> {
+    // A context invalidation matters most when the context was off (a CD just made valid).
+    if (inv.op === 'context') return 'context';
     const cfg = this.cfg;
     if (cfg === null || cfg.mode !== 'translate') return;
     switch (inv.op) {
@@ -87,8 +89,6 @@ export class ShadowSync {
         return this.syncRange(0, guestSpacePfns(cfg));
       case 'tlbi-all':
         return this.syncRange(0, guestSpacePfns(cfg));
-      case 'context':
-        return 'context';
     }
   }
 

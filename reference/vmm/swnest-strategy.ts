@@ -150,11 +150,12 @@ export class SwnestStrategy implements Strategy {
   }
 
   async invalidate(raw: RawInvalidation): Promise<void> {
-    if (this.sync === null) return;
     for (const inv of neutralInvalidations(raw)) {
-      if ((await this.sync.invalidate(inv)) === 'context' && this.lastRaw !== null) await this.setContext(this.lastRaw, null);
+      if (inv.op === 'context') {
+        if (this.lastRaw !== null) await this.setContext(this.lastRaw, null);
+      } else await this.sync?.invalidate(inv);
     }
-    await this.flushHost();
+    if (this.shadow !== null) await this.flushHost();
   }
 
   watches(gpa: number): boolean {

@@ -45,6 +45,8 @@ export interface VirtualIommuOptions {
   poolGpa?: number;
   /** The guest's virtual StreamID (ARM guest). */
   vsid?: number;
+  /** Emulation: COPY guest mappings from an IOAS holding all guest RAM instead of MAPping them. */
+  emulationCopy?: boolean;
 }
 
 /** The strategy the RFC's rule gives for a guest format on a host. */
@@ -89,7 +91,7 @@ export class VirtualIommu {
       if (caps.nestsFormats.length === 0) throw new RefusedError(`software nesting: the host (${caps.kind}) offers no nesting`);
       const poolGpa = opts.poolGpa ?? Math.ceil((ram.gpaBase + opts.ramBytes) / 2 ** 30) * 2 ** 30;
       strategy = await SwnestStrategy.create(host, ram, caps, opts.poolBytes ?? 8 << 20, poolGpa, trapWrites, decode);
-    } else strategy = await EmulationStrategy.create(host, ram, trapWrites, decode);
+    } else strategy = await EmulationStrategy.create(host, ram, trapWrites, decode, opts.emulationCopy === true);
     return new VirtualIommu(client, host, ram, caps, opts.guest, strategy, why);
   }
 

@@ -2265,10 +2265,37 @@ def call(m, method, params):
         return {"errno": e.name}
 
 
+# The protocol's message limit (conformance/PROTOCOL.md): a longer line is refused unread.
+MESSAGE_MAX_BYTES = 64 * 1024 * 1024
+
+
+def request_lines(stream):
+    """Lines of at most MESSAGE_MAX_BYTES; a longer one comes out as an int, its size, never whole."""
+    while True:
+        line = stream.readline(MESSAGE_MAX_BYTES + 1)
+        if not line:
+            return
+        if len(line) <= MESSAGE_MAX_BYTES or line.endswith(b"\n") and len(line) == MESSAGE_MAX_BYTES + 1:
+            yield line.decode("utf-8", errors="replace")
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = stream.readline(1 << 20)
+            if not line:
+                break
+            size += len(line)
+        yield size - 1 if line.endswith(b"\n") else size
+
+
 def main():
     m = Machine()
     out = sys.stdout
-    for line in sys.stdin:
+    for line in request_lines(sys.stdin.buffer):
+        if isinstance(line, int):
+            reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": f"request line of {line} bytes exceeds the {MESSAGE_MAX_BYTES}-byte message limit"}}
+            out.write(json.dumps(reply, separators=(",", ":")) + "\n")
+            out.flush()
+            continue
         if not line.strip():
             continue
         rid = None

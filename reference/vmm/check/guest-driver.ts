@@ -137,10 +137,15 @@ export class GuestDriver {
   }
 
   async map(iovaPfn: number, sizeLg2: number, gpa: number, perm: LeafPerm): Promise<void> {
-    const level = this.leafSizes().find((s) => s.sizeLg2 === sizeLg2)!.level;
     const a = this.leafAttrs(perm);
+    await this.mapRaw(iovaPfn, sizeLg2, gpa, a.lo, a.hi);
+  }
+
+  /** A leaf with the attribute bits given as they are (tests of what a VMM refuses). */
+  async mapRaw(iovaPfn: number, sizeLg2: number, gpa: number, attrLo: number, attrHi: number): Promise<void> {
+    const level = this.leafSizes().find((s) => s.sizeLg2 === sizeLg2)!.level;
     const u = this.unitPfns;
-    this.builder.setLeaf(iovaPfn / u, level, gpa / 2 ** this.format.unitLg2, sizeLg2, a.lo, a.hi);
+    this.builder.setLeaf(iovaPfn / u, level, gpa / 2 ** this.format.unitLg2, sizeLg2, attrLo, attrHi);
     await this.commit();
     if (this.shape.guest === 'vtd-fs' && this.viommus.some((v) => v.cachingMode)) await this.invalidateVtd([vtdCovering(iovaPfn, 2 ** (sizeLg2 - 12))]);
   }
