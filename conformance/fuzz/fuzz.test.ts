@@ -16,7 +16,9 @@ import { REPO_ROOT } from '../runner/case-loader.ts';
 import { startStdio } from '../runner/stdio.ts';
 import { byId, runCases, tempDir } from '../runner/testing/fixtures.ts';
 import type { GoldenCase } from '../runner/types.ts';
+import { runDifferential } from './differential.ts';
 import { fuzz } from './fuzz.ts';
+import type { Command } from './sequence.ts';
 
 const catalog = getCatalog();
 const hasPython = spawnSync('python3', ['--version']).status === 0;
@@ -55,6 +57,44 @@ describe('differential fuzzing', () => {
     const onBuggy = await runCases([written], buggyCopy, { catalog });
     expect(byId(onBuggy, written.id).result).toBe('fail');
   }, 40_000);
+
+  /** The minimal sequences of the differences the fuzzer found, each fixed on the side Linux proved wrong. */
+  const FOUND: Record<string, Command[]> = {
+    // seed 100: ACCESS_RW over an area whose user memory is unmapped, then a gap: Linux copies the
+    // area first (EFAULT) before the walk ends short (ENOENT); the reference said ENOENT.
+    'access rw faults before the gap': [
+      { k: 'ioas_alloc' },
+      { k: 'create_access', ioas: { kind: 'ioas', idx: 0 }, flags: 0 },
+      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, len: 4, iova: 1, flags: 7 },
+      { k: 'access_rw', access: { kind: 'access', idx: 0 }, iova: 4, lenBytes: 0x1800, write: false },
+    ],
+    // seed 102: two areas over one user page, then a domain: 2 distinct frames are pinned (one
+    // twice); the Python adapter's STATE counted 3.
+    'pinned frames are distinct frames': [
+      { k: 'mmap', pages: 2 },
+      { k: 'ioas_alloc' },
+      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, len: 1, iova: 0, flags: 7 },
+      { k: 'bind', dev: 0 },
+      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, len: 2, iova: 10, flags: 7 },
+      { k: 'hwpt_alloc', dev: { kind: 'device', idx: 0 }, pt: { kind: 'ioas', idx: 0 } },
+      { k: 'check_refs', buf: 0 },
+    ],
+  };
+
+  it.skipIf(!hasPython)('the differences found so far stay fixed on both sides', async () => {
+    const py = startStdio(PYTHON);
+    try {
+      await py.hello({ protocol: 1 } as never);
+      const ref = createReferenceAdapter(catalog, { checkInvariants: true });
+      for (const [what, commands] of Object.entries(FOUND)) {
+        const r = await runDifferential(commands, [{ name: 'reference', adapter: ref }, { name: 'python', adapter: py }], catalog);
+        expect(r.finding?.message ?? null, what).toBeNull();
+        expect(r.steps, what).toBe(commands.length);
+      }
+    } finally {
+      await py.dispose();
+    }
+  }, 30_000);
 
   it.skipIf(!hasPython)('the reference and the Python adapter agree on random sequences (fixed seed, ~15 s)', async () => {
     const py = startStdio(PYTHON);

@@ -238,6 +238,22 @@ export class IoPagetable {
     }
   }
 
+  /**
+   * The areas iopt_for_each_contig_area visits for [start, last]: from the area holding `start`,
+   * back to back, up to the first gap; `complete` when they reach `last` (iopt_area_contig_done).
+   * The access paths act on each visited area before they learn whether the walk completed.
+   */
+  contigPrefix(start: bigint, last: bigint): { areas: Area[]; complete: boolean } {
+    const areas: Area[] = [];
+    let cur = start;
+    for (let a = this.areaTree.firstEndingAtOrAfter(start); a !== undefined && a.start <= cur; a = this.areaTree.after(a)) {
+      areas.push(a);
+      if (a.last >= last) return { areas, complete: true };
+      cur = a.last + 1n;
+    }
+    return { areas, complete: false };
+  }
+
   private reservedHit(start: bigint, last: bigint): boolean {
     return IoPagetable.anyHit(this.reserved, start, last);
   }

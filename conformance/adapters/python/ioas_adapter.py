@@ -778,7 +778,9 @@ class Machine:
         return out
 
     def pinned_frames(self):
-        return sum(len(p.pinned) for p in self.all_pages())
+        # Distinct frames with a non-zero pin count: a frame two pages stores hold (two areas
+        # over the same user page) is one pinned frame, as CHECK_REFS shows it with a count of 2.
+        return len({id(frame) for p in self.all_pages() for frame in p.pinned.values()})
 
     # ------------------------------------------------------------ domains and devices
 
@@ -2062,8 +2064,6 @@ def hook_access_pin(m, ctx, arg):
         if not a.prot & need_prot:
             raise Errno("EPERM")
         pins.append((a.pages, set(range(a.source_addr(first) // PAGE, a.source_addr(last) // PAGE + 1))))
-    if not done:
-        raise Errno("ENOENT")
     item = {"id": acc.next_item_id, "iova": iova, "length": length, "pins": pins}
     acc.items.append(item)
     try:
@@ -2071,6 +2071,12 @@ def hook_access_pin(m, ctx, arg):
     except Errno:
         acc.items.remove(item)
         raise
+    # The kernel pins each area of the walk before it learns the walk stopped at a gap, so a
+    # pin failure (EFAULT) comes before ENOENT; what it pinned is then unpinned.
+    if not done:
+        acc.items.remove(item)
+        m.repin({})
+        raise Errno("ENOENT")
     acc.next_item_id += 1
     return {"pages_id": item["id"]}
 
