@@ -65,7 +65,7 @@ describe('differential fuzzing', () => {
     'access rw faults before the gap': [
       { k: 'ioas_alloc' },
       { k: 'create_access', ioas: { kind: 'ioas', idx: 0 }, flags: 0 },
-      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, len: 4, iova: 1, flags: 7 },
+      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, offBytes: 0, len: 4, iova: 1, flags: 7 },
       { k: 'access_rw', access: { kind: 'access', idx: 0 }, iova: 4, lenBytes: 0x1800, write: false },
     ],
     // seed 102: two areas over one user page, then a domain: 2 distinct frames are pinned (one
@@ -73,9 +73,9 @@ describe('differential fuzzing', () => {
     'pinned frames are distinct frames': [
       { k: 'mmap', pages: 2 },
       { k: 'ioas_alloc' },
-      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, len: 1, iova: 0, flags: 7 },
+      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, offBytes: 0, len: 1, iova: 0, flags: 7 },
       { k: 'bind', dev: 0 },
-      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, len: 2, iova: 10, flags: 7 },
+      { k: 'map', ioas: { kind: 'ioas', idx: 0 }, buf: 0, offPages: 0, offBytes: 0, len: 2, iova: 10, flags: 7 },
       { k: 'hwpt_alloc', dev: { kind: 'device', idx: 0 }, pt: { kind: 'ioas', idx: 0 } },
       { k: 'check_refs', buf: 0 },
     ],

@@ -69,6 +69,9 @@ const CLAUSE_OF_OP: Record<string, string> = {
   ACCESS_UNPIN: 'ACCESS-PIN-1',
   ACCESS_RW: 'ACCESS-RW-1',
   DMA_READ: 'DEV-DMA-1',
+  ADD_RESERVED: 'IOAS-RESV-1',
+  DEVICE_UNBIND: 'DEV-DETACH-1',
+  IOMMU_OPTION: 'OPT-HUGE-1',
 };
 
 /** The capabilities a sequence's ops need (conformance/PROTOCOL.md). */
@@ -81,6 +84,9 @@ function requiresOf(steps: CaseStep[]): string[] {
     if (s.op === 'CHECK_REFS') need.add('test:refs');
     if (s.op === 'ACCOUNTING') need.add('test:accounting');
     if (s.op === 'DMA_READ') need.add('test:dma');
+    if (s.op === 'ADD_RESERVED') need.add('test:reserved');
+    if (s.op === 'DEVICE_UNBIND') need.add('vfio-device');
+    if (s.op === 'IOMMU_OPTION') need.add('options');
   }
   return [...need].sort();
 }
@@ -124,10 +130,15 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzFigures> {
   const figures: FuzzFigures = { seed: opts.seed, sides: [opts.sides[0].name, opts.sides[1].name], sequences: 0, steps: 0, findings: [], elapsed_ms: 0 };
   const seen = new Set<string>();
   let seed = opts.seed;
+  let busy: Promise<void> = Promise.resolve();
   while (Date.now() - started < opts.budgetMs && figures.findings.length < (opts.maxFindings ?? Infinity)) {
     let last: { commands: Command[]; finding: Finding } | null = null;
     const property = fc.asyncProperty(sequenceArb(opts.maxLength ?? 30), async (commands) => {
-      const r = await runDifferential(commands, opts.sides, opts.catalog);
+      // One sequence at a time on the two adapters: when the time limit interrupts fast-check
+      // it stops waiting for a run that is still going, and the next must not overlap it.
+      const run = busy.then(() => runDifferential(commands, opts.sides, opts.catalog));
+      busy = run.then(() => undefined, () => undefined);
+      const r = await run;
       figures.sequences++;
       figures.steps += r.steps;
       if (r.finding === null) return true;
@@ -141,6 +152,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzFigures> {
     if (!details.failed || found === null) break;
     // Re-run the counterexample fast-check settled on: `last` is its final (shrunk) failure.
     const minimal = (details.counterexample?.[0] as Command[] | undefined) ?? found.commands;
+    await busy;
     const again = (await runDifferential(minimal, opts.sides, opts.catalog)).finding ?? found.finding;
     const sig = signature(again);
     if (!seen.has(sig)) {
@@ -158,6 +170,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzFigures> {
     }
     seed++;
   }
+  await busy;
   figures.elapsed_ms = Date.now() - started;
   return figures;
 }

@@ -25,7 +25,7 @@ export type Command =
   | { k: 'mmap'; pages: number }
   | { k: 'munmap'; buf: number }
   | { k: 'ioas_alloc' }
-  | { k: 'map'; ioas: ObjRef; buf: number; offPages: number; len: number; iova: number; flags: number }
+  | { k: 'map'; ioas: ObjRef; buf: number; offPages: number; offBytes: number; len: number; iova: number; flags: number }
   | { k: 'unmap'; ioas: ObjRef; iova: number; len: number }
   | { k: 'unmap_all'; ioas: ObjRef }
   | { k: 'copy'; src: ObjRef; dst: ObjRef; srcIova: number; dstIova: number; len: number; flags: number }
@@ -40,7 +40,10 @@ export type Command =
   | { k: 'access_rw'; access: ObjRef; iova: number; lenBytes: number; write: boolean }
   | { k: 'check_refs'; buf: number }
   | { k: 'dma_read'; dev: ObjRef; iova: number }
-  | { k: 'accounting' };
+  | { k: 'accounting' }
+  | { k: 'add_reserved'; ioas: ObjRef; iova: number; len: number }
+  | { k: 'unbind'; dev: ObjRef }
+  | { k: 'huge_pages'; ioas: ObjRef; on: boolean };
 
 export const DEVICES = ['dev0', 'dev1'] as const;
 /** The topology every sequence runs on (conformance/topologies/mock-two.json). */
@@ -82,7 +85,7 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ k: fc.constant('mmap' as const), pages: fc.integer({ min: 1, max: 8 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('munmap' as const), buf: idx }) },
   { weight: 3, arbitrary: fc.constant({ k: 'ioas_alloc' as const }) },
-  { weight: 6, arbitrary: fc.record({ k: fc.constant('map' as const), ioas: objRef('ioas'), buf: idx, offPages: fc.nat({ max: 3 }), len: lenCode, iova: iovaSlot, flags: mapFlags }) },
+  { weight: 6, arbitrary: fc.record({ k: fc.constant('map' as const), ioas: objRef('ioas'), buf: idx, offPages: fc.nat({ max: 3 }), offBytes: fc.constantFrom(0, 0, 0, 0x800, 0x10), len: lenCode, iova: iovaSlot, flags: mapFlags }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant('unmap' as const), ioas: objRef('ioas'), iova: iovaSlot, len: lenCode }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('unmap_all' as const), ioas: objRef('ioas') }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('copy' as const), src: objRef('ioas'), dst: objRef('ioas'), srcIova: iovaSlot, dstIova: iovaSlot, len: lenCode, flags: mapFlags }) },
@@ -98,6 +101,9 @@ export const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant('check_refs' as const), buf: idx }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('dma_read' as const), dev: objRef('device'), iova: iovaSlot }) },
   { weight: 1, arbitrary: fc.constant({ k: 'accounting' as const }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('add_reserved' as const), ioas: objRef('ioas'), iova: iovaSlot, len: lenCode }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('unbind' as const), dev: objRef('device') }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('huge_pages' as const), ioas: objRef('ioas'), on: fc.boolean() }) },
 );
 
 export const sequenceArb = (maxLength: number): fc.Arbitrary<Command[]> => fc.array(commandArb, { minLength: 1, maxLength, size: 'max' });
@@ -141,9 +147,10 @@ export interface Rendered {
 
 /** The case step of a command, given the names so far. */
 export function render(c: Command, n: Names): Rendered {
-  const addr = (buf: number, offPages: number): string => {
+  const addr = (buf: number, offPages: number, offBytes = 0): string => {
     const b = n.buffer(buf);
-    return b === null ? hex(UNMAPPED_VA + offPages * PAGE) : offPages === 0 ? b.name : `${b.name} + ${hex(offPages * PAGE)}`;
+    const off = offPages * PAGE + offBytes;
+    return b === null ? hex(UNMAPPED_VA + off) : off === 0 ? b.name : `${b.name} + ${hex(off)}`;
   };
   switch (c.k) {
     case 'mmap':
@@ -161,7 +168,7 @@ export function render(c: Command, n: Names): Rendered {
       return { step: { op: 'IOMMU_IOAS_ALLOC' }, compare: ['out_ioas_id'], creates: { field: 'out_ioas_id', add: (x, name) => x.objects.push({ name, kind: 'ioas' }) } };
     case 'map':
       return {
-        step: { op: 'IOMMU_IOAS_MAP', arg: { ioas_id: n.obj(c.ioas), flags: c.flags, user_va: addr(c.buf, c.offPages), length: lengthOf(c.len), iova: iovaOf(c.iova) } },
+        step: { op: 'IOMMU_IOAS_MAP', arg: { ioas_id: n.obj(c.ioas), flags: c.flags, user_va: addr(c.buf, c.offPages, c.offBytes), length: lengthOf(c.len), iova: iovaOf(c.iova) } },
         compare: ['iova'],
       };
     case 'unmap':
@@ -245,5 +252,18 @@ export function render(c: Command, n: Names): Rendered {
       return { step: { op: 'DMA_READ', arg: { dev_id: n.obj(c.dev), iova: iovaOf(c.iova), length: '0x8' } }, compare: ['fault', 'data'] };
     case 'accounting':
       return { step: { op: 'ACCOUNTING', arg: {} }, compare: ['user_pages', 'mm_pages', 'pinned_pages'] };
+    case 'add_reserved':
+      return { step: { op: 'ADD_RESERVED', arg: { ioas_id: n.obj(c.ioas), start: iovaOf(c.iova), length: lengthOf(c.len) } }, compare: [] };
+    case 'unbind': {
+      const id = n.obj(c.dev);
+      return {
+        step: { op: 'DEVICE_UNBIND', arg: { dev_id: id } },
+        compare: [],
+        removes: typeof id === 'string' ? (x) => (x.objects = x.objects.filter((o) => o.name !== id)) : undefined,
+      };
+    }
+    case 'huge_pages':
+      // IOMMU_OPTION_HUGE_PAGES (1), IOMMU_OPTION_OP_SET (0) on an IOAS.
+      return { step: { op: 'IOMMU_OPTION', arg: { option_id: 1, op: 0, object_id: n.obj(c.ioas), val64: c.on ? 1 : 0 } }, compare: ['val64'] };
   }
 }

@@ -1934,10 +1934,16 @@ def hook(m, fd, op, arg):
     if ctx is None:
         raise Errno("EBADF")
     if op == "ADD_RESERVED":
-        ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+        # iommufd_test_add_reserved in current selftest.c checks the range before it looks the
+        # IOAS up: length 0 is EINVAL, start + length - 1 past 2^64 - 1 is EOVERFLOW.
         start = u64_in(arg.get("start"), "start")
         length = u64_in(arg.get("length"), "length")
-        ioas.reserve(start, (start + length - 1) & U64_MAX, None)
+        if length == 0:
+            raise Errno("EINVAL")
+        if start + length - 1 > U64_MAX:
+            raise Errno("EOVERFLOW")
+        ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+        ioas.reserve(start, start + length - 1, None)
         return {}
     dev = ctx.get(field(arg, "dev_id", 32), "device")
     if op == "DEVICE_UNBIND":
