@@ -42,7 +42,7 @@ const DEFAULT_TOPOLOGY = {
 };
 
 /** Test hooks that model kernel calls and so are swept by FAIL_NTH like ioctls. */
-const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED']);
+export const FAIL_NTH_HOOKS: ReadonlySet<string> = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED']);
 
 /** What the reference offers; model and format capabilities follow the registries. */
 export function capabilities(): string[] {

@@ -21,6 +21,7 @@ import { suggest } from '../../conformance/runner/suggest.ts';
 import { createProgress } from '../../conformance/runner/progress.ts';
 import { loadRenames, oldIdsOf } from '../../conformance/runner/renames.ts';
 import { renderJsonReport } from '../../conformance/runner/render-json.ts';
+import { failNthSummary } from '../../conformance/runner/fail-nth-mode.ts';
 import { runFailed, runSuite } from '../../conformance/runner/run.ts';
 import { parseShard, selectCases } from '../../conformance/runner/select.ts';
 import { parseFormats, writeReport } from '../../conformance/runner/write-report.ts';
@@ -58,6 +59,10 @@ something.
   --deadline <s>          time budget of the whole run in seconds (default 7200; 0: none); the
                           cases left when it passes are not run, and the run counts as stopped
   --bail                  stop after the first failing case
+  --fail-nth              sweep every ioctl step and every kernel-call hook step of every case
+                          as iommufd_fail_nth.c does (n = 1, 2, … until the call succeeds; each
+                          injected failure must give ENOMEM or the step's errno and leave STATE
+                          unchanged); needs test:fail-nth. Prints the points swept
   --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
   --quiet                 print only the final summary and errors
   --verbose               one line per case (the default shows a progress bar on a terminal
@@ -119,6 +124,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       'restart-budget': { type: 'string' },
       deadline: { type: 'string' },
       bail: { type: 'boolean', default: false },
+      'fail-nth': { type: 'boolean', default: false },
       mutant: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -194,6 +200,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       restartBudget,
       deadlineMs,
       bail: opts.bail!,
+      failNthAll: opts['fail-nth']!,
       repeat,
       retries,
       workers,
@@ -214,6 +221,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
         ...(retries > 0 ? { retries } : {}),
         ...(workers > 1 ? { workers } : {}),
         ...(opts.transcript ? { transcripts: join(dir, 'transcripts') } : {}),
+        ...(opts['fail-nth'] ? { fail_nth_all: true } : {}),
       },
       onSmoke: (s) => {
         clearTimeout(helloNote);
@@ -241,6 +249,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     }
     const s = report.summary.by_result;
     const extra = (['flaky', 'invalid'] as const).filter((k) => (s[k] ?? 0) > 0).map((k) => `, ${s[k]} ${k}`).join('');
+    if (opts['fail-nth']) process.stderr.write(`${failNthSummary(report)}\n`);
     process.stderr.write(
       `${report.implementation ? `${report.implementation.name} ${report.implementation.version}` : 'adapter'}: ` +
         `${s.pass} pass, ${s.fail} fail, ${s.error} error, ${s.timeout} timeout, ${s.crash} crash, ${s.unsupported} unsupported, ` +

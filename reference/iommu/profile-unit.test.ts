@@ -125,7 +125,7 @@ describe('hardware models through IommuUnit', () => {
     const parent = u.allocPaging(dev, IOMMU_HWPT_ALLOC_NEST_PARENT, null);
     if (!parent.ok) throw new Error('alloc');
     // The driver's S2 allocation takes the VMID (arm_smmu_domain_finalise); the vSMMU uses that one.
-    expect(() => u.viommuInit!(dev, 1, parent.value, null, { deviceOf: () => null, virtIdOf: () => null })).toThrow(/VMID/);
+    expect(() => u.viommuInit!(dev, 1, parent.value, null, { deviceOf: () => null, virtIdOf: () => null, reportEvent: () => null })).toThrow(/VMID/);
     domainCreated({ spec: parent.value } as unknown as PagingDomain);
     const vmid = domainIdsOf(parent.value)!.vmid;
     let vdev: bigint | null = null;

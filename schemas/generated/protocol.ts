@@ -235,6 +235,9 @@ export interface StateDump {
     [k: string]: unknown;
   }[];
   pins?: {
+    /**
+     * The number of distinct physical frames whose pin count is not zero (a frame held by two areas counts once; CHECK_REFS shows its count). Clarified in protocol version 1: an implementation that counted pins per holder reports more.
+     */
     pinned_frames?: number;
     [k: string]: unknown;
   };

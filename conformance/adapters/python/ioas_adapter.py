@@ -778,7 +778,9 @@ class Machine:
         return out
 
     def pinned_frames(self):
-        return sum(len(p.pinned) for p in self.all_pages())
+        # Distinct frames with a non-zero pin count: a frame two pages stores hold (two areas
+        # over the same user page) is one pinned frame, as CHECK_REFS shows it with a count of 2.
+        return len({id(frame) for p in self.all_pages() for frame in p.pinned.values()})
 
     # ------------------------------------------------------------ domains and devices
 
@@ -1932,10 +1934,16 @@ def hook(m, fd, op, arg):
     if ctx is None:
         raise Errno("EBADF")
     if op == "ADD_RESERVED":
-        ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+        # iommufd_test_add_reserved in current selftest.c checks the range before it looks the
+        # IOAS up: length 0 is EINVAL, start + length - 1 past 2^64 - 1 is EOVERFLOW.
         start = u64_in(arg.get("start"), "start")
         length = u64_in(arg.get("length"), "length")
-        ioas.reserve(start, (start + length - 1) & U64_MAX, None)
+        if length == 0:
+            raise Errno("EINVAL")
+        if start + length - 1 > U64_MAX:
+            raise Errno("EOVERFLOW")
+        ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+        ioas.reserve(start, start + length - 1, None)
         return {}
     dev = ctx.get(field(arg, "dev_id", 32), "device")
     if op == "DEVICE_UNBIND":
@@ -2062,8 +2070,6 @@ def hook_access_pin(m, ctx, arg):
         if not a.prot & need_prot:
             raise Errno("EPERM")
         pins.append((a.pages, set(range(a.source_addr(first) // PAGE, a.source_addr(last) // PAGE + 1))))
-    if not done:
-        raise Errno("ENOENT")
     item = {"id": acc.next_item_id, "iova": iova, "length": length, "pins": pins}
     acc.items.append(item)
     try:
@@ -2071,6 +2077,12 @@ def hook_access_pin(m, ctx, arg):
     except Errno:
         acc.items.remove(item)
         raise
+    # The kernel pins each area of the walk before it learns the walk stopped at a gap, so a
+    # pin failure (EFAULT) comes before ENOENT; what it pinned is then unpinned.
+    if not done:
+        acc.items.remove(item)
+        m.repin({})
+        raise Errno("ENOENT")
     acc.next_item_id += 1
     return {"pages_id": item["id"]}
 
