@@ -76,4 +76,18 @@ describe('MEM_WRITTEN', () => {
     expect(w.pages.map((p) => p.addr)).toEqual([at]);
     expect(w.pages[0].data.slice(0, 14)).toBe('00000000c0ffee');
   });
+
+  it('finds a written page deep in a large mapping held in 2 MiB runs', async () => {
+    await out(test('MEM_WRITTEN'));
+    const at = 0x7000_0000_0000;
+    const MIB = 1024 * 1024;
+    await out(test('MMAP', { length: 8 * MIB, addr: at }));
+    const ioas = ((await ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 })) as unknown as { arg: { out_ioas_id: number } }).arg.out_ioas_id;
+    await ioctl('IOMMU_IOAS_MAP', { size: 40, flags: 7, ioas_id: ioas, __reserved: 0, user_va: at, length: 8 * MIB, iova: 0x1000000 });
+    const { access_id } = await out(test('CREATE_ACCESS', { ioas_id: ioas }));
+    await out(test('ACCESS_RW', { access_id, iova: 0x1000000 + 5 * MIB + 0x3008, data: '77', write: true }));
+    const w = (await out(test('MEM_WRITTEN'))) as { pages: { addr: number; data: string }[] };
+    expect(w.pages.map((p) => p.addr)).toEqual([at + 5 * MIB + 0x3000]);
+    expect(w.pages[0].data.slice(16, 18)).toBe('77');
+  });
 });

@@ -279,19 +279,14 @@ export class ReferenceAdapter implements Adapter {
     const maxPages = HOOK_DATA_MAX_BYTES / PAGE_BYTES;
     const sent: number[] = [];
     let more = false;
-    for (const v of memory.mappings()) {
-      for (let i = 0; i < v.pageCount; i++) {
-        const pfn = memory.frameForVpn(v.startVpn + i, false);
-        if (pfn < 0 || !log.has(pfn)) continue;
-        if (pages.length === maxPages) {
-          more = true;
-          break;
-        }
-        const addr = (v.startVpn + i) * PAGE_BYTES;
-        pages.push({ addr, data: bytesToHex(memory.read(addr, PAGE_BYTES)!) });
-        sent.push(pfn);
+    for (const vpn of memory.pagesBackedBy(log)) {
+      if (pages.length === maxPages) {
+        more = true;
+        break;
       }
-      if (more) break;
+      const addr = vpn * PAGE_BYTES;
+      pages.push({ addr, data: bytesToHex(memory.read(addr, PAGE_BYTES)!) });
+      sent.push(memory.frameForVpn(vpn, false));
     }
     if (more) for (const pfn of sent) log.delete(pfn);
     else log.clear();

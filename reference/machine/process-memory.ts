@@ -538,6 +538,44 @@ export class ProcessMemory {
     return out;
   }
 
+  /**
+   * The pages (vpns, ascending) whose frame is in `frames`: the user pages behind frames that
+   * were written. Skips whole 2 MiB blocks that have no frame or whose run holds none of them,
+   * so that a large mapping costs per block, not per page.
+   */
+  pagesBackedBy(frames: ReadonlySet<number>): number[] {
+    const out: number[] = [];
+    if (frames.size === 0) return out;
+    const sorted = Float64Array.from(frames).sort();
+    const anyIn = (lo: number, hi: number): boolean => {
+      let a = 0;
+      let b = sorted.length;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if (sorted[m] < lo) a = m + 1;
+        else b = m;
+      }
+      return a < sorted.length && sorted[a] < hi;
+    };
+    for (const v of this.vmas) {
+      for (let i = 0; i < v.pageCount; ) {
+        const objPage = v.objectPage + i;
+        const blockNo = Math.floor(objPage / BLOCK_PAGES);
+        const n = Math.min(v.pageCount - i, (blockNo + 1) * BLOCK_PAGES - objPage);
+        const base = v.object.blocks.runBase(blockNo);
+        const skip = v.cow === undefined && (base >= 0 ? !anyIn(base + (objPage % BLOCK_PAGES), base + (objPage % BLOCK_PAGES) + n) : v.object.blocks.get(blockNo) === undefined);
+        if (!skip) {
+          for (let k = 0; k < n; k++) {
+            const pfn = this.frameForVpn(v.startVpn + i + k, false);
+            if (pfn >= 0 && frames.has(pfn)) out.push(v.startVpn + i + k);
+          }
+        }
+        i += n;
+      }
+    }
+    return out;
+  }
+
   /** Every VMA (for STATE dumps). */
   mappings(): readonly Vma[] {
     return this.vmas;

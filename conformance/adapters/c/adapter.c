@@ -11,10 +11,12 @@
  * ioasid_fake_world (looked up with dlsym, so that the same binary runs on a kernel, where the
  * world is the machine's own and only the device names are taken from the topology).
  *
- * Hooks: MMAP (anonymous, shared), MUNMAP, MEM_WRITE, MEM_READ (EFAULT outside this program's
- * MMAPs), DEVICE_UNBIND (closes the device cdev), RAW_IOCTL. Not yet: the IOMMU_TEST_CMD
- * hooks (CHECK_REFS, ACCESS_*, ADD_RESERVED, FAIL_NTH through /proc/self/task/<tid>/fail-nth),
- * which need CONFIG_IOMMUFD_TEST; their capabilities are not declared.
+ * Hooks done here: MMAP (anonymous, shared), MUNMAP, MEM_WRITE, MEM_READ (EFAULT outside this
+ * program's MMAPs), DEVICE_UNBIND (closes the device cdev), RAW_IOCTL. The others belong to the
+ * machine's test interface: under the fake, ioasid_fake_test (the served adapter's hooks, our
+ * fds mapped, our memory synced); on a kernel, IOMMU_TEST_CMD with CONFIG_IOMMUFD_TEST and
+ * /proc/self/task/<tid>/fail-nth — not written yet, so on a kernel only the capabilities above
+ * are declared.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -46,6 +48,23 @@ static int dev_ctx[MAX_DEVS];
 static int iommu_fds[1024];
 static int niommu;
 static int (*fake_world)(const char *topology);
+static const char *(*fake_capabilities)(void);
+static int (*fake_test)(int fd, const char *op, const char *arg, char **out);
+static int (*fake_copied_back)(void);
+
+/*
+ * Under the fake, what the machine offers (models, formats, nesting, the hooks its test
+ * interface serves) comes from the served adapter, less what this program cannot carry: other
+ * processes (fork), memfd files and hugetlb or private mappings (its MMAP is anonymous shared
+ * memory), and fail-nth (an ioctl's fail_nth_reached does not come back through ioctl(2)).
+ */
+static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:fail-nth", "test:mem-mirror", NULL };
+
+static int listed(const char **list, const char *name) {
+	for (int i = 0; list[i]; i++)
+		if (!strcmp(list[i], name)) return 1;
+	return 0;
+}
 
 /* ---- answers ---- */
 
@@ -222,7 +241,8 @@ static int do_ioctl(const struct json *params, struct jbuf *out, char *err, size
 		const char *name = errno_name(e);
 		jb_str(out, "{\"errno\":");
 		jb_quote(out, name ? name : "EIO");
-		if (memcmp(before, buf, len)) {
+		/* A copy-back of unchanged bytes is invisible here; the fake knows whether it happened. */
+		if (fake_copied_back ? fake_copied_back() : memcmp(before, buf, len) != 0) {
 			jb_str(out, ",\"arg\":{");
 			layout_decode(lay->st, buf, st_size, out, &first);
 			jb_str(out, "}");
@@ -231,6 +251,11 @@ static int do_ioctl(const struct json *params, struct jbuf *out, char *err, size
 	} else {
 		jb_printf(out, "{\"ret\":%ld,\"arg\":{", r);
 		layout_decode(lay->st, buf, st_size, out, &first);
+		if (len > st_size) {
+			/* The buffer past the struct, as the kernel left it: VFIO_IOMMU_GET_INFO's capability chain. */
+			jb_str(out, first ? "\"__trailing\":" : ",\"__trailing\":");
+			jb_hex(out, buf + st_size, len - st_size);
+		}
 		jb_str(out, "}}");
 		if (dev >= 0 && !strcmp(lay->name, "VFIO_DEVICE_BIND_IOMMUFD")) {
 			uint32_t id;
@@ -321,6 +346,19 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		free(buf);
 		return 0;
 	}
+	if (fake_test) {
+		/* The machine's test interface: the fake's, which maps our fds and syncs our memory. */
+		uint64_t fd;
+		int has_fd = !json_u64(json_get(params, "fd"), &fd);
+		char *text = arg ? strndup(arg->start, arg->end - arg->start) : strdup("{}");
+		char *result = NULL;
+		int code = fake_test(has_fd ? (int)fd : -1, op->str, text, &result);
+		free(text);
+		if (code) snprintf(err, errlen, "%s", result ? result : "the fake's test interface failed");
+		else jb_str(out, result);
+		free(result);
+		return code;
+	}
 	snprintf(err, errlen, "test hook %s is not offered", op->str);
 	return -32601;
 }
@@ -343,6 +381,11 @@ static void handle(char *line) {
 		if (json_u64(json_get(params, "protocol"), &v) || v != 1) { reply_error(id, -32002, "protocol 1 only"); jb_free(&res); goto out; }
 		jb_str(&res, "{\"protocol\":1,\"implementation\":{\"name\":\"ioasid-c-adapter\",\"version\":\"0.1.0\"},\"capabilities\":[");
 		for (int i = 0; CAPABILITIES[i]; i++) { if (i) jb_str(&res, ","); jb_quote(&res, CAPABILITIES[i]); }
+		struct json *carena = NULL;
+		struct json *served = fake_capabilities ? json_parse(fake_capabilities(), &carena) : NULL;
+		for (struct json *c = served && served->type == J_ARR ? served->child : NULL; c; c = c->next)
+			if (c->type == J_STR && !listed(CAPABILITIES, c->str) && !listed(NOT_CARRIED, c->str)) { jb_str(&res, ","); jb_quote(&res, c->str); }
+		json_free(carena);
 		jb_str(&res, "]}");
 	} else if (!strcmp(m, "world")) code = do_world(params, &res, err, sizeof(err));
 	else if (!strcmp(m, "open")) {
@@ -379,6 +422,9 @@ out:
 
 int main(void) {
 	fake_world = (int (*)(const char *))dlsym(RTLD_DEFAULT, "ioasid_fake_world");
+	fake_capabilities = (const char *(*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_capabilities");
+	fake_test = (int (*)(int, const char *, const char *, char **))dlsym(RTLD_DEFAULT, "ioasid_fake_test");
+	fake_copied_back = (int (*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_copied_back");
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;

@@ -57,6 +57,8 @@ static struct region *regions;
 static int nregions;
 static char **dev_names;
 static int ndevs;
+static char *served_caps; /* the served adapter's hello capabilities, JSON text */
+static int last_copied_back; /* whether the last failed ioctl's answer carried the struct */
 
 static const char DEFAULT_TOPOLOGY[] =
 	"{\"bridges\":[{\"name\":\"pci0\",\"iommu\":{\"model\":\"mock\"}}],\"devices\":["
@@ -135,6 +137,8 @@ static void mirror(struct region *r) {
 	if (r->mirrored) memset(r->shadow, 0, r->len);
 }
 
+static void push_range(struct region *r, size_t from, size_t to);
+
 static void region_add(uintptr_t addr, size_t len) {
 	len = (len + PAGE - 1) & ~(PAGE - 1);
 	uint8_t *shadow = calloc(1, len);
@@ -143,6 +147,20 @@ static void region_add(uintptr_t addr, size_t len) {
 	struct region *r = &regions[nregions++];
 	*r = (struct region){ addr, len, shadow, 0 };
 	if (started && !broken) mirror(r);
+}
+
+/* Before the program unmaps [addr, addr + len): what it wrote there last still reaches the
+ * pages the model keeps pinned, so it is pushed while it can be read. */
+static void push_before_unmap(uintptr_t addr, size_t len) {
+	uintptr_t end = addr + ((len + PAGE - 1) & ~(PAGE - 1));
+	if (!started || broken) return;
+	for (int i = 0; i < nregions; i++) {
+		struct region *r = &regions[i];
+		uintptr_t rend = r->addr + r->len;
+		if (!r->mirrored || rend <= addr || r->addr >= end) continue;
+		uintptr_t cs = addr > r->addr ? addr : r->addr, ce = end < rend ? end : rend;
+		push_range(r, cs - r->addr, ce - r->addr);
+	}
 }
 
 /* Forgets [addr, addr + len) of every region (the program unmapped it), in the model too. */
@@ -185,17 +203,30 @@ static void push_run(uintptr_t addr, const uint8_t *data, size_t n) {
 	jb_free(&b);
 }
 
-/* Sends the pages the program changed since the last exchange. */
-static void push(void) {
-	for (int i = 0; i < nregions; i++) {
-		struct region *r = &regions[i];
-		if (!r->mirrored) continue;
+static const uint8_t zero_page[PAGE];
+
+/* Sends the pages of [from, to) of region r that the program changed since the last exchange.
+ * A page that is not resident (mincore) reads as zeros: it is compared without being touched,
+ * so that scanning a large untouched shared mapping allocates nothing. */
+static void push_range(struct region *r, size_t from, size_t to) {
+	size_t npages = (to - from) / PAGE;
+	unsigned char *resident = malloc(npages + 1);
+	if (!resident || mincore((void *)(r->addr + from), to - from, resident)) {
+		free(resident);
+		resident = NULL;
+	}
+	{
 		size_t run = 0, start = 0;
-		for (size_t off = 0; off <= r->len; off += PAGE) {
-			int differs = off < r->len && memcmp((void *)(r->addr + off), r->shadow + off, PAGE) != 0;
+		for (size_t off = from; off <= to; off += PAGE) {
+			int differs = 0;
+			const void *now = zero_page;
+			if (off < to) {
+				if (!resident || (resident[(off - from) / PAGE] & 1)) now = (void *)(r->addr + off);
+				differs = memcmp(now, r->shadow + off, PAGE) != 0;
+			}
 			if (differs) {
 				if (!run) start = off;
-				memcpy(r->shadow + off, (void *)(r->addr + off), PAGE);
+				memcpy(r->shadow + off, now, PAGE);
 				run += PAGE;
 			}
 			if (run && (!differs || run >= PUSH_CHUNK)) {
@@ -204,6 +235,13 @@ static void push(void) {
 			}
 		}
 	}
+	free(resident);
+}
+
+/* Sends the pages the program changed since the last exchange. */
+static void push(void) {
+	for (int i = 0; i < nregions; i++)
+		if (regions[i].mirrored) push_range(&regions[i], 0, regions[i].len);
 }
 
 static struct region *region_of(uintptr_t addr) {
@@ -293,7 +331,9 @@ static int start(void) {
 	struct json *a;
 	struct json *h = call("hello", "{\"protocol\":1}", &a);
 	int mirror_ok = 0;
-	for (struct json *c = json_get(h, "capabilities") ? json_get(h, "capabilities")->child : NULL; c; c = c->next)
+	const struct json *caps = json_get(h, "capabilities");
+	if (caps) served_caps = strndup(caps->start, caps->end - caps->start);
+	for (struct json *c = caps ? caps->child : NULL; c; c = c->next)
 		if (c->type == J_STR && !strcmp(c->str, "test:mem-mirror")) mirror_ok = 1;
 	json_free(a);
 	if (!h) { broken = 1; return -1; }
@@ -311,6 +351,62 @@ __attribute__((visibility("default"))) int ioasid_fake_world(const char *topolog
 	if (!bad) set_world(topology);
 	pthread_mutex_unlock(&lock);
 	return bad || broken ? -1 : 0;
+}
+
+/*
+ * The machine's test interface for a program that knows it runs on the fake (the C adapter):
+ * the served adapter's capabilities, and its test hooks with the program's fds mapped to the
+ * model's and the memory mirror synced around the call — what IOMMU_TEST_CMD is on a kernel.
+ */
+/* Whether the last ioctl copied its struct back: a C program cannot see a copy-back of the bytes
+ * it passed in, the fake can. */
+__attribute__((visibility("default"))) int ioasid_fake_copied_back(void) { return last_copied_back; }
+
+__attribute__((visibility("default"))) const char *ioasid_fake_capabilities(void) {
+	pthread_mutex_lock(&lock);
+	start();
+	pthread_mutex_unlock(&lock);
+	return served_caps ? served_caps : "[]";
+}
+
+/* 0 and the hook's result as JSON text (malloc'd) in *out, or a JSON-RPC error code and the
+ * message in *out. fd: the program's /dev/iommu fd, or -1 for a process-wide hook. */
+__attribute__((visibility("default"))) int ioasid_fake_test(int fd, const char *op, const char *arg, char **out) {
+	pthread_mutex_lock(&lock);
+	int code = 0;
+	*out = NULL;
+	if (start()) { code = -32000; *out = strdup("the fake /dev/iommu has no adapter"); goto done; }
+	int model_fd = -1;
+	if (fd >= 0) {
+		if (fd >= MAX_FDS || fakes[fd].kind != K_IOMMU || fakes[fd].model_fd < 0) { code = -32602; *out = strdup("fd is not a /dev/iommu of the fake"); goto done; }
+		model_fd = fakes[fd].model_fd;
+	}
+	struct jbuf b;
+	jb_init(&b);
+	if (model_fd >= 0) jb_printf(&b, "{\"fd\":%d,\"op\":", model_fd);
+	else jb_str(&b, "{\"op\":");
+	jb_quote(&b, op);
+	jb_str(&b, ",\"arg\":");
+	jb_str(&b, arg);
+	jb_str(&b, "}");
+	push();
+	char msg[512];
+	struct json *a;
+	struct json *r = broken ? NULL : rpc_call(&rpc, "test", b.p, &a, msg, sizeof(msg));
+	jb_free(&b);
+	if (!r) {
+		if (broken) snprintf(msg, sizeof(msg), "the adapter is gone");
+		code = rpc.last_error ? rpc.last_error : -32000;
+		*out = strdup(msg);
+		json_free(a);
+		goto done;
+	}
+	*out = strndup(r->start, r->end - r->start);
+	json_free(a);
+	pull();
+done:
+	pthread_mutex_unlock(&lock);
+	return code;
 }
 
 /* ---- the files ---- */
@@ -363,10 +459,12 @@ static void close_fake(struct fake *f) {
 }
 
 /* Sends a named ioctl on model fd `ctx` with the struct in buf (`size` bytes the kernel reads,
- * `st_size` the struct); writes the answer's fields back into buf. Returns ret or -1/errno. */
-static long named_ioctl(int ctx, const struct ioasid_layout_ioctl *lay, uint8_t *buf, size_t size, const char *extra, uint64_t *devid_out) {
+ * `st_size` the struct); writes the answer's fields back into buf and in *written_out how many
+ * bytes the kernel would copy back, when that is more than the struct. Returns ret or -1/errno. */
+static long named_ioctl(int ctx, const struct ioasid_layout_ioctl *lay, uint8_t *buf, size_t size, size_t avail, const char *extra, uint64_t *devid_out, size_t *written_out) {
 	size_t st_size = ioasid_layout_structs[lay->st].size;
-	size_t lim = size < st_size ? size : st_size;
+	size_t lim = avail < st_size ? avail : st_size;
+	if (lim < 4) lim = 4; /* the kernel reads the whole u32 size/argsz whatever it says */
 	struct jbuf b;
 	int first = 1;
 	jb_init(&b);
@@ -391,9 +489,20 @@ static long named_ioctl(int ctx, const struct ioasid_layout_ioctl *lay, uint8_t 
 	pull();
 	if (!r) { json_free(a); return set_errno(EIO); }
 	struct json *arg = json_get(r, "arg");
+	last_copied_back = arg != NULL;
 	char err[200];
 	if (arg && layout_encode(lay->st, arg, buf, lim, err, sizeof(err)))
 		fprintf(stderr, "ioasid fake /dev/iommu: %s answer: %s\n", lay->name, err);
+	/* Bytes written past the struct (VFIO_IOMMU_GET_INFO's capability chain), within size. */
+	const struct json *tr = json_get(arg, "__trailing");
+	uint8_t *tail;
+	long ntail = tr && tr->type == J_STR ? hex_decode(tr->str, &tail) : -1;
+	if (ntail >= 0) {
+		if (st_size + ntail > size) ntail = size > st_size ? size - st_size : 0;
+		memcpy(buf + st_size, tail, ntail);
+		free(tail);
+		if (written_out) *written_out = st_size + ntail;
+	}
 	int e = answer_errno(r);
 	uint64_t ret = 0;
 	json_u64(json_get(r, "ret"), &ret);
@@ -417,8 +526,11 @@ static long raw_ioctl(int ctx, unsigned long request, void *argp) {
 	return e ? set_errno(e) : 0;
 }
 
-/* Reads the struct the way main.c does: its size first (EFAULT), then up to that many bytes. */
-static uint8_t *read_struct(void *argp, const struct ioasid_layout_ioctl *lay, size_t *size_out, int *err) {
+/* Reads the struct the way main.c does: its size first (EFAULT), then up to that many bytes.
+ * *avail_out: how many bytes of the caller's buffer are known — the whole struct when it is
+ * readable even if size says less, so that the model sees every field the caller holds (it
+ * applies the size rules itself) and a field that size cuts gets its first bytes back only. */
+static uint8_t *read_struct(void *argp, const struct ioasid_layout_ioctl *lay, size_t *size_out, size_t *avail_out, int *err) {
 	uint32_t size;
 	size_t st_size = ioasid_layout_structs[lay->st].size;
 	if (safe_read(argp, &size, 4)) { *err = EFAULT; return NULL; }
@@ -428,6 +540,8 @@ static uint8_t *read_struct(void *argp, const struct ioasid_layout_ioctl *lay, s
 	if (size >= lay->min_size && safe_read(argp, buf, want)) { free(buf); *err = EFAULT; return NULL; }
 	if (size < lay->min_size) safe_read(argp, buf, want);
 	*size_out = want;
+	*avail_out = want;
+	if (want < st_size && !safe_read(argp, buf, st_size)) *avail_out = st_size;
 	return buf;
 }
 
@@ -447,14 +561,15 @@ static long iommu_ioctl(struct fake *f, unsigned long request, void *argp) {
 		json_free(a);
 		return e ? set_errno(e) : (long)ret;
 	}
-	size_t size;
+	size_t size, avail;
 	int err;
-	uint8_t *buf = read_struct(argp, lay, &size, &err);
+	uint8_t *buf = read_struct(argp, lay, &size, &avail, &err);
 	if (!buf) return lay->family == 0 ? raw_ioctl(f->model_fd, request, NULL) : set_errno(err);
-	long ret = named_ioctl(f->model_fd, lay, buf, size, NULL, NULL);
-	int saved = errno;
 	size_t st_size = ioasid_layout_structs[lay->st].size;
-	safe_write(argp, buf, size < st_size ? size : st_size);
+	size_t back = size < st_size ? size : st_size;
+	long ret = named_ioctl(f->model_fd, lay, buf, size, avail, NULL, NULL, &back);
+	int saved = errno;
+	safe_write(argp, buf, back);
 	free(buf);
 	errno = saved;
 	return ret;
@@ -467,9 +582,9 @@ static long vfio_ioctl(struct fake *f, unsigned long request, void *argp) {
 	/* vfio_device_fops_unl_ioctl: before a bind, every other ioctl is EINVAL. */
 	if (!bind && !f->bound) return set_errno(EINVAL);
 	if (bind && f->bound) return set_errno(EINVAL);
-	size_t size;
+	size_t size, avail;
 	int err;
-	uint8_t *buf = read_struct(argp, lay, &size, &err);
+	uint8_t *buf = read_struct(argp, lay, &size, &avail, &err);
 	if (!buf) return set_errno(err);
 	int ctx = f->ctx;
 	if (bind) {
@@ -484,7 +599,7 @@ static long vfio_ioctl(struct fake *f, unsigned long request, void *argp) {
 	jb_str(&extra, "\"device\":");
 	jb_quote(&extra, dev_names[f->dev]);
 	uint64_t devid = 0;
-	long ret = named_ioctl(ctx, lay, buf, size, extra.p, bind ? &devid : NULL);
+	long ret = named_ioctl(ctx, lay, buf, size, avail, extra.p, bind ? &devid : NULL, NULL);
 	int saved = errno;
 	jb_free(&extra);
 	if (bind && ret >= 0) {
@@ -547,6 +662,11 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long request, 
 }
 
 __attribute__((visibility("default"))) void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+	if (flags & MAP_FIXED) {
+		pthread_mutex_lock(&lock);
+		push_before_unmap((uintptr_t)addr, len);
+		pthread_mutex_unlock(&lock);
+	}
 	void *p = real_mmap(addr, len, prot, flags, fd, off);
 	if (p == MAP_FAILED) return p;
 	if (flags & MAP_ANONYMOUS) {
@@ -560,8 +680,9 @@ __attribute__((visibility("default"))) void *mmap(void *addr, size_t len, int pr
 __attribute__((visibility("default"))) void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) { return mmap(addr, len, prot, flags, fd, off); }
 
 __attribute__((visibility("default"))) int munmap(void *addr, size_t len) {
-	if (real_munmap(addr, len)) return -1;
 	pthread_mutex_lock(&lock);
+	push_before_unmap((uintptr_t)addr, len);
+	if (real_munmap(addr, len)) { int e = errno; pthread_mutex_unlock(&lock); return set_errno(e); }
 	region_cut((uintptr_t)addr, len);
 	pthread_mutex_unlock(&lock);
 	return 0;

@@ -85,6 +85,7 @@ struct json *rpc_call(struct rpc *r, const char *method, const char *params, str
 	int bad = write_all(r->to, b.p, b.len);
 	jb_free(&b);
 	*arena = NULL;
+	r->last_error = 0;
 	if (bad) { snprintf(msg, msglen, "writing to the adapter failed"); return NULL; }
 	long n = read_line(r);
 	if (n < 0) { snprintf(msg, msglen, "the adapter closed its stdout"); return NULL; }
@@ -97,6 +98,8 @@ struct json *rpc_call(struct rpc *r, const char *method, const char *params, str
 	struct json *err = json_get(resp, "error");
 	if (err) {
 		struct json *m = json_get(err, "message");
+		int64_t code;
+		r->last_error = json_i64(json_get(err, "code"), &code) ? -32000 : (int)code;
 		snprintf(msg, msglen, "%s: JSON-RPC error: %s", method, m && m->type == J_STR ? m->str : "?");
 		return NULL;
 	}

@@ -7,7 +7,7 @@
 #define IOASID_RPC_H
 #include "json.h"
 
-struct rpc { int pid, to, from; long next_id; char *buf; size_t len, cap; int log; };
+struct rpc { int pid, to, from; long next_id; char *buf; size_t len, cap; int log; int last_error; /* the last JSON-RPC error code, 0 if none */ };
 
 int rpc_start(struct rpc *r, const char *command);
 /* Sends {method, params} (params: JSON text) and returns the response's `result`, or NULL with
