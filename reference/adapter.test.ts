@@ -97,6 +97,12 @@ describe('reference adapter', () => {
     expect(await test('RAW_IOCTL', { request: 0x3b80, argp: 0 })).toEqual({ errno: 'EFAULT' });
   });
 
+  it('RAW_IOCTL with a NULL argp: a number outside the table is ENOTTY (the VFIO compat path never reads it), one inside with wrong bits EFAULT (main.c reads size before comparing the request)', async () => {
+    expect(await test('RAW_IOCTL', { request: 0x3b7f, argp: 0 })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x1234, argp: 0 })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x40083b80, argp: 0 })).toEqual({ errno: 'EFAULT' });
+  });
+
   it('IOVA_RANGES copies num_iovas back with EMSGSIZE (iommufd_ioas.iova_ranges)', async () => {
     const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
     const r = await ioctl('IOMMU_IOAS_IOVA_RANGES', { size: 32, ioas_id: ioas, num_iovas: 0, __reserved: 0, allowed_iovas: 0, out_iova_alignment: 0 });

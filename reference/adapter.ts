@@ -32,7 +32,7 @@ import { MockUnit } from './iommu/mock.ts';
 import { triggerMockVevent } from './iommu/mock-viommu.ts';
 import { checkInvariants } from './invariants.ts';
 import { Machine } from './machine/machine.ts';
-import { HUGE_PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
+import { HUGE_PAGE_BYTES, PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
 import { unitModels } from './iommu/registry.ts';
 import { formatNames } from './formats/registry.ts';
 
@@ -53,7 +53,7 @@ export function capabilities(): string[] {
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
     'test:process',
-    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb',
+    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb', 'test:mem-mirror',
     'x-raw-ioctl',
   ];
 }
@@ -348,10 +348,44 @@ export class ReferenceAdapter implements Adapter {
     return ctx.table.device(this.num(a, 'dev_id'));
   }
 
+  /**
+   * test:mem-mirror: the pages of the calling process's memory the implementation wrote (copy
+   * to user, access writes, DMA) since the last call, with their content, so that a mirror of a
+   * real process (the fake /dev/iommu) can copy them back. The first call after `world` starts
+   * the log and answers no page. At most HOOK_DATA_MAX_BYTES of pages an answer; `more` says
+   * that the rest waits for the next call.
+   */
+  private memWritten(): JsonObject {
+    const phys = this.machine.phys;
+    const log = phys.writeLog;
+    if (log === null) {
+      phys.writeLog = new Set();
+      return { pages: [] };
+    }
+    const pages: JsonObject[] = [];
+    if (log.size === 0) return { pages };
+    const memory = this.machine.memory;
+    const maxPages = HOOK_DATA_MAX_BYTES / PAGE_BYTES;
+    const sent: number[] = [];
+    let more = false;
+    for (const vpn of memory.pagesBackedBy(log)) {
+      if (pages.length === maxPages) {
+        more = true;
+        break;
+      }
+      const addr = vpn * PAGE_BYTES;
+      pages.push({ addr, data: bytesToHex(memory.read(addr, PAGE_BYTES)!) });
+      sent.push(memory.frameForVpn(vpn, false));
+    }
+    if (more) for (const pfn of sent) log.delete(pfn);
+    else log.clear();
+    return more ? { pages, more } : { pages };
+  }
+
   private readonly hooks: Record<string, Hook> = {
     MMAP: (_c, a) => {
       const length = this.num(a, 'length');
-      const options = { huge: a.huge === true, private: a.private === true };
+      const options = { huge: a.huge === true, private: a.private === true, ...(a.addr !== undefined ? { addr: this.num(a, 'addr') } : {}) };
       const memory = this.machine.memory;
       let file: MemoryObject | undefined;
       if (a.fd !== undefined) {
@@ -397,9 +431,18 @@ export class ReferenceAdapter implements Adapter {
       return {};
     },
     MEM_WRITE: (_c, a) => {
-      check(this.machine.memory.write(this.num(a, 'addr'), this.data(a, 'data')), 'EFAULT', 'addr');
+      // The CPU's own writes are not the implementation's: a mirror already has them.
+      const phys = this.machine.phys;
+      const log = phys.writeLog;
+      phys.writeLog = null;
+      try {
+        check(this.machine.memory.write(this.num(a, 'addr'), this.data(a, 'data')), 'EFAULT', 'addr');
+      } finally {
+        phys.writeLog = log;
+      }
       return {};
     },
+    MEM_WRITTEN: () => this.memWritten(),
     MEM_READ: (_c, a) => {
       const got = this.machine.memory.read(this.num(a, 'addr'), this.bytesLen(a, 'length'));
       check(got !== null, 'EFAULT', 'addr');

@@ -66,6 +66,12 @@ export class PhysicalMemory {
   writeEpoch = 0;
 
   /**
+   * The frames written since the log was last drained, while a mirror of a real process asks
+   * for them (the MEM_WRITTEN hook); null (not logging, the usual case) costs one test a write.
+   */
+  writeLog: Set<number> | null = null;
+
+  /**
    * Frames start above `firstPfn` so that physical address 0 is never handed out; the machine
    * has `sizeBytes` of memory (a multiple of the frame size).
    */
@@ -234,6 +240,7 @@ export class PhysicalMemory {
   /** The words of frame `pfn` in place, for writing (its storage is created). */
   frameWordsForWrite(pfn: number): Uint32Array {
     this.writeEpoch++;
+    this.writeLog?.add(pfn);
     return this.frameForWrite(pfn * FRAME_BYTES);
   }
 
@@ -245,6 +252,7 @@ export class PhysicalMemory {
 
   write32(phys: number, value: number): void {
     this.writeEpoch++;
+    this.writeLog?.add(Math.floor(phys / FRAME_BYTES));
     const frame = this.storage.get(Math.floor(phys / FRAME_BYTES));
     if (frame === undefined && value === 0) {
       this.frameForRead(phys);
@@ -291,6 +299,7 @@ export class PhysicalMemory {
       const inFrame = addr % FRAME_BYTES;
       const chunk = Math.min(data.length - done, FRAME_BYTES - inFrame);
       const frame = this.frameForWrite(addr);
+      this.writeLog?.add(Math.floor(addr / FRAME_BYTES));
       new Uint8Array(frame.buffer, frame.byteOffset + inFrame, chunk).set(data.subarray(done, done + chunk));
       done += chunk;
     }
@@ -299,6 +308,7 @@ export class PhysicalMemory {
   /** Copies a whole frame's content to another frame (copy-on-write breaks, file pages). */
   copyFrame(fromPfn: number, toPfn: number): void {
     this.writeEpoch++;
+    this.writeLog?.add(toPfn);
     const src = this.frameForRead(fromPfn * FRAME_BYTES);
     this.frameForRead(toPfn * FRAME_BYTES);
     if (src === undefined) this.storage.delete(toPfn);

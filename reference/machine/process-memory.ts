@@ -44,6 +44,12 @@ export interface MmapOptions {
   huge?: boolean;
   /** MAP_PRIVATE for a file: copy-on-write instead of sharing the file's pages. */
   private?: boolean;
+  /**
+   * MAP_FIXED_NOREPLACE at this address (a mirror of a real process places its mappings where
+   * that process has them): page aligned (2 MiB for hugetlb memory) or EINVAL, ENOMEM past the
+   * user address space, EEXIST over an existing mapping.
+   */
+  addr?: number;
 }
 
 /** Anonymous memory or a memfd-like file: page index → frame, allocated lazily. */
@@ -131,6 +137,14 @@ export class ProcessMemory {
    */
   mmapError(lengthBytes: number, file?: MemoryObject, fileOffsetBytes = 0, options: MmapOptions = {}): string | null {
     if (!Number.isSafeInteger(lengthBytes) || lengthBytes <= 0) return 'EINVAL';
+    if (options.addr !== undefined) {
+      const huge = file === undefined ? options.huge === true : file.huge;
+      const unitBytes = huge ? HUGE_PAGE_BYTES : PAGE_BYTES;
+      if (!Number.isSafeInteger(options.addr) || options.addr % unitBytes !== 0) return 'EINVAL';
+      const pageCount = Math.ceil(lengthBytes / unitBytes) * (unitBytes / PAGE_BYTES);
+      if (options.addr + pageCount * PAGE_BYTES > USER_VA_END) return 'ENOMEM';
+      if (this.overlapping(options.addr / PAGE_BYTES, pageCount) !== undefined) return 'EEXIST';
+    }
     if (file === undefined) return null;
     if (options.huge === true && !file.huge) return 'EINVAL';
     if (!Number.isSafeInteger(fileOffsetBytes) || fileOffsetBytes % (file.huge ? HUGE_PAGE_BYTES : PAGE_BYTES) !== 0) return 'EINVAL';
@@ -150,10 +164,16 @@ export class ProcessMemory {
     if (huge && options.private === true) throw new RangeError('mmap: MAP_PRIVATE of hugetlb memory is not modelled');
     const unitBytes = huge ? HUGE_PAGE_BYTES : PAGE_BYTES;
     const pageCount = Math.ceil(lengthBytes / unitBytes) * (unitBytes / PAGE_BYTES);
-    const addr = this.nextVa;
+    let addr = options.addr ?? this.nextVa;
+    if (options.addr === undefined) {
+      // Skip over mappings placed at fixed addresses.
+      for (let v = this.overlapping(addr / PAGE_BYTES, pageCount); v !== undefined; v = this.overlapping(addr / PAGE_BYTES, pageCount)) {
+        addr = Math.ceil(((v.startVpn + v.pageCount) * PAGE_BYTES + MMAP_ALIGN) / MMAP_ALIGN) * MMAP_ALIGN;
+      }
+    }
     const end = addr + pageCount * PAGE_BYTES;
     if (end > USER_VA_END) throw new RangeError('mmap: address space exhausted');
-    this.nextVa = Math.ceil((end + MMAP_ALIGN) / MMAP_ALIGN) * MMAP_ALIGN;
+    if (options.addr === undefined) this.nextVa = Math.ceil((end + MMAP_ALIGN) / MMAP_ALIGN) * MMAP_ALIGN;
     // hugetlbfs_file_mmap: a writable mapping past the end of a hugetlb file grows the file
     // (every mapping here is PROT_READ | PROT_WRITE).
     if (file !== undefined && file.huge) file.sizeBytes = Math.max(file.sizeBytes, fileOffsetBytes + pageCount * PAGE_BYTES);
@@ -161,16 +181,17 @@ export class ProcessMemory {
     object.mapCount++;
     const vma: Vma = { startVpn: addr / PAGE_BYTES, pageCount, object, objectPage: fileOffsetBytes / PAGE_BYTES };
     if (file !== undefined && options.private === true) vma.cow = new MemoryObject('anon', file.sizeBytes);
-    this.vmas.push(vma);
+    const at = this.vmas.findIndex((v) => v.startVpn > vma.startVpn);
+    this.vmas.splice(at < 0 ? this.vmas.length : at, 0, vma);
     // MAP_POPULATE: hugetlb memory the selftests map is faulted in at mmap time. Without enough
     // free huge pages the mmap fails with ENOMEM (hugetlb_reserve_pages) and leaves nothing.
     if (file === undefined && huge) {
       try {
         for (let p = 0; p < pageCount; p += BLOCK_PAGES) this.objectFrame(object, p);
       } catch (e) {
-        this.vmas.pop();
+        this.vmas.splice(this.vmas.indexOf(vma), 1);
         this.lastVma = undefined;
-        this.nextVa = addr;
+        if (options.addr === undefined) this.nextVa = addr;
         this.dropObjectPages(object, 0, pageCount);
         throw e;
       }
@@ -243,6 +264,11 @@ export class ProcessMemory {
 
   private releaseFrame(pfn: number): void {
     this.phys.pins.release(pfn);
+  }
+
+  /** The first VMA meeting [vpn, vpn + count), or undefined. */
+  private overlapping(vpn: number, count: number): Vma | undefined {
+    return this.vmas.find((v) => v.startVpn < vpn + count && vpn < v.startVpn + v.pageCount);
   }
 
   /** The VMA containing `vpn`, or undefined. O(log n). */
@@ -539,6 +565,44 @@ export class ProcessMemory {
     for (let i = 0; i < count; i++) {
       const pfn = this.frameForVpn(first + i, false);
       out.push(pfn < 0 ? 0 : this.phys.pins.get(pfn));
+    }
+    return out;
+  }
+
+  /**
+   * The pages (vpns, ascending) whose frame is in `frames`: the user pages behind frames that
+   * were written. Skips whole 2 MiB blocks that have no frame or whose run holds none of them,
+   * so that a large mapping costs per block, not per page.
+   */
+  pagesBackedBy(frames: ReadonlySet<number>): number[] {
+    const out: number[] = [];
+    if (frames.size === 0) return out;
+    const sorted = Float64Array.from(frames).sort();
+    const anyIn = (lo: number, hi: number): boolean => {
+      let a = 0;
+      let b = sorted.length;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if (sorted[m] < lo) a = m + 1;
+        else b = m;
+      }
+      return a < sorted.length && sorted[a] < hi;
+    };
+    for (const v of this.vmas) {
+      for (let i = 0; i < v.pageCount; ) {
+        const objPage = v.objectPage + i;
+        const blockNo = Math.floor(objPage / BLOCK_PAGES);
+        const n = Math.min(v.pageCount - i, (blockNo + 1) * BLOCK_PAGES - objPage);
+        const base = v.object.blocks.runBase(blockNo);
+        const skip = v.cow === undefined && (base >= 0 ? !anyIn(base + (objPage % BLOCK_PAGES), base + (objPage % BLOCK_PAGES) + n) : v.object.blocks.get(blockNo) === undefined);
+        if (!skip) {
+          for (let k = 0; k < n; k++) {
+            const pfn = this.frameForVpn(v.startVpn + i + k, false);
+            if (pfn >= 0 && frames.has(pfn)) out.push(v.startVpn + i + k);
+          }
+        }
+        i += n;
+      }
     }
     return out;
   }

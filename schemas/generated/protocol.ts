@@ -76,6 +76,7 @@ export type Capability =
       | "format:ppc-tce"
       | "format:mock"
       | "test:mem"
+      | "test:mem-mirror"
       | "test:mmap-huge"
       | "test:mmap-private"
       | "test:dma"
@@ -353,6 +354,7 @@ export interface TestParams {
     | "MUNMAP"
     | "MEM_WRITE"
     | "MEM_READ"
+    | "MEM_WRITTEN"
     | "MEMFD_CREATE"
     | "FTRUNCATE"
     | "DMA_WRITE"
@@ -442,6 +444,10 @@ export interface HookArg_MMAP {
    * With fd: MAP_PRIVATE instead of MAP_SHARED. Reads see the file until the CPU writes a page, which then gets a private copy; a long-term pin (IOAS map, access pin) makes that copy first, even for a read-only mapping. Capability test:mmap-private.
    */
   private?: boolean;
+  /**
+   * MAP_FIXED_NOREPLACE: place the mapping at this address, for a mirror of a real process whose addresses the implementation must share (the fake /dev/iommu). Page aligned (2 MiB with huge) or EINVAL; ENOMEM past the user address space; EEXIST over an existing mapping. Capability test:mem-mirror.
+   */
+  addr?: U64;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -490,6 +496,24 @@ export interface HookArg_MEM_READ {
  */
 export interface HookOut_MEM_READ {
   data: HexData;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_MEM_WRITTEN".
+ */
+export interface HookArg_MEM_WRITTEN {}
+/**
+ * The 4 KiB pages of the calling process's memory that the implementation wrote (copy to user, access writes, DMA; not MEM_WRITE) since the previous MEM_WRITTEN, each with its whole content. The first call after world starts the log and answers no page. more: the answer stopped at the 16 MiB hook data limit and the rest waits for the next call.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_MEM_WRITTEN".
+ */
+export interface HookOut_MEM_WRITTEN {
+  pages: {
+    addr: U64;
+    data: HexData;
+  }[];
+  more?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
