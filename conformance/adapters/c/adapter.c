@@ -169,6 +169,9 @@ static int do_world(const struct json *params, struct jbuf *out, char *err, size
 	const struct json *t = json_get(params, "topology");
 	if (!t || t->type != J_OBJ) { snprintf(err, errlen, "world: topology missing"); return -32602; }
 	close_all();
+	/* A new world has a new user memory: this program's earlier MMAPs go. */
+	for (int i = 0; i < nmaps; i++) munmap((void *)maps[i].addr, maps[i].len);
+	nmaps = 0;
 	for (int i = 0; i < ndevs; i++) free(dev_names[i]);
 	ndevs = 0;
 	const struct json *devs = json_get(t, "devices");
