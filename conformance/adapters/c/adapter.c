@@ -51,14 +51,16 @@ static int (*fake_world)(const char *topology);
 static const char *(*fake_capabilities)(void);
 static int (*fake_test)(int fd, const char *op, const char *arg, char **out);
 static int (*fake_copied_back)(void);
+static int (*fake_fail_nth_reached)(void);
 
 /*
  * Under the fake, what the machine offers (models, formats, nesting, the hooks its test
  * interface serves) comes from the served adapter, less what this program cannot carry: other
  * processes (fork), memfd files and hugetlb or private mappings (its MMAP is anonymous shared
- * memory), and fail-nth (an ioctl's fail_nth_reached does not come back through ioctl(2)).
+ * memory). fail-nth is carried: FAIL_NTH goes to the fake's test interface and an ioctl's
+ * fail_nth_reached comes from ioasid_fake_fail_nth_reached.
  */
-static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:fail-nth", "test:mem-mirror", NULL };
+static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:mem-mirror", NULL };
 
 static int listed(const char **list, const char *name) {
 	for (int i = 0; list[i]; i++)
@@ -197,7 +199,20 @@ static int field_u64(const struct json *arg, const char *key, uint64_t *v) {
 	return f ? json_u64(f, v) : 0;
 }
 
+static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err, size_t errlen);
+
+/* An ioctl's answer, with fail_nth_reached when the machine reports one (the fake does). */
 static int do_ioctl(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
+	int code = do_ioctl_inner(params, out, err, errlen);
+	int reached = !code && fake_fail_nth_reached ? fake_fail_nth_reached() : -1;
+	if (reached >= 0 && out->len && out->p[out->len - 1] == '}') {
+		out->len--;
+		jb_str(out, reached ? ",\"fail_nth_reached\":true}" : ",\"fail_nth_reached\":false}");
+	}
+	return code;
+}
+
+static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
 	uint64_t fd;
 	const struct json *cmd = json_get(params, "cmd"), *arg = json_get(params, "arg");
 	if (json_u64(json_get(params, "fd"), &fd) || !cmd || cmd->type != J_STR) { snprintf(err, errlen, "ioctl: fd and cmd required"); return -32602; }
@@ -428,6 +443,7 @@ int main(void) {
 	fake_capabilities = (const char *(*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_capabilities");
 	fake_test = (int (*)(int, const char *, const char *, char **))dlsym(RTLD_DEFAULT, "ioasid_fake_test");
 	fake_copied_back = (int (*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_copied_back");
+	fake_fail_nth_reached = (int (*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_fail_nth_reached");
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;

@@ -59,6 +59,7 @@ static char **dev_names;
 static int ndevs;
 static char *served_caps; /* the served adapter's hello capabilities, JSON text */
 static int last_copied_back; /* whether the last failed ioctl's answer carried the struct */
+static int last_fail_nth_reached = -1; /* the last ioctl answer's fail_nth_reached: -1 absent */
 
 static const char DEFAULT_TOPOLOGY[] =
 	"{\"bridges\":[{\"name\":\"pci0\",\"iommu\":{\"model\":\"mock\"}}],\"devices\":["
@@ -362,6 +363,10 @@ __attribute__((visibility("default"))) int ioasid_fake_world(const char *topolog
  * it passed in, the fake can. */
 __attribute__((visibility("default"))) int ioasid_fake_copied_back(void) { return last_copied_back; }
 
+/* The last ioctl's fail_nth_reached (after FAIL_NTH through ioasid_fake_test): 1, 0, or -1 when
+ * the answer had none — what /proc/self/task/<tid>/fail-nth tells on a kernel. */
+__attribute__((visibility("default"))) int ioasid_fake_fail_nth_reached(void) { return last_fail_nth_reached; }
+
 __attribute__((visibility("default"))) const char *ioasid_fake_capabilities(void) {
 	pthread_mutex_lock(&lock);
 	start();
@@ -490,6 +495,8 @@ static long named_ioctl(int ctx, const struct ioasid_layout_ioctl *lay, uint8_t 
 	if (!r) { json_free(a); return set_errno(EIO); }
 	struct json *arg = json_get(r, "arg");
 	last_copied_back = arg != NULL;
+	const struct json *reached = json_get(r, "fail_nth_reached");
+	last_fail_nth_reached = reached && reached->type == J_BOOL ? reached->boolean : -1;
 	char err[200];
 	if (arg && layout_encode(lay->st, arg, buf, lim, err, sizeof(err)))
 		fprintf(stderr, "ioasid fake /dev/iommu: %s answer: %s\n", lay->name, err);
@@ -556,6 +563,8 @@ static long iommu_ioctl(struct fake *f, unsigned long request, void *argp) {
 		struct json *a;
 		struct json *r = call("ioctl", arg, &a);
 		int e = r ? answer_errno(r) : EIO;
+		const struct json *reached = json_get(r, "fail_nth_reached");
+		last_fail_nth_reached = reached && reached->type == J_BOOL ? reached->boolean : -1;
 		uint64_t ret = 0;
 		json_u64(json_get(r, "ret"), &ret);
 		json_free(a);
@@ -653,6 +662,7 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long request, 
 		pthread_mutex_unlock(&lock);
 		return syscall(SYS_ioctl, fd, request, argp);
 	}
+	last_fail_nth_reached = -1;
 	if (broken || (f->model_fd == -1 && f->kind == K_IOMMU)) r = set_errno(broken ? EIO : EBADF);
 	else r = f->kind == K_IOMMU ? iommu_ioctl(f, request, argp) : vfio_ioctl(f, request, argp);
 	int saved = errno;
