@@ -49,11 +49,14 @@ export const SCENARIOS: Scenario[] = [
 
 export const WORKLOADS = ['nic4k', 'buf2m', 'static'] as const;
 export type Workload = (typeof WORKLOADS)[number];
-export const STRATEGIES: StrategyName[] = ['emulation', 'swnest', 'native'];
+/** The strategies compared; `emulation-copy` is emulation that IOAS_COPYs from an IOAS holding guest RAM. */
+export const STRATEGIES = ['emulation', 'emulation-copy', 'swnest', 'native'] as const;
+export type Variant = (typeof STRATEGIES)[number];
+const strategyOf = (v: Variant): StrategyName => (v === 'emulation-copy' ? 'emulation' : v);
 
 export interface SetupRow {
   scenario: string;
-  strategy: StrategyName;
+  strategy: Variant;
   ioctls: number;
   pagesPinned: number;
 }
@@ -61,7 +64,7 @@ export interface SetupRow {
 export interface Row extends OpCounts {
   scenario: string;
   workload: Workload;
-  strategy: StrategyName;
+  strategy: Variant;
   guestOps: number;
   guestPtesWritten: number;
   modelMs: number;
@@ -87,12 +90,13 @@ interface Rig {
   dump(): Promise<Map<string, string>>;
 }
 
-async function rig(sc: Scenario, strategy: StrategyName): Promise<Rig> {
+async function rig(sc: Scenario, variant: Variant): Promise<Rig> {
+  const strategy = strategyOf(variant);
   const adapter = createReferenceAdapter();
   await adapter.world({ topology: { bridges: [{ name: 'pci0', iommu: { model: sc.host } }], devices: [{ name: 'dev0', bridge: 'pci0' }] } } as never);
   const client = await UapiClient.open(adapter);
   const shape = strategy === 'native' ? sc.native : sc.guest;
-  const viommu = await VirtualIommu.create(client, { device: 'dev0', guest: shape.guest, ramBytes: RAM_BYTES, strategy });
+  const viommu = await VirtualIommu.create(client, { device: 'dev0', guest: shape.guest, ramBytes: RAM_BYTES, strategy, emulationCopy: variant === 'emulation-copy' });
   const driver = new GuestDriver(client, viommu.ram, shape, viommu.ram.gpaBase + RAM_BYTES - TABLE_AREA_BYTES, TABLE_AREA_BYTES, [viommu]);
   await driver.boot();
   const dump = async (): Promise<Map<string, string>> => {
@@ -107,6 +111,11 @@ async function rig(sc: Scenario, strategy: StrategyName): Promise<Rig> {
   return { setup: { ioctls: client.ioctlCount, pagesPinned: Number(acc.pinned_pages ?? acc.user_pages) }, adapter, client, viommu, driver, dump };
 }
 
+async function pinned(r: Rig): Promise<number> {
+  const acc = await r.client.hook('ACCOUNTING', {});
+  return Number(acc.pinned_pages ?? acc.user_pages);
+}
+
 function changedWords(a: Map<string, string>, b: Map<string, string>): number {
   let n = 0;
   for (const [k, v] of b) if (a.get(k) !== v) n++;
@@ -117,6 +126,7 @@ function changedWords(a: Map<string, string>, b: Map<string, string>): number {
 /** Runs `op` and returns what it cost; `dumpAfter` false skips the IOPTE diff (done per phase). */
 async function measure(r: Rig, op: () => Promise<void>, dumps: { before: Map<string, string> | null }, dumpAfter: boolean): Promise<Sample> {
   const c0 = r.viommu.strategy.counters();
+  const p0 = await pinned(r);
   const i0 = r.client.ioctlCount;
   const g0 = r.driver.ptesWritten;
   const x0 = r.viommu.guestSubmissions;
@@ -124,6 +134,8 @@ async function measure(r: Rig, op: () => Promise<void>, dumps: { before: Map<str
   await op();
   const ms = performance.now() - t0;
   const c1 = r.viommu.strategy.counters();
+  // Pages the implementation pinned or released, as its ACCOUNTING says (a guest op maps or unmaps, never both).
+  const dp = (await pinned(r)) - p0;
   let hostPtes = c1.shadowPtesWritten - c0.shadowPtesWritten;
   if (dumpAfter && dumps.before !== null) {
     const after = await r.dump();
@@ -132,8 +144,8 @@ async function measure(r: Rig, op: () => Promise<void>, dumps: { before: Map<str
   }
   return {
     ioctls: r.client.ioctlCount - i0,
-    pagesPinned: c1.pagesPinned - c0.pagesPinned,
-    pagesUnpinned: c1.pagesUnpinned - c0.pagesUnpinned,
+    pagesPinned: Math.max(0, dp),
+    pagesUnpinned: Math.max(0, -dp),
     hostPtesWritten: hostPtes,
     invalidations: c1.invalidateEntries - c0.invalidateEntries,
     traps: c1.traps - c0.traps,
@@ -151,8 +163,9 @@ function add(a: Sample, b: Sample): Sample {
 }
 
 /** One run of a workload; returns the summed samples of its guest operations and their count. */
-async function runWorkload(sc: Scenario, strategy: StrategyName, w: Workload, quick: boolean): Promise<{ sum: Sample; ops: number; setup: Rig['setup'] }> {
-  const r = await rig(sc, strategy);
+async function runWorkload(sc: Scenario, variant: Variant, w: Workload, quick: boolean): Promise<{ sum: Sample; ops: number; setup: Rig['setup'] }> {
+  const strategy = strategyOf(variant);
+  const r = await rig(sc, variant);
   const dev = r.viommu.devId;
   const dumps = { before: strategy === 'emulation' ? await r.dump() : null };
   let sum = zero();
@@ -218,7 +231,7 @@ export async function benchSwnestRows(opts: { quick?: boolean; costs?: CostModel
   for (const sc of SCENARIOS) {
     for (const w of WORKLOADS) {
       // Repetitions interleave the strategies so that load drifts hit them alike.
-      const runs = new Map<StrategyName, Array<{ sum: Sample; ops: number; setup: Rig['setup'] }>>();
+      const runs = new Map<Variant, Array<{ sum: Sample; ops: number; setup: Rig['setup'] }>>();
       for (let rep = 0; rep < reps; rep++) for (const s of STRATEGIES) (runs.get(s) ?? runs.set(s, []).get(s)!).push(await runWorkload(sc, s, w, quick));
       for (const s of STRATEGIES) {
         const rs = runs.get(s)!;
@@ -271,10 +284,10 @@ export async function benchSwnest(opts: { quick?: boolean; costs?: CostModel; pr
   for (const r of rows) for (const m of METRICS) out[`swnest.${r.scenario}.${r.workload}.${r.strategy}.${m}`] = r[m] as number;
   for (const sc of SCENARIOS) {
     for (const w of WORKLOADS) {
-      const get = (s: StrategyName): Row => rows.find((r) => r.scenario === sc.name && r.workload === w && r.strategy === s)!;
+      const get = (s: Variant): Row => rows.find((r) => r.scenario === sc.name && r.workload === w && r.strategy === s)!;
       // A ratio over a zero count (native's static mapping makes no ioctl) is left out.
       for (const m of ['ioctls', 'modelMs', 'estimatedUs'] as const) {
-        for (const [a, b] of [['emulation', 'swnest'], ['swnest', 'native']] as const) {
+        for (const [a, b] of [['emulation', 'swnest'], ['emulation-copy', 'swnest'], ['swnest', 'native']] as const) {
           if (get(b)[m] > 0) out[`swnest.${sc.name}.${w}.${a}_over_${b}.${m}`] = get(a)[m] / get(b)[m];
         }
       }

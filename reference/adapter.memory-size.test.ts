@@ -95,3 +95,43 @@ describe('a machine that runs out part way', () => {
     await expect(ad.world({ topology: { bridges: [], devices: [], memory: { bytes: 2 ** 50 } } })).rejects.toThrow(/memory\.bytes/);
   });
 });
+
+describe('lengths the caller merely claims cost nothing', () => {
+  const framesInUse = () => (ad as unknown as { machine: { phys: { framesInUse: number } } }).machine.phys.framesInUse;
+
+  it('GET_HW_INFO with data_len 0xffffffff writes the data and zeros in place, faulting in no page', async () => {
+    await machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
+    const { addr } = await out(test('MMAP', { length: 0x1_0000_0000 }));
+    await out(test('MEM_WRITE', { addr: (addr as number) + 0x8000_0000, data: 'ff' }));
+    // The data itself lands in the first page: fault it in first, so only the zeros are measured.
+    await out(test('MEM_WRITE', { addr, data: 'ff' }));
+    const before = framesInUse();
+    const r = await out(ioctl('IOMMU_GET_HW_INFO', { size: 32, flags: 0, dev_id: devId, data_len: 0xffffffff, data_uptr: addr as number }));
+    expect(r.data_len).toBe(8);
+    expect(framesInUse()).toBe(before);
+    // The selftest data (struct iommu_test_hw_info: flags 0, test_reg 0xdeadbeef), then zeros:
+    // the byte written far in is cleared.
+    expect((await out(test('MEM_READ', { addr, length: 8 }))).data).toBe('00000000efbeadde');
+    expect((await out(test('MEM_READ', { addr: (addr as number) + 0x8000_0000, length: 1 }))).data).toBe('00');
+    // One byte short of a mapped range: EFAULT, and nothing written.
+    await out(test('MEM_WRITE', { addr, data: '11' }));
+    expect(await errnoOf(ioctl('IOMMU_GET_HW_INFO', { size: 32, flags: 0, dev_id: devId, data_len: 0xffffffff, data_uptr: (addr as number) + 2 }))).toBe('EFAULT');
+    expect((await out(test('MEM_READ', { addr, length: 1 }))).data).toBe('11');
+  });
+
+  it('HWPT_ALLOC with data_len 0xffffffff is EINVAL without reading it', async () => {
+    const ioas = await machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
+    const { out_hwpt_id: parent } = await out(ioctl('IOMMU_HWPT_ALLOC', { size: 44, flags: 1, dev_id: devId, pt_id: ioas, data_type: 0, data_len: 0, data_uptr: 0 }));
+    const { addr } = await out(test('MMAP', { length: 0x1_0000_0000 }));
+    expect(await errnoOf(ioctl('IOMMU_HWPT_ALLOC', { size: 44, flags: 0, dev_id: devId, pt_id: parent as number, data_type: 0xdead, data_len: 0xffffffff, data_uptr: addr as number }))).toBe('EINVAL');
+  });
+
+  it('SET_DIRTY of a bitmap over INT_MAX bytes is ENOMEM (kvzalloc), over the hook limit invalid params', async () => {
+    const ioas = await machine({ bridges: [{ name: 'pci0', iommu: { model: 'mock' } }], devices: [{ name: 'dev0', bridge: 'pci0' }] });
+    const { out_hwpt_id: hwpt } = await out(ioctl('IOMMU_HWPT_ALLOC', { size: 44, flags: 2, dev_id: devId, pt_id: ioas, data_type: 0, data_len: 0, data_uptr: 0 }));
+    await out(ioctl('IOMMU_HWPT_SET_DIRTY_TRACKING', { size: 16, flags: 1, hwpt_id: hwpt as number, __reserved: 0 }));
+    const { addr } = await out(test('MMAP', { length: 0x1000 }));
+    expect(await errnoOf(test('SET_DIRTY', { hwpt_id: hwpt, iova: 0, length: '0x4000000000000000', page_size: 4096, uptr: addr }))).toBe('ENOMEM');
+    await expect(test('SET_DIRTY', { hwpt_id: hwpt, iova: 0, length: '0x100000000000', page_size: 4096, uptr: addr })).rejects.toMatchObject({ code: -32602 });
+  });
+});

@@ -10,14 +10,14 @@
  */
 
 import type { Adapter, CloseParams, Empty, HelloParams, HelloResult, IoctlParams, IoctlResult, JsonObject, OpenResult, TestParams, TestResult, WireStruct, WorldParams } from '../schemas/lib/adapter.ts';
-import { AdapterError, HOOK_DATA_MAX_BYTES, PROTOCOL_VERSION, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
+import { AdapterError, HOOK_DATA_MAX_BYTES, PROTOCOL_VERSION, RPC_INTERNAL, RPC_INVALID_PARAMS, RPC_METHOD_NOT_FOUND, RPC_UNSUPPORTED_PROTOCOL } from '../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../schemas/lib/catalog.ts';
 import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/lib/validate.ts';
 import { AccessObject } from './iommufd/access.ts';
 import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
-import { unbindDevice } from './iommufd/device.ts';
+import { attachDevice, detachDevice, unbindDevice } from './iommufd/device.ts';
 import { markDirtyFromBitmap } from './iommufd/dirty.ts';
 import { dma, translate, type DmaAttrs } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
@@ -25,6 +25,12 @@ import { check, fail, UapiError } from './iommufd/errors.ts';
 import { ULONG_MAX } from './iommufd/io-pagetable.ts';
 import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
+import { pageRequestStatus, raisePageRequest, triggerIopf, type FaultObject } from './iommufd/fault.ts';
+import type { VeventqObject } from './iommufd/veventq.ts';
+import type { MmapMapping } from './iommufd/mmap-region.ts';
+import { MockUnit } from './iommu/mock.ts';
+import { triggerMockVevent } from './iommu/mock-viommu.ts';
+import { checkInvariants } from './invariants.ts';
 import { Machine } from './machine/machine.ts';
 import { HUGE_PAGE_BYTES, PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
 import { unitModels } from './iommu/registry.ts';
@@ -36,13 +42,13 @@ const DEFAULT_TOPOLOGY = {
 };
 
 /** Test hooks that model kernel calls and so are swept by FAIL_NTH like ioctls. */
-const FAIL_NTH_HOOKS = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED']);
+export const FAIL_NTH_HOOKS: ReadonlySet<string> = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED']);
 
 /** What the reference offers; model and format capabilities follow the registries. */
 export function capabilities(): string[] {
   return [
     'ioas', 'hwpt', 'access', 'options', 'vfio-compat', 'vfio-device', 'dirty', 'pasid', 'map-file', 'change-process',
-    'nesting:selftest', 'nesting:vtd-s1', 'viommu', 'vdevice', 'nesting:smmuv3-s1',
+    'nesting:selftest', 'nesting:vtd-s1', 'viommu', 'vdevice', 'nesting:smmuv3-s1', 'fault', 'veventq', 'hw-queue',
     ...unitModels().map((m) => `model:${m}`),
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
@@ -73,15 +79,32 @@ const VFIO_CONTAINER_REQUESTS = new Set([0x3b64, 0x3b65, 0x3b66, 0x3b70, 0x3b71,
 
 type Hook = (ctx: IommufdContext | undefined, a: JsonObject) => JsonObject;
 
+export interface ReferenceOptions {
+  /**
+   * Debug mode: after every call that can change state, check the machine's invariants
+   * (invariants.ts) and answer an internal error naming the first ones that broke.
+   */
+  checkInvariants?: boolean;
+}
+
 export class ReferenceAdapter implements Adapter {
   private machine = new Machine(DEFAULT_TOPOLOGY);
   private contexts = new Map<number, IommufdContext>();
+  /** Live mmaps of iommufd regions (each holds its region's owner). */
+  private iommufdMaps: Array<MmapMapping & { ctx: IommufdContext }> = [];
   private bindings = new Map<string, DeviceObject>();
   private readonly catalog: UapiCatalog;
   private lastReached: boolean | undefined;
 
-  constructor(catalog?: UapiCatalog) {
+  constructor(catalog?: UapiCatalog, private readonly options: ReferenceOptions = {}) {
     this.catalog = catalog ?? getCatalog();
+  }
+
+  /** In debug mode, an internal error if the call `what` left the machine inconsistent. */
+  private verify(what: string): void {
+    if (this.options.checkInvariants !== true) return;
+    const broken = checkInvariants(this.machine, this.contexts.values());
+    if (broken.length > 0) throw new AdapterError(RPC_INTERNAL, `invariant broken after ${what}: ${broken.slice(0, 3).join('; ')}${broken.length > 3 ? ` (+${broken.length - 3} more)` : ''}`);
   }
 
   async hello(params: HelloParams): Promise<HelloResult> {
@@ -98,30 +121,62 @@ export class ReferenceAdapter implements Adapter {
     }
     this.machine = m;
     this.contexts = new Map();
+    this.iommufdMaps = [];
     this.bindings = new Map();
     return {};
   }
 
   private usedFds(): Set<number> {
-    return new Set([...this.contexts.keys(), ...this.machine.files.keys()]);
+    const used = new Set([...this.contexts.keys(), ...this.machine.files.keys()]);
+    for (const c of this.contexts.values()) for (const fd of c.eventFds.keys()) used.add(fd);
+    return used;
   }
 
   async open(_params: Empty = {}): Promise<OpenResult> {
     const fd = lowestFreeFd(this.usedFds());
-    this.contexts.set(fd, new IommufdContext(fd, this.machine, this.bindings));
+    const ctx = new IommufdContext(fd, this.machine, this.bindings);
+    ctx.allocFd = () => lowestFreeFd(this.usedFds());
+    this.contexts.set(fd, ctx);
     return { fd };
+  }
+
+  /** The context and object behind a fault or vEVENTQ fd (EBADF when it is none: read(2) of a closed fd). */
+  private eventFd(a: JsonObject): { ctx: IommufdContext; obj: FaultObject | VeventqObject } {
+    const fd = this.num(a, 'fd_id');
+    for (const ctx of this.contexts.values()) {
+      const obj = ctx.eventFds.get(fd);
+      if (obj !== undefined) return { ctx, obj };
+    }
+    return fail('EBADF', `fd ${fd} is not a fault or vEVENTQ fd`);
+  }
+
+  /** Drops the mappings of iommufd regions `which` selects (munmap, or the context's close). */
+  private releaseIommufdMaps(which: (m: MmapMapping & { ctx: IommufdContext }) => boolean, unmap = false): void {
+    for (let i = this.iommufdMaps.length - 1; i >= 0; i--) {
+      const m = this.iommufdMaps[i];
+      if (!which(m)) continue;
+      if (unmap) this.machine.memory.munmap(m.addr, m.lengthBytes);
+      m.region.owner.users--;
+      this.iommufdMaps.splice(i, 1);
+    }
   }
 
   async close(params: CloseParams): Promise<Empty> {
     const ctx = this.contexts.get(params.fd);
     if (ctx !== undefined) {
+      // A mapping keeps the file open in Linux; the runner closes a context at the end of a
+      // case, so its mappings go with it.
+      this.releaseIommufdMaps((m) => m.ctx === ctx, true);
       ctx.close();
       this.contexts.delete(params.fd);
     } else if (this.machine.files.has(params.fd)) {
       this.machine.files.delete(params.fd);
+    } else if ([...this.contexts.values()].some((c) => c.eventFds.has(params.fd))) {
+      for (const c of this.contexts.values()) if (c.eventFds.has(params.fd)) c.closeEventFd(params.fd);
     } else {
       throw new AdapterError(RPC_INVALID_PARAMS, `close: fd ${params.fd} is not open`);
     }
+    this.verify('close');
     return {};
   }
 
@@ -177,6 +232,7 @@ export class ReferenceAdapter implements Adapter {
       if (reached !== undefined) this.lastReached = reached;
       else this.lastReached = undefined;
     }
+    this.verify(params.cmd);
     return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
   }
 
@@ -205,10 +261,12 @@ export class ReferenceAdapter implements Adapter {
     } finally {
       if (swept) this.lastReached = fn.end();
     }
+    if (params.op !== 'STATE') this.verify(params.op);
     return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached } : result;
   }
 
   async shutdown(_params: Empty = {}): Promise<Empty> {
+    this.releaseIommufdMaps(() => true, true);
     for (const [fd, ctx] of this.contexts) {
       ctx.close();
       this.contexts.delete(fd);
@@ -248,6 +306,37 @@ export class ReferenceAdapter implements Adapter {
     if (a.privileged !== true) return {};
     if (a.pasid === undefined || this.num(a, 'pasid') === 0) throw new AdapterError(RPC_INVALID_PARAMS, 'privileged: a request without PASID cannot be privileged (the privilege bit travels in the PASID prefix)');
     return { privileged: true };
+  }
+
+  /** The selftest's PASID ops take IOMMU_NO_PASID as the caller's error (the RID has its own ops). */
+  private pasidArg(a: JsonObject): number {
+    const pasid = this.num(a, 'pasid');
+    if (pasid === 0) throw new AdapterError(RPC_INVALID_PARAMS, 'pasid 0 is the RID: use the device commands');
+    return pasid;
+  }
+
+  /**
+   * DMA with `iopf`: a translation fault (not-present, permission) becomes a page request when
+   * a FAULT takes it; the answer is then {fault: "pending", grpid}. Null: report the DMA as is.
+   */
+  private pageRequest(ctx: IommufdContext, a: JsonObject, fault: string | null, lengthBytes: number, write: boolean): JsonObject | null {
+    if (a.iopf !== true || (fault !== 'not-present' && fault !== 'permission')) return null;
+    const dev = this.device(ctx, a);
+    const pasid = this.num(a, 'pasid');
+    // The page that faulted: the first IOMMU page of the access that does not translate.
+    const iova = toBig(a.iova, 'iova');
+    let faultIova = iova;
+    for (let at = 0n; at < BigInt(lengthBytes); ) {
+      const t = translate(this.machine.phys, dev, pasid, iova + at, write, this.dmaAttrs(a));
+      if (t.fault !== null) {
+        faultIova = iova + at;
+        break;
+      }
+      at += BigInt(t.t.pageSizeBytes) - ((iova + at) % BigInt(t.t.pageSizeBytes));
+    }
+    const grpid = a.grpid === undefined ? 0 : this.num(a, 'grpid');
+    if (!raisePageRequest(dev, pasid, faultIova, write, grpid)) return null;
+    return { fault: 'pending', grpid };
   }
 
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {
@@ -309,9 +398,20 @@ export class ReferenceAdapter implements Adapter {
       if (options.private && file!.huge) throw new AdapterError(RPC_INVALID_PARAMS, 'MAP_PRIVATE of a hugetlb file is not modelled');
       return { addr: memory.mmap(length, file, offset, options) };
     },
+    // mmap(2) of the iommufd itself: a region a vIOMMU driver published (mmap-region.ts).
+    IOMMUFD_MMAP: (c, a) => {
+      const ctx = this.need(c);
+      const m = ctx.mmapSpace.map(this.machine.memory, toBig(a.offset, 'offset'), this.bytesLen(a, 'length'), a.private === true);
+      this.iommufdMaps.push({ ctx, ...m });
+      return { addr: m.addr };
+    },
     MUNMAP: (_c, a) => {
-      const e = this.machine.memory.munmap(this.num(a, 'addr'), this.num(a, 'length'));
+      const addr = this.num(a, 'addr');
+      const length = this.num(a, 'length');
+      const e = this.machine.memory.munmap(addr, length);
       if (e !== null) fail(e);
+      // The VMA of an iommufd region is gone once all of it is unmapped: its owner is let go.
+      this.releaseIommufdMaps((m) => addr <= m.addr && m.addr + m.lengthBytes <= addr + length);
       return {};
     },
     MEMFD_CREATE: (_c, a) => {
@@ -352,6 +452,8 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       const data = this.data(a, 'data');
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), data.length, data, this.dmaAttrs(a));
+      const pending = this.pageRequest(ctx, a, r.fault, data.length, true);
+      if (pending !== null) return pending;
       const out: JsonObject = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (r.stale) out.stale = true;
       return out;
@@ -359,6 +461,8 @@ export class ReferenceAdapter implements Adapter {
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null, this.dmaAttrs(a));
+      const pending = this.pageRequest(ctx, a, r.fault, this.bytesLen(a, 'length'), false);
+      if (pending !== null) return pending;
       const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (r.stale) out.stale = true;
       return out;
@@ -533,6 +637,69 @@ export class ReferenceAdapter implements Adapter {
       const nr = markDirtyFromBitmap(ctx, this.num(a, 'hwpt_id'), toBig(a.iova, 'iova'), toBig(a.length, 'length'), toBig(a.page_size, 'page_size'), toBig(a.uptr, 'uptr'));
       return { nr_dirty: nr };
     },
+    // fault / veventq: read(2) and write(2) of the fds IOMMU_FAULT_QUEUE_ALLOC and
+    // IOMMU_VEVENTQ_ALLOC return (offset 0, as every read of these nonseekable fds).
+    FD_READ: (_c, a) => {
+      const { obj } = this.eventFd(a);
+      const count = this.bytesLen(a, 'length');
+      return { data: bytesToHex(obj.read(count)) };
+    },
+    FD_WRITE: (_c, a) => {
+      const { obj } = this.eventFd(a);
+      // The vEVENTQ fd has no write op (vfs_write: EINVAL).
+      check(obj.kind === 'FAULT', 'EINVAL', 'a vEVENTQ fd is not writable');
+      return { written: (obj as FaultObject).write(this.data(a, 'data')) };
+    },
+    // pasid: the selftest's PASID ops on the iommufd device itself (VFIO's ATTACH of an
+    // attached PASID is a replace, so EBUSY on attach is only reachable this way).
+    PASID_ATTACH: (c, a) => {
+      const ctx = this.need(c);
+      return { pt_id: attachDevice(ctx, this.device(ctx, a), this.num(a, 'pt_id'), this.pasidArg(a), false) };
+    },
+    PASID_REPLACE: (c, a) => {
+      const ctx = this.need(c);
+      return { pt_id: attachDevice(ctx, this.device(ctx, a), this.num(a, 'pt_id'), this.pasidArg(a), true) };
+    },
+    PASID_DETACH: (c, a) => {
+      const ctx = this.need(c);
+      detachDevice(ctx, this.device(ctx, a), this.pasidArg(a));
+      return {};
+    },
+    PASID_CHECK_HWPT: (c, a) => {
+      const ctx = this.need(c);
+      return { hwpt_id: this.device(ctx, a).pasids.get(this.pasidArg(a))?.id ?? 0 };
+    },
+    IOPF_STATUS: (c, a) => {
+      const ctx = this.need(c);
+      return { response: pageRequestStatus(this.device(ctx, a), this.num(a, 'grpid')) };
+    },
+    FD_CLOSE: (_c, a) => {
+      const { ctx } = this.eventFd(a);
+      ctx.closeEventFd(this.num(a, 'fd_id'));
+      return {};
+    },
+    TRIGGER_IOPF: (c, a) => {
+      const ctx = this.need(c);
+      const dev = this.device(ctx, a);
+      triggerIopf(dev, { pasid: this.num(a, 'pasid'), grpid: this.num(a, 'grpid'), perm: this.num(a, 'perm'), addrBytes: toBig(a.addr, 'addr') });
+      return {};
+    },
+    TRIGGER_VEVENT: (c, a) => {
+      const ctx = this.need(c);
+      const dev = this.device(ctx, a);
+      const unit = dev.dev.unit;
+      if (!(unit instanceof MockUnit)) throw new AdapterError(RPC_INVALID_PARAMS, 'TRIGGER_VEVENT is the mock driver\'s');
+      const errno = triggerMockVevent(unit.devState(dev.dev));
+      if (errno !== null) fail(errno);
+      return {};
+    },
+    MOCK_DEV_CACHE: (c, a) => {
+      const ctx = this.need(c);
+      const dev = this.device(ctx, a);
+      const unit = dev.dev.unit;
+      if (!(unit instanceof MockUnit)) throw new AdapterError(RPC_INVALID_PARAMS, 'MOCK_DEV_CACHE is the mock driver\'s');
+      return { cache: [...unit.devState(dev.dev).cache] };
+    },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
     IOTLB_STATS: (c, a) => {
       check((a.dev_id === undefined) !== (a.iommu === undefined), 'EINVAL', 'IOTLB_STATS takes exactly one of dev_id and iommu');
@@ -547,8 +714,8 @@ export class ReferenceAdapter implements Adapter {
   };
 }
 
-export function createReferenceAdapter(catalog?: UapiCatalog): ReferenceAdapter {
-  return new ReferenceAdapter(catalog);
+export function createReferenceAdapter(catalog?: UapiCatalog, options: ReferenceOptions = {}): ReferenceAdapter {
+  return new ReferenceAdapter(catalog, options);
 }
 
 export default createReferenceAdapter();

@@ -99,6 +99,19 @@ describe('conform never loses a good report', () => {
     expect(err).toMatch(/--cases .*casse: no such file or folder/);
     expect(existsSync(r)).toBe(false);
   });
+  it('a run that ran no case keeps the folder\'s report with results as report.previous.json', async () => {
+    const s = suite();
+    const r = join(s.dir, 'r');
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', r, '--format', 'json', '--quiet'], deps)).toBe(1);
+    const good = readFileSync(join(r, 'report.json'), 'utf8');
+    const BROKEN = join(import.meta.dirname, '..', '..', 'conformance', 'runner', 'testing', 'broken-adapter.mjs');
+    expect(await runConform(['--adapter', `stdio:${JSON.stringify(process.execPath)} ${JSON.stringify(BROKEN)} rpc-error hello`, '--cases', s.cases, '--report', r, '--format', 'json'], deps)).toBe(2);
+    expect(readFileSync(join(r, 'report.previous.json'), 'utf8')).toBe(good);
+    expect(JSON.parse(readFileSync(join(r, 'report.json'), 'utf8')).cases).toEqual([]);
+    expect(err).toContain(`the folder's previous report, which has results, is kept as ${join(r, 'report.previous.json')}`);
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', r, '--last-failed'], deps)).toBe(2);
+    expect(err).toMatch(/--last-failed: the last run in .* ran no case \(broken adapter: hello: /);
+  });
   it('the default report folder is derived from the --adapter value: different adapters, different folders', () => {
     expect(defaultReportDir('reference')).toBe(join('reports', 'reference'));
     expect(defaultReportDir('reference', 'skip-pin')).toBe(join('reports', 'reference-mutant-skip-pin'));
@@ -109,10 +122,42 @@ describe('conform never loses a good report', () => {
     expect(defaultReportDir('stdio:./fake --verbose')).toMatch(/^reports\/fake-[0-9a-f]{8}$/);
     expect(rerunCommand('a/b', { adapter: "stdio:python3 it's.py" })).toBe(`npx ioasid repro a/b --adapter 'stdio:python3 it'\\''s.py'`);
   });
+  it('prints one line per case only with --verbose; by default only the cases that failed', async () => {
+    const s = suite();
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', join(s.dir, 'd'), '--format', 'json'], deps)).toBe(1);
+    expect(err).toContain('running 4 case(s)');
+    expect(err).not.toMatch(/\] pass /);
+    expect(err).toMatch(/\[\d\/4\] fail hwpt\/paging\/c: /);
+    err = '';
+    expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', join(s.dir, 'v'), '--format', 'json', '--verbose'], deps)).toBe(1);
+    expect(err.match(/^\[\d\/4\] /gm)).toHaveLength(4);
+  });
   it('--quiet prints only the summary', async () => {
     const s = suite();
     expect(await runConform(['--adapter', adapter, '--cases', s.cases, '--report', join(s.dir, 'q'), '--format', 'json', '--quiet'], deps)).toBe(1);
     expect(err.trim().split('\n')).toEqual([expect.stringMatching(/^toy 0\.0\.1: 3 pass, 1 fail/), expect.stringMatching(/^reports: /)]);
+  });
+});
+
+describe('conform while waiting', () => {
+  it('says what it waits for when the adapter\'s hello is slow', async () => {
+    const BROKEN = join(import.meta.dirname, '..', '..', 'conformance', 'runner', 'testing', 'broken-adapter.mjs');
+    const s = suite();
+    const spec = `stdio:${JSON.stringify(process.execPath)} ${JSON.stringify(BROKEN)} slow-hello`;
+    expect(await runConform(['--adapter', spec, '--cases', s.cases, '--report', join(s.dir, 'slow'), '--hello-timeout', '1500', '--format', 'json'], deps)).toBe(2);
+    expect(err).toContain(`waiting for ${spec}'s hello (up to 1500 ms)…`);
+    expect(err).toMatch(/broken adapter: hello: no answer to hello within 1500 ms/);
+  });
+});
+
+describe('npm ci', () => {
+  it('every dependency with an install script is decided in package.json allowScripts (no warning on npm ci)', () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { allowScripts?: Record<string, boolean> };
+    const withScripts = Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript).map(([k]) => k.replace(/^.*node_modules\//, ''));
+    expect(withScripts.length).toBeGreaterThan(0);
+    expect(withScripts.filter((name) => !(name in (pkg.allowScripts ?? {})))).toEqual([]);
   });
 });
 

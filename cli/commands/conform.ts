@@ -15,12 +15,13 @@ import { mutantAdapterFactory, withMutant } from '../../conformance/mutants/run-
 import { DEFAULT_CASES_DIR, loadCases } from '../../conformance/runner/case-loader.ts';
 import { loadCatalog } from '../../conformance/runner/catalog-source.ts';
 import { loadExpectations, unmatchedExpectations } from '../../conformance/runner/expectations.ts';
-import { failedIds, foldRerun, previousReport } from '../../conformance/runner/last-failed.ts';
+import { failedIds, foldRerun, keepGoodReport, previousReport } from '../../conformance/runner/last-failed.ts';
 import { defaultReportDir, rerunCommand } from '../../conformance/runner/report-dir.ts';
 import { suggest } from '../../conformance/runner/suggest.ts';
 import { createProgress } from '../../conformance/runner/progress.ts';
 import { loadRenames, oldIdsOf } from '../../conformance/runner/renames.ts';
 import { renderJsonReport } from '../../conformance/runner/render-json.ts';
+import { failNthSummary } from '../../conformance/runner/fail-nth-mode.ts';
 import { runFailed, runSuite } from '../../conformance/runner/run.ts';
 import { parseShard, selectCases } from '../../conformance/runner/select.ts';
 import { parseFormats, writeReport } from '../../conformance/runner/write-report.ts';
@@ -58,10 +59,17 @@ something.
   --deadline <s>          time budget of the whole run in seconds (default 7200; 0: none); the
                           cases left when it passes are not run, and the run counts as stopped
   --bail                  stop after the first failing case
+  --fail-nth              sweep every ioctl step and every kernel-call hook step of every case
+                          as iommufd_fail_nth.c does (n = 1, 2, … until the call succeeds; each
+                          injected failure must give ENOMEM or the step's errno and leave STATE
+                          unchanged); needs test:fail-nth. Prints the points swept
   --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
   --quiet                 print only the final summary and errors
   --verbose               one line per case (the default shows a progress bar on a terminal
                           and nothing per case otherwise)
+  --check-invariants      debug mode of the embedded reference: after every call, check that its
+                          areas, domain tables, pins, accounting and frames agree
+                          (reference/invariants.ts); a broken invariant makes that case an error
   --help                  this text
 
 Every case that does not pass carries in each report the command that re-runs it alone
@@ -116,9 +124,11 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       'restart-budget': { type: 'string' },
       deadline: { type: 'string' },
       bail: { type: 'boolean', default: false },
+      'fail-nth': { type: 'boolean', default: false },
       mutant: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
+      'check-invariants': { type: 'boolean', default: false },
     },
     allowPositionals: true,
   });
@@ -147,6 +157,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     // --last-failed reads the folder's last report before anything runs or is written.
     const previous = opts['last-failed'] ? previousReport(dir) : null;
     if (opts['last-failed'] && !previous) throw new Error(`--last-failed: no report.json in ${dir} (run once without it, or give --report)`);
+    if (previous && previous.report.cases.length === 0) throw new Error(`--last-failed: the last run in ${dir} ran no case${previous.report.abort_reason ? ` (${previous.report.abort_reason})` : ''}; run it whole again`);
     const only = previous ? failedIds(previous.report) : undefined;
     if (previous && only!.size === 0) {
       say(`--last-failed: nothing failed in ${previous.path}; nothing to run, nothing written`);
@@ -168,7 +179,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     });
     if (previous) say(`--last-failed: ${selected.length} case(s) that failed in ${previous.path}`);
     const catalog = await deps.loadCatalog();
-    const adapter = await parseAdapterSpec(opts.adapter!, catalog);
+    const adapter = await parseAdapterSpec(opts.adapter!, catalog, { checkInvariants: opts['check-invariants'] === true });
     // --mutant: the embedded reference with one seeded bug, to see which cases catch it.
     const mutant = opts.mutant === undefined ? null : mutantNamed(opts.mutant, adapter.config.kind);
     const factory = mutant ? inProcessFactory(mutantAdapterFactory(mutant, catalog)) : adapter.factory;
@@ -189,6 +200,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       restartBudget,
       deadlineMs,
       bail: opts.bail!,
+      failNthAll: opts['fail-nth']!,
       repeat,
       retries,
       workers,
@@ -209,6 +221,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
         ...(retries > 0 ? { retries } : {}),
         ...(workers > 1 ? { workers } : {}),
         ...(opts.transcript ? { transcripts: join(dir, 'transcripts') } : {}),
+        ...(opts['fail-nth'] ? { fail_nth_all: true } : {}),
       },
       onSmoke: (s) => {
         clearTimeout(helloNote);
@@ -226,6 +239,8 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     progress.stop();
     if (unmatched.length > 0) report.run.expectations_unmatched = unmatched.map((e) => ({ line: e.line, pattern: e.pattern }));
     if (previous) report = foldRerun(previous.report, report);
+    const kept = keepGoodReport(dir, report);
+    if (kept) say(`this run ran no case: the folder's previous report, which has results, is kept as ${kept}`);
     const written = writeReport(report, dir, formats);
     if (opts.json) {
       mkdirSync(dirname(opts.json), { recursive: true });
@@ -234,6 +249,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     }
     const s = report.summary.by_result;
     const extra = (['flaky', 'invalid'] as const).filter((k) => (s[k] ?? 0) > 0).map((k) => `, ${s[k]} ${k}`).join('');
+    if (opts['fail-nth']) process.stderr.write(`${failNthSummary(report)}\n`);
     process.stderr.write(
       `${report.implementation ? `${report.implementation.name} ${report.implementation.version}` : 'adapter'}: ` +
         `${s.pass} pass, ${s.fail} fail, ${s.error} error, ${s.timeout} timeout, ${s.crash} crash, ${s.unsupported} unsupported, ` +

@@ -106,5 +106,5 @@ async function run(argv: string[]): Promise<number> {
   return EXIT_USAGE;
 }
 
-const report: Command = { name: 'report', summary: 'render, diff and merge conformance reports', usage, run };
+const report: Command = { name: 'report', summary: 'render, diff, merge conformance reports; several side by side', usage, run };
 export default report;

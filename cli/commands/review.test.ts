@@ -8,11 +8,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { commands } from './index.ts';
+import review from './review.ts';
 import { REPO_ROOT } from '../../conformance/runner/case-loader.ts';
 import { resolveCommit } from '../../conformance/runner/spec-snapshot.ts';
 
-const review = commands.find((c) => c.name === 'review')!;
+
 const dir = mkdtempSync(join(tmpdir(), 'ioasid-review-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -28,7 +28,8 @@ async function quiet<T>(f: () => Promise<T>): Promise<{ value: T; stderr: string
   }
 }
 
-const worktrees = () => execFileSync('git', ['-C', REPO_ROOT, 'worktree', 'list', '--porcelain'], { encoding: 'utf8' });
+// The worktree paths only: other worktrees of the same repository may move their HEADs meanwhile.
+const worktrees = () => execFileSync('git', ['-C', REPO_ROOT, 'worktree', 'list', '--porcelain'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith('worktree ')).join('\n');
 
 describe('ioasid review', () => {
   it('names a bad argument, exit 2', async () => {

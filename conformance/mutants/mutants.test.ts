@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProfileUnit } from '../../reference/iommu/profile-unit.ts';
+import { PagingDomain } from '../../reference/iommufd/domain.ts';
 import { AccessObject } from '../../reference/iommufd/access.ts';
 import { Accounting } from '../../reference/iommufd/accounting.ts';
 import { IommufdContext } from '../../reference/iommufd/context.ts';
@@ -31,7 +32,7 @@ const KNOWN_GAPS: Record<string, string> = {
 };
 
 const PATCHED_CLASSES: Array<{ prototype: object; name: string }> = [
-  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory, ProfileUnit,
+  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory, ProfileUnit, PagingDomain,
 ].map((c) => ({ prototype: c.prototype as object, name: c.name }))
   // Format mutants patch the static PageTable.create (format-patch.ts).
   .concat([{ prototype: PageTable as object, name: 'PageTable(static)' }]);

@@ -29,6 +29,7 @@ import { unmapEndOffByOne } from './bugs/unmap-end-off-by-one.ts';
 import { unmapFirstDomainOnly } from './bugs/unmap-first-domain-only.ts';
 import { unmapKeepsPins } from './bugs/unmap-keeps-pins.ts';
 import { unmapKeepsPte } from './bugs/unmap-keeps-pte.ts';
+import { unmapSkipsIotlbFlush } from './bugs/unmap-skips-iotlb-flush.ts';
 import { unmapLastPageLeftMapped } from './bugs/unmap-last-page-left-mapped.ts';
 import { unmapPartialSucceeds } from './bugs/unmap-partial-succeeds.ts';
 import { amdv1WriteBitMoved } from './bugs/amdv1-write-bit-moved.ts';
@@ -42,12 +43,14 @@ import { amdv1NoForceCoherence } from './bugs/amdv1-no-force-coherence.ts';
 import { bindIgnoresVfToken } from './bugs/bind-ignores-vf-token.ts';
 import { mapFileChecksFileSize } from './bugs/map-file-checks-file-size.ts';
 import { tceWindowOffsetIgnored } from './bugs/tce-window-offset-ignored.ts';
+import { amdv1DirtyBitMoved } from './bugs/amdv1-dirty-bit-moved.ts';
 import type { Mutant } from './mutant.ts';
 
 const MUTANTS: readonly Mutant[] = [
   unmapEndOffByOne,
   unmapLastPageLeftMapped,
   unmapKeepsPte,
+  unmapSkipsIotlbFlush,
   unmapFirstDomainOnly,
   unmapPartialSucceeds,
   unmapKeepsPins,
@@ -85,6 +88,7 @@ const MUTANTS: readonly Mutant[] = [
   tceWindowOffsetIgnored,
   bindIgnoresVfToken,
   mapFileChecksFileSize,
+  amdv1DirtyBitMoved,
 ];
 
 export function listMutants(): readonly Mutant[] {

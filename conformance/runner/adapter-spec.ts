@@ -18,11 +18,17 @@ import type { RunConfig } from './types.ts';
 
 export class AdapterSpecError extends Error {}
 
+/** Options of the embedded reference (reference/adapter.ts ReferenceOptions). */
+export interface ReferenceAdapterOptions {
+  /** Check the reference's invariants after every call (reference/invariants.ts). */
+  checkInvariants?: boolean;
+}
+
 export const REFERENCE_MODULE = resolve(REPO_ROOT, 'reference', 'adapter.ts');
 
 /** Loads the embedded reference's factory; a clear error while it is not there yet. */
-export async function referenceAdapterFactory(catalog: UapiCatalog): Promise<() => Adapter> {
-  let mod: { createReferenceAdapter?: (catalog: UapiCatalog) => Adapter };
+export async function referenceAdapterFactory(catalog: UapiCatalog, options: ReferenceAdapterOptions = {}): Promise<() => Adapter> {
+  let mod: { createReferenceAdapter?: (catalog: UapiCatalog, options?: ReferenceAdapterOptions) => Adapter };
   try {
     // A computed specifier: the reference lands separately, and this module must type-check without it.
     const specifier = pathToFileURL(REFERENCE_MODULE).href;
@@ -34,7 +40,7 @@ export async function referenceAdapterFactory(catalog: UapiCatalog): Promise<() 
     throw new AdapterSpecError('reference/adapter.ts does not export createReferenceAdapter()');
   }
   const create = mod.createReferenceAdapter;
-  return () => create(catalog);
+  return () => create(catalog, options);
 }
 
 function isAdapter(x: unknown): x is Adapter {
@@ -55,9 +61,10 @@ export async function moduleAdapterFactory(path: string): Promise<() => Adapter 
   throw new AdapterSpecError(`module:${path}: the default export (or createAdapter) must be a function returning an Adapter, or an Adapter`);
 }
 
-export async function parseAdapterSpec(spec: string, catalog: UapiCatalog): Promise<{ factory: TransportFactory; config: RunConfig['adapter'] }> {
+export async function parseAdapterSpec(spec: string, catalog: UapiCatalog, reference: ReferenceAdapterOptions = {}): Promise<{ factory: TransportFactory; config: RunConfig['adapter'] }> {
+  if (reference.checkInvariants === true && spec !== 'reference') throw new AdapterSpecError(`--check-invariants checks the embedded reference only, not --adapter ${spec}`);
   if (spec === 'reference') {
-    const make = await referenceAdapterFactory(catalog);
+    const make = await referenceAdapterFactory(catalog, reference);
     return { factory: inProcessFactory(make), config: { kind: 'reference', spec } };
   }
   if (spec.startsWith('stdio:')) {

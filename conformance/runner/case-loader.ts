@@ -16,10 +16,11 @@ import { fileURLToPath } from 'node:url';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../../schemas/lib/catalog.ts';
 import { jsonErrorWhere, lintCase } from './case-lint.ts';
+import { REPO_ROOT } from './repo-root.ts';
 import { hooks, knownCapabilities, validateCase, validateTopology } from './schemas.ts';
 import type { GoldenCase, InvalidCase, LoadedCase, Topology } from './types.ts';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { REPO_ROOT };
 export const DEFAULT_CASES_DIR = join(REPO_ROOT, 'conformance', 'cases');
 export const DEFAULT_TOPOLOGIES_DIR = join(REPO_ROOT, 'conformance', 'topologies');
 export const EMPTY_TOPOLOGY: Topology = { bridges: [], devices: [] };

@@ -6,6 +6,8 @@
  * outlive the case. A `fail_nth` step becomes the injection sweep when the adapter offers
  * `test:fail-nth`, each attempt checked for a clean failure and (with STATE) unchanged state;
  * a case whose sweeps never injected a failure fails (it would prove nothing about error paths).
+ * With `failNthAll` (conform --fail-nth) every ioctl step and every kernel-call hook step is
+ * swept as well (fail-nth-mode.ts); those steps may have no injection point at all.
  *
  * Invariants: a case passes only if at least one comparison was made and every step met its
  * expectation; a failure records the step, the expected and the actual value.
@@ -14,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { AdapterError } from '../../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { compileStep, outputField, type CompiledStep } from './compiler.ts';
+import { sweptInFailNthMode } from './fail-nth-mode.ts';
 import { CaseError } from './expression.ts';
 import { matchFields, type MatchContext, type Mismatch } from './matcher.ts';
 import { areaOf, type CaseResultName } from './results.ts';
@@ -33,6 +36,8 @@ export interface CaseEnv {
   caseTimeoutMs: number;
   /** Sees each step as compiled and each call the case makes (ioasid repro). */
   trace?: (event: TraceEvent) => void;
+  /** conform --fail-nth: sweep every ioctl and kernel-call hook step, not only those marked fail_nth. */
+  failNthAll?: boolean;
 }
 
 /** What `ioasid repro` prints: a step as compiled, a call with its purpose, the captures a step made. */
@@ -101,6 +106,9 @@ class CaseExecution {
   failNthSteps = 0;
   /** Sweep attempts in which the injected failure happened (point n reached, the call failed). */
   failNthInjected = 0;
+  /** The same, counting only the steps the case marks fail_nth (the no-injection rule is theirs). */
+  failNthMarkedSteps = 0;
+  failNthMarkedInjected = 0;
   touchedProcess = false;
 
   constructor(
@@ -222,7 +230,7 @@ class CaseExecution {
         const answer = (await this.call('test', params, compiled.op)) as TestAnswer;
         return { answer, judge: (at) => this.judge(step, at, answer.errno, answer.out, false, new Set()) };
       };
-      if (step.fail_nth && this.env.session.capabilities.has('test:fail-nth')) {
+      if (this.swept(step)) {
         await this.sweep(step, index, once);
         return;
       }
@@ -239,11 +247,16 @@ class CaseExecution {
         judge: (at) => this.judge(step, at, answer.errno, actualOf(answer, decoded), true, new Set(Object.keys(decoded)), answer.arg !== undefined),
       };
     };
-    if (step.fail_nth && this.env.session.capabilities.has('test:fail-nth')) {
+    if (this.swept(step)) {
       await this.sweep(step, index, once);
       return;
     }
     (await once(ref)).judge(ref);
+  }
+
+  private swept(step: CaseStep): boolean {
+    if (!this.env.session.capabilities.has('test:fail-nth')) return false;
+    return step.fail_nth === true || (this.env.failNthAll === true && sweptInFailNthMode(this.env.catalog, step));
   }
 
   /** Places inline pointer content, issues the ioctl, reads the content back, unmaps it. */
@@ -290,6 +303,7 @@ class CaseExecution {
   private async sweep(step: CaseStep, index: number, once: (ref: StepRef, beforeCall: () => Promise<void>) => Promise<Attempt>): Promise<void> {
     const withState = this.env.session.capabilities.has('test:state');
     this.failNthSteps++;
+    if (step.fail_nth) this.failNthMarkedSteps++;
     this.touchedProcess = true;
     const before = withState ? await this.hook('STATE', {}, stepRef(step, index)) : null;
     const allowed = new Set(['ENOMEM', ...(step.errno === undefined ? [] : Array.isArray(step.errno) ? step.errno : [step.errno])]);
@@ -307,6 +321,7 @@ class CaseExecution {
       }
       await this.hook('FAIL_NTH', { n: 0 }, ref);
       this.failNthInjected++;
+      if (step.fail_nth) this.failNthMarkedInjected++;
       if (!allowed.has(answer.errno)) {
         throw new StepFailed({ step: ref, expected: { errno: [...allowed].join('|') }, actual: { errno: answer.errno }, message: `${describeStep(ref)}: an injected allocation failure gave ${answer.errno}, expected ${[...allowed].join(' or ')}` });
       }
@@ -468,14 +483,14 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
     }
   }
   report.steps_run = x.stepsRun;
-  if (x.failNthSteps > 0) report.fail_nth = { steps: x.failNthSteps, attempts: x.failNthAttempts };
+  if (x.failNthSteps > 0) report.fail_nth = { steps: x.failNthSteps, attempts: x.failNthAttempts, injected: x.failNthInjected };
   // A sweep proves something only where a failure was injected: a case whose sweeps never
   // reached point 1 anywhere (an adapter that offers test:fail-nth but injects nothing) has
   // checked no error path at all. One step may have no allocation point; a whole case may not.
-  if (outcome === null && x.failNthSteps > 0 && x.failNthInjected === 0) {
+  if (outcome === null && x.failNthMarkedSteps > 0 && x.failNthMarkedInjected === 0) {
     outcome = {
       result: 'fail',
-      message: `fail_nth: ${x.failNthSteps} swept step(s), and no attempt reached an injection point (FAIL_NTH {n: 1} injected nothing): the implementation offers test:fail-nth but no failure was ever injected`,
+      message: `fail_nth: ${x.failNthMarkedSteps} swept step(s), and no attempt reached an injection point (FAIL_NTH {n: 1} injected nothing): the implementation offers test:fail-nth but no failure was ever injected`,
     };
   }
   if (outcome === null && x.comparisons === 0) {

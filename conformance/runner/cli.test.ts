@@ -35,6 +35,15 @@ describe('ioasid list', () => {
       { id: 'ioas/a', title: 'ioas/a holds', clauses: ['TEST-1'], requires: ['ioas', 'test:refs'], topology: null, steps: 1, source: 'iommufd_ioas.x', file: expect.stringMatching(/cases\/ioas\/a\.json$/) },
     ]);
   });
+  it('selects like conform: positional ids, prefixes and globs, --clause', async () => {
+    const dir = writeCases([mkCase('ioas/a', [{ op: 'IOMMU_IOAS_ALLOC' }], { clauses: ['X-1'] }), mkCase('ioas/b', [{ op: 'IOMMU_IOAS_ALLOC' }], { clauses: ['X-2'] }), mkCase('hwpt/c', [{ op: 'IOMMU_IOAS_ALLOC' }], { clauses: ['X-2'] })]);
+    expect(await list.run(['--cases', dir, 'ioas/'])).toBe(0);
+    expect(JSON.parse(out).map((c: { id: string }) => c.id)).toEqual(['ioas/a', 'ioas/b']);
+    out = '';
+    expect(await list.run(['--cases', dir, '--clause', 'X-2', '*/c'])).toBe(0);
+    expect(JSON.parse(out).map((c: { id: string }) => c.id)).toEqual(['hwpt/c']);
+    expect(await list.run(['--cases', join(dir, 'nope')])).toBe(2);
+  });
   it('names invalid case files on stderr and exits 1', async () => {
     const dir = writeCases([{ id: 'ioas/bad', title: 'x', clauses: [], steps: [] }]);
     expect(await list.run(['--cases', dir])).toBe(1);
@@ -108,6 +117,23 @@ describe('ioasid conform usage errors', () => {
       expect(out).toMatch(new RegExp(`^usage: ioasid ${name}`));
     }
     expect(serve.usage).toContain('JSON-RPC 2.0');
+    for (const name of ['repro', 'expectations']) {
+      out = '';
+      expect(await main([name, '--help'])).toBe(0);
+      expect(out).toMatch(new RegExp(`^usage: ioasid ${name}`));
+    }
+  });
+  it('the registry loads every command lazily, and its summaries are the commands\' own', async () => {
+    const { commands } = await import('../../cli/commands/index.ts');
+    for (const entry of commands) {
+      const c = await entry.load();
+      expect([c.name, c.summary]).toEqual([entry.name, entry.summary]);
+    }
+  });
+  it('answers --version with the package version, the commit and the rules version', async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect(await main(['--version'])).toBe(0);
+    expect(out).toMatch(new RegExp(`^ioasid ${pkg.version.replace(/\./g, '\\.')}( \\([0-9a-f]{12}\\))?, protocol 1, interpreting 2\n$`));
   });
 });
 

@@ -2,9 +2,11 @@
  * --last-failed: which cases of a report folder's last run did not pass, and how a re-run of
  * those folds back into that report, so the folder keeps a report of the whole selection (the
  * cases that passed last time keep their result; the re-run ones get their new one) instead of
- * a report of a handful of cases that would hide everything else.
+ * a report of a handful of cases that would hide everything else. Also the one other guard of
+ * a folder's report: a run that ran no case (a broken adapter) does not bury a report that has
+ * results — that one is kept as report.previous.json.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { FAILING_RESULTS } from './results.ts';
 import { summarize } from './summary.ts';
@@ -33,4 +35,17 @@ export function foldRerun(previous: Report, rerun: Report): Report {
   };
   if (!merged.completed) merged.abort_reason = rerun.abort_reason ?? previous.abort_reason;
   return merged;
+}
+
+/**
+ * Before a run that ran no case writes into a folder whose report.json has results, that
+ * report becomes report.previous.json (returned), so a broken adapter cannot erase it.
+ */
+export function keepGoodReport(dir: string, next: Report): string | null {
+  if (next.cases.length > 0) return null;
+  const prev = previousReport(dir);
+  if (!prev || !Array.isArray(prev.report.cases) || prev.report.cases.length === 0) return null;
+  const kept = join(dir, 'report.previous.json');
+  renameSync(prev.path, kept);
+  return kept;
 }

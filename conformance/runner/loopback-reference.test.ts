@@ -30,7 +30,8 @@ async function run(factory: TransportFactory, kind: 'reference' | 'stdio') {
 
 describe('loopback on the whole suite', () => {
   it('gives the same report in process and through ioasid serve', async () => {
-    const direct = await run(inProcessFactory(() => createReferenceAdapter()), 'reference');
+    // In process the reference also checks its invariants after every call (reference/invariants.ts).
+    const direct = await run(inProcessFactory(() => createReferenceAdapter(undefined, { checkInvariants: true })), 'reference');
     const piped = await run(serveFactory('reference'), 'stdio');
     expect(direct.completed).toBe(true);
     expect(direct.cases.length).toBeGreaterThan(600);

@@ -48,12 +48,14 @@ export interface RunOptions {
   /** The whole run's time budget in ms; absent or 0: none. */
   deadlineMs?: number;
   bail: boolean;
-  config: Pick<RunConfig, 'command_line' | 'cases'> & Partial<Pick<RunConfig, 'filter' | 'shard' | 'expectations' | 'requires' | 'skip_features' | 'select' | 'clauses' | 'last_failed' | 'repeat' | 'retries' | 'workers' | 'transcripts'>>;
+  config: Pick<RunConfig, 'command_line' | 'cases'> & Partial<Pick<RunConfig, 'filter' | 'shard' | 'expectations' | 'requires' | 'skip_features' | 'select' | 'clauses' | 'last_failed' | 'repeat' | 'retries' | 'workers' | 'transcripts' | 'fail_nth_all'>>;
   /** --repeat: tries of every case (default 1); --retries: more tries of a case that did not pass. */
   repeat?: number;
   retries?: number;
   /** --workers: adapter instances running cases at the same time (default 1). */
   workers?: number;
+  /** --fail-nth: sweep every ioctl and kernel-call hook step (fail-nth-mode.ts). */
+  failNthAll?: boolean;
   /** --transcript: the report folder below which each case's calls are written. */
   transcriptDir?: string;
   /** The command that re-runs one case, recorded on every case that did not pass. */
@@ -105,7 +107,13 @@ export async function probeMemoryHooks(session: Session, timeoutMs: number): Pro
     wrong = `test MEM_READ gave ${JSON.stringify(read.out?.data)} after MEM_WRITE of a55a at ${JSON.stringify(addr)}`;
   }
   await hook('MUNMAP', { addr, length: LENGTH });
-  const detail = missing.length > 0 ? `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing: ${answers.join('; ')}` : wrong ?? 'MMAP, MEM_WRITE, MEM_READ, MUNMAP answered';
+  // One answer said once when every missing hook gave it (the usual "unknown method test").
+  const same = answers.length > 1 && answers.every((a) => a.replace(/^test \S+ /, '') === answers[0].replace(/^test \S+ /, ''));
+  const detail = missing.length === 0
+    ? wrong ?? 'MMAP, MEM_WRITE, MEM_READ, MUNMAP answered'
+    : same
+      ? `${missing.join(', ')} are missing: each ${answers[0].replace(/^test \S+ /, '')}`
+      : `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} missing: ${answers.join('; ')}`;
   return { missing, wrong, detail };
 }
 
@@ -185,7 +193,7 @@ function isoNow(): string {
 async function tryCase(session: Session, opts: RunOptions, lc: LoadedCase, calls: CallRecord[] | null): Promise<CaseReport> {
   session.onCall = calls ? (c) => calls.push(c) : null;
   try {
-    return await runCase({ session, catalog: opts.catalog, caseTimeoutMs: opts.caseTimeoutMs }, lc);
+    return await runCase({ session, catalog: opts.catalog, caseTimeoutMs: opts.caseTimeoutMs, failNthAll: opts.failNthAll }, lc);
   } catch (err) {
     if (err instanceof RestartBudgetExhausted || !isBroken(err)) throw err;
     // The adapter could not be restarted for this case (its hello failed): the case gets

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './case-loader.ts';
+import { REPO_ROOT } from './repo-root.ts';
 
 /** The version of conformance/INTERPRETING.md: how results are to be read. */
 export const INTERPRETING_VERSION = '2';

@@ -72,7 +72,7 @@ describe('stdio transport failure modes', () => {
     expect(report.smoke.ok).toBe(false);
     expect(report.completed).toBe(false);
     expect(report.cases).toHaveLength(0);
-    expect(report.smoke.message).toMatch(/^broken adapter: the user-memory hooks are mandatory .* MMAP, MEM_WRITE, MEM_READ, MUNMAP are missing: test MMAP answered JSON-RPC error -32601: no test here;/);
+    expect(report.smoke.message).toMatch(/^broken adapter: the user-memory hooks are mandatory .* MMAP, MEM_WRITE, MEM_READ, MUNMAP are missing: each answered JSON-RPC error -32601: no test here — implement/);
     expect(report.smoke.steps?.find((s) => s.what === 'user-memory hooks')).toMatchObject({ ok: false });
   });
 

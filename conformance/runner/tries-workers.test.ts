@@ -6,6 +6,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inProcessFactory } from './in-process.ts';
+import { stdioFactory } from './stdio.ts';
 import { runFailed } from './run.ts';
 import { byId, mkCase, runCases, tempDir } from './testing/fixtures.ts';
 import { createToyAdapter, type ToyOptions } from './testing/toy-adapter.ts';
@@ -53,6 +54,23 @@ describe('--workers', () => {
     expect(made).toBe(3);
     expect(three.cases.map((c) => [c.id, c.result])).toEqual(one.cases.map((c) => [c.id, c.result]));
     expect(three.summary).toEqual(one.summary);
+  });
+});
+
+describe('--workers over stdio', () => {
+  it('runs stdio adapter processes side by side with the results of one', async () => {
+    const BROKEN = join(import.meta.dirname, 'testing', 'broken-adapter.mjs');
+    let started = 0;
+    const plain = stdioFactory(`${JSON.stringify(process.execPath)} ${JSON.stringify(BROKEN)} ok`);
+    const factory = async () => {
+      started++;
+      return plain();
+    };
+    const cases = Array.from({ length: 6 }, (_, i) => mkCase(`s/c${i}`, alloc.steps));
+    const r = await runCases(cases, factory, { workers: 2 }, true);
+    expect(started).toBe(2);
+    expect(r.cases.map((c) => [c.id, c.result])).toEqual(cases.map((c) => [c.id, 'pass']));
+    expect(r.run.restarts).toBe(0);
   });
 });
 

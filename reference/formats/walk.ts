@@ -49,6 +49,11 @@ export function walkTable(
   visit?: WalkVisitor,
   /** Byte offset of the root table inside `rootFrame` (an Arm TTB0 needs only table-size alignment). */
   rootOffsetBytes = 0,
+  /**
+   * Start below the root: the table of `level` at frame `tableFrame` (intermediate for a nested
+   * stage 1), as a paging-structure cache entry gives it; the levels above are not read.
+   */
+  from?: { level: number; tableFrame: number },
 ): WalkResult {
   const u = format.unitLg2;
   const top = levels - 1;
@@ -57,8 +62,8 @@ export function walkTable(
   if (!(rel >= 0 && rel < cover)) return { ok: false, fault: 'out-of-range', level: top };
   // Table addresses stay intermediate until an entry is read: a table larger than 4 KiB (ARM
   // 16K/64K granule) may lie in several stage-2 pages, so each read translates its own frame.
-  let tableBase = rootFrame;
-  for (let level = top; level >= 0; level--) {
+  let tableBase = from === undefined ? rootFrame : from.tableFrame;
+  for (let level = from === undefined ? top : from.level; level >= 0; level--) {
     const itemUnits = 2 ** (format.itemLg2[level] - u);
     const index = Math.floor(rel / itemUnits) % 2 ** format.indexBits[level];
     const offsetBytes = index * 8 + (level === top ? rootOffsetBytes : 0);

@@ -17,6 +17,7 @@
 
 import { ProfileUnit, type ProfileExtras } from './profile-unit.ts';
 import { Vsmmu } from './arm-vsmmu.ts';
+import { domainIdsOf } from '../iotlb/unit-iotlb.ts';
 import { fail, ok, type PagingDomainSpec, type UnitDevice } from './unit.ts';
 import type { UnitFactory } from './unit.ts';
 import { boolKnob, enumKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob } from './knobs.ts';
@@ -391,10 +392,7 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
   const r = encodeSmmuRegisters(k);
   const d = deriveSmmu(r, k.host_va_bits);
   const bytes = smmuHwInfoBytes(r);
-  // VMIDs of S2 domains (allocated at domain finalise in Linux: from 1) and StreamIDs of the
-  // devices behind this unit, in the order first needed.
-  const vmids = new WeakMap<PagingDomainSpec, number>();
-  let nextVmid = 1;
+  // StreamIDs of the devices behind this unit, in the order first needed.
   const streamIds = new Map<string, number>();
   const registers: Record<string, bigint> = {};
   r.idr.forEach((v, i) => (registers[`IDR${i}`] = BigInt(v)));
@@ -425,8 +423,10 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
     viommuInit(unit, _type, parent, core) {
       // arm_vsmmu_init: the S2 parent must belong to this very SMMU.
       if (parent.unit !== unit) return fail('EINVAL', 'S2 parent of another SMMU instance');
-      let vmid = vmids.get(parent);
-      if (vmid === undefined) vmids.set(parent, (vmid = nextVmid++));
+      // arm_vsmmu_init (v6.13 on): vsmmu->vmid = s2_parent->s2_cfg.vmid, the VMID the driver took
+      // when it allocated the S2 domain: here the unit's IOTLB allocator (reference/iotlb/smmuv3.ts).
+      const vmid = domainIdsOf(parent)?.vmid;
+      if (vmid === undefined) throw new Error('vSMMU: the S2 parent has no VMID (a unit outside a topology has no IOTLB to allocate one)');
       const streamId = (dev: UnitDevice): number => {
         let sid = streamIds.get(dev.name);
         if (sid === undefined) streamIds.set(dev.name, (sid = streamIds.size));

@@ -17,7 +17,7 @@
  */
 
 import { ProfileUnit } from './profile-unit.ts';
-import type { NestedDomain } from './unit.ts';
+import { copyUserData, type NestedDomain } from './unit.ts';
 import { vtdStage1 } from './vtd-stage1.ts';
 import type { UnitFactory } from './unit.ts';
 import { boolKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob, type KnobSpec } from './knobs.ts';
@@ -418,8 +418,10 @@ export interface InvalidateEntries {
 /**
  * intel_nested_cache_invalidate_user: struct iommu_hwpt_vtd_s1_invalidate {addr, npages, flags,
  * __reserved} entries in order; `handled` is what the kernel writes back to entry_num.
- * iommu_copy_struct_from_user_array: entry_len below the struct → EINVAL, a longer entry must
- * have a zero tail (else E2BIG), a faulting read → EFAULT. Unknown flags or a non-zero
+ * iommu_copy_struct_from_user_array goes through __iommu_copy_struct_from_user: entry_len below
+ * or above the 24-byte struct → EINVAL (a longer entry is refused whatever its tail, unlike
+ * copy_struct_from_user; the selftest's "structure size sanity" step, sizeof + 1 → EINVAL),
+ * a faulting read → EFAULT. Unknown flags or a non-zero
  * __reserved → EOPNOTSUPP (every kernel since the op was merged in 6.8 checks both, nested.c);
  * an unaligned addr, or npages = U64_MAX with addr ≠ 0 → EINVAL.
  */
@@ -427,10 +429,14 @@ export function vtdInvalidateUser(array: InvalidateEntries): { handled: number; 
   if (array.dataType !== IOMMU_HWPT_INVALIDATE_DATA_VTD_S1) return { handled: 0, errno: 'EINVAL' };
   let handled = 0;
   for (let i = 0; i < array.entryNum; i++) {
-    if (array.entryLenBytes < VTD_S1_INVALIDATE_SIZE_BYTES) return { handled, errno: 'EINVAL' };
-    const raw = array.readEntry(i);
-    if (raw === null) return { handled, errno: 'EFAULT' };
-    for (let b = VTD_S1_INVALIDATE_SIZE_BYTES; b < raw.length; b++) if (raw[b] !== 0) return { handled, errno: 'E2BIG' };
+    const entry = copyUserData(
+      { type: array.dataType, lengthBytes: array.entryLenBytes, bytes: array.readEntry(i) },
+      IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+      VTD_S1_INVALIDATE_SIZE_BYTES,
+      VTD_S1_INVALIDATE_SIZE_BYTES,
+    );
+    if (!entry.ok) return { handled, errno: entry.errno as Errno };
+    const raw = entry.value;
     const addr = readU64Le(raw, 0);
     const npages = readU64Le(raw, 8);
     const flags = readU32Le(raw, 16);

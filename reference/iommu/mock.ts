@@ -6,7 +6,7 @@
  * with test_reg 0xdeadbeef, nested data IOMMU_HWPT_DATA_SELFTEST {iotlb, pagetable_type} with
  * four IOTLB slots cleared by IOMMU_HWPT_INVALIDATE_DATA_SELFTEST entries {flags, iotlb_id}.
  * Device flags: `no_dirty` (MOCK_FLAGS_DEVICE_NO_DIRTY), `pasid` (MOCK_FLAGS_DEVICE_PASID,
- * pasid-num-bits 20). No reserved regions (the merged mock has no get_resv_regions).
+ * pasid-num-bits 20). The selftest vIOMMU (IOMMU_VIOMMU_TYPE_SELFTEST) is mock-viommu.ts. No reserved regions (the merged mock has no get_resv_regions).
  *
  * Knob `huge_iova` (default false) gives automatic domains MOCK_HUGE_PAGE_SIZE as well, like the
  * older kernels' MOCK_FLAGS_DEVICE_HUGE_IOVA device flag.
@@ -38,7 +38,11 @@ import type {
   Result,
   UnitDevice,
   UserData,
+  ViommuCore,
+  ViommuDriver,
 } from './unit.ts';
+import type { MockDevState, MockViommuDriver } from './mock-viommu.ts';
+import { initMockViommu, IOMMU_TEST_DEV_CACHE_DEFAULT, IOMMU_VIOMMU_TYPE_SELFTEST, MOCK_DEV_CACHE_NUM } from './mock-viommu.ts';
 
 export const MOCK_IO_PAGE_SIZE = 2048;
 export const MOCK_HUGE_PAGE_SIZE = 512 * MOCK_IO_PAGE_SIZE;
@@ -78,6 +82,8 @@ class MockNested implements NestedDomain {
     readonly unit: IommuUnit,
     iotlb: number,
     readonly pasid: boolean,
+    /** Allocated on this selftest vIOMMU (mock_nested->mock_viommu), else null. */
+    readonly viommu: MockViommuDriver | null = null,
   ) {
     this.iotlb = new Array<number>(MOCK_NESTED_DOMAIN_IOTLB_NUM).fill(iotlb);
     this.fields = { iotlb };
@@ -113,11 +119,17 @@ class MockNested implements NestedDomain {
 
 export class MockUnit implements IommuUnit {
   readonly model = 'mock';
+  /** mock_ops.user_pasid_table. */
+  readonly userPasidTable = true;
+  /** The mock device reports page faults (iommu_report_device_fault) as the selftest does. */
+  readonly pageRequests = true;
   readonly formats = ['mock'] as const;
   readonly knobs: Readonly<Record<string, unknown>>;
   private readonly hugeIova: boolean;
   /** mock_dev->pasid_1024_fake_error, per device. */
   private readonly pasid1024Armed = new Set<string>();
+  /** struct mock_dev state by device name: cache slots and the vIOMMU it is attached through. */
+  private readonly devs = new Map<string, MockDevState>();
 
   constructor(knobs: Record<string, unknown>) {
     for (const key of Object.keys(knobs)) {
@@ -172,8 +184,9 @@ export class MockUnit implements IommuUnit {
     else if (this.hugeIova) pgsizeBitmap |= BigInt(MOCK_HUGE_PAGE_SIZE);
     return ok({
       unit: this,
-      // generic_pt AMDv1 with a 2 KiB page: 3 levels (2^38) as the selftest driver starts; the
-      // huge type spans its whole 56-bit aperture (5 levels) since our walker does not grow the top.
+      // generic_pt AMDv1 with a 2 KiB page, PT_FEAT_DYNAMIC_TOP forced by the mock format
+      // (iommu_mock.c) and starting_level 2: 3 levels (2^38) to start; the huge type's 56-bit
+      // aperture lets the table grow to 5 levels on demand.
       table: { format: 'mock', levels: huge ? 5 : 3 },
       pgsizeBitmap,
       // Only the default table type gets the narrowed test aperture; the huge one keeps the
@@ -188,17 +201,57 @@ export class MockUnit implements IommuUnit {
 
   /** mock_domain_alloc_nested (parent checks of the core are the core's). */
   allocNested(_dev: UnitDevice, parent: PagingDomainSpec, flags: number, data: UserData): Result<NestedDomain> {
-    if (flags & ~IOMMU_HWPT_ALLOC_PASID) return fail('EOPNOTSUPP', 'mock nested flags');
     if (parent.unit.model !== this.model) return fail('EINVAL', 'parent is not a mock domain');
+    return this.nested(flags, data, null);
+  }
+
+  /** __mock_domain_alloc_nested: shared by NEST_PARENT HWPTs and the selftest vIOMMU. */
+  private nested(flags: number, data: UserData, viommu: MockViommuDriver | null): Result<NestedDomain> {
+    if (flags & ~IOMMU_HWPT_ALLOC_PASID) return fail('EOPNOTSUPP', 'mock nested flags');
     if (data.type !== IOMMU_HWPT_DATA_SELFTEST) return fail('EOPNOTSUPP', 'mock nested data type');
     const cfg = copyUserData(data, IOMMU_HWPT_DATA_SELFTEST, HWPT_SELFTEST_SIZE, HWPT_SELFTEST_MIN);
     if (!cfg.ok) return cfg;
-    return ok(new MockNested(this, u32le(cfg.value, 0), (flags & IOMMU_HWPT_ALLOC_PASID) !== 0));
+    return ok(new MockNested(this, u32le(cfg.value, 0), (flags & IOMMU_HWPT_ALLOC_PASID) !== 0, viommu));
   }
 
-  /** mock_domain_nop_attach: a dirty-tracking domain refuses a no_dirty device. */
+  /** struct mock_dev of `dev`. */
+  devState(dev: UnitDevice): MockDevState {
+    let st = this.devs.get(dev.name);
+    if (st === undefined) {
+      st = { cache: new Array<number>(MOCK_DEV_CACHE_NUM).fill(IOMMU_TEST_DEV_CACHE_DEFAULT), viommu: null, vdevId: 0n };
+      this.devs.set(dev.name, st);
+    }
+    return st;
+  }
+
+  viommuSupported(_dev: UnitDevice, type: number): boolean {
+    return type === IOMMU_VIOMMU_TYPE_SELFTEST;
+  }
+
+  /** mock_viommu_init. */
+  viommuInit(_dev: UnitDevice, _type: number, _parent: PagingDomainSpec, data: UserData | null, core: ViommuCore): Result<ViommuDriver> {
+    return initMockViommu(this, data, core, (d) => this.devState(d), (f, d, v) => this.nested(f, d, v));
+  }
+
+  /**
+   * mock_domain_nop_attach: a dirty-tracking domain refuses a no_dirty device; a nested domain
+   * of a vIOMMU needs the device's vDEVICE there (ENOENT), and the device remembers that
+   * vIOMMU and its virt_id until it attaches elsewhere.
+   */
   checkAttach(dev: UnitDevice, domain: DomainSpec): Errno | null {
     if (isPagingSpec(domain) && domain.dirtyOps && dev.noDirty) return 'EINVAL';
+    const viommu = !isPagingSpec(domain) && domain instanceof MockNested ? domain.viommu : null;
+    let vdevId = 0n;
+    if (viommu !== null) {
+      const id = viommu.core.virtIdOf(dev);
+      if (id === null) return 'ENOENT';
+      vdevId = id;
+    }
+    const st = this.devState(dev);
+    if (st.viommu !== viommu) {
+      st.viommu = viommu;
+      st.vdevId = vdevId;
+    }
     return null;
   }
 

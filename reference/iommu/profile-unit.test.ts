@@ -5,6 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { createUnit } from './registry.ts';
 import { ProfileUnit } from './profile-unit.ts';
+import { createUnitIotlb, domainCreated, domainIdsOf, IotlbWorld } from '../iotlb/unit-iotlb.ts';
+import type { PagingDomain } from '../iommufd/domain.ts';
 import { IOMMU_HWPT_ALLOC_DIRTY_TRACKING, IOMMU_HWPT_ALLOC_NEST_PARENT, IOMMU_HWPT_ALLOC_PASID, type PagingDomainSpec, type UnitDevice } from './unit.ts';
 
 const dev: UnitDevice = { name: 'dev0', noDirty: false, pasid: true };
@@ -118,15 +120,22 @@ describe('hardware models through IommuUnit', () => {
   it('SMMUv3 vIOMMU: init on its own NEST_PARENT only; nested domains attach by the vSTE rules', () => {
     const u = createUnit({ model: 'arm-smmuv3' }) as ProfileUnit;
     const other = createUnit({ model: 'arm-smmuv3' }) as ProfileUnit;
+    const world = new IotlbWorld();
+    createUnitIotlb(u, undefined, world);
     const parent = u.allocPaging(dev, IOMMU_HWPT_ALLOC_NEST_PARENT, null);
     if (!parent.ok) throw new Error('alloc');
+    // The driver's S2 allocation takes the VMID (arm_smmu_domain_finalise); the vSMMU uses that one.
+    expect(() => u.viommuInit!(dev, 1, parent.value, null, { deviceOf: () => null, virtIdOf: () => null, reportEvent: () => null })).toThrow(/VMID/);
+    domainCreated({ spec: parent.value } as unknown as PagingDomain);
+    const vmid = domainIdsOf(parent.value)!.vmid;
     let vdev: bigint | null = null;
-    const core = { deviceOf: () => null, virtIdOf: () => vdev };
+    const core = { deviceOf: () => null, virtIdOf: () => vdev, reportEvent: () => null };
     expect(u.viommuSupported!(dev, 1)).toBe(true);
     expect(createUnit({ model: 'intel-vtd' }).viommuSupported).toBeUndefined();
     expect(other.viommuInit!(dev, 1, parent.value, null, core)).toMatchObject({ ok: false, errno: 'EINVAL' });
     const v = u.viommuInit!(dev, 1, parent.value, null, core);
     if (!v.ok) throw new Error('viommu');
+    expect(v.value.dumpState?.()).toMatchObject({ vmid });
     const ste = new Uint8Array(16);
     new DataView(ste.buffer).setBigUint64(0, 0x100bn, true);
     const n = v.value.allocNested!(0, { type: 2, lengthBytes: 16, bytes: ste });

@@ -313,6 +313,16 @@ export interface IommuUnit {
    * vIOMMU's vDEVICEs (iommufd_viommu_find_dev / iommufd_viommu_get_vdev_id).
    */
   viommuInit?(dev: UnitDevice, type: number, parent: PagingDomainSpec, data: UserData | null, core: ViommuCore): Result<ViommuDriver>;
+  /**
+   * ops->user_pasid_table: a page request with a PASID the device has no attachment for goes
+   * to the RID's nested domain (the guest owns the PASID table).
+   */
+  readonly userPasidTable?: boolean;
+  /**
+   * The model delivers a device's I/O page faults to software (PCIe PRI or a stall) when the
+   * domain has a fault handler: a DMA that may wait raises a page request instead of failing.
+   */
+  readonly pageRequests?: boolean;
   /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
   invalidationSink?: InvalidationSink | null;
 }
@@ -337,6 +347,11 @@ export interface ViommuCore {
   deviceOf(virtId: bigint): UnitDevice | null;
   /** iommufd_viommu_get_vdev_id: the virt_id of the device's vDEVICE here, or null (ENOENT). */
   virtIdOf(dev: UnitDevice): bigint | null;
+  /**
+   * iommufd_viommu_report_event: queue an event of `type` (enum iommu_veventq_type) with its
+   * payload; null when queued (or counted lost), EOPNOTSUPP when the vIOMMU has no such queue.
+   */
+  reportEvent(type: number, data: Uint8Array): Errno | null;
 }
 
 /**
@@ -355,6 +370,23 @@ export interface ViommuDriver {
   invalidate?(array: InvalidateArray): InvalidateResult;
   /** Driver state for STATE dumps (SMMUv3: the VMID). */
   dumpState?(): Record<string, unknown>;
+  /** get_hw_queue_size(type) != 0. Absent → IOMMU_HW_QUEUE_ALLOC is EOPNOTSUPP. */
+  hwQueueSupported?(type: number): boolean;
+  /**
+   * hw_queue_init_phys for the queue at `index` (its memory already pinned and contiguous):
+   * the queue this one must depend on (iommufd_hw_queue_depend), null for none, or an errno.
+   */
+  hwQueueInit?(index: number, queue: object): Result<object | null>;
+  /** The HW queue at `index` is destroyed. */
+  hwQueueDestroy?(index: number): void;
+  /**
+   * A region the driver offers for mmap on the iommufd fd (iommufd_viommu_alloc_mmap): its
+   * length, the content its pages hold, and the user data to write back once the core has
+   * given it an offset.
+   */
+  readonly mmapRegion?: { lengthBytes: number; initial: Uint8Array; withOffset(offsetBytes: bigint): Uint8Array };
+  /** What viommu_init wrote back into the user's driver data (the selftest's out_data …), if anything. */
+  readonly userDataOut?: Uint8Array;
 }
 
 /** Builds a unit from its topology knobs (everything in the `iommu` object except `model`). */

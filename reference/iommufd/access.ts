@@ -59,40 +59,45 @@ export class AccessObject extends IommufdObject implements AccessLink {
     return this.ioas.iopt;
   }
 
-  /** The contiguous areas behind [iova, last] with the checks pin and rw share. */
-  private span(iova: bigint, length: bigint, write: boolean): { areas: Area[]; last: bigint } {
+  /**
+   * The walk pin and rw share (iommufd_access_pin_pages, iommufd_access_rw): the areas back to
+   * back from `iova` up to the first gap. Linux checks and acts on each area in turn (EINVAL
+   * while it is being unmapped, EPERM for its protection, then the pin or the copy, which can
+   * fail on its own) and only after the walk fails with ENOENT when it stopped short.
+   */
+  private walk(iova: bigint, length: bigint): { areas: Area[]; complete: boolean; last: bigint } {
     check(length !== 0n, 'EINVAL', 'length 0');
     const last = iova + length - 1n;
     check(last <= ULONG_MAX, 'EOVERFLOW', 'iova + length overflows');
-    const areas = this.iopt().contigAreas(iova, last);
-    // Linux walks the areas and checks each before it learns the walk is incomplete.
-    for (const a of areas ?? this.iopt().areasIn(iova, last)) {
-      check(!a.preventAccess, 'EINVAL', 'area is being unmapped');
-      check(write ? a.prot.write : a.prot.read, 'EPERM', 'area protection');
-    }
-    check(areas !== null, 'ENOENT', 'range not fully mapped');
-    return { areas, last };
+    return { ...this.iopt().contigPrefix(iova, last), last };
+  }
+
+  private static checkArea(a: Area, write: boolean): void {
+    check(!a.preventAccess, 'EINVAL', 'area is being unmapped');
+    check(write ? a.prot.write : a.prot.read, 'EPERM', 'area protection');
   }
 
   /** iommufd_access_pin_pages; returns the pin item id (ACCESS_PAGES out_access_pages_id). */
   pin(iova: bigint, length: bigint, write: boolean): number {
     check(this.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
-    const { areas, last } = this.span(iova, length, write);
-    const pieces: PinPiece[] = areas.map((a, i) => {
-      const from = i === 0 ? iova : a.start;
-      const to = last < a.last ? last : a.last;
-      const first = IoPagetable.pagesPosition(a, from);
-      const lastAt = IoPagetable.pagesPosition(a, to);
-      if (i > 0) check(first.pageOffsetBytes === 0, 'EINVAL', 'areas do not join at a page boundary');
-      if (i < areas.length - 1) check(lastAt.pageOffsetBytes === PAGE_BYTES - 1, 'EINVAL', 'areas do not join at a page boundary');
-      return { area: a, firstPage: first.pageIndex, pageCount: lastAt.pageIndex - first.pageIndex + 1 };
-    });
+    const { areas, complete, last } = this.walk(iova, length);
+    const pieces: PinPiece[] = [];
     const done: PinPiece[] = [];
     try {
-      for (const p of pieces) {
+      for (const [i, a] of areas.entries()) {
+        AccessObject.checkArea(a, write);
+        const from = i === 0 ? iova : a.start;
+        const to = last < a.last ? last : a.last;
+        const first = IoPagetable.pagesPosition(a, from);
+        const lastAt = IoPagetable.pagesPosition(a, to);
+        if (i > 0) check(first.pageOffsetBytes === 0, 'EINVAL', 'areas do not join at a page boundary');
+        if (i < areas.length - 1) check(lastAt.pageOffsetBytes === PAGE_BYTES - 1, 'EINVAL', 'areas do not join at a page boundary');
+        const p: PinPiece = { area: a, firstPage: first.pageIndex, pageCount: lastAt.pageIndex - first.pageIndex + 1 };
         p.area.pages.pin(p.firstPage, p.pageCount);
         done.push(p);
+        pieces.push(p);
       }
+      check(complete, 'ENOENT', 'range not fully mapped');
     } catch (e) {
       for (const p of done) p.area.pages.unpin(p.firstPage, p.pageCount);
       throw e;
@@ -143,10 +148,13 @@ export class AccessObject extends IommufdObject implements AccessLink {
    * multi-page one when that mm is gone (mmget_not_zero fails).
    */
   rw(iova: bigint, length: bigint, data: Uint8Array | null, write: boolean, slowPath = false, caller: ProcessMemory = this.memory): Uint8Array {
-    const { areas, last } = this.span(iova, length, write);
+    const { areas, complete, last } = this.walk(iova, length);
     const out = new Uint8Array(write ? 0 : Number(length));
     let done = 0;
+    // Each area is copied as it is visited: a write into the areas before a gap stays written
+    // when the walk then fails with ENOENT, as in Linux.
     for (const [i, a] of areas.entries()) {
+      AccessObject.checkArea(a, write);
       const from = i === 0 ? iova : a.start;
       const to = last < a.last ? last : a.last;
       const bytes = Number(to - from + 1n);
@@ -159,6 +167,7 @@ export class AccessObject extends IommufdObject implements AccessLink {
       if (got !== null) out.set(got, done);
       done += bytes;
     }
+    check(complete, 'ENOENT', 'range not fully mapped');
     return out;
   }
 

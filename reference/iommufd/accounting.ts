@@ -28,6 +28,12 @@ export class Accounting {
   mmLockedPages = 0;
   /** mm->pinned_vm (VmPin) */
   mmPinnedPages = 0;
+  /**
+   * Pages charged to this mm (MM mode: locked_vm and pinned_vm) that no store will ever uncharge:
+   * what an IOAS_CHANGE_PROCESS that failed to uncharge a dead owner left behind (ACCT-PROC-5).
+   * Not a kernel counter: it lets the invariant checker account for Linux's own drift.
+   */
+  unbackedPages = 0;
   /** This process's RLIMIT_MEMLOCK; inherited by a forked child. */
   memlockLimitPages = DEFAULT_MEMLOCK_PAGES;
 

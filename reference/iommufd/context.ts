@@ -22,6 +22,10 @@ import type { DeviceObject, HwptObject, IommufdObject } from './objects.ts';
 import { IoasObject, ObjectTable } from './objects.ts';
 import { IoptPages } from './pages.ts';
 import { destroyVdevice, destroyViommu, type VdeviceObject, type ViommuObject } from './viommu.ts';
+import type { FaultObject } from './fault.ts';
+import { MmapSpace } from './mmap-region.ts';
+import { destroyHwQueue, type HwQueueObject } from './hw-queue.ts';
+import { destroyVeventq, type VeventqObject } from './veventq.ts';
 
 export const IOMMU_IOAS_MAP_FIXED_IOVA = 1 << 0;
 export const IOMMU_IOAS_MAP_WRITEABLE = 1 << 1;
@@ -48,6 +52,19 @@ export class IommufdContext {
   vfioIoas: IoasObject | null = null;
   /** VFIO type1 compat state: which SET_IOMMU type was chosen. */
   vfioType: number | null = null;
+  /** Regions drivers offer for mmap(2) on this fd. */
+  readonly mmapSpace: MmapSpace;
+  /** Open fault / vEVENTQ fds of this context (each holds one `users` reference on its object). */
+  readonly eventFds = new Map<number, FaultObject | VeventqObject>();
+  /**
+   * get_unused_fd_flags: the lowest free fd of the process. The adapter installs its own (fds
+   * are shared with other contexts and files); alone, a context counts above its own fd.
+   */
+  allocFd: () => number = () => {
+    let fd = this.fd + 1;
+    while (this.eventFds.has(fd)) fd++;
+    return fd;
+  };
 
   constructor(
     readonly fd: number,
@@ -57,6 +74,7 @@ export class IommufdContext {
     openedAsVfio = false,
   ) {
     this.accountMode = openedAsVfio ? 'mm' : 'user';
+    this.mmapSpace = new MmapSpace((o) => machine.memory.dropObjectPages(o, 0, o.sizePages));
   }
 
   // ---- user memory ----
@@ -72,6 +90,20 @@ export class IommufdContext {
     if (data.length === 0) return true;
     if (addr + BigInt(data.length) > BigInt(USER_VA_END)) return false;
     return this.machine.memory.write(Number(addr), data);
+  }
+
+  /** Whether every byte of [addr, addr + length) is mapped user memory. */
+  userMapped(addr: bigint, lengthBytes: number): boolean {
+    if (lengthBytes === 0) return true;
+    if (addr + BigInt(lengthBytes) > BigInt(USER_VA_END)) return false;
+    return this.machine.memory.mapped(Number(addr), lengthBytes);
+  }
+
+  /** clear_user: zeros [addr, addr + length) without a buffer of that size; false (EFAULT) if unmapped. */
+  clearUser(addr: bigint, lengthBytes: number): boolean {
+    if (lengthBytes === 0) return true;
+    if (addr + BigInt(lengthBytes) > BigInt(USER_VA_END)) return false;
+    return this.machine.memory.clear(Number(addr), lengthBytes);
   }
 
   devices(): DeviceObject[] {
@@ -107,13 +139,36 @@ export class IommufdContext {
       case 'VDEVICE':
         destroyVdevice(this, obj as VdeviceObject, false);
         break;
+      case 'FAULT':
+        (obj as FaultObject).destroy();
+        this.table.remove(obj);
+        break;
+      case 'VEVENTQ':
+        destroyVeventq(this, obj as VeventqObject);
+        break;
+      case 'HW_QUEUE':
+        destroyHwQueue(this, obj as HwQueueObject);
+        break;
       default:
         throw new Error(`destroyObject: ${obj.kind} with no users`);
     }
   }
 
-  /** close(2): accesses and devices first (their drivers let go), then leaves first. */
+  /** close(2) of a fault or vEVENTQ fd: it lets go of its object. */
+  closeEventFd(fd: number): void {
+    const obj = this.eventFds.get(fd);
+    if (obj === undefined) throw new Error(`fd ${fd} is not an event fd of this context`);
+    this.eventFds.delete(fd);
+    obj.users--;
+  }
+
+  /**
+   * close(2): accesses and devices first (their drivers let go), then leaves first. The
+   * context's event fds are closed with it (in Linux they keep the context alive until they
+   * are closed; the runner closes every fd at the end of a case).
+   */
   close(): void {
+    for (const fd of [...this.eventFds.keys()]) this.closeEventFd(fd);
     for (const o of this.table.all()) {
       if (o.kind === 'ACCESS') this.destroyAccess(o as AccessObject);
     }
@@ -370,6 +425,8 @@ export class IommufdContext {
     for (const p of moving) {
       if (p.accountMode === 'mm' && !p.memory.live) {
         deadOwner = true;
+        // The caller was charged for these pages, and the store will never uncharge them.
+        caller.accounting.unbackedPages += p.npinned - p.unchargedPinned;
         p.unchargedPinned = p.npinned;
       } else {
         p.accounting.uncharge(p.accountMode, p.npinned);

@@ -4,7 +4,9 @@
  * detaching, and the iommu_group rule that every device of a group uses the same HWPT.
  *
  * Order of work in an attach follows Linux: compatibility (PASID rules) → group rule → the
- * device's reserved regions in the HWPT's IOAS (EADDRINUSE) → the driver's attach verdict. An
+ * device's reserved regions in the HWPT's IOAS (EADDRINUSE; RID attaches only: since PASID
+ * attach exists, v6.13, iommufd_hw_pagetable_attach enforces them only for IOMMU_NO_PASID, and
+ * a RID detach or a RID replace to another IOAS removes them) → the driver's attach verdict. An
  * automatic domain is first searched among the IOAS's auto HWPTs (EINVAL from an attempt means
  * "incompatible, try the next"), else allocated, added to the IOAS, attached, and only then
  * given its ID. Every failing step undoes the steps before it.
@@ -100,21 +102,30 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
   // A RID replace moves the whole iommu_group (igroup): peers on the old HWPT follow.
   const movers = pasid === IOMMU_NO_PASID && replace ? [dev, ...groupPeers(ctx, dev).filter((p) => p.hwpt === old)] : [dev];
   const samePaging = old !== null && pagingOf(old).ioas === pagingOf(hwpt).ioas;
+  // attach_resv / the replace's reserved-IOVA move: the RID only.
+  const moveReserved = pasid === IOMMU_NO_PASID && !samePaging;
   const undos: Array<() => void> = [];
+  // iommufd_hw_pagetable_attach allocates the group's attach entry for the PASID (and its slot
+  // in the device array) before the reserved regions, and iommufd_hwpt_attach_device (or the
+  // replace) the attach handle after them: allocation points, before anything is committed.
+  if (!replace) ctx.machine.failNth.point('pasid attach entry');
   try {
-    if (!samePaging) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt));
+    if (moveReserved) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt));
+    ctx.machine.failNth.point('attach handle');
     driverAttach(dev, hwpt, pasid);
   } catch (e) {
     for (const u of undos) u();
     throw e;
   }
   for (const m of movers) {
-    if (old !== null && !samePaging) pagingOf(old).ioas.iopt.removeReserved(m);
+    if (old !== null && moveReserved) pagingOf(old).ioas.iopt.removeReserved(m);
     hwpt.users++;
     if (pasid !== IOMMU_NO_PASID) dev.pasids.set(pasid, hwpt);
     else m.hwpt = hwpt;
     // The caller drops the device's own reference on `old`; the peers' go here.
     if (m !== dev && old !== null) old.users--;
+    // iommufd_hwpt_replace_device: faults pending through the old HWPT's handle are answered INVALID.
+    if (old !== null && old !== hwpt && old.fault !== null) old.fault.autoRespond(old, m, pasid);
     // The driver's context / PASID entry now names the new domain; the old tag is flushed.
     deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : { nested: hwpt.nested, parent: hwpt.parent.domain });
   }
@@ -182,14 +193,10 @@ export function detachDevice(ctx: IommufdContext, dev: DeviceObject, pasid: numb
   if (pasid === IOMMU_NO_PASID) dev.hwpt = null;
   else dev.pasids.delete(pasid);
   deviceAttached(dev.dev, pasid, null);
-  if (!hasOtherUse(dev, hwpt)) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
+  // iommufd_hwpt_detach_device: the handle's pending faults are answered INVALID.
+  hwpt.fault?.autoRespond(hwpt, dev, pasid);
+  if (pasid === IOMMU_NO_PASID) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
   putHwpt(ctx, hwpt);
-}
-
-function hasOtherUse(dev: DeviceObject, hwpt: HwptObject): boolean {
-  const ioas = pagingOf(hwpt).ioas;
-  const uses = [dev.hwpt, ...dev.pasids.values()].filter((h) => h !== null && pagingOf(h).ioas === ioas);
-  return uses.length > 0;
 }
 
 /**

@@ -23,6 +23,9 @@ import type { CompatOut } from './vfio-compat.ts';
 import { checkExtension, getInfo, mapDma, setIommu, unmapDma, VFIO_API_VERSION } from './vfio-compat.ts';
 import type { DeviceObject } from './objects.ts';
 import { vdeviceAlloc, viommuAlloc } from './viommu.ts';
+import { faultAlloc } from './fault.ts';
+import { veventqAlloc } from './veventq.ts';
+import { hwQueueAlloc } from './hw-queue.ts';
 
 type Handler = (ctx: IommufdContext, a: Args, raw: JsonObject, trailing: Uint8Array) => Out | CompatOut;
 
@@ -57,6 +60,9 @@ const HANDLERS: Record<string, Handler> = {
   IOMMU_IOAS_CHANGE_PROCESS: (c, a) => c.changeProcess(a),
   IOMMU_VIOMMU_ALLOC: (c, a) => viommuAlloc(c, a),
   IOMMU_VDEVICE_ALLOC: (c, a) => vdeviceAlloc(c, a),
+  IOMMU_FAULT_QUEUE_ALLOC: (c, a) => faultAlloc(c, a),
+  IOMMU_VEVENTQ_ALLOC: (c, a) => veventqAlloc(c, a),
+  IOMMU_HW_QUEUE_ALLOC: (c, a) => hwQueueAlloc(c, a),
   VFIO_DEVICE_BIND_IOMMUFD: (c, a, raw, trailing) => {
     // vfio_df_ioctl_bind_iommufd (v6.17+, fixed ksize in v6.18): argsz < 16 → EINVAL;
     // copy_struct_from_user of the 24-byte struct (non-zero bytes past it → E2BIG, fields past

@@ -24,9 +24,24 @@ export class FailNth {
     this.reached = false;
   }
 
+  private quietDepth = 0;
+
+  /**
+   * Runs `fn` with no allocation point counted: for work whose allocations a caller has
+   * already reached up front, so that a later step cannot fail after an earlier one committed.
+   */
+  quiet<T>(fn: () => T): T {
+    this.quietDepth++;
+    try {
+      return fn();
+    } finally {
+      this.quietDepth--;
+    }
+  }
+
   /** An allocation point. */
   point(what: string): void {
-    if (this.n <= 0) return;
+    if (this.n <= 0 || this.quietDepth > 0) return;
     this.count++;
     if (this.count === this.n) {
       this.reached = true;

@@ -15,6 +15,7 @@ import type { IommufdContext } from './context.ts';
 import { nestedInvalidated } from '../iotlb/unit-iotlb.ts';
 import { createPageTable, PagingDomain } from './domain.ts';
 import { check, fail, UapiError } from './errors.ts';
+import type { FaultObject } from './fault.ts';
 import type { DeviceObject, HwptObject, IoasObject } from './objects.ts';
 import { HwptNestedObject, HwptPagingObject } from './objects.ts';
 import { allocNestedOnViommu, type ViommuObject } from './viommu.ts';
@@ -54,6 +55,10 @@ export function createHwptPaging(ctx: IommufdContext, ioas: IoasObject, dev: Dev
 
 /** Tears a HWPT down (its users must be 0) and removes it from the table if it is there. */
 export function destroyHwpt(ctx: IommufdContext, hwpt: HwptObject): void {
+  if (hwpt.fault !== null) {
+    hwpt.fault.users--;
+    hwpt.fault = null;
+  }
   if (hwpt.kind === 'HWPT_PAGING') {
     hwpt.ioas.iopt.removeDomain(hwpt.domain);
     hwpt.domain.destroy();
@@ -67,9 +72,16 @@ export function destroyHwpt(ctx: IommufdContext, hwpt: HwptObject): void {
   if (hwpt.id !== 0) ctx.table.remove(hwpt);
 }
 
+/**
+ * Every driver data struct is far shorter than this, and a longer data_len is EINVAL before any
+ * byte is read (__iommu_copy_struct_from_user): nothing past it is ever looked at, so it is not
+ * read — a data_len the caller merely claims costs nothing.
+ */
+const USER_DATA_READ_MAX_BYTES = 4096;
+
 /** Reads driver data for HWPT_ALLOC: the bytes or null when the pointer faults. */
 function userData(ctx: IommufdContext, type: number, uptr: bigint, lengthBytes: number): UserData {
-  return { type, lengthBytes, bytes: ctx.readUser(uptr, lengthBytes) };
+  return { type, lengthBytes, bytes: ctx.readUser(uptr, Math.min(lengthBytes, USER_DATA_READ_MAX_BYTES)) };
 }
 
 /** IOMMU_HWPT_ALLOC. */
@@ -105,9 +117,17 @@ export function hwptAlloc(ctx: IommufdContext, a: Args): Out {
     return fail('EINVAL', 'pt_id is not an IOAS, a paging HWPT or a vIOMMU');
   }
   if (flags & IOMMU_HWPT_FAULT_ID_VALID) {
-    // No FAULT objects exist in this reference, so every fault_id is unknown (ENOENT).
-    destroyHwpt(ctx, hwpt);
-    return fail('ENOENT', 'fault_id does not name a FAULT object');
+    // iommufd_hwpt_alloc: the FAULT is looked up after the HWPT exists; a bad fault_id
+    // destroys it again (out_hwpt).
+    let fault: FaultObject;
+    try {
+      fault = ctx.table.get(Number(a.fault_id), 'FAULT') as FaultObject;
+    } catch (e) {
+      destroyHwpt(ctx, hwpt);
+      throw e;
+    }
+    hwpt.fault = fault;
+    fault.users++;
   }
   ctx.table.add(hwpt);
   return { out_hwpt_id: hwpt.id };
@@ -168,9 +188,11 @@ export function getHwInfo(ctx: IommufdContext, a: Args): Out {
   const userLen = Number(a.data_len);
   const copyLen = Math.min(userLen, bytes.length);
   if (userLen > 0) {
-    const buf = new Uint8Array(userLen);
-    buf.set(bytes.subarray(0, copyLen));
-    check(ctx.writeUser(a.data_uptr, buf), 'EFAULT', 'data_uptr');
+    // The data, then zeros up to data_len (device.c: copy_to_user, then clear_user of the rest),
+    // written in place: data_len is the caller's claim, no buffer of that size is made.
+    check(ctx.userMapped(a.data_uptr, userLen), 'EFAULT', 'data_uptr');
+    check(ctx.writeUser(a.data_uptr, bytes.subarray(0, copyLen)), 'EFAULT', 'data_uptr');
+    check(ctx.clearUser(a.data_uptr + BigInt(copyLen), userLen - copyLen), 'EFAULT', 'data_uptr');
   }
   return {
     data_len: bytes.length,

@@ -62,6 +62,8 @@ export interface Area extends RangeLinks {
   filled: boolean;
   /** iopt_area.num_accesses: access pins inside this area. */
   accessPins: number;
+  /** iopt_area.num_locks: pins of internal accesses (a HW queue's memory); UNMAP is EBUSY while > 0. */
+  locks?: number;
   preventAccess: boolean;
 }
 
@@ -236,6 +238,22 @@ export class IoPagetable {
       cur = a.last + 1n;
       a = this.areaTree.after(a);
     }
+  }
+
+  /**
+   * The areas iopt_for_each_contig_area visits for [start, last]: from the area holding `start`,
+   * back to back, up to the first gap; `complete` when they reach `last` (iopt_area_contig_done).
+   * The access paths act on each visited area before they learn whether the walk completed.
+   */
+  contigPrefix(start: bigint, last: bigint): { areas: Area[]; complete: boolean } {
+    const areas: Area[] = [];
+    let cur = start;
+    for (let a = this.areaTree.firstEndingAtOrAfter(start); a !== undefined && a.start <= cur; a = this.areaTree.after(a)) {
+      areas.push(a);
+      if (a.last >= last) return { areas, complete: true };
+      cur = a.last + 1n;
+    }
+    return { areas, complete: false };
   }
 
   private reservedHit(start: bigint, last: bigint): boolean {
@@ -600,6 +618,11 @@ export class IoPagetable {
     let errno: string | undefined;
     for (;;) {
       if (a === undefined || a.start > last) break;
+      // iopt_unmap_iova_range: an area an internal access locked is not the caller's to unmap.
+      if ((a.locks ?? 0) > 0) {
+        errno = 'EBUSY';
+        break;
+      }
       if (a.start < start || a.last > last) {
         errno = 'ENOENT';
         break;
@@ -645,7 +668,8 @@ export class IoPagetable {
    */
   cut(iova: bigint): void {
     const a = this.firstArea(iova, iova);
-    if (a === undefined || iova >= a.last) return;
+    // iopt_area_split: a cut at either end of the area leaves it whole.
+    if (a === undefined || iova === a.start || iova >= a.last) return;
     check(!a.preventAccess, 'EBUSY', 'area is being unmapped');
     const newStart = iova + 1n;
     const mask = BigInt(this.iovaAlignment - 1);
@@ -671,6 +695,27 @@ export class IoPagetable {
     a.pages.areaRefs++;
     // Shrinking `a` in place keeps the tree ordered; rhs fills the freed tail.
     this.areaTree.insert(rhs);
+  }
+
+  /**
+   * The cuts of a VFIO type1 UNMAP_DMA, all or nothing: iopt_area_split allocates its lhs and
+   * rhs areas after its checks and before it changes anything, and the kernel does the cuts one
+   * after the other, so an ENOMEM at the second cut would leave the first in place (a split no
+   * ioctl can observe). The reference reaches the allocation points of every cut that splits
+   * first, so that an injected failure leaves STATE exactly as it was.
+   */
+  cutAll(iovas: readonly bigint[]): void {
+    for (const iova of iovas) {
+      const a = this.firstArea(iova, iova);
+      // A later cut falls inside the lhs of an earlier one (its iova is lower), which ends at
+      // or before the original area's last byte: whether it splits is decided the same here.
+      if (a === undefined || iova === a.start || iova >= a.last) continue;
+      this.failNth.point('split lhs area');
+      this.failNth.point('split rhs area');
+    }
+    this.failNth.quiet(() => {
+      for (const iova of iovas) this.cut(iova);
+    });
   }
 
   /** iopt_get_pages for COPY: the slices behind [iova, iova + length), ENOENT if not fully mapped. */

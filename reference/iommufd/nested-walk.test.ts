@@ -179,10 +179,14 @@ describe('nested VT-d first stage over the NEST_PARENT second stage', () => {
     w.put(PD + 8n, 0n | PS | PWU);
     attachDevice(w.ctx, w.dev, w.nested(0n, PML4), 0, false);
     expect(tr(w, 0x40200000n + GPA)).toEqual({ fault: null, t: { physBytes: w.hostOf(GPA), pageSizeBytes: 4096, read: true, write: true } });
-    // PDPTE[1] as a 1 GiB leaf at GPA 0: IOVA 0x40000000 + GPA + 0x5000 → RAM page 5.
-    w.put(PDPT + 8n, 0n | PS | PWU);
-    expect(tr(w, 0x40000000n + GPA + 0x5008n)).toMatchObject({ fault: null, t: { physBytes: w.hostOf(GPA + 0x5000n) + 8 } });
-    expect(w.get(PDPT + 8n)).toBe(PS | PWU | A);
+    // PDPTE[1] as a 1 GiB leaf at GPA 0: IOVA 0x40000000 + GPA + 0x5000 → RAM page 5. (A fresh
+    // world: rewriting the PDPTE the walk above cached, without an invalidation, is IOTLB-USER-5.)
+    const g1 = setup();
+    g1.path4();
+    g1.put(PDPT + 8n, 0n | PS | PWU);
+    attachDevice(g1.ctx, g1.dev, g1.nested(0n, PML4), 0, false);
+    expect(tr(g1, 0x40000000n + GPA + 0x5008n)).toMatchObject({ fault: null, t: { physBytes: g1.hostOf(GPA + 0x5000n) + 8 } });
+    expect(g1.get(PDPT + 8n)).toBe(PS | PWU | A);
     const no1g = setup({ first_stage_1g: false });
     no1g.path4();
     no1g.put(PDPT + 8n, 0n | PS | PWU);

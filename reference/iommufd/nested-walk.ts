@@ -19,12 +19,20 @@
  * A bits on the way to a fault; this reference does not, and no golden case depends on it.
  * With dirty tracking on in the parent, stage 2's own A/D follow every page stage 2 served.
  *
- * Invariant: the walk is a pure function of the tables (nothing is cached here) so an IOTLB can
- * cache its result; the only writes are the A/D updates of a successful request, and none with
- * `probe` (the IOTLB re-checking a cached translation).
+ * Paging-structure caches: given a `Stage1WalkCache` (the unit's IOTLB walk caches), the walk
+ * starts from the deepest cached non-leaf stage-1 entry covering the address — the levels above
+ * are not read again, so a guest's change there is not seen until an invalidation that is not
+ * leaf-only removes that entry (VT-d IH = 0, SMMUv3 Leaf = 0) — and a successful walk offers
+ * every non-leaf entry it read to the cache. Entries taken from the cache get no A/D update
+ * (hardware does not write an entry it did not read).
+ *
+ * Invariant: without a cache the walk is a pure function of the tables (nothing is cached here)
+ * so an IOTLB can cache its result; the only writes are the A/D updates of a successful request,
+ * and none with `probe` (the IOTLB re-checking a cached translation, never through a cache).
  */
 
 import type { PtFormat } from '../formats/format.ts';
+import { ENTRY_TABLE } from '../formats/format.ts';
 import { walkTable } from '../formats/walk.ts';
 import type { NestedDomain, Stage1Entry, Stage1Fault, Stage1Request } from '../iommu/unit.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
@@ -55,10 +63,20 @@ function stage2(parent: PagingDomain, ipa: bigint, write: boolean): S2Hit | Stag
 const isFault = (x: object): x is Stage1Fault => 'fault' in x;
 
 /** What the walk read in one stage-1 entry: its host address and its stage-2 page. */
-interface Walked extends Stage1Entry {
+export interface Walked extends Stage1Entry {
   hostAddr: number;
   gpa: bigint;
   s2Write: boolean;
+}
+
+/**
+ * The paging-structure caches a stage-1 walk may use: a non-leaf entry covering 2^coverLg2 bytes
+ * at `iova`, as the table it points at (intermediate 4 KiB frame) and the entries read from the
+ * root down to it (it last).
+ */
+export interface Stage1WalkCache {
+  lookup(iova: bigint, coverLg2: number): { tableGfn: number; path: readonly Walked[] } | null;
+  fill(iova: bigint, coverLg2: number, tableGfn: number, path: readonly Walked[]): void;
 }
 
 function writeEntry(phys: PhysicalMemory, format: PtFormat, addr: number, lo: number, hi: number): void {
@@ -75,7 +93,7 @@ function writeEntry(phys: PhysicalMemory, format: PtFormat, addr: number, lo: nu
  * combined translation (host physical address of `req.iova`, the smaller leaf, the combined
  * permissions for this request's privilege) or the fault and its stage.
  */
-export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nested: NestedDomain, req: NestedRequest, probe = false): NestedResult {
+export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nested: NestedDomain, req: NestedRequest, probe = false, cache?: Stage1WalkCache): NestedResult {
   if (nested.stage1 === undefined) return { fault: 'blocked', stage: 1 };
   const readIpa64 = (ipa: bigint): bigint | Stage1Fault => {
     const r = stage2(parent, ipa, false);
@@ -111,7 +129,15 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
     walked.push({ level, lo, hi, hostAddr, gpa: lastGpa, s2Write: lastS2!.write });
     return !rules.reserved(level, lo, hi);
   };
-  const w = walkTable(phys, format, Number(start.rootIpa >> 12n), start.inputUnit, format.levels, tableFrame, visit, Number(start.rootIpa & 0xfffn));
+  // The deepest cached non-leaf entry (lowest level first) replaces the reads above it.
+  let from: { level: number; tableFrame: number } | undefined;
+  const cached = probe || cache === undefined ? null : deepestCached(cache, format, req.iova);
+  if (cached !== null) {
+    walked.push(...cached.path);
+    from = { level: cached.path[cached.path.length - 1].level - 1, tableFrame: cached.tableGfn };
+  }
+  const fromCache = walked.length;
+  const w = walkTable(phys, format, Number(start.rootIpa >> 12n), start.inputUnit, format.levels, tableFrame, visit, Number(start.rootIpa & 0xfffn), from);
   if (!w.ok) {
     if (w.fault === 'table-fetch') return s2Fault!;
     // out-of-range is the domain's job (canonical / T0SZ checks); it can only mean a bad input.
@@ -133,7 +159,7 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
   // A/D: only bits not yet set are written, each write needing stage 2's write permission.
   const bits = rules.accessBits(walked, req.write);
   const updates: Array<{ e: Walked; lo: number; hi: number }> = [];
-  for (let i = 0; i < walked.length; i++) {
+  for (let i = fromCache; i < walked.length; i++) {
     const e = walked[i];
     const lo = ((e.lo | bits[i].lo) & ~(bits[i].clearLo ?? 0)) >>> 0;
     const hi = ((e.hi | bits[i].hi) & ~(bits[i].clearHi ?? 0)) >>> 0;
@@ -143,10 +169,12 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
   }
   for (const u of updates) writeEntry(phys, format, u.e.hostAddr, u.lo, u.hi);
   if (parent.dirtyTracking) {
-    for (const e of walked) parent.table.markAccess(e.gpa, false);
+    for (let i = fromCache; i < walked.length; i++) parent.table.markAccess(walked[i].gpa, false);
     for (const u of updates) parent.table.markAccess(u.e.gpa, true);
     parent.table.markAccess(outIpa, req.write);
   }
+
+  if (cache !== undefined) fillWalkCache(cache, format, req.iova, walked, fromCache, updates);
 
   return {
     fault: null,
@@ -157,4 +185,26 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
       write: canWrite && out.write,
     },
   };
+}
+
+/** The deepest cached non-leaf entry for `iova`: level 1 (pointing at the leaf table) upwards. */
+function deepestCached(cache: Stage1WalkCache, format: PtFormat, iova: bigint): { tableGfn: number; path: readonly Walked[] } | null {
+  for (let level = 1; level < format.levels; level++) {
+    const hit = cache.lookup(iova, format.itemLg2[level]);
+    if (hit !== null) return hit;
+  }
+  return null;
+}
+
+/** Offers each non-leaf entry the walk read itself (as written back with its A bit) to the cache. */
+function fillWalkCache(cache: Stage1WalkCache, format: PtFormat, iova: bigint, walked: Walked[], fromCache: number, updates: ReadonlyArray<{ e: Walked; lo: number; hi: number }>): void {
+  const path = walked.map((e) => {
+    const u = updates.find((x) => x.e === e);
+    return u === undefined ? e : { ...e, lo: u.lo, hi: u.hi };
+  });
+  for (let i = fromCache; i < path.length - 1; i++) {
+    const e = path[i];
+    if (format.kind(e.level, e.lo, e.hi) !== ENTRY_TABLE) continue;
+    cache.fill(iova, format.itemLg2[e.level], format.tablePfn(e.level, e.lo, e.hi), path.slice(0, i + 1));
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * The object table of one iommufd context and the object kinds the reference implements
- * (include/linux/iommufd.h: IOAS, DEVICE, HWPT_PAGING, HWPT_NESTED, ACCESS, VIOMMU, VDEVICE). IDs come from an
+ * (include/linux/iommufd.h: IOAS, DEVICE, HWPT_PAGING, HWPT_NESTED, ACCESS, VIOMMU, VDEVICE, FAULT, VEVENTQ, HW_QUEUE). IDs come from an
  * xarray with ALLOC1 and a 31-bit limit: 1..INT_MAX, lowest free first, so destroyed IDs are
  * reused; 0 is never valid. Lookup of an unknown ID or of the wrong kind is ENOENT.
  *
@@ -17,11 +17,12 @@ import type { Device } from '../machine/topology.ts';
 import type { PagingDomain } from './domain.ts';
 import { check, fail } from './errors.ts';
 import type { IoPagetable } from './io-pagetable.ts';
+import type { FaultObject } from './fault.ts';
 import type { VdeviceObject, ViommuObject } from './viommu.ts';
 
 export const INT_MAX = 0x7fffffff;
 
-export type ObjectKind = 'IOAS' | 'DEVICE' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'ACCESS' | 'VIOMMU' | 'VDEVICE';
+export type ObjectKind = 'IOAS' | 'DEVICE' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'ACCESS' | 'VIOMMU' | 'VDEVICE' | 'FAULT' | 'VEVENTQ' | 'HW_QUEUE';
 
 export abstract class IommufdObject {
   id = 0;
@@ -42,6 +43,8 @@ export class IoasObject extends IommufdObject {
 export class HwptPagingObject extends IommufdObject {
   readonly kind = 'HWPT_PAGING';
   autoDomain = false;
+  /** hwpt->fault: the FAULT object its I/O page faults go to (one `users` reference), or null. */
+  fault: FaultObject | null = null;
 
   constructor(
     readonly ioas: IoasObject,
@@ -57,6 +60,8 @@ export class HwptPagingObject extends IommufdObject {
 
 export class HwptNestedObject extends IommufdObject {
   readonly kind = 'HWPT_NESTED';
+  /** hwpt->fault: the FAULT object its I/O page faults go to (one `users` reference), or null. */
+  fault: FaultObject | null = null;
 
   constructor(
     /** The NEST_PARENT (for a vIOMMU's nested HWPT: the vIOMMU's, not held by this HWPT). */

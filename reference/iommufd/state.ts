@@ -18,6 +18,9 @@ import type { DeviceObject, HwptNestedObject, HwptPagingObject, IoasObject, Iomm
 import { PAGE_SIZE } from './io-pagetable.ts';
 import type { VdeviceObject, ViommuObject } from './viommu.ts';
 import type { IoptPages } from './pages.ts';
+import type { FaultObject } from './fault.ts';
+import type { VeventqObject } from './veventq.ts';
+import type { HwQueueObject } from './hw-queue.ts';
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
@@ -73,6 +76,18 @@ function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record
     }
     case 'ACCESS':
       return { ...base, ...(o as AccessObject).describe() };
+    case 'FAULT': {
+      const f = o as FaultObject;
+      return { ...base, fd: f.fd, queued: f.deliver.length, awaiting_response: f.response.size };
+    }
+    case 'VEVENTQ': {
+      const q = o as VeventqObject;
+      return { ...base, viommu: q.viommu.id, veventq_type: q.type, depth: q.depth, fd: q.fd, queued: q.deliver.length };
+    }
+    case 'HW_QUEUE': {
+      const q = o as HwQueueObject;
+      return { ...base, viommu: q.viommu.id, hw_queue_type: q.type, index: q.index, iova: hex(q.iova), length: hex(q.lengthBytes) };
+    }
   }
 }
 

@@ -98,7 +98,7 @@ export function unmapDma(ctx: IommufdContext, a: Args): CompatOut {
     if (ioas.iopt.disableLargePages) {
       const cuts = [(a.iova + a.size - 1n) & ULONG_MAX];
       if (a.iova !== 0n) cuts.push(a.iova - 1n);
-      for (const c of cuts) ioas.iopt.cut(c);
+      ioas.iopt.cutAll(cuts);
     }
     unmapped = ioas.iopt.unmap(a.iova, a.size);
   }

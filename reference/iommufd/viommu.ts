@@ -20,6 +20,7 @@ import { check, fail } from './errors.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { DeviceObject, HwptPagingObject } from './objects.ts';
 import { HwptNestedObject, IommufdObject } from './objects.ts';
+import { reportVevent, type VeventqObject } from './veventq.ts';
 
 /** enum iommu_viommu_type: DEFAULT is reserved. */
 export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
@@ -30,6 +31,8 @@ export class ViommuObject extends IommufdObject {
   readonly kind = 'VIOMMU';
   /** viommu->vdevs: virt_id → vDEVICE. */
   readonly vdevs = new Map<bigint, VdeviceObject>();
+  /** viommu->veventqs: at most one per type (each holds one `users` reference). */
+  readonly veventqs: VeventqObject[] = [];
   driver!: ViommuDriver;
 
   constructor(
@@ -50,6 +53,7 @@ export class ViommuObject extends IommufdObject {
         for (const [id, v] of this.vdevs) if (v.dev.dev === dev) return id;
         return null;
       },
+      reportEvent: (type, data) => reportVevent(this, type, data),
     };
   }
 }
@@ -84,6 +88,15 @@ export function viommuAlloc(ctx: IommufdContext, a: Args): Out {
   const driver = unit.viommuInit(dev.dev, type, parent.domain.spec, data, viommu.core());
   if (!driver.ok) fail(driver.errno, driver.why);
   viommu.driver = driver.value;
+  // iommufd_viommu_alloc_mmap: the driver's region gets its offset in this context's mmap space.
+  const want = driver.value.mmapRegion;
+  let back = driver.value.userDataOut;
+  if (want !== undefined) {
+    const region = ctx.mmapSpace.alloc(viommu, BigInt(want.lengthBytes), want.initial);
+    back = want.withOffset(region.offsetBytes);
+  }
+  // The driver's answer in its data (iommu_copy_struct_to_user: at most data_len bytes).
+  if (back !== undefined && dataLen !== 0) check(ctx.writeUser(a.data_uptr, back.subarray(0, Math.min(dataLen, back.length))), 'EFAULT', 'data_uptr');
   parent.users++;
   ctx.table.add(viommu);
   return { out_viommu_id: viommu.id };
@@ -117,6 +130,7 @@ export function destroyVdevice(ctx: IommufdContext, vdev: VdeviceObject, tombsto
 
 /** iommufd_viommu_destroy. */
 export function destroyViommu(ctx: IommufdContext, viommu: ViommuObject): void {
+  ctx.mmapSpace.release(viommu);
   viommu.parent.users--;
   ctx.table.remove(viommu);
 }

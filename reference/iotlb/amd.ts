@@ -8,7 +8,8 @@
  *
  * Driver (drivers/iommu/amd/iommu.c): protection-domain ids from one machine-wide IDA
  * (pdom_id_alloc: 1..MAX_DOMAIN_ID − 1 = 0xfffe) at domain allocation; a v2 (PASID-capable)
- * domain's device gets its own id for its GCR3 table (setup_gcr3_table) at attach.
+ * domain's device gets its own id for its GCR3 table (setup_gcr3_table) at its first PASID
+ * attach, shared by its PASIDs and freed with the last.
  * build_inv_address: one page → S = 0; else msb_diff = highest bit where start and end differ,
  * address bits below it set to 1, S = 1; msb_diff > 51 → every page. PDE is always set.
  * Detach flushes the whole domain (amd_iommu_domain_flush_all) [mem].
@@ -56,6 +57,8 @@ export function amdBuildInvAddress(start: bigint, last: bigint): { address: bigi
 }
 
 const guest = (format: unknown): boolean => format === 'amd-v2';
+/** setup_gcr3_table: a device's GCR3 domain id (per device, machine-wide ids). */
+const gcr3Ids = new WeakMap<object, { id: number; refs: number }>();
 
 export const amdFamily: Family = {
   name: 'amd-vi',
@@ -67,11 +70,25 @@ export const amdFamily: Family = {
   domainFreed(u, _spec, ids) {
     u.shared.get('amd-pdom', 1, MAX_DOMAIN_ID - 1).free(ids.pdom);
   },
-  bind(u, spec, ids, _dev, pasid) {
+  bind(u, spec, ids, dev, pasid) {
     if (!guest(spec.table.format)) return { kind: AMD_HOST, group: ids.domain.pdom, sub: 0 };
+    // The device's GCR3 table has one domain id for all its PASIDs, held while any is attached.
     const pdoms = u.shared.get('amd-pdom', 1, MAX_DOMAIN_ID - 1);
-    const gcr3Domid = pdoms.alloc();
-    return { kind: AMD_GUEST, group: gcr3Domid, sub: pasid, free: () => pdoms.free(gcr3Domid) };
+    let g = gcr3Ids.get(dev);
+    if (g === undefined) gcr3Ids.set(dev, (g = { id: pdoms.alloc(), refs: 0 }));
+    g.refs++;
+    const held = g;
+    return {
+      kind: AMD_GUEST,
+      group: held.id,
+      sub: pasid,
+      free: () => {
+        if (--held.refs === 0) {
+          pdoms.free(held.id);
+          gcr3Ids.delete(dev);
+        }
+      },
+    };
   },
   unbind(u, _spec, tag) {
     if (tag.kind === AMD_HOST) amdInvalidatePages(u.engine, { domainId: tag.group, s: true, pde: true, address: AMD_ALL_PAGES_ADDRESS });

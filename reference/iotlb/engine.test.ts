@@ -86,6 +86,19 @@ describe('IotlbEngine', () => {
     });
   }
 
+  it('sticky: a walk-cache entry keeps its epoch and aux when the table grows', () => {
+    const e = new IotlbEngine('sticky', 0);
+    const c = e.context(0, 1, 0);
+    const path = [{ level: 1 }];
+    e.fillWalk(c, 0, 0x20_0000, 21, 0x9000, 7, path);
+    for (let i = 0; i < 5000; i++) fill(e, c, 0x1000_0000 + i * 0x1000, 12, i);
+    const slot = e.lookupWalk(c, 0, 0x20_0000, 21);
+    expect(slot).toBeGreaterThanOrEqual(0);
+    expect([e.oa[slot], e.epoch[slot], e.aux[slot]]).toEqual([0x9000, 7, path]);
+    // A walk lookup is no device translation: the hit/miss counters stay as the leaf fills left them.
+    expect(e.stats.hits + e.stats.misses).toBe(0);
+  });
+
   it('realistic: bounded; a full set evicts its least recently used way', () => {
     const e = new IotlbEngine('realistic', 4, 4); // one set of four ways
     const c = e.context(0, 1, 0);

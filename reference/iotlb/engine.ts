@@ -12,6 +12,12 @@
  * in the context (usually one). Context-wide invalidation bumps the context's generation (O(1)):
  * entries of an older generation are dead and get overwritten. The hit path allocates nothing.
  *
+ * Paging-structure (walk-cache) entries are made by `fillWalk` (the nested DMA path fills one per
+ * non-leaf stage-1 entry it walked, reference/iotlb/unit-iotlb.ts) and selected by the commands'
+ * leaf-only bits (VT-d IH, SMMUv3 Leaf, AMD PDE = 0, RISC-V NL = 0): an entry a leaf-only command
+ * kept is where the next walk of its range starts, stale or not. Each carries an opaque `aux`
+ * (what the walker needs from the levels above it); the leaf hit path never reads it.
+ *
  * Policies: `realistic` = bounded, `ways`-way set-associative, LRU within a set (deterministic);
  * `sticky` = unbounded (grows), so a translation stays until an invalidation removes it;
  * `off` = nothing is ever cached (every DMA walks).
@@ -103,6 +109,8 @@ export class IotlbEngine {
   flags: Uint8Array;
   /** The page table's modification epoch when the entry was made (stale-use detection). */
   epoch: Float64Array;
+  /** Walk-cache entries: the walker's data for the levels down to the entry (unused for leaves). */
+  aux: unknown[] = [];
   private stamp: Uint32Array;
   private clock = 0;
   /** Paging-structure entries ever made (0 = a range invalidation never needs to look for them). */
@@ -198,11 +206,8 @@ export class IotlbEngine {
    * keys, everything inlined, no allocation.
    */
   lookup(ctx: number, hi: number, lo: number): number {
-    return this.mode === STICKY ? this.lookupOpen(ctx, hi, lo) : this.lookupSet(ctx, hi, lo);
-  }
-
-  /** sticky: linear probing until an empty slot. */
-  private lookupOpen(ctx: number, hi: number, lo: number): number {
+    if (this.mode !== STICKY) return this.lookupSet(ctx, hi, lo);
+    // sticky: linear probing until an empty slot.
     const nSizes = this.ctxSizeCount[ctx];
     const g = this.ctxGen[ctx];
     const keys = this.keys;
@@ -275,9 +280,14 @@ export class IotlbEngine {
     return this.insert(ctx, hi, lo, sizeLg2, oaBytes, flags, epoch, 0);
   }
 
-  /** Caches a paging-structure entry of `level` (covering 2^coverLg2 bytes) pointing at the table at `tableBytes`. */
-  fillWalk(ctx: number, hi: number, lo: number, coverLg2: number, tableBytes: number): number {
-    return this.insert(ctx, hi, lo, coverLg2, tableBytes, 0, 0, NON_LEAF);
+  /**
+   * Caches a paging-structure entry (covering 2^coverLg2 bytes at hi:lo) pointing at the table at
+   * `tableBytes`, made at table epoch `epoch`, with the walker's `aux`.
+   */
+  fillWalk(ctx: number, hi: number, lo: number, coverLg2: number, tableBytes: number, epoch = 0, aux?: unknown): number {
+    const slot = this.insert(ctx, hi, lo, coverLg2, tableBytes, 0, epoch, NON_LEAF);
+    if (slot >= 0) this.aux[slot] = aux;
+    return slot;
   }
 
   /** The live walk-cache slot of `ctx` for the non-leaf entry covering 2^coverLg2 bytes at hi:lo, or −1. */
@@ -362,7 +372,7 @@ export class IotlbEngine {
 
   /** sticky: doubles the table (or rehashes it), keeping only live entries. */
   private grow(): void {
-    const old = { keys: this.keys, oa: this.oa, flags: this.flags, epoch: this.epoch, slots: this.slots };
+    const old = { keys: this.keys, oa: this.oa, flags: this.flags, epoch: this.epoch, aux: this.aux, slots: this.slots };
     let live = 0;
     for (let j = 0; j < old.slots; j++) if (this.live(j)) live++;
     let n = old.slots;
@@ -374,6 +384,7 @@ export class IotlbEngine {
     this.flags = new Uint8Array(n);
     this.epoch = new Float64Array(n);
     this.stamp = new Uint32Array(n);
+    this.aux = [];
     this.used = 0;
     const ok = old.keys;
     for (let j = 0; j < old.slots; j++) {
@@ -387,6 +398,7 @@ export class IotlbEngine {
       this.oa[k] = old.oa[j];
       this.flags[k] = old.flags[j];
       this.epoch[k] = old.epoch[j];
+      if ((ok[o + 1] & NON_LEAF) !== 0) this.aux[k] = old.aux[j];
       this.used++;
     }
   }

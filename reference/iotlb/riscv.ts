@@ -11,8 +11,8 @@
  *
  * Driver (drivers/iommu/riscv/iommu.c): PSCIDs from one machine-wide IDA (1..2^20 − 1) at
  * domain allocation; riscv_iommu_iotlb_inval sends AV = 1 per 4 KiB page for a range below
- * RISCV_IOMMU_IOTLB_INVAL_LIMIT (2 MiB) [mem], else PSCID-wide; no GSCID (no nesting). The
- * last device of a unit leaving the domain invalidates its PSCID there [mem].
+ * RISCV_IOMMU_IOTLB_INVAL_LIMIT (2 MiB), else PSCID-wide; no GSCID (no nesting). The last
+ * device of a unit leaving the domain invalidates its PSCID there (riscv_iommu_bond_unlink).
  */
 
 import type { IotlbEngine } from './engine.ts';

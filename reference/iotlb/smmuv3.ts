@@ -134,11 +134,10 @@ export const smmuv3Family: Family = {
     // arm_smmu_tlb_inv_range_domain: a nest parent's change also drops every nested stage-1 entry of the VMID.
     if (tag.kind === SMMU_S2 && spec.nestParent) smmuTlbi(u.engine, { opcode: CMDQ_OP_TLBI_NH_ALL, vmid: tag.group });
   },
-  bindNested(_u, _ids, parentIds, _pasid, nested) {
-    // arm_vsmmu_init (v6.17): the vSMMU's VMID is its S2 parent's (the model keeps it on the
-    // vSMMU, as the converted commands carry it); the ASID is the guest CD's.
-    const vmid = 'vsmmu' in nested ? (nested as { vsmmu: { vmid: number } }).vsmmu.vmid : parentIds.vmid;
-    return { kind: SMMU_NESTED, group: vmid, sub: -1 };
+  bindNested(_u, _ids, parentIds) {
+    // arm_vsmmu_init (v6.13 on): the vSMMU's VMID is its S2 parent's s2_cfg.vmid — the one this
+    // family allocated with the parent (the vSMMU reads it from there too); the ASID is the guest CD's.
+    return { kind: SMMU_NESTED, group: parentIds.vmid, sub: -1 };
   },
   flushNestedOfParent(u, tag) {
     // The parent's change drops every nested stage-1 entry of the VMID (TLBI_NH_ALL).

@@ -14,7 +14,7 @@
 
 import type { HwInvalidation, IommuUnit, NestedDomain, PagingDomainSpec, Stage1Fault, UnitDevice } from '../iommu/unit.ts';
 import type { PagingDomain, Translation } from '../iommufd/domain.ts';
-import { translateNested, type NestedRequest, type NestedResult } from '../iommufd/nested-walk.ts';
+import { translateNested, type NestedRequest, type NestedResult, type Stage1WalkCache, type Walked } from '../iommufd/nested-walk.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import { decodeTlbi, smmuTlbi } from './smmuv3.ts';
 import { ENTRY_DIRTY, ENTRY_READ, ENTRY_WRITE, IotlbEngine, type ByteRange, type IotlbStats } from './engine.ts';
@@ -235,6 +235,11 @@ export function iotlbOf(unit: IommuUnit): UnitIotlb | undefined {
   return unitTlbs.get(unit);
 }
 
+/** The ids the driver took when it allocated `spec` (SMMUv3 S2: the VMID a vSMMU over it uses); undefined without an IOTLB. */
+export function domainIdsOf(spec: PagingDomainSpec): Readonly<DomainIds> | undefined {
+  return unitTlbs.get(spec.unit)?.shared.domainIds.get(spec);
+}
+
 // ---- domain life cycle (called by reference/iommufd/domain.ts and dirty.ts) ----
 
 /** domain_alloc_paging: the allocating unit's driver takes the domain's ids. */
@@ -376,8 +381,15 @@ function walkOnly(domain: PagingDomain, iova: bigint, write: boolean): CachedAns
 /**
  * A nested translation through the unit's IOTLB: the tag of the binding (for SMMUv3 the
  * ASID of the guest's CD, kept in a configuration cache that CFGI commands drop), then a
- * lookup; a miss runs the two-stage walk (nested-walk.ts, A/D updates included) and caches
- * the combined translation (size = the smaller leaf, rights of both stages). A hit made before
+ * lookup; a miss runs the two-stage walk (nested-walk.ts, A/D updates included) from the
+ * deepest paging-structure entry the unit holds for the address, caches the non-leaf stage-1
+ * entries it read and the combined translation (size = the smaller leaf, rights of both
+ * stages). A walk that started from a cached entry made before the last memory write is
+ * checked against a walk from the root: when they differ the DMA is a stale use (the leaf it
+ * caches is checked again at every hit). Kernel-managed (single-stage) walks fill no
+ * paging-structure entries: the kernel invalidates them whenever it frees or replaces a table
+ * (io-pgtable tlb_flush_walk, VT-d IH = 0 with a freelist), so they could not change what a DMA
+ * sees (IOTLB-KERN-1), only cost time. A hit made before
  * the last memory write is checked by a walk that changes nothing; when the tables no longer
  * give it, the DMA is a stale use. A write through an entry cached clean walks again, so the
  * stage-1 D and the parent's stage-2 D are set. Privileged requests are not cached (their
@@ -429,12 +441,60 @@ export function cachedNestedTranslate(phys: PhysicalMemory, dev: UnitDevice & { 
     }
     return { fault: null, t: { physBytes: e.oa[slot] + off, pageSizeBytes: 2 ** s, read, write: writable }, stale };
   }
-  const r = translateNested(phys, parent, nested, req);
-  if (r.fault !== null) return r;
+  // A miss walks, from the deepest paging-structure entry the unit kept for this range.
+  const cache = walkCacheOf(e, ctx, phys);
+  const epochBefore = phys.writeEpoch;
+  const r = translateNested(phys, parent, nested, req, false, cache);
+  let stale = false;
+  if (cache.usedEpoch !== -1 && cache.usedEpoch !== epochBefore) {
+    // Memory changed since that entry was cached: the walk is stale when the tables now say otherwise.
+    const cur = translateNested(phys, parent, nested, req, true);
+    if (!sameNested(r, cur)) {
+      stale = true;
+      e.staleUses++;
+    }
+  }
+  if (r.fault !== null) return stale ? { ...r, stale } : r;
   const s = sizeLg2Of(r.t.pageSizeBytes);
   const flags = (r.t.read ? ENTRY_READ : 0) | (r.t.write ? ENTRY_WRITE : 0) | (req.write ? ENTRY_DIRTY : 0);
-  e.fill(ctx, hi, lo, s, r.t.physBytes - offsetIn(hi, lo, s), flags, phys.writeEpoch);
-  return r;
+  // A stale leaf is cached with an epoch no table has, so each later hit is checked (and reported) again.
+  e.fill(ctx, hi, lo, s, r.t.physBytes - offsetIn(hi, lo, s), flags, stale ? -1 : phys.writeEpoch);
+  return stale ? { ...r, stale } : r;
+}
+
+function sameNested(a: NestedResult, b: NestedResult): boolean {
+  if (a.fault !== null && b.fault !== null) return a.fault === b.fault && a.stage === b.stage;
+  if (a.fault !== null || b.fault !== null) return false;
+  return a.t.physBytes === b.t.physBytes && a.t.pageSizeBytes === b.t.pageSizeBytes && a.t.read === b.t.read && a.t.write === b.t.write;
+}
+
+/**
+ * The unit's paging-structure caches for stage-1 walks of one context: non-leaf engine entries
+ * (output = the next table's intermediate address, aux = the entries above it). `usedEpoch` is
+ * the memory epoch of the entry the last walk started from (−1: none).
+ */
+class WalkCache implements Stage1WalkCache {
+  usedEpoch = -1;
+  constructor(
+    private readonly e: IotlbEngine,
+    private readonly ctx: number,
+    private readonly phys: PhysicalMemory,
+  ) {}
+
+  lookup(iova: bigint, coverLg2: number): { tableGfn: number; path: readonly Walked[] } | null {
+    const slot = this.e.lookupWalk(this.ctx, Number(iova >> 32n), Number(iova & 0xffffffffn), coverLg2);
+    if (slot < 0) return null;
+    this.usedEpoch = this.e.epoch[slot];
+    return { tableGfn: this.e.oa[slot] / 4096, path: this.e.aux[slot] as Walked[] };
+  }
+
+  fill(iova: bigint, coverLg2: number, tableGfn: number, path: readonly Walked[]): void {
+    this.e.fillWalk(this.ctx, Number(iova >> 32n), Number(iova & 0xffffffffn), coverLg2, tableGfn * 4096, this.phys.writeEpoch, path);
+  }
+}
+
+function walkCacheOf(e: IotlbEngine, ctx: number, phys: PhysicalMemory): WalkCache {
+  return new WalkCache(e, ctx, phys);
 }
 
 /** The guest's 64-bit word at `ipa` through stage 2 (a configuration read), or the stage-2 fault. */

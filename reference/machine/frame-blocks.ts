@@ -61,6 +61,13 @@ export class FrameBlocks implements Iterable<[number, Int32Array]> {
     return this.arrays.size + this.runs.size;
   }
 
+  /** Frames the object holds, without making any run's array (invariant checks). */
+  frameCount(): number {
+    let n = this.runs.size * BLOCK_PAGES;
+    for (const frames of this.arrays.values()) for (let k = 0; k < BLOCK_PAGES; k++) if (frames[k] !== 0) n++;
+    return n;
+  }
+
   private makeArray(no: number): void {
     const base = this.runs.get(no);
     if (base === undefined) return;

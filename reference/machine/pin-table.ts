@@ -142,6 +142,11 @@ export class PinTable {
     for (let f = pfn; f < pfn + count; f++) this.freeIfOrphan(f);
   }
 
+  /** Frames kept alive only by a pin (invariant checks). */
+  get orphanCount(): number {
+    return this.orphans.size;
+  }
+
   private freeIfOrphan(pfn: number): void {
     if (this.get(pfn) === 0 && this.orphans.delete(pfn)) this.phys.freeFrames(pfn, 1);
   }

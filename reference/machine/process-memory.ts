@@ -33,6 +33,8 @@ export const USER_VA_END = 2 ** 47;
 const BLOCK_SHIFT = 9;
 const BLOCK_PAGES = 1 << BLOCK_SHIFT;
 const MMAP_ALIGN = 2 * 1024 * 1024;
+/** What clear() writes from. */
+const ZERO_PAGE = new Uint8Array(PAGE_BYTES);
 /** The hugetlb page size (x86-64 default hstate). */
 export const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
 
@@ -444,9 +446,10 @@ export class ProcessMemory {
   /** A CPU read; null (EFAULT) if any byte is unmapped. Untouched pages read as zeros. */
   read(addr: number, lengthBytes: number): Uint8Array | null {
     if (!this.rangeOk(addr, lengthBytes)) return null;
-    const out = new Uint8Array(lengthBytes);
-    if (lengthBytes === 0) return out;
+    if (lengthBytes === 0) return new Uint8Array(0);
+    // Checked before the buffer is made: an unmapped range of any claimed length costs nothing.
     if (!this.isMapped(Math.floor(addr / PAGE_BYTES), this.pageSpan(addr, lengthBytes))) return null;
+    const out = new Uint8Array(lengthBytes);
     let done = 0;
     while (done < lengthBytes) {
       const a = addr + done;
@@ -474,6 +477,34 @@ export class ProcessMemory {
       const chunk = Math.min(data.length - done, PAGE_BYTES - off);
       const pfn = this.frameForVpn(Math.floor(a / PAGE_BYTES), true);
       this.phys.writeBytes(pfn * FRAME_BYTES + off, data.subarray(done, done + chunk));
+      done += chunk;
+    }
+    return true;
+  }
+
+  /** Whether every byte of [addr, addr + length) is mapped. */
+  mapped(addr: number, lengthBytes: number): boolean {
+    if (!this.rangeOk(addr, lengthBytes)) return false;
+    return lengthBytes === 0 || this.isMapped(Math.floor(addr / PAGE_BYTES), this.pageSpan(addr, lengthBytes));
+  }
+
+  /**
+   * A CPU write of zeros (clear_user); false (EFAULT) if any byte is unmapped — then nothing is
+   * written. A page with no frame already reads as zeros and is left so (no frame is made for
+   * it, so a claimed length costs no memory); a private file page gets its own copy first, as a
+   * write would.
+   */
+  clear(addr: number, lengthBytes: number): boolean {
+    if (!this.mapped(addr, lengthBytes)) return false;
+    let done = 0;
+    while (done < lengthBytes) {
+      const a = addr + done;
+      const off = a % PAGE_BYTES;
+      const chunk = Math.min(lengthBytes - done, PAGE_BYTES - off);
+      const vpn = Math.floor(a / PAGE_BYTES);
+      const v = this.vmaAt(vpn)!;
+      const pfn = v.cow !== undefined ? this.frameForVpn(vpn, true) : this.frameForVpn(vpn, false);
+      if (pfn >= 0) this.phys.writeBytes(pfn * FRAME_BYTES + off, ZERO_PAGE.subarray(0, chunk));
       done += chunk;
     }
     return true;

@@ -1,8 +1,13 @@
 /**
- * The emulation shadow: what an emulated vIOMMU in caching mode does today — every guest leaf
+ * The emulation shadow: what an emulated vIOMMU does today for an assigned device — every guest leaf
  * the device may use becomes one IOMMU_IOAS_MAP of the guest page's VMM address at the guest's
  * IOVA (FIXED_IOVA, READABLE, WRITEABLE when the leaf is), so the kernel pins it and writes its
  * own IOPTEs; a leaf that goes or changes is one IOMMU_IOAS_UNMAP of exactly that area.
+ *
+ * With `copySource` (an IOAS that maps all guest RAM at IOVA = GPA, kept by the VMM) a guest
+ * leaf becomes an IOMMU_IOAS_COPY from it instead of a MAP: the new area shares the source's
+ * pages, so whether the kernel pins again is the implementation's answer (the benchmark reads
+ * it from ACCOUNTING), not this sink's.
  *
  * Every device request is unprivileged here, so a leaf only privileged requests may use is not
  * mapped (the device faults, as it would through the guest's table). Counters: ioctls go
@@ -32,11 +37,14 @@ export class EmulatedMappings implements ShadowSink {
   private areas: Area[] = [];
   pagesPinned = 0;
   pagesUnpinned = 0;
+  /** IOMMU_IOAS_UNMAPs made: each makes the kernel invalidate the host IOTLB over its range. */
+  unmaps = 0;
 
   constructor(
     readonly client: UapiClient,
     readonly ram: GuestRam,
     readonly ioasId: number,
+    readonly copySource: number | null = null,
   ) {}
 
   /** Index of the first area ending after `pfn`. */
@@ -82,12 +90,15 @@ export class EmulatedMappings implements ShadowSink {
       }
       await this.client.ioctl('IOMMU_IOAS_UNMAP', { ioas_id: this.ioasId, iova: a.iovaPfn * 4096, length: a.pages * 4096 });
       this.pagesUnpinned += a.pages;
+      this.unmaps++;
     }
     const added: Area[] = [];
     for (const w of want.values()) {
       if (!this.ram.inRam(w.gpa, w.pages * 4096)) continue; // outside guest RAM: the device faults
       const flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | (w.write ? IOMMU_IOAS_MAP_WRITEABLE : 0);
-      await this.client.ioctl('IOMMU_IOAS_MAP', { ioas_id: this.ioasId, flags, user_va: this.ram.hvaOf(w.gpa), length: w.pages * 4096, iova: w.iovaPfn * 4096 });
+      if (this.copySource !== null) {
+        await this.client.ioctl('IOMMU_IOAS_COPY', { flags, dst_ioas_id: this.ioasId, src_ioas_id: this.copySource, length: w.pages * 4096, dst_iova: w.iovaPfn * 4096, src_iova: w.gpa });
+      } else await this.client.ioctl('IOMMU_IOAS_MAP', { ioas_id: this.ioasId, flags, user_va: this.ram.hvaOf(w.gpa), length: w.pages * 4096, iova: w.iovaPfn * 4096 });
       this.pagesPinned += w.pages;
       added.push(w);
     }
@@ -99,6 +110,7 @@ export class EmulatedMappings implements ShadowSink {
     for (const a of this.areas) {
       await this.client.ioctl('IOMMU_IOAS_UNMAP', { ioas_id: this.ioasId, iova: a.iovaPfn * 4096, length: a.pages * 4096 });
       this.pagesUnpinned += a.pages;
+      this.unmaps++;
     }
     this.areas = [];
   }

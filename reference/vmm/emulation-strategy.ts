@@ -4,9 +4,9 @@
  * the host cannot nest. Translate mode shadows; bypass maps guest RAM at IOVA = GPA; abort
  * detaches the device (it is blocked).
  *
- * Guests that must invalidate after mapping (VT-d with caching mode, which an emulated VT-d
- * advertises) are followed by their invalidations alone; an SMMUv3 guest maps without
- * invalidating, so its table frames are write-protected and each store traps (`watches`).
+ * Neither guest invalidates after mapping (SMMUv3 has no caching mode; VT-d's does not cover
+ * first-stage tables), so the guest's table frames are write-protected and each store traps
+ * (`watches`); its invalidations cover what it unmaps or changes.
  */
 
 import { decodeCmdq, decodeVtdPiotlb, type GuestInvalidation } from './guest-invalidation.ts';
@@ -44,14 +44,25 @@ export class EmulationStrategy implements Strategy {
     /** The guest maps without invalidating (SMMUv3): watch its table frames. */
     readonly trapWrites: boolean,
     private readonly decode: (raw: RawContext) => Promise<GuestTableConfig>,
+    copySource: number | null,
   ) {
-    this.maps = new EmulatedMappings(host.client, ram, ioasId);
+    this.maps = new EmulatedMappings(host.client, ram, ioasId, copySource);
     this.sync = new ShadowSync(ram, this.maps);
   }
 
-  static async create(host: HostSession, ram: GuestRam, trapWrites: boolean, decode: (raw: RawContext) => Promise<GuestTableConfig>): Promise<EmulationStrategy> {
+  /** `copy`: keep guest RAM in an IOAS of its own and COPY guest mappings out of it. */
+  static async create(host: HostSession, ram: GuestRam, trapWrites: boolean, decode: (raw: RawContext) => Promise<GuestTableConfig>, copy = false): Promise<EmulationStrategy> {
     const ioas = await host.allocIoas();
-    return new EmulationStrategy(host, ram, ioas, trapWrites, decode);
+    let source: number | null = null;
+    if (copy) {
+      // Guest RAM in an IOAS of its own, with a paging HWPT of the device's IOMMU so that it is
+      // pinned once, up front; COPYs share its pages (Linux pins a page of an iopt_pages once
+      // for every domain and access that covers it).
+      source = await host.allocIoas();
+      await host.map(source, ram.hva, ram.ramBytes, ram.gpaBase);
+      await host.allocPaging(source);
+    }
+    return new EmulationStrategy(host, ram, ioas, trapWrites, decode, source);
   }
 
   async setContext(raw: RawContext, cfg: GuestTableConfig | null): Promise<void> {
@@ -97,7 +108,8 @@ export class EmulationStrategy implements Strategy {
       pagesUnpinned: this.maps.pagesUnpinned,
       shadowPtesWritten: 0,
       invalidateCalls: this.host.invalidateCalls,
-      invalidateEntries: this.host.invalidateEntries,
+      // The VMM sends none; the kernel invalidates the IOTLB once per UNMAP it makes.
+      invalidateEntries: this.host.invalidateEntries + this.maps.unmaps,
       traps: this.sync.stats.traps,
       guestBytesRead: this.sync.stats.guestBytesRead,
       refusals: this.sync.stats.refusals,

@@ -55,6 +55,12 @@ export class HostSession {
     return Number(out.out_hwpt_id);
   }
 
+  /** A paging HWPT on an IOAS, not attached (it keeps the IOAS's pages pinned). */
+  async allocPaging(ioasId: number): Promise<number> {
+    const out = await this.client.ioctl('IOMMU_HWPT_ALLOC', { flags: 0, dev_id: this.devId, pt_id: ioasId, data_type: 0, data_len: 0, data_uptr: 0 });
+    return Number(out.out_hwpt_id);
+  }
+
   async allocNested(ptId: number, dataType: number, data: Uint8Array): Promise<number> {
     await this.client.memWrite(this.scratchHva, data);
     const out = await this.client.ioctl('IOMMU_HWPT_ALLOC', { flags: 0, dev_id: this.devId, pt_id: ptId, data_type: dataType, data_len: data.length, data_uptr: this.scratchHva });

@@ -7,7 +7,8 @@
  *
  * What triggers a sync: an invalidation the guest issues (TLBI by VA/ASID/all, PIOTLB), a
  * context change (CFGI_CD / CFGI_STE / PASID cache: everything again), and — for guests whose
- * architecture lets them map without invalidating (SMMUv3 has no caching mode) — a write to a
+ * architecture lets them map without invalidating (SMMUv3 has no caching mode, VT-d's does not
+ * cover first-stage tables) — a write to a
  * guest table frame the VMM watches (stage-2 write protection: each such write is a trap).
  *
  * Invariants: after a sync of [s, e) the sink holds exactly the translations the guest's table
@@ -76,6 +77,8 @@ export class ShadowSync {
   }
 
   async invalidate(inv: GuestInvalidation): Promise<'context' | void> {
+    // A context invalidation matters most when the context was off (a CD just made valid).
+    if (inv.op === 'context') return 'context';
     const cfg = this.cfg;
     if (cfg === null || cfg.mode !== 'translate') return;
     switch (inv.op) {
@@ -87,8 +90,6 @@ export class ShadowSync {
         return this.syncRange(0, guestSpacePfns(cfg));
       case 'tlbi-all':
         return this.syncRange(0, guestSpacePfns(cfg));
-      case 'context':
-        return 'context';
     }
   }
 

@@ -24,6 +24,7 @@ export interface StrategyCounters {
   /** Descriptors the VMM wrote into tables the host walks (the shadow); emulation's IOPTEs are the kernel's. */
   shadowPtesWritten: number;
   invalidateCalls: number;
+  /** Host IOTLB invalidations: entries the VMM sends (HWPT_INVALIDATE), or that the kernel's UNMAPs make. */
   invalidateEntries: number;
   traps: number;
   guestBytesRead: number;

@@ -68,6 +68,10 @@ export class SwnestStrategy implements Strategy {
 
   /** Stage 2 with guest RAM at GPA 0 and the pool at `poolGpa`; the vIOMMU on SMMUv3. */
   static async create(host: HostSession, ram: GuestRam, caps: HostCaps, poolBytes: number, poolGpa: number, trapWrites: boolean, decode: (raw: RawContext) => Promise<GuestTableConfig>): Promise<SwnestStrategy> {
+    // The shadow on SMMUv3 is a 4K-granule table: without that granule no guest page fits.
+    if (caps.kind === 'arm-smmuv3' && !caps.granules.includes(4096)) {
+      throw new RefusedError(`the host's stage 1 has no 4K granule (IDR5 granules: ${caps.granules.map((g) => `${g / 1024}K`).join(', ') || 'none'}); the guest's 4 KiB pages cannot be held`);
+    }
     const s2 = await stageTwo(host, ram, caps);
     const poolHva = await host.client.mmap(poolBytes);
     await host.map(s2.ioasId, poolHva, poolBytes, poolGpa);
@@ -150,11 +154,12 @@ export class SwnestStrategy implements Strategy {
   }
 
   async invalidate(raw: RawInvalidation): Promise<void> {
-    if (this.sync === null) return;
     for (const inv of neutralInvalidations(raw)) {
-      if ((await this.sync.invalidate(inv)) === 'context' && this.lastRaw !== null) await this.setContext(this.lastRaw, null);
+      if (inv.op === 'context') {
+        if (this.lastRaw !== null) await this.setContext(this.lastRaw, null);
+      } else await this.sync?.invalidate(inv);
     }
-    await this.flushHost();
+    if (this.shadow !== null) await this.flushHost();
   }
 
   watches(gpa: number): boolean {

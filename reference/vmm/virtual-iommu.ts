@@ -7,8 +7,9 @@
  * - software nesting when the host nests its own format but not the guest's;
  * - emulation otherwise (every guest translation mapped into an IOAS).
  * The guest then programs its context (`setArmContext` / `setVtdContext`), issues its
- * invalidations (`invalidateCmdq` / `invalidateVtd`), and — where the strategy write-protects
- * guest table frames — its stores to them trap (`watches`, `guestTableWrite`).
+ * invalidations (`invalidateCmdq` / `invalidateVtd`), and — where the strategy shadows, since
+ * neither guest announces a new mapping — its stores to its table frames trap (`watches`,
+ * `guestTableWrite`).
  *
  * A context the chosen strategy cannot carry is refused with RefusedError and its reason.
  */
@@ -45,6 +46,8 @@ export interface VirtualIommuOptions {
   poolGpa?: number;
   /** The guest's virtual StreamID (ARM guest). */
   vsid?: number;
+  /** Emulation: COPY guest mappings from an IOAS holding all guest RAM instead of MAPping them. */
+  emulationCopy?: boolean;
 }
 
 /** The strategy the RFC's rule gives for a guest format on a host. */
@@ -78,8 +81,9 @@ export class VirtualIommu {
     const chosen = chooseStrategy(caps, opts.guest);
     const name = opts.strategy ?? chosen.strategy;
     const why = opts.strategy === undefined ? chosen.why : `forced (${chosen.strategy} would be chosen: ${chosen.why})`;
-    // An ARM guest may map without invalidating (SMMUv3 has no caching mode): shadows watch its tables.
-    const trapWrites = opts.guest === 'arm-lpae-s1';
+    // Neither guest says when it maps: SMMUv3 has no caching mode, and VT-d's caching mode does
+    // not cover first-stage tables (§6.1). A shadowing VMM write-protects the guest's tables.
+    const trapWrites = true;
     const decode = (raw: RawContext): Promise<GuestTableConfig> => decodeContext(ram, raw);
     let strategy: Strategy;
     if (name === 'native') {
@@ -89,7 +93,7 @@ export class VirtualIommu {
       if (caps.nestsFormats.length === 0) throw new RefusedError(`software nesting: the host (${caps.kind}) offers no nesting`);
       const poolGpa = opts.poolGpa ?? Math.ceil((ram.gpaBase + opts.ramBytes) / 2 ** 30) * 2 ** 30;
       strategy = await SwnestStrategy.create(host, ram, caps, opts.poolBytes ?? 8 << 20, poolGpa, trapWrites, decode);
-    } else strategy = await EmulationStrategy.create(host, ram, trapWrites, decode);
+    } else strategy = await EmulationStrategy.create(host, ram, trapWrites, decode, opts.emulationCopy === true);
     return new VirtualIommu(client, host, ram, caps, opts.guest, strategy, why);
   }
 
@@ -115,14 +119,6 @@ export class VirtualIommu {
     await this.strategy.invalidate({ kind: 'vtd', descs });
   }
 
-  /**
-   * What an emulated VT-d advertises as CAP.CM: set when the VMM shadows (a guest must then
-   * invalidate after mapping too, so that the VMM sees new mappings); clear for native nesting,
-   * where the host walks the guest's table itself.
-   */
-  get cachingMode(): boolean {
-    return this.strategy.name !== 'native';
-  }
 
   /** Whether a guest store to `gpa` traps into the VMM (a write-protected table frame). */
   watches(gpa: number): boolean {

@@ -32,7 +32,7 @@ export type ErrnoName = string;
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "dmaFault".
  */
-export type DmaFault = null | ("not-present" | "permission" | "aperture" | "blocked");
+export type DmaFault = null | ("not-present" | "permission" | "aperture" | "blocked" | "pending");
 /**
  * A capability an implementation declares in hello. x-… names are vendor extensions the runner ignores.
  *
@@ -236,6 +236,9 @@ export interface StateDump {
     [k: string]: unknown;
   }[];
   pins?: {
+    /**
+     * The number of distinct physical frames whose pin count is not zero (a frame held by two areas counts once; CHECK_REFS shows its count). Clarified in protocol version 1: an implementation that counted pins per holder reports more.
+     */
     pinned_frames?: number;
     [k: string]: unknown;
   };
@@ -376,7 +379,19 @@ export interface TestParams {
     | "PROCESS_EXIT"
     | "SET_DIRTY"
     | "STATE"
-    | "IOTLB_STATS";
+    | "IOTLB_STATS"
+    | "FD_READ"
+    | "FD_WRITE"
+    | "FD_CLOSE"
+    | "TRIGGER_IOPF"
+    | "TRIGGER_VEVENT"
+    | "MOCK_DEV_CACHE"
+    | "PASID_ATTACH"
+    | "PASID_REPLACE"
+    | "PASID_DETACH"
+    | "PASID_CHECK_HWPT"
+    | "IOMMUFD_MMAP"
+    | "IOPF_STATUS";
   arg: JsonObject;
   /**
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
@@ -544,6 +559,14 @@ export interface HookArg_DMA_WRITE {
    * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
    */
   privileged?: boolean;
+  /**
+   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   */
+  iopf?: boolean;
+  /**
+   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -556,6 +579,10 @@ export interface HookOut_DMA_WRITE {
   stale?: boolean;
   fault: DmaFault;
   stage?: DmaStage;
+  /**
+   * With fault "pending": the group index of the queued page request.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -570,6 +597,14 @@ export interface HookArg_DMA_READ {
    * A privileged-mode (supervisor) request; needs a pasid. Default false (a user request).
    */
   privileged?: boolean;
+  /**
+   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   */
+  iopf?: boolean;
+  /**
+   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -583,6 +618,10 @@ export interface HookOut_DMA_READ {
   fault: DmaFault;
   data?: HexData;
   stage?: DmaStage;
+  /**
+   * With fault "pending": the group index of the queued page request.
+   */
+  grpid?: number;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -902,6 +941,214 @@ export interface HookOut_IOTLB_STATS {
   evictions: number;
   invalidations: number;
   stale_uses: number;
+}
+/**
+ * read(2) at offset 0 of a fault fd (records of struct iommu_hwpt_pgfault, 40 bytes; length must be a multiple of 40, else ESPIPE; whole fault groups only) or a vEVENTQ fd (struct iommufd_vevent_header {flags, sequence} each followed by its payload; whole records only). Out: the bytes read, possibly none. EBADF for an fd that is neither.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_FD_READ".
+ */
+export interface HookArg_FD_READ {
+  /**
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   */
+  fd_id: number;
+  length: U64;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_FD_READ".
+ */
+export interface HookOut_FD_READ {
+  data: string;
+}
+/**
+ * write(2) at offset 0 of a fault fd: struct iommu_hwpt_page_response {cookie, code} records (a length that is not a multiple of 8 → ESPIPE; a code other than 0/1 or an unknown cookie → EINVAL unless earlier records were consumed, then their byte count). A vEVENTQ fd has no write (EINVAL).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_FD_WRITE".
+ */
+export interface HookArg_FD_WRITE {
+  /**
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   */
+  fd_id: number;
+  data: string;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_FD_WRITE".
+ */
+export interface HookOut_FD_WRITE {
+  written: number;
+}
+/**
+ * close(2) of a fault or vEVENTQ fd: it drops its reference on the object (so IOMMU_DESTROY of it can succeed). Closing the iommufd context closes its event fds too.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_FD_CLOSE".
+ */
+export interface HookArg_FD_CLOSE {
+  /**
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   */
+  fd_id: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_FD_CLOSE".
+ */
+export interface HookOut_FD_CLOSE {}
+/**
+ * The selftest's IOMMU_TEST_OP_TRIGGER_IOPF: the device reports one page request (flags LAST_PAGE, and PASID_VALID when pasid is not 0). It reaches the FAULT of the HWPT the device (or that PASID) is attached to, if that HWPT was allocated with one; otherwise the core answers it and nothing is queued. Always succeeds for a bound device.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_TRIGGER_IOPF".
+ */
+export interface HookArg_TRIGGER_IOPF {
+  dev_id: ObjectId;
+  pasid?: number;
+  grpid?: number;
+  perm?: number;
+  addr?: U64;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_TRIGGER_IOPF".
+ */
+export interface HookOut_TRIGGER_IOPF {}
+/**
+ * The selftest's IOMMU_TEST_OP_TRIGGER_VEVENT on a mock device: ENOENT unless the device is attached to a nested HWPT of a selftest vIOMMU with a non-zero virt_id (taken when it attached); EOPNOTSUPP when that vIOMMU has no IOMMU_VEVENTQ_TYPE_SELFTEST queue; else one event {virt_id u32} is queued (or counted lost).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_TRIGGER_VEVENT".
+ */
+export interface HookArg_TRIGGER_VEVENT {
+  dev_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_TRIGGER_VEVENT".
+ */
+export interface HookOut_TRIGGER_VEVENT {}
+/**
+ * The mock device's four cache slots (the selftest's IOMMU_TEST_OP_DEV_CHECK_CACHE reads one; 0xbaddad until a selftest vIOMMU invalidation clears it).
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_MOCK_DEV_CACHE".
+ */
+export interface HookArg_MOCK_DEV_CACHE {
+  dev_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_MOCK_DEV_CACHE".
+ */
+export interface HookOut_MOCK_DEV_CACHE {
+  cache: number[];
+}
+/**
+ * The selftest's IOMMU_TEST_OP_PASID_ATTACH (iommufd_device_attach of a PASID): pt_id names a HWPT (an IOAS is EINVAL: no automatic domains for PASIDs); an already attached PASID is EBUSY. Out: the attached HWPT's ID.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_ATTACH".
+ */
+export interface HookArg_PASID_ATTACH {
+  dev_id: ObjectId;
+  pasid: number;
+  pt_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_ATTACH".
+ */
+export interface HookOut_PASID_ATTACH {
+  pt_id: ObjectId;
+}
+/**
+ * The selftest's IOMMU_TEST_OP_PASID_REPLACE (iommufd_device_replace of a PASID): EINVAL when the PASID is not attached; on any failure the old HWPT stays. Out: the attached HWPT's ID.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_REPLACE".
+ */
+export interface HookArg_PASID_REPLACE {
+  dev_id: ObjectId;
+  pasid: number;
+  pt_id: ObjectId;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_REPLACE".
+ */
+export interface HookOut_PASID_REPLACE {
+  pt_id: ObjectId;
+}
+/**
+ * The selftest's IOMMU_TEST_OP_PASID_DETACH (iommufd_device_detach of a PASID): a PASID that is not attached is fine.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_DETACH".
+ */
+export interface HookArg_PASID_DETACH {
+  dev_id: ObjectId;
+  pasid: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_DETACH".
+ */
+export interface HookOut_PASID_DETACH {}
+/**
+ * The selftest's IOMMU_TEST_OP_PASID_CHECK_HWPT, as a read: the ID of the HWPT the device's PASID is attached to, 0 when none.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_PASID_CHECK_HWPT".
+ */
+export interface HookArg_PASID_CHECK_HWPT {
+  dev_id: ObjectId;
+  pasid: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_PASID_CHECK_HWPT".
+ */
+export interface HookOut_PASID_CHECK_HWPT {
+  hwpt_id: ObjectId;
+}
+/**
+ * mmap(2) of the step's /dev/iommu fd (MAP_SHARED unless private): the region a vIOMMU driver published (IOMMU_VIOMMU_ALLOC driver data: out_mmap_offset, out_mmap_length). offset and length must name a region exactly, else ENXIO; private → EINVAL. The mapping holds the vIOMMU (DESTROY → EBUSY) until MUNMAP of all of it; closing the context unmaps it.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_IOMMUFD_MMAP".
+ */
+export interface HookArg_IOMMUFD_MMAP {
+  offset: U64;
+  length: U64;
+  private?: boolean;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_IOMMUFD_MMAP".
+ */
+export interface HookOut_IOMMUFD_MMAP {
+  addr: U64;
+}
+/**
+ * What became of the device's page request group `grpid` (DMA with iopf): pending (not yet answered), success or invalid (the VMM's response code, or invalid when the kernel answered it on detach, replace or FAULT destroy); none when the device has no such group.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_IOPF_STATUS".
+ */
+export interface HookArg_IOPF_STATUS {
+  dev_id: ObjectId;
+  grpid: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_IOPF_STATUS".
+ */
+export interface HookOut_IOPF_STATUS {
+  response: "none" | "pending" | "success" | "invalid";
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

@@ -150,6 +150,10 @@ export interface RunConfig {
    */
   transcripts?: string;
   /**
+   * --fail-nth: every ioctl step and every hook step that stands for a kernel call was swept with FAIL_NTH (added compatibly; absent means only the steps marked fail_nth were).
+   */
+  fail_nth_all?: boolean;
+  /**
    * Lines of the expectations file whose pattern matches no loaded case (a renamed or removed case, a typo).
    */
   expectations_unmatched?: {
@@ -251,6 +255,10 @@ export interface CaseResult {
   fail_nth?: {
     steps: number;
     attempts: number;
+    /**
+     * Attempts in which the injected failure happened (point n was reached and the call failed cleanly); added compatibly.
+     */
+    injected?: number;
   };
   expectation?: {
     pattern: string;

@@ -778,7 +778,9 @@ class Machine:
         return out
 
     def pinned_frames(self):
-        return sum(len(p.pinned) for p in self.all_pages())
+        # Distinct frames with a non-zero pin count: a frame two pages stores hold (two areas
+        # over the same user page) is one pinned frame, as CHECK_REFS shows it with a count of 2.
+        return len({id(frame) for p in self.all_pages() for frame in p.pinned.values()})
 
     # ------------------------------------------------------------ domains and devices
 
@@ -1932,10 +1934,16 @@ def hook(m, fd, op, arg):
     if ctx is None:
         raise Errno("EBADF")
     if op == "ADD_RESERVED":
-        ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+        # iommufd_test_add_reserved in current selftest.c checks the range before it looks the
+        # IOAS up: length 0 is EINVAL, start + length - 1 past 2^64 - 1 is EOVERFLOW.
         start = u64_in(arg.get("start"), "start")
         length = u64_in(arg.get("length"), "length")
-        ioas.reserve(start, (start + length - 1) & U64_MAX, None)
+        if length == 0:
+            raise Errno("EINVAL")
+        if start + length - 1 > U64_MAX:
+            raise Errno("EOVERFLOW")
+        ioas = ctx.get(field(arg, "ioas_id", 32), "ioas")
+        ioas.reserve(start, start + length - 1, None)
         return {}
     dev = ctx.get(field(arg, "dev_id", 32), "device")
     if op == "DEVICE_UNBIND":
@@ -2062,8 +2070,6 @@ def hook_access_pin(m, ctx, arg):
         if not a.prot & need_prot:
             raise Errno("EPERM")
         pins.append((a.pages, set(range(a.source_addr(first) // PAGE, a.source_addr(last) // PAGE + 1))))
-    if not done:
-        raise Errno("ENOENT")
     item = {"id": acc.next_item_id, "iova": iova, "length": length, "pins": pins}
     acc.items.append(item)
     try:
@@ -2071,6 +2077,12 @@ def hook_access_pin(m, ctx, arg):
     except Errno:
         acc.items.remove(item)
         raise
+    # The kernel pins each area of the walk before it learns the walk stopped at a gap, so a
+    # pin failure (EFAULT) comes before ENOENT; what it pinned is then unpinned.
+    if not done:
+        acc.items.remove(item)
+        m.repin({})
+        raise Errno("ENOENT")
     acc.next_item_id += 1
     return {"pages_id": item["id"]}
 
@@ -2265,10 +2277,37 @@ def call(m, method, params):
         return {"errno": e.name}
 
 
+# The protocol's message limit (conformance/PROTOCOL.md): a longer line is refused unread.
+MESSAGE_MAX_BYTES = 64 * 1024 * 1024
+
+
+def request_lines(stream):
+    """Lines of at most MESSAGE_MAX_BYTES; a longer one comes out as an int, its size, never whole."""
+    while True:
+        line = stream.readline(MESSAGE_MAX_BYTES + 1)
+        if not line:
+            return
+        if len(line) <= MESSAGE_MAX_BYTES or line.endswith(b"\n") and len(line) == MESSAGE_MAX_BYTES + 1:
+            yield line.decode("utf-8", errors="replace")
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = stream.readline(1 << 20)
+            if not line:
+                break
+            size += len(line)
+        yield size - 1 if line.endswith(b"\n") else size
+
+
 def main():
     m = Machine()
     out = sys.stdout
-    for line in sys.stdin:
+    for line in request_lines(sys.stdin.buffer):
+        if isinstance(line, int):
+            reply = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": f"request line of {line} bytes exceeds the {MESSAGE_MAX_BYTES}-byte message limit"}}
+            out.write(json.dumps(reply, separators=(",", ":")) + "\n")
+            out.flush()
+            continue
         if not line.strip():
             continue
         rid = None

@@ -7,8 +7,10 @@
  * methods, the u64 wire rule) checked line by line. Skipped only when python3 is absent.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { MESSAGE_MAX_BYTES } from '../../../schemas/lib/adapter.ts';
 import { DEFAULT_CASES_DIR, REPO_ROOT, loadCases } from '../../runner/case-loader.ts';
 import { loadCatalog } from '../../runner/catalog-source.ts';
 import { runSuite } from '../../runner/run.ts';
@@ -79,6 +81,11 @@ describe.skipIf(!hasPython)('python IOAS adapter (stdio)', () => {
     expect(s.fail + s.error + s.crash + s.timeout).toBe(0);
     expect(s.pass).toBeGreaterThanOrEqual(MIN_PASSES);
     expect(s.unsupported).toBe(cases.filter((lc) => lc.effectiveRequires.some((c) => !declared.has(c))).length);
+    // The adapters README shows this run's summary line: its numbers must be this run's.
+    const readme = readFileSync(join(REPO_ROOT, 'conformance', 'adapters', 'README.md'), 'utf8');
+    const shown = /^ioasid-python-ioas [^:]+: (\d+) pass, (\d+) fail, (\d+) error, (\d+) timeout, (\d+) crash, (\d+) unsupported, \.\.\.$/m.exec(readme);
+    const actual = `${s.pass} pass, ${s.fail} fail, ${s.error} error, ${s.timeout} timeout, ${s.crash} crash, ${s.unsupported} unsupported`;
+    expect(shown ? `${shown[1]} pass, ${shown[2]} fail, ${shown[3]} error, ${shown[4]} timeout, ${shown[5]} crash, ${shown[6]} unsupported` : 'no summary line in conformance/adapters/README.md', 'update the summary line in conformance/adapters/README.md').toBe(actual);
   });
 
   it('answers JSON-RPC errors for what it cannot do, and errnos for what the kernel refuses', () => {
@@ -101,6 +108,13 @@ describe.skipIf(!hasPython)('python IOAS adapter (stdio)', () => {
     expect(answers[5]).toEqual({ jsonrpc: '2.0', id: 5, result: { errno: 'ENOTTY' } });
     expect(answers[6]).toEqual({ jsonrpc: '2.0', id: 6, result: { errno: 'ENOENT' } });
     expect(answers[7]).toEqual({ jsonrpc: '2.0', id: 7, result: {} });
+  });
+
+  it('refuses a request line over the 64 MiB message limit with -32600 and reads on', () => {
+    const { answers, status } = exchange(['x'.repeat(MESSAGE_MAX_BYTES + 1), rpc(1, 'open', {}), rpc(2, 'shutdown', {})]);
+    expect(status).toBe(0);
+    expect(answers[0]).toMatchObject({ id: null, error: { code: -32600, message: `request line of ${MESSAGE_MAX_BYTES + 1} bytes exceeds the ${MESSAGE_MAX_BYTES}-byte message limit` } });
+    expect(answers[1]).toEqual({ jsonrpc: '2.0', id: 1, result: { fd: 3 } });
   });
 
   it('dispatches RAW_IOCTL request numbers as main.c does', () => {

@@ -31,7 +31,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1d1d1f;max-width:75r
 h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}
 td:first-child,th:first-child,#invalid td,#invalid th{text-align:left}
-.r-pass{color:#176f2c}.r-fail,.r-unexpected-pass,.r-error,.r-crash,.r-timeout{color:#b00020}
+.r-pass{color:#176f2c}.r-fail,.r-unexpected-pass,.r-error,.r-crash,.r-timeout,.r-invalid{color:#b00020}.r-flaky{color:#a15c00}
 .r-unsupported,.r-skipped,.r-expected-fail{color:#6b6b6b}
 #filters button{margin:0 .3rem .3rem 0;padding:.2rem .6rem;border:1px solid #888;border-radius:.3rem;background:#fff;cursor:pointer}
 #filters button[aria-pressed=true]{background:#1d1d1f;color:#fff}
@@ -110,6 +110,7 @@ function caseBody(c: Report['cases'][number]): string {
   rows.push(`<div class="muted">clauses: ${clauseLinks(c.clauses)}${c.requires.length ? ` · requires: ${esc(c.requires.join(', '))}` : ''}${c.path ? ` · ${esc(c.path)}` : ''} · ${c.duration_ms} ms</div>`);
   const why = reasonOf(c);
   if (why) rows.push(`<div class="why">${esc(why)}</div>`);
+  if (c.attempts) rows.push(`<div class="attempts">tries: ${c.attempts.map((a) => `<span class="r-${slug(a)}">${esc(a)}</span>`).join(', ')}</div>`);
   if (c.failure) {
     if (c.failure.step) rows.push(`<div class="step">step ${c.failure.step.index}${c.failure.step.label ? ` (${esc(c.failure.step.label)})` : ''} <code>${esc(c.failure.step.op)}</code>${c.failure.step.fail_nth ? ` fail_nth=${c.failure.step.fail_nth}` : ''}${c.failure.field ? ` field <code>${esc(c.failure.field)}</code>` : ''}</div>`);
     if ('expected' in c.failure || 'actual' in c.failure) {

@@ -49,6 +49,7 @@ export function renderMarkdown(r: Report): string {
       out.push(`- Clauses: ${c.clauses.join(', ')}`);
       if (c.path) out.push(`- File: \`${c.path}\``);
       out.push(`- Why: ${cell(reasonOf(c))}`);
+      if (c.attempts) out.push(`- Tries: ${c.attempts.join(', ')}`);
       if (c.failure) {
         if (c.failure.step) out.push(`- Step: ${c.failure.step.index}${c.failure.step.label ? ` (${c.failure.step.label})` : ''} \`${c.failure.step.op}\`${c.failure.step.fail_nth ? `, fail_nth=${c.failure.step.fail_nth}` : ''}`);
         if (c.failure.field) out.push(`- Field: \`${c.failure.field}\``);

@@ -29,6 +29,14 @@ describe('swnest differential check', () => {
     expect(r.difference).toBeNull();
   }, 120_000);
 
+  it.each([
+    ['arm-lpae-s1', 'intel-vtd'],
+    ['vtd-fs', 'arm-smmuv3'],
+  ] as const)('emulation by IOAS_COPY from pinned guest RAM: %s guest on %s agrees', async (guest, host) => {
+    const r = await runCheck({ guest, host, seed: 6, ops: 150, strategy: 'emulation', emulationCopy: true });
+    expect(r.difference).toBeNull();
+  }, 120_000);
+
   it('a 52-bit 64K-granule ARM guest gets a 5-level shadow where the VT-d host has FS5LP, and is refused where it has not', async () => {
     const r = await runCheck({ guest: 'arm-lpae-s1', host: 'intel-vtd', hostKnobs: { levels: 5 }, seed: 4, ops: 100, shape: { granule: 65536, ias: 52 } });
     expect([r.strategy, r.difference]).toEqual(['swnest', null]);

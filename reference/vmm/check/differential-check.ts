@@ -55,6 +55,8 @@ export interface CheckOptions {
   shape?: Partial<GuestShape>;
   /** Compare with a native-nesting twin where the host walks the guest's format (default true). */
   twin?: boolean;
+  /** Emulation by IOAS_COPY from an IOAS holding guest RAM (VirtualIommuOptions.emulationCopy). */
+  emulationCopy?: boolean;
 }
 
 export interface Difference {
@@ -81,8 +83,9 @@ export interface CheckResult {
 }
 
 const GIB = 2 ** 30;
-const RAM_BYTES = GIB;
 const TABLE_AREA_BYTES = 64 << 20;
+/** 1 GiB of data (a 1 GiB block fits, 1 GiB aligned) and the guest's table area above it. */
+const RAM_BYTES = GIB + TABLE_AREA_BYTES;
 /** Guest IOVAs live in [8 GiB, 24 GiB): clear of every MSI window an IOAS reserves. */
 const WINDOW_PFN = (8 * GIB) / 4096;
 const WINDOW_PAGES = (16 * GIB) / 4096;
@@ -111,7 +114,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
   await adapter.world({ topology: { bridges: [{ name: 'pci0', iommu: { model: opts.host, ...(opts.hostKnobs ?? {}) } }], devices: ['dev0', 'twin0', 'probe0'].map((name) => ({ name, bridge: 'pci0' })) } } as never);
   const client = await UapiClient.open(adapter);
   const shape = opts.replay?.shape ?? randomShape(rng, opts.guest, opts.shape);
-  const viommu = await VirtualIommu.create(client, { device: 'dev0', guest: opts.guest, ramBytes: RAM_BYTES, strategy: opts.strategy });
+  const viommu = await VirtualIommu.create(client, { device: 'dev0', guest: opts.guest, ramBytes: RAM_BYTES, strategy: opts.strategy, emulationCopy: opts.emulationCopy });
   const ram = viommu.ram;
   const viommus = [viommu];
   const twin = opts.twin !== false && viommu.strategy.name !== 'native' && viommu.caps.nestsFormats.includes(opts.guest);

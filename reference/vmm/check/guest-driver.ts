@@ -4,10 +4,11 @@
  * context (ARM: a vSTE and a CD; x86: a PASID entry) and issues the invalidations its Linux
  * counterpart issues:
  * - ARM (arm-smmu-v3 + io-pgtable-arm): a map invalidates nothing; an unmap sends TLBI_NH_VA
- *   over the unmapped range, then CMD_SYNC.
- * - x86 (intel-iommu): an unmap sends a page-selective-within-PASID IOTLB invalidation
- *   covering the range (PASID-wide when wide); so does a map when the vIOMMU has caching mode
- *   (what a shadowing VMM advertises), none when it has not (native nesting).
+ *   over the unmapped range (Leaf = 0 when it unlinked a table, else 1), then CMD_SYNC.
+ * - x86 (intel-iommu, first-stage table): an unmap sends a page-selective-within-PASID IOTLB
+ *   invalidation covering the range (PASID-wide when wide); a map sends none, even on a vIOMMU
+ *   with caching mode — VT-d §6.1 asks for invalidation after updates "other than first-stage
+ *   mapping" (cache_tag_flush_range_np skips first-level domains).
  * Every store to its table memory goes to guest RAM; a store to a frame the VMM watches traps
  * into each attached vIOMMU (`guestTableWrite`), as a write-protected page would.
  *
@@ -137,21 +138,31 @@ export class GuestDriver {
   }
 
   async map(iovaPfn: number, sizeLg2: number, gpa: number, perm: LeafPerm): Promise<void> {
-    const level = this.leafSizes().find((s) => s.sizeLg2 === sizeLg2)!.level;
     const a = this.leafAttrs(perm);
+    await this.mapRaw(iovaPfn, sizeLg2, gpa, a.lo, a.hi);
+  }
+
+  /** A leaf with the attribute bits given as they are (tests of what a VMM refuses). */
+  async mapRaw(iovaPfn: number, sizeLg2: number, gpa: number, attrLo: number, attrHi: number): Promise<void> {
+    const level = this.leafSizes().find((s) => s.sizeLg2 === sizeLg2)!.level;
     const u = this.unitPfns;
-    this.builder.setLeaf(iovaPfn / u, level, gpa / 2 ** this.format.unitLg2, sizeLg2, a.lo, a.hi);
+    this.builder.setLeaf(iovaPfn / u, level, gpa / 2 ** this.format.unitLg2, sizeLg2, attrLo, attrHi);
     await this.commit();
-    if (this.shape.guest === 'vtd-fs' && this.viommus.some((v) => v.cachingMode)) await this.invalidateVtd([vtdCovering(iovaPfn, 2 ** (sizeLg2 - 12))]);
   }
 
   async unmap(iovaPfn: number, sizeLg2: number): Promise<void> {
     const u = this.unitPfns;
     const pages = 2 ** (sizeLg2 - 12);
+    const unlinks = this.builder.tableUnlinks;
     this.builder.clearRange(iovaPfn / u, (iovaPfn + pages) / u);
     await this.commit();
     if (this.shape.guest === 'vtd-fs') await this.invalidateVtd([vtdCovering(iovaPfn, pages)]);
-    else await this.invalidateCmdq([...encodeTlbiVa(GUEST_ASID, iovaPfn, pages, true, this.shape.granule, true), [BigInt(CMDQ_OP_CMD_SYNC), 0n]]);
+    else {
+      // io-pgtable-arm: an unmap that unlinks a table flushes the walk caches too (tlb_flush_walk,
+      // Leaf = 0); otherwise Leaf = 1 (iotlb_sync), and an SMMU may keep its walk-cache entries.
+      const leaf = this.builder.tableUnlinks === unlinks;
+      await this.invalidateCmdq([...encodeTlbiVa(GUEST_ASID, iovaPfn, pages, leaf, this.shape.granule, true), [BigInt(CMDQ_OP_CMD_SYNC), 0n]]);
+    }
   }
 
   async invalidateAll(): Promise<void> {
