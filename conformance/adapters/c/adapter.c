@@ -12,7 +12,8 @@
  * world is the machine's own and only the device names are taken from the topology).
  *
  * Hooks done here: MMAP (anonymous, shared), MUNMAP, MEM_WRITE, MEM_READ (EFAULT outside this
- * program's MMAPs), DEVICE_UNBIND (closes the device cdev), RAW_IOCTL. The others belong to the
+ * program's mappings), IOMMUFD_MMAP (mmap(2) of the /dev/iommu fd), DEVICE_UNBIND (closes the
+ * device cdev), RAW_IOCTL. The others belong to the
  * machine's test interface: under the fake, ioasid_fake_test (the served adapter's hooks, our
  * fds mapped, our memory synced); on a kernel, IOMMU_TEST_CMD with CONFIG_IOMMUFD_TEST and
  * /proc/self/task/<tid>/fail-nth — not written yet, so on a kernel only the capabilities above
@@ -304,6 +305,19 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		if (field_u64(arg, "length", &length)) { snprintf(err, errlen, "MMAP: bad length"); return -32602; }
 		void *p = length ? mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
 		if (p == MAP_FAILED) return hook_result(out, length ? errno : EINVAL, "");
+		maps = realloc(maps, (nmaps + 1) * sizeof(*maps));
+		maps[nmaps++] = (struct mapping){ (uintptr_t)p, (length + 4095) & ~4095ul };
+		char f[64];
+		snprintf(f, sizeof(f), "\"addr\":%lu", (unsigned long)(uintptr_t)p);
+		return hook_result(out, 0, f);
+	}
+	if (!strcmp(op->str, "IOMMUFD_MMAP")) {
+		uint64_t fd, offset;
+		const struct json *priv = json_get(arg, "private");
+		if (json_u64(json_get(params, "fd"), &fd) || field_u64(arg, "offset", &offset) || field_u64(arg, "length", &length)) { snprintf(err, errlen, "IOMMUFD_MMAP: bad args"); return -32602; }
+		int private = priv && priv->type == J_BOOL && priv->boolean;
+		void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, private ? MAP_PRIVATE : MAP_SHARED, fd, offset);
+		if (p == MAP_FAILED) return hook_result(out, errno, "");
 		maps = realloc(maps, (nmaps + 1) * sizeof(*maps));
 		maps[nmaps++] = (struct mapping){ (uintptr_t)p, (length + 4095) & ~4095ul };
 		char f[64];

@@ -671,7 +671,50 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long request, 
 	return r;
 }
 
+/* mmap(2) of /dev/iommu: the region a vIOMMU driver published. The model maps it in its
+ * process (IOMMUFD_MMAP); the program gets anonymous memory at the same address holding the
+ * region's content, mirrored from then on like its other mappings. */
+static void *mmap_iommu(struct fake *f, size_t len, int prot, int flags, off_t off) {
+	char arg[160];
+	struct json *a;
+	snprintf(arg, sizeof(arg), "{\"offset\":%lld,\"length\":%zu%s}", (long long)off, len, (flags & MAP_PRIVATE) ? ",\"private\":true" : "");
+	push();
+	struct json *r = hook(f->model_fd, "IOMMUFD_MMAP", arg, &a);
+	int e = r ? answer_errno(r) : ENODEV;
+	uint64_t at = 0;
+	if (!e && json_u64(json_get(json_get(r, "out"), "addr"), &at)) e = ENODEV;
+	json_free(a);
+	if (e) { errno = e; return MAP_FAILED; }
+	void *p = real_mmap((void *)at, len, prot | PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED) return p;
+	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
+	struct region *rg = &regions[nregions++];
+	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1 };
+	snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)at, rg->len);
+	r = hook(-1, "MEM_READ", arg, &a);
+	const struct json *d = json_get(json_get(r, "out"), "data");
+	uint8_t *data;
+	long n = d && d->type == J_STR ? hex_decode(d->str, &data) : -1;
+	if (n > 0 && (size_t)n <= rg->len) {
+		memcpy(p, data, n);
+		memcpy(rg->shadow, data, n);
+	}
+	if (n >= 0) free(data);
+	json_free(a);
+	return p;
+}
+
 __attribute__((visibility("default"))) void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+	if (fd >= 0 && !(flags & MAP_ANONYMOUS)) {
+		pthread_mutex_lock(&lock);
+		struct fake *f = fake_of(fd);
+		void *p = MAP_FAILED;
+		int e = 0;
+		if (f && f->kind == K_IOMMU && f->model_fd >= 0 && !broken) { p = mmap_iommu(f, len, prot, flags, off); e = errno; }
+		else if (f) e = ENODEV;
+		pthread_mutex_unlock(&lock);
+		if (f) { errno = e; return p; }
+	}
 	if (flags & MAP_FIXED) {
 		pthread_mutex_lock(&lock);
 		push_before_unmap((uintptr_t)addr, len);
