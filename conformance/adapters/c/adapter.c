@@ -12,7 +12,8 @@
  * world is the machine's own and only the device names are taken from the topology).
  *
  * Hooks done here: MMAP (anonymous, shared), MUNMAP, MEM_WRITE, MEM_READ (EFAULT outside this
- * program's MMAPs), DEVICE_UNBIND (closes the device cdev), RAW_IOCTL. The others belong to the
+ * program's mappings), IOMMUFD_MMAP (mmap(2) of the /dev/iommu fd), DEVICE_UNBIND (closes the
+ * device cdev), RAW_IOCTL. The others belong to the
  * machine's test interface: under the fake, ioasid_fake_test (the served adapter's hooks, our
  * fds mapped, our memory synced); on a kernel, IOMMU_TEST_CMD with CONFIG_IOMMUFD_TEST and
  * /proc/self/task/<tid>/fail-nth — not written yet, so on a kernel only the capabilities above
@@ -51,14 +52,16 @@ static int (*fake_world)(const char *topology);
 static const char *(*fake_capabilities)(void);
 static int (*fake_test)(int fd, const char *op, const char *arg, char **out);
 static int (*fake_copied_back)(void);
+static int (*fake_fail_nth_reached)(void);
 
 /*
  * Under the fake, what the machine offers (models, formats, nesting, the hooks its test
  * interface serves) comes from the served adapter, less what this program cannot carry: other
  * processes (fork), memfd files and hugetlb or private mappings (its MMAP is anonymous shared
- * memory), and fail-nth (an ioctl's fail_nth_reached does not come back through ioctl(2)).
+ * memory). fail-nth is carried: FAIL_NTH goes to the fake's test interface and an ioctl's
+ * fail_nth_reached comes from ioasid_fake_fail_nth_reached.
  */
-static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:fail-nth", "test:mem-mirror", NULL };
+static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:mem-mirror", NULL };
 
 static int listed(const char **list, const char *name) {
 	for (int i = 0; list[i]; i++)
@@ -169,6 +172,9 @@ static int do_world(const struct json *params, struct jbuf *out, char *err, size
 	const struct json *t = json_get(params, "topology");
 	if (!t || t->type != J_OBJ) { snprintf(err, errlen, "world: topology missing"); return -32602; }
 	close_all();
+	/* A new world has a new user memory: this program's earlier MMAPs go. */
+	for (int i = 0; i < nmaps; i++) munmap((void *)maps[i].addr, maps[i].len);
+	nmaps = 0;
 	for (int i = 0; i < ndevs; i++) free(dev_names[i]);
 	ndevs = 0;
 	const struct json *devs = json_get(t, "devices");
@@ -194,7 +200,20 @@ static int field_u64(const struct json *arg, const char *key, uint64_t *v) {
 	return f ? json_u64(f, v) : 0;
 }
 
+static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err, size_t errlen);
+
+/* An ioctl's answer, with fail_nth_reached when the machine reports one (the fake does). */
 static int do_ioctl(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
+	int code = do_ioctl_inner(params, out, err, errlen);
+	int reached = !code && fake_fail_nth_reached ? fake_fail_nth_reached() : -1;
+	if (reached >= 0 && out->len && out->p[out->len - 1] == '}') {
+		out->len--;
+		jb_str(out, reached ? ",\"fail_nth_reached\":true}" : ",\"fail_nth_reached\":false}");
+	}
+	return code;
+}
+
+static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
 	uint64_t fd;
 	const struct json *cmd = json_get(params, "cmd"), *arg = json_get(params, "arg");
 	if (json_u64(json_get(params, "fd"), &fd) || !cmd || cmd->type != J_STR) { snprintf(err, errlen, "ioctl: fd and cmd required"); return -32602; }
@@ -286,6 +305,19 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		if (field_u64(arg, "length", &length)) { snprintf(err, errlen, "MMAP: bad length"); return -32602; }
 		void *p = length ? mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
 		if (p == MAP_FAILED) return hook_result(out, length ? errno : EINVAL, "");
+		maps = realloc(maps, (nmaps + 1) * sizeof(*maps));
+		maps[nmaps++] = (struct mapping){ (uintptr_t)p, (length + 4095) & ~4095ul };
+		char f[64];
+		snprintf(f, sizeof(f), "\"addr\":%lu", (unsigned long)(uintptr_t)p);
+		return hook_result(out, 0, f);
+	}
+	if (!strcmp(op->str, "IOMMUFD_MMAP")) {
+		uint64_t fd, offset;
+		const struct json *priv = json_get(arg, "private");
+		if (json_u64(json_get(params, "fd"), &fd) || field_u64(arg, "offset", &offset) || field_u64(arg, "length", &length)) { snprintf(err, errlen, "IOMMUFD_MMAP: bad args"); return -32602; }
+		int private = priv && priv->type == J_BOOL && priv->boolean;
+		void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, private ? MAP_PRIVATE : MAP_SHARED, fd, offset);
+		if (p == MAP_FAILED) return hook_result(out, errno, "");
 		maps = realloc(maps, (nmaps + 1) * sizeof(*maps));
 		maps[nmaps++] = (struct mapping){ (uintptr_t)p, (length + 4095) & ~4095ul };
 		char f[64];
@@ -425,6 +457,7 @@ int main(void) {
 	fake_capabilities = (const char *(*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_capabilities");
 	fake_test = (int (*)(int, const char *, const char *, char **))dlsym(RTLD_DEFAULT, "ioasid_fake_test");
 	fake_copied_back = (int (*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_copied_back");
+	fake_fail_nth_reached = (int (*)(void))dlsym(RTLD_DEFAULT, "ioasid_fake_fail_nth_reached");
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;

@@ -59,6 +59,7 @@ static char **dev_names;
 static int ndevs;
 static char *served_caps; /* the served adapter's hello capabilities, JSON text */
 static int last_copied_back; /* whether the last failed ioctl's answer carried the struct */
+static int last_fail_nth_reached = -1; /* the last ioctl answer's fail_nth_reached: -1 absent */
 
 static const char DEFAULT_TOPOLOGY[] =
 	"{\"bridges\":[{\"name\":\"pci0\",\"iommu\":{\"model\":\"mock\"}}],\"devices\":["
@@ -362,6 +363,10 @@ __attribute__((visibility("default"))) int ioasid_fake_world(const char *topolog
  * it passed in, the fake can. */
 __attribute__((visibility("default"))) int ioasid_fake_copied_back(void) { return last_copied_back; }
 
+/* The last ioctl's fail_nth_reached (after FAIL_NTH through ioasid_fake_test): 1, 0, or -1 when
+ * the answer had none — what /proc/self/task/<tid>/fail-nth tells on a kernel. */
+__attribute__((visibility("default"))) int ioasid_fake_fail_nth_reached(void) { return last_fail_nth_reached; }
+
 __attribute__((visibility("default"))) const char *ioasid_fake_capabilities(void) {
 	pthread_mutex_lock(&lock);
 	start();
@@ -490,6 +495,8 @@ static long named_ioctl(int ctx, const struct ioasid_layout_ioctl *lay, uint8_t 
 	if (!r) { json_free(a); return set_errno(EIO); }
 	struct json *arg = json_get(r, "arg");
 	last_copied_back = arg != NULL;
+	const struct json *reached = json_get(r, "fail_nth_reached");
+	last_fail_nth_reached = reached && reached->type == J_BOOL ? reached->boolean : -1;
 	char err[200];
 	if (arg && layout_encode(lay->st, arg, buf, lim, err, sizeof(err)))
 		fprintf(stderr, "ioasid fake /dev/iommu: %s answer: %s\n", lay->name, err);
@@ -556,6 +563,8 @@ static long iommu_ioctl(struct fake *f, unsigned long request, void *argp) {
 		struct json *a;
 		struct json *r = call("ioctl", arg, &a);
 		int e = r ? answer_errno(r) : EIO;
+		const struct json *reached = json_get(r, "fail_nth_reached");
+		last_fail_nth_reached = reached && reached->type == J_BOOL ? reached->boolean : -1;
 		uint64_t ret = 0;
 		json_u64(json_get(r, "ret"), &ret);
 		json_free(a);
@@ -653,6 +662,7 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long request, 
 		pthread_mutex_unlock(&lock);
 		return syscall(SYS_ioctl, fd, request, argp);
 	}
+	last_fail_nth_reached = -1;
 	if (broken || (f->model_fd == -1 && f->kind == K_IOMMU)) r = set_errno(broken ? EIO : EBADF);
 	else r = f->kind == K_IOMMU ? iommu_ioctl(f, request, argp) : vfio_ioctl(f, request, argp);
 	int saved = errno;
@@ -661,7 +671,50 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long request, 
 	return r;
 }
 
+/* mmap(2) of /dev/iommu: the region a vIOMMU driver published. The model maps it in its
+ * process (IOMMUFD_MMAP); the program gets anonymous memory at the same address holding the
+ * region's content, mirrored from then on like its other mappings. */
+static void *mmap_iommu(struct fake *f, size_t len, int prot, int flags, off_t off) {
+	char arg[160];
+	struct json *a;
+	snprintf(arg, sizeof(arg), "{\"offset\":%lld,\"length\":%zu%s}", (long long)off, len, (flags & MAP_PRIVATE) ? ",\"private\":true" : "");
+	push();
+	struct json *r = hook(f->model_fd, "IOMMUFD_MMAP", arg, &a);
+	int e = r ? answer_errno(r) : ENODEV;
+	uint64_t at = 0;
+	if (!e && json_u64(json_get(json_get(r, "out"), "addr"), &at)) e = ENODEV;
+	json_free(a);
+	if (e) { errno = e; return MAP_FAILED; }
+	void *p = real_mmap((void *)at, len, prot | PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED) return p;
+	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
+	struct region *rg = &regions[nregions++];
+	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1 };
+	snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)at, rg->len);
+	r = hook(-1, "MEM_READ", arg, &a);
+	const struct json *d = json_get(json_get(r, "out"), "data");
+	uint8_t *data;
+	long n = d && d->type == J_STR ? hex_decode(d->str, &data) : -1;
+	if (n > 0 && (size_t)n <= rg->len) {
+		memcpy(p, data, n);
+		memcpy(rg->shadow, data, n);
+	}
+	if (n >= 0) free(data);
+	json_free(a);
+	return p;
+}
+
 __attribute__((visibility("default"))) void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+	if (fd >= 0 && !(flags & MAP_ANONYMOUS)) {
+		pthread_mutex_lock(&lock);
+		struct fake *f = fake_of(fd);
+		void *p = MAP_FAILED;
+		int e = 0;
+		if (f && f->kind == K_IOMMU && f->model_fd >= 0 && !broken) { p = mmap_iommu(f, len, prot, flags, off); e = errno; }
+		else if (f) e = ENODEV;
+		pthread_mutex_unlock(&lock);
+		if (f) { errno = e; return p; }
+	}
 	if (flags & MAP_FIXED) {
 		pthread_mutex_lock(&lock);
 		push_before_unmap((uintptr_t)addr, len);
