@@ -52,6 +52,9 @@ beforeAll(() => {
   expect(existsSync(tarball)).toBe(true);
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'an-implementation', version: '1.0.0', type: 'module', private: true }));
+  // The user's project is a git repository of its own: its HEAD must not pass for the suite's commit.
+  execFileSync('git', ['init', '-q', project]);
+  execFileSync('git', ['-C', project, '-c', 'user.name=u', '-c', 'user.email=u@example.org', 'commit', '-q', '--allow-empty', '-m', 'user project']);
   const installed = run(NPM, ['install', tarball, '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], project);
   if (installed.status !== 0) {
     console.warn(`npm install --offline failed (dependencies not in npm's cache?); unpacking the tarball by hand instead:\n${installed.stderr}`);
@@ -75,7 +78,7 @@ describe('the installed package', () => {
     expect(listed.filter((l) => l.endsWith('.test.ts'))).toEqual([]);
   });
 
-  it('answers npx ioasid --version and list', () => {
+  it("answers npx ioasid --version (no commit: the project's HEAD is not the suite's) and list", () => {
     const version = run('npx', ['--no-install', 'ioasid', '--version'], project);
     expect(version.status, version.stderr).toBe(0);
     expect(version.stdout).toMatch(/^ioasid 0\.\d+\.\d+, protocol 1, interpreting \d+\n$/);
