@@ -24,11 +24,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { IOMMU_READ, IOMMU_WRITE } from '../reference/formats/format.ts';
 import { PageTable, type Translation } from '../reference/formats/page-table.ts';
 import { ENTRY_READ, ENTRY_WRITE, IotlbEngine } from '../reference/iotlb/engine.ts';
 import { PhysicalMemory } from '../reference/machine/physical-memory.ts';
+import { PACKAGE_ROOT } from '../schemas/lib/package-root.ts';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const CONTEXTS = 4;
@@ -201,7 +201,7 @@ function timeWalk(w: Workload, reps: number, passes: number): number {
 function timeC(w: Workload, reps: number, passes: number): number {
   const dir = mkdtempSync(join(tmpdir(), 'ioasid-iotlb-'));
   try {
-    const src = fileURLToPath(new URL('./iotlb-lookup.c', import.meta.url));
+    const src = join(PACKAGE_ROOT, 'bench', 'iotlb-lookup.c');
     const bin = join(dir, 'iotlb-lookup');
     execFileSync(process.env.CC ?? 'cc', ['-O2', '-o', bin, src], { stdio: ['ignore', 'ignore', 'pipe'] });
     const n = CONTEXTS * PAGES_PER_CONTEXT;

@@ -10,8 +10,7 @@ import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, checkCasePaths, nonNegativeInt, parseFlags, type Command } from '../command.ts';
 import { parseAdapterSpec } from '../../conformance/runner/adapter-spec.ts';
 import { inProcessFactory } from '../../conformance/runner/in-process.ts';
-import { getMutant, listMutants } from '../../conformance/mutants/registry.ts';
-import { mutantAdapterFactory, withMutant } from '../../conformance/mutants/run-mutant.ts';
+import type { Mutant } from '../../conformance/mutants/mutant.ts';
 import { DEFAULT_CASES_DIR, loadCases } from '../../conformance/runner/case-loader.ts';
 import { loadCatalog } from '../../conformance/runner/catalog-source.ts';
 import { loadExpectations, unmatchedExpectations } from '../../conformance/runner/expectations.ts';
@@ -90,13 +89,17 @@ export interface ConformDeps {
   loadCatalog: () => Promise<UapiCatalog>;
 }
 
-function mutantNamed(name: string, adapterKind: string) {
+/** --mutant's seeded bug and its runner, loaded only then: the mutants import the whole reference. */
+async function mutantNamed(name: string, adapterKind: string): Promise<{ mutant: Mutant; run: typeof import('../../conformance/mutants/run-mutant.ts') }> {
   if (adapterKind !== 'reference') throw new Error('--mutant: seeded bugs exist only for the embedded reference (--adapter reference)');
+  const { getMutant, listMutants } = await import('../../conformance/mutants/registry.ts');
+  let mutant: Mutant;
   try {
-    return getMutant(name);
+    mutant = getMutant(name);
   } catch {
     throw new Error(`--mutant: unknown mutant '${name}' (known: ${listMutants().map((m) => m.name).join(', ')})`);
   }
+  return { mutant, run: await import('../../conformance/mutants/run-mutant.ts') };
 }
 
 export async function runConform(argv: string[], deps: ConformDeps = { loadCatalog }): Promise<number> {
@@ -181,13 +184,14 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
     const catalog = await deps.loadCatalog();
     const adapter = await parseAdapterSpec(opts.adapter!, catalog, { checkInvariants: opts['check-invariants'] === true });
     // --mutant: the embedded reference with one seeded bug, to see which cases catch it.
-    const mutant = opts.mutant === undefined ? null : mutantNamed(opts.mutant, adapter.config.kind);
-    const factory = mutant ? inProcessFactory(mutantAdapterFactory(mutant, catalog)) : adapter.factory;
+    const seeded = opts.mutant === undefined ? null : await mutantNamed(opts.mutant, adapter.config.kind);
+    const factory = seeded ? inProcessFactory(seeded.run.mutantAdapterFactory(seeded.mutant, catalog)) : adapter.factory;
+    const withMutant = <T>(fn: () => Promise<T>): Promise<T> => (seeded ? seeded.run.withMutant(seeded.mutant, fn) : fn());
     const progress = createProgress(process.stderr, { quiet: opts.quiet!, verbose: opts.verbose! });
     let started = false;
     // A slow adapter (a VM booting, a kernel module loading) gets a note instead of silence.
     const helloNote = setTimeout(() => say(`waiting for ${opts.adapter}'s hello (up to ${helloTimeoutMs} ms)…`), 1000);
-    let report = await withMutant(mutant, () => runSuite({
+    let report = await withMutant(() => runSuite({
       factory,
       adapter: adapter.config,
       catalog,
@@ -205,7 +209,7 @@ export async function runConform(argv: string[], deps: ConformDeps = { loadCatal
       retries,
       workers,
       transcriptDir: opts.transcript ? dir : undefined,
-      rerun: (id) => rerunCommand(id, { adapter: opts.adapter!, cases: givenCases, mutant: mutant?.name }),
+      rerun: (id) => rerunCommand(id, { adapter: opts.adapter!, cases: givenCases, mutant: seeded?.mutant.name }),
       config: {
         command_line: ['conform', ...argv],
         cases: casePaths,

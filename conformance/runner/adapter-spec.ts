@@ -10,7 +10,6 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Adapter } from '../../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
-import { REPO_ROOT } from './case-loader.ts';
 import { inProcessFactory } from './in-process.ts';
 import { stdioFactory } from './stdio.ts';
 import type { TransportFactory } from './transport.ts';
@@ -24,15 +23,12 @@ export interface ReferenceAdapterOptions {
   checkInvariants?: boolean;
 }
 
-export const REFERENCE_MODULE = resolve(REPO_ROOT, 'reference', 'adapter.ts');
-
 /** Loads the embedded reference's factory; a clear error while it is not there yet. */
 export async function referenceAdapterFactory(catalog: UapiCatalog, options: ReferenceAdapterOptions = {}): Promise<() => Adapter> {
   let mod: { createReferenceAdapter?: (catalog: UapiCatalog, options?: ReferenceAdapterOptions) => Adapter };
   try {
-    // A computed specifier: the reference lands separately, and this module must type-check without it.
-    const specifier = pathToFileURL(REFERENCE_MODULE).href;
-    mod = (await import(specifier)) as typeof mod;
+    // A literal specifier, so that the compiled build (tsconfig.build.json) imports adapter.js.
+    mod = (await import('../../reference/adapter.ts')) as typeof mod;
   } catch (e) {
     throw new AdapterSpecError(`the embedded reference (reference/adapter.ts) cannot be loaded: ${(e as Error).message}`);
   }
@@ -47,10 +43,22 @@ function isAdapter(x: unknown): x is Adapter {
   return !!x && typeof x === 'object' && ['hello', 'world', 'open', 'close', 'ioctl', 'test', 'shutdown'].every((m) => typeof (x as Record<string, unknown>)[m] === 'function');
 }
 
+/**
+ * A TypeScript adapter module needs a loader: the checkout runs through tsx already, the
+ * compiled build (this module is .js) registers tsx the first time it meets one.
+ */
+let tsxRegistered = import.meta.url.endsWith('.ts');
+async function ensureTypeScriptLoader(path: string): Promise<void> {
+  if (tsxRegistered || !/\.[cm]?tsx?$/.test(path)) return;
+  (await import('tsx/esm/api')).register();
+  tsxRegistered = true;
+}
+
 export async function moduleAdapterFactory(path: string): Promise<() => Adapter | Promise<Adapter>> {
   const abs = resolve(path);
   let mod: Record<string, unknown>;
   try {
+    await ensureTypeScriptLoader(abs);
     mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
   } catch (e) {
     throw new AdapterSpecError(`module:${path}: cannot be loaded: ${(e as Error).message}`);

@@ -4,7 +4,8 @@
  * line per case that failed. --verbose: one line per case, everywhere. --quiet: nothing but a
  * smoke check that failed (the final summary is the command's).
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressModule from 'cli-progress';
 import { FAILING_RESULTS } from './results.ts';
 import type { CaseReport, SmokeReport } from './types.ts';
 
@@ -36,6 +37,8 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr, opts
     };
   }
   if (stream.isTTY && !opts.verbose) {
+    // Required here, not imported: only a run on a terminal draws the bar.
+    const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
     const bar = new cliProgress.SingleBar(
       { format: 'ioasid conform |{bar}| {value}/{total} cases | {failed} failing | {id}', stream, hideCursor: true, clearOnComplete: false },
       cliProgress.Presets.shades_classic,

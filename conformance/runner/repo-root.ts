@@ -1,5 +1,2 @@
-/** The checkout's root folder, found from this file's place (a module of its own so that cheap commands need not load the case loader). */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The checkout's root folder (schemas/lib/package-root.ts; a module of its own so that cheap commands need not load the case loader). */
+export { PACKAGE_ROOT as REPO_ROOT } from '../../schemas/lib/package-root.ts';

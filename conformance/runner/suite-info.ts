@@ -1,6 +1,6 @@
 /** What a report says about the suite that produced it: package version, git commit, rules version. */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './repo-root.ts';
 
@@ -13,10 +13,14 @@ export function suiteInfo(): { version: string; commit: string | null; interpret
   if (!cached) {
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
     let commit: string | null = null;
-    try {
-      commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
-    } catch {
-      commit = null;
+    // Only a checkout of the suite has a commit: an installed package sits in someone else's
+    // repository, whose HEAD says nothing about the suite.
+    if (existsSync(join(REPO_ROOT, '.git'))) {
+      try {
+        commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || null;
+      } catch {
+        commit = null;
+      }
     }
     cached = { version: pkg.version, commit, interpreting: INTERPRETING_VERSION };
   }

@@ -12,8 +12,9 @@
  */
 
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../../schemas/lib/package-root.ts';
 
 /** The fixture variant's memory_limit. */
 export const MOCK_DOMAIN_LIMIT_BYTES = 16;
@@ -95,9 +96,8 @@ export function derivedFiles(casesDir: string): Map<string, string> {
   return out;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const files = derivedFiles(join(here, '..', 'cases'));
+  const files = derivedFiles(join(PACKAGE_ROOT, 'conformance', 'cases'));
   for (const [path, text] of files) writeFileSync(path, text);
   console.log(`wrote ${files.size} .mock-domain-limit cases`);
 }

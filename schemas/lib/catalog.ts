@@ -14,13 +14,13 @@
  * can still compare what it can read.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type {
   CScalar, Direction, EnumInfo, FieldInfo, IoctlFamily, IoctlInfo, StructInfo, UapiCatalog,
 } from './catalog-types.ts';
+import { PACKAGE_ROOT } from './package-root.ts';
 
-export const SCHEMAS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const SCHEMAS_DIR = join(PACKAGE_ROOT, 'schemas');
 
 /** Size in bytes (= alignment on LP64) of every C scalar the headers use. */
 export const SCALAR_BYTES: Readonly<Record<CScalar, number>> = {

@@ -10,8 +10,9 @@
  * rule (schema keyword) and ajv's message.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { Ajv2020 } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { SCHEMAS_DIR, getCatalog } from './catalog.ts';
 
@@ -67,7 +68,9 @@ function load(): Loaded {
   const docs = schemaFilePaths().map((file) => ({ file, doc: JSON.parse(readFileSync(join(SCHEMAS_DIR, file), 'utf8')) as Record<string, unknown> }));
   const keywords = new Set<string>(['tsType', 'tsEnumNames']);
   for (const { doc } of docs) annotationKeywords(doc, keywords);
-  const ajv = new Ajv2020({ strict: true, allErrors: true, coerceTypes: false, useDefaults: false });
+  // ajv is required on first use, not imported: loading it costs more than a --help does in all.
+  const { Ajv2020: Ajv } = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+  const ajv = new Ajv({ strict: true, allErrors: true, coerceTypes: false, useDefaults: false });
   ajv.addVocabulary([...keywords].sort());
   const files = new Map<string, string>();
   for (const { file, doc } of docs) {
