@@ -320,6 +320,16 @@ function offsetIn(hi: number, lo: number, s: number): number {
 }
 
 /**
+ * Whether the cached entry in `slot` is what the tables give now: the same output page (the
+ * walk's address less the in-page offset `off`), leaf size 2^sizeLg2 and permissions. A hit made
+ * before the last table write is re-checked with this; a mismatch is a stale use.
+ */
+function entryGives(e: IotlbEngine, slot: number, t: Translation, off: number, sizeLg2: number): boolean {
+  const f = e.flags[slot];
+  return t.physBytes - off === e.oa[slot] && t.pageSizeBytes === 2 ** sizeLg2 && t.read === ((f & ENTRY_READ) !== 0) && t.write === ((f & ENTRY_WRITE) !== 0);
+}
+
+/**
  * One device translation of `iova` through the unit's IOTLB, a walk of the domain's table on a
  * miss. The walk sets A (and D on a write) while dirty tracking is on; a write hitting an entry
  * cached clean walks once more to set D, as VT-d SSADS, AMD HD and SMMUv3 HTTU do.
@@ -339,8 +349,7 @@ export function cachedTranslate(dev: UnitDevice & { unit: IommuUnit }, pasid: nu
     let stale = false;
     if (e.epoch[slot] !== table.epoch) {
       const cur = table.translate(iova);
-      const f = e.flags[slot];
-      if (cur !== null && cur.physBytes - off === e.oa[slot] && cur.pageSizeBytes === 2 ** s && cur.read === ((f & ENTRY_READ) !== 0) && cur.write === ((f & ENTRY_WRITE) !== 0)) {
+      if (cur !== null && entryGives(e, slot, cur, off, s)) {
         e.epoch[slot] = table.epoch;
       } else {
         stale = true;
@@ -416,8 +425,7 @@ export function cachedNestedTranslate(phys: PhysicalMemory, dev: UnitDevice & { 
     let stale = false;
     if (e.epoch[slot] !== phys.writeEpoch) {
       const cur = translateNested(phys, parent, nested, req, true);
-      const f = e.flags[slot];
-      if (cur.fault === null && cur.t.physBytes - off === e.oa[slot] && cur.t.pageSizeBytes === 2 ** s && cur.t.read === ((f & ENTRY_READ) !== 0) && cur.t.write === ((f & ENTRY_WRITE) !== 0)) {
+      if (cur.fault === null && entryGives(e, slot, cur.t, off, s)) {
         e.epoch[slot] = phys.writeEpoch;
       } else {
         stale = true;
