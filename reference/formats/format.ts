@@ -259,3 +259,8 @@ export function fieldGet(lo: number, hi: number, shift: number, topBit: number):
   const hiMask = topBit >= 32 ? 2 ** (topBit - 31) - 1 : 0;
   return (lo >>> shift) + (hi & hiMask) * 2 ** (32 - shift);
 }
+
+/** Byte-swaps a 32-bit half: how the walker reads and writes a big-endian format's words. */
+export function bswap32(x: number): number {
+  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
+}

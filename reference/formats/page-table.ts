@@ -62,6 +62,7 @@
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import {
+  bswap32,
   ENTRY_EMPTY,
   ENTRY_LEAF,
   ENTRY_TABLE,
@@ -143,9 +144,6 @@ export interface PageTableOptions {
   failAlloc?: () => boolean;
 }
 
-function bswap32(x: number): number {
-  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
-}
 
 function ctz(x: number): number {
   if (x === 0) return 64;

@@ -9,7 +9,7 @@
  * a table whose pointer does not translate is reported through `fault` and skipped.
  */
 
-import { ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
+import { bswap32, ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
 import type { WordReader } from './walk.ts';
 
 export interface RangeVisitor {
@@ -25,9 +25,6 @@ export interface RangeVisitor {
   fault?(pointerFrame: number, level: number, iovaUnit: number): void;
 }
 
-function bswap32(x: number): number {
-  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
-}
 
 export function walkRange(
   mem: WordReader,

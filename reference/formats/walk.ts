@@ -15,7 +15,7 @@
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
-import { ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
+import { bswap32, ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
 
 /** What a walk reads: aligned 32-bit words by byte address (PhysicalMemory, or a VMM's view of guest memory). */
 export type WordReader = Pick<PhysicalMemory, 'read32'>;
@@ -27,9 +27,6 @@ export type WalkResult =
 /** Sees one present entry of a walk; returning false stops the walk with a `reserved` fault. */
 export type WalkVisitor = (level: number, entryAddr: number, lo: number, hi: number) => boolean;
 
-function bswap32(x: number): number {
-  return (((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
-}
 
 /**
  * Walks `iovaUnit` (units of 2^format.unitLg2, relative to format.iovaBaseUnit) from the table
