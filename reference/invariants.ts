@@ -15,6 +15,8 @@
  *   exited mm no store holds is freed with its counters (as STATE drops it) and not checked.
  * - Frames: every allocated frame belongs to a memory object, a live domain's page table, or is
  *   an orphan kept by a pin — no page table outlives its domain.
+ * - IOTLB: no unit caches, for a kernel-managed domain, a leaf its table does not give now
+ *   (IOTLB-KERN-1: the kernel invalidates before an unmap returns).
  *
  * It reads only; what it reports is a list of sentences, empty when all holds. The cost is
  * proportional to the pinned pages and the areas (a few sampled translations each), so it is a
@@ -28,6 +30,7 @@ import { areaFirstByte, areaLength, type Area } from './iommufd/io-pagetable.ts'
 import type { HwptPagingObject, IoasObject } from './iommufd/objects.ts';
 import type { HwQueueObject } from './iommufd/hw-queue.ts';
 import type { IoptPages } from './iommufd/pages.ts';
+import { staleKernelEntries } from './iotlb/unit-iotlb.ts';
 import type { Machine } from './machine/machine.ts';
 import { PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
 
@@ -60,6 +63,7 @@ function checkAreas(ioas: IoasObject, out: string[]): void {
     if (!a.filled) out.push(`IOAS ${ioas.id}: area ${hex(a.start)} is not filled although the IOAS has ${iopt.domains.length} domain(s)`);
   }
   for (const [d, domain] of iopt.domains.entries()) {
+    for (const why of staleKernelEntries(domain)) out.push(`IOAS ${ioas.id} domain ${d}: ${why}`);
     const mapped = domain.table.mappedBytes();
     if (BigInt(mapped) !== total) out.push(`IOAS ${ioas.id} domain ${d}: maps ${mapped} bytes, its areas cover ${total}`);
     for (const a of areas) {

@@ -258,6 +258,29 @@ function forEachTag(domain: object, fn: (u: UnitIotlb, tag: Tag) => void, map: T
   for (const [u, perCtx] of perUnit) for (const { tag } of perCtx.values()) fn(u, tag);
 }
 
+/**
+ * The invariant of kernel-managed domains (IOTLB-KERN-1, `--check-invariants`): every leaf the
+ * IOTLBs hold under one of `domain`'s tags is what its table gives now — same output page, leaf
+ * size and permissions. One sentence per entry that is not; empty when all hold.
+ */
+export function staleKernelEntries(domain: PagingDomain): string[] {
+  const out: string[] = [];
+  const perUnit = domainTags.get(domain);
+  if (perUnit === undefined) return out;
+  for (const [u, perCtx] of perUnit) {
+    for (const entry of u.engine.liveEntries()) {
+      if (!entry.leaf || !perCtx.has(entry.ctx)) continue;
+      const t = domain.table.translate(entry.iova);
+      const read = (entry.flags & ENTRY_READ) !== 0;
+      const write = (entry.flags & ENTRY_WRITE) !== 0;
+      if (t === null || t.physBytes !== entry.oa || t.pageSizeBytes !== 2 ** entry.sizeLg2 || t.read !== read || t.write !== write) {
+        out.push(`${u.unit.model} IOTLB: a ${2 ** entry.sizeLg2}-byte entry at IOVA 0x${entry.iova.toString(16)} (output 0x${entry.oa.toString(16)}) that the kernel-managed table ${t === null ? 'no longer maps' : `maps to 0x${t.physBytes.toString(16)}`}`);
+      }
+    }
+  }
+  return out;
+}
+
 /** iommu_unmap's iotlb_sync: the kernel removed [iova, iova + lengthBytes) from the domain (and from every nested domain over it). */
 export function domainRangeChanged(domain: PagingDomain, iova: bigint, lengthBytes: bigint | number): void {
   const range: ByteRange = { start: iova, last: iova + BigInt(lengthBytes) - 1n };
