@@ -9,8 +9,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { soak } from './soak.ts';
 
-/** RSS growth allowed after the warm-up (the reference settles within a few hundred KiB). */
-const MAX_GROWTH_KIB = 8 * 1024;
+/**
+ * RSS growth allowed after the warm-up. Alone the reference settles within a few hundred KiB
+ * (often below its warm-up peak); with the rest of the test suite on the same two cores the
+ * collector's timing alone has shown 8.6 MiB in 8 s. The seeded leak grows by hundreds of MiB.
+ */
+const MAX_GROWTH_KIB = 32 * 1024;
 const LEAKY = join(import.meta.dirname, 'testing', 'leaky-adapter.ts');
 
 describe.skipIf(!existsSync('/proc/self/status'))('soak: one serve process, many rounds', () => {
