@@ -49,6 +49,8 @@ export interface DecodedCd {
   granuleLg2: number;
   epd0: boolean;
   endi: boolean;
+  /** CD.R: stage-1 translation, address size, access flag and permission faults are recorded. */
+  r: boolean;
   ipsBits: number;
   affd: boolean;
   tbi0: boolean;
@@ -71,6 +73,7 @@ export function decodeCd(w0: bigint, w1: bigint): DecodedCd {
   return {
     t0sz: bits(w0, 5, 0),
     granuleLg2: TG0_LG2[bits(w0, 7, 6)],
+    r: bit(w0, 13),
     epd0: bit(w0, 14),
     endi: bit(w0, 15),
     ipsBits: IPS_BITS[bits(w0, 34, 32)] ?? 0,
@@ -126,9 +129,9 @@ function stage1Rules(format: PtFormat, cd: DecodedCd, caps: SmmuStage1Caps, oasB
       // A block where the granule has none (4K L0, 16K L1, 64K L1 below 52-bit PA) is invalid.
       if (leaf && level > 0 && format.leafSizesLg2[level].length === 0) return true;
       // Address size fault: a table or output address beyond the CD's output size.
-      if (descriptorAddr(format, lo, hi) >= limit) return true;
+      if (descriptorAddr(format, lo, hi) >= limit) return 'addr-size';
       // Access flag fault: AF = 0 with neither hardware update (HA) nor AFFD.
-      return leaf && (lo & D_AF) === 0 && !ha && !cd.affd;
+      return leaf && (lo & D_AF) === 0 && !ha && !cd.affd ? 'access' : false;
     },
     permits(path: readonly Stage1Entry[], write: boolean): boolean {
       const leaf = path[path.length - 1];
@@ -228,5 +231,6 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
     inputUnit: Number(va >> BigInt(cd.granuleLg2)),
     rules: stage1Rules(format, cd, caps, oasBits, privileged),
     tag: cd.asid,
+    recordFaults: cd.r,
   };
 }

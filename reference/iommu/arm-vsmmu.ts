@@ -14,6 +14,7 @@
 
 import { validateNestedSte, STE_CFG_ABORT, STE_CFG_S1_TRANS } from './arm-smmuv3.ts';
 import { smmuStage1, type SmmuStage1Caps } from './arm-smmuv3-stage1.ts';
+import { encodeStage1FaultEvent, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from './arm-smmuv3-event.ts';
 import { copyUserData, fail, ok } from './unit.ts';
 import type { Errno, HwInvalidation, InvalidateArray, InvalidateResult, IommuUnit, NestedDomain, Result, UnitDevice, UserData, ViommuCore, ViommuDriver } from './unit.ts';
 
@@ -178,6 +179,14 @@ export class Vsmmu implements ViommuDriver {
       checkAttach: (dev) => (cfg === STE_CFG_S1_TRANS && core.virtIdOf(dev) === null ? 'ENOENT' : null),
       stage1: (req) => smmuStage1(caps, ste0, ste1, req),
       substreams: true,
+      // arm_smmu_handle_event → arm_vmaster_report_event: recorded stage-1 faults only (S2 = 0).
+      reportFault: (dev, req, fault) => {
+        if (fault.stage !== 1 || fault.cause === undefined) return;
+        const vsid = core.virtIdOf(dev);
+        if (vsid === null) return;
+        const ev = { cause: fault.cause, vsid, ssid: req.hasPasid ? req.pasid : null, inputAddr: req.iova, write: req.write, privileged: req.hasPasid && req.privileged };
+        core.reportEvent(IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, encodeStage1FaultEvent(ev));
+      },
       dumpState: () => ({ ste0: `0x${ste0.toString(16)}`, ste1: `0x${ste1.toString(16)}`, vmid: this.vmid }),
     };
     return ok(nested);

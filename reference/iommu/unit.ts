@@ -147,7 +147,15 @@ export interface InvalidateResult {
 export interface Stage1Fault {
   fault: 'not-present' | 'permission' | 'aperture' | 'blocked';
   stage: 1 | 2;
+  /**
+   * The architecture's kind of a fault the stage-1 table walk found, present only when the
+   * walk's configuration records such faults (Stage1Walk.recordFaults, SMMUv3 CD.R).
+   */
+  cause?: Stage1FaultCause;
 }
+
+/** Stage-1 walk faults by kind (SMMUv3 F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION). */
+export type Stage1FaultCause = 'translation' | 'addr-size' | 'access' | 'permission';
 
 /**
  * One DMA request (one IOMMU page of it) as the core hands it to NestedDomain.stage1. The
@@ -184,8 +192,11 @@ export interface Stage1Entry {
  * its configuration: VT-d PASID-entry SRE/WPE/EAFE, FS1GP; SMMUv3 CD fields).
  */
 export interface Stage1Rules {
-  /** True when `lo`/`hi` at `level` has a reserved bit set: the walk faults not-present (stage 1). */
-  reserved(level: number, lo: number, hi: number): boolean;
+  /**
+   * Truthy when `lo`/`hi` at `level` stops the walk: it faults not-present (stage 1). A cause
+   * names the fault's kind when it is not a translation fault (SMMUv3 address size, access flag).
+   */
+  reserved(level: number, lo: number, hi: number): boolean | Stage1FaultCause;
   /** Whether the walked entries let this request read (write = false) or write (write = true). */
   permits(path: readonly Stage1Entry[], write: boolean): boolean;
   /**
@@ -211,6 +222,8 @@ export interface Stage1Walk {
    * from the guest's own structures (SMMUv3: the CD's ASID); absent when the host knows it.
    */
   tag?: number;
+  /** The walk's faults are recorded as events (SMMUv3 CD.R = 1); absent = not reported. */
+  recordFaults?: boolean;
 }
 
 /** Stage 1 is bypassed for this request (SMMUv3 bypass vSTE, S1DSS bypass): the input is the IPA. */
@@ -252,6 +265,20 @@ export interface NestedDomain {
    * every SubstreamID), so a PASID DMA of a device attached only by its RID comes here.
    */
   substreams?: boolean;
+  /**
+   * A DMA of `dev` through this domain stopped at `fault`: the driver reports it where it
+   * reports such events (SMMUv3: a recorded stage-1 fault to the vIOMMU's ARM_SMMUV3 vEVENTQ).
+   */
+  reportFault?(dev: UnitDevice, req: FaultingRequest, fault: Stage1Fault): void;
+}
+
+/** The request a fault stopped: its input byte address and attributes. */
+export interface FaultingRequest {
+  iova: bigint;
+  pasid: number;
+  hasPasid: boolean;
+  write: boolean;
+  privileged: boolean;
 }
 
 export type DomainSpec = PagingDomainSpec | NestedDomain;

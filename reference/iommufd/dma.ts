@@ -8,6 +8,8 @@
  * A nested HWPT translates in two stages (nested-walk.ts): the user-owned stage 1 in guest
  * memory over its NEST_PARENT's table as stage 2; its faults also say which stage faulted.
  * A nested domain whose model does not translate (the selftest mock) reports `blocked`.
+ * A DMA that faults in a nested domain is handed to its driver (NestedDomain.reportFault),
+ * which may report it as an event (SMMUv3: a recorded stage-1 fault to the ARM_SMMUV3 vEVENTQ).
  *
  * Translations go through the unit's IOTLB (reference/iotlb): a hit is served from the cache,
  * a miss walks and fills. A hit the current tables no longer give is a stale use: the DMA is
@@ -19,21 +21,28 @@ import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import type { Translation } from './domain.ts';
 import { IOMMU_NO_PASID } from './device.ts';
 import { cachedNestedTranslate, cachedTranslate } from '../iotlb/unit-iotlb.ts';
-import type { DeviceObject } from './objects.ts';
+import type { DeviceObject, HwptObject } from './objects.ts';
+import type { Stage1FaultCause } from '../iommu/unit.ts';
 
 export type DmaFault = 'not-present' | 'permission' | 'aperture' | 'blocked';
 
-export type DmaResult = { fault: null; t: Translation; stale?: boolean } | { fault: DmaFault; stage?: 1 | 2; stale?: boolean };
+export type DmaResult = { fault: null; t: Translation; stale?: boolean } | { fault: DmaFault; stage?: 1 | 2; cause?: Stage1FaultCause; stale?: boolean };
 
 /** Request attributes beyond the address: a privileged (supervisor) request needs a PASID. */
 export interface DmaAttrs {
   privileged?: boolean;
 }
 
-export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, write: boolean, attrs: DmaAttrs = {}): DmaResult {
-  let hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
+/** The HWPT a request of `pasid` reaches. */
+function hwptOf(dev: DeviceObject, pasid: number): HwptObject | null {
+  const hwpt = pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? null);
   // A RID domain that holds every substream (SMMUv3 vSTE with a CD table) serves PASIDs too.
-  if (hwpt === null && dev.hwpt?.kind === 'HWPT_NESTED' && dev.hwpt.nested.substreams === true) hwpt = dev.hwpt;
+  if (hwpt === null && dev.hwpt?.kind === 'HWPT_NESTED' && dev.hwpt.nested.substreams === true) return dev.hwpt;
+  return hwpt;
+}
+
+export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number, iova: bigint, write: boolean, attrs: DmaAttrs = {}): DmaResult {
+  const hwpt = hwptOf(dev, pasid);
   if (hwpt === null) return { fault: 'blocked' };
   if (hwpt.kind === 'HWPT_NESTED') {
     // A model whose nested domain translates nothing (the selftest mock) blocks, as before.
@@ -70,6 +79,12 @@ export function dma(
     const r = translate(phys, dev, pasid, iova + BigInt(done), write, attrs);
     if (r.stale) stale = true;
     if (r.fault !== null) {
+      // The faulting transaction is reported as the driver reports it (an SMMUv3 event record).
+      const hwpt = hwptOf(dev, pasid);
+      if (hwpt?.kind === 'HWPT_NESTED' && r.stage !== undefined) {
+        const req = { iova: iova + BigInt(done), pasid, hasPasid: pasid !== IOMMU_NO_PASID, write, privileged: attrs.privileged === true };
+        hwpt.nested.reportFault?.(dev.dev, req, { fault: r.fault, stage: r.stage, ...(r.cause !== undefined ? { cause: r.cause } : {}) });
+      }
       const out: { fault: DmaFault; stage?: 1 | 2; stale?: boolean } = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (stale) out.stale = true;
       return out;

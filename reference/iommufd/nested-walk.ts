@@ -34,7 +34,7 @@
 import type { PtFormat } from '../formats/format.ts';
 import { ENTRY_TABLE } from '../formats/format.ts';
 import { walkTable } from '../formats/walk.ts';
-import type { NestedDomain, Stage1Entry, Stage1Fault, Stage1Request } from '../iommu/unit.ts';
+import type { NestedDomain, Stage1Entry, Stage1Fault, Stage1FaultCause, Stage1Request } from '../iommu/unit.ts';
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
 import type { PagingDomain, Translation } from './domain.ts';
 
@@ -125,10 +125,15 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
     lastS2 = r;
     return Math.floor(r.physBytes / 4096);
   };
+  let stopCause: Stage1FaultCause = 'translation';
   const visit = (level: number, hostAddr: number, lo: number, hi: number): boolean => {
     walked.push({ level, lo, hi, hostAddr, gpa: lastGpa, s2Write: lastS2!.write });
-    return !rules.reserved(level, lo, hi);
+    const stop = rules.reserved(level, lo, hi);
+    if (stop !== false) stopCause = stop === true ? 'translation' : stop;
+    return stop === false;
   };
+  // A recorded fault says its kind (an SMMUv3 event); others say only not-present / permission.
+  const s1Fault = (fault: 'not-present' | 'permission', cause: Stage1FaultCause): Stage1Fault => (start.recordFaults === true ? { fault, stage: 1, cause } : { fault, stage: 1 });
   // The deepest cached non-leaf entry (lowest level first) replaces the reads above it.
   let from: { level: number; tableFrame: number } | undefined;
   const cached = probe || cache === undefined ? null : deepestCached(cache, format, req.iova);
@@ -141,11 +146,12 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
   if (!w.ok) {
     if (w.fault === 'table-fetch') return s2Fault!;
     // out-of-range is the domain's job (canonical / T0SZ checks); it can only mean a bad input.
-    return { fault: w.fault === 'out-of-range' ? 'aperture' : 'not-present', stage: 1 };
+    if (w.fault === 'out-of-range') return { fault: 'aperture', stage: 1 };
+    return s1Fault('not-present', stopCause);
   }
   const canRead = rules.permits(walked, false);
   const canWrite = rules.permits(walked, true);
-  if (req.write ? !canWrite : !canRead) return { fault: 'permission', stage: 1 };
+  if (req.write ? !canWrite : !canRead) return s1Fault('permission', 'permission');
 
   // The output: an intermediate address, translated by stage 2 with the request's access.
   const unitBytes = 2 ** format.unitLg2;
