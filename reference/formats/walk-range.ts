@@ -9,8 +9,10 @@
  * a table whose pointer does not translate is reported through `fault` and skipped.
  */
 
-import { bswap32, ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
-import type { WordReader } from './walk.ts';
+import { ENTRY_EMPTY, ENTRY_TABLE, type EntryWords, type PtFormat } from './format.ts';
+import { readEntryWords, type WordReader } from './walk.ts';
+
+const scratch: EntryWords = { lo: 0, hi: 0 };
 
 export interface RangeVisitor {
   /** A leaf: its first IOVA unit, its OA unit, size, level, and the descriptor (logical halves) at `entryAddr`. */
@@ -57,13 +59,9 @@ export function walkRange(
     const last = Math.min(entries - 1, Math.floor((hi - 1 - tableBase) / itemUnits));
     for (let i = first; i <= last; i++) {
       const addr = frame * 4096 + i * 8;
-      let dLo = mem.read32(addr);
-      let dHi = mem.read32(addr + 4);
-      if (format.bigEndian) {
-        const t = dLo;
-        dLo = bswap32(dHi);
-        dHi = bswap32(t);
-      }
+      readEntryWords(mem, addr, format.bigEndian === true, scratch);
+      const dLo = scratch.lo;
+      const dHi = scratch.hi;
       const kind = format.kind(level, dLo, dHi);
       if (kind === ENTRY_EMPTY) continue;
       const itemBase = tableBase + i * itemUnits;

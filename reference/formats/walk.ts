@@ -15,7 +15,7 @@
  */
 
 import type { PhysicalMemory } from '../machine/physical-memory.ts';
-import { bswap32, ENTRY_EMPTY, ENTRY_TABLE, type PtFormat } from './format.ts';
+import { bswap32, ENTRY_EMPTY, ENTRY_TABLE, type EntryWords, type PtFormat } from './format.ts';
 
 /** What a walk reads: aligned 32-bit words by byte address (PhysicalMemory, or a VMM's view of guest memory). */
 export type WordReader = Pick<PhysicalMemory, 'read32'>;
@@ -27,6 +27,20 @@ export type WalkResult =
 /** Sees one present entry of a walk; returning false stops the walk with a `reserved` fault. */
 export type WalkVisitor = (level: number, entryAddr: number, lo: number, hi: number) => boolean;
 
+
+
+/**
+ * The descriptor at `addr` in the format's logical order (lo = bits 31:0): a big-endian format's
+ * two words are swapped as hardware reads them. Fills the caller's scratch, allocates nothing.
+ */
+export function readEntryWords(mem: WordReader, addr: number, bigEndian: boolean, out: EntryWords): void {
+  const a = mem.read32(addr);
+  const b = mem.read32(addr + 4);
+  out.lo = bigEndian ? bswap32(b) : a;
+  out.hi = bigEndian ? bswap32(a) : b;
+}
+
+const scratch: EntryWords = { lo: 0, hi: 0 };
 
 /**
  * Walks `iovaUnit` (units of 2^format.unitLg2, relative to format.iovaBaseUnit) from the table
@@ -67,13 +81,8 @@ export function walkTable(
     const frame = tableFrame(tableBase + Math.floor(offsetBytes / 4096));
     if (frame === null) return { ok: false, fault: 'table-fetch', level };
     const addr = frame * 4096 + (offsetBytes % 4096);
-    let lo = mem.read32(addr);
-    let hi = mem.read32(addr + 4);
-    if (format.bigEndian) {
-      const t = lo;
-      lo = bswap32(hi);
-      hi = bswap32(t);
-    }
+    readEntryWords(mem, addr, format.bigEndian === true, scratch);
+    const { lo, hi } = scratch;
     const kind = format.kind(level, lo, hi);
     if (kind === ENTRY_EMPTY) return { ok: false, fault: 'not-present', level };
     if (visit !== undefined && !visit(level, addr, lo, hi)) return { ok: false, fault: 'reserved', level };
