@@ -1754,7 +1754,7 @@ export interface IommuTestCmdAddReserved {
   length?: number | string;
 }
 /**
- * struct iommu_test_cmd member mock_domain (an anonymous struct of its union; the name iommu_test_cmd_mock_domain is ours). IOMMU_TEST_OP_MOCK_DOMAIN: a new mock device bound and attached to pt `id`; out_idev_id is the standard iommufd device object (out_idev_id since v6.6). In mainline since v6.2.
+ * struct iommu_test_cmd member mock_domain (an anonymous struct of its union; the name iommu_test_cmd_mock_domain is ours). IOMMU_TEST_OP_MOCK_DOMAIN: a new mock device bound and attached to pt `id`; out_idev_id is the standard iommufd device object (out_idev_id from about v6.6, with the replace series; not re-verified). In mainline since v6.2.
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
  * via the `definition` "IommuTestCmdMockDomain".
@@ -1798,7 +1798,7 @@ export interface IommuTestCmdMockDomainFlags {
   dev_flags?: number;
 }
 /**
- * struct iommu_test_cmd member mock_domain_replace (an anonymous struct of its union; the name iommu_test_cmd_mock_domain_replace is ours). IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: replace the attachment of the mock device of selftest object `id`; pt_id comes back as the HWPT attached. In mainline since v6.6.
+ * struct iommu_test_cmd member mock_domain_replace (an anonymous struct of its union; the name iommu_test_cmd_mock_domain_replace is ours). IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: replace the attachment of the mock device of selftest object `id`; pt_id comes back as the HWPT attached. In mainline since about v6.6 (the replace series; not re-verified).
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
  * via the `definition` "IommuTestCmdMockDomainReplace".
@@ -1942,7 +1942,7 @@ export interface IommuTestCmdMemoryLimit {
   limit?: number;
 }
 /**
- * struct iommu_test_cmd member access_replace_ioas (an anonymous struct of its union; the name iommu_test_cmd_access_replace_ioas is ours). IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: move access fd `id` to another IOAS. In mainline since v6.6.
+ * struct iommu_test_cmd member access_replace_ioas (an anonymous struct of its union; the name iommu_test_cmd_access_replace_ioas is ours). IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: move access fd `id` to another IOAS. In mainline since about v6.6 (the replace series; not re-verified).
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
  * via the `definition` "IommuTestCmdAccessReplaceIoas".
