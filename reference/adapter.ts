@@ -67,8 +67,13 @@ const IOMMUFD_TYPE = 0x3b;
 /** CHECK_REFS answers one number a page: it refuses ranges longer than this. */
 const REFS_MAX_BYTES = 256 * 1024 * 1024;
 const IOMMUFD_CMD_BASE = 0x80;
-/** IOMMU_HW_QUEUE_ALLOC: the last slot of the (non-test) iommufd ioctl table. */
+/** IOMMU_HW_QUEUE_ALLOC: the last uAPI command of the iommufd ioctl table. */
 const IOMMUFD_CMD_LAST = 0x94;
+/**
+ * IOMMU_TEST_CMD (IOMMUFD_CMD_BASE + 32): the reference is a CONFIG_IOMMUFD_TEST kernel (it
+ * offers test:selftest-cmd), whose table runs to this slot; 0x95..0x9f are empty slots in it.
+ */
+const IOMMU_TEST_CMD_NR = 0xa0;
 /** VFIO_GET_API_VERSION, CHECK_EXTENSION, SET_IOMMU, IOMMU_GET_INFO, MAP_DMA, UNMAP_DMA (DIRTY_PAGES is ENOTTY). */
 const VFIO_CONTAINER_REQUESTS = new Set([0x3b64, 0x3b65, 0x3b66, 0x3b70, 0x3b71, 0x3b72]);
 
@@ -559,7 +564,7 @@ export class ReferenceAdapter implements Adapter {
       const nr = request & 0xff;
       // main.c: numbers outside the iommufd table go to the VFIO compat handler, which knows
       // only its own full request numbers.
-      if (nr < IOMMUFD_CMD_BASE || nr > IOMMUFD_CMD_LAST) {
+      if (nr < IOMMUFD_CMD_BASE || nr > IOMMU_TEST_CMD_NR) {
         if (!VFIO_CONTAINER_REQUESTS.has(request)) fail('ENOTTY', 'not an iommufd or VFIO container request');
         throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a VFIO container request: use its name');
       }
@@ -573,6 +578,9 @@ export class ReferenceAdapter implements Adapter {
       }
       if (bytes.length < 4) fail('EFAULT', 'reading size');
       if (request !== (IOMMUFD_TYPE << 8 | nr)) fail('ENOTTY', 'request bits do not match the table');
+      // An empty slot of the test kernel's table has no request number to match (ENOIOCTLCMD).
+      if (nr > IOMMUFD_CMD_LAST && nr < IOMMU_TEST_CMD_NR) fail('ENOTTY', 'no command in this slot of the table');
+      if (nr === IOMMU_TEST_CMD_NR) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of IOMMU_TEST_CMD: use the TEST_CMD hook (op numbers differ between kernel versions)');
       const catalog = this.catalog;
       const info = [...catalog.ioctls.values()].find((i) => i.request === request);
       const struct = info?.struct !== undefined ? catalog.structs.get(info.struct) : undefined;
