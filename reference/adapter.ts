@@ -690,7 +690,8 @@ export class ReferenceAdapter implements Adapter {
       const op = String(a.op);
       const data = hexToBytes(a.data, 'data');
       if (data.length > HOOK_DATA_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `data exceeds the ${HOOK_DATA_MAX_BYTES}-byte limit of this hook`);
-      return { data: bytesToHex(new SelftestCmd(ctx, () => lowestFreeFd(this.usedFds())).run(op, data)) };
+      const accessFdOwner = (afd: number) => [...this.contexts.values()].find((x) => x.accessFds.has(afd));
+      return { data: bytesToHex(new SelftestCmd(ctx, () => lowestFreeFd(this.usedFds()), accessFdOwner).run(op, data)) };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
     IOTLB_STATS: (c, a) => {
