@@ -445,5 +445,6 @@ function newMockDevice(devices: ReadonlyMap<string, Device>, bridge: Bridge | un
     pasid: (devFlags & MOCK_FLAGS_DEVICE_PASID) !== 0,
     hugeIova: (devFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0,
     vfToken: null,
+    madeByMockDomain: true,
   };
 }

@@ -34,6 +34,8 @@ export interface Device extends UnitDevice {
    * (vfio_pci_validate_vf_token). null: a device that is neither such a VF nor a PF with VFs in use.
    */
   vfToken: string | null;
+  /** Made by IOMMU_TEST_OP_MOCK_DOMAIN (reference/iommufd/selftest-cmd.ts), not by the topology. */
+  madeByMockDomain?: true;
 }
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
