@@ -17,7 +17,7 @@ import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/l
 import { AccessObject } from './iommufd/access.ts';
 import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
-import { attachDevice, detachDevice, unbindDevice } from './iommufd/device.ts';
+import { attachDevice, detachDevice, IOMMU_NO_PASID, unbindDevice } from './iommufd/device.ts';
 import { markDirtyFromBitmap } from './iommufd/dirty.ts';
 import { dma, translate, type DmaAttrs } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
@@ -316,18 +316,20 @@ export class ReferenceAdapter implements Adapter {
   }
 
   /**
-   * DMA with `iopf`: a translation fault (not-present, permission) becomes a page request when
-   * a FAULT takes it; the answer is then {fault: "pending", grpid}. Null: report the DMA as is.
+   * A DMA that faulted (not-present, permission) raises a page request when the unit says so
+   * (a PRI device with `iopf`, a stalled SMMU master) and a FAULT takes it; the answer is then
+   * {fault: "pending", grpid}. Null: report the DMA as is.
    */
   private pageRequest(ctx: IommufdContext, a: JsonObject, fault: string | null, lengthBytes: number, write: boolean): JsonObject | null {
-    if (a.iopf !== true || (fault !== 'not-present' && fault !== 'permission')) return null;
+    if (fault !== 'not-present' && fault !== 'permission') return null;
     const dev = this.device(ctx, a);
     const pasid = this.num(a, 'pasid');
+    const attrs = this.dmaAttrs(a);
     // The page that faulted: the first IOMMU page of the access that does not translate.
     const iova = toBig(a.iova, 'iova');
     let faultIova = iova;
     for (let at = 0n; at < BigInt(lengthBytes); ) {
-      const t = translate(this.machine.phys, dev, pasid, iova + at, write, this.dmaAttrs(a));
+      const t = translate(this.machine.phys, dev, pasid, iova + at, write, attrs);
       if (t.fault !== null) {
         faultIova = iova + at;
         break;
@@ -335,8 +337,16 @@ export class ReferenceAdapter implements Adapter {
       at += BigInt(t.t.pageSizeBytes) - ((iova + at) % BigInt(t.t.pageSizeBytes));
     }
     const grpid = a.grpid === undefined ? 0 : this.num(a, 'grpid');
-    if (!raisePageRequest(dev, pasid, faultIova, write, grpid)) return null;
-    return { fault: 'pending', grpid };
+    const req = { iova: faultIova, pasid, hasPasid: pasid !== IOMMU_NO_PASID, write, privileged: attrs.privileged === true };
+    const nested = (pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? dev.hwpt))?.kind === 'HWPT_NESTED';
+    let queued: boolean;
+    try {
+      queued = raisePageRequest(dev, req, { iopf: a.iopf === true, grpid, nested });
+    } catch (e) {
+      if (e instanceof RangeError) throw new AdapterError(RPC_INVALID_PARAMS, e.message);
+      throw e;
+    }
+    return queued ? { fault: 'pending', grpid } : null;
   }
 
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {

@@ -111,8 +111,17 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
   if (!replace) ctx.machine.failNth.point('pasid attach entry');
   try {
     if (moveReserved) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt));
+    // iommufd_hwpt_compatible_device (v6.16+; iommufd_fault_iopf_enable before): PRI is shared
+    // between a PF and its VFs, so a VF with PRI takes no HWPT with a FAULT.
+    if (hwpt.fault !== null) check(!(dev.dev.vfToken !== null && dev.dev.pri === true), 'EINVAL', 'an SR-IOV VF with PRI cannot take a HWPT with a FAULT');
     ctx.machine.failNth.point('attach handle');
     driverAttach(dev, hwpt, pasid);
+    // The driver enables IOPF for a domain with a fault handler after its compatibility checks
+    // (intel_iommu_attach_device / set_dev_pasid → iopf_for_domain_set; arm_smmu_attach_prepare).
+    if (hwpt.fault !== null) {
+      const errno = dev.dev.unit.iopfEnable?.(dev.dev) ?? null;
+      if (errno !== null) fail(errno, 'the device cannot take I/O page faults');
+    }
   } catch (e) {
     for (const u of undos) u();
     throw e;

@@ -20,6 +20,7 @@ import { check, fail } from './errors.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { DeviceObject, HwptObject } from './objects.ts';
 import { IommufdObject } from './objects.ts';
+import type { FaultingRequest } from '../iommu/unit.ts';
 
 /** sizeof(struct iommu_hwpt_pgfault). */
 export const PGFAULT_BYTES = 40;
@@ -197,7 +198,7 @@ function faultTarget(dev: DeviceObject, pasid: number): { hwpt: HwptObject; atta
   return hwpt === null || hwpt.fault === null ? null : { hwpt, attachPasid };
 }
 
-function report(dev: DeviceObject, req: PageRequest): FaultGroup | null {
+function queueRequest(dev: DeviceObject, req: PageRequest): FaultGroup | null {
   const t = faultTarget(dev, req.pasid);
   if (t === null) return null;
   const group: FaultGroup = { dev, attachPasid: t.attachPasid, hwpt: t.hwpt, requests: [req], cookie: 0, response: null };
@@ -212,33 +213,24 @@ const requestFlags = (pasid: number): number => IOMMU_PGFAULT_FLAGS_LAST_PAGE | 
  * a single-request group, LAST_PAGE, PASID_VALID when pasid ≠ 0.
  */
 export function triggerIopf(dev: DeviceObject, req: { pasid: number; grpid: number; perm: number; addrBytes: bigint }): void {
-  report(dev, { flags: requestFlags(req.pasid), pasid: req.pasid, grpid: req.grpid, perm: req.perm, addrBytes: req.addrBytes });
+  queueRequest(dev, { flags: requestFlags(req.pasid), pasid: req.pasid, grpid: req.grpid, perm: req.perm, addrBytes: req.addrBytes });
 }
 
-export const IOMMU_PGFAULT_PERM_READ = 1 << 0;
-export const IOMMU_PGFAULT_PERM_WRITE = 1 << 1;
-/** PCIe page requests name 4 KiB pages (the Page Request Message's address bits 63:12). */
-const PRI_PAGE_BYTES = 4096n;
-
 /**
- * A DMA that faulted on a device that can wait (PCIe PRI, SMMU stall) raises one page request
- * for the page of `iovaBytes` (perm: the access that faulted). Returns false when nothing
- * queued it (no FAULT on the way, or a model that does not deliver page requests): the DMA
- * then fails as usual.
+ * A DMA of `dev` stopped at a translation fault: the unit decides whether that raises a page
+ * request (a PRI device that may wait, `iopf`; a stalled SMMU master) and what it says
+ * (reference/iommu/page-request.ts); the core queues it on the FAULT of the HWPT it reaches.
+ * Returns false when nothing was queued — no request, the driver answered it itself, or no
+ * FAULT on the way (the core answers it): the DMA then fails as usual.
  */
-export function raisePageRequest(dev: DeviceObject, pasid: number, iovaBytes: bigint, write: boolean, grpid: number): boolean {
-  if (dev.dev.unit.pageRequests !== true) return false;
-  const group = report(dev, {
-    flags: requestFlags(pasid),
-    pasid,
-    grpid,
-    perm: write ? IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ,
-    addrBytes: iovaBytes - (iovaBytes % PRI_PAGE_BYTES),
-  });
+export function raisePageRequest(dev: DeviceObject, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean }): boolean {
+  const report = dev.dev.unit.pageRequest?.(dev.dev, req, how) ?? null;
+  if (report === null || 'rejected' in report) return false;
+  const group = queueRequest(dev, report);
   if (group === null) return false;
   let groups = deviceGroups.get(dev);
   if (groups === undefined) deviceGroups.set(dev, (groups = new Map()));
-  groups.set(grpid, group);
+  groups.set(report.grpid, group);
   return true;
 }
 

@@ -560,11 +560,11 @@ export interface HookArg_DMA_WRITE {
    */
   privileged?: boolean;
   /**
-   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   * fault: the device may wait for an I/O page fault to be handled (it sends PCIe page requests: the mock device, a VT-d device with the topology flag pri): when the access faults and the HWPT it reaches was allocated with a FAULT, the DMA does not complete: one page request is queued as the driver reports it (spec/faults.md FAULT-PRI-1, FAULT-IOPF-VTD-1) and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf. A stall-enabled SMMUv3 master (topology flag stall) stalls with or without iopf (FAULT-IOPF-SMMU-1).
    */
   iopf?: boolean;
   /**
-   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   * fault: the page request group index: the PCIe PRG index the device uses (9 bits: 0..511; a larger one is refused as invalid params), or the STAG an SMMUv3 gives a stalled transaction (16 bits). Default 0. (Before the SMMUv3 stall model the schema's maximum was 511.)
    */
   grpid?: number;
 }
@@ -598,11 +598,11 @@ export interface HookArg_DMA_READ {
    */
   privileged?: boolean;
   /**
-   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   * fault: the device may wait for an I/O page fault to be handled (it sends PCIe page requests: the mock device, a VT-d device with the topology flag pri): when the access faults and the HWPT it reaches was allocated with a FAULT, the DMA does not complete: one page request is queued as the driver reports it (spec/faults.md FAULT-PRI-1, FAULT-IOPF-VTD-1) and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf. A stall-enabled SMMUv3 master (topology flag stall) stalls with or without iopf (FAULT-IOPF-SMMU-1).
    */
   iopf?: boolean;
   /**
-   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   * fault: the page request group index: the PCIe PRG index the device uses (9 bits: 0..511; a larger one is refused as invalid params), or the STAG an SMMUv3 gives a stalled transaction (16 bits). Default 0. (Before the SMMUv3 stall model the schema's maximum was 511.)
    */
   grpid?: number;
 }
