@@ -161,8 +161,11 @@ export interface Stage1Fault {
   cause?: Stage1FaultCause;
 }
 
-/** Stage-1 walk faults by kind (SMMUv3 F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION). */
-export type Stage1FaultCause = 'translation' | 'addr-size' | 'access' | 'permission';
+/**
+ * Recorded stage-1 faults by kind: the walk's (SMMUv3 F_TRANSLATION, F_ADDR_SIZE, F_ACCESS,
+ * F_PERMISSION) and the configuration errors found before it (C_BAD_CD, C_BAD_SUBSTREAMID).
+ */
+export type Stage1FaultCause = 'translation' | 'addr-size' | 'access' | 'permission' | 'bad-cd' | 'bad-substreamid';
 
 /**
  * One DMA request (one IOMMU page of it) as the core hands it to NestedDomain.stage1. The

@@ -61,7 +61,10 @@ export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number
   return cachedTranslate(dev.dev, pasid, hwpt.domain, iova, write);
 }
 
-/** A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any byte moves. */
+/**
+ * A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any
+ * byte moves, and the answer says where (`faultIova`, for the page request it may raise).
+ */
 export function dma(
   phys: PhysicalMemory,
   dev: DeviceObject,
@@ -70,7 +73,7 @@ export function dma(
   length: number,
   data: Uint8Array | null,
   attrs: DmaAttrs = {},
-): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array; stale?: boolean } {
+): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array; stale?: boolean; faultIova?: bigint } {
   const write = data !== null;
   const pieces: Array<{ phys: number; len: number; at: number }> = [];
   let done = 0;
@@ -85,7 +88,7 @@ export function dma(
         const req = { iova: iova + BigInt(done), pasid, hasPasid: pasid !== IOMMU_NO_PASID, write, privileged: attrs.privileged === true };
         hwpt.nested.reportFault?.(dev.dev, req, { fault: r.fault, stage: r.stage, ...(r.cause !== undefined ? { cause: r.cause } : {}) });
       }
-      const out: { fault: DmaFault; stage?: 1 | 2; stale?: boolean } = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      const out: { fault: DmaFault; stage?: 1 | 2; stale?: boolean; faultIova: bigint } = r.stage === undefined ? { fault: r.fault, faultIova: iova + BigInt(done) } : { fault: r.fault, stage: r.stage, faultIova: iova + BigInt(done) };
       if (stale) out.stale = true;
       return out;
     }
