@@ -331,7 +331,7 @@ export class ReferenceAdapter implements Adapter {
     const nested = (pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? dev.hwpt))?.kind === 'HWPT_NESTED';
     let queued: boolean;
     try {
-      queued = raisePageRequest(dev, req, { iopf: a.iopf === true, grpid, nested });
+      queued = raisePageRequest(dev, req, { iopf: a.iopf === true, grpid, nested, last: a.last !== false });
     } catch (e) {
       if (e instanceof RangeError) throw new AdapterError(RPC_INVALID_PARAMS, e.message);
       throw e;

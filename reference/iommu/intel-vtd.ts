@@ -495,7 +495,7 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     // "Block PASID attachment to nested domain with dirty tracking", Fixes 67f6f56b5912).
     checkNestedPasidAttach: (parent) => (parent.dirtyTracking ? 'EINVAL' : null),
     iopfEnable: (dev) => (vtdPriEnabled(d, dev) ? null : 'ENODEV'),
-    pageRequest: (dev, req, how) => (how.iopf && vtdPriEnabled(d, dev) ? vtdPageRequest(req, how.grpid) : null),
+    pageRequest: (dev, req, how) => (how.iopf && vtdPriEnabled(d, dev) ? vtdPageRequest(req, how.grpid, how.last) : null),
   };
 }
 

@@ -136,8 +136,8 @@ export class MockUnit implements IommuUnit {
    * A mock device that may wait raises a page request (the DMA hooks' stand-in for the
    * selftest's IOMMU_TEST_OP_TRIGGER_IOPF, which has no DMA behind it).
    */
-  pageRequest(_dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean }): PageRequestReport | null {
-    return how.iopf ? mockPageRequest(req, how.grpid) : null;
+  pageRequest(_dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean }): PageRequestReport | null {
+    return how.iopf ? mockPageRequest(req, how.grpid, how.last) : null;
   }
 
   /** mock_dev_enable_iopf (v6.16+) / the feature op before: IOPF is always available. */

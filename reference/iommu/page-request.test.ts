@@ -11,7 +11,7 @@ import type { FaultingRequest, UnitDevice } from './unit.ts';
 const read = (iova: bigint, pasid = 0, privileged = false): FaultingRequest => ({ iova, pasid, hasPasid: pasid !== 0, write: false, privileged });
 const write = (iova: bigint, pasid = 0, privileged = false): FaultingRequest => ({ ...read(iova, pasid, privileged), write: true });
 const dev = (flags: Partial<UnitDevice> = {}): UnitDevice => ({ name: 'd', noDirty: false, pasid: true, ...flags });
-const how = (grpid: number, iopf = true) => ({ iopf, grpid, nested: false });
+const how = (grpid: number, iopf = true, last = true) => ({ iopf, grpid, nested: false, last });
 
 describe('VT-d page requests (intel_prq_report)', () => {
   it('names the 4 KiB page, LAST_PAGE; with a PASID also PASID_VALID | NEEDS_PASID (0x7)', () => {
@@ -23,6 +23,12 @@ describe('VT-d page requests (intel_prq_report)', () => {
     expect(vtdPageRequest(read(0x800000001000n), 0)).toEqual({ rejected: true });
     expect(vtdPageRequest(read(0xffff800000000000n), 0)).not.toEqual({ rejected: true });
     expect(vtdPageRequest(read(0x7ffffffff000n), 0)).not.toEqual({ rejected: true });
+  });
+  it('a request that is not the last of its group (LPIG = 0) has no LAST_PAGE; a stall always has', () => {
+    expect(vtdPageRequest(read(0x5000n), 9, false)).toEqual({ flags: 0x0, pasid: 0, grpid: 9, perm: 0x1, addrBytes: 0x5000n });
+    expect(vtdPageRequest(write(0x6000n, 2), 9, false)).toEqual({ flags: 0x5, pasid: 2, grpid: 9, perm: 0x2, addrBytes: 0x6000n });
+    const stall = createArmSmmuV3Profile({ stall_model: 'stall' });
+    expect(stall.pageRequest(dev({ stall: true }), read(0x1000n), how(1, false, false))).toMatchObject({ flags: 0x2 });
   });
   it('a PRG index is 9 bits', () => {
     expect(() => vtdPageRequest(read(0n), 512)).toThrow(RangeError);
@@ -59,7 +65,7 @@ describe('SMMUv3 stalls (arm_smmu_handle_event)', () => {
     expect(stall.pageRequest(dev(), read(0x1000n), how(1))).toBeNull();
     expect(force.pageRequest(dev(), read(0x1000n), how(1, false))).not.toBeNull();
     expect(none.pageRequest(dev({ stall: true }), read(0x1000n), how(1))).toBeNull();
-    expect(stall.pageRequest(dev({ stall: true }), read(0x1000n), { iopf: true, grpid: 1, nested: true })).toBeNull();
+    expect(stall.pageRequest(dev({ stall: true }), read(0x1000n), { iopf: true, grpid: 1, nested: true, last: true })).toBeNull();
     expect(none.iopfEnable(dev())).toBeNull();
   });
   it('IDR0.STALL_MODEL [25:24] encodes the knob: stall 0b00, none 0b01, force 0b10', () => {

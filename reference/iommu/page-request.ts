@@ -52,15 +52,15 @@ function isCanonical(addrBytes: bigint): boolean {
  * VT-d: a PRI device that may wait sends a Page Request (R or W, the PASID prefix with its PMR
  * bit, Last = 1, its PRG index) for the 4 KiB page; prq_event_thread answers INVALID itself for
  * a non-canonical page address and for a privileged read or write, and intel_prq_report turns
- * the rest into a record with LAST_PAGE, and PASID_VALID | NEEDS_PASID when the request had a
- * PASID (iommufd passes NEEDS_PASID, bit 2, on to the VMM unchanged).
+ * the rest into a record with LAST_PAGE when Last (LPIG) is set, and PASID_VALID | NEEDS_PASID
+ * when the request had a PASID (iommufd passes NEEDS_PASID, bit 2, on to the VMM unchanged).
  */
-export function vtdPageRequest(req: FaultingRequest, grpid: number): PageRequestReport | { rejected: true } {
+export function vtdPageRequest(req: FaultingRequest, grpid: number, last = true): PageRequestReport | { rejected: true } {
   checkGroup(grpid, PRG_INDEX_MAX, 'PCIe Page Request Group Index');
   const addrBytes = pageOf(BigInt.asUintN(64, req.iova));
   if (!isCanonical(addrBytes)) return { rejected: true };
   if (req.privileged) return { rejected: true };
-  let flags = IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+  let flags = last ? IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE : 0;
   if (req.hasPasid) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID | IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID;
   return { flags, pasid: req.hasPasid ? req.pasid : 0, grpid, perm: rwPerm(req.write), addrBytes };
 }
@@ -79,10 +79,13 @@ export function smmuStallRequest(req: FaultingRequest, stag: number): PageReques
   return { flags, pasid: req.hasPasid ? req.pasid : 0, grpid: stag, perm, addrBytes: BigInt.asUintN(64, req.iova) };
 }
 
-/** The selftest mock device: one request for the 4 KiB page, LAST_PAGE, PASID_VALID with a PASID. */
-export function mockPageRequest(req: FaultingRequest, grpid: number): PageRequestReport {
+/**
+ * The mock device, a PCIe-like requester: a request for the 4 KiB page, LAST_PAGE unless a later
+ * request closes its group, PASID_VALID with a PASID.
+ */
+export function mockPageRequest(req: FaultingRequest, grpid: number, last = true): PageRequestReport {
   checkGroup(grpid, PRG_INDEX_MAX, 'PCIe Page Request Group Index');
-  let flags = IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE;
+  let flags = last ? IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE : 0;
   if (req.hasPasid) flags |= IOMMU_FAULT_PAGE_REQUEST_PASID_VALID;
   return { flags, pasid: req.hasPasid ? req.pasid : 0, grpid, perm: rwPerm(req.write), addrBytes: pageOf(BigInt.asUintN(64, req.iova)) };
 }

@@ -390,9 +390,10 @@ export interface IommuUnit {
    * `iopf`; an SMMU stall: a stalled transaction, whatever the device asked). Null: no page
    * request (the device cannot wait, or the unit does not stall it) and the DMA fails as usual;
    * `{ rejected: true }`: the driver answers the request itself (INVALID) and reports nothing.
-   * `nested`: the request went through a nested (user stage-1) domain.
+   * `nested`: the request went through a nested (user stage-1) domain. `last`: a PRI device's
+   * request closes its page request group (PCIe Last); a stall is always a group of its own.
    */
-  pageRequest?(dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean }): PageRequestReport | { rejected: true } | null;
+  pageRequest?(dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean }): PageRequestReport | { rejected: true } | null;
   /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
   invalidationSink?: InvalidationSink | null;
 }

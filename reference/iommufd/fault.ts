@@ -176,8 +176,16 @@ export function faultAlloc(ctx: IommufdContext, a: Args): Out {
   return { out_fault_id: fault.id, out_fault_fd: fd };
 }
 
-/** Page request groups a device raised by DMA (iopf), by grpid: the newest of each. */
-const deviceGroups = new WeakMap<DeviceObject, Map<number, FaultGroup>>();
+/**
+ * Page request groups a device raised by DMA, by grpid: the newest of each, or 'partial' while
+ * requests of the group wait for its last one.
+ */
+const deviceGroups = new WeakMap<DeviceObject, Map<number, FaultGroup | 'partial'>>();
+/**
+ * A device's requests that are not the last of their group (iopf_param->partial), in arrival
+ * order: the last request with the same grpid — whatever its PASID — takes them into its group.
+ */
+const devicePartials = new WeakMap<DeviceObject, PageRequest[]>();
 
 /**
  * find_fault_handler: the HWPT whose FAULT a request of `dev` with `pasid` goes to — the PASID's
@@ -223,21 +231,56 @@ export function triggerIopf(dev: DeviceObject, req: { pasid: number; grpid: numb
  * Returns false when nothing was queued — no request, the driver answered it itself, or no
  * FAULT on the way (the core answers it): the DMA then fails as usual.
  */
-export function raisePageRequest(dev: DeviceObject, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean }): boolean {
+export function raisePageRequest(dev: DeviceObject, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean }): boolean {
   const report = dev.dev.unit.pageRequest?.(dev.dev, req, how) ?? null;
   if (report === null || 'rejected' in report) return false;
-  const group = queueRequest(dev, report);
-  if (group === null) return false;
   let groups = deviceGroups.get(dev);
   if (groups === undefined) deviceGroups.set(dev, (groups = new Map()));
+  let partials = devicePartials.get(dev);
+  if (partials === undefined) devicePartials.set(dev, (partials = []));
+  // iommu_report_device_fault finds the handler first: without one the request is refused.
+  const t = faultTarget(dev, report.pasid);
+  const sameGroup = (r: PageRequest) => r.grpid === report.grpid;
+  if (t === null) {
+    // cleanup_partial: a refused last request drops the requests held for its group.
+    if (report.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) dropPartials(dev, sameGroup);
+    return false;
+  }
+  if ((report.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) === 0) {
+    // report_partial_fault: held until the last request of the group comes.
+    partials.push(report);
+    groups.set(report.grpid, 'partial');
+    return true;
+  }
+  const requests = [...partials.filter(sameGroup), report];
+  devicePartials.set(dev, partials.filter((r) => !sameGroup(r)));
+  const group: FaultGroup = { dev, attachPasid: t.attachPasid, hwpt: t.hwpt, requests, cookie: 0, response: null };
+  t.hwpt.fault!.queue(group);
   groups.set(report.grpid, group);
   return true;
+}
+
+function dropPartials(dev: DeviceObject, which: (r: PageRequest) => boolean): void {
+  const partials = devicePartials.get(dev) ?? [];
+  const groups = deviceGroups.get(dev);
+  for (const r of partials) if (which(r) && groups?.get(r.grpid) === 'partial') groups.delete(r.grpid);
+  devicePartials.set(dev, partials.filter((r) => !which(r)));
+}
+
+/**
+ * The device's IOPF is disabled (its last attachment to a HWPT with a FAULT went:
+ * iopf_queue_remove_device): the requests held for unfinished groups are freed; no response
+ * will come for them.
+ */
+export function iopfDisabled(dev: DeviceObject): void {
+  dropPartials(dev, () => true);
 }
 
 /** What became of the device's page request group (IOPF_STATUS). */
 export function pageRequestStatus(dev: DeviceObject, grpid: number): 'none' | 'pending' | 'success' | 'invalid' {
   const g = deviceGroups.get(dev)?.get(grpid);
   if (g === undefined) return 'none';
+  if (g === 'partial') return 'pending';
   if (g.response === null) return 'pending';
   return g.response === IOMMUFD_PAGE_RESP_SUCCESS ? 'success' : 'invalid';
 }

@@ -564,6 +564,10 @@ export interface HookArg_DMA_WRITE {
    */
   iopf?: boolean;
   /**
+   * fault: with a PRI device's page request (iopf), false makes it one that is not the last of its group (PCIe Last = 0, no LAST_PAGE): the core holds it until the request of the same grpid that is the last arrives, and then queues the whole group, in arrival order; the DMA answers {fault: "pending", grpid} either way. Default true. An SMMUv3 stall ignores it: each stall is a group of its own. (Added compatibly: before, every request was the last.)
+   */
+  last?: boolean;
+  /**
    * fault: the page request group index: the PCIe PRG index the device uses (9 bits: 0..511; a larger one is refused as invalid params), or the STAG an SMMUv3 gives a stalled transaction (16 bits). Default 0. (Before the SMMUv3 stall model the schema's maximum was 511.)
    */
   grpid?: number;
@@ -601,6 +605,10 @@ export interface HookArg_DMA_READ {
    * fault: the device may wait for an I/O page fault to be handled (it sends PCIe page requests: the mock device, a VT-d device with the topology flag pri): when the access faults and the HWPT it reaches was allocated with a FAULT, the DMA does not complete: one page request is queued as the driver reports it (spec/faults.md FAULT-PRI-1, FAULT-IOPF-VTD-1) and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf. A stall-enabled SMMUv3 master (topology flag stall) stalls with or without iopf (FAULT-IOPF-SMMU-1).
    */
   iopf?: boolean;
+  /**
+   * fault: with a PRI device's page request (iopf), false makes it one that is not the last of its group (PCIe Last = 0, no LAST_PAGE): the core holds it until the request of the same grpid that is the last arrives, and then queues the whole group, in arrival order; the DMA answers {fault: "pending", grpid} either way. Default true. An SMMUv3 stall ignores it: each stall is a group of its own. (Added compatibly: before, every request was the last.)
+   */
+  last?: boolean;
   /**
    * fault: the page request group index: the PCIe PRG index the device uses (9 bits: 0..511; a larger one is refused as invalid params), or the STAG an SMMUv3 gives a stalled transaction (16 bits). Default 0. (Before the SMMUv3 stall model the schema's maximum was 511.)
    */
