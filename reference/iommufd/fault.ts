@@ -241,11 +241,9 @@ export function raisePageRequest(dev: DeviceObject, req: FaultingRequest, how: {
   // iommu_report_device_fault finds the handler first: without one the request is refused.
   const t = faultTarget(dev, report.pasid);
   const sameGroup = (r: PageRequest) => r.grpid === report.grpid;
-  if (t === null) {
-    // cleanup_partial: a refused last request drops the requests held for its group.
-    if (report.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) dropPartials(dev, sameGroup);
-    return false;
-  }
+  // Refused (err_bad_iopf: the core answers it INVALID): requests held for its group stay held
+  // (v6.11+; the cleanup_partial of older kernels is gone) and join the next last one.
+  if (t === null) return false;
   if ((report.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) === 0) {
     // report_partial_fault: held until the last request of the group comes.
     partials.push(report);
