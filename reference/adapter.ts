@@ -320,7 +320,7 @@ export class ReferenceAdapter implements Adapter {
    * (a PRI device with `iopf`, a stalled SMMU master) and a FAULT takes it; the answer is then
    * {fault: "pending", grpid}. Null: report the DMA as is.
    */
-  private pageRequest(ctx: IommufdContext, a: JsonObject, r: { fault: string | null; faultIova?: bigint }, write: boolean): JsonObject | null {
+  private pageRequest(ctx: IommufdContext, a: JsonObject, r: { fault: string | null; faultIova?: bigint; stalled?: boolean; stage?: 1 | 2 }, write: boolean): JsonObject | null {
     if ((r.fault !== 'not-present' && r.fault !== 'permission') || r.faultIova === undefined) return null;
     const dev = this.device(ctx, a);
     const pasid = this.num(a, 'pasid');
@@ -331,7 +331,7 @@ export class ReferenceAdapter implements Adapter {
     const nested = (pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? dev.hwpt))?.kind === 'HWPT_NESTED';
     let queued: boolean;
     try {
-      queued = raisePageRequest(dev, req, { iopf: a.iopf === true, grpid, nested, last: a.last !== false });
+      queued = raisePageRequest(dev, req, { iopf: a.iopf === true, grpid, nested, last: a.last !== false, stalled: r.stalled === true, ...(r.stage !== undefined ? { faultStage: r.stage } : {}) });
     } catch (e) {
       if (e instanceof RangeError) throw new AdapterError(RPC_INVALID_PARAMS, e.message);
       throw e;

@@ -43,6 +43,15 @@ describe('SMMUv3 CD decoding and stage-1 start', () => {
     const wide = new Map([[0x100000n, CD0 | R], [0x100008n, 0x101000n]]);
     expect(smmuStage1(caps, S1(0x100000n), 0n, req(wide, { iova: 1n << 48n }))).toEqual({ fault: 'not-present', stage: 1, cause: 'translation' });
   });
+  it('CD.S (bit 44) is legal only on an SMMU that stalls under vSTE.S1STALLD = 0, and makes the walk stall', () => {
+    const mem = new Map([[0x100000n, CD0 | (1n << 44n)], [0x100008n, 0x101000n]]);
+    const stalls = { ...caps, stalls: true };
+    expect(smmuStage1(caps, S1(0x100000n), 0n, req(mem))).toEqual({ fault: 'not-present', stage: 1, cause: 'bad-cd' });
+    expect(smmuStage1(stalls, S1(0x100000n), 1n << 27n, req(mem))).toEqual({ fault: 'not-present', stage: 1, cause: 'bad-cd' });
+    expect((smmuStage1(stalls, S1(0x100000n), 0n, req(mem)) as Stage1Walk).stall).toBe(true);
+    const epd0 = new Map([[0x100000n, CD0 | (1n << 44n) | (1n << 14n)], [0x100008n, 0x101000n]]);
+    expect(smmuStage1(stalls, S1(0x100000n), 0n, req(epd0))).toEqual({ fault: 'not-present', stage: 1, cause: 'translation', stall: true });
+  });
   it('a stage-2 fault reading the CD is returned as it is', () => {
     const s2: Stage1Fault = { fault: 'permission', stage: 2 };
     expect(smmuStage1(caps, S1(0x100000n), 0n, req(new Map(), { readIpa64: () => s2 }))).toBe(s2);

@@ -10,12 +10,15 @@
  * non-valid one, installed as abort) and S1DSS terminate are `blocked`; an unusable SubstreamID
  * is `blocked` too, recorded as C_BAD_SUBSTREAMID (S1CDMax 0 or the SSID beyond it, SSID 0
  * under S1DSS = 0b10); a CD that is not valid or is ILLEGAL (AA64 = 0, a granule the SMMU lacks,
- * T0SZ out of range, CD.S — this model has no stalling CD —, TTB0 beyond the output size) is
+ * T0SZ out of range, CD.S on an SMMU that cannot stall or under vSTE.S1STALLD = 1, TTB0 beyond
+ * the output size) is
  * `not-present`, recorded as C_BAD_CD whatever CD.R says (a configuration error); EPD0 or an
  * input outside TTB0's range (F_TRANSLATION; TTB1 is not modelled: Linux never uses it), a
  * missing or reserved descriptor (F_TRANSLATION), an output address beyond the CD's IPS
  * (F_ADDR_SIZE) and AF = 0 without HA or AFFD (F_ACCESS) are `not-present`, and AP bits that
- * forbid the access `permission` — recorded only under CD.R (bit 45). All at stage 1; the CD and
+ * forbid the access `permission` — recorded only under CD.R (bit 45), and stalled under CD.S
+ * (bit 44; the walk's `stall`): a stalled fault is software's to resume, never a vEVENTQ
+ * event. All at stage 1; the CD and
  * table reads themselves may fault at stage 2. An L1CD with V = 0 is `not-present` and carries
  * no record kind here (which event the SMMU records for it was not checked). CD.A (abort vs
  * RAZ/WI termination) only changes what the device sees of a terminated transaction.
@@ -44,6 +47,8 @@ export interface SmmuStage1Caps {
   vax52: boolean;
   /** IDR0.HTTU: 0 none, 1 access flag, 2 access and dirty. */
   httu: 0 | 1 | 2;
+  /** IDR0.STALL_MODEL allows stalls (0b00 or 0b10): a CD may set S. */
+  stalls?: boolean;
 }
 
 /** CD word 0 / word 1 fields (IHI 0070 §5.4, Linux CTXDESC_CD_0_* / CTXDESC_CD_1_TTB0). */
@@ -215,7 +220,8 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
   if ('fault' in got || 'bypass' in got) return got;
   if (!bit(got.w0, 31)) return BAD_CD; // CD.V
   const cd = decodeCd(got.w0, got.w1);
-  if (!cd.aa64 || cd.stall) return BAD_CD;
+  // CD.S needs an SMMU that stalls and a vSTE that allows it (S1STALLD, STE word 1 bit 27).
+  if (!cd.aa64 || (cd.stall && (caps.stalls !== true || bit(ste1, 27)))) return BAD_CD;
   if (!caps.granules.includes(cd.granuleLg2)) return BAD_CD;
   const maxBits = cd.granuleLg2 === 16 ? 52 : 48;
   const minT0sz = caps.vax52 && cd.granuleLg2 === 16 ? 12 : 16;
@@ -223,7 +229,8 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
   const oasBits = Math.min(cd.ipsBits, caps.oasBits, maxBits);
   if (cd.ttb0 >= 1n << BigInt(oasBits)) return BAD_CD;
   // The walk is disabled or the input is beyond TTB0's range: F_TRANSLATION, recorded under CD.R.
-  const walkFault: Stage1Fault = cd.r ? { fault: 'not-present', stage: 1, cause: 'translation' } : NOT_PRESENT;
+  const walkFault: Stage1Fault = cd.stall ? { fault: 'not-present', stage: 1, cause: 'translation', stall: true }
+    : cd.r ? { fault: 'not-present', stage: 1, cause: 'translation' } : NOT_PRESENT;
   if (cd.epd0) return walkFault;
   const iasBits = 64 - cd.t0sz;
   const va = cd.tbi0 ? req.iova & 0x00ffffffffffffffn : req.iova;
@@ -240,5 +247,6 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
     rules: stage1Rules(format, cd, caps, oasBits, privileged),
     tag: cd.asid,
     recordFaults: cd.r,
+    ...(cd.stall ? { stall: true } : {}),
   };
 }

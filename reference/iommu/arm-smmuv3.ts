@@ -460,6 +460,7 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
         oasBits: d.oas,
         vax52: d.vax,
         httu: (k.httu === 'none' ? 0 : k.httu === 'access' ? 1 : 2) as 0 | 1 | 2,
+        stalls: d.stalls,
       };
       return ok(new Vsmmu(unit, vmid, core, streamId, (batch) => unit.invalidationSink?.issue(batch), caps));
     },
@@ -470,9 +471,13 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
     // failure" — the attach goes on. (v6.11–v6.15: IOMMU_DEV_FEAT_IOPF refused it with EINVAL.)
     iopfEnable: () => null,
     // A stall-enabled master's translation faults stall whatever the device asked (`iopf` is the
-    // device's PRI, which Linux does not use on SMMUv3). A nested domain's stage 1 stalls only
-    // under the guest's CD.S and vSTE.S1STALLD, which this model does not decode: none.
-    pageRequest: (dev, req, how) => (!how.nested && smmuStallEnabled(d, dev) ? smmuStallRequest(req, how.grpid) : null),
+    // device's PRI, which Linux does not use on SMMUv3). In a nested domain stage 1 stalls under
+    // the guest's CD.S (its walk says so: `stalled`), stage 2 under the STE.S2S the host sets for
+    // a stall-enabled master (arm_smmu_make_s2_domain_ste).
+    pageRequest: (dev, req, how) => {
+      const stalls = how.nested ? how.stalled === true || (how.faultStage === 2 && smmuStallEnabled(d, dev)) : smmuStallEnabled(d, dev);
+      return stalls ? smmuStallRequest(req, how.grpid) : null;
+    },
   };
 }
 

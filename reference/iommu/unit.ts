@@ -159,6 +159,11 @@ export interface Stage1Fault {
    * walk's configuration records such faults (Stage1Walk.recordFaults, SMMUv3 CD.R).
    */
   cause?: Stage1FaultCause;
+  /**
+   * The transaction stalled instead of terminating (SMMUv3 CD.S): software resumes or aborts it
+   * through a page request (iommu_report_device_fault), and it is no vEVENTQ event.
+   */
+  stall?: boolean;
 }
 
 /**
@@ -234,6 +239,8 @@ export interface Stage1Walk {
   tag?: number;
   /** The walk's faults are recorded as events (SMMUv3 CD.R = 1); absent = not reported. */
   recordFaults?: boolean;
+  /** The walk's translation faults stall (SMMUv3 CD.S = 1): recorded with their kind, and `stall`. */
+  stall?: boolean;
 }
 
 /** Stage 1 is bypassed for this request (SMMUv3 bypass vSTE, S1DSS bypass): the input is the IPA. */
@@ -392,8 +399,10 @@ export interface IommuUnit {
    * `{ rejected: true }`: the driver answers the request itself (INVALID) and reports nothing.
    * `nested`: the request went through a nested (user stage-1) domain. `last`: a PRI device's
    * request closes its page request group (PCIe Last); a stall is always a group of its own.
+   * `stalled`: the nested domain's walk stalled the transaction (SMMUv3 CD.S); `faultStage`: the
+   * stage that faulted in a nested domain.
    */
-  pageRequest?(dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean }): PageRequestReport | { rejected: true } | null;
+  pageRequest?(dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean; stalled?: boolean; faultStage?: 1 | 2 }): PageRequestReport | { rejected: true } | null;
   /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
   invalidationSink?: InvalidationSink | null;
 }

@@ -231,7 +231,7 @@ export function triggerIopf(dev: DeviceObject, req: { pasid: number; grpid: numb
  * Returns false when nothing was queued — no request, the driver answered it itself, or no
  * FAULT on the way (the core answers it): the DMA then fails as usual.
  */
-export function raisePageRequest(dev: DeviceObject, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean }): boolean {
+export function raisePageRequest(dev: DeviceObject, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean; stalled?: boolean; faultStage?: 1 | 2 }): boolean {
   const report = dev.dev.unit.pageRequest?.(dev.dev, req, how) ?? null;
   if (report === null || 'rejected' in report) return false;
   let groups = deviceGroups.get(dev);
