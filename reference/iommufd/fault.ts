@@ -11,6 +11,11 @@
  * answers that device's groups with INVALID (iommufd_auto_response_faults), and so does
  * destroying the FAULT.
  *
+ * Page requests come from the selftest's TRIGGER_IOPF or from a faulting DMA, as the unit's
+ * driver reports it (IommuUnit.pageRequest: the mock, a VT-d PRI device, an SMMUv3 stall). A
+ * request without LAST_PAGE is held per device (io-pgfault.c's partial list) until the last
+ * request of its grpid takes it into its group; the held ones go when the device's IOPF does.
+ *
  * Invariant: a group is on exactly one of `deliver` and `response`; its `users` count holds
  * one reference for the open fd and one per HWPT that reports into it.
  */
