@@ -410,7 +410,7 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
   /** A domain is bound to the SMMU instance that allocated it; another instance refuses it. */
   foreignInstanceErrno: Errno;
   checkPasidAttach(plan: PagingPlan): Errno | null;
-} & Required<Pick<ProfileExtras, 'viommuSupported' | 'viommuInit' | 'iopfEnable' | 'pageRequest'>> {
+} & Required<Pick<ProfileExtras, 'viommuSupported' | 'viommuInit' | 'iopfEnable' | 'pageRequest' | 'userPasidTable'>> {
   const k = readSmmuKnobs(input);
   const r = encodeSmmuRegisters(k);
   const d = deriveSmmu(r, k.host_va_bits);
@@ -470,6 +470,9 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
     // arm_smmu_enable_iopf (v6.16+): a master that cannot stall needs no IOPF, "so this is not a
     // failure" — the attach goes on. (v6.11–v6.15: IOMMU_DEV_FEAT_IOPF refused it with EINVAL.)
     iopfEnable: () => null,
+    // arm_smmu_ops.user_pasid_table: the guest owns the CD table, so a page request with a
+    // SubstreamID the host has no attachment for goes to the RID's nested domain.
+    userPasidTable: true,
     // A stall-enabled master's translation faults stall whatever the device asked (`iopf` is the
     // device's PRI, which Linux does not use on SMMUv3). In a nested domain stage 1 stalls under
     // the guest's CD.S (its walk says so: `stalled`), stage 2 under the STE.S2S the host sets for

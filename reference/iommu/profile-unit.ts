@@ -68,6 +68,8 @@ export interface ProfileExtras {
   iopfEnable?(dev: UnitDevice): Errno | null;
   /** The page request a faulting DMA raises, if any (IommuUnit.pageRequest). */
   pageRequest?: IommuUnit['pageRequest'];
+  /** ops->user_pasid_table (IommuUnit.userPasidTable). */
+  userPasidTable?: boolean;
 }
 
 /**
@@ -100,6 +102,7 @@ export class ProfileUnit implements IommuUnit {
   readonly viommuInit?: IommuUnit['viommuInit'];
   readonly iopfEnable?: IommuUnit['iopfEnable'];
   readonly pageRequest?: IommuUnit['pageRequest'];
+  readonly userPasidTable?: boolean;
   invalidationSink: InvalidationSink | null = null;
 
   constructor(
@@ -121,6 +124,7 @@ export class ProfileUnit implements IommuUnit {
     if (pasidAttach) this.setDevPasid = (dev, domain, pasid) => this.pasidAttach(dev, domain, pasid);
     if (profile.iopfEnable) this.iopfEnable = profile.iopfEnable;
     if (profile.pageRequest) this.pageRequest = profile.pageRequest;
+    if (profile.userPasidTable) this.userPasidTable = true;
     const { viommuSupported, viommuInit } = profile;
     if (viommuSupported && viommuInit) {
       this.viommuSupported = (_dev, type) => viommuSupported(type);
