@@ -76,6 +76,11 @@ export interface HookInfo {
   fields: Record<string, HookFieldKind>;
   /** Argument fields that need a capability of their own when set (a field's x-capability). */
   fieldCapabilities: Record<string, string>;
+  /**
+   * Argument fields whose $capture decides the capability instead of the hook's
+   * (x-capability-by-capture: output field that made the capture → capability).
+   */
+  captureCapabilities: Record<string, Record<string, string>>;
 }
 
 let hookTable: Map<string, HookInfo> | undefined;
@@ -89,8 +94,10 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
       const op = name.slice('hookArg_'.length);
       const fields: Record<string, HookFieldKind> = {};
       const fieldCapabilities: Record<string, string> = {};
+      const captureCapabilities: Record<string, Record<string, string>> = {};
       for (const [field, s] of Object.entries((def.properties ?? {}) as Record<string, AnySchema>)) {
         if (typeof s['x-capability'] === 'string') fieldCapabilities[field] = s['x-capability'];
+        if (s['x-capability-by-capture'] !== undefined) captureCapabilities[field] = s['x-capability-by-capture'] as Record<string, string>;
         const ref = s.$ref as string | undefined;
         fields[field] =
           ref === '#/$defs/u64' ? 'u64'
@@ -106,6 +113,7 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
         scope: def['x-scope'] as 'context' | 'process',
         fields,
         fieldCapabilities,
+        captureCapabilities,
       });
     }
   }
