@@ -17,6 +17,10 @@ describe('effective requirements', () => {
     expect(requiresOf([{ op: 'MMAP', arg: { length: 4096, fd: 3, private: true } }])).toEqual(['ioas', 'test:mmap-private']);
     expect(requiresOf([{ op: 'MEMFD_CREATE', arg: { length: 4096, huge: true } }])).toEqual(['ioas', 'map-file', 'test:mmap-huge']);
   });
+  it('FD_CLOSE of a TEST_CMD access fd, captured inside out.cmd, needs test:selftest-cmd, not fault', () => {
+    const create = { op: 'TEST_CMD', arg: { op: 'CREATE_ACCESS', cmd: { id: 1 } }, out: { cmd: { create_access: { out_access_fd: '$afd' } } } };
+    expect(requiresOf([create, { op: 'FD_CLOSE', arg: { fd_id: '$afd' } }])).toEqual(['ioas', 'test:selftest-cmd']);
+  });
   it('FD_READ / FD_WRITE / FD_CLOSE need veventq on a vEVENTQ fd, fault on a fault fd, fault on an fd given as a number', () => {
     const veventq = { op: 'IOMMU_VEVENTQ_ALLOC', arg: { viommu_id: 1, type: 1, veventq_depth: 2 }, out: { out_veventq_fd: '$qfd' } };
     const fault = { op: 'IOMMU_FAULT_QUEUE_ALLOC', arg: { flags: 0 }, out: { out_fault_fd: '$ffd' } };

@@ -960,7 +960,7 @@ export interface HookOut_IOTLB_STATS {
  */
 export interface HookArg_FD_READ {
   /**
-   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned; or (test:selftest-cmd) the access fd IOMMU_TEST_OP_CREATE_ACCESS returned (out_access_fd): FD_CLOSE destroys its access, FD_READ and FD_WRITE of it are EINVAL.
    */
   fd_id: number;
   length: U64;
@@ -980,7 +980,7 @@ export interface HookOut_FD_READ {
  */
 export interface HookArg_FD_WRITE {
   /**
-   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned; or (test:selftest-cmd) the access fd IOMMU_TEST_OP_CREATE_ACCESS returned (out_access_fd): FD_CLOSE destroys its access, FD_READ and FD_WRITE of it are EINVAL.
    */
   fd_id: number;
   data: string;
@@ -1000,7 +1000,7 @@ export interface HookOut_FD_WRITE {
  */
 export interface HookArg_FD_CLOSE {
   /**
-   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned; or (test:selftest-cmd) the access fd IOMMU_TEST_OP_CREATE_ACCESS returned (out_access_fd): FD_CLOSE destroys its access, FD_READ and FD_WRITE of it are EINVAL.
    */
   fd_id: number;
 }
