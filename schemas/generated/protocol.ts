@@ -301,6 +301,10 @@ export interface HelloResult {
     language?: string;
   };
   capabilities: Capability[];
+  /**
+   * The Linux release the implementation runs on (uname -r, e.g. "6.12.118"), when it is a real kernel: cases whose min_kernel is newer are unsupported. Added compatibly to version 1; an adapter without it runs every case.
+   */
+  kernel?: string;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
