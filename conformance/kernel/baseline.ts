@@ -1,7 +1,7 @@
 /**
  * The kernel check's comparison with its committed report (reports/linux-<v>/): a case whose
  * result changed is a problem, and so is any case that neither passed nor was unsupported and
- * whose id the report's README.md does not name — every difference between the real kernel and
+ * whose id the report's README.md does not name in backquotes (`ioas/map/x`) — every difference between the real kernel and
  * the reference must be explained there (a version difference, a reference fix, an adapter
  * limitation). A case new since the report is a problem only when it does not pass and is not
  * unsupported. With a selection (`partial`), cases not run are not missed.
@@ -29,7 +29,7 @@ export function compareWithBaseline(baseline: ResultRow[], now: ResultRow[], rea
   }
   for (const [id, is] of after) {
     if (!before.has(id) && !ACCEPTED.has(is)) problems.push(`${id}: ${is}, and not in the committed report`);
-    if (!ACCEPTED.has(is) && !readme.includes(id)) problems.push(`${id}: ${is}, and the report's README.md does not explain it`);
+    if (!ACCEPTED.has(is) && !readme.includes(`\`${id}\``)) problems.push(`${id}: ${is}, and the report's README.md does not explain it`);
   }
   return problems;
 }

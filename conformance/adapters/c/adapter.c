@@ -178,6 +178,12 @@ static void close_all(void) {
 static int do_world(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
 	const struct json *t = json_get(params, "topology");
 	if (!t || t->type != J_OBJ) { snprintf(err, errlen, "world: topology missing"); return -32602; }
+	const struct json *drop = json_get(json_get(t, "process"), "drop");
+	if (!fake_world && drop && drop->type == J_ARR && drop->child) {
+		/* Capabilities dropped by this process could not be taken back for the next world. */
+		snprintf(err, errlen, "world: on a real kernel the adapter keeps every capability (a dropped one could not come back for the next world)");
+		return RPC_CANNOT_EXPRESS;
+	}
 	close_all();
 	/* A new world has a new user memory: this program's earlier MMAPs go. */
 	for (int i = 0; i < nmaps; i++) munmap((void *)maps[i].addr, maps[i].len);
