@@ -16,6 +16,8 @@ export interface FeatureRule {
 }
 
 const op = (...names: string[]) => (s: { op: string }) => names.includes(s.op);
+/** The raw TEST_CMD hook with one of these IOMMU_TEST_OP_* names. */
+const testCmd = (...names: string[]) => (s: { op: string; arg?: Record<string, unknown> }) => s.op === 'TEST_CMD' && names.includes(String(s.arg?.op));
 const argSet = (name: string, field: string) => (s: { op: string; arg?: Record<string, unknown> }) => s.op === name && s.arg !== undefined && field in s.arg;
 /** A flags field that names (or sets the bit of) a flag. */
 const flag = (name: string, field: string, flagName: string, bit: number) => (s: { op: string; arg?: Record<string, unknown> }) => {
@@ -29,10 +31,10 @@ const flag = (name: string, field: string, flagName: string, bit: number) => (s:
 export const FEATURE_RULES: FeatureRule[] = [
   { feature: 'IOMMU_IOAS_MAP_FILE (v6.13)', release: '6.13', uses: op('IOMMU_IOAS_MAP_FILE') },
   { feature: 'IOMMU_VIOMMU_ALLOC and IOMMU_VDEVICE_ALLOC (v6.13)', release: '6.13', uses: op('IOMMU_VIOMMU_ALLOC', 'IOMMU_VDEVICE_ALLOC') },
-  { feature: 'the selftest IOMMU_TEST_OP_DEV_CHECK_CACHE (v6.13, with the mock vIOMMU)', release: '6.13', uses: op('MOCK_DEV_CACHE') },
+  { feature: 'the selftest IOMMU_TEST_OP_DEV_CHECK_CACHE (v6.13, with the mock vIOMMU)', release: '6.13', uses: (s) => op('MOCK_DEV_CACHE')(s) || testCmd('DEV_CHECK_CACHE')(s) },
   { feature: 'IOMMU_IOAS_CHANGE_PROCESS (v6.14)', release: '6.14', uses: op('IOMMU_IOAS_CHANGE_PROCESS') },
-  { feature: 'IOMMU_VEVENTQ_ALLOC (v6.15)', release: '6.15', uses: op('IOMMU_VEVENTQ_ALLOC', 'TRIGGER_VEVENT') },
-  { feature: 'PASID attach through iommufd (IOMMU_TEST_OP_PASID_*, IOMMU_HWPT_ALLOC_PASID, v6.15)', release: '6.15', uses: (s) => op('PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT')(s) || flag('IOMMU_HWPT_ALLOC', 'flags', 'PASID', 1 << 3)(s) },
+  { feature: 'IOMMU_VEVENTQ_ALLOC (v6.15)', release: '6.15', uses: (s) => op('IOMMU_VEVENTQ_ALLOC', 'TRIGGER_VEVENT')(s) || testCmd('TRIGGER_VEVENT')(s) },
+  { feature: 'PASID attach through iommufd (IOMMU_TEST_OP_PASID_*, IOMMU_HWPT_ALLOC_PASID, v6.15)', release: '6.15', uses: (s) => op('PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT')(s) || testCmd('PASID_ATTACH', 'PASID_REPLACE', 'PASID_DETACH', 'PASID_CHECK_HWPT')(s) || flag('IOMMU_HWPT_ALLOC', 'flags', 'PASID', 1 << 3)(s) },
   { feature: 'IOMMU_GET_HW_INFO out_max_pasid_log2 (v6.15)', release: '6.15', uses: argSet('IOMMU_GET_HW_INFO', 'out_max_pasid_log2') },
   { feature: 'IOMMU_HW_QUEUE_ALLOC and mmap of the iommufd (v6.17)', release: '6.17', uses: op('IOMMU_HW_QUEUE_ALLOC', 'IOMMUFD_MMAP') },
   { feature: 'IOMMU_GET_HW_INFO in_data_type (IOMMU_HW_INFO_FLAG_INPUT_TYPE, v6.17)', release: '6.17', uses: (s) => argSet('IOMMU_GET_HW_INFO', 'in_data_type')(s) || flag('IOMMU_GET_HW_INFO', 'flags', 'INPUT_TYPE', 1 << 0)(s) },

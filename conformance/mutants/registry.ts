@@ -3,6 +3,8 @@
  * `getMutant()` are what a later `ioasid conform --mutant <name>` would use.
  */
 import { accessIgnoresUnmap } from './bugs/access-ignores-unmap.ts';
+import { accessFdCloseKeepsPins } from './bugs/access-fd-close-keeps-pins.ts';
+import { testCmdMinSizeIgnored } from './bugs/test-cmd-min-size-ignored.ts';
 import { autoIovaPageAligned } from './bugs/auto-iova-page-aligned.ts';
 import { autoIovaIgnoresAllowed } from './bugs/auto-iova-ignores-allowed.ts';
 import { changeProcessIgnoresCaller } from './bugs/change-process-ignores-caller.ts';
@@ -66,6 +68,8 @@ const MUTANTS: readonly Mutant[] = [
   hugePagesOptionIgnored,
   rlimitNotEnforced,
   accessIgnoresUnmap,
+  accessFdCloseKeepsPins,
+  testCmdMinSizeIgnored,
   fixedIovaAlignmentUnchecked,
   mapFailureKeepsArea,
   iovaRangesIgnoresReserved,
