@@ -197,7 +197,15 @@ static int do_world(const struct json *params, struct jbuf *out, char *err, size
 		dev_fd[ndevs] = -1;
 		dev_bound[ndevs++] = 0;
 	}
-	if (!fake_world) kernel_world();
+	if (!fake_world) {
+		int has_mock = 0;
+		const struct json *bridges = json_get(t, "bridges");
+		for (const struct json *b = bridges ? bridges->child : NULL; b; b = b->next) {
+			const struct json *model = json_get(json_get(b, "iommu"), "model");
+			if (model && model->type == J_STR && !strcmp(model->str, "mock")) has_mock = 1;
+		}
+		kernel_world(has_mock);
+	}
 	if (fake_world) {
 		char *text = strndup(t->start, t->end - t->start);
 		int bad = fake_world(text);
@@ -392,6 +400,7 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		uint8_t *bytes = NULL;
 		long n = 0;
 		if (b && (b->type != J_STR || (n = hex_decode(b->str, &bytes)) < 0)) { snprintf(err, errlen, "RAW_IOCTL: bytes not hex"); return -32602; }
+		if (!fake_test && kernel_test_cmd_request() && request == kernel_test_cmd_request()) { snprintf(err, errlen, "RAW_IOCTL of IOMMU_TEST_CMD: use the TEST_CMD hook"); return -32602; }
 		const struct ioasid_layout_ioctl *lay = layout_by_request(request);
 		size_t st = lay && lay->st >= 0 ? ioasid_layout_structs[lay->st].size : 0;
 		uint8_t *buf = NULL;

@@ -7,7 +7,11 @@
  */
 #ifndef IOASID_KERNEL_HOOKS_H
 #define IOASID_KERNEL_HOOKS_H
+#include <stdint.h>
 #include "json.h"
+
+/* The running kernel's IOMMU_TEST_CMD request, 0 in a build without the op table. */
+unsigned long kernel_test_cmd_request(void);
 
 /* The JSON-RPC error by which an adapter says the implementation cannot express a request. */
 #define RPC_CANNOT_EXPRESS (-32003)
@@ -19,7 +23,7 @@ const char *kernel_release(void);
 /* Appends the capabilities the hooks offer, each as ,"name". */
 void kernel_capabilities(struct jbuf *out);
 /* A new world: the kernel-global test settings go back to their defaults, our fds close. */
-void kernel_world(void);
+void kernel_world(int has_mock_bridge);
 /* The context fd closes: the access and event fds opened in it close with it. */
 void kernel_close_context(int ctx);
 /* After a successful ioctl in context ctx: remembers the event fds it returned. */
