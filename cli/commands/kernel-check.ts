@@ -29,6 +29,8 @@ tree; the first build takes minutes.
   --work <dir>            build cache (default ~/.cache/ioasid/kernel-check)
   --report <dir>          where the reports go (default reports/linux-<major.minor>/)
   --json <file>           also write report.json here
+  --format <list>         report formats (default json,md,junit,ktap: the kept report has no
+                          HTML; \`ioasid report render\` makes it from report.json)
   --against <dir>         compare with the committed report in <dir> (report.json, README.md):
                           exit 1 when a case's result differs, or when a case of that report that
                           neither passed nor was unsupported is not named in its README.md
@@ -60,6 +62,7 @@ export async function runKernelCheck(argv: string[]): Promise<number> {
       work: { type: 'string' },
       report: { type: 'string' },
       json: { type: 'string' },
+      format: { type: 'string', default: 'json,md,junit,ktap' },
       against: { type: 'string' },
       jobs: { type: 'string' },
       qemu: { type: 'string', default: QEMU_DEFAULT },
@@ -105,7 +108,7 @@ export async function runKernelCheck(argv: string[]): Promise<number> {
   const baseline = opts.against !== undefined ? resultRows(join(opts.against, 'report.json')) : null;
   const readme = opts.against !== undefined && existsSync(join(opts.against, 'README.md')) ? readFileSync(join(opts.against, 'README.md'), 'utf8') : '';
   const spec = adapterSpec({ qemu: opts.qemu, kernel: built.bzImage, initrd: built.initramfs, consoleLog: join(work, 'console.log') });
-  const conformArgs = ['--adapter', spec, '--report', reportDir, '--hello-timeout', '300000', '--timeout', String(timeoutMs)];
+  const conformArgs = ['--adapter', spec, '--report', reportDir, '--format', opts.format!, '--hello-timeout', '300000', '--timeout', String(timeoutMs)];
   if (opts.json) conformArgs.push('--json', opts.json);
   if (opts.quiet) conformArgs.push('--quiet');
   conformArgs.push(...parsed.positionals);

@@ -144,15 +144,27 @@ void kernel_note_ioctl(int ctx, const char *cmd, const char *answer) {
 	}
 }
 
+/*
+ * /proc/self/task/<tid>/fail-nth, opened once and kept open as iommufd_fail_nth.c keeps it: only
+ * the pwrite that arms it comes between arming and the kernel call (a close there could reach
+ * an injection point of its own).
+ */
+static int fail_nth_fd(void) {
+	static int fd = -1;
+	if (fd < 0) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	return fd;
+}
+
 static int write_fail_nth(long n) {
-	char path[64], text[32];
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	char text[32];
+	int fd = fail_nth_fd();
 	if (fd < 0) return -1;
 	int len = snprintf(text, sizeof(text), "%ld", n);
-	int ok = write(fd, text, len) == len;
-	close(fd);
-	return ok ? 0 : -1;
+	return pwrite(fd, text, len, 0) == len ? 0 : -1;
 }
 
 int kernel_fail_nth_arm(void) {
@@ -163,14 +175,11 @@ int kernel_fail_nth_arm(void) {
 }
 
 int kernel_fail_nth_reached(void) {
-	char path[64], text[32] = "";
+	char text[32] = "";
 	if (!fail_nth_armed) return -1;
 	fail_nth_armed = 0;
-	snprintf(path, sizeof(path), "/proc/self/task/%ld/fail-nth", (long)syscall(SYS_gettid));
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) return -1;
-	ssize_t n = read(fd, text, sizeof(text) - 1);
-	close(fd);
+	int fd = fail_nth_fd();
+	ssize_t n = fd < 0 ? -1 : pread(fd, text, sizeof(text) - 1, 0);
 	long left = n > 0 ? strtol(text, NULL, 10) : -1;
 	if (left != 0) write_fail_nth(0); /* not reached: it must not fire in a later call */
 	return left == 0;
@@ -290,9 +299,12 @@ static int raw_test_cmd(int ctx, const struct json *arg, struct jbuf *out, char 
 	uint8_t *buf = calloc(1, len);
 	memcpy(buf, bytes, n);
 	free(bytes);
+	/* The kernel copies back the op it read: the caller's own number goes back in its place. */
+	uint32_t callers_op = get32(buf, 4);
 	put32(buf, 4, (uint32_t)opn);
 	kernel_fail_nth_arm();
 	int e = ioctl(ctx, IOASID_KERNEL_TEST_CMD, buf) < 0 ? errno : 0;
+	put32(buf, 4, callers_op);
 	if (!e && !strcmp(name->str, "CREATE_ACCESS")) own((int)get32(buf, 16), ctx);
 	if (e) { free(buf); return answer(out, e, ""); }
 	jb_str(out, "{\"ret\":0,\"out\":{\"data\":");
