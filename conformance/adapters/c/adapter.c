@@ -41,8 +41,8 @@
 #define STRUCT_MAX_BYTES (16u << 20)
 
 static const char *CAPABILITIES[] = { "ioas", "hwpt", "options", "vfio-device", "test:mem", "x-raw-ioctl", NULL };
-/* On a real kernel: vfio-device is not offered (see above); model:mock, dirty and nesting:selftest are the selftest mock driver's. */
-static const char *KERNEL_CAPABILITIES[] = { "ioas", "hwpt", "options", "test:mem", "x-raw-ioctl", "dirty", "nesting:selftest", "model:mock", NULL };
+/* On a real kernel: vfio-device is not offered (see above); model:mock, dirty and nesting:selftest are the selftest mock driver's; vfio-compat is iommufd's own (iommufd_vfio_ioctl answers the type1 container ioctls on the /dev/iommu fd). */
+static const char *KERNEL_CAPABILITIES[] = { "ioas", "hwpt", "options", "test:mem", "x-raw-ioctl", "dirty", "nesting:selftest", "model:mock", "vfio-compat", NULL };
 
 struct mapping { uintptr_t addr; size_t len; };
 static struct mapping *maps;
