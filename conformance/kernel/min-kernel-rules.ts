@@ -19,13 +19,17 @@ const op = (...names: string[]) => (s: { op: string }) => names.includes(s.op);
 /** The raw TEST_CMD hook with one of these IOMMU_TEST_OP_* names. */
 const testCmd = (...names: string[]) => (s: { op: string; arg?: Record<string, unknown> }) => s.op === 'TEST_CMD' && names.includes(String(s.arg?.op));
 const argSet = (name: string, field: string) => (s: { op: string; arg?: Record<string, unknown> }) => s.op === name && s.arg !== undefined && field in s.arg;
-/** A flags field that names (or sets the bit of) a flag. */
+/**
+ * A flags field that names a flag, or an integer that sets its bit among known low bits only:
+ * a mask of unknown bits (0xfffffffe, a case checking that unknown flags are refused) is
+ * refused by every release and says nothing about the flag's.
+ */
 const flag = (name: string, field: string, flagName: string, bit: number) => (s: { op: string; arg?: Record<string, unknown> }) => {
   if (s.op !== name || s.arg === undefined) return false;
   const f = s.arg[field];
   if (Array.isArray(f)) return f.includes(flagName);
   const n = typeof f === 'number' ? f : typeof f === 'string' ? Number(f) : 0;
-  return Number.isFinite(n) && (n & bit) !== 0;
+  return Number.isFinite(n) && (n & bit) !== 0 && n < 0x100;
 };
 
 export const FEATURE_RULES: FeatureRule[] = [
