@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, readFragment, unmetLines } from './config-fragment.ts';
 import { writeCpio } from './cpio.ts';
@@ -177,3 +178,36 @@ describe('min_kernel of the golden cases', () => {
   });
 });
 
+
+const hasCc = spawnSync('cc', ['--version']).status === 0;
+
+describe.skipIf(!hasCc)('the C adapter built for a kernel, run on this host', () => {
+  const ADAPTER = join(dirname(fileURLToPath(import.meta.url)), '..', 'adapters', 'c');
+  it('compiles with the generated op table, declares the kernel, and refuses a VFIO bind as cannot-express', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ioasid-kadapter-'));
+    try {
+      const ops = join(dir, 'ops.h');
+      writeFileSync(ops, opsHeader({ request: 0x3ba0, bytes: 72, ops: { ADD_RESERVED: 1, MOCK_DOMAIN: 2, MD_CHECK_REFS: 4, CREATE_ACCESS: 5 } }));
+      const exe = join(dir, 'adapter');
+      const cc = spawnSync('cc', ['-std=gnu11', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror', `-DIOASID_KERNEL_OPS="${ops}"`, `-I${ADAPTER}`, '-o', exe,
+        ...['adapter.c', 'kernel-hooks.c', 'json.c', 'layout.c'].map((f) => join(ADAPTER, f)), '-ldl'], { encoding: 'utf8' });
+      expect(cc.stderr).toBe('');
+      expect(cc.status).toBe(0);
+      const requests = [
+        { jsonrpc: '2.0', id: 1, method: 'hello', params: { protocol: 1 } },
+        { jsonrpc: '2.0', id: 2, method: 'ioctl', params: { fd: 3, cmd: 'VFIO_DEVICE_BIND_IOMMUFD', arg: { device: 'dev0', argsz: 24, flags: 0 } } },
+        { jsonrpc: '2.0', id: 3, method: 'world', params: { topology: { bridges: [], devices: [], process: { drop: ['CAP_IPC_LOCK'] } } } },
+      ];
+      const r = spawnSync(exe, [], { input: requests.map((q) => JSON.stringify(q)).join('\n') + '\n', encoding: 'utf8', timeout: 10_000 });
+      const [hello, bind, world] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(hello.result.kernel).toMatch(/^\d+\.\d+/);
+      expect(hello.result.capabilities).toEqual(expect.arrayContaining(['ioas', 'hwpt', 'vfio-compat', 'model:mock']));
+      expect(hello.result.capabilities).not.toContain('vfio-device');
+      expect(bind.error.code).toBe(-32003);
+      expect(bind.error.message).toMatch(/IOMMU_TEST_OP_MOCK_DOMAIN/);
+      expect(world.error.code).toBe(-32003);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -18,10 +18,11 @@
  * fds mapped, our memory synced); on a kernel, IOMMU_TEST_CMD with CONFIG_IOMMUFD_TEST and
  * /proc/self/task/<tid>/fail-nth (kernel-hooks.c), and `hello` names the running kernel.
  *
- * On a kernel the only devices are the selftest's mock devices, which IOMMU_TEST_OP_MOCK_DOMAIN
- * creates, binds and attaches in one call (and with an object of its own, which shifts every
- * later object id): a VFIO cdev bind, attach or detach of a topology device cannot be
- * expressed, so those calls are answered RPC_CANNOT_EXPRESS and the case is unsupported.
+ * On a kernel without VFIO device cdevs (the test kernel of `ioasid kernel-check`) the only
+ * devices are the selftest's mock devices, which IOMMU_TEST_OP_MOCK_DOMAIN creates, binds and
+ * attaches in one call (and with an object of its own, which shifts every later object id): a
+ * VFIO cdev bind, attach or detach of a topology device cannot be expressed, so those calls
+ * are answered RPC_CANNOT_EXPRESS and the case is unsupported.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -41,7 +42,7 @@
 #define STRUCT_MAX_BYTES (16u << 20)
 
 static const char *CAPABILITIES[] = { "ioas", "hwpt", "options", "vfio-device", "test:mem", "x-raw-ioctl", NULL };
-/* On a real kernel: vfio-device is not offered (see above); model:mock, dirty and nesting:selftest are the selftest mock driver's; vfio-compat is iommufd's own (iommufd_vfio_ioctl answers the type1 container ioctls on the /dev/iommu fd). */
+/* On a real kernel: vfio-device only with VFIO device cdevs (see above); model:mock, dirty and nesting:selftest are the selftest mock driver's; vfio-compat is iommufd's own (iommufd_vfio_ioctl answers the type1 container ioctls on the /dev/iommu fd). */
 static const char *KERNEL_CAPABILITIES[] = { "ioas", "hwpt", "options", "test:mem", "x-raw-ioctl", "dirty", "nesting:selftest", "model:mock", "vfio-compat", NULL };
 
 struct mapping { uintptr_t addr; size_t len; };
@@ -69,6 +70,11 @@ static int (*fake_fail_nth_reached)(void);
  * fail_nth_reached comes from ioasid_fake_fail_nth_reached.
  */
 static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:mem-mirror", NULL };
+
+/* A kernel with VFIO device cdevs: topology device N is /dev/vfio/devices/vfioN, as before. */
+static int have_vfio_cdevs(void) {
+	return access("/dev/vfio/devices", F_OK) == 0;
+}
 
 static int listed(const char **list, const char *name) {
 	for (int i = 0; list[i]; i++)
@@ -248,7 +254,7 @@ static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err
 	const struct ioasid_layout_ioctl *lay = layout_by_name(cmd->str);
 	if (!lay) { snprintf(err, errlen, "ioctl %s: not implemented", cmd->str); return -32000; }
 	int target = fd, dev = -1;
-	if (lay->family == 1 && !fake_test) {
+	if (lay->family == 1 && !fake_test && !have_vfio_cdevs()) {
 		snprintf(err, errlen, "%s: on a real kernel the devices are selftest mock devices, created, bound and attached in one IOMMU_TEST_OP_MOCK_DOMAIN; a VFIO device cdev bind, attach or detach cannot be expressed", lay->name);
 		return RPC_CANNOT_EXPRESS;
 	}
@@ -382,7 +388,7 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		jb_str(out, "}}");
 		return 0;
 	}
-	if (!strcmp(op->str, "DEVICE_UNBIND") && !fake_test) {
+	if (!strcmp(op->str, "DEVICE_UNBIND") && !fake_test && !have_vfio_cdevs()) {
 		snprintf(err, errlen, "DEVICE_UNBIND: on a real kernel no topology device is bound through a VFIO cdev");
 		return RPC_CANNOT_EXPRESS;
 	}
@@ -465,6 +471,7 @@ static void handle(char *line) {
 		const char **own = fake_test ? CAPABILITIES : KERNEL_CAPABILITIES;
 		for (int i = 0; own[i]; i++) { if (i) jb_str(&res, ","); jb_quote(&res, own[i]); }
 		if (!fake_test) kernel_capabilities(&res);
+		if (!fake_test && have_vfio_cdevs()) jb_str(&res, ",\"vfio-device\"");
 		struct json *carena = NULL;
 		struct json *served = fake_capabilities ? json_parse(fake_capabilities(), &carena) : NULL;
 		for (struct json *c = served && served->type == J_ARR ? served->child : NULL; c; c = c->next)
