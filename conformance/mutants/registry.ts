@@ -46,6 +46,9 @@ import { bindIgnoresVfToken } from './bugs/bind-ignores-vf-token.ts';
 import { mapFileChecksFileSize } from './bugs/map-file-checks-file-size.ts';
 import { tceWindowOffsetIgnored } from './bugs/tce-window-offset-ignored.ts';
 import { amdv1DirtyBitMoved } from './bugs/amdv1-dirty-bit-moved.ts';
+import { iopfVfPriAllowed } from './bugs/iopf-vf-pri-allowed.ts';
+import { pgfaultFlagsMasked } from './bugs/pgfault-flags-masked.ts';
+import { stallAddressPageAligned } from './bugs/stall-address-page-aligned.ts';
 import type { Mutant } from './mutant.ts';
 
 const MUTANTS: readonly Mutant[] = [
@@ -93,6 +96,9 @@ const MUTANTS: readonly Mutant[] = [
   bindIgnoresVfToken,
   mapFileChecksFileSize,
   amdv1DirtyBitMoved,
+  iopfVfPriAllowed,
+  pgfaultFlagsMasked,
+  stallAddressPageAligned,
 ];
 
 export function listMutants(): readonly Mutant[] {

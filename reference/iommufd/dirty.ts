@@ -14,7 +14,6 @@
  * again. Switching tracking makes VT-d and AMD rewrite the PASID entry / DTE and flush the domain.
  */
 
-import { AdapterError, HOOK_DATA_MAX_BYTES, RPC_INVALID_PARAMS } from '../../schemas/lib/adapter.ts';
 import type { IommufdContext } from './context.ts';
 import { check } from './errors.ts';
 import type { Args, Out } from './hwpt.ts';
@@ -127,11 +126,8 @@ export function markDirtyFromBitmap(ctx: IommufdContext, hwptId: number, iova: b
   const { domain } = ctx.table.get(hwptId, 'HWPT_PAGING') as HwptPagingObject;
   check(domain.spec.unit.model === 'mock', 'EINVAL', 'not a mock domain');
   check(domain.dirtyTracking, 'EINVAL', 'dirty tracking is off');
-  const bitmapBytes = (lengthBytes / pageSizeBytes + 7n) / 8n;
-  // selftest.c kvzallocs the bitmap: kvmalloc refuses more than INT_MAX bytes (ENOMEM). Past
-  // the hooks' data limit the reference does not materialise it (the caller's protocol error).
-  check(bitmapBytes <= 0x7fffffffn, 'ENOMEM', 'bitmap larger than INT_MAX bytes');
-  if (bitmapBytes > BigInt(HOOK_DATA_MAX_BYTES)) throw new AdapterError(RPC_INVALID_PARAMS, `SET_DIRTY: a bitmap of ${bitmapBytes} bytes exceeds the ${HOOK_DATA_MAX_BYTES}-byte limit of the hooks`);
+  // The EOVERFLOW cap keeps the bitmap within 16 MiB, the hooks' data limit: kernels before the
+  // cap failed the kvzalloc of a bitmap over INT_MAX bytes with ENOMEM instead.
   const nbits = Number(lengthBytes / pageSizeBytes);
   const bitmap = ctx.readUser(uptr, Math.ceil(nbits / 8));
   check(bitmap !== null, 'EFAULT', 'uptr');

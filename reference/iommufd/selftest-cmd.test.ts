@@ -215,4 +215,17 @@ describe('TEST_CMD size rules and ops', () => {
     await out(hook('TEST_CMD', { op: 'MD_CHECK_REFS', data: cmdBytes(refs), pid: pid as number }));
     await expect(ad.test({ fd, op: 'TEST_CMD', arg: { op: 'MD_CHECK_REFS', data: cmdBytes(refs), pid: pid as number }, pid: 1 })).rejects.toThrow(/differ/);
   });
+
+  it('an access fd works through another /dev/iommu (fget is the process\'s); its IOAS lookups stay in its own context', async () => {
+    await out(ioctl('IOMMU_IOAS_MAP', { size: 40, flags: 7, ioas_id: ioas, __reserved: 0, user_va: buffer, length: PAGE, iova: 0x100000 }));
+    const afd = (await testCmdOut('CREATE_ACCESS', { id: ioas, create_access: { flags: 0 } })).create_access.out_access_fd as number;
+    const other = (await ad.open({})).fd;
+    const via = (op: string, fields: Record<string, unknown>) => ad.test({ fd: other, op: 'TEST_CMD', arg: { op, data: cmdBytes(fields) } });
+    await out(via('ACCESS_RW', { id: afd, access_rw: { iova: 0x100000, length: 4, uptr: buffer + 8 * PAGE, flags: 0 } }));
+    expect(await out(hook('MEM_READ', { addr: buffer + 8 * PAGE, length: 4 }))).toEqual({ data: 'a5a5a5a5' });
+    // The other context has IOAS 2, the access's context has none: iommufd_access_replace looks
+    // the ID up in access->ictx, so it is ENOENT however the ioctl came.
+    for (let i = 0; i < 2; i++) await out(ad.ioctl({ fd: other, cmd: 'IOMMU_IOAS_ALLOC', arg: { size: 12, flags: 0 } }));
+    expect(await errno(via('ACCESS_REPLACE_IOAS', { id: afd, access_replace_ioas: { ioas_id: ioas + 1 } }))).toBe('ENOENT');
+  });
 });
