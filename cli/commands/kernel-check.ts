@@ -7,7 +7,7 @@
  * each case of that report that did not pass or was not unsupported must be explained (its id
  * named) in the README beside it: a difference, or an unexplained failure, fails the check.
  */
-import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -107,6 +107,8 @@ export async function runKernelCheck(argv: string[]): Promise<number> {
   mkdirSync(reportDir, { recursive: true });
   const baseline = opts.against !== undefined ? resultRows(join(opts.against, 'report.json')) : null;
   const readme = opts.against !== undefined && existsSync(join(opts.against, 'README.md')) ? readFileSync(join(opts.against, 'README.md'), 'utf8') : '';
+  // The guest console of this run only (QEMU appends: a restarted guest adds its boot).
+  writeFileSync(join(work, 'console.log'), '');
   const spec = adapterSpec({ qemu: opts.qemu, kernel: built.bzImage, initrd: built.initramfs, consoleLog: join(work, 'console.log') });
   const conformArgs = ['--adapter', spec, '--report', reportDir, '--format', opts.format!, '--hello-timeout', '300000', '--timeout', String(timeoutMs)];
   if (opts.json) conformArgs.push('--json', opts.json);

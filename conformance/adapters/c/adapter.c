@@ -236,8 +236,7 @@ static int do_ioctl(const struct json *params, struct jbuf *out, char *err, size
 	int reached = fake_fail_nth_reached ? (code ? -1 : fake_fail_nth_reached()) : kernel_fail_nth_reached();
 	if (!code && !fake_test) {
 		uint64_t fd;
-		const struct json *cmd = json_get(params, "cmd");
-		if (!json_u64(json_get(params, "fd"), &fd) && cmd && cmd->type == J_STR) kernel_note_ioctl((int)fd, cmd->str, out->p ? out->p : "");
+		if (!json_u64(json_get(params, "fd"), &fd)) kernel_note_ioctl((int)fd, out->p ? out->p : "");
 	}
 	if (reached >= 0 && out->len && out->p[out->len - 1] == '}') {
 		out->len--;

@@ -135,9 +135,8 @@ void kernel_close_context(int ctx) {
 		if (owned[i].ctx == ctx) { close(owned[i].fd); owned[i--] = owned[--nowned]; }
 }
 
-void kernel_note_ioctl(int ctx, const char *cmd, const char *answer) {
+void kernel_note_ioctl(int ctx, const char *answer) {
 	static const char *fields[] = { "\"out_fault_fd\":", "\"out_veventq_fd\":", NULL };
-	(void)cmd;
 	for (int i = 0; fields[i]; i++) {
 		const char *p = strstr(answer, fields[i]);
 		if (p) own(atoi(p + strlen(fields[i])), ctx);

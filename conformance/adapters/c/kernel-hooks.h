@@ -27,7 +27,7 @@ void kernel_world(int has_mock_bridge);
 /* The context fd closes: the access and event fds opened in it close with it. */
 void kernel_close_context(int ctx);
 /* After a successful ioctl in context ctx: remembers the event fds it returned. */
-void kernel_note_ioctl(int ctx, const char *cmd, const char *answer);
+void kernel_note_ioctl(int ctx, const char *answer);
 /* Arms a pending FAIL_NTH before a kernel call; returns whether armed. */
 int kernel_fail_nth_arm(void);
 /* After that call: 1 when the injection point was reached, 0 when not (then disarmed). */
