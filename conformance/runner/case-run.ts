@@ -13,13 +13,14 @@
  * expectation; a failure records the step, the expected and the actual value.
  */
 import { performance } from 'node:perf_hooks';
-import { AdapterError } from '../../schemas/lib/adapter.ts';
+import { AdapterError, RPC_CANNOT_EXPRESS } from '../../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { compileStep, outputField, type CompiledStep } from './compiler.ts';
 import { sweptInFailNthMode } from './fail-nth-mode.ts';
 import { CaseError } from './expression.ts';
 import { matchFields, type MatchContext, type Mismatch } from './matcher.ts';
 import { areaOf, type CaseResultName } from './results.ts';
+import { kernelTooOld } from './kernel-version.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
 import { bytesToHex, decodeStruct, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { structInfo } from '../../schemas/lib/catalog.ts';
@@ -428,6 +429,9 @@ class CaseExecution {
 }
 
 function classify(e: unknown): { result: CaseResultName; message: string; failure?: Failure } {
+  if (e instanceof CallFailed && e.reason instanceof AdapterError && e.reason.code === RPC_CANNOT_EXPRESS) {
+    return { result: 'unsupported', message: `the implementation cannot express ${e.where}: ${e.reason.message}` };
+  }
   if (e instanceof CallFailed) {
     const inner = classify(e.reason);
     const kind = e.reason instanceof AdapterError ? 'adapter error' : e.reason instanceof ProtocolViolation ? 'protocol violation' : inner.result;
@@ -477,6 +481,12 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
     report.result = 'unsupported';
     report.missing = missing;
     report.message = `the implementation lacks ${missing.join(', ')}`;
+    return done();
+  }
+  const tooOld = kernelTooOld(c.min_kernel, env.session.hello?.kernel);
+  if (tooOld) {
+    report.result = 'unsupported';
+    report.message = tooOld + (c.min_kernel_why ? ` (${c.min_kernel_why})` : '');
     return done();
   }
   if (c.steps.length === 0) {
