@@ -3,342 +3,343 @@
 #ifndef IOASID_UAPI_LAYOUTS_H
 #define IOASID_UAPI_LAYOUTS_H
 
-struct ioasid_layout_field { const char *name; unsigned offset, elem_bytes, count; int is_signed, sub; };
+/* is_ptr: a user pointer (the catalog's pointee), so that the fake /dev/iommu mirrors the memory it reaches */
+struct ioasid_layout_field { const char *name; unsigned offset, elem_bytes, count; int is_signed, sub, is_ptr; };
 struct ioasid_layout_struct { const char *name; unsigned size, nfields; const struct ioasid_layout_field *fields; };
 /* family: 0 iommufd, 1 VFIO device cdev, 2 VFIO container (compat on /dev/iommu) */
 struct ioasid_layout_ioctl { const char *name; unsigned long request; int family, st; unsigned min_size; int size_is_argsz; const char *int_arg; };
 
 static const struct ioasid_layout_field ioasid_layout_fields_0[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "iova_pgsizes", 8, 8, 0, 0, -1 },
-  { "cap_offset", 16, 4, 0, 0, -1 },
-  { "pad", 20, 4, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "iova_pgsizes", 8, 8, 0, 0, -1, 0 },
+  { "cap_offset", 16, 4, 0, 0, -1, 0 },
+  { "pad", 20, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_1[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "vaddr", 8, 8, 0, 0, -1 },
-  { "iova", 16, 8, 0, 0, -1 },
-  { "size", 24, 8, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "vaddr", 8, 8, 0, 0, -1, 0 },
+  { "iova", 16, 8, 0, 0, -1, 0 },
+  { "size", 24, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_2[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "iova", 8, 8, 0, 0, -1 },
-  { "size", 16, 8, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0 },
+  { "size", 16, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_3[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "iommufd", 8, 4, 0, 1, -1 },
-  { "out_devid", 12, 4, 0, 0, -1 },
-  { "token_uuid_ptr", 16, 8, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "iommufd", 8, 4, 0, 1, -1, 0 },
+  { "out_devid", 12, 4, 0, 0, -1, 0 },
+  { "token_uuid_ptr", 16, 8, 0, 0, -1, 1 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_4[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "pt_id", 8, 4, 0, 0, -1 },
-  { "pasid", 12, 4, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "pt_id", 8, 4, 0, 0, -1, 0 },
+  { "pasid", 12, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_5[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "pasid", 8, 4, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "pasid", 8, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_6[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "id", 4, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "id", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_7[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "out_ioas_id", 8, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "out_ioas_id", 8, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_8[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "num_iovas", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "allowed_iovas", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0 },
+  { "num_iovas", 8, 4, 0, 0, -1, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0 },
+  { "allowed_iovas", 16, 8, 0, 0, -1, 1 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_9[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "dst_ioas_id", 8, 4, 0, 0, -1 },
-  { "src_ioas_id", 12, 4, 0, 0, -1 },
-  { "length", 16, 8, 0, 0, -1 },
-  { "dst_iova", 24, 8, 0, 0, -1 },
-  { "src_iova", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "dst_ioas_id", 8, 4, 0, 0, -1, 0 },
+  { "src_ioas_id", 12, 4, 0, 0, -1, 0 },
+  { "length", 16, 8, 0, 0, -1, 0 },
+  { "dst_iova", 24, 8, 0, 0, -1, 0 },
+  { "src_iova", 32, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_10[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "num_iovas", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "allowed_iovas", 16, 8, 0, 0, -1 },
-  { "out_iova_alignment", 24, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0 },
+  { "num_iovas", 8, 4, 0, 0, -1, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0 },
+  { "allowed_iovas", 16, 8, 0, 0, -1, 1 },
+  { "out_iova_alignment", 24, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_11[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "ioas_id", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "user_va", 16, 8, 0, 0, -1 },
-  { "length", 24, 8, 0, 0, -1 },
-  { "iova", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "ioas_id", 8, 4, 0, 0, -1, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0 },
+  { "user_va", 16, 8, 0, 0, -1, 0 },
+  { "length", 24, 8, 0, 0, -1, 0 },
+  { "iova", 32, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_12[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "iova", 8, 8, 0, 0, -1 },
-  { "length", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0 },
+  { "length", 16, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_13[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "option_id", 4, 4, 0, 0, -1 },
-  { "op", 8, 2, 0, 0, -1 },
-  { "__reserved", 10, 2, 0, 0, -1 },
-  { "object_id", 12, 4, 0, 0, -1 },
-  { "val64", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "option_id", 4, 4, 0, 0, -1, 0 },
+  { "op", 8, 2, 0, 0, -1, 0 },
+  { "__reserved", 10, 2, 0, 0, -1, 0 },
+  { "object_id", 12, 4, 0, 0, -1, 0 },
+  { "val64", 16, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_14[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "op", 8, 2, 0, 0, -1 },
-  { "__reserved", 10, 2, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0 },
+  { "op", 8, 2, 0, 0, -1, 0 },
+  { "__reserved", 10, 2, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_15[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "dev_id", 8, 4, 0, 0, -1 },
-  { "pt_id", 12, 4, 0, 0, -1 },
-  { "out_hwpt_id", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
-  { "data_type", 24, 4, 0, 0, -1 },
-  { "data_len", 28, 4, 0, 0, -1 },
-  { "data_uptr", 32, 8, 0, 0, -1 },
-  { "fault_id", 40, 4, 0, 0, -1 },
-  { "__reserved2", 44, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "dev_id", 8, 4, 0, 0, -1, 0 },
+  { "pt_id", 12, 4, 0, 0, -1, 0 },
+  { "out_hwpt_id", 16, 4, 0, 0, -1, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0 },
+  { "data_type", 24, 4, 0, 0, -1, 0 },
+  { "data_len", 28, 4, 0, 0, -1, 0 },
+  { "data_uptr", 32, 8, 0, 0, -1, 1 },
+  { "fault_id", 40, 4, 0, 0, -1, 0 },
+  { "__reserved2", 44, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_16[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "dev_id", 8, 4, 0, 0, -1 },
-  { "data_len", 12, 4, 0, 0, -1 },
-  { "data_uptr", 16, 8, 0, 0, -1 },
-  { "in_data_type", 24, 4, 0, 0, -1 },
-  { "out_data_type", 24, 4, 0, 0, -1 },
-  { "out_max_pasid_log2", 28, 1, 0, 0, -1 },
-  { "__reserved", 29, 1, 3, 0, -1 },
-  { "out_capabilities", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "dev_id", 8, 4, 0, 0, -1, 0 },
+  { "data_len", 12, 4, 0, 0, -1, 0 },
+  { "data_uptr", 16, 8, 0, 0, -1, 1 },
+  { "in_data_type", 24, 4, 0, 0, -1, 0 },
+  { "out_data_type", 24, 4, 0, 0, -1, 0 },
+  { "out_max_pasid_log2", 28, 1, 0, 0, -1, 0 },
+  { "__reserved", 29, 1, 3, 0, -1, 0 },
+  { "out_capabilities", 32, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_17[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "hwpt_id", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "hwpt_id", 8, 4, 0, 0, -1, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_18[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "hwpt_id", 4, 4, 0, 0, -1 },
-  { "flags", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "iova", 16, 8, 0, 0, -1 },
-  { "length", 24, 8, 0, 0, -1 },
-  { "page_size", 32, 8, 0, 0, -1 },
-  { "data", 40, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "hwpt_id", 4, 4, 0, 0, -1, 0 },
+  { "flags", 8, 4, 0, 0, -1, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0 },
+  { "iova", 16, 8, 0, 0, -1, 0 },
+  { "length", 24, 8, 0, 0, -1, 0 },
+  { "page_size", 32, 8, 0, 0, -1, 0 },
+  { "data", 40, 8, 0, 0, -1, 1 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_19[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "hwpt_id", 4, 4, 0, 0, -1 },
-  { "data_uptr", 8, 8, 0, 0, -1 },
-  { "data_type", 16, 4, 0, 0, -1 },
-  { "entry_len", 20, 4, 0, 0, -1 },
-  { "entry_num", 24, 4, 0, 0, -1 },
-  { "__reserved", 28, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "hwpt_id", 4, 4, 0, 0, -1, 0 },
+  { "data_uptr", 8, 8, 0, 0, -1, 1 },
+  { "data_type", 16, 4, 0, 0, -1, 0 },
+  { "entry_len", 20, 4, 0, 0, -1, 0 },
+  { "entry_num", 24, 4, 0, 0, -1, 0 },
+  { "__reserved", 28, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_20[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "out_fault_id", 8, 4, 0, 0, -1 },
-  { "out_fault_fd", 12, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "out_fault_id", 8, 4, 0, 0, -1, 0 },
+  { "out_fault_fd", 12, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_21[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "ioas_id", 8, 4, 0, 0, -1 },
-  { "fd", 12, 4, 0, 1, -1 },
-  { "start", 16, 8, 0, 0, -1 },
-  { "length", 24, 8, 0, 0, -1 },
-  { "iova", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "ioas_id", 8, 4, 0, 0, -1, 0 },
+  { "fd", 12, 4, 0, 1, -1, 0 },
+  { "start", 16, 8, 0, 0, -1, 0 },
+  { "length", 24, 8, 0, 0, -1, 0 },
+  { "iova", 32, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_22[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "type", 8, 4, 0, 0, -1 },
-  { "dev_id", 12, 4, 0, 0, -1 },
-  { "hwpt_id", 16, 4, 0, 0, -1 },
-  { "out_viommu_id", 20, 4, 0, 0, -1 },
-  { "data_len", 24, 4, 0, 0, -1 },
-  { "__reserved", 28, 4, 0, 0, -1 },
-  { "data_uptr", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "type", 8, 4, 0, 0, -1, 0 },
+  { "dev_id", 12, 4, 0, 0, -1, 0 },
+  { "hwpt_id", 16, 4, 0, 0, -1, 0 },
+  { "out_viommu_id", 20, 4, 0, 0, -1, 0 },
+  { "data_len", 24, 4, 0, 0, -1, 0 },
+  { "__reserved", 28, 4, 0, 0, -1, 0 },
+  { "data_uptr", 32, 8, 0, 0, -1, 1 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_23[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "viommu_id", 4, 4, 0, 0, -1 },
-  { "dev_id", 8, 4, 0, 0, -1 },
-  { "out_vdevice_id", 12, 4, 0, 0, -1 },
-  { "virt_id", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "viommu_id", 4, 4, 0, 0, -1, 0 },
+  { "dev_id", 8, 4, 0, 0, -1, 0 },
+  { "out_vdevice_id", 12, 4, 0, 0, -1, 0 },
+  { "virt_id", 16, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_24[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "__reserved", 4, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "__reserved", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_25[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "viommu_id", 8, 4, 0, 0, -1 },
-  { "type", 12, 4, 0, 0, -1 },
-  { "veventq_depth", 16, 4, 0, 0, -1 },
-  { "out_veventq_id", 20, 4, 0, 0, -1 },
-  { "out_veventq_fd", 24, 4, 0, 0, -1 },
-  { "__reserved", 28, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "viommu_id", 8, 4, 0, 0, -1, 0 },
+  { "type", 12, 4, 0, 0, -1, 0 },
+  { "veventq_depth", 16, 4, 0, 0, -1, 0 },
+  { "out_veventq_id", 20, 4, 0, 0, -1, 0 },
+  { "out_veventq_fd", 24, 4, 0, 0, -1, 0 },
+  { "__reserved", 28, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_26[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "viommu_id", 8, 4, 0, 0, -1 },
-  { "type", 12, 4, 0, 0, -1 },
-  { "index", 16, 4, 0, 0, -1 },
-  { "out_hw_queue_id", 20, 4, 0, 0, -1 },
-  { "nesting_parent_iova", 24, 8, 0, 0, -1 },
-  { "length", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+  { "viommu_id", 8, 4, 0, 0, -1, 0 },
+  { "type", 12, 4, 0, 0, -1, 0 },
+  { "index", 16, 4, 0, 0, -1, 0 },
+  { "out_hw_queue_id", 20, 4, 0, 0, -1, 0 },
+  { "nesting_parent_iova", 24, 8, 0, 0, -1, 0 },
+  { "length", 32, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_27[] = {
-  { "efr", 0, 8, 0, 0, -1 },
-  { "efr2", 8, 8, 0, 0, -1 },
+  { "efr", 0, 8, 0, 0, -1, 0 },
+  { "efr2", 8, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_28[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "__reserved", 4, 4, 0, 0, -1 },
-  { "idr", 8, 4, 6, 0, -1 },
-  { "iidr", 32, 4, 0, 0, -1 },
-  { "aidr", 36, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "__reserved", 4, 4, 0, 0, -1, 0 },
+  { "idr", 8, 4, 6, 0, -1, 0 },
+  { "iidr", 32, 4, 0, 0, -1, 0 },
+  { "aidr", 36, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_29[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "version", 4, 1, 0, 0, -1 },
-  { "log2vcmdqs", 5, 1, 0, 0, -1 },
-  { "log2vsids", 6, 1, 0, 0, -1 },
-  { "__reserved", 7, 1, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "version", 4, 1, 0, 0, -1, 0 },
+  { "log2vcmdqs", 5, 1, 0, 0, -1, 0 },
+  { "log2vsids", 6, 1, 0, 0, -1, 0 },
+  { "__reserved", 7, 1, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_30[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "__reserved", 4, 4, 0, 0, -1 },
-  { "cap_reg", 8, 8, 0, 0, -1 },
-  { "ecap_reg", 16, 8, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "__reserved", 4, 4, 0, 0, -1, 0 },
+  { "cap_reg", 8, 8, 0, 0, -1, 0 },
+  { "ecap_reg", 16, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_31[] = {
-  { "ste", 0, 8, 2, 0, -1 },
+  { "ste", 0, 8, 2, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_32[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "iotlb_id", 4, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "iotlb_id", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_33[] = {
-  { "cookie", 0, 4, 0, 0, -1 },
-  { "code", 4, 4, 0, 0, -1 },
+  { "cookie", 0, 4, 0, 0, -1, 0 },
+  { "code", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_34[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "dev_id", 4, 4, 0, 0, -1 },
-  { "pasid", 8, 4, 0, 0, -1 },
-  { "grpid", 12, 4, 0, 0, -1 },
-  { "perm", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
-  { "addr", 24, 8, 0, 0, -1 },
-  { "length", 32, 4, 0, 0, -1 },
-  { "cookie", 36, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "dev_id", 4, 4, 0, 0, -1, 0 },
+  { "pasid", 8, 4, 0, 0, -1, 0 },
+  { "grpid", 12, 4, 0, 0, -1, 0 },
+  { "perm", 16, 4, 0, 0, -1, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0 },
+  { "addr", 24, 8, 0, 0, -1, 0 },
+  { "length", 32, 4, 0, 0, -1, 0 },
+  { "cookie", 36, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_35[] = {
-  { "iotlb", 0, 4, 0, 0, -1 },
-  { "pagetable_type", 4, 4, 0, 0, -1 },
+  { "iotlb", 0, 4, 0, 0, -1, 0 },
+  { "pagetable_type", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_36[] = {
-  { "flags", 0, 8, 0, 0, -1 },
-  { "pgtbl_addr", 8, 8, 0, 0, -1 },
-  { "addr_width", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
+  { "flags", 0, 8, 0, 0, -1, 0 },
+  { "pgtbl_addr", 8, 8, 0, 0, -1, 0 },
+  { "addr_width", 16, 4, 0, 0, -1, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_37[] = {
-  { "addr", 0, 8, 0, 0, -1 },
-  { "npages", 8, 8, 0, 0, -1 },
-  { "flags", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
+  { "addr", 0, 8, 0, 0, -1, 0 },
+  { "npages", 8, 8, 0, 0, -1, 0 },
+  { "flags", 16, 4, 0, 0, -1, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_38[] = {
-  { "start", 0, 8, 0, 0, -1 },
-  { "last", 8, 8, 0, 0, -1 },
+  { "start", 0, 8, 0, 0, -1, 0 },
+  { "last", 8, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_39[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "test_reg", 4, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "test_reg", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_40[] = {
-  { "evt", 0, 8, 4, 0, -1 },
+  { "evt", 0, 8, 4, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_41[] = {
-  { "lvcmdq_err_map", 0, 8, 2, 0, -1 },
+  { "lvcmdq_err_map", 0, 8, 2, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_42[] = {
-  { "cmd", 0, 8, 2, 0, -1 },
+  { "cmd", 0, 8, 2, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_43[] = {
-  { "virt_id", 0, 4, 0, 0, -1 },
+  { "virt_id", 0, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_44[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "vdev_id", 4, 4, 0, 0, -1 },
-  { "cache_id", 8, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "vdev_id", 4, 4, 0, 0, -1, 0 },
+  { "cache_id", 8, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_45[] = {
-  { "in_data", 0, 4, 0, 0, -1 },
-  { "out_data", 4, 4, 0, 0, -1 },
-  { "out_mmap_offset", 8, 8, 0, 0, -1 },
-  { "out_mmap_length", 16, 8, 0, 0, -1 },
+  { "in_data", 0, 4, 0, 0, -1, 0 },
+  { "out_data", 4, 4, 0, 0, -1, 0 },
+  { "out_mmap_offset", 8, 8, 0, 0, -1, 0 },
+  { "out_mmap_length", 16, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_46[] = {
-  { "out_vintf_mmap_offset", 0, 8, 0, 0, -1 },
-  { "out_vintf_mmap_length", 8, 8, 0, 0, -1 },
+  { "out_vintf_mmap_offset", 0, 8, 0, 0, -1, 0 },
+  { "out_vintf_mmap_length", 8, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_47[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "sequence", 4, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "sequence", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_48[] = {
-  { "id", 0, 2, 0, 0, -1 },
-  { "version", 2, 2, 0, 0, -1 },
-  { "next", 4, 4, 0, 0, -1 },
+  { "id", 0, 2, 0, 0, -1, 0 },
+  { "version", 2, 2, 0, 0, -1, 0 },
+  { "next", 4, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_49[] = {
-  { "start", 0, 8, 0, 0, -1 },
-  { "end", 8, 8, 0, 0, -1 },
+  { "start", 0, 8, 0, 0, -1, 0 },
+  { "end", 8, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_50[] = {
-  { "header", 0, 8, 0, 0, 48 },
-  { "nr_iovas", 8, 4, 0, 0, -1 },
-  { "reserved", 12, 4, 0, 0, -1 },
+  { "header", 0, 8, 0, 0, 48, 0 },
+  { "nr_iovas", 8, 4, 0, 0, -1, 0 },
+  { "reserved", 12, 4, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_51[] = {
-  { "header", 0, 8, 0, 0, 48 },
-  { "flags", 8, 4, 0, 0, -1 },
-  { "pgsize_bitmap", 16, 8, 0, 0, -1 },
-  { "max_dirty_bitmap_size", 24, 8, 0, 0, -1 },
+  { "header", 0, 8, 0, 0, 48, 0 },
+  { "flags", 8, 4, 0, 0, -1, 0 },
+  { "pgsize_bitmap", 16, 8, 0, 0, -1, 0 },
+  { "max_dirty_bitmap_size", 24, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_52[] = {
-  { "header", 0, 8, 0, 0, 48 },
-  { "avail", 8, 4, 0, 0, -1 },
+  { "header", 0, 8, 0, 0, 48, 0 },
+  { "avail", 8, 4, 0, 0, -1, 0 },
 };
 
 static const struct ioasid_layout_struct ioasid_layout_structs[] = {
