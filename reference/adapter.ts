@@ -14,23 +14,21 @@ import { AdapterError, HOOK_DATA_MAX_BYTES, PROTOCOL_VERSION, RPC_INTERNAL, RPC_
 import type { UapiCatalog } from '../schemas/lib/catalog-types.ts';
 import { getCatalog } from '../schemas/lib/catalog.ts';
 import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/lib/validate.ts';
-import { AccessObject } from './iommufd/access.ts';
-import { ACCESS_NEEDS_PIN_PAGES, ACCESS_PAGES_MAX_BYTES } from './iommufd/access.ts';
+import type { AccessObject } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
 import { attachDevice, detachDevice, unbindDevice } from './iommufd/device.ts';
 import { markDirtyFromBitmap } from './iommufd/dirty.ts';
 import { dma, translate, type DmaAttrs } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
 import { check, fail, UapiError } from './iommufd/errors.ts';
-import { ULONG_MAX } from './iommufd/io-pagetable.ts';
 import type { DeviceObject, HwptPagingObject } from './iommufd/objects.ts';
 import { dumpState } from './iommufd/state.ts';
 import { pageRequestStatus, raisePageRequest, triggerIopf, type FaultObject } from './iommufd/fault.ts';
 import type { VeventqObject } from './iommufd/veventq.ts';
 import type { MmapMapping } from './iommufd/mmap-region.ts';
-import { MockUnit } from './iommu/mock.ts';
-import { triggerMockVevent } from './iommu/mock-viommu.ts';
 import { checkInvariants } from './invariants.ts';
+import { SelftestCmd } from './iommufd/selftest-cmd.ts';
+import { addReserved, checkAccessLength, createAccess, mockDevCache, replaceAccessIoas, setTempMemoryLimit, triggerVevent } from './iommufd/test-ops.ts';
 import { Machine } from './machine/machine.ts';
 import { HUGE_PAGE_BYTES, PAGE_BYTES, type MemoryObject } from './machine/process-memory.ts';
 import { unitModels } from './iommu/registry.ts';
@@ -42,7 +40,7 @@ const DEFAULT_TOPOLOGY = {
 };
 
 /** Test hooks that model kernel calls and so are swept by FAIL_NTH like ioctls. */
-export const FAIL_NTH_HOOKS: ReadonlySet<string> = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED']);
+export const FAIL_NTH_HOOKS: ReadonlySet<string> = new Set(['CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED', 'TEST_CMD']);
 
 /** What the reference offers; model and format capabilities follow the registries. */
 export function capabilities(): string[] {
@@ -53,7 +51,7 @@ export function capabilities(): string[] {
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
     'test:process',
-    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb', 'test:mem-mirror',
+    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb', 'test:mem-mirror', 'test:selftest-cmd',
     'x-raw-ioctl',
   ];
 }
@@ -64,9 +62,6 @@ function lowestFreeFd(used: Set<number>): number {
   while (used.has(fd)) fd++;
   return fd;
 }
-
-/** sizeof(unsigned long) + sizeof(u32) on a 64-bit kernel: one pfn_batch element. */
-const PFN_BATCH_ELEMENT_BYTES = 12;
 
 const IOMMUFD_TYPE = 0x3b;
 /** CHECK_REFS answers one number a page: it refuses ranges longer than this. */
@@ -128,7 +123,7 @@ export class ReferenceAdapter implements Adapter {
 
   private usedFds(): Set<number> {
     const used = new Set([...this.contexts.keys(), ...this.machine.files.keys()]);
-    for (const c of this.contexts.values()) for (const fd of c.eventFds.keys()) used.add(fd);
+    for (const c of this.contexts.values()) for (const fd of [...c.eventFds.keys(), ...c.accessFds.keys()]) used.add(fd);
     return used;
   }
 
@@ -148,6 +143,15 @@ export class ReferenceAdapter implements Adapter {
       if (obj !== undefined) return { ctx, obj };
     }
     return fail('EBADF', `fd ${fd} is not a fault or vEVENTQ fd`);
+  }
+
+  /**
+   * The context of an access fd (IOMMU_TEST_OP_CREATE_ACCESS), or undefined. Its file has only a
+   * release op: read(2) and write(2) of it are EINVAL (vfs_read / vfs_write without FMODE_CAN_*).
+   */
+  private accessFdContext(a: JsonObject): IommufdContext | undefined {
+    const fd = this.num(a, 'fd_id');
+    return [...this.contexts.values()].find((c) => c.accessFds.has(fd));
   }
 
   /** Drops the mappings of iommufd regions `which` selects (munmap, or the context's close). */
@@ -173,6 +177,8 @@ export class ReferenceAdapter implements Adapter {
       this.machine.files.delete(params.fd);
     } else if ([...this.contexts.values()].some((c) => c.eventFds.has(params.fd))) {
       for (const c of this.contexts.values()) if (c.eventFds.has(params.fd)) c.closeEventFd(params.fd);
+    } else if ([...this.contexts.values()].some((c) => c.accessFds.has(params.fd))) {
+      for (const c of this.contexts.values()) if (c.accessFds.has(params.fd)) c.closeAccessFd(params.fd);
     } else {
       throw new AdapterError(RPC_INVALID_PARAMS, `close: fd ${params.fd} is not open`);
     }
@@ -237,7 +243,10 @@ export class ReferenceAdapter implements Adapter {
   }
 
   async test(params: TestParams): Promise<TestResult> {
-    return this.as(params.pid, () => this.testAsCurrent(params));
+    // TEST_CMD may name its caller in its arg (the fake /dev/iommu forwards the ioctl's process).
+    const argPid = params.op === 'TEST_CMD' ? (params.arg as JsonObject | undefined)?.pid : undefined;
+    if (typeof argPid === 'number' && params.pid !== undefined && params.pid !== argPid) throw new AdapterError(RPC_INVALID_PARAMS, `TEST_CMD: arg.pid ${argPid} and pid ${params.pid} differ`);
+    return this.as(params.pid ?? (typeof argPid === 'number' ? argPid : undefined), () => this.testAsCurrent(params));
   }
 
   private async testAsCurrent(params: TestParams): Promise<TestResult> {
@@ -486,36 +495,14 @@ export class ReferenceAdapter implements Adapter {
     },
     SET_TEMP_MEMORY_LIMIT: (c, a) => {
       this.need(c);
-      // selftest.c: the limit must hold one pfn_batch element (an unsigned long pfn and a u32 count).
-      check(this.num(a, 'limit') >= PFN_BATCH_ELEMENT_BYTES, 'EINVAL', 'limit below one pfn_batch element');
-      // The kernel keeps the value in iommufd_test_memory_limit, which only sizes the temporary
-      // pfn_batch and page-list buffers of pages.c; every user of them loops in chunks, so no
-      // result, errno, pin or charge depends on it and the reference does not keep it.
+      setTempMemoryLimit(this.num(a, 'limit'));
       return {};
     },
     ADD_RESERVED: (c, a) => {
-      const ctx = this.need(c);
-      const start = toBig(a.start, 'start');
-      const length = toBig(a.length, 'length');
-      check(length !== 0n, 'EINVAL', 'length 0');
-      check(start + length - 1n <= ULONG_MAX, 'EOVERFLOW', 'start + length');
-      ctx.table.ioas(this.num(a, 'ioas_id')).iopt.reserve(start, start + length - 1n, null);
+      addReserved(this.need(c), this.num(a, 'ioas_id'), toBig(a.start, 'start'), toBig(a.length, 'length'));
       return {};
     },
-    CREATE_ACCESS: (c, a) => {
-      const ctx = this.need(c);
-      const flags = this.num(a, 'flags');
-      check((flags & ~ACCESS_NEEDS_PIN_PAGES) === 0, 'EOPNOTSUPP', 'flags');
-      const ioas = ctx.table.ioas(this.num(a, 'ioas_id'));
-      // selftest.c iommufd_test_create_access allocates (the selftest_access, its file, the
-      // access object) before anything is attached: one injection point for them.
-      this.machine.failNth.point('access object');
-      const access = new AccessObject(flags, this.machine.memory);
-      ioas.iopt.addAccess(access);
-      access.ioas = ioas;
-      ioas.users++;
-      return { access_id: ctx.table.add(access) };
-    },
+    CREATE_ACCESS: (c, a) => ({ access_id: createAccess(this.need(c), this.num(a, 'ioas_id'), this.num(a, 'flags')).id }),
     FAIL_NTH: (_c, a) => {
       this.machine.failNth.arm(this.num(a, 'n'));
       return {};
@@ -529,7 +516,7 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       // selftest.c iommufd_test_access_pages: the 16 MiB cap first, then the access, then its pin ops.
       const length = toBig(a.length, 'length');
-      check(length <= BigInt(ACCESS_PAGES_MAX_BYTES), 'ENOMEM', 'more than 16 MiB');
+      checkAccessLength(length);
       const access = this.access(ctx, a);
       check(access.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
       return { pages_id: access.pin(toBig(a.iova, 'iova'), length, a.write === true) };
@@ -543,8 +530,7 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       // selftest.c iommufd_test_access_rw caps its bounce buffer at 16 MiB (ENOMEM) before it
       // looks the access up.
-      const rwLength = a.data !== undefined ? hexToBytes(a.data, 'data').length : Number(toBig(a.length, 'length') > 2n ** 40n ? 2n ** 40n : toBig(a.length, 'length'));
-      check(rwLength <= ACCESS_PAGES_MAX_BYTES, 'ENOMEM', 'more than 16 MiB');
+      checkAccessLength(a.data !== undefined ? BigInt(hexToBytes(a.data, 'data').length) : toBig(a.length, 'length'));
       const access = this.access(ctx, a);
       // The selftest's bounce buffer (kvzalloc of length), after the access lookup.
       this.machine.failNth.point('access_rw bounce buffer');
@@ -557,17 +543,7 @@ export class ReferenceAdapter implements Adapter {
     },
     ACCESS_REPLACE_IOAS: (c, a) => {
       const ctx = this.need(c);
-      const access = this.access(ctx, a);
-      const ioas = ctx.table.ioas(this.num(a, 'ioas_id'));
-      if (access.ioas === ioas) return {};
-      ioas.iopt.addAccess(access);
-      access.notifyUnmap(0n, ULONG_MAX);
-      if (access.ioas !== null) {
-        access.ioas.iopt.removeAccess(access);
-        access.ioas.users--;
-      }
-      access.ioas = ioas;
-      ioas.users++;
+      replaceAccessIoas(ctx, this.access(ctx, a), this.num(a, 'ioas_id'));
       return {};
     },
     DEVICE_UNBIND: (c, a) => {
@@ -640,11 +616,13 @@ export class ReferenceAdapter implements Adapter {
     // fault / veventq: read(2) and write(2) of the fds IOMMU_FAULT_QUEUE_ALLOC and
     // IOMMU_VEVENTQ_ALLOC return (offset 0, as every read of these nonseekable fds).
     FD_READ: (_c, a) => {
+      if (this.accessFdContext(a) !== undefined) fail('EINVAL', 'an access fd has no read op');
       const { obj } = this.eventFd(a);
       const count = this.bytesLen(a, 'length');
       return { data: bytesToHex(obj.read(count)) };
     },
     FD_WRITE: (_c, a) => {
+      if (this.accessFdContext(a) !== undefined) fail('EINVAL', 'an access fd has no write op');
       const { obj } = this.eventFd(a);
       // The vEVENTQ fd has no write op (vfs_write: EINVAL).
       check(obj.kind === 'FAULT', 'EINVAL', 'a vEVENTQ fd is not writable');
@@ -674,6 +652,11 @@ export class ReferenceAdapter implements Adapter {
       return { response: pageRequestStatus(this.device(ctx, a), this.num(a, 'grpid')) };
     },
     FD_CLOSE: (_c, a) => {
+      const accessCtx = this.accessFdContext(a);
+      if (accessCtx !== undefined) {
+        accessCtx.closeAccessFd(this.num(a, 'fd_id'));
+        return {};
+      }
       const { ctx } = this.eventFd(a);
       ctx.closeEventFd(this.num(a, 'fd_id'));
       return {};
@@ -686,19 +669,20 @@ export class ReferenceAdapter implements Adapter {
     },
     TRIGGER_VEVENT: (c, a) => {
       const ctx = this.need(c);
-      const dev = this.device(ctx, a);
-      const unit = dev.dev.unit;
-      if (!(unit instanceof MockUnit)) throw new AdapterError(RPC_INVALID_PARAMS, 'TRIGGER_VEVENT is the mock driver\'s');
-      const errno = triggerMockVevent(unit.devState(dev.dev));
-      if (errno !== null) fail(errno);
+      triggerVevent(this.device(ctx, a));
       return {};
     },
     MOCK_DEV_CACHE: (c, a) => {
       const ctx = this.need(c);
-      const dev = this.device(ctx, a);
-      const unit = dev.dev.unit;
-      if (!(unit instanceof MockUnit)) throw new AdapterError(RPC_INVALID_PARAMS, 'MOCK_DEV_CACHE is the mock driver\'s');
-      return { cache: [...unit.devState(dev.dev).cache] };
+      return { cache: mockDevCache(this.device(ctx, a)) };
+    },
+    // test:selftest-cmd — the test kernel's IOMMU_TEST_CMD, the struct as bytes (selftest-cmd.ts).
+    TEST_CMD: (c, a) => {
+      const ctx = this.need(c);
+      const op = String(a.op);
+      const data = hexToBytes(a.data, 'data');
+      if (data.length > HOOK_DATA_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `data exceeds the ${HOOK_DATA_MAX_BYTES}-byte limit of this hook`);
+      return { data: bytesToHex(new SelftestCmd(ctx, () => lowestFreeFd(this.usedFds())).run(op, data)) };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
     IOTLB_STATS: (c, a) => {

@@ -21,7 +21,9 @@ import { CaseError } from './expression.ts';
 import { matchFields, type MatchContext, type Mismatch } from './matcher.ts';
 import { areaOf, type CaseResultName } from './results.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
-import { bytesToHex, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
+import { bytesToHex, decodeStruct, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
+import { structInfo } from '../../schemas/lib/catalog.ts';
+import { hooks } from './schemas.ts';
 import { ProtocolViolation, TransportCrash, TransportTimeout } from './transport.ts';
 import type { IoctlResult, StateDump, TestParams, TestResult } from '../../schemas/generated/protocol.ts';
 import type { AnyMember, CaseReport, CaseStep, Failure, Json, JsonObject, LoadedCase, StepRef } from './types.ts';
@@ -80,6 +82,21 @@ type Attempt = { answer: { errno?: string; fail_nth_reached?: boolean }; judge: 
  * back after the call, and the ioctl's return value as `ret` (VFIO_CHECK_EXTENSION answers 1),
  * which no uAPI struct field is named.
  */
+/**
+ * A hook answer with its x-case-struct bytes also decoded into the struct's field (TEST_CMD's
+ * `data` as `cmd`), so that `out` can name struct fields. Bytes shorter than the struct read as
+ * zero past their end.
+ */
+function withCaseStruct(op: string, out: JsonObject | undefined): JsonObject | undefined {
+  const cs = hooks().get(op)?.caseStruct;
+  const hex = out?.[cs?.bytes ?? ''];
+  if (cs === undefined || out === undefined || typeof hex !== 'string') return out;
+  const bytes = hexToBytes(hex);
+  const size = structInfo(cs.struct).sizeBytes;
+  const padded = bytes.length >= size ? bytes : Uint8Array.from([...bytes, ...new Uint8Array(size - bytes.length)]);
+  return { ...out, [cs.field]: decodeStruct(cs.struct, padded) as Json };
+}
+
 function actualOf(answer: IoctlAnswer, decoded: JsonObject): JsonObject {
   const actual: JsonObject = { ...(answer.arg ?? {}), ...decoded };
   if (answer.ret !== undefined && !('ret' in actual)) actual.ret = answer.ret;
@@ -228,7 +245,7 @@ class CaseExecution {
       const once = async (r: StepRef, beforeCall?: () => Promise<void>): Promise<Attempt> => {
         if (beforeCall) await beforeCall();
         const answer = (await this.call('test', params, compiled.op)) as TestAnswer;
-        return { answer, judge: (at) => this.judge(step, at, answer.errno, answer.out, false, new Set()) };
+        return { answer, judge: (at) => this.judge(step, at, answer.errno, withCaseStruct(compiled.op, answer.out), false, new Set()) };
       };
       if (this.swept(step)) {
         await this.sweep(step, index, once);

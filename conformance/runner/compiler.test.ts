@@ -103,6 +103,21 @@ describe('compiler', () => {
     expect(c).toMatchObject({ kind: 'test', scope: 'process', arg: { addr: 0x1010, data: 'abcd' } });
     expect(() => compileStep(toyCatalog, { op: 'MMAP', arg: { size: 1 } }, new Map())).toThrow(/takes no size/);
   });
+  it('writes a TEST_CMD struct given by fields (x-case-struct) as the bytes a C program holds', () => {
+    const c = compileStep(toyCatalog, {
+      op: 'TEST_CMD',
+      arg: { op: 'ACCESS_RW', cmd: { id: '$afd', access_rw: { iova: '$iova + 2', length: 5, uptr: '0x7000', flags: ['WRITE', 'SLOW_PATH'] }, __trailing: '00ff' } },
+    }, new Map([['afd', 4], ['iova', 0x100000]]));
+    const data = Buffer.from(c.arg.data as string, 'hex');
+    // struct iommu_test_cmd: size (sizeof 72 + 2 trailing bytes), op 0 (the name governs), id, then access_rw at 16.
+    expect(data.length).toBe(74);
+    expect([data.readUInt32LE(0), data.readUInt32LE(4), data.readUInt32LE(8)]).toEqual([74, 0, 4]);
+    expect([data.readBigUInt64LE(16), data.readBigUInt64LE(24), data.readBigUInt64LE(32), data.readUInt32LE(40)]).toEqual([0x100002n, 5n, 0x7000n, 5]);
+    expect([...data.subarray(72)]).toEqual([0, 0xff]);
+    expect(c.arg).not.toHaveProperty('cmd');
+    expect(() => compileStep(toyCatalog, { op: 'TEST_CMD', arg: { op: 'MOCK_DOMAIN', cmd: {}, data: '00' } }, new Map())).toThrow(/either cmd or data/);
+    expect(() => compileStep(toyCatalog, { op: 'TEST_CMD', arg: { op: 'MOCK_DOMAIN', cmd: { nope: 1 } } }, new Map())).toThrow(/has no field nope/);
+  });
 });
 
 describe('captures and pointer content through a run', () => {

@@ -263,6 +263,27 @@ function wireStruct(catalog: UapiCatalog, s: StructInfo, v: StructValues): JsonO
   return out;
 }
 
+/**
+ * A hook's struct written by its fields (x-case-struct): the bytes a C program would hold, as
+ * hex. The size field (the struct's first) defaults to sizeof plus `__trailing`, whose hex bytes
+ * follow the struct; union members and embedded structs are written by their own fields.
+ */
+function caseStructBytes(structName: string, value: unknown, captures: Captures, what: string): string {
+  const catalog = getCatalog();
+  const s = catalog.structs.get(structName);
+  if (!s) throw new CaseError(`${what}: the catalog has no struct ${structName}`);
+  const { __trailing: trailingHex, ...fields } = (value ?? {}) as JsonObject;
+  if (trailingHex !== undefined && (typeof trailingHex !== 'string' || !isHexBytes(trailingHex))) throw new CaseError(`${what}.__trailing: hex bytes expected`);
+  const trailing = hexToBytes(trailingHex);
+  const sizeField = s.fields[0].name;
+  if (!(sizeField in fields)) fields[sizeField] = s.sizeBytes + trailing.length;
+  const struct = encodeElements(catalog, s, [structValues(catalog, s, fields, captures, what)], what);
+  const all = new Uint8Array(struct.length + trailing.length);
+  all.set(struct);
+  all.set(trailing, struct.length);
+  return Buffer.from(all).toString('hex');
+}
+
 function compileHook(step: CaseStep, captures: Captures): CompiledStep {
   const h = hooks().get(step.op)!;
   const arg: JsonObject = {};
@@ -276,6 +297,9 @@ function compileHook(step: CaseStep, captures: Captures): CompiledStep {
     } else if (kind === 'hex') {
       if (typeof value !== 'string' || !isHexBytes(value)) throw new CaseError(`${what}: hex bytes expected`);
       arg[name] = value.toLowerCase();
+    } else if (kind === 'struct' && h.caseStruct !== undefined) {
+      if (Object.hasOwn(step.arg ?? {}, h.caseStruct.bytes)) throw new CaseError(`${what}: give either ${name} or ${h.caseStruct.bytes}, not both`);
+      arg[h.caseStruct.bytes] = caseStructBytes(h.caseStruct.struct, value, captures, what);
     } else {
       arg[name] = value;
     }

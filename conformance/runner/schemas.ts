@@ -65,7 +65,7 @@ export function hasProtocolDef(def: string): boolean {
 }
 
 /** How a hook argument field is typed on the wire. */
-export type HookFieldKind = 'u64' | 'id' | 'hex' | 'bool' | 'int' | 'other';
+export type HookFieldKind = 'u64' | 'id' | 'hex' | 'bool' | 'int' | 'struct' | 'other';
 
 export interface HookInfo {
   op: string;
@@ -76,6 +76,11 @@ export interface HookInfo {
   fields: Record<string, HookFieldKind>;
   /** Argument fields that need a capability of their own when set (a field's x-capability). */
   fieldCapabilities: Record<string, string>;
+  /**
+   * x-case-struct: a case may write the hex field `bytes` as struct `struct` by its fields in
+   * `field` (the compiler encodes it; the answer's `bytes` is decoded into `field` for `out`).
+   */
+  caseStruct?: { field: string; struct: string; bytes: string };
 }
 
 let hookTable: Map<string, HookInfo> | undefined;
@@ -100,12 +105,15 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
           : s.type === 'integer' ? 'int'
           : 'other';
       }
+      const caseStruct = def['x-case-struct'] as HookInfo['caseStruct'];
+      if (caseStruct !== undefined) fields[caseStruct.field] = 'struct';
       hookTable.set(op, {
         op,
         capability: def['x-capability'] as string | undefined,
         scope: def['x-scope'] as 'context' | 'process',
         fields,
         fieldCapabilities,
+        ...(caseStruct !== undefined ? { caseStruct } : {}),
       });
     }
   }

@@ -9,7 +9,8 @@
  * pasid-num-bits 20). The selftest vIOMMU (IOMMU_VIOMMU_TYPE_SELFTEST) is mock-viommu.ts. No reserved regions (the merged mock has no get_resv_regions).
  *
  * Knob `huge_iova` (default false) gives automatic domains MOCK_HUGE_PAGE_SIZE as well, like the
- * older kernels' MOCK_FLAGS_DEVICE_HUGE_IOVA device flag.
+ * MOCK_FLAGS_DEVICE_HUGE_IOVA device flag (which a device made by IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS
+ * carries as `hugeIova`).
  */
 
 import {
@@ -181,7 +182,7 @@ export class MockUnit implements IommuUnit {
     const huge = pagetableType === MOCK_IOMMUPT_HUGE;
     let pgsizeBitmap = BigInt(MOCK_IO_PAGE_SIZE);
     if (huge) pgsizeBitmap = BigInt(MOCK_HUGE_PAGE_SIZE | CPU_PAGE_SIZE);
-    else if (this.hugeIova) pgsizeBitmap |= BigInt(MOCK_HUGE_PAGE_SIZE);
+    else if (this.hugeIova || dev.hugeIova === true) pgsizeBitmap |= BigInt(MOCK_HUGE_PAGE_SIZE);
     return ok({
       unit: this,
       // generic_pt AMDv1 with a 2 KiB page, PT_FEAT_DYNAMIC_TOP forced by the mock format
@@ -222,6 +223,12 @@ export class MockUnit implements IommuUnit {
       this.devs.set(dev.name, st);
     }
     return st;
+  }
+
+  /** mock_dev_release: a device made by IOMMU_TEST_OP_MOCK_DOMAIN leaves; a later one of its name starts afresh. */
+  forgetDevice(dev: UnitDevice): void {
+    this.devs.delete(dev.name);
+    this.pasid1024Armed.delete(dev.name);
   }
 
   viommuSupported(_dev: UnitDevice, type: number): boolean {

@@ -60,6 +60,8 @@ export interface UnitDevice {
   /** Topology flag `pasid`: the device has PASID enabled. */
   pasid: boolean;
   group?: string;
+  /** MOCK_FLAGS_DEVICE_HUGE_IOVA of a mock device made by IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS. */
+  hugeIova?: boolean;
 }
 
 /** GET_HW_INFO's driver answer: out_data_type and the payload the kernel copies. */

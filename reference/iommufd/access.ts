@@ -39,13 +39,19 @@ export class AccessObject extends IommufdObject implements AccessLink {
   ioas: IoasObject | null = null;
   readonly iovaAlignment: number;
   readonly items = new Map<number, PinItem>();
-  private nextItemId = 1;
+  private nextItemId: number;
 
   constructor(
     readonly flags: number,
     readonly memory: ProcessMemory,
+    /**
+     * The first pin item id: the selftest's kzalloc'ed selftest_access counts from 0 (what
+     * IOMMU_TEST_CMD answers); the ACCESS_PIN hook's pages_id, an object-id-like value, from 1.
+     */
+    firstItemId = 1,
   ) {
     super();
+    this.nextItemId = firstItemId;
     this.iovaAlignment = flags & ACCESS_NEEDS_PIN_PAGES ? PAGE_BYTES : 1;
     this.users = 1; // held by its driver (the test fd) until DESTROY_ACCESS
   }
@@ -106,6 +112,13 @@ export class AccessObject extends IommufdObject implements AccessLink {
     const id = this.nextItemId++;
     this.items.set(id, { iova, length, pieces });
     return id;
+  }
+
+  /** The frames item `itemId` holds, page by page in IOVA order (the page list ACCESS_PAGES returns). */
+  itemFrames(itemId: number): number[] {
+    const item = this.items.get(itemId);
+    if (item === undefined) throw new Error(`no access pages item ${itemId}`);
+    return item.pieces.flatMap((p) => Array.from({ length: p.pageCount }, (_, i) => p.area.pages.frameAt(p.firstPage + i)));
   }
 
   /** DESTROY_ACCESS_PAGES: ENOENT for an unknown item. */

@@ -18,7 +18,7 @@ import { destroyHwpt } from './hwpt.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { IovaRange, PagesSlice } from './io-pagetable.ts';
 import { IoPagetable, PAGE_SIZE, ULONG_MAX, U64_MAX } from './io-pagetable.ts';
-import type { DeviceObject, HwptObject, IommufdObject } from './objects.ts';
+import type { DeviceObject, HwptObject, IommufdObject, SelftestObject } from './objects.ts';
 import { IoasObject, ObjectTable } from './objects.ts';
 import { IoptPages } from './pages.ts';
 import { destroyVdevice, destroyViommu, type VdeviceObject, type ViommuObject } from './viommu.ts';
@@ -57,12 +57,17 @@ export class IommufdContext {
   /** Open fault / vEVENTQ fds of this context (each holds one `users` reference on its object). */
   readonly eventFds = new Map<number, FaultObject | VeventqObject>();
   /**
+   * Open access fds of this context (IOMMU_TEST_OP_CREATE_ACCESS's out_access_fd): each owns
+   * its access, which closing the fd destroys (iommufd_test_staccess_release).
+   */
+  readonly accessFds = new Map<number, AccessObject>();
+  /**
    * get_unused_fd_flags: the lowest free fd of the process. The adapter installs its own (fds
    * are shared with other contexts and files); alone, a context counts above its own fd.
    */
   allocFd: () => number = () => {
     let fd = this.fd + 1;
-    while (this.eventFds.has(fd)) fd++;
+    while (this.eventFds.has(fd) || this.accessFds.has(fd)) fd++;
     return fd;
   };
 
@@ -149,6 +154,9 @@ export class IommufdContext {
       case 'HW_QUEUE':
         destroyHwQueue(this, obj as HwQueueObject);
         break;
+      case 'SELFTEST':
+        this.destroySelftest(obj as SelftestObject);
+        break;
       default:
         throw new Error(`destroyObject: ${obj.kind} with no users`);
     }
@@ -162,6 +170,21 @@ export class IommufdContext {
     obj.users--;
   }
 
+  /** iommufd_selftest_destroy: the mock device is detached, unbound and removed. */
+  private destroySelftest(sobj: SelftestObject): void {
+    if (sobj.idev !== null && sobj.idev.id !== 0) unbindDevice(this, sobj.idev);
+    sobj.removeDevice();
+    this.table.remove(sobj);
+  }
+
+  /** close(2) of an access fd: its pins go, then the access (iommufd_test_staccess_release). */
+  closeAccessFd(fd: number): void {
+    const access = this.accessFds.get(fd);
+    if (access === undefined) throw new Error(`fd ${fd} is not an access fd of this context`);
+    this.accessFds.delete(fd);
+    this.destroyAccess(access);
+  }
+
   /**
    * close(2): accesses and devices first (their drivers let go), then leaves first. The
    * context's event fds are closed with it (in Linux they keep the context alive until they
@@ -169,6 +192,10 @@ export class IommufdContext {
    */
   close(): void {
     for (const fd of [...this.eventFds.keys()]) this.closeEventFd(fd);
+    // An access fd holds the context open in Linux; the runner closes every fd at the end of a
+    // case, so the context's access fds go with it (pins first, as their release does).
+    for (const fd of [...this.accessFds.keys()]) this.closeAccessFd(fd);
+    for (const o of this.table.all()) if (o.kind === 'SELFTEST') this.destroySelftest(o as SelftestObject);
     for (const o of this.table.all()) {
       if (o.kind === 'ACCESS') this.destroyAccess(o as AccessObject);
     }

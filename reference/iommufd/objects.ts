@@ -1,6 +1,6 @@
 /**
  * The object table of one iommufd context and the object kinds the reference implements
- * (include/linux/iommufd.h: IOAS, DEVICE, HWPT_PAGING, HWPT_NESTED, ACCESS, VIOMMU, VDEVICE, FAULT, VEVENTQ, HW_QUEUE). IDs come from an
+ * (include/linux/iommufd.h: IOAS, DEVICE, HWPT_PAGING, HWPT_NESTED, ACCESS, VIOMMU, VDEVICE, FAULT, VEVENTQ, HW_QUEUE, and SELFTEST, the mock device a test kernel's IOMMU_TEST_OP_MOCK_DOMAIN makes). IDs come from an
  * xarray with ALLOC1 and a 31-bit limit: 1..INT_MAX, lowest free first, so destroyed IDs are
  * reused; 0 is never valid. Lookup of an unknown ID or of the wrong kind is ENOENT.
  *
@@ -22,7 +22,7 @@ import type { VdeviceObject, ViommuObject } from './viommu.ts';
 
 export const INT_MAX = 0x7fffffff;
 
-export type ObjectKind = 'IOAS' | 'DEVICE' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'ACCESS' | 'VIOMMU' | 'VDEVICE' | 'FAULT' | 'VEVENTQ' | 'HW_QUEUE';
+export type ObjectKind = 'IOAS' | 'DEVICE' | 'HWPT_PAGING' | 'HWPT_NESTED' | 'ACCESS' | 'VIOMMU' | 'VDEVICE' | 'FAULT' | 'VEVENTQ' | 'HW_QUEUE' | 'SELFTEST';
 
 export abstract class IommufdObject {
   id = 0;
@@ -90,6 +90,25 @@ export class DeviceObject extends IommufdObject {
   constructor(readonly dev: Device) {
     super();
     this.users = 1; // held by the binding driver (VFIO cdev) until unbind
+  }
+}
+
+/**
+ * IOMMUFD_OBJ_SELFTEST of type TYPE_IDEV (selftest.c): owns a mock device made for it and that
+ * device's binding. No other object holds it; IOMMU_DESTROY (or close) detaches and unbinds the
+ * device and removes it from the machine (iommufd_selftest_destroy).
+ */
+export class SelftestObject extends IommufdObject {
+  readonly kind = 'SELFTEST';
+  /** The iommufd device of the mock device, set once bound. */
+  idev: DeviceObject | null = null;
+
+  constructor(
+    readonly device: Device,
+    /** Removes the mock device from the machine (mock_dev_destroy). */
+    readonly removeDevice: () => void,
+  ) {
+    super();
   }
 }
 

@@ -14,7 +14,7 @@ import type { Machine } from '../machine/machine.ts';
 import type { Accounting } from './accounting.ts';
 import type { AccessObject } from './access.ts';
 import type { IommufdContext } from './context.ts';
-import type { DeviceObject, HwptNestedObject, HwptPagingObject, IoasObject, IommufdObject } from './objects.ts';
+import type { DeviceObject, HwptNestedObject, HwptPagingObject, IoasObject, IommufdObject, SelftestObject } from './objects.ts';
 import { PAGE_SIZE } from './io-pagetable.ts';
 import type { VdeviceObject, ViommuObject } from './viommu.ts';
 import type { IoptPages } from './pages.ts';
@@ -83,6 +83,10 @@ function describeObject(o: IommufdObject, pages: Map<number, IoptPages>): Record
     case 'VEVENTQ': {
       const q = o as VeventqObject;
       return { ...base, viommu: q.viommu.id, veventq_type: q.type, depth: q.depth, fd: q.fd, queued: q.deliver.length };
+    }
+    case 'SELFTEST': {
+      const so = o as SelftestObject;
+      return { ...base, device: so.device.name, idev: so.idev?.id ?? null };
     }
     case 'HW_QUEUE': {
       const q = o as HwQueueObject;

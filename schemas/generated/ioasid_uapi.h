@@ -98,6 +98,29 @@ typedef uint64_t ioasid_aligned_le64 __attribute__((aligned(8)));
 /* flags iommu_test_invalidate_flags */
 #define IOASID_IOMMU_TEST_INVALIDATE_FLAG_ALL 0x1u
 
+/* enum iommu_test_op */
+#define IOASID_IOMMU_TEST_OP_ADD_RESERVED 0x1u
+#define IOASID_IOMMU_TEST_OP_MOCK_DOMAIN 0x2u
+#define IOASID_IOMMU_TEST_OP_MD_CHECK_MAP 0x3u
+#define IOASID_IOMMU_TEST_OP_MD_CHECK_REFS 0x4u
+#define IOASID_IOMMU_TEST_OP_CREATE_ACCESS 0x5u
+#define IOASID_IOMMU_TEST_OP_DESTROY_ACCESS_PAGES 0x6u
+#define IOASID_IOMMU_TEST_OP_ACCESS_PAGES 0x7u
+#define IOASID_IOMMU_TEST_OP_ACCESS_RW 0x8u
+#define IOASID_IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT 0x9u
+#define IOASID_IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE 0xau
+#define IOASID_IOMMU_TEST_OP_ACCESS_REPLACE_IOAS 0xbu
+#define IOASID_IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS 0xcu
+#define IOASID_IOMMU_TEST_OP_DIRTY 0xdu
+#define IOASID_IOMMU_TEST_OP_MD_CHECK_IOTLB 0xeu
+#define IOASID_IOMMU_TEST_OP_TRIGGER_IOPF 0xfu
+#define IOASID_IOMMU_TEST_OP_DEV_CHECK_CACHE 0x10u
+#define IOASID_IOMMU_TEST_OP_TRIGGER_VEVENT 0x11u
+#define IOASID_IOMMU_TEST_OP_PASID_ATTACH 0x12u
+#define IOASID_IOMMU_TEST_OP_PASID_REPLACE 0x13u
+#define IOASID_IOMMU_TEST_OP_PASID_DETACH 0x14u
+#define IOASID_IOMMU_TEST_OP_PASID_CHECK_HWPT 0x15u
+
 /* flags iommu_veventq_flag */
 #define IOASID_IOMMU_VEVENTQ_FLAG_LOST_EVENTS 0x1u
 
@@ -156,6 +179,10 @@ typedef uint64_t ioasid_aligned_le64 __attribute__((aligned(8)));
 #define IOASID_IOMMU_VFIO_IOAS_SET 0x1u
 #define IOASID_IOMMU_VFIO_IOAS_CLEAR 0x2u
 
+/* flags mock_access_rw_flags */
+#define IOASID_MOCK_ACCESS_RW_WRITE 0x1u
+#define IOASID_MOCK_ACCESS_RW_SLOW_PATH 0x4u
+
 /* enum mock_aperture */
 #define IOASID_MOCK_APERTURE_START 0x1000000u
 #define IOASID_MOCK_APERTURE_LAST 0x7fffffffu
@@ -163,6 +190,18 @@ typedef uint64_t ioasid_aligned_le64 __attribute__((aligned(8)));
 /* enum mock_dev_cache */
 #define IOASID_MOCK_DEV_CACHE_ID_MAX 0x3u
 #define IOASID_MOCK_DEV_CACHE_NUM 0x4u
+
+/* flags mock_flags_access */
+#define IOASID_MOCK_FLAGS_ACCESS_WRITE 0x1u
+#define IOASID_MOCK_FLAGS_ACCESS_SYZ 0x10000u
+
+/* flags mock_flags_access_create */
+#define IOASID_MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES 0x1u
+
+/* flags mock_flags_device */
+#define IOASID_MOCK_FLAGS_DEVICE_NO_DIRTY 0x1u
+#define IOASID_MOCK_FLAGS_DEVICE_HUGE_IOVA 0x2u
+#define IOASID_MOCK_FLAGS_DEVICE_PASID 0x4u
 
 /* enum mock_iommupt_type */
 #define IOASID_MOCK_IOMMUPT_DEFAULT 0x0u
@@ -518,6 +557,153 @@ struct ioasid_iommu_option {
 	uint16_t __reserved;
 	uint32_t object_id;
 	ioasid_aligned_u64 val64;
+};
+
+struct ioasid_iommu_test_cmd_add_reserved {
+	ioasid_aligned_u64 start;
+	ioasid_aligned_u64 length;
+};
+
+struct ioasid_iommu_test_cmd_mock_domain {
+	uint32_t out_stdev_id;
+	uint32_t out_hwpt_id;
+	uint32_t out_idev_id;
+};
+
+struct ioasid_iommu_test_cmd_mock_domain_flags {
+	uint32_t out_stdev_id;
+	uint32_t out_hwpt_id;
+	uint32_t out_idev_id;
+	uint32_t dev_flags;
+};
+
+struct ioasid_iommu_test_cmd_mock_domain_replace {
+	uint32_t pt_id;
+};
+
+struct ioasid_iommu_test_cmd_check_map {
+	ioasid_aligned_u64 iova;
+	ioasid_aligned_u64 length;
+	ioasid_aligned_u64 uptr;
+};
+
+struct ioasid_iommu_test_cmd_check_refs {
+	ioasid_aligned_u64 length;
+	ioasid_aligned_u64 uptr;
+	uint32_t refs;
+};
+
+struct ioasid_iommu_test_cmd_create_access {
+	uint32_t out_access_fd;
+	uint32_t flags;
+};
+
+struct ioasid_iommu_test_cmd_destroy_access_pages {
+	uint32_t access_pages_id;
+};
+
+struct ioasid_iommu_test_cmd_access_pages {
+	uint32_t flags;
+	uint32_t out_access_pages_id;
+	ioasid_aligned_u64 iova;
+	ioasid_aligned_u64 length;
+	ioasid_aligned_u64 uptr;
+};
+
+struct ioasid_iommu_test_cmd_access_rw {
+	ioasid_aligned_u64 iova;
+	ioasid_aligned_u64 length;
+	ioasid_aligned_u64 uptr;
+	uint32_t flags;
+};
+
+struct ioasid_iommu_test_cmd_memory_limit {
+	uint32_t limit;
+};
+
+struct ioasid_iommu_test_cmd_access_replace_ioas {
+	uint32_t ioas_id;
+};
+
+struct ioasid_iommu_test_cmd_dirty {
+	uint32_t flags;
+	ioasid_aligned_u64 iova;
+	ioasid_aligned_u64 length;
+	ioasid_aligned_u64 page_size;
+	ioasid_aligned_u64 uptr;
+	ioasid_aligned_u64 out_nr_dirty;
+};
+
+struct ioasid_iommu_test_cmd_check_iotlb {
+	uint32_t id;
+	uint32_t iotlb;
+};
+
+struct ioasid_iommu_test_cmd_trigger_iopf {
+	uint32_t dev_id;
+	uint32_t pasid;
+	uint32_t grpid;
+	uint32_t perm;
+	uint64_t addr;
+};
+
+struct ioasid_iommu_test_cmd_check_dev_cache {
+	uint32_t id;
+	uint32_t cache;
+};
+
+struct ioasid_iommu_test_cmd_trigger_vevent {
+	uint32_t dev_id;
+};
+
+struct ioasid_iommu_test_cmd_pasid_attach {
+	uint32_t pasid;
+	uint32_t pt_id;
+};
+
+struct ioasid_iommu_test_cmd_pasid_replace {
+	uint32_t pasid;
+	uint32_t pt_id;
+};
+
+struct ioasid_iommu_test_cmd_pasid_detach {
+	uint32_t pasid;
+};
+
+struct ioasid_iommu_test_cmd_pasid_check {
+	uint32_t pasid;
+	uint32_t hwpt_id;
+};
+
+struct ioasid_iommu_test_cmd {
+	uint32_t size;
+	uint32_t op;
+	uint32_t id;
+	uint32_t __reserved;
+	union {
+		struct ioasid_iommu_test_cmd_add_reserved add_reserved;
+		struct ioasid_iommu_test_cmd_mock_domain mock_domain;
+		struct ioasid_iommu_test_cmd_mock_domain_flags mock_domain_flags;
+		struct ioasid_iommu_test_cmd_mock_domain_replace mock_domain_replace;
+		struct ioasid_iommu_test_cmd_check_map check_map;
+		struct ioasid_iommu_test_cmd_check_refs check_refs;
+		struct ioasid_iommu_test_cmd_create_access create_access;
+		struct ioasid_iommu_test_cmd_destroy_access_pages destroy_access_pages;
+		struct ioasid_iommu_test_cmd_access_pages access_pages;
+		struct ioasid_iommu_test_cmd_access_rw access_rw;
+		struct ioasid_iommu_test_cmd_memory_limit memory_limit;
+		struct ioasid_iommu_test_cmd_access_replace_ioas access_replace_ioas;
+		struct ioasid_iommu_test_cmd_dirty dirty;
+		struct ioasid_iommu_test_cmd_check_iotlb check_iotlb;
+		struct ioasid_iommu_test_cmd_trigger_iopf trigger_iopf;
+		struct ioasid_iommu_test_cmd_check_dev_cache check_dev_cache;
+		struct ioasid_iommu_test_cmd_trigger_vevent trigger_vevent;
+		struct ioasid_iommu_test_cmd_pasid_attach pasid_attach;
+		struct ioasid_iommu_test_cmd_pasid_replace pasid_replace;
+		struct ioasid_iommu_test_cmd_pasid_detach pasid_detach;
+		struct ioasid_iommu_test_cmd_pasid_check pasid_check;
+	};
+	uint32_t last;
 };
 
 struct ioasid_iommu_test_hw_info {

@@ -91,6 +91,7 @@ export type Capability =
       | "test:access-rw-slow-path"
       | "test:temp-memory-limit"
       | "test:iotlb"
+      | "test:selftest-cmd"
     )
   | string;
 /**
@@ -391,7 +392,8 @@ export interface TestParams {
     | "PASID_DETACH"
     | "PASID_CHECK_HWPT"
     | "IOMMUFD_MMAP"
-    | "IOPF_STATUS";
+    | "IOPF_STATUS"
+    | "TEST_CMD";
   arg: JsonObject;
   /**
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
@@ -1149,6 +1151,27 @@ export interface HookArg_IOPF_STATUS {
  */
 export interface HookOut_IOPF_STATUS {
   response: "none" | "pending" | "success" | "invalid";
+}
+/**
+ * The kernel selftests' ioctl(fd, IOMMU_TEST_CMD, struct iommu_test_cmd *) as one hook (spec/selftest-cmd.md): `op` names the IOMMU_TEST_OP_* (without the prefix; the numeric op inside `data` is ignored, since op numbers differ between kernel versions), `data` is the whole struct iommu_test_cmd as the caller's memory holds it from its size field on (schemas/defs/selftest-payloads.schema.json, upstream layout), at least `size` bytes of it. Pointers inside (uptr) are addresses in the caller's simulated memory. The answer's `data` is the caller's buffer after the call: the struct as the kernel copies it back (min(size, sizeof) bytes) on success, the rest as passed. `pid`: the calling process, as the test params' pid.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_TEST_CMD".
+ */
+export interface HookArg_TEST_CMD {
+  /**
+   * An IOMMU_TEST_OP_* name without the prefix: ADD_RESERVED, MOCK_DOMAIN, MD_CHECK_MAP, MD_CHECK_REFS, CREATE_ACCESS, DESTROY_ACCESS_PAGES, ACCESS_PAGES, ACCESS_RW, SET_TEMP_MEMORY_LIMIT, MOCK_DOMAIN_REPLACE, ACCESS_REPLACE_IOAS, MOCK_DOMAIN_FLAGS, DIRTY, MD_CHECK_IOTLB, TRIGGER_IOPF, DEV_CHECK_CACHE, TRIGGER_VEVENT, PASID_ATTACH, PASID_REPLACE, PASID_DETACH, PASID_CHECK_HWPT. A name the implementation does not know is answered EOPNOTSUPP, as iommufd_test() answers an op number it does not know.
+   */
+  op: string;
+  data: HexData;
+  pid?: number;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_TEST_CMD".
+ */
+export interface HookOut_TEST_CMD {
+  data: HexData;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

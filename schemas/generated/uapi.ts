@@ -154,6 +154,13 @@ export type IommuHwptVtdS1InvalidateFlags = number;
  */
 export type IommuTestInvalidateFlags = number;
 /**
+ * Enumeration iommu_test_op — anonymous enum of iommufd_test.h (name ours), mainline numbering (Linux 6.12 agrees up to TRIGGER_IOPF = 15; other trees and older kernels number differently, so the protocol's TEST_CMD names the op). Values are integers on the wire; cases may name them (with or without the prefix IOMMU_TEST_OP_). Not a constraint: an implementation must see unknown values to reject them.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestOp".
+ */
+export type IommuTestOp = number;
+/**
  * Flag set iommu_veventq_flag. Values are integers on the wire; cases may name them (with or without the prefix IOMMU_VEVENTQ_FLAG_). Not a constraint: an implementation must see unknown values to reject them.
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
@@ -245,6 +252,13 @@ export type IommufdPageResponseCode = number;
  */
 export type IommufdVfioIoasOp = number;
 /**
+ * Flag set mock_access_rw_flags — anonymous enum of iommufd_test.h (name ours): ACCESS_RW flags (MOCK_FLAGS_ACCESS_SYZ is also accepted there). Values are integers on the wire; cases may name them (with or without the prefix MOCK_ACCESS_RW_). Not a constraint: an implementation must see unknown values to reject them.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockAccessRwFlags".
+ */
+export type MockAccessRwFlags = number;
+/**
  * The mock domain's IOVA aperture, first and last address (anonymous enum of iommufd_test.h; name ours).
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
@@ -258,6 +272,27 @@ export type MockAperture = number;
  * via the `definition` "MockDevCache".
  */
 export type MockDevCache = number;
+/**
+ * Flag set mock_flags_access — anonymous enum of iommufd_test.h (name ours): ACCESS_PAGES flags. Values are integers on the wire; cases may name them (with or without the prefix MOCK_FLAGS_ACCESS_). Not a constraint: an implementation must see unknown values to reject them.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockFlagsAccess".
+ */
+export type MockFlagsAccess = number;
+/**
+ * Flag set mock_flags_access_create — anonymous enum of iommufd_test.h (name ours): CREATE_ACCESS flags. Values are integers on the wire; cases may name them (with or without the prefix MOCK_FLAGS_ACCESS_CREATE_). Not a constraint: an implementation must see unknown values to reject them.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockFlagsAccessCreate".
+ */
+export type MockFlagsAccessCreate = number;
+/**
+ * Flag set mock_flags_device — anonymous enum of iommufd_test.h (name ours): MOCK_DOMAIN_FLAGS dev_flags. NO_DIRTY and HUGE_IOVA since v6.7, PASID since v6.15. Values are integers on the wire; cases may name them (with or without the prefix MOCK_FLAGS_DEVICE_). Not a constraint: an implementation must see unknown values to reject them.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockFlagsDevice".
+ */
+export type MockFlagsDevice = number;
 /**
  * Enumeration mock_iommupt_type — anonymous enum of iommufd_test.h (name ours). Values are integers on the wire; cases may name them (with or without the prefix MOCK_IOMMUPT_). Not a constraint: an implementation must see unknown values to reject them.
  *
@@ -1687,6 +1722,435 @@ export interface IommuIovaRange {
    * Inclusive last IOVA
    */
   last?: number | string;
+}
+/**
+ * The argument of IOMMU_TEST_CMD (_IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32) = 0x3ba0, CONFIG_IOMMUFD_TEST kernels only): header, a union with one member per op, `last`. Mainline layout; Linux 6.12 has the members up to trigger_iopf (checked by schemas/lib/selftest-cmd-layout.linux612.test.ts). Minimum size offsetofend(last) = 68.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmd".
+ */
+export interface IommuTestCmd {
+  /**
+   * __u32
+   */
+  size?: number;
+  /**
+   * IOMMU_TEST_OP_*: the numbering differs between kernel versions (the protocol's TEST_CMD names the op instead).
+   */
+  op?: number;
+  /**
+   * The object the op works on (IOAS, HWPT, selftest object, access fd, device), per op.
+   */
+  id?: number;
+  /**
+   * __u32
+   */
+  __reserved?: number;
+  add_reserved?: IommuTestCmdAddReserved;
+  mock_domain?: IommuTestCmdMockDomain;
+  mock_domain_flags?: IommuTestCmdMockDomainFlags;
+  mock_domain_replace?: IommuTestCmdMockDomainReplace;
+  check_map?: IommuTestCmdCheckMap;
+  check_refs?: IommuTestCmdCheckRefs;
+  create_access?: IommuTestCmdCreateAccess;
+  destroy_access_pages?: IommuTestCmdDestroyAccessPages;
+  access_pages?: IommuTestCmdAccessPages;
+  access_rw?: IommuTestCmdAccessRw;
+  memory_limit?: IommuTestCmdMemoryLimit;
+  access_replace_ioas?: IommuTestCmdAccessReplaceIoas;
+  dirty?: IommuTestCmdDirty;
+  check_iotlb?: IommuTestCmdCheckIotlb;
+  trigger_iopf?: IommuTestCmdTriggerIopf;
+  check_dev_cache?: IommuTestCmdCheckDevCache;
+  trigger_vevent?: IommuTestCmdTriggerVevent;
+  pasid_attach?: IommuTestCmdPasidAttach;
+  pasid_replace?: IommuTestCmdPasidReplace;
+  pasid_detach?: IommuTestCmdPasidDetach;
+  pasid_check?: IommuTestCmdPasidCheck;
+  /**
+   * Marks the end of the struct: the ioctl table's minimum size is offsetofend(struct iommu_test_cmd, last).
+   */
+  last?: number;
+}
+/**
+ * struct iommu_test_cmd member add_reserved (an anonymous struct of its union; the name iommu_test_cmd_add_reserved is ours). IOMMU_TEST_OP_ADD_RESERVED: reserve [start, start + length - 1] in IOAS `id`. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdAddReserved".
+ */
+export interface IommuTestCmdAddReserved {
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  start?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  length?: number | string;
+}
+/**
+ * struct iommu_test_cmd member mock_domain (an anonymous struct of its union; the name iommu_test_cmd_mock_domain is ours). IOMMU_TEST_OP_MOCK_DOMAIN: a new mock device bound and attached to pt `id`; out_idev_id is the standard iommufd device object (out_idev_id from about v6.6, with the replace series; not re-verified). In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdMockDomain".
+ */
+export interface IommuTestCmdMockDomain {
+  /**
+   * __u32
+   */
+  out_stdev_id?: number;
+  /**
+   * __u32
+   */
+  out_hwpt_id?: number;
+  /**
+   * __u32
+   */
+  out_idev_id?: number;
+}
+/**
+ * struct iommu_test_cmd member mock_domain_flags (an anonymous struct of its union; the name iommu_test_cmd_mock_domain_flags is ours). IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS: MOCK_DOMAIN with MOCK_FLAGS_DEVICE_* in dev_flags. In mainline since v6.7.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdMockDomainFlags".
+ */
+export interface IommuTestCmdMockDomainFlags {
+  /**
+   * __u32
+   */
+  out_stdev_id?: number;
+  /**
+   * __u32
+   */
+  out_hwpt_id?: number;
+  /**
+   * __u32
+   */
+  out_idev_id?: number;
+  /**
+   * __u32
+   */
+  dev_flags?: number;
+}
+/**
+ * struct iommu_test_cmd member mock_domain_replace (an anonymous struct of its union; the name iommu_test_cmd_mock_domain_replace is ours). IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: replace the attachment of the mock device of selftest object `id`; pt_id comes back as the HWPT attached. In mainline since about v6.6 (the replace series; not re-verified).
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdMockDomainReplace".
+ */
+export interface IommuTestCmdMockDomainReplace {
+  /**
+   * __u32
+   */
+  pt_id?: number;
+}
+/**
+ * struct iommu_test_cmd member check_map (an anonymous struct of its union; the name iommu_test_cmd_check_map is ours). IOMMU_TEST_OP_MD_CHECK_MAP: every MOCK_IO_PAGE_SIZE IOPTE of mock HWPT `id` in [iova, iova + length) gives the physical page behind the user VA uptr + offset. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdCheckMap".
+ */
+export interface IommuTestCmdCheckMap {
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  iova?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  length?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  uptr?: number | string;
+}
+/**
+ * struct iommu_test_cmd member check_refs (an anonymous struct of its union; the name iommu_test_cmd_check_refs is ours). IOMMU_TEST_OP_MD_CHECK_REFS: every CPU page of [uptr, uptr + length) has pin count refs. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdCheckRefs".
+ */
+export interface IommuTestCmdCheckRefs {
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  length?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  uptr?: number | string;
+  /**
+   * __u32
+   */
+  refs?: number;
+}
+/**
+ * struct iommu_test_cmd member create_access (an anonymous struct of its union; the name iommu_test_cmd_create_access is ours). IOMMU_TEST_OP_CREATE_ACCESS: an access on IOAS `id`, returned as a file descriptor. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdCreateAccess".
+ */
+export interface IommuTestCmdCreateAccess {
+  /**
+   * __u32
+   */
+  out_access_fd?: number;
+  /**
+   * __u32
+   */
+  flags?: number;
+}
+/**
+ * struct iommu_test_cmd member destroy_access_pages (an anonymous struct of its union; the name iommu_test_cmd_destroy_access_pages is ours). IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: unpin item access_pages_id of access fd `id`. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdDestroyAccessPages".
+ */
+export interface IommuTestCmdDestroyAccessPages {
+  /**
+   * __u32
+   */
+  access_pages_id?: number;
+}
+/**
+ * struct iommu_test_cmd member access_pages (an anonymous struct of its union; the name iommu_test_cmd_access_pages is ours). IOMMU_TEST_OP_ACCESS_PAGES: pin [iova, iova + length) through access fd `id`, pages compared with the user VA uptr. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdAccessPages".
+ */
+export interface IommuTestCmdAccessPages {
+  /**
+   * __u32
+   */
+  flags?: number;
+  /**
+   * __u32
+   */
+  out_access_pages_id?: number;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  iova?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  length?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  uptr?: number | string;
+}
+/**
+ * struct iommu_test_cmd member access_rw (an anonymous struct of its union; the name iommu_test_cmd_access_rw is ours). IOMMU_TEST_OP_ACCESS_RW: copy between the user buffer uptr and the IOVA range through access fd `id`. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdAccessRw".
+ */
+export interface IommuTestCmdAccessRw {
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  iova?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  length?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  uptr?: number | string;
+  /**
+   * __u32
+   */
+  flags?: number;
+}
+/**
+ * struct iommu_test_cmd member memory_limit (an anonymous struct of its union; the name iommu_test_cmd_memory_limit is ours). IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT: bytes of the kernel's temporary PFN batch buffers. In mainline since v6.2.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdMemoryLimit".
+ */
+export interface IommuTestCmdMemoryLimit {
+  /**
+   * __u32
+   */
+  limit?: number;
+}
+/**
+ * struct iommu_test_cmd member access_replace_ioas (an anonymous struct of its union; the name iommu_test_cmd_access_replace_ioas is ours). IOMMU_TEST_OP_ACCESS_REPLACE_IOAS: move access fd `id` to another IOAS. In mainline since about v6.6 (the replace series; not re-verified).
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdAccessReplaceIoas".
+ */
+export interface IommuTestCmdAccessReplaceIoas {
+  /**
+   * __u32
+   */
+  ioas_id?: number;
+}
+/**
+ * struct iommu_test_cmd member dirty (an anonymous struct of its union; the name iommu_test_cmd_dirty is ours). IOMMU_TEST_OP_DIRTY: mark IOPTEs of mock HWPT `id` dirty per the user bitmap at uptr. In mainline since v6.7.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdDirty".
+ */
+export interface IommuTestCmdDirty {
+  /**
+   * __u32
+   */
+  flags?: number;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  iova?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  length?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  page_size?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  uptr?: number | string;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  out_nr_dirty?: number | string;
+}
+/**
+ * struct iommu_test_cmd member check_iotlb (an anonymous struct of its union; the name iommu_test_cmd_check_iotlb is ours). IOMMU_TEST_OP_MD_CHECK_IOTLB: slot `id` of the mock nested HWPT `id` holds iotlb. In mainline since v6.8.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdCheckIotlb".
+ */
+export interface IommuTestCmdCheckIotlb {
+  /**
+   * __u32
+   */
+  id?: number;
+  /**
+   * __u32
+   */
+  iotlb?: number;
+}
+/**
+ * struct iommu_test_cmd member trigger_iopf (an anonymous struct of its union; the name iommu_test_cmd_trigger_iopf is ours). IOMMU_TEST_OP_TRIGGER_IOPF: one page request (LAST_PAGE) for device dev_id. In mainline since v6.11.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdTriggerIopf".
+ */
+export interface IommuTestCmdTriggerIopf {
+  /**
+   * __u32
+   */
+  dev_id?: number;
+  /**
+   * __u32
+   */
+  pasid?: number;
+  /**
+   * __u32
+   */
+  grpid?: number;
+  /**
+   * __u32
+   */
+  perm?: number;
+  /**
+   * __u64, __aligned_u64, __aligned_le64: a JSON integer 0..2^53-1, or a "0x" hex / decimal string for any value up to 2^64-1.
+   */
+  addr?: number | string;
+}
+/**
+ * struct iommu_test_cmd member check_dev_cache (an anonymous struct of its union; the name iommu_test_cmd_check_dev_cache is ours). IOMMU_TEST_OP_DEV_CHECK_CACHE: cache slot `id` of the mock device whose iommufd device id is the command's `id` holds cache. In mainline since v6.14.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdCheckDevCache".
+ */
+export interface IommuTestCmdCheckDevCache {
+  /**
+   * __u32
+   */
+  id?: number;
+  /**
+   * __u32
+   */
+  cache?: number;
+}
+/**
+ * struct iommu_test_cmd member trigger_vevent (an anonymous struct of its union; the name iommu_test_cmd_trigger_vevent is ours). IOMMU_TEST_OP_TRIGGER_VEVENT: one selftest vEVENT for device dev_id. In mainline since v6.15.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdTriggerVevent".
+ */
+export interface IommuTestCmdTriggerVevent {
+  /**
+   * __u32
+   */
+  dev_id?: number;
+}
+/**
+ * struct iommu_test_cmd member pasid_attach (an anonymous struct of its union; the name iommu_test_cmd_pasid_attach is ours). IOMMU_TEST_OP_PASID_ATTACH on the mock device of selftest object `id`. In mainline since v6.15.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdPasidAttach".
+ */
+export interface IommuTestCmdPasidAttach {
+  /**
+   * __u32
+   */
+  pasid?: number;
+  /**
+   * __u32
+   */
+  pt_id?: number;
+}
+/**
+ * struct iommu_test_cmd member pasid_replace (an anonymous struct of its union; the name iommu_test_cmd_pasid_replace is ours). IOMMU_TEST_OP_PASID_REPLACE on the mock device of selftest object `id`. In mainline since v6.15.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdPasidReplace".
+ */
+export interface IommuTestCmdPasidReplace {
+  /**
+   * __u32
+   */
+  pasid?: number;
+  /**
+   * __u32
+   */
+  pt_id?: number;
+}
+/**
+ * struct iommu_test_cmd member pasid_detach (an anonymous struct of its union; the name iommu_test_cmd_pasid_detach is ours). IOMMU_TEST_OP_PASID_DETACH on the mock device of selftest object `id`. In mainline since v6.15.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdPasidDetach".
+ */
+export interface IommuTestCmdPasidDetach {
+  /**
+   * __u32
+   */
+  pasid?: number;
+}
+/**
+ * struct iommu_test_cmd member pasid_check (an anonymous struct of its union; the name iommu_test_cmd_pasid_check is ours). IOMMU_TEST_OP_PASID_CHECK_HWPT: the PASID of the mock device of selftest object `id` is attached to hwpt_id (0: detached). In mainline since v6.15.
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "IommuTestCmdPasidCheck".
+ */
+export interface IommuTestCmdPasidCheck {
+  /**
+   * __u32
+   */
+  pasid?: number;
+  /**
+   * __u32
+   */
+  hwpt_id?: number;
 }
 /**
  * Mock GET_HW_INFO data (IOMMU_HW_INFO_TYPE_SELFTEST).

@@ -283,62 +283,185 @@ static const struct ioasid_layout_field ioasid_layout_fields_38[] = {
   { "last", 8, 8, 0, 0, -1, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_39[] = {
+  { "start", 0, 8, 0, 0, -1, 0 },
+  { "length", 8, 8, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_40[] = {
+  { "out_stdev_id", 0, 4, 0, 0, -1, 0 },
+  { "out_hwpt_id", 4, 4, 0, 0, -1, 0 },
+  { "out_idev_id", 8, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_41[] = {
+  { "out_stdev_id", 0, 4, 0, 0, -1, 0 },
+  { "out_hwpt_id", 4, 4, 0, 0, -1, 0 },
+  { "out_idev_id", 8, 4, 0, 0, -1, 0 },
+  { "dev_flags", 12, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_42[] = {
+  { "pt_id", 0, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_43[] = {
+  { "iova", 0, 8, 0, 0, -1, 0 },
+  { "length", 8, 8, 0, 0, -1, 0 },
+  { "uptr", 16, 8, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_44[] = {
+  { "length", 0, 8, 0, 0, -1, 0 },
+  { "uptr", 8, 8, 0, 0, -1, 0 },
+  { "refs", 16, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_45[] = {
+  { "out_access_fd", 0, 4, 0, 0, -1, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_46[] = {
+  { "access_pages_id", 0, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_47[] = {
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "out_access_pages_id", 4, 4, 0, 0, -1, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0 },
+  { "length", 16, 8, 0, 0, -1, 0 },
+  { "uptr", 24, 8, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_48[] = {
+  { "iova", 0, 8, 0, 0, -1, 0 },
+  { "length", 8, 8, 0, 0, -1, 0 },
+  { "uptr", 16, 8, 0, 0, -1, 0 },
+  { "flags", 24, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_49[] = {
+  { "limit", 0, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_50[] = {
+  { "ioas_id", 0, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_51[] = {
+  { "flags", 0, 4, 0, 0, -1, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0 },
+  { "length", 16, 8, 0, 0, -1, 0 },
+  { "page_size", 24, 8, 0, 0, -1, 0 },
+  { "uptr", 32, 8, 0, 0, -1, 0 },
+  { "out_nr_dirty", 40, 8, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_52[] = {
+  { "id", 0, 4, 0, 0, -1, 0 },
+  { "iotlb", 4, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_53[] = {
+  { "dev_id", 0, 4, 0, 0, -1, 0 },
+  { "pasid", 4, 4, 0, 0, -1, 0 },
+  { "grpid", 8, 4, 0, 0, -1, 0 },
+  { "perm", 12, 4, 0, 0, -1, 0 },
+  { "addr", 16, 8, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_54[] = {
+  { "id", 0, 4, 0, 0, -1, 0 },
+  { "cache", 4, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_55[] = {
+  { "dev_id", 0, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_56[] = {
+  { "pasid", 0, 4, 0, 0, -1, 0 },
+  { "pt_id", 4, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_57[] = {
+  { "pasid", 0, 4, 0, 0, -1, 0 },
+  { "pt_id", 4, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_58[] = {
+  { "pasid", 0, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_59[] = {
+  { "pasid", 0, 4, 0, 0, -1, 0 },
+  { "hwpt_id", 4, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_60[] = {
+  { "size", 0, 4, 0, 0, -1, 0 },
+  { "op", 4, 4, 0, 0, -1, 0 },
+  { "id", 8, 4, 0, 0, -1, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0 },
+  { "add_reserved", 16, 16, 0, 0, 39, 0 },
+  { "mock_domain", 16, 12, 0, 0, 40, 0 },
+  { "mock_domain_flags", 16, 16, 0, 0, 41, 0 },
+  { "mock_domain_replace", 16, 4, 0, 0, 42, 0 },
+  { "check_map", 16, 24, 0, 0, 43, 0 },
+  { "check_refs", 16, 24, 0, 0, 44, 0 },
+  { "create_access", 16, 8, 0, 0, 45, 0 },
+  { "destroy_access_pages", 16, 4, 0, 0, 46, 0 },
+  { "access_pages", 16, 32, 0, 0, 47, 0 },
+  { "access_rw", 16, 32, 0, 0, 48, 0 },
+  { "memory_limit", 16, 4, 0, 0, 49, 0 },
+  { "access_replace_ioas", 16, 4, 0, 0, 50, 0 },
+  { "dirty", 16, 48, 0, 0, 51, 0 },
+  { "check_iotlb", 16, 8, 0, 0, 52, 0 },
+  { "trigger_iopf", 16, 24, 0, 0, 53, 0 },
+  { "check_dev_cache", 16, 8, 0, 0, 54, 0 },
+  { "trigger_vevent", 16, 4, 0, 0, 55, 0 },
+  { "pasid_attach", 16, 8, 0, 0, 56, 0 },
+  { "pasid_replace", 16, 8, 0, 0, 57, 0 },
+  { "pasid_detach", 16, 4, 0, 0, 58, 0 },
+  { "pasid_check", 16, 8, 0, 0, 59, 0 },
+  { "last", 64, 4, 0, 0, -1, 0 },
+};
+static const struct ioasid_layout_field ioasid_layout_fields_61[] = {
   { "flags", 0, 4, 0, 0, -1, 0 },
   { "test_reg", 4, 4, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_40[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_62[] = {
   { "evt", 0, 8, 4, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_41[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_63[] = {
   { "lvcmdq_err_map", 0, 8, 2, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_42[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_64[] = {
   { "cmd", 0, 8, 2, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_43[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_65[] = {
   { "virt_id", 0, 4, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_44[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_66[] = {
   { "flags", 0, 4, 0, 0, -1, 0 },
   { "vdev_id", 4, 4, 0, 0, -1, 0 },
   { "cache_id", 8, 4, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_45[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_67[] = {
   { "in_data", 0, 4, 0, 0, -1, 0 },
   { "out_data", 4, 4, 0, 0, -1, 0 },
   { "out_mmap_offset", 8, 8, 0, 0, -1, 0 },
   { "out_mmap_length", 16, 8, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_46[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_68[] = {
   { "out_vintf_mmap_offset", 0, 8, 0, 0, -1, 0 },
   { "out_vintf_mmap_length", 8, 8, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_47[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_69[] = {
   { "flags", 0, 4, 0, 0, -1, 0 },
   { "sequence", 4, 4, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_48[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_70[] = {
   { "id", 0, 2, 0, 0, -1, 0 },
   { "version", 2, 2, 0, 0, -1, 0 },
   { "next", 4, 4, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_49[] = {
+static const struct ioasid_layout_field ioasid_layout_fields_71[] = {
   { "start", 0, 8, 0, 0, -1, 0 },
   { "end", 8, 8, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_50[] = {
-  { "header", 0, 8, 0, 0, 48, 0 },
+static const struct ioasid_layout_field ioasid_layout_fields_72[] = {
+  { "header", 0, 8, 0, 0, 70, 0 },
   { "nr_iovas", 8, 4, 0, 0, -1, 0 },
   { "reserved", 12, 4, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_51[] = {
-  { "header", 0, 8, 0, 0, 48, 0 },
+static const struct ioasid_layout_field ioasid_layout_fields_73[] = {
+  { "header", 0, 8, 0, 0, 70, 0 },
   { "flags", 8, 4, 0, 0, -1, 0 },
   { "pgsize_bitmap", 16, 8, 0, 0, -1, 0 },
   { "max_dirty_bitmap_size", 24, 8, 0, 0, -1, 0 },
 };
-static const struct ioasid_layout_field ioasid_layout_fields_52[] = {
-  { "header", 0, 8, 0, 0, 48, 0 },
+static const struct ioasid_layout_field ioasid_layout_fields_74[] = {
+  { "header", 0, 8, 0, 0, 70, 0 },
   { "avail", 8, 4, 0, 0, -1, 0 },
 };
 
@@ -382,22 +505,44 @@ static const struct ioasid_layout_struct ioasid_layout_structs[] = {
   { "iommu_hwpt_vtd_s1", 24, 4, ioasid_layout_fields_36 },
   { "iommu_hwpt_vtd_s1_invalidate", 24, 4, ioasid_layout_fields_37 },
   { "iommu_iova_range", 16, 2, ioasid_layout_fields_38 },
-  { "iommu_test_hw_info", 8, 2, ioasid_layout_fields_39 },
-  { "iommu_vevent_arm_smmuv3", 32, 1, ioasid_layout_fields_40 },
-  { "iommu_vevent_tegra241_cmdqv", 16, 1, ioasid_layout_fields_41 },
-  { "iommu_viommu_arm_smmuv3_invalidate", 16, 1, ioasid_layout_fields_42 },
-  { "iommu_viommu_event_selftest", 4, 1, ioasid_layout_fields_43 },
-  { "iommu_viommu_invalidate_selftest", 12, 3, ioasid_layout_fields_44 },
-  { "iommu_viommu_selftest", 24, 4, ioasid_layout_fields_45 },
-  { "iommu_viommu_tegra241_cmdqv", 16, 2, ioasid_layout_fields_46 },
-  { "iommufd_vevent_header", 8, 2, ioasid_layout_fields_47 },
-  { "vfio_info_cap_header", 8, 3, ioasid_layout_fields_48 },
-  { "vfio_iova_range", 16, 2, ioasid_layout_fields_49 },
-  { "vfio_iommu_type1_info_cap_iova_range", 16, 3, ioasid_layout_fields_50 },
-  { "vfio_iommu_type1_info_cap_migration", 32, 4, ioasid_layout_fields_51 },
-  { "vfio_iommu_type1_info_dma_avail", 12, 2, ioasid_layout_fields_52 },
+  { "iommu_test_cmd_add_reserved", 16, 2, ioasid_layout_fields_39 },
+  { "iommu_test_cmd_mock_domain", 12, 3, ioasid_layout_fields_40 },
+  { "iommu_test_cmd_mock_domain_flags", 16, 4, ioasid_layout_fields_41 },
+  { "iommu_test_cmd_mock_domain_replace", 4, 1, ioasid_layout_fields_42 },
+  { "iommu_test_cmd_check_map", 24, 3, ioasid_layout_fields_43 },
+  { "iommu_test_cmd_check_refs", 24, 3, ioasid_layout_fields_44 },
+  { "iommu_test_cmd_create_access", 8, 2, ioasid_layout_fields_45 },
+  { "iommu_test_cmd_destroy_access_pages", 4, 1, ioasid_layout_fields_46 },
+  { "iommu_test_cmd_access_pages", 32, 5, ioasid_layout_fields_47 },
+  { "iommu_test_cmd_access_rw", 32, 4, ioasid_layout_fields_48 },
+  { "iommu_test_cmd_memory_limit", 4, 1, ioasid_layout_fields_49 },
+  { "iommu_test_cmd_access_replace_ioas", 4, 1, ioasid_layout_fields_50 },
+  { "iommu_test_cmd_dirty", 48, 6, ioasid_layout_fields_51 },
+  { "iommu_test_cmd_check_iotlb", 8, 2, ioasid_layout_fields_52 },
+  { "iommu_test_cmd_trigger_iopf", 24, 5, ioasid_layout_fields_53 },
+  { "iommu_test_cmd_check_dev_cache", 8, 2, ioasid_layout_fields_54 },
+  { "iommu_test_cmd_trigger_vevent", 4, 1, ioasid_layout_fields_55 },
+  { "iommu_test_cmd_pasid_attach", 8, 2, ioasid_layout_fields_56 },
+  { "iommu_test_cmd_pasid_replace", 8, 2, ioasid_layout_fields_57 },
+  { "iommu_test_cmd_pasid_detach", 4, 1, ioasid_layout_fields_58 },
+  { "iommu_test_cmd_pasid_check", 8, 2, ioasid_layout_fields_59 },
+  { "iommu_test_cmd", 72, 26, ioasid_layout_fields_60 },
+  { "iommu_test_hw_info", 8, 2, ioasid_layout_fields_61 },
+  { "iommu_vevent_arm_smmuv3", 32, 1, ioasid_layout_fields_62 },
+  { "iommu_vevent_tegra241_cmdqv", 16, 1, ioasid_layout_fields_63 },
+  { "iommu_viommu_arm_smmuv3_invalidate", 16, 1, ioasid_layout_fields_64 },
+  { "iommu_viommu_event_selftest", 4, 1, ioasid_layout_fields_65 },
+  { "iommu_viommu_invalidate_selftest", 12, 3, ioasid_layout_fields_66 },
+  { "iommu_viommu_selftest", 24, 4, ioasid_layout_fields_67 },
+  { "iommu_viommu_tegra241_cmdqv", 16, 2, ioasid_layout_fields_68 },
+  { "iommufd_vevent_header", 8, 2, ioasid_layout_fields_69 },
+  { "vfio_info_cap_header", 8, 3, ioasid_layout_fields_70 },
+  { "vfio_iova_range", 16, 2, ioasid_layout_fields_71 },
+  { "vfio_iommu_type1_info_cap_iova_range", 16, 3, ioasid_layout_fields_72 },
+  { "vfio_iommu_type1_info_cap_migration", 32, 4, ioasid_layout_fields_73 },
+  { "vfio_iommu_type1_info_dma_avail", 12, 2, ioasid_layout_fields_74 },
 };
-#define IOASID_LAYOUT_NSTRUCTS 53
+#define IOASID_LAYOUT_NSTRUCTS 75
 
 static const struct ioasid_layout_ioctl ioasid_layout_ioctls[] = {
   { "VFIO_GET_API_VERSION", 0x3b64ul, 2, -1, 0, 0, 0 },
