@@ -14,7 +14,7 @@
  * actually compiled against, for the fake (IOASID_TEST_OPS).
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { getCatalog } from '../../schemas/lib/catalog.ts';
@@ -77,6 +77,14 @@ function copyTree(tree: string, dir: string): void {
   for (const rel of [`${SELFTESTS}/iommu/iommufd.c`, `${SELFTESTS}/kselftest_harness.h`, TEST_HEADER]) {
     if (!existsSync(join(dir, rel))) throw new Error(`${tree}: no ${rel} (is it a Linux source tree with the iommufd selftests?)`);
   }
+}
+
+/**
+ * A uAPI header as `make headers` installs it: the kernel-only annotations (__user, __force,
+ * __iomem, __attribute_const__) taken out, the way scripts/headers_install.sh does.
+ */
+export function asInstalled(text: string): string {
+  return text.replace(/([\s(])(__user|__force|__iomem)\s/g, '$1').replace(/__attribute_const__(\s|$)/gm, '$1');
 }
 
 /** The names a compiler's errors say are missing. */
@@ -166,8 +174,10 @@ export function buildSelftests(linux: string, opts: { headers?: HeaderSource } =
     const genInclude = join(dir, 'include-generated');
     mkdirSync(join(treeInclude, 'linux'), { recursive: true });
     mkdirSync(join(genInclude, 'linux'), { recursive: true });
-    for (const rel of UAPI) if (existsSync(join(shadow, rel))) cpSync(join(shadow, rel), join(treeInclude, 'linux', rel.split('/').pop()!));
-    const vfio = join(shadow, 'include/uapi/linux/vfio.h');
+    for (const rel of UAPI) {
+      if (existsSync(join(shadow, rel))) writeFileSync(join(treeInclude, 'linux', rel.split('/').pop()!), asInstalled(readFileSync(join(shadow, rel), 'utf8')));
+    }
+    const vfio = join(treeInclude, 'linux', 'vfio.h');
     if (existsSync(vfio)) cpSync(vfio, join(genInclude, 'linux', 'vfio.h'));
     const gen = generateLinuxHeaders();
     writeFileSync(join(genInclude, 'linux', 'iommufd.h'), gen.iommufd);

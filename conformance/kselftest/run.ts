@@ -94,7 +94,9 @@ export async function runBinary(opts: {
   if (opts.testOps) env.IOASID_TEST_OPS = opts.testOps;
   if (opts.topology) env.IOASID_TOPOLOGY = opts.topology;
   delete env.IOASID_FAKE_LOG;
-  const child = spawn(opts.binary, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stderr into the same pipe as stdout: the harness writes a test's failed checks to stderr and
+  // its verdict to stdout, and one pipe keeps them in the order they were written.
+  const child = spawn('/bin/sh', ['-c', 'exec "$0" "$@" 2>&1', opts.binary, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
   const lines: string[] = [];
   const times: number[] = [];
   let partial = '';
@@ -104,14 +106,11 @@ export async function runBinary(opts: {
     const parts = (partial + chunk).split('\n');
     partial = parts.pop()!;
     for (const l of parts) {
+      if (!l.startsWith('#') && !/^(not )?ok |^TAP version|^1\.\./.test(l)) stderr = `${stderr}${l}\n`.slice(-20_000);
       lines.push(l);
       times.push(Date.now());
       opts.onLine?.(l);
     }
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-20_000);
   });
   let timedOut = false;
   const timer = setTimeout(() => {

@@ -1,6 +1,7 @@
 /**
  * The kselftest harness's output (KTAP: `TAP version 13`, `1..N`, `ok N name`, `not ok N name`,
- * `# SKIP`/`# XFAIL` directives, `# ` diagnostic lines) read into one result per TEST_F
+ * `# SKIP`/`# XFAIL` directives, `# ` diagnostic lines; the program's stderr merged in order)
+ * read into one result per TEST_F
  * instance (`fixture.variant.test`). A test the harness started (`#  RUN name ...`) but never
  * reported means the binary died under it: a crash. The harness's own words decide a timeout
  * (`Test terminated by timeout`) and a death by signal (`terminated unexpectedly by signal`).
@@ -59,17 +60,19 @@ export function parseKselftest(stdout: string): KselftestRun {
     const r = RESULT.exec(line);
     if (r) {
       const [, status, , name, directive, reason] = r;
-      let outcome: KselftestOutcome;
+      let outcome: KselftestOutcome | undefined;
       let message = '';
       if (directive === 'SKIP') (outcome = 'skip'), (message = reason ?? '');
       else if (directive === 'XFAIL') (outcome = 'xfail'), (message = reason ?? '');
       else if (directive === 'XPASS') outcome = 'xpass';
       else if (status === 'ok') outcome = 'pass';
-      else if (diag.some((l) => /Test terminated by timeout/.test(l))) (outcome = 'timeout'), (message = 'terminated by the harness timeout');
-      else if (diag.some((l) => /terminated unexpectedly by signal/.test(l))) (outcome = 'crash'), (message = firstFailure(diag));
-      else (outcome = 'fail'), (message = firstFailure(diag));
       // The harness echoes the OK/FAIL verdict as a diagnostic; it says nothing more.
-      const own = diag.filter((l) => !new RegExp(`^\\s*(OK|FAIL|SKIP|XFAIL|XPASS)\\s+${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`).test(l));
+      const own = diag.filter((l) => !/^\s*(OK|FAIL|SKIP|XFAIL|XPASS)\s+\S+$/.test(l));
+      if (outcome === undefined) {
+        if (own.some((l) => /Test terminated by timeout/.test(l))) (outcome = 'timeout'), (message = 'terminated by the harness timeout');
+        else if (own.some((l) => /terminated unexpectedly by signal/.test(l))) (outcome = 'crash'), (message = firstFailure(own));
+        else (outcome = 'fail'), (message = firstFailure(own));
+      }
       results.push({ name, outcome, message, diagnostics: own });
       running = null;
       diag = [];
@@ -80,7 +83,8 @@ export function parseKselftest(stdout: string): KselftestRun {
       totals = totalsLine[1];
       continue;
     }
-    if (line.startsWith('#')) diag.push(line.replace(/^# ?/, ''));
+    // `# ` lines of the harness, and anything else the program or the fake wrote (stderr).
+    if (line.trim() !== '' && !line.startsWith('TAP version')) diag.push(line.replace(/^# ?/, ''));
   }
   if (running !== null) results.push({ name: running, outcome: 'crash', message: 'the test binary died during this test', diagnostics: diag });
   return { planned, results, totals };

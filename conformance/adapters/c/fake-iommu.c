@@ -20,7 +20,8 @@
  * most MIRROR_WINDOW. Before each call the pages that differ from a shadow copy are pushed with
  * MEM_WRITE, after it the bytes the implementation changed (MEM_WRITTEN pages compared with the
  * shadow) are written back — only those bytes, since a mirrored stack page also holds the
- * fake's own live frames.
+ * fake's own live frames. MAP_HUGETLB on a host without huge pages gets plain memory that the
+ * model maps as huge pages (see hugetlb_stand_in).
  *
  * Processes: the kernel's selftest harness runs every test in forked children. fork() is
  * interposed: the parent starts the adapter if it has not yet (so that all processes share one
@@ -84,8 +85,9 @@ enum kind { K_NONE, K_IOMMU, K_VFIO, K_EVENT, K_FAILNTH };
 /* owner: the process that opened it (os pid); another process holds an inherited copy. */
 struct fake { enum kind kind; int model_fd; int dev; int bound; int ctx; uint64_t dev_id; int owner; };
 /* ondemand: mirrored because a pointer reached it (stack, heap), not an mmap of the program:
- * read through safe_read, since the program may unmap or protect it behind our back. */
-struct region { uintptr_t addr; size_t len; uint8_t *shadow; int mirrored; int ondemand; };
+ * read through safe_read, since the program may unmap or protect it behind our back. huge: a
+ * MAP_HUGETLB mapping, mirrored as 2 MiB pages (MMAP huge, test:mmap-huge). */
+struct region { uintptr_t addr; size_t len; uint8_t *shadow; int mirrored; int ondemand; int huge; };
 
 /* What the whole process tree shares (MAP_SHARED, made before main): the exchange lock, the
  * JSON-RPC ids, the processes the model knows and what each left open in the model. */
@@ -251,7 +253,7 @@ static int answer_errno(const struct json *r) {
 static void mirror(struct region *r) {
 	char arg[128];
 	struct json *a;
-	snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu}", r->len, (unsigned long)r->addr);
+	snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu%s}", r->len, (unsigned long)r->addr, r->huge ? ",\"huge\":true" : "");
 	struct json *res = hook(-1, "MMAP", arg, &a);
 	if (res && answer_errno(res) == EEXIST) {
 		/* The model still maps something there (a munmap it did not see): replace it. */
@@ -259,7 +261,7 @@ static void mirror(struct region *r) {
 		snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)r->addr, r->len);
 		hook(-1, "MUNMAP", arg, &a);
 		json_free(a);
-		snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu}", r->len, (unsigned long)r->addr);
+		snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu%s}", r->len, (unsigned long)r->addr, r->huge ? ",\"huge\":true" : "");
 		res = hook(-1, "MMAP", arg, &a);
 	}
 	r->mirrored = res && !answer_errno(res);
@@ -269,13 +271,13 @@ static void mirror(struct region *r) {
 
 static void push_range(struct region *r, size_t from, size_t to);
 
-static void region_add(uintptr_t addr, size_t len, int ondemand) {
+static void region_add(uintptr_t addr, size_t len, int ondemand, int huge) {
 	len = (len + PAGE - 1) & ~(PAGE - 1);
 	uint8_t *shadow = calloc(1, len);
 	if (!shadow) return;
 	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
 	struct region *r = &regions[nregions++];
-	*r = (struct region){ addr, len, shadow, 0, ondemand };
+	*r = (struct region){ addr, len, shadow, 0, ondemand, huge };
 	if (started && !broken) mirror(r);
 }
 
@@ -309,8 +311,8 @@ static void region_cut(uintptr_t addr, size_t len) {
 			hook(-1, "MUNMAP", arg, &a);
 			json_free(a);
 		}
-		struct region before = { r->addr, cs - r->addr, NULL, r->mirrored, r->ondemand };
-		struct region after = { ce, rend - ce, NULL, r->mirrored, r->ondemand };
+		struct region before = { r->addr, cs - r->addr, NULL, r->mirrored, r->ondemand, r->huge };
+		struct region after = { ce, rend - ce, NULL, r->mirrored, r->ondemand, r->huge };
 		if (before.len) { before.shadow = malloc(before.len); memcpy(before.shadow, r->shadow, before.len); }
 		if (after.len) { after.shadow = malloc(after.len); memcpy(after.shadow, r->shadow + (ce - r->addr), after.len); }
 		free(r->shadow);
@@ -346,7 +348,10 @@ static void push_range(struct region *r, size_t from, size_t to) {
 		free(resident);
 		resident = NULL;
 	}
-	if (!resident && r->ondemand) return; /* part of it is gone: nothing safe to compare */
+	/* Without mincore's answer part of the range is gone (unmapped behind our back, e.g. by
+	 * free() inside libc): every page is then read safely, and one that cannot be read is
+	 * left as the model has it. */
+	int careful = r->ondemand || !resident;
 	static uint8_t page_copy[PAGE];
 	size_t run = 0, start = 0;
 	for (size_t off = from; off <= to; off += PAGE) {
@@ -355,7 +360,7 @@ static void push_range(struct region *r, size_t from, size_t to) {
 		if (off < to) {
 			if (!resident || (resident[(off - from) / PAGE] & 1)) {
 				now = (void *)(r->addr + off);
-				if (r->ondemand) now = safe_read(now, page_copy, PAGE) ? r->shadow + off : page_copy;
+				if (careful) now = safe_read(now, page_copy, PAGE) ? r->shadow + off : page_copy;
 			}
 			differs = memcmp(now, r->shadow + off, PAGE) != 0;
 		}
@@ -467,7 +472,7 @@ static void mirror_pointer(uintptr_t ptr, uint64_t want) {
 		if (region_of(from)) { from += PAGE; continue; }
 		uintptr_t end = from + PAGE;
 		while (end < to && !region_of(end)) end += PAGE;
-		region_add(from, end - from, 1);
+		region_add(from, end - from, 1, 0);
 		from = end;
 	}
 }
@@ -1146,7 +1151,7 @@ static void *mmap_iommu(struct fake *f, size_t len, int prot, int flags, off_t o
 	if (p == MAP_FAILED) return p;
 	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
 	struct region *rg = &regions[nregions++];
-	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1, 0 };
+	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1, 0, 0 };
 	snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)at, rg->len);
 	r = hook(-1, "MEM_READ", arg, &a);
 	const struct json *d = json_get(json_get(r, "out"), "data");
@@ -1159,6 +1164,32 @@ static void *mmap_iommu(struct fake *f, size_t len, int prot, int flags, off_t o
 	if (n >= 0) free(data);
 	json_free(a);
 	return p;
+}
+
+#define HUGE_PAGE (2ul << 20)
+
+/* MAP_HUGETLB on a host without huge pages (no hugetlbfs pool, a container): when the adapter
+ * models huge pages (test:mmap-huge), the program gets plain memory at a 2 MiB boundary, its
+ * length rounded up to 2 MiB as hugetlb rounds it, and the model maps that as huge pages — the
+ * pages DMA and pinning see are the model's, the program's memory only carries the bytes. */
+static void *hugetlb_stand_in(void *addr, size_t len, int prot, int flags) {
+	int e = errno;
+	enter();
+	int ok = !start() && has_cap("test:mmap-huge");
+	leave();
+	if (!ok) { errno = e; return MAP_FAILED; }
+	size_t hlen = (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	int plain = flags & ~(MAP_HUGETLB | (0x3f << MAP_HUGE_SHIFT));
+	if (flags & MAP_FIXED) {
+		if ((uintptr_t)addr & (HUGE_PAGE - 1)) { errno = EINVAL; return MAP_FAILED; }
+		return real_mmap(addr, hlen, prot, plain, -1, 0);
+	}
+	uint8_t *q = real_mmap(NULL, hlen + HUGE_PAGE, prot, plain, -1, 0);
+	if (q == MAP_FAILED) return q;
+	uint8_t *aligned = (uint8_t *)(((uintptr_t)q + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
+	if (aligned > q) real_munmap(q, aligned - q);
+	if (aligned + hlen < q + hlen + HUGE_PAGE) real_munmap(aligned + hlen, q + hlen + HUGE_PAGE - (aligned + hlen));
+	return aligned;
 }
 
 __attribute__((visibility("default"))) void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
@@ -1178,11 +1209,16 @@ __attribute__((visibility("default"))) void *mmap(void *addr, size_t len, int pr
 		leave();
 	}
 	void *p = real_mmap(addr, len, prot, flags, fd, off);
+	int huge = (flags & MAP_ANONYMOUS) && (flags & MAP_HUGETLB);
+	if (p == MAP_FAILED && huge) {
+		p = hugetlb_stand_in(addr, len, prot, flags);
+		if (p != MAP_FAILED) len = (len + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	}
 	if (p == MAP_FAILED) return p;
 	if (flags & MAP_ANONYMOUS) {
 		enter();
 		region_cut((uintptr_t)p, len); /* what was mirrored there (MAP_FIXED, or on demand) is gone */
-		region_add((uintptr_t)p, len, 0);
+		region_add((uintptr_t)p, len, 0, huge);
 		leave();
 	}
 	return p;
