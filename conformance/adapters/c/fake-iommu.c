@@ -151,6 +151,8 @@ static int safe_write(void *addr, const void *data, size_t n) {
 /* ---- the lock and the process tree ---- */
 
 static void adopt_unseen_fork(void);
+static int test_op_index(const char *name);
+static int test_cmd_bytes(int model_fd, const char *op, uint8_t *buf, size_t n, uint8_t **out, long *nout);
 
 /* Takes the process's lock and, outermost, the tree's: one exchange at a time in the tree. A
  * process that died holding it (killed mid-call) may have left an answer unread: dropped. */
@@ -500,8 +502,14 @@ static void set_world(const char *topology) {
 		dev_names[ndevs++] = strdup(n && n->type == J_STR ? n->str : "?");
 	}
 	json_free(t);
-	for (int i = 0; i < MAX_FDS; i++)
-		if (fakes[i].kind != K_NONE) fakes[i].model_fd = -1, fakes[i].bound = 0;
+	for (int i = 0; i < MAX_FDS; i++) {
+		/* The files a previous world handed out went with it: their numbers are free again. */
+		if (fakes[i].kind == K_EVENT) {
+			owned_drop(i);
+			fakes[i].kind = K_NONE;
+			syscall(SYS_close, i);
+		} else if (fakes[i].kind != K_NONE && fakes[i].kind != K_FAILNTH) fakes[i].model_fd = -1, fakes[i].bound = 0;
+	}
 	hook(-1, "MEM_WRITTEN", "{}", &a); /* starts the log */
 	json_free(a);
 	for (int i = 0; i < nregions; i++) mirror(&regions[i]);
@@ -584,6 +592,34 @@ __attribute__((visibility("default"))) int ioasid_fake_test(int fd, const char *
 	if (fd >= 0) {
 		if (fd >= MAX_FDS || fakes[fd].kind != K_IOMMU || fakes[fd].model_fd < 0) { code = -32602; *out = strdup("fd is not a /dev/iommu of the fake"); goto done; }
 		model_fd = fakes[fd].model_fd;
+	}
+	if (!strcmp(op, "TEST_CMD") && model_fd >= 0) {
+		/* The struct's fds are the program's, as with ioctl(IOMMU_TEST_CMD). */
+		struct json *pa;
+		struct json *parsed = json_parse(arg, &pa);
+		const struct json *name = json_get(parsed, "op"), *data = json_get(parsed, "data");
+		uint8_t *buf;
+		long n = data && data->type == J_STR ? hex_decode(data->str, &buf) : -1;
+		if (name && name->type == J_STR && test_op_index(name->str) > 0 && n >= 0) {
+			uint8_t *outb = NULL;
+			long nout = -1;
+			int e = test_cmd_bytes(model_fd, name->str, buf, n, &outb, &nout);
+			struct jbuf res;
+			jb_init(&res);
+			if (e) jb_printf(&res, "{\"errno\":\"%s\"}", errno_name(e) ? errno_name(e) : "EIO");
+			else {
+				jb_str(&res, "{\"ret\":0,\"out\":{\"data\":");
+				jb_hex(&res, outb, nout);
+				jb_str(&res, "}}");
+			}
+			*out = res.p;
+			free(outb);
+			free(buf);
+			json_free(pa);
+			goto done;
+		}
+		if (n >= 0) free(buf);
+		json_free(pa);
 	}
 	/* FD_READ / FD_WRITE / FD_CLOSE name a file by the number the program holds: ours. */
 	int event_local = -1;
@@ -953,7 +989,50 @@ static const struct test_op_shape *test_op_shape(const char *op) {
 	return NULL;
 }
 
-/* ioctl(IOMMU_TEST_CMD): the struct as bytes to the TEST_CMD hook, fds translated both ways. */
+/* The TEST_CMD exchange of op `op` with the struct's bytes (n of them), the program's fds
+ * translated to the model's on the way in and back on the way out. 0 and the bytes the kernel
+ * copies back in *out (malloc'd, *nout of them), or an errno. */
+static int test_cmd_bytes(int model_fd, const char *op, uint8_t *buf, size_t n, uint8_t **out, long *nout) {
+	const struct test_op_shape *shape = test_op_shape(op);
+	uint32_t caller_id = n >= TEST_CMD_ID_AT + 4 ? get_le(buf + TEST_CMD_ID_AT, 4) : 0;
+	if (shape && shape->takes_access_fd && n >= TEST_CMD_ID_AT + 4) {
+		struct fake *acc = fake_of((int)caller_id);
+		/* Not one of our access files: a number no model fd has (fget fails: EBADF). */
+		put_le(buf + TEST_CMD_ID_AT, 4, acc && acc->kind == K_EVENT ? (uint64_t)acc->model_fd : 0x7fffffffu);
+	}
+	if (shape && shape->uptr_at >= 0 && (size_t)shape->uptr_at + 8 <= n) {
+		uint64_t len = shape->length_at >= 0 && (size_t)shape->length_at + 8 <= n ? get_le(buf + shape->length_at, 8) : 0;
+		mirror_pointer(get_le(buf + shape->uptr_at, 8), len);
+	}
+	struct jbuf b;
+	jb_init(&b);
+	jb_printf(&b, "{\"fd\":%d,\"op\":\"TEST_CMD\",\"arg\":{\"op\":\"%s\",\"data\":", model_fd, op);
+	jb_hex(&b, buf, n);
+	jb_str(&b, "}}");
+	push();
+	fail_nth_arm(model_fd);
+	struct json *a;
+	struct json *r = call("test", b.p, &a);
+	jb_free(&b);
+	pull();
+	if (!r) { json_free(a); return EIO; }
+	fail_nth_settle(r);
+	int e = answer_errno(r);
+	const struct json *d = json_get(json_get(r, "out"), "data");
+	*nout = !e && d && d->type == J_STR ? hex_decode(d->str, out) : -1;
+	if (!e && *nout < 0) e = EIO;
+	if (!e) {
+		if (*nout >= TEST_CMD_ID_AT + 4) put_le(*out + TEST_CMD_ID_AT, 4, caller_id); /* the program's fd, not the model's */
+		if (shape && shape->returns_access_fd && *nout >= TEST_CMD_OUT_ACCESS_FD_AT + 4) {
+			int fd = event_fd((int)get_le(*out + TEST_CMD_OUT_ACCESS_FD_AT, 4), model_fd);
+			put_le(*out + TEST_CMD_OUT_ACCESS_FD_AT, 4, (uint64_t)(int64_t)fd);
+		}
+	}
+	json_free(a);
+	return e;
+}
+
+/* ioctl(IOMMU_TEST_CMD): the struct as bytes to the TEST_CMD hook. */
 static long test_cmd(struct fake *f, void *argp) {
 	uint8_t head[8];
 	if (safe_read(argp, head, 4)) return set_errno(EFAULT);
@@ -966,48 +1045,16 @@ static long test_cmd(struct fake *f, void *argp) {
 	int idx = opnum < (uint32_t)NOPNUMS ? test_op_numbers[opnum] : -1;
 	/* iommufd_test(): an op it does not know is EOPNOTSUPP; the hook takes names only. */
 	if (idx < 0) { free(buf); return set_errno(EOPNOTSUPP); }
-	const char *op = TEST_OPS[idx];
-	const struct test_op_shape *shape = test_op_shape(op);
-	uint32_t caller_id = get_le(buf + TEST_CMD_ID_AT, 4);
-	if (shape && shape->takes_access_fd && n >= TEST_CMD_ID_AT + 4) {
-		struct fake *acc = fake_of((int)caller_id);
-		/* Not one of our access files: a number no model fd has (fget fails: EBADF). */
-		put_le(buf + TEST_CMD_ID_AT, 4, acc && acc->kind == K_EVENT ? (uint64_t)acc->model_fd : 0x7fffffffu);
-	}
-	if (shape && shape->uptr_at >= 0 && (size_t)shape->uptr_at + 8 <= n) {
-		uint64_t len = shape->length_at >= 0 && (size_t)shape->length_at + 8 <= n ? get_le(buf + shape->length_at, 8) : 0;
-		mirror_pointer(get_le(buf + shape->uptr_at, 8), len);
-	}
-	struct jbuf b;
-	jb_init(&b);
-	jb_printf(&b, "{\"fd\":%d,\"op\":\"TEST_CMD\",\"arg\":{\"op\":\"%s\",\"data\":", f->model_fd, op);
-	jb_hex(&b, buf, n);
-	jb_str(&b, "}}");
+	uint8_t *out = NULL;
+	long nout = -1;
+	int e = test_cmd_bytes(f->model_fd, TEST_OPS[idx], buf, n, &out, &nout);
 	free(buf);
-	push();
-	fail_nth_arm(f->model_fd);
-	struct json *a;
-	struct json *r = call("test", b.p, &a);
-	jb_free(&b);
-	pull();
-	if (!r) { json_free(a); return set_errno(EIO); }
-	fail_nth_settle(r);
-	int e = answer_errno(r);
-	const struct json *d = json_get(json_get(r, "out"), "data");
-	uint8_t *out;
-	long nout = !e && d && d->type == J_STR ? hex_decode(d->str, &out) : -1;
-	if (nout >= 0) {
-		if (nout >= TEST_CMD_ID_AT + 4) put_le(out + TEST_CMD_ID_AT, 4, caller_id); /* the program's fd, not the model's */
-		if (shape && shape->returns_access_fd && nout >= TEST_CMD_OUT_ACCESS_FD_AT + 4) {
-			int fd = event_fd((int)get_le(out + TEST_CMD_OUT_ACCESS_FD_AT, 4), f->model_fd);
-			put_le(out + TEST_CMD_OUT_ACCESS_FD_AT, 4, (uint64_t)(int64_t)fd);
-		}
+	if (!e) {
 		/* iommufd_ucmd_respond copies back at most what the caller's size says. */
 		if ((size_t)nout > size) nout = size;
 		if (safe_write(argp, out, nout)) e = EFAULT;
-		free(out);
 	}
-	json_free(a);
+	free(out);
 	return e ? set_errno(e) : 0;
 }
 
