@@ -86,8 +86,10 @@ enum kind { K_NONE, K_IOMMU, K_VFIO, K_EVENT, K_FAILNTH };
 struct fake { enum kind kind; int model_fd; int dev; int bound; int ctx; uint64_t dev_id; int owner; };
 /* ondemand: mirrored because a pointer reached it (stack, heap), not an mmap of the program:
  * read through safe_read, since the program may unmap or protect it behind our back. huge: a
- * MAP_HUGETLB mapping, mirrored as 2 MiB pages (MMAP huge, test:mmap-huge). */
-struct region { uintptr_t addr; size_t len; uint8_t *shadow; int mirrored; int ondemand; int huge; };
+ * MAP_HUGETLB mapping, mirrored as 2 MiB pages (MMAP huge, test:mmap-huge). shared: MAP_SHARED
+ * anonymous memory, which Linux backs with a shmem file that a fork shares: mirrored as a
+ * mapping of a memfd-like file of the model (map-file), so that parent and child see one page. */
+struct region { uintptr_t addr; size_t len; uint8_t *shadow; int mirrored; int ondemand; int huge; int shared; };
 
 /* What the whole process tree shares (MAP_SHARED, made before main): the exchange lock, the
  * JSON-RPC ids, the processes the model knows and what each left open in the model. */
@@ -151,6 +153,7 @@ static int safe_write(void *addr, const void *data, size_t n) {
 /* ---- the lock and the process tree ---- */
 
 static void adopt_unseen_fork(void);
+static int has_cap(const char *cap);
 static int test_op_index(const char *name);
 static int test_cmd_bytes(int model_fd, const char *op, uint8_t *buf, size_t n, uint8_t **out, long *nout);
 
@@ -253,17 +256,25 @@ static int answer_errno(const struct json *r) {
 /* ---- memory mirror ---- */
 
 static void mirror(struct region *r) {
-	char arg[128];
+	char arg[160];
 	struct json *a;
-	snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu%s}", r->len, (unsigned long)r->addr, r->huge ? ",\"huge\":true" : "");
+	char backing[64] = "";
+	if (r->shared && !r->huge && has_cap("map-file")) {
+		snprintf(arg, sizeof(arg), "{\"length\":%zu}", r->len);
+		struct json *m = hook(-1, "MEMFD_CREATE", arg, &a);
+		uint64_t mfd;
+		if (m && !answer_errno(m) && !json_u64(json_get(json_get(m, "out"), "fd"), &mfd)) snprintf(backing, sizeof(backing), ",\"fd\":%llu,\"offset\":0", (unsigned long long)mfd);
+		json_free(a);
+	}
+	snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu%s%s}", r->len, (unsigned long)r->addr, r->huge ? ",\"huge\":true" : "", backing);
 	struct json *res = hook(-1, "MMAP", arg, &a);
 	if (res && answer_errno(res) == EEXIST) {
 		/* The model still maps something there (a munmap it did not see): replace it. */
 		json_free(a);
-		snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)r->addr, r->len);
-		hook(-1, "MUNMAP", arg, &a);
+		char un[96];
+		snprintf(un, sizeof(un), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)r->addr, r->len);
+		hook(-1, "MUNMAP", un, &a);
 		json_free(a);
-		snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu%s}", r->len, (unsigned long)r->addr, r->huge ? ",\"huge\":true" : "");
 		res = hook(-1, "MMAP", arg, &a);
 	}
 	r->mirrored = res && !answer_errno(res);
@@ -273,13 +284,13 @@ static void mirror(struct region *r) {
 
 static void push_range(struct region *r, size_t from, size_t to);
 
-static void region_add(uintptr_t addr, size_t len, int ondemand, int huge) {
+static void region_add(uintptr_t addr, size_t len, int ondemand, int huge, int shared) {
 	len = (len + PAGE - 1) & ~(PAGE - 1);
 	uint8_t *shadow = calloc(1, len);
 	if (!shadow) return;
 	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
 	struct region *r = &regions[nregions++];
-	*r = (struct region){ addr, len, shadow, 0, ondemand, huge };
+	*r = (struct region){ addr, len, shadow, 0, ondemand, huge, shared };
 	if (started && !broken) mirror(r);
 }
 
@@ -313,8 +324,8 @@ static void region_cut(uintptr_t addr, size_t len) {
 			hook(-1, "MUNMAP", arg, &a);
 			json_free(a);
 		}
-		struct region before = { r->addr, cs - r->addr, NULL, r->mirrored, r->ondemand, r->huge };
-		struct region after = { ce, rend - ce, NULL, r->mirrored, r->ondemand, r->huge };
+		struct region before = { r->addr, cs - r->addr, NULL, r->mirrored, r->ondemand, r->huge, r->shared };
+		struct region after = { ce, rend - ce, NULL, r->mirrored, r->ondemand, r->huge, r->shared };
 		if (before.len) { before.shadow = malloc(before.len); memcpy(before.shadow, r->shadow, before.len); }
 		if (after.len) { after.shadow = malloc(after.len); memcpy(after.shadow, r->shadow + (ce - r->addr), after.len); }
 		free(r->shadow);
@@ -474,7 +485,7 @@ static void mirror_pointer(uintptr_t ptr, uint64_t want) {
 		if (region_of(from)) { from += PAGE; continue; }
 		uintptr_t end = from + PAGE;
 		while (end < to && !region_of(end)) end += PAGE;
-		region_add(from, end - from, 1, 0);
+		region_add(from, end - from, 1, 0, 0);
 		from = end;
 	}
 }
@@ -1132,7 +1143,7 @@ static long vfio_ioctl(struct fake *f, unsigned long request, void *argp) {
 /* ---- interposed entry points ---- */
 
 static int do_open(int dirfd, const char *path, int flags, mode_t mode) {
-	if (path && !strncmp(path, "/dev/", 5)) {
+	if (path && (!strncmp(path, "/dev/", 5) || !strncmp(path, "/proc/", 6))) {
 		int r = open_fake(path, flags);
 		if (r != -2) return r;
 	}
@@ -1198,7 +1209,7 @@ static void *mmap_iommu(struct fake *f, size_t len, int prot, int flags, off_t o
 	if (p == MAP_FAILED) return p;
 	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
 	struct region *rg = &regions[nregions++];
-	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1, 0, 0 };
+	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1, 0, 0, 0 };
 	snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)at, rg->len);
 	r = hook(-1, "MEM_READ", arg, &a);
 	const struct json *d = json_get(json_get(r, "out"), "data");
@@ -1265,7 +1276,7 @@ __attribute__((visibility("default"))) void *mmap(void *addr, size_t len, int pr
 	if (flags & MAP_ANONYMOUS) {
 		enter();
 		region_cut((uintptr_t)p, len); /* what was mirrored there (MAP_FIXED, or on demand) is gone */
-		region_add((uintptr_t)p, len, 0, huge);
+		region_add((uintptr_t)p, len, 0, huge, (flags & MAP_SHARED) != 0);
 		leave();
 	}
 	return p;
