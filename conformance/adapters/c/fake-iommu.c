@@ -16,8 +16,8 @@
  * ioctl arguments carry pointers. Every anonymous mapping the program makes with mmap(2) is
  * mirrored (MMAP at a fixed address, test:mem-mirror); memory that is not an mmap of the program
  * (stack, heap, data) is mirrored when a call's pointer reaches it (the catalog's pointer fields,
- * IOAS_MAP's user_va, the uptr of IOMMU_TEST_CMD): from that page to the end of its mapping, at
- * most MIRROR_WINDOW. Before each call the pages that differ from a shadow copy are pushed with
+ * IOAS_MAP's user_va, the uptr of IOMMU_TEST_CMD): the bytes the call says it reaches (the
+ * catalog's pointee lengths), or MIRROR_WINDOW from the pointer, within its mapping. Before each call the pages that differ from a shadow copy are pushed with
  * MEM_WRITE, after it the bytes the implementation changed (MEM_WRITTEN pages compared with the
  * shadow) are written back — only those bytes, since a mirrored stack page also holds the
  * fake's own live frames. MAP_HUGETLB on a host without huge pages gets plain memory that the
@@ -72,7 +72,7 @@
 #define PAGE 4096ul
 #define MAX_FDS 4096
 #define PUSH_CHUNK (4ul << 20)
-#define MIRROR_WINDOW (2ul << 20) /* how far past a pointer memory that is not an mmap is mirrored */
+#define MIRROR_WINDOW (64ul << 10) /* how far past a pointer of unstated length memory is mirrored */
 #define MAX_PROCS 256
 #define MAX_OWNED 1024
 /* IOMMU_TEST_CMD: _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32), the same in every kernel. */
@@ -87,13 +87,15 @@ struct fake { enum kind kind; int model_fd; int dev; int bound; int ctx; uint64_
 /* ondemand: mirrored because a pointer reached it (stack, heap), not an mmap of the program:
  * read through safe_read, since the program may unmap or protect it behind our back. huge: a
  * MAP_HUGETLB mapping, mirrored as 2 MiB pages (MMAP huge, test:mmap-huge). shared: MAP_SHARED
- * anonymous memory, which Linux backs with a shmem file that a fork shares: mirrored as a
- * mapping of a memfd-like file of the model (map-file), so that parent and child see one page. */
-struct region { uintptr_t addr; size_t len; uint8_t *shadow; int mirrored; int ondemand; int huge; int shared; };
+ * anonymous memory, which Linux backs with a shmem file that a fork shares. Once the process
+ * tree forks, such a region is mirrored as a mapping of a memfd-like file of the model
+ * (map-file; as_file), so that parent and child see one page; until then as anonymous memory,
+ * which the model may back with huge pages as THP does (the C adapter's MMAP is shared). */
+struct region { uintptr_t addr; size_t len; uint8_t *shadow; int mirrored; int ondemand; int huge; int shared, as_file; };
 
 /* What the whole process tree shares (MAP_SHARED, made before main): the exchange lock, the
  * JSON-RPC ids, the processes the model knows and what each left open in the model. */
-struct proc_entry { int os_pid, model_pid; };
+struct proc_entry { int os_pid, model_pid, parent_os_pid; };
 struct owned_entry { int os_pid, fd; enum kind kind; int model_fd, ctx, bound; uint64_t dev_id; };
 struct shared {
 	pthread_mutex_t lock;
@@ -122,6 +124,7 @@ static int ndevs;
 static char *served_caps; /* the served adapter's hello capabilities, JSON text */
 static int last_copied_back; /* whether the last failed ioctl's answer carried the struct */
 static int last_fail_nth_reached = -1; /* the last ioctl answer's fail_nth_reached: -1 absent */
+static int forked; /* this process or an ancestor forked: shared memory is mirrored as a file */
 
 static const char DEFAULT_TOPOLOGY[] =
 	"{\"bridges\":[{\"name\":\"pci0\",\"iommu\":{\"model\":\"mock\"}}],\"devices\":["
@@ -181,9 +184,9 @@ static struct proc_entry *proc_of(int os_pid) {
 	return NULL;
 }
 
-static void proc_add(int os_pid, int model_pid) {
+static void proc_add(int os_pid, int model_pid, int parent_os_pid) {
 	for (int i = 0; sh && i < MAX_PROCS; i++)
-		if (!sh->procs[i].os_pid) { sh->procs[i] = (struct proc_entry){ os_pid, model_pid }; return; }
+		if (!sh->procs[i].os_pid) { sh->procs[i] = (struct proc_entry){ os_pid, model_pid, parent_os_pid }; return; }
 }
 
 static struct owned_entry *owned_of(int os_pid, int fd) {
@@ -259,11 +262,15 @@ static void mirror(struct region *r) {
 	char arg[160];
 	struct json *a;
 	char backing[64] = "";
-	if (r->shared && !r->huge && has_cap("map-file")) {
+	r->as_file = 0;
+	if (r->shared && forked && !r->huge && has_cap("map-file")) {
 		snprintf(arg, sizeof(arg), "{\"length\":%zu}", r->len);
 		struct json *m = hook(-1, "MEMFD_CREATE", arg, &a);
 		uint64_t mfd;
-		if (m && !answer_errno(m) && !json_u64(json_get(json_get(m, "out"), "fd"), &mfd)) snprintf(backing, sizeof(backing), ",\"fd\":%llu,\"offset\":0", (unsigned long long)mfd);
+		if (m && !answer_errno(m) && !json_u64(json_get(json_get(m, "out"), "fd"), &mfd)) {
+			snprintf(backing, sizeof(backing), ",\"fd\":%llu,\"offset\":0", (unsigned long long)mfd);
+			r->as_file = 1;
+		}
 		json_free(a);
 	}
 	snprintf(arg, sizeof(arg), "{\"length\":%zu,\"addr\":%lu%s%s}", r->len, (unsigned long)r->addr, r->huge ? ",\"huge\":true" : "", backing);
@@ -290,7 +297,8 @@ static void region_add(uintptr_t addr, size_t len, int ondemand, int huge, int s
 	if (!shadow) return;
 	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
 	struct region *r = &regions[nregions++];
-	*r = (struct region){ addr, len, shadow, 0, ondemand, huge, shared };
+	*r = (struct region){ addr, len, shadow, 0, ondemand, huge, shared, 0 };
+	if (rpc.log) fprintf(stderr, "fake-iommu: mirror %#lx+%#zx%s%s%s\n", (unsigned long)addr, len, ondemand ? " (a pointer reached it)" : "", huge ? " huge" : "", shared ? " shared" : "");
 	if (started && !broken) mirror(r);
 }
 
@@ -324,8 +332,8 @@ static void region_cut(uintptr_t addr, size_t len) {
 			hook(-1, "MUNMAP", arg, &a);
 			json_free(a);
 		}
-		struct region before = { r->addr, cs - r->addr, NULL, r->mirrored, r->ondemand, r->huge, r->shared };
-		struct region after = { ce, rend - ce, NULL, r->mirrored, r->ondemand, r->huge, r->shared };
+		struct region before = { r->addr, cs - r->addr, NULL, r->mirrored, r->ondemand, r->huge, r->shared, r->as_file };
+		struct region after = { ce, rend - ce, NULL, r->mirrored, r->ondemand, r->huge, r->shared, r->as_file };
 		if (before.len) { before.shadow = malloc(before.len); memcpy(before.shadow, r->shadow, before.len); }
 		if (after.len) { after.shadow = malloc(after.len); memcpy(after.shadow, r->shadow + (ce - r->addr), after.len); }
 		free(r->shadow);
@@ -471,16 +479,24 @@ done:
 	return found;
 }
 
-/* Mirrors the pages a pointer reaches when they are not an mmap of the program: from its page
- * to the end of its (writable) mapping, at most `want` bytes (MIRROR_WINDOW when less). */
+/* Mirrors the pages a pointer reaches when they are not an mmap of the program: the `want`
+ * bytes from it (MIRROR_WINDOW when the call does not say how many), within its (writable)
+ * mapping. */
 static void mirror_pointer(uintptr_t ptr, uint64_t want) {
-	if (!ptr || region_of(ptr)) return;
-	uintptr_t lo, hi;
-	if (vma_of(ptr, &lo, &hi)) return;
-	if (want < MIRROR_WINDOW) want = MIRROR_WINDOW;
+	if (!ptr || (want == 0 && region_of(ptr))) return;
+	/* A length the call states: those pages only, so that the heap's other pages (the fake's
+	 * own allocations among them) are not pushed at every call; else a window. */
+	if (want == 0) want = MIRROR_WINDOW;
 	uintptr_t from = ptr & ~(PAGE - 1);
 	uintptr_t to = (ptr + want + PAGE - 1) & ~(PAGE - 1);
-	if (to > hi || to < from) to = hi;
+	if (to < from) to = UINTPTR_MAX & ~(PAGE - 1);
+	uintptr_t p = from;
+	while (p < to && region_of(p)) p += PAGE;
+	if (p >= to) return; /* mirrored already: no need to read the maps */
+	uintptr_t lo, hi;
+	if (vma_of(ptr, &lo, &hi)) return;
+	if (to > hi) to = hi;
+	if (rpc.log) fprintf(stderr, "fake-iommu: pointer %#lx (%llu bytes) reaches memory that is not mirrored\n", (unsigned long)ptr, (unsigned long long)want);
 	while (from < to) {
 		if (region_of(from)) { from += PAGE; continue; }
 		uintptr_t end = from + PAGE;
@@ -592,16 +608,16 @@ __attribute__((visibility("default"))) const char *ioasid_fake_capabilities(void
 	return served_caps ? served_caps : "[]";
 }
 
-/* 0 and the hook's result as JSON text (malloc'd) in *out, or a JSON-RPC error code and the
+/* 0 and the hook's result as JSON text (malloc'd by libc: the caller frees it) in *out, or a JSON-RPC error code and the
  * message in *out. fd: the program's /dev/iommu fd, or -1 for a process-wide hook. */
 __attribute__((visibility("default"))) int ioasid_fake_test(int fd, const char *op, const char *arg, char **out) {
 	enter();
 	int code = 0;
 	*out = NULL;
-	if (start()) { code = -32000; *out = strdup("the fake /dev/iommu has no adapter"); goto done; }
+	if (start()) { code = -32000; *out = ioasid_fake_libc_strndup("the fake /dev/iommu has no adapter", 64); goto done; }
 	int model_fd = -1;
 	if (fd >= 0) {
-		if (fd >= MAX_FDS || fakes[fd].kind != K_IOMMU || fakes[fd].model_fd < 0) { code = -32602; *out = strdup("fd is not a /dev/iommu of the fake"); goto done; }
+		if (fd >= MAX_FDS || fakes[fd].kind != K_IOMMU || fakes[fd].model_fd < 0) { code = -32602; *out = ioasid_fake_libc_strndup("fd is not a /dev/iommu of the fake", 64); goto done; }
 		model_fd = fakes[fd].model_fd;
 	}
 	if (!strcmp(op, "TEST_CMD") && model_fd >= 0) {
@@ -623,7 +639,8 @@ __attribute__((visibility("default"))) int ioasid_fake_test(int fd, const char *
 				jb_hex(&res, outb, nout);
 				jb_str(&res, "}}");
 			}
-			*out = res.p;
+			*out = ioasid_fake_libc_strndup(res.p, res.len);
+			jb_free(&res);
 			free(outb);
 			free(buf);
 			json_free(pa);
@@ -667,11 +684,11 @@ __attribute__((visibility("default"))) int ioasid_fake_test(int fd, const char *
 	if (!r) {
 		if (broken) snprintf(msg, sizeof(msg), "the adapter is gone");
 		code = rpc.last_error ? rpc.last_error : -32000;
-		*out = strdup(msg);
+		*out = ioasid_fake_libc_strndup(msg, sizeof(msg));
 		json_free(a);
 		goto done;
 	}
-	*out = strndup(r->start, r->end - r->start);
+	*out = ioasid_fake_libc_strndup(r->start, r->end - r->start);
 	if (event_local >= 0 && !strcmp(op, "FD_CLOSE") && !answer_errno(r)) {
 		/* Closed in the model: the program's number goes too. */
 		if (fakes[event_local].owner == my_os_pid) owned_drop(event_local);
@@ -816,6 +833,19 @@ static const struct ioasid_layout_field *field_named(int st, const char *name) {
 	return NULL;
 }
 
+/* A scalar field's value by name, 0 when the struct has none or it lies past lim. */
+static uint64_t field_value(int st, const char *name, const uint8_t *buf, size_t lim) {
+	const struct ioasid_layout_field *f = name ? field_named(st, name) : NULL;
+	return f && f->sub < 0 && !f->count && f->offset + f->elem_bytes <= lim ? get_le(buf + f->offset, f->elem_bytes) : 0;
+}
+
+/* How many bytes a pointer field reaches, by the catalog's pointee; 0 when it does not say. */
+static uint64_t pointee_bytes(int st, const struct ioasid_layout_field *f, const uint8_t *buf, size_t lim) {
+	if (f->ptr_len) return field_value(st, f->ptr_len, buf, lim);
+	if (f->ptr_count) return field_value(st, f->ptr_count, buf, lim) * (f->ptr_entry ? field_value(st, f->ptr_entry, buf, lim) : f->ptr_elem_bytes);
+	return 0;
+}
+
 /* The memory a struct's pointers reach, mirrored before the call: the catalog's pointer fields,
  * and the user address ranges MAP pins (IOAS_MAP user_va + length, VFIO MAP_DMA vaddr + size). */
 static void mirror_pointers(int st, const uint8_t *buf, size_t lim) {
@@ -830,6 +860,7 @@ static void mirror_pointers(int st, const uint8_t *buf, size_t lim) {
 			if (!l || l->elem_bytes != 8 || l->offset + 8 > lim) continue;
 			len = get_le(buf + l->offset, 8);
 		} else if (!f->is_ptr) continue;
+		else len = pointee_bytes(st, f, buf, lim);
 		mirror_pointer(get_le(buf + f->offset, 8), len);
 	}
 }
@@ -1209,7 +1240,7 @@ static void *mmap_iommu(struct fake *f, size_t len, int prot, int flags, off_t o
 	if (p == MAP_FAILED) return p;
 	regions = realloc(regions, (nregions + 1) * sizeof(*regions));
 	struct region *rg = &regions[nregions++];
-	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1, 0, 0, 0 };
+	*rg = (struct region){ (uintptr_t)p, (len + PAGE - 1) & ~(PAGE - 1), calloc(1, (len + PAGE - 1) & ~(PAGE - 1)), 1, 0, 0, 0, 0 };
 	snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)at, rg->len);
 	r = hook(-1, "MEM_READ", arg, &a);
 	const struct json *d = json_get(json_get(r, "out"), "data");
@@ -1433,6 +1464,21 @@ __attribute__((visibility("default"))) pid_t fork(void) {
 	if (!real_fork) real_fork = (pid_t (*)(void))dlsym(RTLD_NEXT, "fork");
 	enter();
 	start(); /* so that the descendants share one machine, as they share one kernel */
+	if (!forked && !broken) {
+		/* Shared anonymous memory becomes what a fork shares: a file mapping in the model,
+		 * its content pushed again by model_fork(). */
+		forked = 1;
+		for (int i = 0; i < nregions; i++) {
+			struct region *r = &regions[i];
+			if (!r->shared || r->huge || r->as_file || !r->mirrored) continue;
+			char arg[96];
+			struct json *a;
+			snprintf(arg, sizeof(arg), "{\"addr\":%lu,\"length\":%zu}", (unsigned long)r->addr, r->len);
+			hook(-1, "MUNMAP", arg, &a);
+			json_free(a);
+			mirror(r);
+		}
+	}
 	int child_model = broken ? -1 : model_fork();
 	pid_t p = real_fork();
 	if (p == 0) {
@@ -1441,7 +1487,7 @@ __attribute__((visibility("default"))) pid_t fork(void) {
 	}
 	int saved = errno;
 	if (p < 0 && child_model >= 0) model_exit(child_model);
-	if (p > 0) proc_add(p, child_model);
+	if (p > 0) proc_add(p, child_model, my_os_pid);
 	leave();
 	errno = saved;
 	return p;
@@ -1454,7 +1500,7 @@ static void adopt_unseen_fork(void) {
 	if (!started || broken) return;
 	int child = model_fork(); /* made as the process it was */
 	become_child(child, 0); /* we are inside enter(), holding the locks */
-	proc_add(my_os_pid, child);
+	proc_add(my_os_pid, child, getppid());
 }
 
 /* Whether a process is gone: no /proc entry, or a zombie nobody reaped yet. */
@@ -1488,6 +1534,13 @@ static void end_process(int os_pid) {
 static void reaped(pid_t pid, int status) {
 	if (pid <= 0 || !(WIFEXITED(status) || WIFSIGNALED(status)) || !sh) return;
 	enter();
+	/* A child killed by a signal was likely killed with its process group (the harness's
+	 * timeout): its own children are given a moment to finish dying, so that what they left
+	 * open closes now rather than at some later reaping. */
+	for (int i = 0; WIFSIGNALED(status) && i < MAX_PROCS; i++) {
+		if (sh->procs[i].parent_os_pid != pid || !sh->procs[i].os_pid) continue;
+		for (int t = 0; t < 200 && !process_gone(sh->procs[i].os_pid); t++) usleep(10000);
+	}
 	end_process(pid);
 	/* Processes killed with their parent (a test's process group on a timeout). */
 	for (int i = 0; i < MAX_PROCS; i++) {
