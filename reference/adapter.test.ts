@@ -103,6 +103,15 @@ describe('reference adapter', () => {
     expect(await test('RAW_IOCTL', { request: 0x40083b80, argp: 0 })).toEqual({ errno: 'EFAULT' });
   });
 
+  it('RAW_IOCTL on a test kernel\'s table (main.c, CONFIG_IOMMUFD_TEST): the empty slots 0x95..0x9f read the size, then ENOTTY; past IOMMU_TEST_CMD (0xa0) the VFIO path answers ENOTTY unread', async () => {
+    expect(await test('RAW_IOCTL', { request: 0x3b95, argp: 0 })).toEqual({ errno: 'EFAULT' });
+    expect(await test('RAW_IOCTL', { request: 0x3b9f, argp: 0 })).toEqual({ errno: 'EFAULT' });
+    expect(await test('RAW_IOCTL', { request: 0x3b95, bytes: '0800000000000000' })).toEqual({ errno: 'ENOTTY' });
+    expect(await test('RAW_IOCTL', { request: 0x3ba0, argp: 0 })).toEqual({ errno: 'EFAULT' });
+    expect(await test('RAW_IOCTL', { request: 0x3ba1, argp: 0 })).toEqual({ errno: 'ENOTTY' });
+    await expect(test('RAW_IOCTL', { request: 0x3ba0, bytes: '4800000000000000' })).rejects.toThrow(/TEST_CMD hook/);
+  });
+
   it('IOVA_RANGES copies num_iovas back with EMSGSIZE (iommufd_ioas.iova_ranges)', async () => {
     const { out_ioas_id: ioas } = await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }));
     const r = await ioctl('IOMMU_IOAS_IOVA_RANGES', { size: 32, ioas_id: ioas, num_iovas: 0, __reserved: 0, allowed_iovas: 0, out_iova_alignment: 0 });

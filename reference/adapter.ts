@@ -16,7 +16,7 @@ import { getCatalog } from '../schemas/lib/catalog.ts';
 import { formatIssues, validateBySchemaId, validateIoctlArg } from '../schemas/lib/validate.ts';
 import type { AccessObject } from './iommufd/access.ts';
 import { IommufdContext } from './iommufd/context.ts';
-import { attachDevice, detachDevice, unbindDevice } from './iommufd/device.ts';
+import { attachDevice, detachDevice, IOMMU_NO_PASID, unbindDevice } from './iommufd/device.ts';
 import { markDirtyFromBitmap } from './iommufd/dirty.ts';
 import { dma, translate, type DmaAttrs } from './iommufd/dma.ts';
 import { bytesToHex, dispatchIoctl, hexToBytes, toBig } from './iommufd/dispatch.ts';
@@ -67,8 +67,13 @@ const IOMMUFD_TYPE = 0x3b;
 /** CHECK_REFS answers one number a page: it refuses ranges longer than this. */
 const REFS_MAX_BYTES = 256 * 1024 * 1024;
 const IOMMUFD_CMD_BASE = 0x80;
-/** IOMMU_HW_QUEUE_ALLOC: the last slot of the (non-test) iommufd ioctl table. */
+/** IOMMU_HW_QUEUE_ALLOC: the last uAPI command of the iommufd ioctl table. */
 const IOMMUFD_CMD_LAST = 0x94;
+/**
+ * IOMMU_TEST_CMD (IOMMUFD_CMD_BASE + 32): the reference is a CONFIG_IOMMUFD_TEST kernel (it
+ * offers test:selftest-cmd), whose table runs to this slot; 0x95..0x9f are empty slots in it.
+ */
+const IOMMU_TEST_CMD_NR = 0xa0;
 /** VFIO_GET_API_VERSION, CHECK_EXTENSION, SET_IOMMU, IOMMU_GET_INFO, MAP_DMA, UNMAP_DMA (DIRTY_PAGES is ENOTTY). */
 const VFIO_CONTAINER_REQUESTS = new Set([0x3b64, 0x3b65, 0x3b66, 0x3b70, 0x3b71, 0x3b72]);
 
@@ -325,27 +330,27 @@ export class ReferenceAdapter implements Adapter {
   }
 
   /**
-   * DMA with `iopf`: a translation fault (not-present, permission) becomes a page request when
-   * a FAULT takes it; the answer is then {fault: "pending", grpid}. Null: report the DMA as is.
+   * A DMA that faulted (not-present, permission) raises a page request when the unit says so
+   * (a PRI device with `iopf`, a stalled SMMU master) and a FAULT takes it; the answer is then
+   * {fault: "pending", grpid}. Null: report the DMA as is.
    */
-  private pageRequest(ctx: IommufdContext, a: JsonObject, fault: string | null, lengthBytes: number, write: boolean): JsonObject | null {
-    if (a.iopf !== true || (fault !== 'not-present' && fault !== 'permission')) return null;
+  private pageRequest(ctx: IommufdContext, a: JsonObject, r: { fault: string | null; faultIova?: bigint; stalled?: boolean; stage?: 1 | 2 }, write: boolean): JsonObject | null {
+    if ((r.fault !== 'not-present' && r.fault !== 'permission') || r.faultIova === undefined) return null;
     const dev = this.device(ctx, a);
     const pasid = this.num(a, 'pasid');
-    // The page that faulted: the first IOMMU page of the access that does not translate.
-    const iova = toBig(a.iova, 'iova');
-    let faultIova = iova;
-    for (let at = 0n; at < BigInt(lengthBytes); ) {
-      const t = translate(this.machine.phys, dev, pasid, iova + at, write, this.dmaAttrs(a));
-      if (t.fault !== null) {
-        faultIova = iova + at;
-        break;
-      }
-      at += BigInt(t.t.pageSizeBytes) - ((iova + at) % BigInt(t.t.pageSizeBytes));
-    }
+    const attrs = this.dmaAttrs(a);
+    const faultIova = r.faultIova;
     const grpid = a.grpid === undefined ? 0 : this.num(a, 'grpid');
-    if (!raisePageRequest(dev, pasid, faultIova, write, grpid)) return null;
-    return { fault: 'pending', grpid };
+    const req = { iova: faultIova, pasid, hasPasid: pasid !== IOMMU_NO_PASID, write, privileged: attrs.privileged === true };
+    const nested = (pasid === IOMMU_NO_PASID ? dev.hwpt : (dev.pasids.get(pasid) ?? dev.hwpt))?.kind === 'HWPT_NESTED';
+    let queued: boolean;
+    try {
+      queued = raisePageRequest(dev, req, { iopf: a.iopf === true, grpid, nested, last: a.last !== false, stalled: r.stalled === true, ...(r.stage !== undefined ? { faultStage: r.stage } : {}) });
+    } catch (e) {
+      if (e instanceof RangeError) throw new AdapterError(RPC_INVALID_PARAMS, e.message);
+      throw e;
+    }
+    return queued ? { fault: 'pending', grpid } : null;
   }
 
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {
@@ -461,7 +466,7 @@ export class ReferenceAdapter implements Adapter {
       const ctx = this.need(c);
       const data = this.data(a, 'data');
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), data.length, data, this.dmaAttrs(a));
-      const pending = this.pageRequest(ctx, a, r.fault, data.length, true);
+      const pending = this.pageRequest(ctx, a, r, true);
       if (pending !== null) return pending;
       const out: JsonObject = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (r.stale) out.stale = true;
@@ -470,7 +475,7 @@ export class ReferenceAdapter implements Adapter {
     DMA_READ: (c, a) => {
       const ctx = this.need(c);
       const r = dma(this.machine.phys, this.device(ctx, a), this.num(a, 'pasid'), toBig(a.iova, 'iova'), this.bytesLen(a, 'length'), null, this.dmaAttrs(a));
-      const pending = this.pageRequest(ctx, a, r.fault, this.bytesLen(a, 'length'), false);
+      const pending = this.pageRequest(ctx, a, r, false);
       if (pending !== null) return pending;
       const out: JsonObject = r.fault === null ? { fault: null, data: bytesToHex(r.data!) } : r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
       if (r.stale) out.stale = true;
@@ -559,7 +564,7 @@ export class ReferenceAdapter implements Adapter {
       const nr = request & 0xff;
       // main.c: numbers outside the iommufd table go to the VFIO compat handler, which knows
       // only its own full request numbers.
-      if (nr < IOMMUFD_CMD_BASE || nr > IOMMUFD_CMD_LAST) {
+      if (nr < IOMMUFD_CMD_BASE || nr > IOMMU_TEST_CMD_NR) {
         if (!VFIO_CONTAINER_REQUESTS.has(request)) fail('ENOTTY', 'not an iommufd or VFIO container request');
         throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of a VFIO container request: use its name');
       }
@@ -573,6 +578,9 @@ export class ReferenceAdapter implements Adapter {
       }
       if (bytes.length < 4) fail('EFAULT', 'reading size');
       if (request !== (IOMMUFD_TYPE << 8 | nr)) fail('ENOTTY', 'request bits do not match the table');
+      // An empty slot of the test kernel's table has no request number to match (ENOIOCTLCMD).
+      if (nr > IOMMUFD_CMD_LAST && nr < IOMMU_TEST_CMD_NR) fail('ENOTTY', 'no command in this slot of the table');
+      if (nr === IOMMU_TEST_CMD_NR) throw new AdapterError(RPC_INVALID_PARAMS, 'RAW_IOCTL of IOMMU_TEST_CMD: use the TEST_CMD hook (op numbers differ between kernel versions)');
       const catalog = this.catalog;
       const info = [...catalog.ioctls.values()].find((i) => i.request === request);
       const struct = info?.struct !== undefined ? catalog.structs.get(info.struct) : undefined;
@@ -682,7 +690,8 @@ export class ReferenceAdapter implements Adapter {
       const op = String(a.op);
       const data = hexToBytes(a.data, 'data');
       if (data.length > HOOK_DATA_MAX_BYTES) throw new AdapterError(RPC_INVALID_PARAMS, `data exceeds the ${HOOK_DATA_MAX_BYTES}-byte limit of this hook`);
-      return { data: bytesToHex(new SelftestCmd(ctx, () => lowestFreeFd(this.usedFds())).run(op, data)) };
+      const accessFdOwner = (afd: number) => [...this.contexts.values()].find((x) => x.accessFds.has(afd));
+      return { data: bytesToHex(new SelftestCmd(ctx, () => lowestFreeFd(this.usedFds()), accessFdOwner).run(op, data)) };
     },
     STATE: () => dumpState(this.machine, this.contexts) as unknown as JsonObject,
     IOTLB_STATS: (c, a) => {

@@ -11,6 +11,7 @@ import { out } from './adapter-test-helpers.ts';
 import type { IommufdContext } from './iommufd/context.ts';
 import type { IoasObject } from './iommufd/objects.ts';
 import { checkInvariants } from './invariants.ts';
+import { decodeStruct, encodeStruct } from '../schemas/lib/codec.ts';
 import type { Machine } from './machine/machine.ts';
 
 let ad: ReferenceAdapter;
@@ -72,6 +73,19 @@ describe('invariant checker', () => {
   it('a charge no store made', () => {
     inside().machine.accounting.charge('none', 3);
     expect(check().join('\n')).toMatch(/pinned_vm 11, its stores charged 8/);
+  });
+
+  it('a mock device MOCK_DOMAIN made that outlives its selftest object, and an access fd whose access left the table', async () => {
+    const cmd = (op: string, fields: Record<string, unknown>) => test('TEST_CMD', { op, data: Buffer.from(encodeStruct('iommu_test_cmd', { size: 72, ...fields })).toString('hex') });
+    const md = decodeStruct('iommu_test_cmd', Buffer.from((await out(cmd('MOCK_DOMAIN', { id: ioas }))).data as string, 'hex')) as { mock_domain: { out_stdev_id: number } };
+    const acc = decodeStruct('iommu_test_cmd', Buffer.from((await out(cmd('CREATE_ACCESS', { id: ioas }))).data as string, 'hex')) as { create_access: { out_access_fd: number } };
+    expect(check()).toEqual([]);
+    const ctx = inside().contexts.get(fd)!;
+    ctx.table.remove(ctx.table.get(md.mock_domain.out_stdev_id));
+    ctx.table.remove(ctx.accessFds.get(acc.create_access.out_access_fd)!);
+    const broken = check();
+    expect(broken).toContain('mock device iommufd_mock0 outlives its selftest object');
+    expect(broken).toContain(`access fd ${acc.create_access.out_access_fd}: its access is not in the table`);
   });
 
   it('a page table no live domain owns', () => {

@@ -17,6 +17,9 @@
  *   an orphan kept by a pin — no page table outlives its domain.
  * - IOTLB: no unit caches, for a kernel-managed domain, a leaf its table does not give now
  *   (IOTLB-KERN-1: the kernel invalidates before an unmap returns).
+ * - Test kernel objects (IOMMU_TEST_CMD): every mock device MOCK_DOMAIN made is in the machine
+ *   exactly while its selftest object lives, bound as that object's device; every access fd
+ *   names an access object of its context's table.
  *
  * It reads only; what it reports is a list of sentences, empty when all holds. The cost is
  * proportional to the pinned pages and the areas (a few sampled translations each), so it is a
@@ -27,7 +30,7 @@ import type { AccessObject } from './iommufd/access.ts';
 import type { Accounting, UserAccount } from './iommufd/accounting.ts';
 import type { IommufdContext } from './iommufd/context.ts';
 import { areaFirstByte, areaLength, type Area } from './iommufd/io-pagetable.ts';
-import type { HwptPagingObject, IoasObject } from './iommufd/objects.ts';
+import type { HwptPagingObject, IoasObject, SelftestObject } from './iommufd/objects.ts';
 import type { HwQueueObject } from './iommufd/hw-queue.ts';
 import type { IoptPages } from './iommufd/pages.ts';
 import { staleKernelEntries } from './iotlb/unit-iotlb.ts';
@@ -166,7 +169,29 @@ function checkFrames(machine: Machine, domainTableFrames: number, out: string[],
 }
 
 /** Every invariant that does not hold now, as sentences; empty when the machine is consistent. */
-export function checkInvariants(machine: Machine, contexts: Iterable<IommufdContext>): string[] {
+/** MOCK_DOMAIN's devices and CREATE_ACCESS's fds against the objects that own them. */
+function checkTestKernelObjects(machine: Machine, contexts: readonly IommufdContext[], out: string[]): void {
+  const owned = new Set<string>();
+  for (const ctx of contexts) {
+    for (const o of ctx.table.all()) {
+      if (o.kind !== 'SELFTEST') continue;
+      const s = o as SelftestObject;
+      owned.add(s.device.name);
+      if (machine.topology.devices.get(s.device.name) !== s.device) out.push(`selftest object ${s.id}: its device ${s.device.name} is not in the machine`);
+      if (s.idev === null || s.idev.id === 0 || s.idev.dev !== s.device) out.push(`selftest object ${s.id}: its device ${s.device.name} is not bound as its iommufd device`);
+    }
+    for (const [fd, access] of ctx.accessFds) {
+      if (access.id === 0 || ctx.table.get(access.id) !== access) out.push(`access fd ${fd}: its access is not in the table`);
+    }
+  }
+  for (const d of machine.topology.devices.values()) {
+    if (d.madeByMockDomain === true && !owned.has(d.name)) out.push(`mock device ${d.name} outlives its selftest object`);
+  }
+}
+
+export function checkInvariants(machine: Machine, contextsIn: Iterable<IommufdContext>): string[] {
+  // Read twice (the objects, then the test kernel's): an iterator would be spent after the first.
+  const contexts = [...contextsIn];
   const out: string[] = [];
   const stores = new Map<IoptPages, HolderRange[]>();
   const holders = (s: IoptPages) => {
@@ -214,5 +239,6 @@ export function checkInvariants(machine: Machine, contexts: Iterable<IommufdCont
   if (machine.phys.pins.pinnedFrames !== framePins.size) out.push(`pins: ${machine.phys.pins.pinnedFrames} frame(s) pinned, the stores hold ${framePins.size}`);
   checkAccounting(machine, stores.keys(), out);
   checkFrames(machine, tableFrames, out, driverObjects);
+  checkTestKernelObjects(machine, contexts, out);
   return out;
 }

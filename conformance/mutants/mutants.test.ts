@@ -15,6 +15,7 @@ import { IommufdContext } from '../../reference/iommufd/context.ts';
 import { IoPagetable } from '../../reference/iommufd/io-pagetable.ts';
 import { PageTable } from '../../reference/formats/page-table.ts';
 import { ObjectTable } from '../../reference/iommufd/objects.ts';
+import { FaultObject } from '../../reference/iommufd/fault.ts';
 import { IoptPages } from '../../reference/iommufd/pages.ts';
 import { ProcessMemory } from '../../reference/machine/process-memory.ts';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
@@ -32,7 +33,7 @@ const KNOWN_GAPS: Record<string, string> = {
 };
 
 const PATCHED_CLASSES: Array<{ prototype: object; name: string }> = [
-  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory, ProfileUnit, PagingDomain,
+  IoPagetable, IommufdContext, ObjectTable, IoptPages, Accounting, AccessObject, ProcessMemory, ProfileUnit, PagingDomain, FaultObject,
 ].map((c) => ({ prototype: c.prototype as object, name: c.name }))
   // Format mutants patch the static PageTable.create (format-patch.ts).
   .concat([{ prototype: PageTable as object, name: 'PageTable(static)' }]);

@@ -3,6 +3,8 @@
  * `getMutant()` are what a later `ioasid conform --mutant <name>` would use.
  */
 import { accessIgnoresUnmap } from './bugs/access-ignores-unmap.ts';
+import { accessFdCloseKeepsPins } from './bugs/access-fd-close-keeps-pins.ts';
+import { testCmdMinSizeIgnored } from './bugs/test-cmd-min-size-ignored.ts';
 import { autoIovaPageAligned } from './bugs/auto-iova-page-aligned.ts';
 import { autoIovaIgnoresAllowed } from './bugs/auto-iova-ignores-allowed.ts';
 import { changeProcessIgnoresCaller } from './bugs/change-process-ignores-caller.ts';
@@ -44,6 +46,9 @@ import { bindIgnoresVfToken } from './bugs/bind-ignores-vf-token.ts';
 import { mapFileChecksFileSize } from './bugs/map-file-checks-file-size.ts';
 import { tceWindowOffsetIgnored } from './bugs/tce-window-offset-ignored.ts';
 import { amdv1DirtyBitMoved } from './bugs/amdv1-dirty-bit-moved.ts';
+import { iopfVfPriAllowed } from './bugs/iopf-vf-pri-allowed.ts';
+import { pgfaultFlagsMasked } from './bugs/pgfault-flags-masked.ts';
+import { stallAddressPageAligned } from './bugs/stall-address-page-aligned.ts';
 import type { Mutant } from './mutant.ts';
 
 const MUTANTS: readonly Mutant[] = [
@@ -66,6 +71,8 @@ const MUTANTS: readonly Mutant[] = [
   hugePagesOptionIgnored,
   rlimitNotEnforced,
   accessIgnoresUnmap,
+  accessFdCloseKeepsPins,
+  testCmdMinSizeIgnored,
   fixedIovaAlignmentUnchecked,
   mapFailureKeepsArea,
   iovaRangesIgnoresReserved,
@@ -89,6 +96,9 @@ const MUTANTS: readonly Mutant[] = [
   bindIgnoresVfToken,
   mapFileChecksFileSize,
   amdv1DirtyBitMoved,
+  iopfVfPriAllowed,
+  pgfaultFlagsMasked,
+  stallAddressPageAligned,
 ];
 
 export function listMutants(): readonly Mutant[] {

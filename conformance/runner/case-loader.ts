@@ -57,17 +57,38 @@ function display(path: string): string {
 
 /**
  * The capabilities a case needs: its requires plus those of the test hooks it uses, and of the
- * hook options it sets (MMAP `huge`, …).
+ * hook options it sets (MMAP `huge`, …). A hook field with x-capability-by-capture that holds a
+ * `$capture` decides by the output field that made it (also one inside a decoded struct): FD_READ
+ * of a vEVENTQ fd needs `veventq`, of a fault fd `fault`, of a TEST_CMD access fd
+ * `test:selftest-cmd` (the hook's own capability otherwise).
  */
 export function effectiveRequires(c: GoldenCase): string[] {
   const need = new Set(c.requires ?? []);
   const table = hooks();
+  // `$name` → the output field of the step that captured it.
+  const capturedFrom = new Map<string, string>();
+  // A capture inside a struct the answer decodes (TEST_CMD's `cmd`) counts by its own field name.
+  const collect = (out: unknown): void => {
+    if (out === null || typeof out !== 'object' || Array.isArray(out)) return;
+    for (const [field, v] of Object.entries(out as Record<string, unknown>)) {
+      if (typeof v === 'string' && /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(v) && !capturedFrom.has(v)) capturedFrom.set(v, field);
+      else collect(v);
+    }
+  };
+  for (const s of c.steps) collect((s as { out?: unknown }).out);
   for (const s of c.steps) {
     const h = table.get(s.op);
-    if (h?.capability) need.add(h.capability);
+    const arg = s.arg as Record<string, unknown> | undefined;
+    let hookCap = h?.capability;
+    for (const [field, bySource] of Object.entries(h?.captureCapabilities ?? {})) {
+      const v = arg?.[field];
+      const source = typeof v === 'string' ? capturedFrom.get(v) : undefined;
+      if (source !== undefined && bySource[source] !== undefined) hookCap = bySource[source];
+    }
+    if (hookCap) need.add(hookCap);
     if (s.process !== undefined) need.add('test:process');
     for (const [field, cap] of Object.entries(h?.fieldCapabilities ?? {})) {
-      const v = (s.arg as Record<string, unknown> | undefined)?.[field];
+      const v = arg?.[field];
       if (v !== undefined && v !== false) need.add(cap);
     }
   }

@@ -14,6 +14,7 @@ import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 /** Hook ops that model an iommufd kernel call and so take part in a FAIL_NTH sweep. */
 export const KERNEL_CALL_HOOKS: ReadonlySet<string> = new Set([
   'CREATE_ACCESS', 'DESTROY_ACCESS', 'ACCESS_PIN', 'ACCESS_UNPIN', 'ACCESS_RW', 'ACCESS_REPLACE_IOAS', 'DEVICE_UNBIND', 'ADD_RESERVED',
+  'TEST_CMD',
 ]);
 
 /** Whether --fail-nth sweeps this step: an ioctl, or a hook standing for a kernel call. */

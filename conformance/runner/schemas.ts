@@ -77,6 +77,11 @@ export interface HookInfo {
   /** Argument fields that need a capability of their own when set (a field's x-capability). */
   fieldCapabilities: Record<string, string>;
   /**
+   * Argument fields whose $capture decides the capability instead of the hook's
+   * (x-capability-by-capture: output field that made the capture → capability).
+   */
+  captureCapabilities: Record<string, Record<string, string>>;
+  /**
    * x-case-struct: a case may write the hex field `bytes` as struct `struct` by its fields in
    * `field` (the compiler encodes it; the answer's `bytes` is decoded into `field` for `out`).
    */
@@ -94,8 +99,10 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
       const op = name.slice('hookArg_'.length);
       const fields: Record<string, HookFieldKind> = {};
       const fieldCapabilities: Record<string, string> = {};
+      const captureCapabilities: Record<string, Record<string, string>> = {};
       for (const [field, s] of Object.entries((def.properties ?? {}) as Record<string, AnySchema>)) {
         if (typeof s['x-capability'] === 'string') fieldCapabilities[field] = s['x-capability'];
+        if (s['x-capability-by-capture'] !== undefined) captureCapabilities[field] = s['x-capability-by-capture'] as Record<string, string>;
         const ref = s.$ref as string | undefined;
         fields[field] =
           ref === '#/$defs/u64' ? 'u64'
@@ -113,6 +120,7 @@ export function hooks(): ReadonlyMap<string, HookInfo> {
         scope: def['x-scope'] as 'context' | 'process',
         fields,
         fieldCapabilities,
+        captureCapabilities,
         ...(caseStruct !== undefined ? { caseStruct } : {}),
       });
     }

@@ -28,8 +28,29 @@ describe('SMMUv3 CD decoding and stage-1 start', () => {
     expect(smmuStage1(caps, 1n, 0n, req(mem))).toEqual({ fault: 'blocked', stage: 1 });
     expect(smmuStage1(caps, 0n, 0n, req(mem))).toEqual({ fault: 'blocked', stage: 1 });
     expect(smmuStage1(caps, 9n, 0n, req(mem))).toEqual({ bypass: true });
-    expect(smmuStage1(caps, S1(0x200000n), 0n, req(mem))).toEqual({ fault: 'not-present', stage: 1 });
-    expect(smmuStage1(caps, S1(0x100000n), 0n, req(mem, { hasPasid: true, pasid: 1 }))).toEqual({ fault: 'blocked', stage: 1 });
+    // A CD with V = 0 (nothing at 0x200000) is C_BAD_CD; an SSID with S1CDMax = 0 is C_BAD_SUBSTREAMID.
+    expect(smmuStage1(caps, S1(0x200000n), 0n, req(mem))).toEqual({ fault: 'not-present', stage: 1, cause: 'bad-cd' });
+    expect(smmuStage1(caps, S1(0x100000n), 0n, req(mem, { hasPasid: true, pasid: 1 }))).toEqual({ fault: 'blocked', stage: 1, cause: 'bad-substreamid' });
+  });
+  it('EPD0 and an input beyond TTB0 are F_TRANSLATION, recorded only under CD.R (bit 45, not SH0 at 13:12)', () => {
+    const R = 1n << 45n;
+    const SH0 = 3n << 12n;
+    const epd0 = new Map([[0x100000n, CD0 | (1n << 14n) | SH0], [0x100008n, 0x101000n]]);
+    const epd0R = new Map([[0x100000n, CD0 | (1n << 14n) | R], [0x100008n, 0x101000n]]);
+    expect(smmuStage1(caps, S1(0x100000n), 0n, req(epd0))).toEqual({ fault: 'not-present', stage: 1 });
+    expect(smmuStage1(caps, S1(0x100000n), 0n, req(epd0R))).toEqual({ fault: 'not-present', stage: 1, cause: 'translation' });
+    // T0SZ 16: 48-bit input; 2^48 is beyond TTB0's range.
+    const wide = new Map([[0x100000n, CD0 | R], [0x100008n, 0x101000n]]);
+    expect(smmuStage1(caps, S1(0x100000n), 0n, req(wide, { iova: 1n << 48n }))).toEqual({ fault: 'not-present', stage: 1, cause: 'translation' });
+  });
+  it('CD.S (bit 44) is legal only on an SMMU that stalls under vSTE.S1STALLD = 0, and makes the walk stall', () => {
+    const mem = new Map([[0x100000n, CD0 | (1n << 44n)], [0x100008n, 0x101000n]]);
+    const stalls = { ...caps, stalls: true };
+    expect(smmuStage1(caps, S1(0x100000n), 0n, req(mem))).toEqual({ fault: 'not-present', stage: 1, cause: 'bad-cd' });
+    expect(smmuStage1(stalls, S1(0x100000n), 1n << 27n, req(mem))).toEqual({ fault: 'not-present', stage: 1, cause: 'bad-cd' });
+    expect((smmuStage1(stalls, S1(0x100000n), 0n, req(mem)) as Stage1Walk).stall).toBe(true);
+    const epd0 = new Map([[0x100000n, CD0 | (1n << 44n) | (1n << 14n)], [0x100008n, 0x101000n]]);
+    expect(smmuStage1(stalls, S1(0x100000n), 0n, req(epd0))).toEqual({ fault: 'not-present', stage: 1, cause: 'translation', stall: true });
   });
   it('a stage-2 fault reading the CD is returned as it is', () => {
     const s2: Stage1Fault = { fault: 'permission', stage: 2 };

@@ -7,15 +7,21 @@
  * Layouts: Arm IHI 0070 (SMMUv3) §5.2 STE, §5.4 CD, §5.4.2 L1CD; Arm ARM D8 descriptors.
  *
  * What a DMA answer says, since the protocol has four fault kinds: an abort vSTE (or a
- * non-valid one, installed as abort), an unusable SubstreamID (C_BAD_SUBSTREAMID) and S1DSS
- * terminate are `blocked`; a CD or L1CD that is not valid or is ILLEGAL (C_BAD_CD: AA64 = 0, a
- * granule the SMMU lacks, T0SZ out of range, CD.S with no stall model, TTB0 beyond the output
- * size), EPD0 or an input outside TTB0's range (F_TRANSLATION; TTB1 is not modelled: Linux
- * never uses it), a missing or reserved descriptor (F_TRANSLATION), an output address beyond
- * the CD's IPS (F_ADDR_SIZE) and AF = 0 without HA or AFFD (F_ACCESS) are `not-present`; AP
- * bits that forbid the access are `permission`. All at stage 1; the CD and table reads
- * themselves may fault at stage 2. CD.A (abort vs RAZ/WI termination) only changes what the
- * device sees of a terminated transaction, not the fault.
+ * non-valid one, installed as abort) and S1DSS terminate are `blocked`; an unusable SubstreamID
+ * is `blocked` too, recorded as C_BAD_SUBSTREAMID (S1CDMax 0 or the SSID beyond it, SSID 0
+ * under S1DSS = 0b10); a CD that is not valid or is ILLEGAL (AA64 = 0, a granule the SMMU lacks,
+ * T0SZ out of range, CD.S on an SMMU that cannot stall or under vSTE.S1STALLD = 1, TTB0 beyond
+ * the output size) is
+ * `not-present`, recorded as C_BAD_CD whatever CD.R says (a configuration error); EPD0 or an
+ * input outside TTB0's range (F_TRANSLATION; TTB1 is not modelled: Linux never uses it), a
+ * missing or reserved descriptor (F_TRANSLATION), an output address beyond the CD's IPS
+ * (F_ADDR_SIZE) and AF = 0 without HA or AFFD (F_ACCESS) are `not-present`, and AP bits that
+ * forbid the access `permission` — recorded only under CD.R (bit 45), and stalled under CD.S
+ * (bit 44; the walk's `stall`): a stalled fault is software's to resume, never a vEVENTQ
+ * event. All at stage 1; the CD and
+ * table reads themselves may fault at stage 2. An L1CD with V = 0 is `not-present` and carries
+ * no record kind here (which event the SMMU records for it was not checked). CD.A (abort vs
+ * RAZ/WI termination) only changes what the device sees of a terminated transaction.
  *
  * Invariants: pure — reads guest memory only through req.readIpa64; formats are built once per
  * geometry and kept.
@@ -41,6 +47,8 @@ export interface SmmuStage1Caps {
   vax52: boolean;
   /** IDR0.HTTU: 0 none, 1 access flag, 2 access and dirty. */
   httu: 0 | 1 | 2;
+  /** IDR0.STALL_MODEL allows stalls (0b00 or 0b10): a CD may set S. */
+  stalls?: boolean;
 }
 
 /** CD word 0 / word 1 fields (IHI 0070 §5.4, Linux CTXDESC_CD_0_* / CTXDESC_CD_1_TTB0). */
@@ -73,7 +81,7 @@ export function decodeCd(w0: bigint, w1: bigint): DecodedCd {
   return {
     t0sz: bits(w0, 5, 0),
     granuleLg2: TG0_LG2[bits(w0, 7, 6)],
-    r: bit(w0, 13),
+    r: bit(w0, 45), // CTXDESC_CD_0_R; bits 13:12 are SH0
     epd0: bit(w0, 14),
     endi: bit(w0, 15),
     ipsBits: IPS_BITS[bits(w0, 34, 32)] ?? 0,
@@ -159,6 +167,9 @@ function stage1Rules(format: PtFormat, cd: DecodedCd, caps: SmmuStage1Caps, oasB
 
 const NOT_PRESENT: Stage1Fault = { fault: 'not-present', stage: 1 };
 const BLOCKED: Stage1Fault = { fault: 'blocked', stage: 1 };
+/** Configuration errors are recorded whatever CD.R says (IHI 0070 §7.3: C_BAD_SUBSTREAMID, C_BAD_CD). */
+const BAD_SUBSTREAMID: Stage1Fault = { fault: 'blocked', stage: 1, cause: 'bad-substreamid' };
+const BAD_CD: Stage1Fault = { fault: 'not-present', stage: 1, cause: 'bad-cd' };
 const isFault = (x: bigint | Stage1Fault): x is Stage1Fault => typeof x !== 'bigint';
 
 /**
@@ -180,8 +191,8 @@ function fetchCd(ste0: bigint, ste1: bigint, req: Stage1Request): { w0: bigint; 
     }
   } else {
     // No substreams (S1CDMax 0), an SSID beyond the table, or SSID 0 reserved by S1DSS=0b10.
-    if (cdMax === 0 || req.pasid >= 2 ** cdMax) return BLOCKED;
-    if (req.pasid === 0 && bits(ste1, 1, 0) === S1DSS_SSID0) return BLOCKED;
+    if (cdMax === 0 || req.pasid >= 2 ** cdMax) return BAD_SUBSTREAMID;
+    if (req.pasid === 0 && bits(ste1, 1, 0) === S1DSS_SSID0) return BAD_SUBSTREAMID;
     ssid = req.pasid;
   }
   let cdAddr: bigint;
@@ -207,19 +218,23 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
   if (cfg !== STE_CFG_S1_TRANS) return BLOCKED;
   const got = fetchCd(ste0, ste1, req);
   if ('fault' in got || 'bypass' in got) return got;
-  if (!bit(got.w0, 31)) return NOT_PRESENT; // CD.V
+  if (!bit(got.w0, 31)) return BAD_CD; // CD.V
   const cd = decodeCd(got.w0, got.w1);
-  if (!cd.aa64 || cd.stall) return NOT_PRESENT;
-  if (!caps.granules.includes(cd.granuleLg2)) return NOT_PRESENT;
+  // CD.S needs an SMMU that stalls and a vSTE that allows it (S1STALLD, STE word 1 bit 27).
+  if (!cd.aa64 || (cd.stall && (caps.stalls !== true || bit(ste1, 27)))) return BAD_CD;
+  if (!caps.granules.includes(cd.granuleLg2)) return BAD_CD;
   const maxBits = cd.granuleLg2 === 16 ? 52 : 48;
   const minT0sz = caps.vax52 && cd.granuleLg2 === 16 ? 12 : 16;
-  if (cd.t0sz < minT0sz || cd.t0sz > 39) return NOT_PRESENT;
+  if (cd.t0sz < minT0sz || cd.t0sz > 39) return BAD_CD;
   const oasBits = Math.min(cd.ipsBits, caps.oasBits, maxBits);
-  if (cd.ttb0 >= 1n << BigInt(oasBits)) return NOT_PRESENT;
-  if (cd.epd0) return NOT_PRESENT;
+  if (cd.ttb0 >= 1n << BigInt(oasBits)) return BAD_CD;
+  // The walk is disabled or the input is beyond TTB0's range: F_TRANSLATION, recorded under CD.R.
+  const walkFault: Stage1Fault = cd.stall ? { fault: 'not-present', stage: 1, cause: 'translation', stall: true }
+    : cd.r ? { fault: 'not-present', stage: 1, cause: 'translation' } : NOT_PRESENT;
+  if (cd.epd0) return walkFault;
   const iasBits = 64 - cd.t0sz;
   const va = cd.tbi0 ? req.iova & 0x00ffffffffffffffn : req.iova;
-  if (va >= 1n << BigInt(iasBits)) return NOT_PRESENT;
+  if (va >= 1n << BigInt(iasBits)) return walkFault;
   const format = s1Format(cd.granuleLg2, iasBits, oasBits, cd.endi);
   const privileged = req.hasPasid && req.privileged;
   // TTB0 bits below the start table's size (at least 64 bytes) are RES0: taken as zero.
@@ -232,5 +247,6 @@ export function smmuStage1(caps: SmmuStage1Caps, ste0: bigint, ste1: bigint, req
     rules: stage1Rules(format, cd, caps, oasBits, privileged),
     tag: cd.asid,
     recordFaults: cd.r,
+    ...(cd.stall ? { stall: true } : {}),
   };
 }

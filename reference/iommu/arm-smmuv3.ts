@@ -20,6 +20,7 @@ import { Vsmmu } from './arm-vsmmu.ts';
 import { domainIdsOf } from '../iotlb/unit-iotlb.ts';
 import { fail, ok, type PagingDomainSpec, type UnitDevice } from './unit.ts';
 import type { UnitFactory } from './unit.ts';
+import { smmuStallRequest } from './page-request.ts';
 import { boolKnob, enumKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob } from './knobs.ts';
 import { compose, extract, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
@@ -142,6 +143,11 @@ export const KNOBS = {
   ssid_bits: rangeKnob(20, 0, 20),
   ats: boolKnob(true),
   pri: boolKnob(true),
+  /**
+   * IDR0.STALL_MODEL: "stall" (0b00, stall and terminate), "none" (0b01, terminate only: the
+   * usual PCIe-only part) or "force" (0b10, every master stalls).
+   */
+  stall_model: enumKnob('none', ['stall', 'none', 'force'] as const),
   range_invalidation: boolKnob(true),
   /** IDR3.BBML: break-before-make level 0, 1 or 2. */
   bbml: rangeKnob(2, 0, 2),
@@ -150,6 +156,8 @@ export const KNOBS = {
   /** Host CPU VA_BITS: caps the stage-1 input size (arm_smmu_domain_finalise). */
   host_va_bits: intKnob(48, [39, 42, 47, 48, 52]),
 };
+
+const STALL_MODEL_ENCODING = { stall: 0, none: 1, force: 2 } as const;
 
 export function readSmmuKnobs(input: Record<string, unknown>) {
   const k = readKnobs(MODEL, KNOBS, input);
@@ -181,7 +189,7 @@ export function encodeSmmuRegisters(k: SmmuKnobs): SmmuRegisters {
     [IDR0.PRI, k.pri],
     [IDR0.VMID16, true],
     [IDR0.CD2L, true],
-    [IDR0.STALL_MODEL, 1], // stall not supported: PCIe masters
+    [IDR0.STALL_MODEL, STALL_MODEL_ENCODING[k.stall_model]],
     [IDR0.ST_LEVEL, 1], // 2-level stream table
   ]);
   const idr1 = compose([
@@ -233,6 +241,9 @@ export interface SmmuDerived {
   ssidBits: number;
   fwb: boolean;
   hostVaBits: number;
+  /** ARM_SMMU_FEAT_STALLS (STALL_MODEL 0b00 or 0b10) and ARM_SMMU_FEAT_STALL_FORCE (0b10). */
+  stalls: boolean;
+  stallForce: boolean;
 }
 
 export function deriveSmmu(r: SmmuRegisters, hostVaBits: number): SmmuDerived {
@@ -267,7 +278,19 @@ export function deriveSmmu(r: SmmuRegisters, hostVaBits: number): SmmuDerived {
     ssidBits: extractNumber(IDR1.SSIDSIZE, idr1),
     fwb: isSet(IDR3.FWB, idr3),
     hostVaBits,
+    stalls: extractNumber(IDR0.STALL_MODEL, idr0) === 0 || extractNumber(IDR0.STALL_MODEL, idr0) === 2,
+    stallForce: extractNumber(IDR0.STALL_MODEL, idr0) === 2,
   };
+}
+
+/**
+ * master->stall_enabled (arm_smmu_probe_device): the SMMU can stall and the firmware says the
+ * master can (`dma-can-stall`), or the SMMU stalls every master (STALL_FORCE). Linux then sets
+ * CD.S in the master's stage-1 context descriptors and STE.S2S for stage-2 domains, so its
+ * translation faults stall.
+ */
+export function smmuStallEnabled(d: SmmuDerived, dev: UnitDevice): boolean {
+  return (d.stalls && dev.stall === true) || d.stallForce;
 }
 
 /** The granule io-pgtable-arm picks with 4 KiB CPU pages (arm_lpae_restrict_pgsizes). */
@@ -387,7 +410,7 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
   /** A domain is bound to the SMMU instance that allocated it; another instance refuses it. */
   foreignInstanceErrno: Errno;
   checkPasidAttach(plan: PagingPlan): Errno | null;
-} & Required<Pick<ProfileExtras, 'viommuSupported' | 'viommuInit'>> {
+} & Required<Pick<ProfileExtras, 'viommuSupported' | 'viommuInit' | 'iopfEnable' | 'pageRequest' | 'userPasidTable'>> {
   const k = readSmmuKnobs(input);
   const r = encodeSmmuRegisters(k);
   const d = deriveSmmu(r, k.host_va_bits);
@@ -437,12 +460,27 @@ export function createArmSmmuV3Profile(input: Record<string, unknown>): UnitProf
         oasBits: d.oas,
         vax52: d.vax,
         httu: (k.httu === 'none' ? 0 : k.httu === 'access' ? 1 : 2) as 0 | 1 | 2,
+        stalls: d.stalls,
       };
       return ok(new Vsmmu(unit, vmid, core, streamId, (batch) => unit.invalidationSink?.issue(batch), caps));
     },
     foreignInstanceErrno: 'EINVAL',
     // arm_smmu_s1_set_dev_pasid: only stage-1 domains go on a PASID.
     checkPasidAttach: (plan) => (plan.config.stage === 1 ? null : 'EINVAL'),
+    // arm_smmu_enable_iopf (v6.16+): a master that cannot stall needs no IOPF, "so this is not a
+    // failure" — the attach goes on. (v6.11–v6.15: IOMMU_DEV_FEAT_IOPF refused it with EINVAL.)
+    iopfEnable: () => null,
+    // arm_smmu_ops.user_pasid_table: the guest owns the CD table, so a page request with a
+    // SubstreamID the host has no attachment for goes to the RID's nested domain.
+    userPasidTable: true,
+    // A stall-enabled master's translation faults stall whatever the device asked (`iopf` is the
+    // device's PRI, which Linux does not use on SMMUv3). In a nested domain stage 1 stalls under
+    // the guest's CD.S (its walk says so: `stalled`), stage 2 under the STE.S2S the host sets for
+    // a stall-enabled master (arm_smmu_make_s2_domain_ste).
+    pageRequest: (dev, req, how) => {
+      const stalls = how.nested ? how.stalled === true || (how.faultStage === 2 && smmuStallEnabled(d, dev)) : smmuStallEnabled(d, dev);
+      return stalls ? smmuStallRequest(req, how.grpid) : null;
+    },
   };
 }
 

@@ -19,7 +19,8 @@
 import { ProfileUnit } from './profile-unit.ts';
 import { copyUserData, type NestedDomain } from './unit.ts';
 import { vtdStage1 } from './vtd-stage1.ts';
-import type { UnitFactory } from './unit.ts';
+import type { IommuUnit, UnitDevice, UnitFactory } from './unit.ts';
+import { vtdPageRequest } from './page-request.ts';
 import { boolKnob, intKnob, KnobError, knobDefaults, rangeKnob, readKnobs, setKnob, type KnobSpec } from './knobs.ts';
 import { compose, extractNumber, field, flag, isSet, LeBytes } from './register-fields.ts';
 import {
@@ -150,6 +151,8 @@ export const KNOBS = {
   /** Page-walk coherency (ECAP.C and ECAP.SMPWC). */
   coherent: boolKnob(true),
   supervisor_requests: boolKnob(true),
+  /** Page requests (ECAP.PRS, scalable mode only): the unit has a page request queue for PRI. */
+  page_requests: boolKnob(true),
   extended_accessed: boolKnob(false),
   /** ND: number of domain ids = 2^(4 + 2·ND). */
   nd: rangeKnob(6, 0, 6),
@@ -211,7 +214,7 @@ export function encodeEcapReg(k: VtdKnobs): bigint {
     [ECAP.IRO, 0x50],
     [ECAP.MHMV, 0xf],
     [ECAP.NEST, k.scalable && k.nesting],
-    [ECAP.PRS, k.scalable],
+    [ECAP.PRS, k.scalable && k.page_requests],
     [ECAP.SRS, k.scalable && k.supervisor_requests],
     [ECAP.EAFS, k.scalable && k.extended_accessed],
     [ECAP.PSS, pasid ? k.pasid_bits - 1 : 0],
@@ -249,6 +252,8 @@ export interface VtdDerived {
   gaw: number;
   srs: boolean;
   eafs: boolean;
+  /** ecap_prs: the unit takes PCIe page requests. */
+  prs: boolean;
   maxPasidLog2: number;
 }
 
@@ -275,6 +280,7 @@ export function deriveVtd(cap: bigint, ecap: bigint): VtdDerived {
     gaw: Math.min(agawToWidth(agaw), mgaw),
     srs: isSet(ECAP.SRS, ecap),
     eafs: isSet(ECAP.EAFS, ecap),
+    prs: isSet(ECAP.PRS, ecap),
     // iommu->iommu.max_pasids = 2 << ecap_pss when pasid_supported().
     maxPasidLog2: pasid ? extractNumber(ECAP.PSS, ecap) + 1 : 0,
   };
@@ -455,6 +461,8 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
   invalidateNested(fields: Record<string, bigint>, array: InvalidateEntries): { handled: number; errno?: Errno };
   nestedStage1(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
   checkNestedPasidAttach(parent: PagingPlan): Errno | null;
+  iopfEnable(dev: UnitDevice): Errno | null;
+  pageRequest: NonNullable<IommuUnit['pageRequest']>;
 } {
   const k = readVtdKnobs(input);
   const cap = encodeCapReg(k);
@@ -486,7 +494,20 @@ export function createIntelVtdProfile(input: Record<string, unknown>): UnitProfi
     // intel_nested_set_dev_pasid: a dirty-tracking parent cannot back a PASID (2026 fix,
     // "Block PASID attachment to nested domain with dirty tracking", Fixes 67f6f56b5912).
     checkNestedPasidAttach: (parent) => (parent.dirtyTracking ? 'EINVAL' : null),
+    iopfEnable: (dev) => (vtdPriEnabled(d, dev) ? null : 'ENODEV'),
+    pageRequest: (dev, req, how) => (how.iopf && vtdPriEnabled(d, dev) ? vtdPageRequest(req, how.grpid, how.last) : null),
   };
+}
+
+/**
+ * info->pri_enabled: intel_iommu_probe_device enables PRI on a scalable-mode unit with
+ * ECAP.PRS for a device with ATS and PRI (pri_supported), the PRG response needing no PASID
+ * the device lacks. intel_iommu_enable_iopf fails with ENODEV without it (v6.16+ from
+ * iopf_for_domain_set in attach_dev / set_dev_pasid; v6.12–v6.15 from
+ * iommu_dev_enable_feature(IOPF), which also answered ENODEV).
+ */
+function vtdPriEnabled(d: VtdDerived, dev: UnitDevice): boolean {
+  return d.sm && d.prs && dev.pri === true;
 }
 
 /** The model as the core's IommuUnit (intel_iommu_set_dev_pasid; nesting through domain_alloc_nested). */

@@ -27,14 +27,17 @@ import {
   knob,
   ok,
 } from './unit.ts';
+import { mockPageRequest } from './page-request.ts';
 import type {
   DomainSpec,
   Errno,
+  FaultingRequest,
   HwInfo,
   InvalidateArray,
   InvalidateResult,
   IommuUnit,
   NestedDomain,
+  PageRequestReport,
   PagingDomainSpec,
   Result,
   UnitDevice,
@@ -122,8 +125,6 @@ export class MockUnit implements IommuUnit {
   readonly model = 'mock';
   /** mock_ops.user_pasid_table. */
   readonly userPasidTable = true;
-  /** The mock device reports page faults (iommu_report_device_fault) as the selftest does. */
-  readonly pageRequests = true;
   readonly formats = ['mock'] as const;
   readonly knobs: Readonly<Record<string, unknown>>;
   private readonly hugeIova: boolean;
@@ -131,6 +132,19 @@ export class MockUnit implements IommuUnit {
   private readonly pasid1024Armed = new Set<string>();
   /** struct mock_dev state by device name: cache slots and the vIOMMU it is attached through. */
   private readonly devs = new Map<string, MockDevState>();
+
+  /**
+   * A mock device that may wait raises a page request (the DMA hooks' stand-in for the
+   * selftest's IOMMU_TEST_OP_TRIGGER_IOPF, which has no DMA behind it).
+   */
+  pageRequest(_dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean }): PageRequestReport | null {
+    return how.iopf ? mockPageRequest(req, how.grpid, how.last) : null;
+  }
+
+  /** mock_dev_enable_iopf (v6.16+) / the feature op before: IOPF is always available. */
+  iopfEnable(_dev: UnitDevice): Errno | null {
+    return null;
+  }
 
   constructor(knobs: Record<string, unknown>) {
     for (const key of Object.keys(knobs)) {

@@ -64,6 +64,12 @@ export interface ProfileExtras {
   checkNestedPasidAttach?(parent: PagingPlan): Errno | null;
   /** How hardware starts the stage-1 walk of a nested domain with these fields (NestedDomain.stage1). */
   nestedStage1?(fields: Record<string, bigint>): NestedDomain['stage1'] | null;
+  /** The driver's IOPF enable for a domain with a fault handler (IommuUnit.iopfEnable). */
+  iopfEnable?(dev: UnitDevice): Errno | null;
+  /** The page request a faulting DMA raises, if any (IommuUnit.pageRequest). */
+  pageRequest?: IommuUnit['pageRequest'];
+  /** ops->user_pasid_table (IommuUnit.userPasidTable). */
+  userPasidTable?: boolean;
 }
 
 /**
@@ -94,6 +100,9 @@ export class ProfileUnit implements IommuUnit {
   readonly setDevPasid?: IommuUnit['setDevPasid'];
   readonly viommuSupported?: IommuUnit['viommuSupported'];
   readonly viommuInit?: IommuUnit['viommuInit'];
+  readonly iopfEnable?: IommuUnit['iopfEnable'];
+  readonly pageRequest?: IommuUnit['pageRequest'];
+  readonly userPasidTable?: boolean;
   invalidationSink: InvalidationSink | null = null;
 
   constructor(
@@ -113,6 +122,9 @@ export class ProfileUnit implements IommuUnit {
     this.formats = [...formats];
     if (nestedViaParent && profile.planNested) this.allocNested = (dev, parent, flags, data) => this.nestedOn(dev, parent, flags, data);
     if (pasidAttach) this.setDevPasid = (dev, domain, pasid) => this.pasidAttach(dev, domain, pasid);
+    if (profile.iopfEnable) this.iopfEnable = profile.iopfEnable;
+    if (profile.pageRequest) this.pageRequest = profile.pageRequest;
+    if (profile.userPasidTable) this.userPasidTable = true;
     const { viommuSupported, viommuInit } = profile;
     if (viommuSupported && viommuInit) {
       this.viommuSupported = (_dev, type) => viommuSupported(type);

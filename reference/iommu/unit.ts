@@ -59,6 +59,13 @@ export interface UnitDevice {
   noDirty: boolean;
   /** Topology flag `pasid`: the device has PASID enabled. */
   pasid: boolean;
+  /**
+   * Topology flag `pri`: a PCIe function with ATS and the Page Request Interface (for an SR-IOV
+   * VF: its PF has PRI, which the VF shares; pci_pri_supported).
+   */
+  pri?: boolean;
+  /** Topology flag `stall`: the firmware says the master can stall (`dma-can-stall`). */
+  stall?: boolean;
   group?: string;
   /** MOCK_FLAGS_DEVICE_HUGE_IOVA of a mock device made by IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS. */
   hugeIova?: boolean;
@@ -154,10 +161,18 @@ export interface Stage1Fault {
    * walk's configuration records such faults (Stage1Walk.recordFaults, SMMUv3 CD.R).
    */
   cause?: Stage1FaultCause;
+  /**
+   * The transaction stalled instead of terminating (SMMUv3 CD.S): software resumes or aborts it
+   * through a page request (iommu_report_device_fault), and it is no vEVENTQ event.
+   */
+  stall?: boolean;
 }
 
-/** Stage-1 walk faults by kind (SMMUv3 F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION). */
-export type Stage1FaultCause = 'translation' | 'addr-size' | 'access' | 'permission';
+/**
+ * Recorded stage-1 faults by kind: the walk's (SMMUv3 F_TRANSLATION, F_ADDR_SIZE, F_ACCESS,
+ * F_PERMISSION) and the configuration errors found before it (C_BAD_CD, C_BAD_SUBSTREAMID).
+ */
+export type Stage1FaultCause = 'translation' | 'addr-size' | 'access' | 'permission' | 'bad-cd' | 'bad-substreamid';
 
 /**
  * One DMA request (one IOMMU page of it) as the core hands it to NestedDomain.stage1. The
@@ -226,6 +241,8 @@ export interface Stage1Walk {
   tag?: number;
   /** The walk's faults are recorded as events (SMMUv3 CD.R = 1); absent = not reported. */
   recordFaults?: boolean;
+  /** The walk's translation faults stall (SMMUv3 CD.S = 1): recorded with their kind, and `stall`. */
+  stall?: boolean;
 }
 
 /** Stage 1 is bypassed for this request (SMMUv3 bypass vSTE, S1DSS bypass): the input is the IPA. */
@@ -273,6 +290,28 @@ export interface NestedDomain {
    */
   reportFault?(dev: UnitDevice, req: FaultingRequest, fault: Stage1Fault): void;
 }
+
+/**
+ * One page request as the driver reports it (struct iommu_fault_page_request): the flags
+ * (IOMMU_FAULT_PAGE_REQUEST_*), PASID, group index, permissions (IOMMU_FAULT_PERM_*) and address.
+ */
+export interface PageRequestReport {
+  flags: number;
+  pasid: number;
+  grpid: number;
+  perm: number;
+  addrBytes: bigint;
+}
+
+/** IOMMU_FAULT_PAGE_REQUEST_* (include/linux/iommu.h; NEEDS_PASID is bit 2 since v6.9, bit 3 before). */
+export const IOMMU_FAULT_PAGE_REQUEST_PASID_VALID = 1 << 0;
+export const IOMMU_FAULT_PAGE_REQUEST_LAST_PAGE = 1 << 1;
+export const IOMMU_FAULT_PAGE_RESPONSE_NEEDS_PASID = 1 << 2;
+/** IOMMU_FAULT_PERM_* = the uAPI's IOMMU_PGFAULT_PERM_*. */
+export const IOMMU_FAULT_PERM_READ = 1 << 0;
+export const IOMMU_FAULT_PERM_WRITE = 1 << 1;
+export const IOMMU_FAULT_PERM_EXEC = 1 << 2;
+export const IOMMU_FAULT_PERM_PRIV = 1 << 3;
 
 /** The request a fault stopped: its input byte address and attributes. */
 export interface FaultingRequest {
@@ -348,10 +387,24 @@ export interface IommuUnit {
    */
   readonly userPasidTable?: boolean;
   /**
-   * The model delivers a device's I/O page faults to software (PCIe PRI or a stall) when the
-   * domain has a fault handler: a DMA that may wait raises a page request instead of failing.
+   * The driver's IOPF enable when a domain with a fault handler (a HWPT with a FAULT) is
+   * attached to `dev` (v6.16+: inside attach_dev / set_dev_pasid, iopf_for_domain_set,
+   * arm_smmu_enable_iopf; v6.11–v6.15: iommu_dev_enable_feature(IOPF) from iommufd). Null: the
+   * attach may go on; an errno fails it. Absent: the driver does not refuse such an attach.
    */
-  readonly pageRequests?: boolean;
+  iopfEnable?(dev: UnitDevice): Errno | null;
+  /**
+   * A DMA of `dev` stopped at a translation fault: what the IOMMU and its driver hand to
+   * iommu_report_device_fault (PCIe PRI: a Page Request the device sent because it may wait,
+   * `iopf`; an SMMU stall: a stalled transaction, whatever the device asked). Null: no page
+   * request (the device cannot wait, or the unit does not stall it) and the DMA fails as usual;
+   * `{ rejected: true }`: the driver answers the request itself (INVALID) and reports nothing.
+   * `nested`: the request went through a nested (user stage-1) domain. `last`: a PRI device's
+   * request closes its page request group (PCIe Last); a stall is always a group of its own.
+   * `stalled`: the nested domain's walk stalled the transaction (SMMUv3 CD.S); `faultStage`: the
+   * stage that faulted in a nested domain.
+   */
+  pageRequest?(dev: UnitDevice, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean; stalled?: boolean; faultStage?: 1 | 2 }): PageRequestReport | { rejected: true } | null;
   /** The unit's invalidation sink (null: nothing caches); the IOTLB engine sets it. */
   invalidationSink?: InvalidationSink | null;
 }

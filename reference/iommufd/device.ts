@@ -23,6 +23,7 @@ import { createHwptPaging, destroyHwpt } from './hwpt.ts';
 import type { HwptObject, HwptPagingObject, IoasObject } from './objects.ts';
 import { DeviceObject } from './objects.ts';
 import { destroyVdevice } from './viommu.ts';
+import { iopfDisabled } from './fault.ts';
 
 export const IOMMU_NO_PASID = 0;
 
@@ -111,8 +112,17 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
   if (!replace) ctx.machine.failNth.point('pasid attach entry');
   try {
     if (moveReserved) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt));
+    // iommufd_hwpt_compatible_device (v6.16+; iommufd_fault_iopf_enable before): PRI is shared
+    // between a PF and its VFs, so a VF with PRI takes no HWPT with a FAULT.
+    if (hwpt.fault !== null) check(!(dev.dev.vfToken !== null && dev.dev.pri === true), 'EINVAL', 'an SR-IOV VF with PRI cannot take a HWPT with a FAULT');
     ctx.machine.failNth.point('attach handle');
     driverAttach(dev, hwpt, pasid);
+    // The driver enables IOPF for a domain with a fault handler after its compatibility checks
+    // (intel_iommu_attach_device / set_dev_pasid → iopf_for_domain_set; arm_smmu_attach_prepare).
+    if (hwpt.fault !== null) {
+      const errno = dev.dev.unit.iopfEnable?.(dev.dev) ?? null;
+      if (errno !== null) fail(errno, 'the device cannot take I/O page faults');
+    }
   } catch (e) {
     for (const u of undos) u();
     throw e;
@@ -128,8 +138,19 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
     if (old !== null && old !== hwpt && old.fault !== null) old.fault.autoRespond(old, m, pasid);
     // The driver's context / PASID entry now names the new domain; the old tag is flushed.
     deviceAttached(m.dev, pasid, hwpt.kind === 'HWPT_PAGING' ? hwpt.domain : { nested: hwpt.nested, parent: hwpt.parent.domain });
+    if (old !== null && old.fault !== null && !hasFaultAttachment(m)) iopfDisabled(m);
   }
   return old;
+}
+
+/**
+ * Whether the RID or a PASID of the device is on a HWPT with a FAULT: while one is, the driver
+ * keeps the device's IOPF enabled (its refcount), and so its held partial requests.
+ */
+function hasFaultAttachment(dev: DeviceObject): boolean {
+  if (dev.hwpt?.fault) return true;
+  for (const h of dev.pasids.values()) if (h.fault !== null) return true;
+  return false;
 }
 
 /** iommufd_hw_pagetable_put: an auto HWPT dies with its last user. */
@@ -195,6 +216,7 @@ export function detachDevice(ctx: IommufdContext, dev: DeviceObject, pasid: numb
   deviceAttached(dev.dev, pasid, null);
   // iommufd_hwpt_detach_device: the handle's pending faults are answered INVALID.
   hwpt.fault?.autoRespond(hwpt, dev, pasid);
+  if (hwpt.fault !== null && !hasFaultAttachment(dev)) iopfDisabled(dev);
   if (pasid === IOMMU_NO_PASID) pagingOf(hwpt).ioas.iopt.removeReserved(dev);
   putHwpt(ctx, hwpt);
 }

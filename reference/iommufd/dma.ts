@@ -9,7 +9,8 @@
  * memory over its NEST_PARENT's table as stage 2; its faults also say which stage faulted.
  * A nested domain whose model does not translate (the selftest mock) reports `blocked`.
  * A DMA that faults in a nested domain is handed to its driver (NestedDomain.reportFault),
- * which may report it as an event (SMMUv3: a recorded stage-1 fault to the ARM_SMMUV3 vEVENTQ).
+ * which may report it as an event (SMMUv3: a recorded stage-1 fault to the ARM_SMMUV3 vEVENTQ),
+ * unless it stalled (SMMUv3 CD.S): that one is a page request, the caller's to raise.
  *
  * Translations go through the unit's IOTLB (reference/iotlb): a hit is served from the cache,
  * a miss walks and fills. A hit the current tables no longer give is a stale use: the DMA is
@@ -26,7 +27,7 @@ import type { Stage1FaultCause } from '../iommu/unit.ts';
 
 export type DmaFault = 'not-present' | 'permission' | 'aperture' | 'blocked';
 
-export type DmaResult = { fault: null; t: Translation; stale?: boolean } | { fault: DmaFault; stage?: 1 | 2; cause?: Stage1FaultCause; stale?: boolean };
+export type DmaResult = { fault: null; t: Translation; stale?: boolean } | { fault: DmaFault; stage?: 1 | 2; cause?: Stage1FaultCause; stall?: boolean; stale?: boolean };
 
 /** Request attributes beyond the address: a privileged (supervisor) request needs a PASID. */
 export interface DmaAttrs {
@@ -61,7 +62,10 @@ export function translate(phys: PhysicalMemory, dev: DeviceObject, pasid: number
   return cachedTranslate(dev.dev, pasid, hwpt.domain, iova, write);
 }
 
-/** A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any byte moves. */
+/**
+ * A DMA of `length` bytes at `iova`, IOMMU page by page; the first fault stops it before any
+ * byte moves, and the answer says where (`faultIova`, for the page request it may raise).
+ */
 export function dma(
   phys: PhysicalMemory,
   dev: DeviceObject,
@@ -70,7 +74,7 @@ export function dma(
   length: number,
   data: Uint8Array | null,
   attrs: DmaAttrs = {},
-): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array; stale?: boolean } {
+): { fault: DmaFault | null; stage?: 1 | 2; data?: Uint8Array; stale?: boolean; faultIova?: bigint; stalled?: boolean } {
   const write = data !== null;
   const pieces: Array<{ phys: number; len: number; at: number }> = [];
   let done = 0;
@@ -79,14 +83,16 @@ export function dma(
     const r = translate(phys, dev, pasid, iova + BigInt(done), write, attrs);
     if (r.stale) stale = true;
     if (r.fault !== null) {
-      // The faulting transaction is reported as the driver reports it (an SMMUv3 event record).
+      // The faulting transaction is reported as the driver reports it (an SMMUv3 event record);
+      // a stalled one is a page request instead (arm_smmu_handle_event), the caller's to raise.
       const hwpt = hwptOf(dev, pasid);
-      if (hwpt?.kind === 'HWPT_NESTED' && r.stage !== undefined) {
+      if (hwpt?.kind === 'HWPT_NESTED' && r.stage !== undefined && r.stall !== true) {
         const req = { iova: iova + BigInt(done), pasid, hasPasid: pasid !== IOMMU_NO_PASID, write, privileged: attrs.privileged === true };
         hwpt.nested.reportFault?.(dev.dev, req, { fault: r.fault, stage: r.stage, ...(r.cause !== undefined ? { cause: r.cause } : {}) });
       }
-      const out: { fault: DmaFault; stage?: 1 | 2; stale?: boolean } = r.stage === undefined ? { fault: r.fault } : { fault: r.fault, stage: r.stage };
+      const out: { fault: DmaFault; stage?: 1 | 2; stale?: boolean; faultIova: bigint; stalled?: boolean } = r.stage === undefined ? { fault: r.fault, faultIova: iova + BigInt(done) } : { fault: r.fault, stage: r.stage, faultIova: iova + BigInt(done) };
       if (stale) out.stale = true;
+      if (r.stall === true) out.stalled = true;
       return out;
     }
     const inPage = Number((iova + BigInt(done)) % BigInt(r.t.pageSizeBytes));

@@ -11,6 +11,11 @@
  * answers that device's groups with INVALID (iommufd_auto_response_faults), and so does
  * destroying the FAULT.
  *
+ * Page requests come from the selftest's TRIGGER_IOPF or from a faulting DMA, as the unit's
+ * driver reports it (IommuUnit.pageRequest: the mock, a VT-d PRI device, an SMMUv3 stall). A
+ * request without LAST_PAGE is held per device (io-pgfault.c's partial list) until the last
+ * request of its grpid takes it into its group; the held ones go when the device's IOPF does.
+ *
  * Invariant: a group is on exactly one of `deliver` and `response`; its `users` count holds
  * one reference for the open fd and one per HWPT that reports into it.
  */
@@ -20,6 +25,7 @@ import { check, fail } from './errors.ts';
 import type { Args, Out } from './hwpt.ts';
 import type { DeviceObject, HwptObject } from './objects.ts';
 import { IommufdObject } from './objects.ts';
+import type { FaultingRequest } from '../iommu/unit.ts';
 
 /** sizeof(struct iommu_hwpt_pgfault). */
 export const PGFAULT_BYTES = 40;
@@ -175,8 +181,16 @@ export function faultAlloc(ctx: IommufdContext, a: Args): Out {
   return { out_fault_id: fault.id, out_fault_fd: fd };
 }
 
-/** Page request groups a device raised by DMA (iopf), by grpid: the newest of each. */
-const deviceGroups = new WeakMap<DeviceObject, Map<number, FaultGroup>>();
+/**
+ * Page request groups a device raised by DMA, by grpid: the newest of each, or 'partial' while
+ * requests of the group wait for its last one.
+ */
+const deviceGroups = new WeakMap<DeviceObject, Map<number, FaultGroup | 'partial'>>();
+/**
+ * A device's requests that are not the last of their group (iopf_param->partial), in arrival
+ * order: the last request with the same grpid — whatever its PASID — takes them into its group.
+ */
+const devicePartials = new WeakMap<DeviceObject, PageRequest[]>();
 
 /**
  * find_fault_handler: the HWPT whose FAULT a request of `dev` with `pasid` goes to — the PASID's
@@ -197,7 +211,7 @@ function faultTarget(dev: DeviceObject, pasid: number): { hwpt: HwptObject; atta
   return hwpt === null || hwpt.fault === null ? null : { hwpt, attachPasid };
 }
 
-function report(dev: DeviceObject, req: PageRequest): FaultGroup | null {
+function queueRequest(dev: DeviceObject, req: PageRequest): FaultGroup | null {
   const t = faultTarget(dev, req.pasid);
   if (t === null) return null;
   const group: FaultGroup = { dev, attachPasid: t.attachPasid, hwpt: t.hwpt, requests: [req], cookie: 0, response: null };
@@ -212,40 +226,64 @@ const requestFlags = (pasid: number): number => IOMMU_PGFAULT_FLAGS_LAST_PAGE | 
  * a single-request group, LAST_PAGE, PASID_VALID when pasid ≠ 0.
  */
 export function triggerIopf(dev: DeviceObject, req: { pasid: number; grpid: number; perm: number; addrBytes: bigint }): void {
-  report(dev, { flags: requestFlags(req.pasid), pasid: req.pasid, grpid: req.grpid, perm: req.perm, addrBytes: req.addrBytes });
+  queueRequest(dev, { flags: requestFlags(req.pasid), pasid: req.pasid, grpid: req.grpid, perm: req.perm, addrBytes: req.addrBytes });
 }
 
-export const IOMMU_PGFAULT_PERM_READ = 1 << 0;
-export const IOMMU_PGFAULT_PERM_WRITE = 1 << 1;
-/** PCIe page requests name 4 KiB pages (the Page Request Message's address bits 63:12). */
-const PRI_PAGE_BYTES = 4096n;
-
 /**
- * A DMA that faulted on a device that can wait (PCIe PRI, SMMU stall) raises one page request
- * for the page of `iovaBytes` (perm: the access that faulted). Returns false when nothing
- * queued it (no FAULT on the way, or a model that does not deliver page requests): the DMA
- * then fails as usual.
+ * A DMA of `dev` stopped at a translation fault: the unit decides whether that raises a page
+ * request (a PRI device that may wait, `iopf`; a stalled SMMU master) and what it says
+ * (reference/iommu/page-request.ts); the core queues it on the FAULT of the HWPT it reaches.
+ * Returns false when nothing was queued — no request, the driver answered it itself, or no
+ * FAULT on the way (the core answers it): the DMA then fails as usual.
  */
-export function raisePageRequest(dev: DeviceObject, pasid: number, iovaBytes: bigint, write: boolean, grpid: number): boolean {
-  if (dev.dev.unit.pageRequests !== true) return false;
-  const group = report(dev, {
-    flags: requestFlags(pasid),
-    pasid,
-    grpid,
-    perm: write ? IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ,
-    addrBytes: iovaBytes - (iovaBytes % PRI_PAGE_BYTES),
-  });
-  if (group === null) return false;
+export function raisePageRequest(dev: DeviceObject, req: FaultingRequest, how: { iopf: boolean; grpid: number; nested: boolean; last: boolean; stalled?: boolean; faultStage?: 1 | 2 }): boolean {
+  const report = dev.dev.unit.pageRequest?.(dev.dev, req, how) ?? null;
+  if (report === null || 'rejected' in report) return false;
   let groups = deviceGroups.get(dev);
   if (groups === undefined) deviceGroups.set(dev, (groups = new Map()));
-  groups.set(grpid, group);
+  let partials = devicePartials.get(dev);
+  if (partials === undefined) devicePartials.set(dev, (partials = []));
+  // iommu_report_device_fault finds the handler first: without one the request is refused.
+  const t = faultTarget(dev, report.pasid);
+  const sameGroup = (r: PageRequest) => r.grpid === report.grpid;
+  // Refused (err_bad_iopf: the core answers it INVALID): requests held for its group stay held
+  // (v6.11+; the cleanup_partial of older kernels is gone) and join the next last one.
+  if (t === null) return false;
+  if ((report.flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) === 0) {
+    // report_partial_fault: held until the last request of the group comes.
+    partials.push(report);
+    groups.set(report.grpid, 'partial');
+    return true;
+  }
+  const requests = [...partials.filter(sameGroup), report];
+  devicePartials.set(dev, partials.filter((r) => !sameGroup(r)));
+  const group: FaultGroup = { dev, attachPasid: t.attachPasid, hwpt: t.hwpt, requests, cookie: 0, response: null };
+  t.hwpt.fault!.queue(group);
+  groups.set(report.grpid, group);
   return true;
+}
+
+function dropPartials(dev: DeviceObject, which: (r: PageRequest) => boolean): void {
+  const partials = devicePartials.get(dev) ?? [];
+  const groups = deviceGroups.get(dev);
+  for (const r of partials) if (which(r) && groups?.get(r.grpid) === 'partial') groups.delete(r.grpid);
+  devicePartials.set(dev, partials.filter((r) => !which(r)));
+}
+
+/**
+ * The device's IOPF is disabled (its last attachment to a HWPT with a FAULT went:
+ * iopf_queue_remove_device): the requests held for unfinished groups are freed; no response
+ * will come for them.
+ */
+export function iopfDisabled(dev: DeviceObject): void {
+  dropPartials(dev, () => true);
 }
 
 /** What became of the device's page request group (IOPF_STATUS). */
 export function pageRequestStatus(dev: DeviceObject, grpid: number): 'none' | 'pending' | 'success' | 'invalid' {
   const g = deviceGroups.get(dev)?.get(grpid);
   if (g === undefined) return 'none';
+  if (g === 'partial') return 'pending';
   if (g.response === null) return 'pending';
   return g.response === IOMMUFD_PAGE_RESP_SUCCESS ? 'success' : 'invalid';
 }

@@ -108,7 +108,7 @@ describe('nested VT-d first stage over the NEST_PARENT second stage', () => {
     w.path4();
     w.put(PD + 8n, PT | 0x5n);
     attachDevice(w.ctx, w.dev, w.nested(0n, PML4), 0, false);
-    expect(dma(w.m.phys, w.dev, 0, IOVA, 1, new Uint8Array([1]))).toEqual({ fault: 'permission', stage: 1 });
+    expect(dma(w.m.phys, w.dev, 0, IOVA, 1, new Uint8Array([1]))).toEqual({ fault: 'permission', stage: 1, faultIova: IOVA });
     expect(w.get(PT + 8n)).toBe(DATA | PWU);
     expect(tr(w, IOVA)).toMatchObject({ fault: null, t: { read: true, write: false } });
   });
@@ -170,7 +170,7 @@ describe('nested VT-d first stage over the NEST_PARENT second stage', () => {
     attachDevice(w.ctx, w.dev, w.nested(0n, PML4), 0, false);
     expect(tr(w, IOVA).fault).toBe(null);
     w.ctx.ioasUnmap(big({ ioas_id: w.ioas, iova: DATA, length: 4096 }));
-    expect(dma(w.m.phys, w.dev, 0, IOVA, 4, null)).toEqual({ fault: 'not-present', stage: 2 });
+    expect(dma(w.m.phys, w.dev, 0, IOVA, 4, null)).toEqual({ fault: 'not-present', stage: 2, faultIova: IOVA });
   });
 
   it('2 MiB and 1 GiB stage-1 leaves (1 GiB needs FS1GP); the page size is the smaller leaf', () => {

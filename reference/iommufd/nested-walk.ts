@@ -133,7 +133,9 @@ export function translateNested(phys: PhysicalMemory, parent: PagingDomain, nest
     return stop === false;
   };
   // A recorded fault says its kind (an SMMUv3 event); others say only not-present / permission.
-  const s1Fault = (fault: 'not-present' | 'permission', cause: Stage1FaultCause): Stage1Fault => (start.recordFaults === true ? { fault, stage: 1, cause } : { fault, stage: 1 });
+  // A stalling walk (SMMUv3 CD.S) records every such fault, with its kind, as a stall.
+  const s1Fault = (fault: 'not-present' | 'permission', cause: Stage1FaultCause): Stage1Fault =>
+    start.stall === true ? { fault, stage: 1, cause, stall: true } : start.recordFaults === true ? { fault, stage: 1, cause } : { fault, stage: 1 };
   // The deepest cached non-leaf entry (lowest level first) replaces the reads above it.
   let from: { level: number; tableFrame: number } | undefined;
   const cached = probe || cache === undefined ? null : deepestCached(cache, format, req.iova);

@@ -153,11 +153,21 @@ describe('TEST_CMD access fds', () => {
     await out(testCmd('MD_CHECK_REFS', { check_refs: { uptr: buffer, length: 2 * PAGE, refs: 1 } }));
     // FD_READ of an access fd: its file has no read op (EINVAL).
     expect(await errno(hook('FD_READ', { fd_id: afd, length: 8 }))).toBe('EINVAL');
+    expect(await errno(hook('FD_WRITE', { fd_id: afd, data: '00' }))).toBe('EINVAL');
     // Closing the fd releases its pins (iommufd_test_staccess_release) and the access.
     await out(hook('FD_CLOSE', { fd_id: afd }));
     await out(testCmd('MD_CHECK_REFS', { check_refs: { uptr: buffer, length: 2 * PAGE, refs: 0 } }));
     expect(await errno(testCmd('ACCESS_RW', { id: afd, access_rw: { iova: 0x100000, length: 1, uptr: dst, flags: 0 } }))).toBe('EBADFD');
     expect(await errno(testCmd('DESTROY_ACCESS_PAGES', { id: afd, destroy_access_pages: { access_pages_id: 0 } }))).toBe('EBADFD');
+  });
+
+  it('close(2) of an access fd (the protocol close) destroys the access; the fd number is free again', async () => {
+    const afd = (await testCmdOut('CREATE_ACCESS', { id: ioas, create_access: { flags: 0 } })).create_access.out_access_fd as number;
+    expect(await errno(ioctl('IOMMU_DESTROY', { size: 8, id: ioas }))).toBe('EBUSY');
+    await ad.close({ fd: afd });
+    await out(ioctl('IOMMU_DESTROY', { size: 8, id: ioas }));
+    const ioas2 = (await out(ioctl('IOMMU_IOAS_ALLOC', { size: 12, flags: 0 }))).out_ioas_id as number;
+    expect((await testCmdOut('CREATE_ACCESS', { id: ioas2, create_access: { flags: 0 } })).create_access.out_access_fd).toBe(afd);
   });
 
   it('CREATE_ACCESS without pin ops: ACCESS_PAGES EOPNOTSUPP; bad flags EOPNOTSUPP; 16 MiB + 1 ENOMEM first', async () => {
@@ -194,5 +204,28 @@ describe('TEST_CMD size rules and ops', () => {
     // An op that never responds leaves the caller's bytes as they were.
     const same = cmdBytes({ id: ioas, add_reserved: { start: 0x1000, length: 0x1000 } });
     expect((await out(hook('TEST_CMD', { op: 'ADD_RESERVED', data: same }))).data).toBe(same);
+  });
+
+  it('runs as the process arg.pid names (the fake /dev/iommu forwards its caller): uptr is that process\'s memory', async () => {
+    const { pid } = await out(hook('PROCESS_FORK'));
+    const child = (await out(ad.test({ fd, op: 'MMAP', arg: { length: PAGE }, pid: pid as number }))).addr as number;
+    const refs = { check_refs: { uptr: child, length: PAGE, refs: 0 } };
+    // The parent never mapped the child's new page: get_user_pages_fast fails there (EFAULT).
+    expect(await errno(testCmd('MD_CHECK_REFS', refs))).toBe('EFAULT');
+    await out(hook('TEST_CMD', { op: 'MD_CHECK_REFS', data: cmdBytes(refs), pid: pid as number }));
+    await expect(ad.test({ fd, op: 'TEST_CMD', arg: { op: 'MD_CHECK_REFS', data: cmdBytes(refs), pid: pid as number }, pid: 1 })).rejects.toThrow(/differ/);
+  });
+
+  it('an access fd works through another /dev/iommu (fget is the process\'s); its IOAS lookups stay in its own context', async () => {
+    await out(ioctl('IOMMU_IOAS_MAP', { size: 40, flags: 7, ioas_id: ioas, __reserved: 0, user_va: buffer, length: PAGE, iova: 0x100000 }));
+    const afd = (await testCmdOut('CREATE_ACCESS', { id: ioas, create_access: { flags: 0 } })).create_access.out_access_fd as number;
+    const other = (await ad.open({})).fd;
+    const via = (op: string, fields: Record<string, unknown>) => ad.test({ fd: other, op: 'TEST_CMD', arg: { op, data: cmdBytes(fields) } });
+    await out(via('ACCESS_RW', { id: afd, access_rw: { iova: 0x100000, length: 4, uptr: buffer + 8 * PAGE, flags: 0 } }));
+    expect(await out(hook('MEM_READ', { addr: buffer + 8 * PAGE, length: 4 }))).toEqual({ data: 'a5a5a5a5' });
+    // The other context has IOAS 2, the access's context has none: iommufd_access_replace looks
+    // the ID up in access->ictx, so it is ENOENT however the ioctl came.
+    for (let i = 0; i < 2; i++) await out(ad.ioctl({ fd: other, cmd: 'IOMMU_IOAS_ALLOC', arg: { size: 12, flags: 0 } }));
+    expect(await errno(via('ACCESS_REPLACE_IOAS', { id: afd, access_replace_ioas: { ioas_id: ioas + 1 } }))).toBe('ENOENT');
   });
 });

@@ -107,6 +107,11 @@ export class SelftestCmd {
     private readonly ctx: IommufdContext,
     /** get_unused_fd_flags: the lowest free fd of the process (the adapter's fd table). */
     private readonly allocFd: () => number,
+    /**
+     * fget of an access fd: the context that owns it, whichever /dev/iommu the ioctl came
+     * through (the access file is the process's, its access belongs to the context it was made in).
+     */
+    private readonly accessFdOwner: (fd: number) => IommufdContext | undefined = (fd) => (ctx.accessFds.has(fd) ? ctx : undefined),
   ) {}
 
   /**
@@ -175,7 +180,8 @@ export class SelftestCmd {
         this.accessRw(id, m('access_rw'));
         return null;
       case 'ACCESS_REPLACE_IOAS':
-        replaceAccessIoas(ctx, this.accessFd(id), num(m('access_replace_ioas').ioas_id));
+        // iommufd_access_replace looks the IOAS up in the access's own context.
+        replaceAccessIoas(this.accessFdOwner(id) ?? ctx, this.accessFd(id), num(m('access_replace_ioas').ioas_id));
         return null;
       case 'SET_TEMP_MEMORY_LIMIT':
         setTempMemoryLimit(num(m('memory_limit').limit));
@@ -335,9 +341,9 @@ export class SelftestCmd {
     return fd;
   }
 
-  /** iommufd_access_get: EBADFD unless `fd` is an open access fd. */
+  /** iommufd_access_get: EBADFD unless `fd` is an open access fd (of any context). */
   private accessFd(fd: number): AccessObject {
-    const access = this.ctx.accessFds.get(fd);
+    const access = this.accessFdOwner(fd)?.accessFds.get(fd);
     check(access !== undefined, 'EBADFD', `fd ${fd} is not an access fd`);
     return access;
   }
@@ -439,5 +445,6 @@ function newMockDevice(devices: ReadonlyMap<string, Device>, bridge: Bridge | un
     pasid: (devFlags & MOCK_FLAGS_DEVICE_PASID) !== 0,
     hugeIova: (devFlags & MOCK_FLAGS_DEVICE_HUGE_IOVA) !== 0,
     vfToken: null,
+    madeByMockDomain: true,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The machine a `world` topology describes: host bridges, each with one IOMMU unit of a
- * hardware model, devices behind bridges (flags `no_dirty` / `pasid`, optional group, optional
+ * hardware model, devices behind bridges (flags `no_dirty` / `pasid` / `pri` / `stall`, optional group, optional
  * SR-IOV `vf_token`), and the simulated process's capabilities. Parsing checks everything and names the field that is
  * wrong; a topology either builds completely or throws.
  *
@@ -16,7 +16,7 @@ import { createUnitIotlb, IotlbWorld, type UnitIotlb } from '../iotlb/unit-iotlb
 const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
 
 export const KNOWN_CAPS = ['CAP_IPC_LOCK', 'CAP_SYS_RESOURCE'] as const;
-const DEVICE_FLAGS = ['no_dirty', 'pasid'] as const;
+const DEVICE_FLAGS = ['no_dirty', 'pasid', 'pri', 'stall'] as const;
 
 export interface Bridge {
   name: string;
@@ -34,6 +34,8 @@ export interface Device extends UnitDevice {
    * (vfio_pci_validate_vf_token). null: a device that is neither such a VF nor a PF with VFs in use.
    */
   vfToken: string | null;
+  /** Made by IOMMU_TEST_OP_MOCK_DOMAIN (reference/iommufd/selftest-cmd.ts), not by the topology. */
+  madeByMockDomain?: true;
 }
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
@@ -104,6 +106,8 @@ export function buildTopology(json: unknown): Topology {
       unit: bridge.unit,
       noDirty: flags.includes('no_dirty'),
       pasid: flags.includes('pasid'),
+      pri: flags.includes('pri'),
+      stall: flags.includes('stall'),
       group: d.group as string | undefined,
       vfToken: typeof d.vf_token === 'string' ? d.vf_token.replaceAll('-', '').toLowerCase() : null,
     });

@@ -151,7 +151,7 @@ export interface TopologyDevice {
   name: ObjectName;
   bridge: ObjectName;
   /**
-   * Device properties, e.g. no_dirty, pasid (the mock model's selftest device flags).
+   * Device properties: no_dirty, pasid (the mock model's selftest device flags), pri (PCIe ATS + PRI), stall (firmware dma-can-stall).
    */
   flags?: string[];
   /**

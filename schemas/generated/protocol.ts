@@ -181,7 +181,7 @@ export type RpcResponse =
 export type DmaStage = 1 | 2;
 
 /**
- * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — on an argument field, the capability a step needs when it sets that field; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
+ * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — on an argument field, the capability a step needs when it sets that field; x-capability-by-capture on an argument field: when the step gives it a $capture of one of the named output fields, the step needs that capability instead of the hook's — a vEVENTQ fd's FD_READ needs veventq, a fault fd's fault; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
  */
 export interface AdapterProtocol {
   [k: string]: unknown;
@@ -562,11 +562,15 @@ export interface HookArg_DMA_WRITE {
    */
   privileged?: boolean;
   /**
-   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   * fault: the device may wait for an I/O page fault to be handled (it sends PCIe page requests: the mock device, a VT-d device with the topology flag pri): when the access faults and the HWPT it reaches was allocated with a FAULT, the DMA does not complete: one page request is queued as the driver reports it (spec/faults.md FAULT-PRI-1, FAULT-IOPF-VTD-1) and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf. A stall-enabled SMMUv3 master (topology flag stall) stalls with or without iopf (FAULT-IOPF-SMMU-1).
    */
   iopf?: boolean;
   /**
-   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   * fault: with a PRI device's page request (iopf), false makes it one that is not the last of its group (PCIe Last = 0, no LAST_PAGE): the core holds it until the request of the same grpid that is the last arrives, and then queues the whole group, in arrival order; the DMA answers {fault: "pending", grpid} either way. Default true. An SMMUv3 stall ignores it: each stall is a group of its own. (Added compatibly: before, every request was the last.)
+   */
+  last?: boolean;
+  /**
+   * fault: the page request group index: the PCIe PRG index the device uses (9 bits: 0..511; a larger one is refused as invalid params), or the STAG an SMMUv3 gives a stalled transaction (16 bits). Default 0. (Before the SMMUv3 stall model the schema's maximum was 511.)
    */
   grpid?: number;
 }
@@ -600,11 +604,15 @@ export interface HookArg_DMA_READ {
    */
   privileged?: boolean;
   /**
-   * fault: the device can take an I/O page fault (PCIe PRI / SMMU stall): when the access faults and the HWPT it reaches was allocated with a FAULT on a model that delivers page requests (the mock), the DMA does not complete: one page request (LAST_PAGE; 4 KiB page address; perm READ or WRITE; PASID_VALID with a pasid) is queued and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf.
+   * fault: the device may wait for an I/O page fault to be handled (it sends PCIe page requests: the mock device, a VT-d device with the topology flag pri): when the access faults and the HWPT it reaches was allocated with a FAULT, the DMA does not complete: one page request is queued as the driver reports it (spec/faults.md FAULT-PRI-1, FAULT-IOPF-VTD-1) and the answer is {fault: "pending", grpid}. The device retries after the response (IOPF_STATUS tells it); nothing moved. Otherwise the fault is reported as without iopf. A stall-enabled SMMUv3 master (topology flag stall) stalls with or without iopf (FAULT-IOPF-SMMU-1).
    */
   iopf?: boolean;
   /**
-   * fault: the page request group index the device uses (PRGI, 9 bits). Default 0.
+   * fault: with a PRI device's page request (iopf), false makes it one that is not the last of its group (PCIe Last = 0, no LAST_PAGE): the core holds it until the request of the same grpid that is the last arrives, and then queues the whole group, in arrival order; the DMA answers {fault: "pending", grpid} either way. Default true. An SMMUv3 stall ignores it: each stall is a group of its own. (Added compatibly: before, every request was the last.)
+   */
+  last?: boolean;
+  /**
+   * fault: the page request group index: the PCIe PRG index the device uses (9 bits: 0..511; a larger one is refused as invalid params), or the STAG an SMMUv3 gives a stalled transaction (16 bits). Default 0. (Before the SMMUv3 stall model the schema's maximum was 511.)
    */
   grpid?: number;
 }
@@ -952,7 +960,7 @@ export interface HookOut_IOTLB_STATS {
  */
 export interface HookArg_FD_READ {
   /**
-   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned; or (test:selftest-cmd) the access fd IOMMU_TEST_OP_CREATE_ACCESS returned (out_access_fd): FD_CLOSE destroys its access, FD_READ and FD_WRITE of it are EINVAL.
    */
   fd_id: number;
   length: U64;
@@ -972,7 +980,7 @@ export interface HookOut_FD_READ {
  */
 export interface HookArg_FD_WRITE {
   /**
-   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned; or (test:selftest-cmd) the access fd IOMMU_TEST_OP_CREATE_ACCESS returned (out_access_fd): FD_CLOSE destroys its access, FD_READ and FD_WRITE of it are EINVAL.
    */
   fd_id: number;
   data: string;
@@ -992,7 +1000,7 @@ export interface HookOut_FD_WRITE {
  */
 export interface HookArg_FD_CLOSE {
   /**
-   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned.
+   * The fd number IOMMU_FAULT_QUEUE_ALLOC (out_fault_fd) or IOMMU_VEVENTQ_ALLOC (out_veventq_fd) returned; or (test:selftest-cmd) the access fd IOMMU_TEST_OP_CREATE_ACCESS returned (out_access_fd): FD_CLOSE destroys its access, FD_READ and FD_WRITE of it are EINVAL.
    */
   fd_id: number;
 }
