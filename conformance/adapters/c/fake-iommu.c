@@ -344,7 +344,19 @@ static void region_cut(uintptr_t addr, size_t len) {
 	}
 }
 
+/* While set, push_run adds its pages here instead of sending MEM_WRITE: they go with the call
+ * (test:mem-batch, batch_ok). */
+static struct jbuf *batch;
+static int batch_ok;
+
 static void push_run(uintptr_t addr, const uint8_t *data, size_t n) {
+	if (batch) {
+		jb_str(batch, batch->len ? ",{" : "{");
+		jb_printf(batch, "\"addr\":%lu,\"data\":", (unsigned long)addr);
+		jb_hex(batch, data, n);
+		jb_str(batch, "}");
+		return;
+	}
 	struct jbuf b;
 	struct json *a;
 	jb_init(&b);
@@ -410,42 +422,76 @@ static struct region *region_of(uintptr_t addr) {
 	return NULL;
 }
 
+/* Writes back the pages of a MEM_WRITTEN answer; whether it said there are more. */
+static int apply_written(const struct json *out) {
+	struct json *pages = json_get(out, "pages");
+	for (struct json *p = pages && pages->type == J_ARR ? pages->child : NULL; p; p = p->next) {
+		uint64_t addr;
+		uint8_t *data;
+		const struct json *d = json_get(p, "data");
+		if (json_u64(json_get(p, "addr"), &addr) || !d || d->type != J_STR) continue;
+		long n = hex_decode(d->str, &data);
+		struct region *r = region_of(addr);
+		if (n > 0 && r && addr + n <= r->addr + r->len) {
+			/* Only the bytes the implementation changed: the rest of the page may be
+			 * live memory of this very call (a stack page holds our frames). */
+			uint8_t *shadow = r->shadow + (addr - r->addr);
+			for (long i = 0; i < n;) {
+				if (data[i] == shadow[i]) { i++; continue; }
+				long j = i;
+				while (j < n && data[j] != shadow[j]) j++;
+				if (r->ondemand) safe_write((void *)(addr + i), data + i, j - i);
+				else memcpy((void *)(addr + i), data + i, j - i);
+				i = j;
+			}
+			memcpy(shadow, data, n);
+		}
+		if (n >= 0) free(data);
+	}
+	const struct json *m = json_get(out, "more");
+	return m && m->type == J_BOOL && m->boolean;
+}
+
 /* Copies back the pages the implementation wrote. */
 static void pull(void) {
 	for (;;) {
 		struct json *a;
 		struct json *res = hook(-1, "MEM_WRITTEN", "{}", &a);
-		struct json *out = json_get(res, "out");
-		int more = 0;
-		struct json *pages = json_get(out, "pages");
-		for (struct json *p = pages && pages->type == J_ARR ? pages->child : NULL; p; p = p->next) {
-			uint64_t addr;
-			uint8_t *data;
-			const struct json *d = json_get(p, "data");
-			if (json_u64(json_get(p, "addr"), &addr) || !d || d->type != J_STR) continue;
-			long n = hex_decode(d->str, &data);
-			struct region *r = region_of(addr);
-			if (n > 0 && r && addr + n <= r->addr + r->len) {
-				/* Only the bytes the implementation changed: the rest of the page may be
-				 * live memory of this very call (a stack page holds our frames). */
-				uint8_t *shadow = r->shadow + (addr - r->addr);
-				for (long i = 0; i < n;) {
-					if (data[i] == shadow[i]) { i++; continue; }
-					long j = i;
-					while (j < n && data[j] != shadow[j]) j++;
-					if (r->ondemand) safe_write((void *)(addr + i), data + i, j - i);
-					else memcpy((void *)(addr + i), data + i, j - i);
-					i = j;
-				}
-				memcpy(shadow, data, n);
-			}
-			if (n >= 0) free(data);
-		}
-		const struct json *m = json_get(out, "more");
-		more = m && m->type == J_BOOL && m->boolean;
+		int more = apply_written(json_get(res, "out"));
 		json_free(a);
 		if (!more) break;
 	}
+}
+
+/* push(), the call, pull(): in one exchange when the adapter offers test:mem-batch (the pushed
+ * pages in mem_write, the written ones back in mem_written), else in three or more. */
+static struct json *synced_call(const char *method, const char *params, struct json **arena) {
+	if (!batch_ok) {
+		push();
+		struct json *r = call(method, params, arena);
+		pull();
+		return r;
+	}
+	struct jbuf w, b;
+	jb_init(&w);
+	jb_init(&b);
+	batch = &w;
+	push();
+	batch = NULL;
+	size_t n = strlen(params); /* a JSON object: its last byte is the closing brace */
+	jb_raw(&b, params, n - 1);
+	if (n > 2) jb_str(&b, ",");
+	if (w.len) {
+		jb_str(&b, "\"mem_write\":[");
+		jb_raw(&b, w.p, w.len);
+		jb_str(&b, "],");
+	}
+	jb_str(&b, "\"mem_written\":true}");
+	struct json *r = call(method, b.p, arena);
+	jb_free(&b);
+	jb_free(&w);
+	if (r && apply_written(json_get(r, "mem_written"))) pull();
+	return r;
 }
 
 /* The readable mapping holding addr, from /proc/self/maps: 0 and its bounds, -1 if none. */
@@ -573,6 +619,7 @@ static int start(void) {
 	json_free(a);
 	if (!h) { broken = 1; return -1; }
 	if (!mirror_ok) fprintf(stderr, "ioasid fake /dev/iommu: the adapter does not offer test:mem-mirror; pointers will not reach its memory\n");
+	batch_ok = has_cap("test:mem-batch");
 	char *topology = read_topology();
 	set_world(topology);
 	free(topology);
@@ -904,12 +951,10 @@ static long named_ioctl(int ctx, const struct ioasid_layout_ioctl *lay, uint8_t 
 	if (extra) { jb_str(&b, first ? "" : ","); jb_str(&b, extra); }
 	jb_str(&b, "}}");
 	mirror_pointers(lay->st, buf, lim);
-	push();
 	fail_nth_arm(ctx);
 	struct json *a;
-	struct json *r = call("ioctl", b.p, &a);
+	struct json *r = synced_call("ioctl", b.p, &a);
 	jb_free(&b);
-	pull();
 	if (!r) { json_free(a); return set_errno(EIO); }
 	struct json *arg = json_get(r, "arg");
 	last_copied_back = arg != NULL;
@@ -1051,12 +1096,10 @@ static int test_cmd_bytes(int model_fd, const char *op, uint8_t *buf, size_t n, 
 	jb_printf(&b, "{\"fd\":%d,\"op\":\"TEST_CMD\",\"arg\":{\"op\":\"%s\",\"data\":", model_fd, op);
 	jb_hex(&b, buf, n);
 	jb_str(&b, "}}");
-	push();
 	fail_nth_arm(model_fd);
 	struct json *a;
-	struct json *r = call("test", b.p, &a);
+	struct json *r = synced_call("test", b.p, &a);
 	jb_free(&b);
-	pull();
 	if (!r) { json_free(a); return EIO; }
 	fail_nth_settle(r);
 	int e = answer_errno(r);
@@ -1338,10 +1381,14 @@ static ssize_t event_rw(struct fake *f, void *buf, size_t n, int write) {
 		jb_str(&b, "}");
 		free(copy);
 	} else jb_printf(&b, "{\"fd_id\":%d,\"length\":%zu}", f->model_fd, n);
-	push();
-	struct json *r = hook(f->ctx, write ? "FD_WRITE" : "FD_READ", b.p, &a);
+	struct jbuf p;
+	jb_init(&p);
+	jb_printf(&p, "{\"fd\":%d,\"op\":\"%s\",\"arg\":", f->ctx, write ? "FD_WRITE" : "FD_READ");
+	jb_str(&p, b.p);
+	jb_str(&p, "}");
+	struct json *r = synced_call("test", p.p, &a);
+	jb_free(&p);
 	jb_free(&b);
-	pull();
 	if (!r) { json_free(a); return set_errno(EIO); }
 	int e = answer_errno(r);
 	ssize_t ret = -1;
