@@ -27,7 +27,7 @@ const hasCc = spawnSync('cc', ['--version']).status === 0 && spawnSync('make', [
 
 /** The C adapter's own capabilities, and what it does not carry of the served adapter's (adapter.c). */
 const OWN = ['ioas', 'hwpt', 'options', 'vfio-device', 'test:mem', 'x-raw-ioctl'];
-const NOT_CARRIED = ['test:process', 'change-process', 'map-file', 'test:mmap-huge', 'test:mmap-private', 'test:mem-mirror'];
+const NOT_CARRIED = ['test:process', 'change-process', 'map-file', 'test:mmap-huge', 'test:mmap-private', 'test:mem-mirror', 'test:mem-batch'];
 
 let out = '';
 
