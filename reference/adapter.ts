@@ -262,7 +262,7 @@ export class ReferenceAdapter implements Adapter {
       else this.lastReached = undefined;
     }
     this.verify(params.cmd);
-    return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
+    return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached, fail_nth_passed: fn.passed } as unknown as IoctlResult);
   }
 
   async test(params: TestParams): Promise<TestResult> {
@@ -294,7 +294,7 @@ export class ReferenceAdapter implements Adapter {
       if (swept) this.lastReached = fn.end();
     }
     if (params.op !== 'STATE') this.verify(params.op);
-    return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached } : result;
+    return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached, fail_nth_passed: fn.passed } : result;
   }
 
   async shutdown(_params: Empty = {}): Promise<Empty> {

@@ -120,6 +120,10 @@ export type IoctlResult =
       arg: WireStruct;
       fail_nth_reached?: boolean;
       /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
+      /**
        * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
        */
       mem_written?: HookOut_MEM_WRITTEN;
@@ -128,6 +132,10 @@ export type IoctlResult =
       errno: ErrnoName;
       arg?: WireStruct;
       fail_nth_reached?: boolean;
+      /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
       /**
        * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
        */
@@ -162,6 +170,10 @@ export type TestResult =
       };
       fail_nth_reached?: boolean;
       /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
+      /**
        * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
        */
       mem_written?: HookOut_MEM_WRITTEN;
@@ -169,6 +181,10 @@ export type TestResult =
   | {
       errno: ErrnoName;
       fail_nth_reached?: boolean;
+      /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
       /**
        * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
        */

@@ -35,8 +35,8 @@
  * Fault injection: with an adapter offering test:fail-nth, /proc/self/task/<tid>/fail-nth is
  * served (writing n arms the sweep, reading gives what is left: "0" once it fired) and
  * /sys/kernel/debug/ opens as a directory with the failslab knobs iommufd_fail_nth looks for.
- * The kernel counts injection points across calls; the model counts them per call, so each
- * ioctl is armed with the count left and a call that did not reach it leaves it unchanged.
+ * The kernel counts injection points across calls, the model per call: each call is armed with
+ * the count left, less the points the calls before passed (fail_nth_passed).
  *
  * The structs travel as fields by name (the named `ioctl` method), decoded and encoded by the
  * generated layouts; IOMMU_TEST_CMD travels as bytes (TEST_CMD, test:selftest-cmd); a request
@@ -856,11 +856,16 @@ static void fail_nth_arm(int ctx) {
 	json_free(a);
 }
 
-/* After it: the injection fired (the file reads 0 from then on) or did not. */
+/* After it: the injection fired (the file reads 0 from then on), or the call passed
+ * fail_nth_passed points and the next call is armed with what is left — the kernel's counter
+ * runs across calls. An adapter that does not say how many keeps the count as it was. */
 static void fail_nth_settle(const struct json *answer) {
 	const struct json *reached = json_get(answer, "fail_nth_reached");
 	last_fail_nth_reached = reached && reached->type == J_BOOL ? reached->boolean : -1;
-	if (fail_nth_left && last_fail_nth_reached == 1) fail_nth_left = 0;
+	if (!fail_nth_left || last_fail_nth_reached < 0) return;
+	uint64_t passed;
+	if (last_fail_nth_reached == 1) fail_nth_left = 0;
+	else if (!json_u64(json_get(answer, "fail_nth_passed"), &passed)) fail_nth_left = passed < fail_nth_left ? fail_nth_left - passed : 0;
 }
 
 static uint64_t get_le(const uint8_t *p, unsigned bytes) {
