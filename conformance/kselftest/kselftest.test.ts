@@ -15,9 +15,10 @@
  *   answers (iommufd_get_hwpt_nested: not a nested HWPT → ENOENT); since the vIOMMU series
  *   (v6.13) the kernel answers EINVAL, and so does the reference (mainline), and the selftest was
  *   changed to expect EINVAL with it.
- * Slow: about 2.5 minutes with the build on a loaded 2-core machine (most of it the selftest's
+ * Slow: about 2 minutes with the build on a loaded 2-core machine (most of it the selftest's
  * own ACCESS_RW sweeps: some 12 000 calls per check_access_rw, each one exchange with the
- * adapter plus the memory sync). Skipped when the tarball, cc or make is missing.
+ * adapter, the memory sync included by test:mem-batch). Skipped when the tarball, cc or make
+ * is missing.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
