@@ -372,12 +372,13 @@ export class ReferenceAdapter implements Adapter {
   }
 
   private access(ctx: IommufdContext, a: JsonObject): AccessObject {
-    const obj = ctx.table.get(this.num(a, 'access_id'), 'ACCESS');
+    // The selftest finds its access by the access fd (fget), not iommufd_get_object.
+    const obj = ctx.table.find(this.num(a, 'access_id'), 'ACCESS');
     return obj as AccessObject;
   }
 
   private device(ctx: IommufdContext, a: JsonObject): DeviceObject {
-    return ctx.table.device(this.num(a, 'dev_id'));
+    return ctx.table.find(this.num(a, 'dev_id'), 'DEVICE') as DeviceObject;
   }
 
   /**
@@ -542,6 +543,8 @@ export class ReferenceAdapter implements Adapter {
       checkAccessLength(length);
       const access = this.access(ctx, a);
       check(access.needsPinPages, 'EOPNOTSUPP', 'access was created without page pinning');
+      // The page-pointer array the selftest allocates before it pins (kvcalloc).
+      this.machine.failNth.point('access_pages page array');
       return { pages_id: access.pin(toBig(a.iova, 'iova'), length, a.write === true) };
     },
     ACCESS_UNPIN: (c, a) => {
@@ -619,7 +622,7 @@ export class ReferenceAdapter implements Adapter {
     },
     PGTABLE_DUMP: (c, a) => {
       const ctx = this.need(c);
-      const hwpt = ctx.table.get(this.num(a, 'hwpt_id'), 'HWPT_PAGING') as HwptPagingObject;
+      const hwpt = ctx.table.find(this.num(a, 'hwpt_id'), 'HWPT_PAGING') as HwptPagingObject;
       const dump = hwpt.domain.table.dump?.();
       if (dump === undefined) throw new AdapterError(RPC_INVALID_PARAMS, 'this table cannot be dumped');
       return dump as unknown as JsonObject;

@@ -181,7 +181,7 @@ function checkTestKernelObjects(machine: Machine, contexts: readonly IommufdCont
       if (s.idev === null || s.idev.id === 0 || s.idev.dev !== s.device) out.push(`selftest object ${s.id}: its device ${s.device.name} is not bound as its iommufd device`);
     }
     for (const [fd, access] of ctx.accessFds) {
-      if (access.id === 0 || ctx.table.get(access.id) !== access) out.push(`access fd ${fd}: its access is not in the table`);
+      if (access.id === 0 || ctx.table.find(access.id) !== access) out.push(`access fd ${fd}: its access is not in the table`);
     }
   }
   for (const d of machine.topology.devices.values()) {

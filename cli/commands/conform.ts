@@ -60,8 +60,9 @@ something.
   --bail                  stop after the first failing case
   --fail-nth              sweep every ioctl step and every kernel-call hook step of every case
                           as iommufd_fail_nth.c does (n = 1, 2, … until the call succeeds; each
-                          injected failure must give ENOMEM or the step's errno and leave STATE
-                          unchanged); needs test:fail-nth. Prints the points swept
+                          injected failure must give an injection point's errno (ENOMEM,
+                          ENOENT, EINVAL, EFAULT) or the step's and leave STATE unchanged);
+                          needs test:fail-nth. Prints the points swept
   --mutant <name>         run the embedded reference with one seeded bug (conformance/mutants/)
   --quiet                 print only the final summary and errors
   --verbose               one line per case (the default shows a progress bar on a terminal

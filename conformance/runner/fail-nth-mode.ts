@@ -19,7 +19,8 @@ export const KERNEL_CALL_HOOKS: ReadonlySet<string> = new Set([
 
 /** Whether --fail-nth sweeps this step: an ioctl, or a hook standing for a kernel call. */
 export function sweptInFailNthMode(catalog: UapiCatalog, step: CaseStep): boolean {
-  if (step.op === 'CLOSE') return false;
+  // `fail_nth: false`: the case says Linux absorbs an injected failure at this step (CASE-FORMAT.md).
+  if (step.op === 'CLOSE' || step.fail_nth === false) return false;
   return catalog.ioctls.has(step.op) || KERNEL_CALL_HOOKS.has(step.op);
 }
 

@@ -99,7 +99,10 @@ export class AccessObject extends IommufdObject implements AccessLink {
         if (i > 0) check(first.pageOffsetBytes === 0, 'EINVAL', 'areas do not join at a page boundary');
         if (i < areas.length - 1) check(lastAt.pageOffsetBytes === PAGE_BYTES - 1, 'EINVAL', 'areas do not join at a page boundary');
         const p: PinPiece = { area: a, firstPage: first.pageIndex, pageCount: lastAt.pageIndex - first.pageIndex + 1 };
-        p.area.pages.pin(p.firstPage, p.pageCount);
+        // An area another access already pins has (at least part of) the range in the pinned
+        // xarray; the reference does not track which pages, so it counts pages_to_xarray only
+        // for an area no access pins yet or when new pages are pinned.
+        p.area.pages.pin(p.firstPage, p.pageCount, true, a.accessPins > 0);
         done.push(p);
         pieces.push(p);
       }
@@ -176,6 +179,9 @@ export class AccessObject extends IommufdObject implements AccessLink {
       const onePage = at.pageOffsetBytes + bytes <= PAGE_BYTES;
       const source = a.pages.memory;
       const changeMm = slowPath || source !== caller;
+      // iopt_pages_rw_page (one page of another live mm) has a fail_iommufd point before it
+      // pins the page: EINVAL (pages.c).
+      if (changeMm && onePage && source.live && a.pages.source.kind === 'user') a.pages.failNth?.point('iopt_pages_rw_page', 'EINVAL');
       const got = this.pagesRw(a, at, bytes, chunk, changeMm && (!onePage || !source.live));
       if (got !== null) out.set(got, done);
       done += bytes;

@@ -46,7 +46,7 @@ const MAX_SAFE_LENGTH = BigInt(Number.MAX_SAFE_INTEGER) - PAGE_SIZE;
 const MAX_SAFE_ADDR = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class IommufdContext {
-  readonly table = new ObjectTable();
+  readonly table: ObjectTable;
   accountMode: 'user' | 'mm';
   /** ictx->vfio_ioas: no reference held; destroying the IOAS clears it. */
   vfioIoas: IoasObject | null = null;
@@ -78,6 +78,7 @@ export class IommufdContext {
     readonly machineBindings: Map<string, DeviceObject>,
     openedAsVfio = false,
   ) {
+    this.table = new ObjectTable(machine.failNth);
     this.accountMode = openedAsVfio ? 'mm' : 'user';
     this.mmapSpace = new MmapSpace((o) => machine.memory.dropObjectPages(o, 0, o.sizePages));
   }
@@ -119,7 +120,8 @@ export class IommufdContext {
 
   /** IOMMU_DESTROY. */
   destroy(a: Args): Out {
-    const obj = this.table.get(Number(a.id));
+    // iommufd_destroy → iommufd_object_remove: no iommufd_get_object, so no injection point.
+    const obj = this.table.find(Number(a.id));
     check(obj.users === 0, 'EBUSY', `object ${obj.id} is in use`);
     this.destroyObject(obj);
     return {};

@@ -15,6 +15,7 @@
  * HWPT whose last user goes away is destroyed on the spot.
  */
 
+import type { FailNth } from './fail-nth.ts';
 import type { DomainSpec } from '../iommu/unit.ts';
 import { deviceAttached } from '../iotlb/unit-iotlb.ts';
 import type { IommufdContext } from './context.ts';
@@ -65,10 +66,12 @@ function driverAttach(dev: DeviceObject, hwpt: HwptObject, pasid: number): void 
 }
 
 /** iopt_table_enforce_dev_resv_regions into the HWPT's IOAS; returns the undo. */
-function reserveDeviceRegions(dev: DeviceObject, hwpt: HwptObject): () => void {
+function reserveDeviceRegions(dev: DeviceObject, hwpt: HwptObject, failNth: FailNth): () => void {
   const iopt = pagingOf(hwpt).ioas.iopt;
   const owner = dev;
   try {
+    // Its fail_iommufd point comes before it takes the IOVA lock (io_pagetable.c, EINVAL).
+    failNth.point('iopt_table_enforce_dev_resv_regions', 'EINVAL');
     for (const r of dev.dev.unit.reservedRegions(dev.dev)) {
       if (r.kind === 'direct-relaxable') continue;
       iopt.reserve(r.start, r.last, owner);
@@ -111,7 +114,7 @@ function doAttach(ctx: IommufdContext, dev: DeviceObject, hwpt: HwptObject, pasi
   // replace) the attach handle after them: allocation points, before anything is committed.
   if (!replace) ctx.machine.failNth.point('pasid attach entry');
   try {
-    if (moveReserved) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt));
+    if (moveReserved) for (const m of movers) undos.push(reserveDeviceRegions(m, hwpt, ctx.machine.failNth));
     // iommufd_hwpt_compatible_device (v6.16+; iommufd_fault_iopf_enable before): PRI is shared
     // between a PF and its VFs, so a VF with PRI takes no HWPT with a FAULT.
     if (hwpt.fault !== null) check(!(dev.dev.vfToken !== null && dev.dev.pri === true), 'EINVAL', 'an SR-IOV VF with PRI cannot take a HWPT with a FAULT');

@@ -458,7 +458,9 @@ export class IoPagetable {
     try {
       for (let i = 0; i < areas.length; i++) {
         for (let j = 0; j < domains.length; j++) {
-          this.failNth.point('map_pages');
+          // The selftest mock's map_pages has its own fail_iommufd point (ENOENT, selftest.c);
+          // a hardware driver's table allocation fails with ENOMEM.
+          this.failNth.point('map_pages', domains[j].spec.unit.model === 'mock' ? 'ENOENT' : 'ENOMEM');
           this.mapAreaInto(areas[i], domains[j]);
           done++;
         }
@@ -726,6 +728,8 @@ export class IoPagetable {
     const areas = this.contigAreas(iova, last);
     check(areas !== null, 'ENOENT', 'source range not fully mapped');
     return areas.map((a) => {
+      // iopt_get_pages allocates a list element per area it takes a reference on.
+      this.failNth.point('iopt_pages_list element');
       const from = iova > a.start ? iova : a.start;
       const to = last < a.last ? last : a.last;
       const length = to - from + 1n;

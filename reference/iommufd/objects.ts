@@ -18,6 +18,7 @@ import type { PagingDomain } from './domain.ts';
 import { check, fail } from './errors.ts';
 import type { IoPagetable } from './io-pagetable.ts';
 import type { FaultObject } from './fault.ts';
+import type { FailNth } from './fail-nth.ts';
 import type { VdeviceObject, ViommuObject } from './viommu.ts';
 
 export const INT_MAX = 0x7fffffff;
@@ -120,6 +121,9 @@ export class ObjectTable {
   private readonly tombstones = new Set<number>();
   private next = 1;
 
+  /** Its injection point is iommufd_get_object's (see get). */
+  constructor(private readonly failNth?: FailNth) {}
+
   add(obj: IommufdObject): number {
     let id: number;
     if (this.freeIds.length > 0) id = this.freeIds.shift()!;
@@ -157,8 +161,21 @@ export class ObjectTable {
     obj.id = 0;
   }
 
-  /** iommufd_get_object: ENOENT for an unknown ID or a kind not in `kinds` (empty = any). */
+  /**
+   * iommufd_get_object: ENOENT for an unknown ID or a kind not in `kinds` (empty = any). Its
+   * fail_iommufd point comes first and answers ENOENT too (main.c), whatever the ID.
+   */
   get(id: number, ...kinds: ObjectKind[]): IommufdObject {
+    this.failNth?.point('iommufd_get_object', 'ENOENT');
+    return this.find(id, ...kinds);
+  }
+
+  /**
+   * A lookup that is not iommufd_get_object, so no injection point: IOMMU_DESTROY
+   * (iommufd_object_remove looks the ID up itself), an object the kernel reaches by a file or
+   * a pointer (the selftest's access fd, a bound device), and the checks outside ioctls.
+   */
+  find(id: number, ...kinds: ObjectKind[]): IommufdObject {
     const obj = this.objects.get(id);
     // The message is built only on failure: this runs on every ioctl.
     if (obj === undefined || (kinds.length !== 0 && !kinds.includes(obj.kind))) fail('ENOENT', `no ${kinds.join('/') || 'object'} with id ${id}`);

@@ -184,8 +184,10 @@ export class IoptPages {
    * Adds one holder to pages [first, first + count): pins (and charges) the pages that had
    * none. EFAULT when such a page's memory is gone (EINVAL for a file page past the end of
    * the file: memfd_pin_folios → shmem_get_folio_gfp), ENOMEM over RLIMIT_MEMLOCK.
+   * `forAccess`: an access pin (iopt_area_add_access), which stores the pages in the pinned
+   * xarray; `inXarray`: the caller knows the pages are already there (no pages_to_xarray).
    */
-  pin(first: number, count: number): void {
+  pin(first: number, count: number, forAccess = false, inXarray = false): void {
     if (first < 0 || count < 0 || first + count > this.npages) throw new Error(`iopt_pages: pin [${first}, +${count}) outside ${this.npages} pages`);
     const last = first + count;
     const off = this.slotOffset;
@@ -231,7 +233,19 @@ export class IoptPages {
     // Each fresh page needs a frame of its own: more than the machine has can never be pinned
     // (GUP's fault fails with VM_FAULT_OOM → ENOMEM), whatever length the caller claims.
     if (fresh > this.memory.phys.limitPfn - this.memory.phys.firstPfn) throw new UapiError('ENOMEM', `${fresh} pages to pin, more than the machine's memory`);
-    this.failNth?.point('pin batch');
+    // The injection points of a pin, in pages.c's order (see fail-nth.ts), all before anything
+    // is charged or pinned: the batch (temp_kmalloc; for an access, its iopt_pages_access);
+    // then, for pages nobody holds, the page-pointer array (temp_kmalloc; an access pins into
+    // its caller's array) and pfn_reader_user_pin's own point; an access's pages_to_xarray;
+    // the charge of the new pins (pfn_reader_user_update_pinned).
+    const fn = this.failNth;
+    if (fn !== undefined) {
+      fn.point('pin batch');
+      if (fresh > 0 && !forAccess) fn.point('temp_kmalloc upages');
+      if (fresh > 0) fn.point('pfn_reader_user_pin', 'EFAULT');
+      if (forAccess && (fresh > 0 || !inXarray)) fn.point('pages_to_xarray', 'EINVAL');
+      if (fresh > 0) fn.point('pfn_reader_user_update_pinned');
+    }
     const uncharged = this.unchargedPinned;
     this.accounting.charge(this.accountMode, fresh + uncharged);
     this.unchargedPinned = 0;

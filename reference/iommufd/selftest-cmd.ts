@@ -362,6 +362,8 @@ export class SelftestCmd {
     check((access.flags & ACCESS_NEEDS_PIN_PAGES) !== 0, 'EOPNOTSUPP', 'access was created without page pinning');
     if (flags & MOCK_FLAGS_ACCESS_SYZ) throw new AdapterError(RPC_INVALID_PARAMS, 'MOCK_FLAGS_ACCESS_SYZ (the syzkaller IOVA encoding) is not modelled');
     const iova = big(a.iova);
+    // The page-pointer array the selftest allocates before it pins (kvcalloc).
+    this.ctx.machine.failNth.point('access_pages page array');
     const itemId = access.pin(iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
     const uptr = big(a.uptr);
     if (uptr !== 0n) {

@@ -235,7 +235,7 @@ export interface CaseStep {
    */
   label?: string;
   /**
-   * Repeat the step with the n-th internal allocation failing, for n = 1, 2, … until the call completes; each attempt must fail cleanly (ENOMEM or the step's errno) with the state unchanged.
+   * true: repeat the step with the n-th injection point failing, for n = 1, 2, … until the call completes; each attempt must fail cleanly (an injection point's errno or the step's) with the state unchanged. false: conform --fail-nth does not sweep the step, because Linux absorbs an injected failure there (the note says where).
    */
   fail_nth?: boolean;
   note?: string;

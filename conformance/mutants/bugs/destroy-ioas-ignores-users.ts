@@ -14,7 +14,7 @@ export const destroyIoasIgnoresUsers: Mutant = {
   violates: ['GEN-DESTROY-2', 'IOAS-DESTROY-1', 'ACCESS-1'],
   areas: ['general/destroy/*', 'ioas/lifetime/*', 'access/lifetime/*', 'devices/*'],
   install: () => Patches.install((p) => p.method(IommufdContext.prototype, 'destroy', (original) => function (this: IommufdContext, a: Args): Out {
-    const obj = this.table.get(Number(a.id));
+    const obj = this.table.find(Number(a.id));
     if (obj.kind !== 'IOAS' || obj.users === 0) return original.call(this, a) as Out;
     // BUG: the users check is missing for IOAS objects.
     (this as unknown as { destroyObject(o: typeof obj): void }).destroyObject(obj);
