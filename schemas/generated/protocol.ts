@@ -109,7 +109,7 @@ export type WireValue =
       [k: string]: WireValue | undefined;
     };
 /**
- * Success: ret (0, or the positive value an ioctl such as VFIO_CHECK_EXTENSION returns) and the struct with its output fields filled in. Failure: the errno, and arg where the kernel copies the struct back on that failure. fail_nth_reached is present only on the ioctl that follows FAIL_NTH {n > 0}: whether the n-th allocation point was reached (so the injected failure happened).
+ * Success: ret (0, or the positive value an ioctl such as VFIO_CHECK_EXTENSION returns) and the struct with its output fields filled in. Failure: the errno, and arg where the kernel copies the struct back on that failure. fail_nth_reached is present only on the ioctl that follows FAIL_NTH {n > 0}: whether the n-th injection point (an allocation, or one of iommufd's own fault points) was reached (so the injected failure happened).
  *
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "ioctlResult".
@@ -120,7 +120,7 @@ export type IoctlResult =
       arg: WireStruct;
       fail_nth_reached?: boolean;
       /**
-       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       * With fail_nth_reached: how many injection points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
        */
       fail_nth_passed?: number;
       /**
@@ -133,7 +133,7 @@ export type IoctlResult =
       arg?: WireStruct;
       fail_nth_reached?: boolean;
       /**
-       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       * With fail_nth_reached: how many injection points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
        */
       fail_nth_passed?: number;
       /**
@@ -170,7 +170,7 @@ export type TestResult =
       };
       fail_nth_reached?: boolean;
       /**
-       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       * With fail_nth_reached: how many injection points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
        */
       fail_nth_passed?: number;
       /**
@@ -182,7 +182,7 @@ export type TestResult =
       errno: ErrnoName;
       fail_nth_reached?: boolean;
       /**
-       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       * With fail_nth_reached: how many injection points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
        */
       fail_nth_passed?: number;
       /**
