@@ -35,8 +35,11 @@ export function missingFileNames(doc: string, text: string, known: Set<string>):
   const bad: string[] = [];
   for (const m of text.matchAll(/`([^`\s]+)`/g)) {
     const t = m[1];
-    if (/^(schemas|conformance|spec|reference|cli|bench|bin|reports|\.ci)\/[A-Za-z0-9_./-]*$/.test(t)) {
+    if (/^(schemas|conformance|spec|reference|cli|bench|bin|\.ci)\/[A-Za-z0-9_./-]*$/.test(t)) {
       if (!existsSync(join(REPO_ROOT, t)) && !existsSync(join(REPO_ROOT, dirname(doc), t))) bad.push(t);
+    } else if (/^reports\/[A-Za-z0-9_./-]*\.[a-z]+$/.test(t)) {
+      // A kept report's file (reports/linux-6.12/…); report folders the runner writes are not kept.
+      if (!existsSync(join(REPO_ROOT, t))) bad.push(t);
     } else if (/^[A-Za-z0-9_./-]+\.(ts|md|json|py|mjs)$/.test(t) && t.includes('/')) {
       if (!existsSync(join(REPO_ROOT, dirname(doc), t))) bad.push(t);
     } else if (/^[A-Za-z0-9_.-]+\.(ts|md|json|py|mjs)$/.test(t)) {
