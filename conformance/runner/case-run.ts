@@ -13,13 +13,14 @@
  * expectation; a failure records the step, the expected and the actual value.
  */
 import { performance } from 'node:perf_hooks';
-import { AdapterError } from '../../schemas/lib/adapter.ts';
+import { AdapterError, RPC_CANNOT_EXPRESS } from '../../schemas/lib/adapter.ts';
 import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
 import { compileStep, outputField, type CompiledStep } from './compiler.ts';
 import { sweptInFailNthMode } from './fail-nth-mode.ts';
 import { CaseError } from './expression.ts';
 import { matchFields, type MatchContext, type Mismatch } from './matcher.ts';
 import { areaOf, type CaseResultName } from './results.ts';
+import { kernelTooOld } from './kernel-version.ts';
 import { RestartBudgetExhausted, type Session } from './session.ts';
 import { bytesToHex, decodeStruct, decodeStructArray, hexToBytes } from '../../schemas/lib/codec.ts';
 import { structInfo } from '../../schemas/lib/catalog.ts';
@@ -32,6 +33,16 @@ const PAGE_BYTES = 4096;
 /** Hooks whose answers count everything since the world was built (IOTLB_STATS). */
 const FRESH_WORLD_OPS: ReadonlySet<string> = new Set(['IOTLB_STATS']);
 export const FAIL_NTH_MAX = 1000;
+/**
+ * What a call can answer when fail_nth fails one of its injection points on Linux (6.12 read):
+ * ENOMEM from a failed allocation (failslab, fail_page_alloc), and iommufd's own
+ * iommufd_should_fail() sites with their own errnos — ENOENT in iommufd_get_object (main.c,
+ * the first point of nearly every ioctl), EINVAL in pages_to_xarray, iopt_pages_rw_page and
+ * iopt_table_enforce_dev_resv_regions (and from a bind after a device probe whose allocation
+ * failed), EFAULT in pfn_reader_user_pin. The kernel's iommufd_fail_nth.c accepts any failure;
+ * we accept these, and the step's own errno.
+ */
+export const INJECTED_FAILURE_ERRNOS: readonly string[] = ['ENOMEM', 'ENOENT', 'EINVAL', 'EFAULT'];
 const DIAGNOSTICS_MAX = 4000;
 
 export interface CaseEnv {
@@ -319,7 +330,8 @@ class CaseExecution {
   /**
    * The fail_nth sweep of one step (an ioctl, or a hook that models a kernel call): attempt n
    * arms FAIL_NTH {n} just before the call; every attempt that reached point n must fail with
-   * ENOMEM (or the step's errno) and leave STATE as it was; the first attempt that did not
+   * an errno an injection point gives (INJECTED_FAILURE_ERRNOS) or the step's, and leave STATE
+   * as it was; the first attempt that did not
    * reach n is the real call and is judged as the step.
    */
   private async sweep(step: CaseStep, index: number, once: (ref: StepRef, beforeCall: () => Promise<void>) => Promise<Attempt>): Promise<void> {
@@ -328,7 +340,7 @@ class CaseExecution {
     if (step.fail_nth) this.failNthMarkedSteps++;
     this.touchedProcess = true;
     const before = withState ? await this.hook('STATE', {}, stepRef(step, index)) : null;
-    const allowed = new Set(['ENOMEM', ...(step.errno === undefined ? [] : Array.isArray(step.errno) ? step.errno : [step.errno])]);
+    const allowed = new Set([...INJECTED_FAILURE_ERRNOS, ...(step.errno === undefined ? [] : Array.isArray(step.errno) ? step.errno : [step.errno])]);
     for (let n = 1; n <= FAIL_NTH_MAX; n++) {
       const ref = stepRef(step, index, n);
       this.failNthAttempts++;
@@ -345,7 +357,7 @@ class CaseExecution {
       this.failNthInjected++;
       if (step.fail_nth) this.failNthMarkedInjected++;
       if (!allowed.has(answer.errno)) {
-        throw new StepFailed({ step: ref, expected: { errno: [...allowed].join('|') }, actual: { errno: answer.errno }, message: `${describeStep(ref)}: an injected allocation failure gave ${answer.errno}, expected ${[...allowed].join(' or ')}` });
+        throw new StepFailed({ step: ref, expected: { errno: [...allowed].join('|') }, actual: { errno: answer.errno }, message: `${describeStep(ref)}: an injected failure gave ${answer.errno}, expected ${[...allowed].join(' or ')}` });
       }
       this.match.comparisons++;
       if (before) {
@@ -428,6 +440,9 @@ class CaseExecution {
 }
 
 function classify(e: unknown): { result: CaseResultName; message: string; failure?: Failure } {
+  if (e instanceof CallFailed && e.reason instanceof AdapterError && e.reason.code === RPC_CANNOT_EXPRESS) {
+    return { result: 'unsupported', message: `the implementation cannot express ${e.where}: ${e.reason.message}` };
+  }
   if (e instanceof CallFailed) {
     const inner = classify(e.reason);
     const kind = e.reason instanceof AdapterError ? 'adapter error' : e.reason instanceof ProtocolViolation ? 'protocol violation' : inner.result;
@@ -477,6 +492,12 @@ export async function runCase(env: CaseEnv, lc: LoadedCase): Promise<CaseReport>
     report.result = 'unsupported';
     report.missing = missing;
     report.message = `the implementation lacks ${missing.join(', ')}`;
+    return done();
+  }
+  const tooOld = kernelTooOld(c.min_kernel, env.session.hello?.kernel);
+  if (tooOld) {
+    report.result = 'unsupported';
+    report.message = tooOld + (c.min_kernel_why ? ` (${c.min_kernel_why})` : '');
     return done();
   }
   if (c.steps.length === 0) {

@@ -47,6 +47,20 @@ function leakingOnAlloc(): Adapter {
   return ad;
 }
 
+/** Answers an injected failure of IOMMU_IOAS_ALLOC with another errno (the call still fails cleanly). */
+function allocFailsWith(errno: string): () => Adapter {
+  return () => {
+    const ad = createReferenceAdapter();
+    const ioctl = ad.ioctl.bind(ad);
+    ad.ioctl = async (p: IoctlParams): Promise<IoctlResult> => {
+      const r = (await ioctl(p)) as { errno?: string; fail_nth_reached?: boolean };
+      if (p.cmd === 'IOMMU_IOAS_ALLOC' && r.fail_nth_reached && r.errno === 'ENOMEM') return { ...r, errno } as IoctlResult;
+      return r as IoctlResult;
+    };
+    return ad;
+  };
+}
+
 describe('conform --fail-nth', () => {
   it('sweeps the hooks the reference sweeps, no more', () => {
     expect([...KERNEL_CALL_HOOKS].sort()).toEqual([...FAIL_NTH_HOOKS].sort());
@@ -62,6 +76,16 @@ describe('conform --fail-nth', () => {
     expect(f.cases).toBe(report.cases.length);
     expect(f.injected).toBeGreaterThan(300);
   }, 60_000);
+
+  it('accepts the errnos Linux injection points give (ENOENT from iommufd_get_object, EINVAL, EFAULT), not others', async () => {
+    const c = mkCase('ioas/plain-alloc', [{ op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: '$i' } }], { requires: ['ioas'] });
+    for (const errno of ['ENOENT', 'EINVAL', 'EFAULT']) {
+      const r = await runCases([c], allocFailsWith(errno), { catalog, failNthAll: true });
+      expect(byId(r, 'ioas/plain-alloc').result, errno).toBe('pass');
+    }
+    const bad = await runCases([c], allocFailsWith('EIO'), { catalog, failNthAll: true });
+    expect(byId(bad, 'ioas/plain-alloc')).toMatchObject({ result: 'fail', message: expect.stringMatching(/an injected failure gave EIO/) });
+  });
 
   it('fails a case at a leaking error path no case marks fail_nth, and only in the mode', async () => {
     const c = mkCase('ioas/plain-alloc', [{ op: 'IOMMU_IOAS_ALLOC', out: { out_ioas_id: '$i' } }], { requires: ['ioas'] });

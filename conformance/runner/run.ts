@@ -364,7 +364,7 @@ export async function runSuite(opts: RunOptions): Promise<Report> {
     report_version: 1,
     run,
     completed,
-    implementation: hello ? { ...hello.implementation } : null,
+    implementation: hello ? { ...hello.implementation, ...(hello.kernel !== undefined ? { kernel: hello.kernel } : {}) } : null,
     protocol: hello ? hello.protocol : null,
     capabilities: hello ? [...hello.capabilities].sort() : [],
     smoke: smokeReport,

@@ -98,6 +98,14 @@ export interface GoldenCase {
    */
   topology?: TopologyName | Topology;
   /**
+   * The oldest Linux release whose behaviour this case checks ("6.13", "6.15.2"): the feature or fix it needs came then. An adapter whose hello names an older kernel gets the case as unsupported, with this reason; an adapter that names no kernel runs it. Added compatibly to version 1 (conformance/CASE-FORMAT.md).
+   */
+  min_kernel?: string;
+  /**
+   * What came in min_kernel: the commit or feature (e.g. "IOMMU_VIOMMU_ALLOC, v6.13").
+   */
+  min_kernel_why?: string;
+  /**
    * The kernel selftest this case was ported from, e.g. iommufd_ioas.area.
    */
   source?: string;

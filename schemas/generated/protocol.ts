@@ -214,7 +214,7 @@ export type RpcResponse =
 export type DmaStage = 1 | 2;
 
 /**
- * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — on an argument field, the capability a step needs when it sets that field; x-capability-by-capture on an argument field: when the step gives it a $capture of one of the named output fields, the step needs that capability instead of the hook's — a vEVENTQ fd's FD_READ needs veventq, a fault fd's fault; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass.
+ * The adapter protocol, version 1 (conformance/PROTOCOL.md): JSON-RPC 2.0, one message per line over stdio, or the same params and results in process. Methods: hello, world, open, close, ioctl, test, shutdown; their params and results are $defs/<method>Params and $defs/<method>Result. Test hooks: $defs/hookArg_<OP> (x-scope: whether the runner sends the step's fd; x-capability: the capability that offers it — on an argument field, the capability a step needs when it sets that field; x-capability-by-capture on an argument field: when the step gives it a $capture of one of the named output fields, the step needs that capability instead of the hook's — a vEVENTQ fd's FD_READ needs veventq, a fault fd's fault; the user-memory hooks MMAP, MUNMAP, MEM_READ and MEM_WRITE have none: every adapter offers them, and the runner uses them to place inline pointer content. test:mem remains a valid name for adapters that list it) and $defs/hookOut_<OP>. JSON-RPC error codes: -32700 parse error, -32600 invalid request, -32601 unknown method, -32602 invalid params, -32000 internal (adapter bug), -32002 unsupported protocol (data.supported lists the versions) — every one makes the case an error, never a pass; -32003 cannot express (a real kernel without the facility: the case is unsupported with the adapter's message).
  */
 export interface AdapterProtocol {
   [k: string]: unknown;
@@ -335,6 +335,10 @@ export interface HelloResult {
     language?: string;
   };
   capabilities: Capability[];
+  /**
+   * The Linux release the implementation runs on (uname -r, e.g. "6.12.118"), when it is a real kernel: cases whose min_kernel is newer are unsupported. Added compatibly to version 1; an adapter without it runs every case.
+   */
+  kernel?: string;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema

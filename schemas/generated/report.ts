@@ -170,6 +170,10 @@ export interface Implementation {
   version: string;
   homepage?: string;
   language?: string;
+  /**
+   * The Linux release the implementation runs on, as its hello said (a real kernel; added compatibly).
+   */
+  kernel?: string;
 }
 /**
  * This interface was referenced by `ConformanceReport`'s JSON-Schema

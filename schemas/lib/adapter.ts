@@ -45,6 +45,12 @@ export const RPC_METHOD_NOT_FOUND = -32601;
 export const RPC_INVALID_PARAMS = -32602;
 export const RPC_INTERNAL = -32000;
 export const RPC_UNSUPPORTED_PROTOCOL = -32002;
+/**
+ * The implementation cannot express this request (a real kernel without the facility: no VFIO
+ * cdev for a selftest mock device, no test op for a hook). The case is `unsupported` with the
+ * adapter's message, never a fail or a pass. Added compatibly to version 1.
+ */
+export const RPC_CANNOT_EXPRESS = -32003;
 
 /** The adapter itself failed: maps to a JSON-RPC error response. */
 export class AdapterError extends Error {

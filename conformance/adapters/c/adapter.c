@@ -16,8 +16,13 @@
  * device cdev), RAW_IOCTL. The others belong to the
  * machine's test interface: under the fake, ioasid_fake_test (the served adapter's hooks, our
  * fds mapped, our memory synced); on a kernel, IOMMU_TEST_CMD with CONFIG_IOMMUFD_TEST and
- * /proc/self/task/<tid>/fail-nth — not written yet, so on a kernel only the capabilities above
- * are declared.
+ * /proc/self/task/<tid>/fail-nth (kernel-hooks.c), and `hello` names the running kernel.
+ *
+ * On a kernel without VFIO device cdevs (the test kernel of `ioasid kernel-check`) the only
+ * devices are the selftest's mock devices, which IOMMU_TEST_OP_MOCK_DOMAIN creates, binds and
+ * attaches in one call (and with an object of its own, which shifts every later object id): a
+ * VFIO cdev bind, attach or detach of a topology device cannot be expressed, so those calls
+ * are answered RPC_CANNOT_EXPRESS and the case is unsupported.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -31,11 +36,14 @@
 #include <unistd.h>
 #include "json.h"
 #include "layout.h"
+#include "kernel-hooks.h"
 
 #define MAX_DEVS 256
 #define STRUCT_MAX_BYTES (16u << 20)
 
 static const char *CAPABILITIES[] = { "ioas", "hwpt", "options", "vfio-device", "test:mem", "x-raw-ioctl", NULL };
+/* On a real kernel: vfio-device only with VFIO device cdevs (see above); model:mock, dirty and nesting:selftest are the selftest mock driver's; vfio-compat is iommufd's own (iommufd_vfio_ioctl answers the type1 container ioctls on the /dev/iommu fd). */
+static const char *KERNEL_CAPABILITIES[] = { "ioas", "hwpt", "options", "test:mem", "x-raw-ioctl", "dirty", "nesting:selftest", "model:mock", "vfio-compat", NULL };
 
 struct mapping { uintptr_t addr; size_t len; };
 static struct mapping *maps;
@@ -62,6 +70,11 @@ static int (*fake_fail_nth_reached)(void);
  * fail_nth_reached comes from ioasid_fake_fail_nth_reached.
  */
 static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:mem-mirror", "test:mem-batch", NULL };
+
+/* A kernel with VFIO device cdevs: topology device N is /dev/vfio/devices/vfioN, as before. */
+static int have_vfio_cdevs(void) {
+	return access("/dev/vfio/devices", F_OK) == 0;
+}
 
 static int listed(const char **list, const char *name) {
 	for (int i = 0; list[i]; i++)
@@ -171,6 +184,12 @@ static void close_all(void) {
 static int do_world(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
 	const struct json *t = json_get(params, "topology");
 	if (!t || t->type != J_OBJ) { snprintf(err, errlen, "world: topology missing"); return -32602; }
+	const struct json *drop = json_get(json_get(t, "process"), "drop");
+	if (!fake_world && drop && drop->type == J_ARR && drop->child) {
+		/* Capabilities dropped by this process could not be taken back for the next world. */
+		snprintf(err, errlen, "world: on a real kernel the adapter keeps every capability (a dropped one could not come back for the next world)");
+		return RPC_CANNOT_EXPRESS;
+	}
 	close_all();
 	/* A new world has a new user memory: this program's earlier MMAPs go. */
 	for (int i = 0; i < nmaps; i++) munmap((void *)maps[i].addr, maps[i].len);
@@ -183,6 +202,15 @@ static int do_world(const struct json *params, struct jbuf *out, char *err, size
 		dev_names[ndevs] = strdup(n && n->type == J_STR ? n->str : "?");
 		dev_fd[ndevs] = -1;
 		dev_bound[ndevs++] = 0;
+	}
+	if (!fake_world) {
+		int has_mock = 0;
+		const struct json *bridges = json_get(t, "bridges");
+		for (const struct json *b = bridges ? bridges->child : NULL; b; b = b->next) {
+			const struct json *model = json_get(json_get(b, "iommu"), "model");
+			if (model && model->type == J_STR && !strcmp(model->str, "mock")) has_mock = 1;
+		}
+		kernel_world(has_mock);
 	}
 	if (fake_world) {
 		char *text = strndup(t->start, t->end - t->start);
@@ -205,7 +233,11 @@ static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err
 /* An ioctl's answer, with fail_nth_reached when the machine reports one (the fake does). */
 static int do_ioctl(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
 	int code = do_ioctl_inner(params, out, err, errlen);
-	int reached = !code && fake_fail_nth_reached ? fake_fail_nth_reached() : -1;
+	int reached = fake_fail_nth_reached ? (code ? -1 : fake_fail_nth_reached()) : kernel_fail_nth_reached();
+	if (!code && !fake_test) {
+		uint64_t fd;
+		if (!json_u64(json_get(params, "fd"), &fd)) kernel_note_ioctl((int)fd, out->p ? out->p : "");
+	}
 	if (reached >= 0 && out->len && out->p[out->len - 1] == '}') {
 		out->len--;
 		jb_str(out, reached ? ",\"fail_nth_reached\":true}" : ",\"fail_nth_reached\":false}");
@@ -221,6 +253,10 @@ static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err
 	const struct ioasid_layout_ioctl *lay = layout_by_name(cmd->str);
 	if (!lay) { snprintf(err, errlen, "ioctl %s: not implemented", cmd->str); return -32000; }
 	int target = fd, dev = -1;
+	if (lay->family == 1 && !fake_test && !have_vfio_cdevs()) {
+		snprintf(err, errlen, "%s: on a real kernel the devices are selftest mock devices, created, bound and attached in one IOMMU_TEST_OP_MOCK_DOMAIN; a VFIO device cdev bind, attach or detach cannot be expressed", lay->name);
+		return RPC_CANNOT_EXPRESS;
+	}
 	if (lay->family == 1) {
 		dev = device_index(json_get(arg, "device"));
 		if (dev < 0) { snprintf(err, errlen, "%s: no such topology device", lay->name); return -32602; }
@@ -230,6 +266,7 @@ static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err
 	if (lay->st < 0) {
 		uint64_t v = 0;
 		if (lay->int_arg && field_u64(arg, lay->int_arg, &v)) { snprintf(err, errlen, "%s: bad %s", lay->name, lay->int_arg); return -32602; }
+		if (!fake_test) kernel_fail_nth_arm();
 		long r = ioctl(target, lay->request, (unsigned long)v);
 		if (r < 0) errno_result(out, errno);
 		else jb_printf(out, "{\"ret\":%ld,\"arg\":{}}", r);
@@ -253,6 +290,7 @@ static int do_ioctl_inner(const struct json *params, struct jbuf *out, char *err
 		memcpy(buf + 8, &ifd, 4); /* struct vfio_device_bind_iommufd.iommufd: the step's context */
 	}
 	memcpy(before, buf, len);
+	if (!fake_test) kernel_fail_nth_arm();
 	long r = ioctl(target, lay->request, buf);
 	int e = errno;
 	int first = 1;
@@ -349,6 +387,10 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		jb_str(out, "}}");
 		return 0;
 	}
+	if (!strcmp(op->str, "DEVICE_UNBIND") && !fake_test && !have_vfio_cdevs()) {
+		snprintf(err, errlen, "DEVICE_UNBIND: on a real kernel no topology device is bound through a VFIO cdev");
+		return RPC_CANNOT_EXPRESS;
+	}
 	if (!strcmp(op->str, "DEVICE_UNBIND")) {
 		uint64_t id;
 		if (field_u64(arg, "dev_id", &id)) { snprintf(err, errlen, "DEVICE_UNBIND: bad dev_id"); return -32602; }
@@ -363,6 +405,8 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		uint8_t *bytes = NULL;
 		long n = 0;
 		if (b && (b->type != J_STR || (n = hex_decode(b->str, &bytes)) < 0)) { snprintf(err, errlen, "RAW_IOCTL: bytes not hex"); return -32602; }
+		/* Bytes would carry the caller's op numbering, which may not be this kernel's: TEST_CMD maps it. */
+		if (!fake_test && json_get(arg, "bytes") && kernel_test_cmd_request() && request == kernel_test_cmd_request()) { snprintf(err, errlen, "RAW_IOCTL of IOMMU_TEST_CMD with bytes: use the TEST_CMD hook"); return -32602; }
 		const struct ioasid_layout_ioctl *lay = layout_by_request(request);
 		size_t st = lay && lay->st >= 0 ? ioasid_layout_structs[lay->st].size : 0;
 		uint8_t *buf = NULL;
@@ -391,8 +435,17 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		free(result);
 		return code;
 	}
-	snprintf(err, errlen, "test hook %s is not offered", op->str);
-	return -32601;
+	uint64_t fd;
+	int code = kernel_test(json_u64(json_get(params, "fd"), &fd) ? -1 : (int)fd, op->str, arg, out, err, errlen);
+	if (code == -32601) snprintf(err, errlen, "test hook %s is not offered", op->str);
+	if (!code) {
+		int reached = kernel_fail_nth_reached();
+		if (reached >= 0 && out->len && out->p[out->len - 1] == '}') {
+			out->len--;
+			jb_str(out, reached ? ",\"fail_nth_reached\":true}" : ",\"fail_nth_reached\":false}");
+		}
+	}
+	return code;
 }
 
 static void handle(char *line) {
@@ -411,8 +464,13 @@ static void handle(char *line) {
 	if (!strcmp(m, "hello")) {
 		uint64_t v;
 		if (json_u64(json_get(params, "protocol"), &v) || v != 1) { reply_error(id, -32002, "protocol 1 only"); jb_free(&res); goto out; }
-		jb_str(&res, "{\"protocol\":1,\"implementation\":{\"name\":\"ioasid-c-adapter\",\"version\":\"0.1.0\"},\"capabilities\":[");
-		for (int i = 0; CAPABILITIES[i]; i++) { if (i) jb_str(&res, ","); jb_quote(&res, CAPABILITIES[i]); }
+		jb_str(&res, "{\"protocol\":1,\"implementation\":{\"name\":\"ioasid-c-adapter\",\"version\":\"0.1.0\"}");
+		if (!fake_test && kernel_release()[0]) { jb_str(&res, ",\"kernel\":"); jb_quote(&res, kernel_release()); }
+		jb_str(&res, ",\"capabilities\":[");
+		const char **own = fake_test ? CAPABILITIES : KERNEL_CAPABILITIES;
+		for (int i = 0; own[i]; i++) { if (i) jb_str(&res, ","); jb_quote(&res, own[i]); }
+		if (!fake_test) kernel_capabilities(&res);
+		if (!fake_test && have_vfio_cdevs()) jb_str(&res, ",\"vfio-device\"");
 		struct json *carena = NULL;
 		struct json *served = fake_capabilities ? json_parse(fake_capabilities(), &carena) : NULL;
 		for (struct json *c = served && served->type == J_ARR ? served->child : NULL; c; c = c->next)
@@ -433,6 +491,7 @@ static void handle(char *line) {
 		else {
 			/* Closing the context: the devices bound to it go with their cdevs. */
 			for (int i = 0; i < ndevs; i++) if (dev_bound[i] && dev_ctx[i] == (int)fd) unbind(i);
+			if (!fake_test) kernel_close_context((int)fd);
 			close(fd);
 			iommu_fds[found] = iommu_fds[--niommu];
 			jb_str(&res, "{}");

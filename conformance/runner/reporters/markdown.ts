@@ -19,7 +19,7 @@ function code(v: unknown): string {
 
 export function renderMarkdown(r: Report): string {
   const out: string[] = [];
-  const impl = r.implementation ? `${r.implementation.name} ${r.implementation.version}` : 'unknown implementation (hello failed)';
+  const impl = r.implementation ? `${r.implementation.name} ${r.implementation.version}${r.implementation.kernel ? ` on Linux ${r.implementation.kernel}` : ''}` : 'unknown implementation (hello failed)';
   out.push(`# ioasid conformance report: ${impl}`, '');
   out.push(`- Suite: ioasid ${r.run.suite.version}${r.run.suite.commit ? ` (${r.run.suite.commit.slice(0, 12)})` : ''}, protocol ${r.protocol ?? '—'}`);
   out.push(`- Adapter: ${r.run.adapter.kind} \`${r.run.adapter.spec}\``);
