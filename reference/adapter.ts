@@ -51,7 +51,7 @@ export function capabilities(): string[] {
     ...formatNames().map((f) => `format:${f}`),
     'test:mem', 'test:mmap-huge', 'test:mmap-private', 'test:dma', 'test:refs', 'test:accounting', 'test:reserved', 'test:pgtable', 'test:set-dirty', 'test:state', 'test:fail-nth',
     'test:process',
-    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb', 'test:mem-mirror', 'test:selftest-cmd',
+    'test:access-rw-slow-path', 'test:temp-memory-limit', 'test:iotlb', 'test:mem-mirror', 'test:mem-batch', 'test:selftest-cmd',
     'x-raw-ioctl',
   ];
 }
@@ -214,7 +214,25 @@ export class ReferenceAdapter implements Adapter {
   }
 
   async ioctl(params: IoctlParams): Promise<IoctlResult> {
-    return this.as(params.pid, () => this.ioctlAsCurrent(params));
+    return this.as(params.pid, () => this.withMemory(params, () => this.ioctlAsCurrent(params)));
+  }
+
+  /**
+   * test:mem-batch: the request's mem_write applied first as MEM_WRITE hooks would be, and with
+   * mem_written the MEM_WRITTEN answer attached after the call — one exchange for what a
+   * mirror (the fake /dev/iommu) would otherwise send as three.
+   */
+  private async withMemory<R extends object>(params: Pick<IoctlParams, 'mem_write' | 'mem_written'>, call: () => Promise<R>): Promise<R> {
+    for (const w of params.mem_write ?? []) {
+      try {
+        this.hooks.MEM_WRITE(undefined, w as unknown as JsonObject);
+      } catch (e) {
+        if (!(e instanceof UapiError)) throw e;
+        throw new AdapterError(RPC_INVALID_PARAMS, `mem_write at ${JSON.stringify(w.addr)}: ${e.errno}`);
+      }
+    }
+    const r = await call();
+    return params.mem_written === true ? { ...r, mem_written: this.memWritten() } : r;
   }
 
   private async ioctlAsCurrent(params: IoctlParams): Promise<IoctlResult> {
@@ -244,14 +262,14 @@ export class ReferenceAdapter implements Adapter {
       else this.lastReached = undefined;
     }
     this.verify(params.cmd);
-    return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached } as unknown as IoctlResult);
+    return this.lastReached === undefined ? r : ({ ...r, fail_nth_reached: this.lastReached, fail_nth_passed: fn.passed } as unknown as IoctlResult);
   }
 
   async test(params: TestParams): Promise<TestResult> {
     // TEST_CMD may name its caller in its arg (the fake /dev/iommu forwards the ioctl's process).
     const argPid = params.op === 'TEST_CMD' ? (params.arg as JsonObject | undefined)?.pid : undefined;
     if (typeof argPid === 'number' && params.pid !== undefined && params.pid !== argPid) throw new AdapterError(RPC_INVALID_PARAMS, `TEST_CMD: arg.pid ${argPid} and pid ${params.pid} differ`);
-    return this.as(params.pid ?? (typeof argPid === 'number' ? argPid : undefined), () => this.testAsCurrent(params));
+    return this.as(params.pid ?? (typeof argPid === 'number' ? argPid : undefined), () => this.withMemory(params, () => this.testAsCurrent(params)));
   }
 
   private async testAsCurrent(params: TestParams): Promise<TestResult> {
@@ -276,7 +294,7 @@ export class ReferenceAdapter implements Adapter {
       if (swept) this.lastReached = fn.end();
     }
     if (params.op !== 'STATE') this.verify(params.op);
-    return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached } : result;
+    return swept && this.lastReached !== undefined ? { ...result, fail_nth_reached: this.lastReached, fail_nth_passed: fn.passed } : result;
   }
 
   async shutdown(_params: Empty = {}): Promise<Empty> {

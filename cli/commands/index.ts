@@ -27,5 +27,6 @@ export const commands: CommandEntry[] = [
   { name: 'bench', summary: 'run the benchmarks and print ratios against in-run baselines', load: async () => (await import('./bench.ts')).default },
   { name: 'fuzz', summary: 'differential fuzzing: random ioctl sequences on the reference and another implementation', load: async () => (await import('./fuzz.ts')).default },
   { name: 'kernel-check', summary: 'build a test kernel, boot it in QEMU and run the golden cases against real /dev/iommu', load: async () => (await import('./kernel-check.ts')).default },
+  { name: 'kselftest', summary: "build and run the kernel's iommufd selftests against an adapter through the fake /dev/iommu", load: async () => (await import('./kselftest.ts')).default },
   { name: 'swnest', summary: "software nesting: the VMM library's differential check (swnest check)", load: async () => (await import('./swnest.ts')).default },
 ];

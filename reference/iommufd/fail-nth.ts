@@ -49,8 +49,16 @@ export class FailNth {
     }
   }
 
+  /**
+   * How many allocation points the last armed call passed without failing: all of them when it
+   * did not reach n. The kernel's fail-nth counts across calls; a caller that keeps
+   * n − passed for the next call sweeps the same way (the fake /dev/iommu does).
+   */
+  passed = 0;
+
   /** Called when the ioctl ends: whether point n was reached (undefined when not armed); disarms. */
   end(): boolean | undefined {
+    this.passed = this.reached ? this.n - 1 : this.count;
     if (this.n <= 0) return undefined;
     const r = this.reached;
     this.n = 0;

@@ -183,6 +183,14 @@ typedef uint64_t ioasid_aligned_le64 __attribute__((aligned(8)));
 #define IOASID_MOCK_ACCESS_RW_WRITE 0x1u
 #define IOASID_MOCK_ACCESS_RW_SLOW_PATH 0x4u
 
+/* enum mock_aperture */
+#define IOASID_MOCK_APERTURE_START 0x1000000u
+#define IOASID_MOCK_APERTURE_LAST 0x7fffffffu
+
+/* enum mock_dev_cache */
+#define IOASID_MOCK_DEV_CACHE_ID_MAX 0x3u
+#define IOASID_MOCK_DEV_CACHE_NUM 0x4u
+
 /* flags mock_flags_access */
 #define IOASID_MOCK_FLAGS_ACCESS_WRITE 0x1u
 #define IOASID_MOCK_FLAGS_ACCESS_SYZ 0x10000u
@@ -198,6 +206,17 @@ typedef uint64_t ioasid_aligned_le64 __attribute__((aligned(8)));
 /* enum mock_iommupt_type */
 #define IOASID_MOCK_IOMMUPT_DEFAULT 0x0u
 #define IOASID_MOCK_IOMMUPT_HUGE 0x1u
+
+/* enum mock_nested_domain_iotlb */
+#define IOASID_MOCK_NESTED_DOMAIN_IOTLB_ID_MAX 0x3u
+#define IOASID_MOCK_NESTED_DOMAIN_IOTLB_NUM 0x4u
+
+/* enum mock_pasid_width */
+#define IOASID_MOCK_PASID_WIDTH 0x14u
+
+/* enum mock_values */
+#define IOASID_IOMMU_TEST_IOTLB_DEFAULT 0xbadbeefu
+#define IOASID_IOMMU_HW_INFO_SELFTEST_REGVAL 0xdeadbeefu
 
 /* flags vfio_device_attach_flags */
 #define IOASID_VFIO_DEVICE_ATTACH_PASID 0x1u

@@ -77,6 +77,7 @@ export type Capability =
       | "format:mock"
       | "test:mem"
       | "test:mem-mirror"
+      | "test:mem-batch"
       | "test:mmap-huge"
       | "test:mmap-private"
       | "test:dma"
@@ -118,11 +119,27 @@ export type IoctlResult =
       ret: number;
       arg: WireStruct;
       fail_nth_reached?: boolean;
+      /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
+      /**
+       * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
+       */
+      mem_written?: HookOut_MEM_WRITTEN;
     }
   | {
       errno: ErrnoName;
       arg?: WireStruct;
       fail_nth_reached?: boolean;
+      /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
+      /**
+       * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
+       */
+      mem_written?: HookOut_MEM_WRITTEN;
     };
 /**
  * Any JSON value.
@@ -152,10 +169,26 @@ export type TestResult =
         [k: string]: unknown;
       };
       fail_nth_reached?: boolean;
+      /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
+      /**
+       * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
+       */
+      mem_written?: HookOut_MEM_WRITTEN;
     }
   | {
       errno: ErrnoName;
       fail_nth_reached?: boolean;
+      /**
+       * With fail_nth_reached: how many allocation points the call passed without failing (n − 1 when it reached n). Lets a caller emulate the kernel's per-task fail-nth, which counts across calls: the next call is armed with what is left (the fake /dev/iommu). Optional; compatible.
+       */
+      fail_nth_passed?: number;
+      /**
+       * With mem_written: true in the request: the MEM_WRITTEN answer right after the call (test:mem-batch).
+       */
+      mem_written?: HookOut_MEM_WRITTEN;
     };
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -347,6 +380,35 @@ export interface IoctlParams {
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
    */
   pid?: number;
+  /**
+   * Capability test:mem-batch. Writes into the calling process's memory made before the call, in order, each exactly as a MEM_WRITE hook {addr, data} would make it; a write that MEM_WRITE would refuse makes the request invalid params (-32602) and the call is not made. Lets a mirror (the fake /dev/iommu) send the pages it pushes with the call itself.
+   */
+  mem_write?: HookArg_MEM_WRITE[];
+  /**
+   * Capability test:mem-batch. true: the answer carries mem_written, what a MEM_WRITTEN hook made right after the call would answer.
+   */
+  mem_written?: boolean;
+}
+/**
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookArg_MEM_WRITE".
+ */
+export interface HookArg_MEM_WRITE {
+  addr: U64;
+  data: HexData;
+}
+/**
+ * The 4 KiB pages of the calling process's memory that the implementation wrote (copy to user, access writes, DMA; not MEM_WRITE) since the previous MEM_WRITTEN, each with its whole content. The first call after world starts the log and answers no page. more: the answer stopped at the 16 MiB hook data limit and the rest waits for the next call.
+ *
+ * This interface was referenced by `AdapterProtocol`'s JSON-Schema
+ * via the `definition` "hookOut_MEM_WRITTEN".
+ */
+export interface HookOut_MEM_WRITTEN {
+  pages: {
+    addr: U64;
+    data: HexData;
+  }[];
+  more?: boolean;
 }
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
@@ -403,6 +465,14 @@ export interface TestParams {
    * The process that makes the call (test:process): a pid PROCESS_FORK returned; absent = the initial process.
    */
   pid?: number;
+  /**
+   * Capability test:mem-batch. Writes into the calling process's memory made before the call, in order, each exactly as a MEM_WRITE hook {addr, data} would make it; a write that MEM_WRITE would refuse makes the request invalid params (-32602) and the call is not made. Lets a mirror (the fake /dev/iommu) send the pages it pushes with the call itself.
+   */
+  mem_write?: HookArg_MEM_WRITE[];
+  /**
+   * Capability test:mem-batch. true: the answer carries mem_written, what a MEM_WRITTEN hook made right after the call would answer.
+   */
+  mem_written?: boolean;
 }
 /**
  * A JSON object: hook arguments before their hookArg_<OP> check.
@@ -477,14 +547,6 @@ export interface HookArg_MUNMAP {
 export interface HookOut_MUNMAP {}
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
- * via the `definition` "hookArg_MEM_WRITE".
- */
-export interface HookArg_MEM_WRITE {
-  addr: U64;
-  data: HexData;
-}
-/**
- * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookOut_MEM_WRITE".
  */
 export interface HookOut_MEM_WRITE {}
@@ -508,19 +570,6 @@ export interface HookOut_MEM_READ {
  * via the `definition` "hookArg_MEM_WRITTEN".
  */
 export interface HookArg_MEM_WRITTEN {}
-/**
- * The 4 KiB pages of the calling process's memory that the implementation wrote (copy to user, access writes, DMA; not MEM_WRITE) since the previous MEM_WRITTEN, each with its whole content. The first call after world starts the log and answers no page. more: the answer stopped at the 16 MiB hook data limit and the rest waits for the next call.
- *
- * This interface was referenced by `AdapterProtocol`'s JSON-Schema
- * via the `definition` "hookOut_MEM_WRITTEN".
- */
-export interface HookOut_MEM_WRITTEN {
-  pages: {
-    addr: U64;
-    data: HexData;
-  }[];
-  more?: boolean;
-}
 /**
  * This interface was referenced by `AdapterProtocol`'s JSON-Schema
  * via the `definition` "hookArg_MEMFD_CREATE".

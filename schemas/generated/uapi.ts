@@ -259,6 +259,20 @@ export type IommufdVfioIoasOp = number;
  */
 export type MockAccessRwFlags = number;
 /**
+ * The mock domain's IOVA aperture, first and last address (anonymous enum of iommufd_test.h; name ours).
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockAperture".
+ */
+export type MockAperture = number;
+/**
+ * The mock device's cache slots that a selftest vIOMMU invalidation clears: the largest id and their number (anonymous enum of iommufd_test.h since v6.14; name ours).
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockDevCache".
+ */
+export type MockDevCache = number;
+/**
  * Flag set mock_flags_access — anonymous enum of iommufd_test.h (name ours): ACCESS_PAGES flags. Values are integers on the wire; cases may name them (with or without the prefix MOCK_FLAGS_ACCESS_). Not a constraint: an implementation must see unknown values to reject them.
  *
  * This interface was referenced by `IoctlArgs`'s JSON-Schema
@@ -286,6 +300,27 @@ export type MockFlagsDevice = number;
  * via the `definition` "MockIommuptType".
  */
 export type MockIommuptType = number;
+/**
+ * The mock nested domain's IOTLB slots: the largest iotlb_id and their number (anonymous enum of iommufd_test.h; name ours).
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockNestedDomainIotlb".
+ */
+export type MockNestedDomainIotlb = number;
+/**
+ * The mock device's and mock IOMMU's PASID width in bits (a #define of iommufd_test.h since v6.15; the enum name is ours).
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockPasidWidth".
+ */
+export type MockPasidWidth = number;
+/**
+ * Fixed values of the mock driver: the default mock IOTLB entry and the test register GET_HW_INFO reports (#defines of iommufd_test.h; the enum name is ours).
+ *
+ * This interface was referenced by `IoctlArgs`'s JSON-Schema
+ * via the `definition` "MockValues".
+ */
+export type MockValues = number;
 /**
  * An object ID: 0 is never valid; 1..2^31-1.
  *

@@ -69,7 +69,7 @@ static int (*fake_fail_nth_reached)(void);
  * memory). fail-nth is carried: FAIL_NTH goes to the fake's test interface and an ioctl's
  * fail_nth_reached comes from ioasid_fake_fail_nth_reached.
  */
-static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:mem-mirror", NULL };
+static const char *NOT_CARRIED[] = { "test:process", "change-process", "map-file", "test:mmap-huge", "test:mmap-private", "test:mem-mirror", "test:mem-batch", NULL };
 
 /* A kernel with VFIO device cdevs: topology device N is /dev/vfio/devices/vfioN, as before. */
 static int have_vfio_cdevs(void) {

@@ -2,6 +2,8 @@
  * The bridge to C (conformance/adapters/c/): built with the machine's cc, then
  * - a C program of our own (tests/fake-smoke.c) runs unmodified against `ioasid serve` through
  *   the fake /dev/iommu (LD_PRELOAD), real C layouts and the caller's memory included;
+ * - another (tests/selftest-cmd.c) drives IOMMU_TEST_CMD as the kernel's selftests do: stack
+ *   and heap buffers, an access fd, a forked child's mapping, a fault fd read and written;
  * - the golden suite runs through C adapter → fake /dev/iommu → `ioasid serve`: every case
  *   whose requirements the chain declares passes (the in-process reference passes them all,
  *   adapter.test.ts and the suite tests), and the others are exactly the unsupported ones.
@@ -25,7 +27,7 @@ const hasCc = spawnSync('cc', ['--version']).status === 0 && spawnSync('make', [
 
 /** The C adapter's own capabilities, and what it does not carry of the served adapter's (adapter.c). */
 const OWN = ['ioas', 'hwpt', 'options', 'vfio-device', 'test:mem', 'x-raw-ioctl'];
-const NOT_CARRIED = ['test:process', 'change-process', 'map-file', 'test:mmap-huge', 'test:mmap-private', 'test:mem-mirror'];
+const NOT_CARRIED = ['test:process', 'change-process', 'map-file', 'test:mmap-huge', 'test:mmap-private', 'test:mem-mirror', 'test:mem-batch'];
 
 let out = '';
 
@@ -55,6 +57,22 @@ describe.skipIf(!hasCc)('the C bridge', () => {
     expect(r.stdout).toContain('ok IOVA_RANGES wrote the caller\'s memory');
     expect(r.stdout).toContain('ok unknown request, NULL argp: ENOTTY');
     expect(r.stdout.trim().split('\n').at(-1)).toBe('done');
+    expect(r.status).toBe(0);
+  });
+
+  it('runs IOMMU_TEST_CMD flows of our own through the fake: stack and heap memory, access and fault fds, fork', () => {
+    const r = spawnSync(join(out, 'selftest-cmd'), [], {
+      encoding: 'utf8',
+      env: { ...process.env, LD_PRELOAD: join(out, 'libioasid-fake.so'), IOASID_ADAPTER: SERVE },
+      timeout: 120_000,
+    });
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.filter((l) => !l.startsWith('ok ') && l !== 'done')).toEqual([]);
+    expect(lines).toContain('ok MD_CHECK_MAP: the mock IOPTEs give the stack pages');
+    expect(lines).toContain('ok ACCESS_RW write: the stack pages hold exactly the bytes written');
+    expect(lines).toContain('ok ACCESS_RW after the child exited: its pinned page holds its bytes');
+    expect(lines).toContain('ok the page request names the device, group and address');
+    expect(lines.at(-1)).toBe('done');
     expect(r.status).toBe(0);
   });
 

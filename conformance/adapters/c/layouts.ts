@@ -7,7 +7,7 @@
  *
  * Invariant: struct indices are the order of `structs` (embedded structs included); a field's
  * `sub` is the index of its embedded struct or -1 for a scalar; `count` is 0 for a scalar field
- * and the element count of a fixed array.
+ * and the element count of a fixed array; `is_ptr` is 1 for a user pointer.
  */
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
@@ -38,7 +38,9 @@ export function generateLayouts(cat: UapiCatalog = getCatalog()): string {
     '#ifndef IOASID_UAPI_LAYOUTS_H',
     '#define IOASID_UAPI_LAYOUTS_H',
     '',
-    'struct ioasid_layout_field { const char *name; unsigned offset, elem_bytes, count; int is_signed, sub; };',
+    '/* is_ptr: a user pointer (the catalog\'s pointee), so that the fake /dev/iommu mirrors the memory it reaches;',
+    ' * its length in bytes: the field ptr_len, or ptr_count × (ptr_elem_bytes or the field ptr_entry); 0 when unnamed */',
+    'struct ioasid_layout_field { const char *name; unsigned offset, elem_bytes, count; int is_signed, sub, is_ptr; const char *ptr_len, *ptr_count, *ptr_entry; unsigned ptr_elem_bytes; };',
     'struct ioasid_layout_struct { const char *name; unsigned size, nfields; const struct ioasid_layout_field *fields; };',
     '/* family: 0 iommufd, 1 VFIO device cdev, 2 VFIO container (compat on /dev/iommu) */',
     'struct ioasid_layout_ioctl { const char *name; unsigned long request; int family, st; unsigned min_size; int size_is_argsz; const char *int_arg; };',
@@ -51,9 +53,12 @@ export function generateLayouts(cat: UapiCatalog = getCatalog()): string {
       const elem = f.count ? f.sizeBytes / f.count : f.sizeBytes;
       const signed = f.ctype === '__s32' || f.ctype === '__s64' ? 1 : 0;
       const sub = isScalar(f.ctype) ? -1 : index.get(f.ctype)!;
-      lines.push(`  { "${f.name}", ${f.offsetBytes}, ${elem}, ${f.count ?? 0}, ${signed}, ${sub} },`);
+      const p = f.pointee;
+      const str = (v: string | undefined): string => (v ? `"${v}"` : '0');
+      const ptr = p ? `1, ${str(p.lengthField)}, ${str(p.countField)}, ${str(p.entrySizeField)}, ${p.struct ? cat.structs.get(p.struct)!.sizeBytes : 0}` : '0, 0, 0, 0, 0';
+      lines.push(`  { "${f.name}", ${f.offsetBytes}, ${elem}, ${f.count ?? 0}, ${signed}, ${sub}, ${ptr} },`);
     }
-    if (s.fields.length === 0) lines.push('  { 0, 0, 0, 0, 0, -1 },');
+    if (s.fields.length === 0) lines.push('  { 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0 },');
     lines.push('};');
   });
   lines.push('', 'static const struct ioasid_layout_struct ioasid_layout_structs[] = {');

@@ -1,4 +1,5 @@
-/* See rpc.h. Uses raw read/write on pipes: the fake interposes neither. */
+/* See rpc.h. Raw read/write system calls on the pipes and posix_spawn for the adapter: the fake
+ * interposes read, write and fork. */
 #define _GNU_SOURCE
 #include "rpc.h"
 #include <errno.h>
@@ -9,6 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/syscall.h>
 
 extern char **environ;
 
@@ -22,23 +26,29 @@ int rpc_start(struct rpc *r, const char *command) {
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(environ[i], "LD_PRELOAD=", 11)) env[k++] = environ[i];
 	env[k] = NULL;
-	pid_t pid = fork();
-	if (pid < 0) return -1;
-	if (pid == 0) {
-		setpgid(0, 0);
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
-		execve("/bin/sh", argv, env);
-		_exit(127);
-	}
+	/* posix_spawn, not fork: a preloaded fake interposes fork() to share its adapter. */
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setpgroup(&attr, 0);
+	char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
+	pid_t pid;
+	int bad = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, env);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (bad) { free(env); return -1; }
 	free(env);
-	close(in[0]);
-	close(out[1]);
+	syscall(SYS_close, in[0]);
+	syscall(SYS_close, out[1]);
 	r->pid = pid;
 	r->to = in[1];
 	r->from = out[0];
 	r->next_id = 1;
+	r->shared_id = NULL;
 	r->buf = NULL;
 	r->len = r->cap = 0;
 	r->log = getenv("IOASID_FAKE_LOG") != NULL;
@@ -48,7 +58,7 @@ int rpc_start(struct rpc *r, const char *command) {
 
 static int write_all(int fd, const char *p, size_t n) {
 	while (n) {
-		ssize_t w = write(fd, p, n);
+		ssize_t w = syscall(SYS_write, fd, p, n);
 		if (w < 0 && errno == EINTR) continue;
 		if (w <= 0) return -1;
 		p += w;
@@ -67,7 +77,7 @@ static long read_line(struct rpc *r) {
 			r->buf = realloc(r->buf, r->cap);
 			if (!r->buf) return -1;
 		}
-		ssize_t got = read(r->from, r->buf + r->len, r->cap - r->len - 1);
+		ssize_t got = syscall(SYS_read, r->from, r->buf + r->len, r->cap - r->len - 1);
 		if (got < 0 && errno == EINTR) continue;
 		if (got <= 0) return -1;
 		r->len += got;
@@ -77,7 +87,7 @@ static long read_line(struct rpc *r) {
 struct json *rpc_call(struct rpc *r, const char *method, const char *params, struct json **arena, char *msg, size_t msglen) {
 	struct jbuf b;
 	jb_init(&b);
-	long id = r->next_id++;
+	long id = r->shared_id ? __atomic_fetch_add(r->shared_id, 1, __ATOMIC_SEQ_CST) : r->next_id++;
 	jb_printf(&b, "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"%s\",\"params\":", id, method);
 	jb_str(&b, params);
 	jb_str(&b, "}\n");
@@ -106,4 +116,13 @@ struct json *rpc_call(struct rpc *r, const char *method, const char *params, str
 	struct json *res = json_get(resp, "result");
 	if (!res) snprintf(msg, msglen, "%s: answer without result", method);
 	return res;
+}
+
+void rpc_discard_line(struct rpc *r, int timeout_ms) {
+	char c;
+	struct pollfd p = { r->from, POLLIN, 0 };
+	r->len = 0;
+	while (poll(&p, 1, timeout_ms) == 1) {
+		if (syscall(SYS_read, r->from, &c, 1) != 1 || c == '\n') return;
+	}
 }

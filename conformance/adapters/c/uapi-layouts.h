@@ -3,465 +3,467 @@
 #ifndef IOASID_UAPI_LAYOUTS_H
 #define IOASID_UAPI_LAYOUTS_H
 
-struct ioasid_layout_field { const char *name; unsigned offset, elem_bytes, count; int is_signed, sub; };
+/* is_ptr: a user pointer (the catalog's pointee), so that the fake /dev/iommu mirrors the memory it reaches;
+ * its length in bytes: the field ptr_len, or ptr_count × (ptr_elem_bytes or the field ptr_entry); 0 when unnamed */
+struct ioasid_layout_field { const char *name; unsigned offset, elem_bytes, count; int is_signed, sub, is_ptr; const char *ptr_len, *ptr_count, *ptr_entry; unsigned ptr_elem_bytes; };
 struct ioasid_layout_struct { const char *name; unsigned size, nfields; const struct ioasid_layout_field *fields; };
 /* family: 0 iommufd, 1 VFIO device cdev, 2 VFIO container (compat on /dev/iommu) */
 struct ioasid_layout_ioctl { const char *name; unsigned long request; int family, st; unsigned min_size; int size_is_argsz; const char *int_arg; };
 
 static const struct ioasid_layout_field ioasid_layout_fields_0[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "iova_pgsizes", 8, 8, 0, 0, -1 },
-  { "cap_offset", 16, 4, 0, 0, -1 },
-  { "pad", 20, 4, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova_pgsizes", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "cap_offset", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pad", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_1[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "vaddr", 8, 8, 0, 0, -1 },
-  { "iova", 16, 8, 0, 0, -1 },
-  { "size", 24, 8, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "vaddr", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "size", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_2[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "iova", 8, 8, 0, 0, -1 },
-  { "size", 16, 8, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "size", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_3[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "iommufd", 8, 4, 0, 1, -1 },
-  { "out_devid", 12, 4, 0, 0, -1 },
-  { "token_uuid_ptr", 16, 8, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iommufd", 8, 4, 0, 1, -1, 0, 0, 0, 0, 0 },
+  { "out_devid", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "token_uuid_ptr", 16, 8, 0, 0, -1, 1, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_4[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "pt_id", 8, 4, 0, 0, -1 },
-  { "pasid", 12, 4, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pt_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pasid", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_5[] = {
-  { "argsz", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "pasid", 8, 4, 0, 0, -1 },
+  { "argsz", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pasid", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_6[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "id", 4, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_7[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "out_ioas_id", 8, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_ioas_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_8[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "num_iovas", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "allowed_iovas", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "num_iovas", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "allowed_iovas", 16, 8, 0, 0, -1, 1, 0, "num_iovas", 0, 16 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_9[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "dst_ioas_id", 8, 4, 0, 0, -1 },
-  { "src_ioas_id", 12, 4, 0, 0, -1 },
-  { "length", 16, 8, 0, 0, -1 },
-  { "dst_iova", 24, 8, 0, 0, -1 },
-  { "src_iova", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dst_ioas_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "src_ioas_id", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dst_iova", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "src_iova", 32, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_10[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "num_iovas", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "allowed_iovas", 16, 8, 0, 0, -1 },
-  { "out_iova_alignment", 24, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "num_iovas", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "allowed_iovas", 16, 8, 0, 0, -1, 1, 0, "num_iovas", 0, 16 },
+  { "out_iova_alignment", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_11[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "ioas_id", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "user_va", 16, 8, 0, 0, -1 },
-  { "length", 24, 8, 0, 0, -1 },
-  { "iova", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "ioas_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "user_va", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 32, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_12[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "iova", 8, 8, 0, 0, -1 },
-  { "length", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_13[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "option_id", 4, 4, 0, 0, -1 },
-  { "op", 8, 2, 0, 0, -1 },
-  { "__reserved", 10, 2, 0, 0, -1 },
-  { "object_id", 12, 4, 0, 0, -1 },
-  { "val64", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "option_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "op", 8, 2, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 10, 2, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "object_id", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "val64", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_14[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "ioas_id", 4, 4, 0, 0, -1 },
-  { "op", 8, 2, 0, 0, -1 },
-  { "__reserved", 10, 2, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "ioas_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "op", 8, 2, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 10, 2, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_15[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "dev_id", 8, 4, 0, 0, -1 },
-  { "pt_id", 12, 4, 0, 0, -1 },
-  { "out_hwpt_id", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
-  { "data_type", 24, 4, 0, 0, -1 },
-  { "data_len", 28, 4, 0, 0, -1 },
-  { "data_uptr", 32, 8, 0, 0, -1 },
-  { "fault_id", 40, 4, 0, 0, -1 },
-  { "__reserved2", 44, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dev_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pt_id", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_hwpt_id", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_type", 24, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_len", 28, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_uptr", 32, 8, 0, 0, -1, 1, "data_len", 0, 0, 0 },
+  { "fault_id", 40, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved2", 44, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_16[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "dev_id", 8, 4, 0, 0, -1 },
-  { "data_len", 12, 4, 0, 0, -1 },
-  { "data_uptr", 16, 8, 0, 0, -1 },
-  { "in_data_type", 24, 4, 0, 0, -1 },
-  { "out_data_type", 24, 4, 0, 0, -1 },
-  { "out_max_pasid_log2", 28, 1, 0, 0, -1 },
-  { "__reserved", 29, 1, 3, 0, -1 },
-  { "out_capabilities", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dev_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_len", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_uptr", 16, 8, 0, 0, -1, 1, "data_len", 0, 0, 0 },
+  { "in_data_type", 24, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_data_type", 24, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_max_pasid_log2", 28, 1, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 29, 1, 3, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_capabilities", 32, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_17[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "hwpt_id", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "hwpt_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_18[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "hwpt_id", 4, 4, 0, 0, -1 },
-  { "flags", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "iova", 16, 8, 0, 0, -1 },
-  { "length", 24, 8, 0, 0, -1 },
-  { "page_size", 32, 8, 0, 0, -1 },
-  { "data", 40, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "hwpt_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "page_size", 32, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data", 40, 8, 0, 0, -1, 1, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_19[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "hwpt_id", 4, 4, 0, 0, -1 },
-  { "data_uptr", 8, 8, 0, 0, -1 },
-  { "data_type", 16, 4, 0, 0, -1 },
-  { "entry_len", 20, 4, 0, 0, -1 },
-  { "entry_num", 24, 4, 0, 0, -1 },
-  { "__reserved", 28, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "hwpt_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_uptr", 8, 8, 0, 0, -1, 1, 0, "entry_num", "entry_len", 0 },
+  { "data_type", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "entry_len", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "entry_num", 24, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 28, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_20[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "out_fault_id", 8, 4, 0, 0, -1 },
-  { "out_fault_fd", 12, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_fault_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_fault_fd", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_21[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "ioas_id", 8, 4, 0, 0, -1 },
-  { "fd", 12, 4, 0, 1, -1 },
-  { "start", 16, 8, 0, 0, -1 },
-  { "length", 24, 8, 0, 0, -1 },
-  { "iova", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "ioas_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "fd", 12, 4, 0, 1, -1, 0, 0, 0, 0, 0 },
+  { "start", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 32, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_22[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "type", 8, 4, 0, 0, -1 },
-  { "dev_id", 12, 4, 0, 0, -1 },
-  { "hwpt_id", 16, 4, 0, 0, -1 },
-  { "out_viommu_id", 20, 4, 0, 0, -1 },
-  { "data_len", 24, 4, 0, 0, -1 },
-  { "__reserved", 28, 4, 0, 0, -1 },
-  { "data_uptr", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "type", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dev_id", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "hwpt_id", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_viommu_id", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_len", 24, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 28, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "data_uptr", 32, 8, 0, 0, -1, 1, "data_len", 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_23[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "viommu_id", 4, 4, 0, 0, -1 },
-  { "dev_id", 8, 4, 0, 0, -1 },
-  { "out_vdevice_id", 12, 4, 0, 0, -1 },
-  { "virt_id", 16, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "viommu_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dev_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_vdevice_id", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "virt_id", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_24[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "__reserved", 4, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_25[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "viommu_id", 8, 4, 0, 0, -1 },
-  { "type", 12, 4, 0, 0, -1 },
-  { "veventq_depth", 16, 4, 0, 0, -1 },
-  { "out_veventq_id", 20, 4, 0, 0, -1 },
-  { "out_veventq_fd", 24, 4, 0, 0, -1 },
-  { "__reserved", 28, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "viommu_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "type", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "veventq_depth", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_veventq_id", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_veventq_fd", 24, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 28, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_26[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
-  { "viommu_id", 8, 4, 0, 0, -1 },
-  { "type", 12, 4, 0, 0, -1 },
-  { "index", 16, 4, 0, 0, -1 },
-  { "out_hw_queue_id", 20, 4, 0, 0, -1 },
-  { "nesting_parent_iova", 24, 8, 0, 0, -1 },
-  { "length", 32, 8, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "viommu_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "type", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "index", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_hw_queue_id", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "nesting_parent_iova", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 32, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_27[] = {
-  { "efr", 0, 8, 0, 0, -1 },
-  { "efr2", 8, 8, 0, 0, -1 },
+  { "efr", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "efr2", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_28[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "__reserved", 4, 4, 0, 0, -1 },
-  { "idr", 8, 4, 6, 0, -1 },
-  { "iidr", 32, 4, 0, 0, -1 },
-  { "aidr", 36, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "idr", 8, 4, 6, 0, -1, 0, 0, 0, 0, 0 },
+  { "iidr", 32, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "aidr", 36, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_29[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "version", 4, 1, 0, 0, -1 },
-  { "log2vcmdqs", 5, 1, 0, 0, -1 },
-  { "log2vsids", 6, 1, 0, 0, -1 },
-  { "__reserved", 7, 1, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "version", 4, 1, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "log2vcmdqs", 5, 1, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "log2vsids", 6, 1, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 7, 1, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_30[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "__reserved", 4, 4, 0, 0, -1 },
-  { "cap_reg", 8, 8, 0, 0, -1 },
-  { "ecap_reg", 16, 8, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "cap_reg", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "ecap_reg", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_31[] = {
-  { "ste", 0, 8, 2, 0, -1 },
+  { "ste", 0, 8, 2, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_32[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "iotlb_id", 4, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iotlb_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_33[] = {
-  { "cookie", 0, 4, 0, 0, -1 },
-  { "code", 4, 4, 0, 0, -1 },
+  { "cookie", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "code", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_34[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "dev_id", 4, 4, 0, 0, -1 },
-  { "pasid", 8, 4, 0, 0, -1 },
-  { "grpid", 12, 4, 0, 0, -1 },
-  { "perm", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
-  { "addr", 24, 8, 0, 0, -1 },
-  { "length", 32, 4, 0, 0, -1 },
-  { "cookie", 36, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dev_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pasid", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "grpid", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "perm", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "addr", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 32, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "cookie", 36, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_35[] = {
-  { "iotlb", 0, 4, 0, 0, -1 },
-  { "pagetable_type", 4, 4, 0, 0, -1 },
+  { "iotlb", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pagetable_type", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_36[] = {
-  { "flags", 0, 8, 0, 0, -1 },
-  { "pgtbl_addr", 8, 8, 0, 0, -1 },
-  { "addr_width", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
+  { "flags", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pgtbl_addr", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "addr_width", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_37[] = {
-  { "addr", 0, 8, 0, 0, -1 },
-  { "npages", 8, 8, 0, 0, -1 },
-  { "flags", 16, 4, 0, 0, -1 },
-  { "__reserved", 20, 4, 0, 0, -1 },
+  { "addr", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "npages", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 20, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_38[] = {
-  { "start", 0, 8, 0, 0, -1 },
-  { "last", 8, 8, 0, 0, -1 },
+  { "start", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "last", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_39[] = {
-  { "start", 0, 8, 0, 0, -1 },
-  { "length", 8, 8, 0, 0, -1 },
+  { "start", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_40[] = {
-  { "out_stdev_id", 0, 4, 0, 0, -1 },
-  { "out_hwpt_id", 4, 4, 0, 0, -1 },
-  { "out_idev_id", 8, 4, 0, 0, -1 },
+  { "out_stdev_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_hwpt_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_idev_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_41[] = {
-  { "out_stdev_id", 0, 4, 0, 0, -1 },
-  { "out_hwpt_id", 4, 4, 0, 0, -1 },
-  { "out_idev_id", 8, 4, 0, 0, -1 },
-  { "dev_flags", 12, 4, 0, 0, -1 },
+  { "out_stdev_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_hwpt_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_idev_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "dev_flags", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_42[] = {
-  { "pt_id", 0, 4, 0, 0, -1 },
+  { "pt_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_43[] = {
-  { "iova", 0, 8, 0, 0, -1 },
-  { "length", 8, 8, 0, 0, -1 },
-  { "uptr", 16, 8, 0, 0, -1 },
+  { "iova", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "uptr", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_44[] = {
-  { "length", 0, 8, 0, 0, -1 },
-  { "uptr", 8, 8, 0, 0, -1 },
-  { "refs", 16, 4, 0, 0, -1 },
+  { "length", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "uptr", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "refs", 16, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_45[] = {
-  { "out_access_fd", 0, 4, 0, 0, -1 },
-  { "flags", 4, 4, 0, 0, -1 },
+  { "out_access_fd", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_46[] = {
-  { "access_pages_id", 0, 4, 0, 0, -1 },
+  { "access_pages_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_47[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "out_access_pages_id", 4, 4, 0, 0, -1 },
-  { "iova", 8, 8, 0, 0, -1 },
-  { "length", 16, 8, 0, 0, -1 },
-  { "uptr", 24, 8, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_access_pages_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "uptr", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_48[] = {
-  { "iova", 0, 8, 0, 0, -1 },
-  { "length", 8, 8, 0, 0, -1 },
-  { "uptr", 16, 8, 0, 0, -1 },
-  { "flags", 24, 4, 0, 0, -1 },
+  { "iova", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "uptr", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "flags", 24, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_49[] = {
-  { "limit", 0, 4, 0, 0, -1 },
+  { "limit", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_50[] = {
-  { "ioas_id", 0, 4, 0, 0, -1 },
+  { "ioas_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_51[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "iova", 8, 8, 0, 0, -1 },
-  { "length", 16, 8, 0, 0, -1 },
-  { "page_size", 24, 8, 0, 0, -1 },
-  { "uptr", 32, 8, 0, 0, -1 },
-  { "out_nr_dirty", 40, 8, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iova", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "length", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "page_size", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "uptr", 32, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_nr_dirty", 40, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_52[] = {
-  { "id", 0, 4, 0, 0, -1 },
-  { "iotlb", 4, 4, 0, 0, -1 },
+  { "id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "iotlb", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_53[] = {
-  { "dev_id", 0, 4, 0, 0, -1 },
-  { "pasid", 4, 4, 0, 0, -1 },
-  { "grpid", 8, 4, 0, 0, -1 },
-  { "perm", 12, 4, 0, 0, -1 },
-  { "addr", 16, 8, 0, 0, -1 },
+  { "dev_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pasid", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "grpid", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "perm", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "addr", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_54[] = {
-  { "id", 0, 4, 0, 0, -1 },
-  { "cache", 4, 4, 0, 0, -1 },
+  { "id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "cache", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_55[] = {
-  { "dev_id", 0, 4, 0, 0, -1 },
+  { "dev_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_56[] = {
-  { "pasid", 0, 4, 0, 0, -1 },
-  { "pt_id", 4, 4, 0, 0, -1 },
+  { "pasid", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pt_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_57[] = {
-  { "pasid", 0, 4, 0, 0, -1 },
-  { "pt_id", 4, 4, 0, 0, -1 },
+  { "pasid", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pt_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_58[] = {
-  { "pasid", 0, 4, 0, 0, -1 },
+  { "pasid", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_59[] = {
-  { "pasid", 0, 4, 0, 0, -1 },
-  { "hwpt_id", 4, 4, 0, 0, -1 },
+  { "pasid", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "hwpt_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_60[] = {
-  { "size", 0, 4, 0, 0, -1 },
-  { "op", 4, 4, 0, 0, -1 },
-  { "id", 8, 4, 0, 0, -1 },
-  { "__reserved", 12, 4, 0, 0, -1 },
-  { "add_reserved", 16, 16, 0, 0, 39 },
-  { "mock_domain", 16, 12, 0, 0, 40 },
-  { "mock_domain_flags", 16, 16, 0, 0, 41 },
-  { "mock_domain_replace", 16, 4, 0, 0, 42 },
-  { "check_map", 16, 24, 0, 0, 43 },
-  { "check_refs", 16, 24, 0, 0, 44 },
-  { "create_access", 16, 8, 0, 0, 45 },
-  { "destroy_access_pages", 16, 4, 0, 0, 46 },
-  { "access_pages", 16, 32, 0, 0, 47 },
-  { "access_rw", 16, 32, 0, 0, 48 },
-  { "memory_limit", 16, 4, 0, 0, 49 },
-  { "access_replace_ioas", 16, 4, 0, 0, 50 },
-  { "dirty", 16, 48, 0, 0, 51 },
-  { "check_iotlb", 16, 8, 0, 0, 52 },
-  { "trigger_iopf", 16, 24, 0, 0, 53 },
-  { "check_dev_cache", 16, 8, 0, 0, 54 },
-  { "trigger_vevent", 16, 4, 0, 0, 55 },
-  { "pasid_attach", 16, 8, 0, 0, 56 },
-  { "pasid_replace", 16, 8, 0, 0, 57 },
-  { "pasid_detach", 16, 4, 0, 0, 58 },
-  { "pasid_check", 16, 8, 0, 0, 59 },
-  { "last", 64, 4, 0, 0, -1 },
+  { "size", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "op", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "__reserved", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "add_reserved", 16, 16, 0, 0, 39, 0, 0, 0, 0, 0 },
+  { "mock_domain", 16, 12, 0, 0, 40, 0, 0, 0, 0, 0 },
+  { "mock_domain_flags", 16, 16, 0, 0, 41, 0, 0, 0, 0, 0 },
+  { "mock_domain_replace", 16, 4, 0, 0, 42, 0, 0, 0, 0, 0 },
+  { "check_map", 16, 24, 0, 0, 43, 0, 0, 0, 0, 0 },
+  { "check_refs", 16, 24, 0, 0, 44, 0, 0, 0, 0, 0 },
+  { "create_access", 16, 8, 0, 0, 45, 0, 0, 0, 0, 0 },
+  { "destroy_access_pages", 16, 4, 0, 0, 46, 0, 0, 0, 0, 0 },
+  { "access_pages", 16, 32, 0, 0, 47, 0, 0, 0, 0, 0 },
+  { "access_rw", 16, 32, 0, 0, 48, 0, 0, 0, 0, 0 },
+  { "memory_limit", 16, 4, 0, 0, 49, 0, 0, 0, 0, 0 },
+  { "access_replace_ioas", 16, 4, 0, 0, 50, 0, 0, 0, 0, 0 },
+  { "dirty", 16, 48, 0, 0, 51, 0, 0, 0, 0, 0 },
+  { "check_iotlb", 16, 8, 0, 0, 52, 0, 0, 0, 0, 0 },
+  { "trigger_iopf", 16, 24, 0, 0, 53, 0, 0, 0, 0, 0 },
+  { "check_dev_cache", 16, 8, 0, 0, 54, 0, 0, 0, 0, 0 },
+  { "trigger_vevent", 16, 4, 0, 0, 55, 0, 0, 0, 0, 0 },
+  { "pasid_attach", 16, 8, 0, 0, 56, 0, 0, 0, 0, 0 },
+  { "pasid_replace", 16, 8, 0, 0, 57, 0, 0, 0, 0, 0 },
+  { "pasid_detach", 16, 4, 0, 0, 58, 0, 0, 0, 0, 0 },
+  { "pasid_check", 16, 8, 0, 0, 59, 0, 0, 0, 0, 0 },
+  { "last", 64, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_61[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "test_reg", 4, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "test_reg", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_62[] = {
-  { "evt", 0, 8, 4, 0, -1 },
+  { "evt", 0, 8, 4, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_63[] = {
-  { "lvcmdq_err_map", 0, 8, 2, 0, -1 },
+  { "lvcmdq_err_map", 0, 8, 2, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_64[] = {
-  { "cmd", 0, 8, 2, 0, -1 },
+  { "cmd", 0, 8, 2, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_65[] = {
-  { "virt_id", 0, 4, 0, 0, -1 },
+  { "virt_id", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_66[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "vdev_id", 4, 4, 0, 0, -1 },
-  { "cache_id", 8, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "vdev_id", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "cache_id", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_67[] = {
-  { "in_data", 0, 4, 0, 0, -1 },
-  { "out_data", 4, 4, 0, 0, -1 },
-  { "out_mmap_offset", 8, 8, 0, 0, -1 },
-  { "out_mmap_length", 16, 8, 0, 0, -1 },
+  { "in_data", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_data", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_mmap_offset", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_mmap_length", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_68[] = {
-  { "out_vintf_mmap_offset", 0, 8, 0, 0, -1 },
-  { "out_vintf_mmap_length", 8, 8, 0, 0, -1 },
+  { "out_vintf_mmap_offset", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "out_vintf_mmap_length", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_69[] = {
-  { "flags", 0, 4, 0, 0, -1 },
-  { "sequence", 4, 4, 0, 0, -1 },
+  { "flags", 0, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "sequence", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_70[] = {
-  { "id", 0, 2, 0, 0, -1 },
-  { "version", 2, 2, 0, 0, -1 },
-  { "next", 4, 4, 0, 0, -1 },
+  { "id", 0, 2, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "version", 2, 2, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "next", 4, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_71[] = {
-  { "start", 0, 8, 0, 0, -1 },
-  { "end", 8, 8, 0, 0, -1 },
+  { "start", 0, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "end", 8, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_72[] = {
-  { "header", 0, 8, 0, 0, 70 },
-  { "nr_iovas", 8, 4, 0, 0, -1 },
-  { "reserved", 12, 4, 0, 0, -1 },
+  { "header", 0, 8, 0, 0, 70, 0, 0, 0, 0, 0 },
+  { "nr_iovas", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "reserved", 12, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_73[] = {
-  { "header", 0, 8, 0, 0, 70 },
-  { "flags", 8, 4, 0, 0, -1 },
-  { "pgsize_bitmap", 16, 8, 0, 0, -1 },
-  { "max_dirty_bitmap_size", 24, 8, 0, 0, -1 },
+  { "header", 0, 8, 0, 0, 70, 0, 0, 0, 0, 0 },
+  { "flags", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "pgsize_bitmap", 16, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
+  { "max_dirty_bitmap_size", 24, 8, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 static const struct ioasid_layout_field ioasid_layout_fields_74[] = {
-  { "header", 0, 8, 0, 0, 70 },
-  { "avail", 8, 4, 0, 0, -1 },
+  { "header", 0, 8, 0, 0, 70, 0, 0, 0, 0, 0 },
+  { "avail", 8, 4, 0, 0, -1, 0, 0, 0, 0, 0 },
 };
 
 static const struct ioasid_layout_struct ioasid_layout_structs[] = {
