@@ -157,6 +157,7 @@ export const command: Command = {
       const report = kselftestReport({
         runs, expected, commandLine: ['kselftest', ...argv], adapterSpec: o.adapter ?? 'reference', adapterCommand, isReference,
         linux: o.linux, startedAt, implementation: hello.implementation, capabilities: hello.capabilities, timeoutMs,
+        built: builtWith(build.headers, build.attempts),
       });
       const dir = o.report ?? 'reports/kselftest';
       writeReport(report, dir, formats);
@@ -181,6 +182,13 @@ export const command: Command = {
     }
   },
 };
+
+/** One line on the headers the selftests were built with, and why. */
+function builtWith(headers: HeaderSource, attempts: Array<{ headers: HeaderSource; ok: boolean; missing: string[] }>): string {
+  const tree = attempts.find((a) => a.headers === 'tree' && !a.ok);
+  if (headers === 'tree') return "built against the tree's own uAPI headers";
+  return `built against headers generated from the ioasid schemas${tree ? ` (the tree's own lack ${tree.missing.join(', ') || 'what the selftests use'})` : ''}`;
+}
 
 function writeJson(path: string, value: unknown): void {
   mkdirSync(dirname(resolve(path)), { recursive: true });

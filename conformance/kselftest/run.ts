@@ -170,6 +170,8 @@ export function fixtureCounts(runs: BinaryRun[]): Record<string, Record<string, 
 export function kselftestReport(opts: {
   runs: BinaryRun[]; expected: Record<string, string[]>; commandLine: string[]; adapterSpec: string; adapterCommand: string; isReference: boolean;
   linux: string; startedAt: Date; implementation: { name: string; version: string }; capabilities: string[]; timeoutMs: number;
+  /** What the selftests were built against, for the report to say (smoke.message). */
+  built: string;
 }): Report {
   const cases: CaseReport[] = [];
   for (const run of opts.runs) {
@@ -223,7 +225,7 @@ export function kselftestReport(opts: {
     implementation: opts.implementation,
     protocol: 1,
     capabilities: opts.capabilities,
-    smoke: { ok: true, message: 'the selftests ran through the fake /dev/iommu' },
+    smoke: { ok: true, message: `${opts.built}; run through the fake /dev/iommu` },
     summary: summarize(cases, total, 0),
     cases,
     invalid_cases: [],
