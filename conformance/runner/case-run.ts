@@ -340,14 +340,17 @@ class CaseExecution {
     if (step.fail_nth) this.failNthMarkedSteps++;
     this.touchedProcess = true;
     const before = withState ? await this.hook('STATE', {}, stepRef(step, index)) : null;
-    const allowed = new Set([...INJECTED_FAILURE_ERRNOS, ...(step.errno === undefined ? [] : Array.isArray(step.errno) ? step.errno : [step.errno])]);
+    const stepErrnos: string[] = step.errno === undefined ? [] : Array.isArray(step.errno) ? step.errno : [step.errno];
+    const allowed = new Set([...INJECTED_FAILURE_ERRNOS, ...stepErrnos]);
     for (let n = 1; n <= FAIL_NTH_MAX; n++) {
       const ref = stepRef(step, index, n);
       this.failNthAttempts++;
       const { answer, judge } = await once(ref, async () => {
         await this.hook('FAIL_NTH', { n }, ref);
       });
-      const reached = answer.fail_nth_reached ?? (answer.errno === 'ENOMEM');
+      // An answer without fail_nth_reached (an adapter that cannot tell) counts as reached when
+      // it fails with an injection point's errno that the step does not expect anyway.
+      const reached = answer.fail_nth_reached ?? (answer.errno !== undefined && INJECTED_FAILURE_ERRNOS.includes(answer.errno) && !stepErrnos.includes(answer.errno));
       if (!reached || answer.errno === undefined) {
         await this.hook('FAIL_NTH', { n: 0 }, ref);
         judge(stepRef(step, index));
