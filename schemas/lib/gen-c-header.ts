@@ -22,8 +22,11 @@ function fieldDecl(f: FieldInfo, prefix: string): string {
   return `${ctypeOf(f, prefix)} ${f.name}${f.count ? `[${f.count}]` : ''};`;
 }
 
-/** Structs in dependency order (embedded structs first), then by name. */
-function orderedStructs(cat: UapiCatalog): StructInfo[] {
+/**
+ * Structs in dependency order (embedded structs first), then by name; with `source`, only that
+ * header's structs (their dependencies from other headers are ordered but left out).
+ */
+export function orderedStructs(cat: UapiCatalog, source?: StructInfo['source']): StructInfo[] {
   const done = new Set<string>();
   const out: StructInfo[] = [];
   const visit = (s: StructInfo): void => {
@@ -31,7 +34,7 @@ function orderedStructs(cat: UapiCatalog): StructInfo[] {
     done.add(s.name);
     for (const f of s.fields) if (!isScalar(f.ctype)) visit(cat.structs.get(f.ctype)!);
     if (s.flexibleArray) visit(cat.structs.get(s.flexibleArray.struct)!);
-    out.push(s);
+    if (source === undefined || s.source === source) out.push(s);
   };
   for (const name of [...cat.structs.keys()].sort()) visit(cat.structs.get(name)!);
   return out;

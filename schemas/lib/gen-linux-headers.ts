@@ -16,6 +16,7 @@
  */
 import type { FieldInfo, StructInfo, UapiCatalog } from './catalog-types.ts';
 import { getCatalog, isScalar } from './catalog.ts';
+import { orderedStructs } from './gen-c-header.ts';
 
 export interface LinuxHeaders {
   /** include/uapi/linux/iommufd.h as the schemas describe it. */
@@ -42,21 +43,6 @@ function structDecl(s: StructInfo): string {
   if (s.flexibleArray) lines.push(`\tstruct ${s.flexibleArray.struct} ${s.flexibleArray.name}[];`);
   lines.push('};');
   return lines.join('\n');
-}
-
-/** The structs of one header in dependency order (embedded structs first), then by name. */
-function structsOf(cat: UapiCatalog, source: StructInfo['source']): StructInfo[] {
-  const done = new Set<string>();
-  const out: StructInfo[] = [];
-  const visit = (s: StructInfo): void => {
-    if (done.has(s.name)) return;
-    done.add(s.name);
-    for (const f of s.fields) if (!isScalar(f.ctype)) visit(cat.structs.get(f.ctype)!);
-    if (s.flexibleArray) visit(cat.structs.get(s.flexibleArray.struct)!);
-    if (s.source === source) out.push(s);
-  };
-  for (const name of [...cat.structs.keys()].sort()) visit(cat.structs.get(name)!);
-  return out;
 }
 
 function hex(v: number): string {
@@ -94,14 +80,14 @@ export function generateLinuxHeaders(cat: UapiCatalog = getCatalog()): LinuxHead
     if (own.length === 0 || own.every(([k]) => k.startsWith('VFIO_') || k.startsWith('__VFIO_'))) continue;
     a.push(`enum ${e.name} {`, ...own.map(([k, v]) => `\t${k} = ${hex(v)},`), '};', '');
   }
-  for (const s of structsOf(cat, 'iommufd')) a.push(structDecl(s), '');
+  for (const s of orderedStructs(cat, 'iommufd')) a.push(structDecl(s), '');
   a.push('#endif', '');
 
   const t: string[] = [...banner('drivers/iommu/iommufd/iommufd_test.h'), '#ifndef _UAPI_IOMMUFD_TEST_H', '#define _UAPI_IOMMUFD_TEST_H', '',
     '#include <linux/iommufd.h>', '#include <linux/types.h>', ''];
   for (const [k, v] of selftestValues) t.push(`#define ${k} ${hex(v)}`);
   t.push('');
-  for (const s of structsOf(cat, 'iommufd_test')) t.push(structDecl(s), '');
+  for (const s of orderedStructs(cat, 'iommufd_test')) t.push(structDecl(s), '');
   const testCmd = [...cat.ioctls.values()].find((i) => i.family === 'test');
   // IOMMU_TEST_CMD is IOMMUFD_CMD_BASE + 32 in every kernel that has it.
   t.push(`#define IOMMU_TEST_CMD ${testCmd ? ioDecl(testCmd.request, 'IOMMUFD_TYPE', 'IOMMUFD_CMD_BASE', base) : '_IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32)'}`, '', '#endif', '');
