@@ -7,6 +7,9 @@
  * the kernel's header is copied: only numbers come out.
  */
 
+import type { UapiCatalog } from '../../schemas/lib/catalog-types.ts';
+import { getCatalog } from '../../schemas/lib/catalog.ts';
+
 /** The IOMMU_TEST_OP_* names of the header's enum, in order, without the prefix. */
 export function testOpNames(header: string): string[] {
   const names: string[] = [];
@@ -16,28 +19,48 @@ export function testOpNames(header: string): string[] {
   return names;
 }
 
+/** The "member.field" paths of struct iommu_test_cmd that kernel-hooks.c writes or reads. */
+export const TEST_CMD_PATHS: readonly string[] = [
+  'size', 'op', 'id',
+  'add_reserved.start', 'add_reserved.length',
+  'check_refs.length', 'check_refs.uptr', 'check_refs.refs',
+  'create_access.out_access_fd', 'create_access.flags',
+  'destroy_access_pages.access_pages_id',
+  'access_pages.flags', 'access_pages.out_access_pages_id', 'access_pages.iova', 'access_pages.length', 'access_pages.uptr',
+  'access_rw.iova', 'access_rw.length', 'access_rw.uptr', 'access_rw.flags',
+  'memory_limit.limit',
+  'access_replace_ioas.ioas_id',
+  'dirty.flags', 'dirty.iova', 'dirty.length', 'dirty.page_size', 'dirty.uptr', 'dirty.out_nr_dirty',
+  'trigger_iopf.dev_id', 'trigger_iopf.pasid', 'trigger_iopf.grpid', 'trigger_iopf.perm', 'trigger_iopf.addr',
+];
+
+/** The byte offset of a "member.field" path in a catalog struct (what layout_offset answers in C). */
+export function structPathOffset(cat: UapiCatalog, struct: string, path: string): number {
+  let s = cat.structs.get(struct);
+  let at = 0;
+  const parts = path.split('.');
+  for (let i = 0; i < parts.length; i++) {
+    const f = s?.fields.find((x) => x.name === parts[i]);
+    if (!s || !f) throw new Error(`struct ${struct} has no ${path}`);
+    at += f.offsetBytes;
+    s = i + 1 < parts.length ? cat.structs.get(f.ctype) : undefined;
+  }
+  return at;
+}
+
 /**
- * Offsets (bytes from the struct's start) kernel-hooks.c writes at: each "member.field" of
- * struct iommu_test_cmd. A kernel that moved one fails the probe's compile.
+ * Offsets (bytes from the struct's start) at which the C adapter (kernel-hooks.c, through the
+ * generated layouts) writes each path: the schema's, which the probe asserts against the
+ * tree's header, so that a kernel that moved one fails the probe's compile.
  */
-export const TEST_CMD_OFFSETS: Record<string, number> = {
-  size: 0, op: 4, id: 8,
-  'add_reserved.start': 16, 'add_reserved.length': 24,
-  'check_refs.length': 16, 'check_refs.uptr': 24, 'check_refs.refs': 32,
-  'create_access.out_access_fd': 16, 'create_access.flags': 20,
-  'destroy_access_pages.access_pages_id': 16,
-  'access_pages.flags': 16, 'access_pages.out_access_pages_id': 20, 'access_pages.iova': 24, 'access_pages.length': 32, 'access_pages.uptr': 40,
-  'access_rw.iova': 16, 'access_rw.length': 24, 'access_rw.uptr': 32, 'access_rw.flags': 40,
-  'memory_limit.limit': 16,
-  'access_replace_ioas.ioas_id': 16,
-  'dirty.flags': 16, 'dirty.iova': 24, 'dirty.length': 32, 'dirty.page_size': 40, 'dirty.uptr': 48, 'dirty.out_nr_dirty': 56,
-  'trigger_iopf.dev_id': 16, 'trigger_iopf.pasid': 20, 'trigger_iopf.grpid': 24, 'trigger_iopf.perm': 28, 'trigger_iopf.addr': 32,
-};
+export function testCmdOffsets(cat: UapiCatalog = getCatalog()): Record<string, number> {
+  return Object.fromEntries(TEST_CMD_PATHS.map((p) => [p, structPathOffset(cat, 'iommu_test_cmd', p)]));
+}
 
 /** The probe's C source for these op names. Members a kernel lacks are not asserted. */
 export function probeSource(names: string[], header: string): string {
   const members = new Set([...header.matchAll(/}\s*([a-z_]+)\s*;/g)].map((m) => m[1]));
-  const asserts = Object.entries(TEST_CMD_OFFSETS)
+  const asserts = Object.entries(testCmdOffsets())
     .filter(([f]) => !f.includes('.') || members.has(f.split('.')[0]))
     .map(([f, off]) => `_Static_assert(offsetof(struct iommu_test_cmd, ${f}) == ${off}, "iommu_test_cmd.${f} moved");`);
   return [

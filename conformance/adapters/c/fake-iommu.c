@@ -1057,23 +1057,23 @@ static void read_test_ops(void) {
 	free(copy);
 }
 
-/* Where the union members keep what the fake must see (the upstream layout of struct
- * iommu_test_cmd: size, op, id, __reserved, then the union at byte 16): the user pointer and
- * its length of the ops that take one, the access fd the access ops name in `id`, and the
- * access fd CREATE_ACCESS returns. */
-struct test_op_shape { const char *op; int uptr_at, length_at, takes_access_fd, returns_access_fd; };
+/* What the fake must see in each op's union member of struct iommu_test_cmd (offsets from the
+ * generated layouts, layout_offset): the user pointer and its length of the ops that take one,
+ * the access fd the access ops name in `id`, and the access fd CREATE_ACCESS returns. */
+struct test_op_shape { const char *op, *uptr, *length; int takes_access_fd, returns_access_fd; };
 static const struct test_op_shape TEST_OP_SHAPES[] = {
-	{ "MD_CHECK_MAP", 32, 24, 0, 0 },
-	{ "MD_CHECK_REFS", 24, 16, 0, 0 },
-	{ "ACCESS_PAGES", 40, 32, 1, 0 },
-	{ "ACCESS_RW", 32, 24, 1, 0 },
-	{ "DIRTY", 48, -1, 0, 0 },
-	{ "DESTROY_ACCESS_PAGES", -1, -1, 1, 0 },
-	{ "ACCESS_REPLACE_IOAS", -1, -1, 1, 0 },
-	{ "CREATE_ACCESS", -1, -1, 0, 1 },
+	{ "MD_CHECK_MAP", "check_map.uptr", "check_map.length", 0, 0 },
+	{ "MD_CHECK_REFS", "check_refs.uptr", "check_refs.length", 0, 0 },
+	{ "ACCESS_PAGES", "access_pages.uptr", "access_pages.length", 1, 0 },
+	{ "ACCESS_RW", "access_rw.uptr", "access_rw.length", 1, 0 },
+	{ "DIRTY", "dirty.uptr", NULL, 0, 0 },
+	{ "DESTROY_ACCESS_PAGES", NULL, NULL, 1, 0 },
+	{ "ACCESS_REPLACE_IOAS", NULL, NULL, 1, 0 },
+	{ "CREATE_ACCESS", NULL, NULL, 0, 1 },
 };
-#define TEST_CMD_ID_AT 8
-#define TEST_CMD_OUT_ACCESS_FD_AT 16
+
+/* Where "member.field" of struct iommu_test_cmd lies; -1 for no field (NULL). */
+static long test_cmd_at(const char *path) { return path ? layout_offset("iommu_test_cmd", path) : -1; }
 
 static const struct test_op_shape *test_op_shape(const char *op) {
 	for (unsigned i = 0; i < sizeof(TEST_OP_SHAPES) / sizeof(TEST_OP_SHAPES[0]); i++)
@@ -1086,15 +1086,17 @@ static const struct test_op_shape *test_op_shape(const char *op) {
  * copies back in *out (malloc'd, *nout of them), or an errno. */
 static int test_cmd_bytes(int model_fd, const char *op, uint8_t *buf, size_t n, uint8_t **out, long *nout) {
 	const struct test_op_shape *shape = test_op_shape(op);
-	uint32_t caller_id = n >= TEST_CMD_ID_AT + 4 ? get_le(buf + TEST_CMD_ID_AT, 4) : 0;
-	if (shape && shape->takes_access_fd && n >= TEST_CMD_ID_AT + 4) {
+	const size_t id_at = (size_t)test_cmd_at("id");
+	uint32_t caller_id = n >= id_at + 4 ? get_le(buf + id_at, 4) : 0;
+	if (shape && shape->takes_access_fd && n >= id_at + 4) {
 		struct fake *acc = fake_of((int)caller_id);
 		/* Not one of our access files: a number no model fd has (fget fails: EBADF). */
-		put_le(buf + TEST_CMD_ID_AT, 4, acc && acc->kind == K_EVENT ? (uint64_t)acc->model_fd : 0x7fffffffu);
+		put_le(buf + id_at, 4, acc && acc->kind == K_EVENT ? (uint64_t)acc->model_fd : 0x7fffffffu);
 	}
-	if (shape && shape->uptr_at >= 0 && (size_t)shape->uptr_at + 8 <= n) {
-		uint64_t len = shape->length_at >= 0 && (size_t)shape->length_at + 8 <= n ? get_le(buf + shape->length_at, 8) : 0;
-		mirror_pointer(get_le(buf + shape->uptr_at, 8), len);
+	long uptr_at = shape ? test_cmd_at(shape->uptr) : -1, length_at = shape ? test_cmd_at(shape->length) : -1;
+	if (uptr_at >= 0 && (size_t)uptr_at + 8 <= n) {
+		uint64_t len = length_at >= 0 && (size_t)length_at + 8 <= n ? get_le(buf + length_at, 8) : 0;
+		mirror_pointer(get_le(buf + uptr_at, 8), len);
 	}
 	struct jbuf b;
 	jb_init(&b);
@@ -1112,10 +1114,11 @@ static int test_cmd_bytes(int model_fd, const char *op, uint8_t *buf, size_t n, 
 	*nout = !e && d && d->type == J_STR ? hex_decode(d->str, out) : -1;
 	if (!e && *nout < 0) e = EIO;
 	if (!e) {
-		if (*nout >= TEST_CMD_ID_AT + 4) put_le(*out + TEST_CMD_ID_AT, 4, caller_id); /* the program's fd, not the model's */
-		if (shape && shape->returns_access_fd && *nout >= TEST_CMD_OUT_ACCESS_FD_AT + 4) {
-			int fd = event_fd((int)get_le(*out + TEST_CMD_OUT_ACCESS_FD_AT, 4), model_fd);
-			put_le(*out + TEST_CMD_OUT_ACCESS_FD_AT, 4, (uint64_t)(int64_t)fd);
+		if ((size_t)*nout >= id_at + 4) put_le(*out + id_at, 4, caller_id); /* the program's fd, not the model's */
+		const size_t fd_at = (size_t)test_cmd_at("create_access.out_access_fd");
+		if (shape && shape->returns_access_fd && (size_t)*nout >= fd_at + 4) {
+			int fd = event_fd((int)get_le(*out + fd_at, 4), model_fd);
+			put_le(*out + fd_at, 4, (uint64_t)(int64_t)fd);
 		}
 	}
 	json_free(a);

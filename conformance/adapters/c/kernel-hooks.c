@@ -1,7 +1,7 @@
 /*
- * Test hooks on a real kernel (see kernel-hooks.h). struct iommu_test_cmd is filled by byte
- * offsets that the generated probe checked against the tree's iommufd_test.h (the header is
- * never copied here): {size, op, id, reserved} then the op's union member at offset 16.
+ * Test hooks on a real kernel (see kernel-hooks.h). struct iommu_test_cmd is filled at the
+ * offsets of the generated layouts (layout_offset, from the schemas), which the kernel build's
+ * probe checks against the tree's iommufd_test.h (the header is never copied here).
  *
  * Invariants: a hook the running kernel has no op for is answered RPC_CANNOT_EXPRESS (the case
  * is unsupported), never approximated; CHECK_REFS is exact — MD_CHECK_REFS only compares a
@@ -101,6 +101,13 @@ static int disown(int fd) {
 	return 0;
 }
 
+/* Where "member.field" of struct iommu_test_cmd lies; a path the layouts lack is our bug. */
+static unsigned at(const char *path) {
+	long off = layout_offset("iommu_test_cmd", path);
+	if (off < 0) { fprintf(stderr, "ioasid-c-adapter: iommu_test_cmd has no %s\n", path); abort(); }
+	return (unsigned)off;
+}
+
 static void put32(uint8_t *cmd, unsigned off, uint32_t v) { memcpy(cmd + off, &v, 4); }
 static void put64(uint8_t *cmd, unsigned off, uint64_t v) { memcpy(cmd + off, &v, 8); }
 static uint32_t get32(const uint8_t *cmd, unsigned off) { uint32_t v; memcpy(&v, cmd + off, 4); return v; }
@@ -108,9 +115,9 @@ static uint64_t get64(const uint8_t *cmd, unsigned off) { uint64_t v; memcpy(&v,
 
 /* One IOMMU_TEST_CMD: 0 or the errno. */
 static int test_cmd(int fd, uint8_t *cmd, int op, uint32_t id) {
-	put32(cmd, 0, IOASID_KERNEL_TEST_CMD_BYTES);
-	put32(cmd, 4, (uint32_t)op);
-	put32(cmd, 8, id);
+	put32(cmd, at("size"), IOASID_KERNEL_TEST_CMD_BYTES);
+	put32(cmd, at("op"), (uint32_t)op);
+	put32(cmd, at("id"), id);
 	return ioctl(fd, IOASID_KERNEL_TEST_CMD, cmd) < 0 ? errno : 0;
 }
 
@@ -118,7 +125,7 @@ static void set_temp_memory_limit(uint32_t limit) {
 	int op = op_number("SET_TEMP_MEMORY_LIMIT"), fd = private_ctx();
 	uint8_t cmd[256] = { 0 };
 	if (op < 0 || fd < 0) return;
-	put32(cmd, 16, limit);
+	put32(cmd, at("memory_limit.limit"), limit);
 	test_cmd(fd, cmd, op, 0);
 }
 
@@ -218,9 +225,9 @@ static int armed_cmd(int fd, uint8_t *cmd, int op, uint32_t id) {
 static long page_refs(int fd, int op, uint64_t addr) {
 	for (uint32_t refs = 0; refs <= REFS_SEARCH_MAX; refs++) {
 		uint8_t cmd[256] = { 0 };
-		put64(cmd, 16, PAGE_BYTES);
-		put64(cmd, 24, addr);
-		put32(cmd, 32, refs);
+		put64(cmd, at("check_refs.length"), PAGE_BYTES);
+		put64(cmd, at("check_refs.uptr"), addr);
+		put32(cmd, at("check_refs.refs"), refs);
 		int e = test_cmd(fd, cmd, op, 0);
 		if (!e) return refs;
 		if (e != EIO) return -e;
@@ -264,10 +271,10 @@ static int access_rw(int fd, int op, const struct json *arg, struct jbuf *out, c
 	if (d) memcpy(buf, data, n);
 	free(data);
 	uint8_t cmd[256] = { 0 };
-	put64(cmd, 16, iova);
-	put64(cmd, 24, length);
-	put64(cmd, 32, (uintptr_t)buf);
-	put32(cmd, 40, (write ? MOCK_ACCESS_RW_WRITE : 0) | (flag_field(arg, "slow_path") ? MOCK_ACCESS_RW_SLOW_PATH : 0));
+	put64(cmd, at("access_rw.iova"), iova);
+	put64(cmd, at("access_rw.length"), length);
+	put64(cmd, at("access_rw.uptr"), (uintptr_t)buf);
+	put32(cmd, at("access_rw.flags"), (write ? MOCK_ACCESS_RW_WRITE : 0) | (flag_field(arg, "slow_path") ? MOCK_ACCESS_RW_SLOW_PATH : 0));
 	int e = armed_cmd(fd, cmd, op, (uint32_t)access_id);
 	if (e || write) { free(buf); return answer(out, e, ""); }
 	jb_str(out, "{\"ret\":0,\"out\":{\"data\":");
@@ -299,12 +306,12 @@ static int raw_test_cmd(int ctx, const struct json *arg, struct jbuf *out, char 
 	memcpy(buf, bytes, n);
 	free(bytes);
 	/* The kernel copies back the op it read: the caller's own number goes back in its place. */
-	uint32_t callers_op = get32(buf, 4);
-	put32(buf, 4, (uint32_t)opn);
+	uint32_t callers_op = get32(buf, at("op"));
+	put32(buf, at("op"), (uint32_t)opn);
 	kernel_fail_nth_arm();
 	int e = ioctl(ctx, IOASID_KERNEL_TEST_CMD, buf) < 0 ? errno : 0;
-	put32(buf, 4, callers_op);
-	if (!e && !strcmp(name->str, "CREATE_ACCESS")) own((int)get32(buf, 16), ctx);
+	put32(buf, at("op"), callers_op);
+	if (!e && !strcmp(name->str, "CREATE_ACCESS")) own((int)get32(buf, at("create_access.out_access_fd")), ctx);
 	if (e) { free(buf); return answer(out, e, ""); }
 	jb_str(out, "{\"ret\":0,\"out\":{\"data\":");
 	jb_hex(out, buf, (size_t)n);
@@ -342,21 +349,21 @@ int kernel_test(int ctx, const char *op, const struct json *arg, struct jbuf *ou
 	if (!strcmp(op, "TEST_CMD")) return raw_test_cmd(ctx, arg, out, err, errlen);
 	if (!strcmp(op, "SET_TEMP_MEMORY_LIMIT")) {
 		if (u64_field(arg, "limit", &a, 1) || a > UINT32_MAX) { snprintf(err, errlen, "SET_TEMP_MEMORY_LIMIT: bad limit"); return -32602; }
-		put32(cmd, 16, (uint32_t)a);
+		put32(cmd, at("memory_limit.limit"), (uint32_t)a);
 		return answer(out, armed_cmd(ctx, cmd, opn, 0), "");
 	}
 	if (!strcmp(op, "ADD_RESERVED")) {
 		if (u64_field(arg, "ioas_id", &a, 1) || u64_field(arg, "start", &b, 1) || u64_field(arg, "length", &c, 1)) { snprintf(err, errlen, "ADD_RESERVED: bad args"); return -32602; }
-		put64(cmd, 16, b);
-		put64(cmd, 24, c);
+		put64(cmd, at("add_reserved.start"), b);
+		put64(cmd, at("add_reserved.length"), c);
 		return answer(out, armed_cmd(ctx, cmd, opn, (uint32_t)a), "");
 	}
 	if (!strcmp(op, "CREATE_ACCESS")) {
 		if (u64_field(arg, "ioas_id", &a, 1) || u64_field(arg, "flags", &b, 0)) { snprintf(err, errlen, "CREATE_ACCESS: bad args"); return -32602; }
-		put32(cmd, 20, (uint32_t)b);
+		put32(cmd, at("create_access.flags"), (uint32_t)b);
 		if ((e = armed_cmd(ctx, cmd, opn, (uint32_t)a))) return answer(out, e, "");
 		/* The selftest's access is a file: its fd is the handle the other access hooks take. */
-		int afd = (int)get32(cmd, 16);
+		int afd = (int)get32(cmd, at("create_access.out_access_fd"));
 		own(afd, ctx);
 		snprintf(f, sizeof(f), "\"access_id\":%d", afd);
 		return answer(out, 0, f);
@@ -369,45 +376,45 @@ int kernel_test(int ctx, const char *op, const struct json *arg, struct jbuf *ou
 	}
 	if (!strcmp(op, "ACCESS_PIN")) {
 		if (u64_field(arg, "access_id", &a, 1) || u64_field(arg, "iova", &b, 1) || u64_field(arg, "length", &c, 1)) { snprintf(err, errlen, "ACCESS_PIN: bad args"); return -32602; }
-		put32(cmd, 16, flag_field(arg, "write") ? MOCK_FLAGS_ACCESS_WRITE : 0);
-		put64(cmd, 24, b);
-		put64(cmd, 32, c);
-		put64(cmd, 40, 0); /* no uptr: selftest.c then skips comparing the pages with a user buffer */
+		put32(cmd, at("access_pages.flags"), flag_field(arg, "write") ? MOCK_FLAGS_ACCESS_WRITE : 0);
+		put64(cmd, at("access_pages.iova"), b);
+		put64(cmd, at("access_pages.length"), c);
+		put64(cmd, at("access_pages.uptr"), 0); /* no uptr: selftest.c then skips comparing the pages with a user buffer */
 		if ((e = armed_cmd(ctx, cmd, opn, (uint32_t)a))) return answer(out, e, "");
-		snprintf(f, sizeof(f), "\"pages_id\":%u", get32(cmd, 20));
+		snprintf(f, sizeof(f), "\"pages_id\":%u", get32(cmd, at("access_pages.out_access_pages_id")));
 		return answer(out, 0, f);
 	}
 	if (!strcmp(op, "ACCESS_UNPIN")) {
 		if (u64_field(arg, "access_id", &a, 1) || u64_field(arg, "pages_id", &b, 1)) { snprintf(err, errlen, "ACCESS_UNPIN: bad args"); return -32602; }
-		put32(cmd, 16, (uint32_t)b);
+		put32(cmd, at("destroy_access_pages.access_pages_id"), (uint32_t)b);
 		return answer(out, armed_cmd(ctx, cmd, opn, (uint32_t)a), "");
 	}
 	if (!strcmp(op, "ACCESS_RW")) return access_rw(ctx, opn, arg, out, err, errlen);
 	if (!strcmp(op, "ACCESS_REPLACE_IOAS")) {
 		if (u64_field(arg, "access_id", &a, 1) || u64_field(arg, "ioas_id", &b, 1)) { snprintf(err, errlen, "ACCESS_REPLACE_IOAS: bad args"); return -32602; }
-		put32(cmd, 16, (uint32_t)b);
+		put32(cmd, at("access_replace_ioas.ioas_id"), (uint32_t)b);
 		return answer(out, armed_cmd(ctx, cmd, opn, (uint32_t)a), "");
 	}
 	if (!strcmp(op, "SET_DIRTY")) {
 		if (u64_field(arg, "hwpt_id", &a, 1) || u64_field(arg, "iova", &b, 1) || u64_field(arg, "length", &c, 1) || u64_field(arg, "page_size", &d, 1)) { snprintf(err, errlen, "SET_DIRTY: bad args"); return -32602; }
 		uint64_t uptr;
 		if (u64_field(arg, "uptr", &uptr, 1)) { snprintf(err, errlen, "SET_DIRTY: bad uptr"); return -32602; }
-		put64(cmd, 24, b);
-		put64(cmd, 32, c);
-		put64(cmd, 40, d);
-		put64(cmd, 48, uptr);
+		put64(cmd, at("dirty.iova"), b);
+		put64(cmd, at("dirty.length"), c);
+		put64(cmd, at("dirty.page_size"), d);
+		put64(cmd, at("dirty.uptr"), uptr);
 		if ((e = armed_cmd(ctx, cmd, opn, (uint32_t)a))) return answer(out, e, "");
-		snprintf(f, sizeof(f), "\"nr_dirty\":%llu", (unsigned long long)get64(cmd, 56));
+		snprintf(f, sizeof(f), "\"nr_dirty\":%llu", (unsigned long long)get64(cmd, at("dirty.out_nr_dirty")));
 		return answer(out, 0, f);
 	}
 	if (!strcmp(op, "TRIGGER_IOPF")) {
 		uint64_t perm, addr;
 		if (u64_field(arg, "dev_id", &a, 1) || u64_field(arg, "pasid", &b, 0) || u64_field(arg, "grpid", &c, 0) || u64_field(arg, "perm", &perm, 0) || u64_field(arg, "addr", &addr, 0)) { snprintf(err, errlen, "TRIGGER_IOPF: bad args"); return -32602; }
-		put32(cmd, 16, (uint32_t)a);
-		put32(cmd, 20, (uint32_t)b);
-		put32(cmd, 24, (uint32_t)c);
-		put32(cmd, 28, (uint32_t)perm);
-		put64(cmd, 32, addr);
+		put32(cmd, at("trigger_iopf.dev_id"), (uint32_t)a);
+		put32(cmd, at("trigger_iopf.pasid"), (uint32_t)b);
+		put32(cmd, at("trigger_iopf.grpid"), (uint32_t)c);
+		put32(cmd, at("trigger_iopf.perm"), (uint32_t)perm);
+		put64(cmd, at("trigger_iopf.addr"), addr);
 		return answer(out, armed_cmd(ctx, cmd, opn, 0), "");
 	}
 	if (!strcmp(op, "FD_READ") || !strcmp(op, "FD_WRITE") || !strcmp(op, "FD_CLOSE")) {

@@ -27,6 +27,27 @@ int errno_number(const char *name) {
 	return -1;
 }
 
+long layout_offset(const char *st, const char *path) {
+	const struct ioasid_layout_struct *s = NULL;
+	for (size_t i = 0; i < sizeof(ioasid_layout_structs) / sizeof(ioasid_layout_structs[0]); i++)
+		if (!strcmp(ioasid_layout_structs[i].name, st)) { s = &ioasid_layout_structs[i]; break; }
+	long at = 0;
+	while (s) {
+		const char *dot = strchr(path, '.');
+		size_t len = dot ? (size_t)(dot - path) : strlen(path);
+		const struct ioasid_layout_field *f = NULL;
+		for (unsigned i = 0; i < s->nfields; i++)
+			if (strlen(s->fields[i].name) == len && !strncmp(s->fields[i].name, path, len)) { f = &s->fields[i]; break; }
+		if (!f) return -1;
+		at += f->offset;
+		if (!dot) return at;
+		if (f->sub < 0) return -1;
+		s = &ioasid_layout_structs[f->sub];
+		path = dot + 1;
+	}
+	return -1;
+}
+
 static void put(uint8_t *p, unsigned bytes, uint64_t v) {
 	for (unsigned i = 0; i < bytes; i++) p[i] = v >> (8 * i);
 }

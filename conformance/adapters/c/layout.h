@@ -13,6 +13,9 @@ const struct ioasid_layout_ioctl *layout_by_name(const char *name);
 const struct ioasid_layout_ioctl *layout_by_request(unsigned long request);
 const char *errno_name(int number);
 int errno_number(const char *name);
+/* The byte offset of `path` ("field" or "member.field", through embedded structs and union
+ * members) in struct `st`, from the generated tables; -1 when the struct has no such field. */
+long layout_offset(const char *st, const char *path);
 /* Stores every field `arg` names into buf (struct `st` at offset 0, `limit` bytes); members
  * that are not fields (`device`, `__trailing`) are left to the caller. -1 with a message on a
  * value that is not an integer or does not fit. */
