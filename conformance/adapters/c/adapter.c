@@ -333,6 +333,16 @@ static int hook_result(struct jbuf *out, int e, const char *fields) {
 	return 0;
 }
 
+/* A mapping the adapter made for a hook: remembered (the memory hooks check addresses against
+ * it, MUNMAP trims it) and answered with its address. */
+static int mapped_result(struct jbuf *out, void *p, uint64_t length) {
+	maps = realloc(maps, (nmaps + 1) * sizeof(*maps));
+	maps[nmaps++] = (struct mapping){ (uintptr_t)p, (length + 4095) & ~4095ul };
+	char f[64];
+	snprintf(f, sizeof(f), "\"addr\":%lu", (unsigned long)(uintptr_t)p);
+	return hook_result(out, 0, f);
+}
+
 static int do_test(const struct json *params, struct jbuf *out, char *err, size_t errlen) {
 	const struct json *op = json_get(params, "op"), *arg = json_get(params, "arg");
 	if (!op || op->type != J_STR) { snprintf(err, errlen, "test: op required"); return -32602; }
@@ -343,11 +353,7 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		if (field_u64(arg, "length", &length)) { snprintf(err, errlen, "MMAP: bad length"); return -32602; }
 		void *p = length ? mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0) : MAP_FAILED;
 		if (p == MAP_FAILED) return hook_result(out, length ? errno : EINVAL, "");
-		maps = realloc(maps, (nmaps + 1) * sizeof(*maps));
-		maps[nmaps++] = (struct mapping){ (uintptr_t)p, (length + 4095) & ~4095ul };
-		char f[64];
-		snprintf(f, sizeof(f), "\"addr\":%lu", (unsigned long)(uintptr_t)p);
-		return hook_result(out, 0, f);
+		return mapped_result(out, p, length);
 	}
 	if (!strcmp(op->str, "IOMMUFD_MMAP")) {
 		uint64_t fd, offset;
@@ -356,11 +362,7 @@ static int do_test(const struct json *params, struct jbuf *out, char *err, size_
 		int private = priv && priv->type == J_BOOL && priv->boolean;
 		void *p = mmap(NULL, length, PROT_READ | PROT_WRITE, private ? MAP_PRIVATE : MAP_SHARED, fd, offset);
 		if (p == MAP_FAILED) return hook_result(out, errno, "");
-		maps = realloc(maps, (nmaps + 1) * sizeof(*maps));
-		maps[nmaps++] = (struct mapping){ (uintptr_t)p, (length + 4095) & ~4095ul };
-		char f[64];
-		snprintf(f, sizeof(f), "\"addr\":%lu", (unsigned long)(uintptr_t)p);
-		return hook_result(out, 0, f);
+		return mapped_result(out, p, length);
 	}
 	if (!strcmp(op->str, "MUNMAP")) {
 		if (field_u64(arg, "addr", &addr) || field_u64(arg, "length", &length)) { snprintf(err, errlen, "MUNMAP: bad args"); return -32602; }
