@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CMDQ_OP_TLBI_NH_ALL, convertUserCommand, copyFullUserArray, vsmmuCacheInvalidate, type SmmuCommand } from './arm-vsmmu.ts';
+import { CMDQ_OP_TLBI_NH_ALL } from './arm-smmuv3-cmdq.ts';
+import { convertUserCommand, copyFullUserArray, vsmmuCacheInvalidate, type SmmuCommand } from './arm-vsmmu.ts';
 import type { InvalidateArray } from './unit.ts';
 
 const entry = (w0: bigint, w1 = 0n, lengthBytes = 16): Uint8Array => {

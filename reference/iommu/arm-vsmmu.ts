@@ -15,6 +15,7 @@
 import { validateNestedSte, STE_CFG_ABORT, STE_CFG_S1_TRANS } from './arm-smmuv3.ts';
 import { smmuStage1, type SmmuStage1Caps } from './arm-smmuv3-stage1.ts';
 import { encodeStage1FaultEvent, IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 } from './arm-smmuv3-event.ts';
+import { CMDQ_OP_ATC_INV, CMDQ_OP_CFGI_CD, CMDQ_OP_CFGI_CD_ALL, CMDQ_OP_TLBI_NH_ALL, CMDQ_OP_TLBI_NH_ASID, CMDQ_OP_TLBI_NH_VA, CMDQ_OP_TLBI_NH_VAA, CMDQ_OP_TLBI_NSNH_ALL } from './arm-smmuv3-cmdq.ts';
 import { copyUserData, fail, ok } from './unit.ts';
 import type { Errno, HwInvalidation, InvalidateArray, InvalidateResult, IommuUnit, NestedDomain, Result, UnitDevice, UserData, ViommuCore, ViommuDriver } from './unit.ts';
 
@@ -23,17 +24,6 @@ export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1;
 export const IOMMU_HWPT_DATA_ARM_SMMUV3 = 2;
 export const IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3 = 1;
 
-/** CMDQ opcodes (arm-smmu-v3.h CMDQ_OP_*, SMMUv3 spec §4). */
-export const CMDQ_OP_CFGI_STE = 0x03;
-export const CMDQ_OP_CFGI_CD = 0x05;
-export const CMDQ_OP_CFGI_CD_ALL = 0x06;
-export const CMDQ_OP_TLBI_NH_ALL = 0x10;
-export const CMDQ_OP_TLBI_NH_ASID = 0x11;
-export const CMDQ_OP_TLBI_NH_VA = 0x12;
-export const CMDQ_OP_TLBI_NH_VAA = 0x13;
-export const CMDQ_OP_TLBI_S12_VMALL = 0x28;
-export const CMDQ_OP_TLBI_NSNH_ALL = 0x30;
-export const CMDQ_OP_ATC_INV = 0x40;
 /** CMDQ_BATCH_ENTRIES = BITS_PER_LONG: the driver issues after 63 converted commands. */
 export const CMDQ_BATCH_ENTRIES = 64;
 

@@ -6,7 +6,8 @@ import { ENTRY_READ, IotlbEngine } from './engine.ts';
 import { AMD_ALL_PAGES_ADDRESS, AMD_GUEST, AMD_HOST, amdBuildInvAddress, amdInvalidateAll, amdInvalidatePages } from './amd.ts';
 import { napotRange, smmuRange, smmuTtlSizeLg2, vtdAddrMask } from './range.ts';
 import { riscvIotinval, RV_G, RV_HOST, RV_VS } from './riscv.ts';
-import { CMDQ_OP_TLBI_NH_ALL, CMDQ_OP_TLBI_NH_ASID, CMDQ_OP_TLBI_NH_VA, CMDQ_OP_TLBI_NH_VAA, CMDQ_OP_TLBI_NSNH_ALL, CMDQ_OP_TLBI_S12_VMALL, CMDQ_OP_TLBI_S2_IPA, decodeTlbi, SMMU_NESTED, SMMU_S1, SMMU_S2, smmuTlbi } from './smmuv3.ts';
+import { CMDQ_OP_TLBI_NH_ALL, CMDQ_OP_TLBI_NH_ASID, CMDQ_OP_TLBI_NH_VA, CMDQ_OP_TLBI_NH_VAA, CMDQ_OP_TLBI_NSNH_ALL, CMDQ_OP_TLBI_S12_VMALL, CMDQ_OP_TLBI_S2_IPA } from '../iommu/arm-smmuv3-cmdq.ts';
+import { decodeTlbi, SMMU_NESTED, SMMU_S1, SMMU_S2, smmuTlbi } from './smmuv3.ts';
 import { VTD_FS, VTD_NESTED, VTD_SS, vtdIotlbInvalidate, vtdPiotlbInvalidate, vtdPsiAligned } from './vtd.ts';
 
 /** An engine with one 4 KiB leaf per (kind, group, sub, iova). */

@@ -18,19 +18,12 @@
 import type { IotlbEngine } from './engine.ts';
 import type { Family } from './family.ts';
 import { smmuRange, smmuTtlSizeLg2 } from './range.ts';
+import { CMDQ_OP_TLBI_NH_ALL, CMDQ_OP_TLBI_NH_ASID, CMDQ_OP_TLBI_NH_VA, CMDQ_OP_TLBI_NH_VAA, CMDQ_OP_TLBI_NSNH_ALL, CMDQ_OP_TLBI_S12_VMALL, CMDQ_OP_TLBI_S2_IPA } from '../iommu/arm-smmuv3-cmdq.ts';
 
 export const SMMU_S1 = 0;
 export const SMMU_S2 = 1;
 export const SMMU_NESTED = 2;
 const S1_KINDS = (1 << SMMU_S1) | (1 << SMMU_NESTED);
-
-export const CMDQ_OP_TLBI_NH_ALL = 0x10;
-export const CMDQ_OP_TLBI_NH_ASID = 0x11;
-export const CMDQ_OP_TLBI_NH_VA = 0x12;
-export const CMDQ_OP_TLBI_NH_VAA = 0x13;
-export const CMDQ_OP_TLBI_S12_VMALL = 0x28;
-export const CMDQ_OP_TLBI_S2_IPA = 0x2a;
-export const CMDQ_OP_TLBI_NSNH_ALL = 0x30;
 
 export interface SmmuTlbi {
   opcode: number;

@@ -26,11 +26,7 @@ import { riscvFamily } from './riscv.ts';
 import { smmuv3Family } from './smmuv3.ts';
 import { mockFamily, tceFamily } from './software.ts';
 import { vtdFamily } from './vtd.ts';
-
-const CMDQ_OP_CFGI_STE = 0x03;
-const CMDQ_OP_CFGI_STE_RANGE = 0x04;
-const CMDQ_OP_CFGI_CD = 0x05;
-const CMDQ_OP_CFGI_CD_ALL = 0x06;
+import { CMDQ_OP_CFGI_CD, CMDQ_OP_CFGI_CD_ALL, CMDQ_OP_CFGI_STE, CMDQ_OP_CFGI_STE_RANGE } from '../iommu/arm-smmuv3-cmdq.ts';
 
 const FAMILIES: Record<string, Family> = {
   'intel-vtd': vtdFamily,
